@@ -1,0 +1,69 @@
+"""The replicated lease table: who holds each election, under which epoch.
+
+Pure state, no clocks: expiry is decided outside (by the Raft leader on its
+monotonic clock) and recorded here as an ``expire`` command, so every replica
+applying the same commands reaches the same table. Epochs only grow, also
+across release and expiry, and survive restarts with the state that holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from election.guard import Guard
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    election: str
+    candidate: str
+    address: str
+    epoch: int
+
+
+class LeaseTable:
+    """Grants, renewals, releases and expiries of election leases."""
+
+    def __init__(self) -> None:
+        self._epochs: dict[str, int] = {}
+        self._holders: dict[str, LeaseHolder] = {}
+
+    def holder(self, election: str) -> LeaseHolder | None:
+        return self._holders.get(election)
+
+    def last_epoch(self, election: str) -> int:
+        return self._epochs.get(election, 0)
+
+    def acquire(self, election: str, candidate: str, address: str = "") -> LeaseHolder | None:
+        """Grant the lease to ``candidate`` if nobody holds it; None otherwise."""
+        if election in self._holders:
+            return None
+        return self._grant(election, candidate, address)
+
+    def transfer(self, election: str, epoch: int, successor: str, address: str) -> LeaseHolder | None:
+        """The holder at ``epoch`` hands the lease to ``successor`` under a new epoch."""
+        if not self.is_current(Guard(election, epoch)):
+            return None
+        return self._grant(election, successor, address)
+
+    def release(self, election: str, epoch: int) -> bool:
+        """The holder at ``epoch`` gives the lease up."""
+        if not self.is_current(Guard(election, epoch)):
+            return False
+        del self._holders[election]
+        return True
+
+    def expire(self, election: str, epoch: int) -> bool:
+        """The lease at ``epoch`` ran out (decided by the caller's clock)."""
+        return self.release(election, epoch)
+
+    def is_current(self, guard: Guard) -> bool:
+        holder = self._holders.get(guard.election)
+        return holder is not None and holder.epoch == guard.epoch
+
+    def _grant(self, election: str, candidate: str, address: str) -> LeaseHolder:
+        epoch = self._epochs.get(election, 0) + 1
+        self._epochs[election] = epoch
+        holder = LeaseHolder(election, candidate, address, epoch)
+        self._holders[election] = holder
+        return holder

@@ -1,0 +1,164 @@
+"""The KV as a deterministic state machine, shared by the memory and Raft backends.
+
+Every mutating method is a pure function of the current state and its
+arguments, so N Raft replicas applying the same log reach the same state. Each
+changed key gets its own revision; the last ``history_size`` changes are kept
+for watches, older ones count as compacted. Fencing is checked by the caller
+against its lease table in the same atomic step (``check_guard``), since the
+lease table is replicated separately from the objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+
+from election.guard import Guard
+from election.lease_table import LeaseTable
+from ha_sc.kv.api import (
+    EventType,
+    KeyExists,
+    KeyNotFound,
+    KvEntry,
+    Listing,
+    RevisionCompacted,
+    RevisionConflict,
+    StaleGuard,
+    WatchEvent,
+)
+
+ObjectId = tuple[str, str]
+
+
+def check_guard(leases: LeaseTable, guard: Guard | None) -> None:
+    """Refuse a fenced write whose epoch is no longer the election's current one."""
+    if guard is not None and not leases.is_current(guard):
+        raise StaleGuard(guard)
+
+DEFAULT_HISTORY_SIZE = 200_000
+
+
+def owner_of(value: bytes) -> ObjectId | None:
+    """The (kind, key) a stored value names as its owner, if it names one."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return None
+    owner = document.get("owner") if isinstance(document, dict) else None
+    if isinstance(owner, dict):
+        kind, key = owner.get("kind"), owner.get("key")
+        if isinstance(kind, str) and isinstance(key, str):
+            return (kind, key)
+    return None
+
+
+@dataclass(slots=True)
+class _Record:
+    value: bytes
+    revision: int
+    create_revision: int
+    owner: ObjectId | None
+
+
+class KvState:
+    """Objects, revisions and watch history."""
+
+    def __init__(self, *, history_size: int = DEFAULT_HISTORY_SIZE) -> None:
+        self.revision = 0
+        self.compacted = 0  # every revision <= this one is gone from the history
+        self._objects: dict[str, dict[str, _Record]] = {}
+        self._children: dict[ObjectId, set[ObjectId]] = {}
+        self._history: deque[WatchEvent] = deque()
+        self._history_size = history_size
+
+    # reads
+
+    def list(self, kind: str) -> Listing:
+        entries = tuple(
+            KvEntry(kind, key, r.value, r.revision, r.create_revision)
+            for key, r in self._objects.get(kind, {}).items()
+        )
+        return Listing(entries, self.revision)
+
+    def get(self, kind: str, key: str) -> KvEntry | None:
+        record = self._objects.get(kind, {}).get(key)
+        if record is None:
+            return None
+        return KvEntry(kind, key, record.value, record.revision, record.create_revision)
+
+    def events_since(self, kind: str, start_revision: int) -> list[WatchEvent]:
+        """Changes of ``kind`` with revision >= ``start_revision`` still in the history."""
+        if start_revision <= self.compacted:
+            raise RevisionCompacted(start_revision, self.compacted)
+        if start_revision > self.revision:
+            return []
+        # revisions in the history are consecutive: index straight to the start
+        first = self._history[0].revision if self._history else self.revision + 1
+        skip = max(0, start_revision - first)
+        out: list[WatchEvent] = []
+        for index in range(skip, len(self._history)):
+            event = self._history[index]
+            if event.kind == kind:
+                out.append(event)
+        return out
+
+    # writes
+
+    def create(self, kind: str, key: str, value: bytes) -> int:
+        if key in self._objects.get(kind, {}):
+            raise KeyExists(kind, key)
+        return self._put(kind, key, value, create_revision=None)
+
+    def update(self, kind: str, key: str, value: bytes, expected_revision: int) -> int:
+        record = self._objects.get(kind, {}).get(key)
+        if record is None:
+            raise KeyNotFound(kind, key)
+        if record.revision != expected_revision:
+            raise RevisionConflict(kind, key, expected_revision, record.revision)
+        return self._put(kind, key, value, create_revision=record.create_revision)
+
+    def delete(self, kind: str, key: str, expected_revision: int | None) -> int:
+        record = self._objects.get(kind, {}).get(key)
+        if record is None:
+            raise KeyNotFound(kind, key)
+        if expected_revision is not None and record.revision != expected_revision:
+            raise RevisionConflict(kind, key, expected_revision, record.revision)
+        self._delete_tree((kind, key))
+        return self.revision
+
+    # internals
+
+    def _put(self, kind: str, key: str, value: bytes, *, create_revision: int | None) -> int:
+        self.revision += 1
+        revision = self.revision
+        objects = self._objects.setdefault(kind, {})
+        previous = objects.get(key)
+        if previous is not None and previous.owner is not None:
+            self._children.get(previous.owner, set()).discard((kind, key))
+        owner = owner_of(value)
+        if owner is not None:
+            self._children.setdefault(owner, set()).add((kind, key))
+        created = revision if create_revision is None else create_revision
+        objects[key] = _Record(value, revision, created, owner)
+        self._record(WatchEvent(EventType.PUT, kind, key, value, revision, created))
+        return revision
+
+    def _delete_tree(self, root: ObjectId) -> None:
+        # children first, so a watcher never sees an orphan whose owner is gone
+        for child in sorted(self._children.pop(root, set())):
+            if child[1] in self._objects.get(child[0], {}):
+                self._delete_tree(child)
+        kind, key = root
+        record = self._objects[kind].pop(key)
+        if record.owner is not None:
+            self._children.get(record.owner, set()).discard(root)
+        self.revision += 1
+        self._record(
+            WatchEvent(EventType.DELETE, kind, key, b"", self.revision, record.create_revision)
+        )
+
+    def _record(self, event: WatchEvent) -> None:
+        self._history.append(event)
+        while len(self._history) > self._history_size:
+            self.compacted = self._history.popleft().revision
