@@ -21,12 +21,29 @@ class LeaseHolder:
     epoch: int
 
 
+@dataclass(frozen=True, slots=True)
+class Enlisted:
+    """A candidate that takes part in an election, and where its Raft node listens."""
+
+    candidate: str
+    address: str
+    raft_address: str
+
+
 class LeaseTable:
     """Grants, renewals, releases and expiries of election leases."""
 
     def __init__(self) -> None:
         self._epochs: dict[str, int] = {}
         self._holders: dict[str, LeaseHolder] = {}
+        self._enlisted: dict[str, dict[str, Enlisted]] = {}
+
+    def enlist(self, election: str, candidate: Enlisted) -> None:
+        """Record a candidate, so a resigning holder can name it as successor."""
+        self._enlisted.setdefault(election, {})[candidate.candidate] = candidate
+
+    def enlisted(self, election: str) -> tuple[Enlisted, ...]:
+        return tuple(self._enlisted.get(election, {}).values())
 
     def holder(self, election: str) -> LeaseHolder | None:
         return self._holders.get(election)
@@ -40,7 +57,9 @@ class LeaseTable:
             return None
         return self._grant(election, candidate, address)
 
-    def transfer(self, election: str, epoch: int, successor: str, address: str) -> LeaseHolder | None:
+    def transfer(
+        self, election: str, epoch: int, successor: str, address: str
+    ) -> LeaseHolder | None:
         """The holder at ``epoch`` hands the lease to ``successor`` under a new epoch."""
         if not self.is_current(Guard(election, epoch)):
             return None

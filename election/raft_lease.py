@@ -3,18 +3,25 @@
 A host process puts this consumer in the same ``SyncObj`` as whatever it fences
 (the SC puts its KV there), so a fenced write and the lease it is checked
 against are ordered by one replicated log.
+
+Besides the replicated table, each node keeps a local note of when (on its own
+monotonic clock) it applied the last grant or renewal of each election's
+current epoch. Only that note decides expiry, on whichever node is the Raft
+leader: no wall-clock time ever enters the log.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from pysyncobj import SyncObjConsumer, replicated
 
 from election.guard import Guard
-from election.lease_table import LeaseHolder, LeaseTable
+from election.lease_table import Enlisted, LeaseHolder, LeaseTable
+from election.wakeup import Wakeup
 
 F = TypeVar("F", bound=Callable[..., Any])
 command = cast(Callable[[F], F], replicated)
@@ -26,9 +33,14 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
     """Replicated lease table. Call the commands with ``callback=`` from a host."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # set before the base init: not replicated state
+        # attributes set before the base init are local to this node, not replicated
+        self.lock = threading.Lock()
+        self.changed = Wakeup()
+        self.seen: dict[str, tuple[int, float]] = {}
         super().__init__()
         self.table = LeaseTable()
+
+    # local reads
 
     def holder(self, election: str) -> LeaseHolder | None:
         with self.lock:
@@ -38,30 +50,78 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
         with self.lock:
             return self.table.is_current(guard)
 
+    def enlisted(self, election: str) -> tuple[Enlisted, ...]:
+        with self.lock:
+            return self.table.enlisted(election)
+
+    def silent_for(self, election: str, epoch: int) -> float:
+        """Seconds since this node applied the last grant or renewal of ``epoch``."""
+        with self.lock:
+            seen_epoch, at = self.seen.get(election, (epoch, time.monotonic()))
+            if seen_epoch != epoch:
+                self.seen[election] = (epoch, time.monotonic())
+                return 0.0
+            return time.monotonic() - at
+
+    # replicated commands
+
+    @command
+    def enlist(self, election: str, candidate: str, address: str, raft_address: str) -> None:
+        with self.lock:
+            self.table.enlist(election, Enlisted(candidate, address, raft_address))
+        self.changed.notify()
+
     @command
     def acquire(self, election: str, candidate: str, address: str) -> LeaseHolder | None:
         with self.lock:
-            return self.table.acquire(election, candidate, address)
+            holder = self.table.acquire(election, candidate, address)
+            if holder is not None:
+                self._note(holder)
+        self.changed.notify()
+        return holder
 
     @command
     def renew(self, election: str, epoch: int) -> bool:
-        """A no-op that commits only through a majority: proof the lease still holds."""
+        """Commits only through a majority: proof that the lease still holds."""
         with self.lock:
-            return self.table.is_current(Guard(election, epoch))
+            holder = self.table.holder(election)
+            current = holder is not None and holder.epoch == epoch
+            if holder is not None and current:
+                self._note(holder)
+        return current
 
     @command
     def transfer(
         self, election: str, epoch: int, successor: str, address: str
     ) -> LeaseHolder | None:
         with self.lock:
-            return self.table.transfer(election, epoch, successor, address)
+            holder = self.table.transfer(election, epoch, successor, address)
+            if holder is not None:
+                self._note(holder)
+        self.changed.notify()
+        return holder
 
     @command
     def release(self, election: str, epoch: int) -> bool:
         with self.lock:
-            return self.table.release(election, epoch)
+            released = self.table.release(election, epoch)
+        self.changed.notify()
+        return released
 
     @command
     def expire(self, election: str, epoch: int) -> bool:
         with self.lock:
-            return self.table.expire(election, epoch)
+            expired = self.table.expire(election, epoch)
+        self.changed.notify()
+        return expired
+
+    # snapshots
+
+    def _deserialize(self, data: Any) -> None:
+        with self.lock:
+            super()._deserialize(data)
+            self.seen.clear()  # unknown: silent_for counts from now
+        self.changed.notify()
+
+    def _note(self, holder: LeaseHolder) -> None:
+        self.seen[holder.election] = (holder.epoch, time.monotonic())

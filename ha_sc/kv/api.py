@@ -106,6 +106,9 @@ class WatchEvent:
     create_revision: int
 
 
+Events = list[WatchEvent]
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     """All entries of a kind, read at one store revision."""
@@ -124,9 +127,7 @@ class KvStore(Protocol):
 
     async def get(self, kind: str, key: str) -> KvEntry | None: ...
 
-    async def create(
-        self, kind: str, key: str, value: bytes, *, guard: Guard | None = None
-    ) -> int:
+    async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
         """Create the key if absent; returns the new revision. Raises KeyExists."""
         ...
 

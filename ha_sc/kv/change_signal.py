@@ -1,49 +1,17 @@
-"""Watches fed from a state machine's history: wake-ups across threads and the watch loop."""
+"""Watches fed from a state machine's history."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable
 
+from election.wakeup import Wakeup
 from ha_sc.kv.api import WatchEvent
+
+ChangeSignal = Wakeup
+"""Wakes watchers when the state machine applied changes (from any thread)."""
 
 ReadSince = Callable[[str, int], tuple[list[WatchEvent], int]]
 """(kind, start revision) -> (events of kind since then, store revision they were read at)."""
-
-
-class ChangeSignal:
-    """Wakes async watchers when changes are applied; ``notify`` works from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-
-    @contextmanager
-    def subscribe(self) -> Iterator[asyncio.Event]:
-        waiter = (asyncio.get_running_loop(), asyncio.Event())
-        with self._lock:
-            self._waiters.add(waiter)
-        try:
-            yield waiter[1]
-        finally:
-            with self._lock:
-                self._waiters.discard(waiter)
-
-    def notify(self) -> None:
-        with self._lock:
-            waiters = list(self._waiters)
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        for loop, event in waiters:
-            if loop is current:
-                event.set()
-            else:
-                with suppress(RuntimeError):  # that loop is closing
-                    loop.call_soon_threadsafe(event.set)
 
 
 async def watch_history(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from election.guard import Guard
 from election.lease_table import LeaseTable
-from ha_sc.kv.api import KvEntry, Listing, WatchEvent
+from ha_sc.kv.api import Events, KvEntry, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
 
@@ -30,9 +30,7 @@ class MemoryKv:
     async def get(self, kind: str, key: str) -> KvEntry | None:
         return self._state.get(kind, key)
 
-    async def create(
-        self, kind: str, key: str, value: bytes, *, guard: Guard | None = None
-    ) -> int:
+    async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
         check_guard(self.leases, guard)
         revision = self._state.create(kind, key, value)
         self._signal.notify()
@@ -71,5 +69,5 @@ class MemoryKv:
     async def close(self) -> None:
         return None
 
-    def _read_since(self, kind: str, start_revision: int) -> tuple[list[WatchEvent], int]:
+    def _read_since(self, kind: str, start_revision: int) -> tuple[Events, int]:
         return self._state.events_since(kind, start_revision), self._state.revision

@@ -16,19 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer
+from pysyncobj import SyncObj, SyncObjConsumer
 
 from election.guard import Guard
 from election.raft_lease import RaftLeases, command
-from ha_sc.kv.api import KvEntry, KvError, KvUnavailable, Listing, WatchEvent
+from election.raft_node import CommandNotCommitted, is_connected, raft_conf, submit
+from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
 
 log = logging.getLogger(__name__)
-
-_FAIL_NAMES = {
-    value: name for name, value in vars(FAIL_REASON).items() if not name.startswith("_")
-}
 
 GuardArg = tuple[str, int] | None
 
@@ -43,7 +40,7 @@ class RaftSettings:
     """Seconds between ticks of the Raft thread."""
     election_timeout_min: float = 0.15
     """Lower bound of the randomized election timeout, seconds."""
-    election_timeout_max: float = 0.4
+    election_timeout_max: float = 0.35
     """Upper bound of the randomized election timeout, seconds."""
     connection_timeout: float = 1.0
     """A peer silent this long is considered disconnected."""
@@ -121,7 +118,7 @@ class RaftKv:
         self.leases = RaftLeases()
         self._consumer = KvConsumer(self.leases, self._signal, history_size)
         s = self.settings
-        conf = SyncObjConf(
+        conf = raft_conf(
             appendEntriesPeriod=s.append_entries_period,
             autoTickPeriod=s.auto_tick_period,
             raftMinTimeout=s.election_timeout_min,
@@ -131,9 +128,6 @@ class RaftKv:
             logCompactionMinEntries=s.compaction_min_entries,
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
-            # forking a process that runs threads is unsafe: snapshot in-process
-            useFork=False,
-            dynamicMembershipChange=True,
         )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
         self.node = SyncObj(
@@ -165,36 +159,22 @@ class RaftKv:
                 )
             await asyncio.sleep(0.01)
 
+    def is_connected(self, raft_address: str) -> bool:
+        return is_connected(self.node, raft_address)
+
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Run a replicated command and return what its apply returned on this node."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[tuple[Any, int]] = loop.create_future()
-
-        def resolve(result: Any, error: int) -> None:
-            if not done.done():
-                done.set_result((result, error))
-
-        def on_applied(result: Any, error: int) -> None:
-            try:
-                loop.call_soon_threadsafe(resolve, result, error)
-            except RuntimeError:
-                pass  # the caller's loop is gone; nobody waits for this answer
-
-        method(*args, callback=on_applied)
+        """Run a replicated command; a KV refusal is raised as the KvError it is."""
         try:
-            result, error = await asyncio.wait_for(done, self.settings.commit_timeout)
-        except TimeoutError:
-            raise KvUnavailable(
-                f"raft node {self.address}: command not committed within "
-                f"{self.settings.commit_timeout:.1f}s (no quorum?); it may still apply"
-            ) from None
-        if error != FAIL_REASON.SUCCESS:
-            raise KvUnavailable(
-                f"raft node {self.address}: command failed: {_FAIL_NAMES.get(error, error)}"
-            )
+            result = await submit(method, *args, timeout=self.settings.commit_timeout)
+        except CommandNotCommitted as failed:
+            raise KvUnavailable(f"raft node {self.address}: command {failed}") from None
         if isinstance(result, KvError):
             raise result
         return result
+
+    async def submit_lease(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """Run a lease-table command (for the election on this node)."""
+        return await submit(method, *args, timeout=timeout)
 
     # the KvStore interface
 
@@ -206,12 +186,8 @@ class RaftKv:
         with self._consumer.lock:
             return self._consumer.state.get(kind, key)
 
-    async def create(
-        self, kind: str, key: str, value: bytes, *, guard: Guard | None = None
-    ) -> int:
-        result: int = await self.submit(
-            self._consumer.create, kind, key, value, _guard_arg(guard)
-        )
+    async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
+        result: int = await self.submit(self._consumer.create, kind, key, value, _guard_arg(guard))
         return result
 
     async def update(
@@ -248,7 +224,7 @@ class RaftKv:
         """Stop this node (its data dir keeps everything it committed)."""
         await asyncio.to_thread(self.node.destroy_synchronous)
 
-    def _read_since(self, kind: str, start_revision: int) -> tuple[list[WatchEvent], int]:
+    def _read_since(self, kind: str, start_revision: int) -> tuple[Events, int]:
         with self._consumer.lock:
             state = self._consumer.state
             return state.events_since(kind, start_revision), state.revision

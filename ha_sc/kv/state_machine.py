@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from election.guard import Guard
 from election.lease_table import LeaseTable
 from ha_sc.kv.api import (
+    Events,
     EventType,
     KeyExists,
     KeyNotFound,
@@ -35,6 +36,7 @@ def check_guard(leases: LeaseTable, guard: Guard | None) -> None:
     """Refuse a fenced write whose epoch is no longer the election's current one."""
     if guard is not None and not leases.is_current(guard):
         raise StaleGuard(guard)
+
 
 DEFAULT_HISTORY_SIZE = 200_000
 
@@ -87,7 +89,7 @@ class KvState:
             return None
         return KvEntry(kind, key, record.value, record.revision, record.create_revision)
 
-    def events_since(self, kind: str, start_revision: int) -> list[WatchEvent]:
+    def events_since(self, kind: str, start_revision: int) -> Events:
         """Changes of ``kind`` with revision >= ``start_revision`` still in the history."""
         if start_revision <= self.compacted:
             raise RevisionCompacted(start_revision, self.compacted)
@@ -96,7 +98,7 @@ class KvState:
         # revisions in the history are consecutive: index straight to the start
         first = self._history[0].revision if self._history else self.revision + 1
         skip = max(0, start_revision - first)
-        out: list[WatchEvent] = []
+        out: Events = []
         for index in range(skip, len(self._history)):
             event = self._history[index]
             if event.kind == kind:

@@ -1,0 +1,108 @@
+"""Running pysyncobj commands from asyncio, and a node that hosts only the lease table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, Protocol
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+
+from election.raft_lease import RaftLeases
+
+log = logging.getLogger(__name__)
+
+_FAIL_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if not name.startswith("_")}
+
+
+class CommandNotCommitted(Exception):
+    """A Raft command failed or did not commit in time; it may still apply later."""
+
+
+async def submit(method: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    """Run a replicated command and return what its apply returned on this node."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[Any, int]] = loop.create_future()
+
+    def resolve(result: Any, error: int) -> None:
+        if not done.done():
+            done.set_result((result, error))
+
+    def on_applied(result: Any, error: int) -> None:
+        with suppress(RuntimeError):  # the caller's loop is gone; nobody waits
+            loop.call_soon_threadsafe(resolve, result, error)
+
+    method(*args, callback=on_applied)
+    try:
+        result, error = await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        raise CommandNotCommitted(
+            f"not committed within {timeout:.2f}s (no quorum?); it may still apply"
+        ) from None
+    if error != FAIL_REASON.SUCCESS:
+        raise CommandNotCommitted(f"failed: {_FAIL_NAMES.get(error, error)}")
+    return result
+
+
+class RaftLeaseHost(Protocol):
+    """A Raft node that carries a RaftLeases consumer (an SC replica, or a LeaseNode)."""
+
+    leases: RaftLeases
+    address: str
+
+    def is_raft_leader(self) -> bool: ...
+
+    def is_connected(self, raft_address: str) -> bool: ...
+
+    async def submit_lease(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """Run a RaftLeases command; raises CommandNotCommitted."""
+        ...
+
+
+def raft_conf(**overrides: Any) -> SyncObjConf:
+    """pysyncobj settings for elections on a local network (overridable)."""
+    settings: dict[str, Any] = {
+        "appendEntriesPeriod": 0.01,
+        "autoTickPeriod": 0.005,
+        "raftMinTimeout": 0.15,
+        "raftMaxTimeout": 0.35,
+        "connectionTimeout": 1.0,
+        "connectionRetryTime": 0.3,
+        # forking a process that runs threads is unsafe: snapshot in-process
+        "useFork": False,
+        "dynamicMembershipChange": True,
+    }
+    settings.update(overrides)
+    return SyncObjConf(**settings)
+
+
+def is_connected(node: SyncObj, raft_address: str) -> bool:
+    """Whether ``node`` currently has a live connection to the peer at ``raft_address``."""
+    if raft_address == str(node.selfNode):
+        return True
+    status = node.getStatus()
+    return bool(status.get(f"partner_node_status_server_{raft_address}", 0) == 2)
+
+
+class LeaseNode:
+    """A Raft node that replicates only the lease table (elections without an SC)."""
+
+    def __init__(self, address: str, partners: list[str], journal: str | None = None) -> None:
+        self.address = address
+        self.leases = RaftLeases()
+        conf = raft_conf(journalFile=journal)
+        self.node = SyncObj(address, partners, conf=conf, consumers=[self.leases])
+
+    def is_raft_leader(self) -> bool:
+        return bool(self.node._isLeader())
+
+    def is_connected(self, raft_address: str) -> bool:
+        return is_connected(self.node, raft_address)
+
+    async def submit_lease(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        return await submit(method, *args, timeout=timeout)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.node.destroy_synchronous)
