@@ -1,0 +1,229 @@
+"""Raft election backend: leases granted, renewed and expired by the replicated lease table.
+
+Each SC replica hosts a Raft node carrying the lease table. The holder renews by
+committing a ``renew`` command, and counts its lease valid for ``renew_deadline``
+from when that command was sent. The Raft leader expires a lease that went
+``lease_ttl`` without a renewal it applied, on its own monotonic clock. Since
+``lease_ttl > renew_deadline``, the holder has stopped acting by then, also when
+it is cut off from the majority (pysyncobj would keep it Raft leader for 30 s;
+its renewals cannot commit, so its deadline ends its term).
+
+Graceful resignation hands the lease to a connected standby in one command
+(``transfer``); the successor acts once its first renewal commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from election.leadership import Leadership
+from election.lease_table import LeaseHolder
+from election.raft_node import CommandNotCommitted, RaftLeaseHost
+from election.term import LeaderInfo, Term
+from election.timing import ElectionTiming
+
+log = logging.getLogger("election.raft")
+
+DEFAULT_TIMING = ElectionTiming(
+    lease_ttl=0.8, renew_deadline=0.55, renew_interval=0.1, retry_period=0.05
+)
+FOLLOWER_GRACE = 0.03
+"""A candidate whose node is not the Raft leader waits this long before claiming a free
+lease, so the Raft leader's own candidate (whose commands commit fastest) usually wins."""
+
+
+class RaftCandidate:
+    """A candidate in one election, on the Raft node ``host``."""
+
+    def __init__(
+        self,
+        host: RaftLeaseHost,
+        *,
+        election: str,
+        name: str,
+        address: str,
+        timing: ElectionTiming = DEFAULT_TIMING,
+    ) -> None:
+        self.host = host
+        self.election = election
+        self.name = name
+        self.address = address
+        self.timing = timing
+        self.leadership = Leadership(election, name, timing)
+        self._closing = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._last_renew_sent = 0.0
+
+    @property
+    def term(self) -> Term | None:
+        return self.leadership.term
+
+    async def wait_won(self) -> Term:
+        return await self.leadership.wait_won()
+
+    def leader(self) -> LeaderInfo | None:
+        holder = self.host.leases.holder(self.election)
+        if holder is None:
+            return None
+        return LeaderInfo(holder.candidate, holder.address, holder.epoch)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            watchdog = tasks.create_task(
+                self.leadership.watchdog(), name=f"election-watchdog-{self.name}"
+            )
+            try:
+                await self._enlist()
+                with self.host.leases.changed.subscribe() as changed:
+                    self._wake = changed
+                    while not self._closing.is_set():
+                        changed.clear()
+                        await self._step()
+                        await self._pause(changed)
+            finally:
+                watchdog.cancel()
+
+    async def resign(self) -> None:
+        term = self.leadership.held
+        if term is None:
+            return
+        self.leadership.lose("resigned")
+        successor = self._successor()
+        try:
+            if successor is not None:
+                await self._command(
+                    self.host.leases.transfer,
+                    self.election,
+                    term.epoch,
+                    successor.candidate,
+                    successor.address,
+                )
+                log.info("%s handed %s to %s", self.name, self.election, successor.candidate)
+            else:
+                await self._command(self.host.leases.release, self.election, term.epoch)
+                log.info("%s released %s (no connected standby)", self.name, self.election)
+        except CommandNotCommitted as failed:
+            log.warning("%s could not hand over %s: %s", self.name, self.election, failed)
+
+    async def close(self) -> None:
+        await self.resign()
+        self._closing.set()
+        self._wake.set()
+
+    # one pass of the campaign
+
+    async def _step(self) -> None:
+        holder = self.host.leases.holder(self.election)
+        term = self.leadership.held
+        if term is not None:
+            await self._lead(term, holder)
+        elif holder is None:
+            await self._claim()
+        elif holder.candidate == self.name:
+            await self._confirm(holder)
+        elif self.host.is_raft_leader():
+            await self._expire_if_silent(holder)
+
+    async def _lead(self, term: Term, holder: LeaseHolder | None) -> None:
+        if holder is None or holder.epoch != term.epoch:
+            self.leadership.lose("the lease table shows another holder")
+            return
+        if time.monotonic() - self._last_renew_sent < self.timing.renew_interval:
+            return
+        sent = self._last_renew_sent = time.monotonic()
+        try:
+            current = await self._command(
+                self.host.leases.renew, self.election, term.epoch, deadline=term.valid_until
+            )
+        except CommandNotCommitted as failed:
+            log.debug("%s renewal not committed: %s", self.name, failed)
+            return
+        if current:
+            self.leadership.renewed(sent)
+        else:
+            self.leadership.lose("lease expired or taken over")
+
+    async def _claim(self) -> None:
+        if not self.host.is_raft_leader():
+            await asyncio.sleep(FOLLOWER_GRACE)
+            if self.host.leases.holder(self.election) is not None:
+                return
+        sent = time.monotonic()
+        try:
+            holder = await self._command(
+                self.host.leases.acquire, self.election, self.name, self.address
+            )
+        except CommandNotCommitted as failed:
+            log.debug("%s claim not committed: %s", self.name, failed)
+            return
+        if holder is not None and holder.candidate == self.name:
+            self._last_renew_sent = sent
+            self.leadership.win(holder.epoch, sent)
+
+    async def _confirm(self, holder: LeaseHolder) -> None:
+        """The table names us (a handover, or a lease from before a restart): renew first."""
+        sent = time.monotonic()
+        try:
+            current = await self._command(self.host.leases.renew, self.election, holder.epoch)
+        except CommandNotCommitted:
+            return
+        if current:
+            self._last_renew_sent = sent
+            self.leadership.win(holder.epoch, sent)
+
+    async def _expire_if_silent(self, holder: LeaseHolder) -> None:
+        silent = self.host.leases.silent_for(self.election, holder.epoch)
+        if silent <= self.timing.lease_ttl:
+            return
+        with contextlib.suppress(CommandNotCommitted):
+            if await self._command(self.host.leases.expire, self.election, holder.epoch):
+                log.info(
+                    "lease of %s epoch=%d held by %s expired after %.2fs without renewal",
+                    self.election,
+                    holder.epoch,
+                    holder.candidate,
+                    silent,
+                )
+
+    # helpers
+
+    async def _enlist(self) -> None:
+        while not self._closing.is_set():
+            try:
+                await self._command(
+                    self.host.leases.enlist,
+                    self.election,
+                    self.name,
+                    self.address,
+                    self.host.address,
+                )
+                return
+            except CommandNotCommitted:
+                await asyncio.sleep(self.timing.retry_period)
+
+    def _successor(self) -> LeaderInfo | None:
+        for enlisted in self.host.leases.enlisted(self.election):
+            if enlisted.candidate != self.name and self.host.is_connected(enlisted.raft_address):
+                return LeaderInfo(enlisted.candidate, enlisted.address, 0)
+        return None
+
+    async def _command(
+        self, method: Callable[..., Any], *args: Any, deadline: float | None = None
+    ) -> Any:
+        timeout = self.timing.renew_deadline
+        if deadline is not None:
+            timeout = max(0.01, min(timeout, deadline - time.monotonic()))
+        return await self.host.submit_lease(method, *args, timeout=timeout)
+
+    async def _pause(self, changed: asyncio.Event) -> None:
+        wait = self.timing.retry_period
+        if self.leadership.held is not None:
+            wait = max(0.0, self._last_renew_sent + self.timing.renew_interval - time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await changed.wait()
