@@ -36,9 +36,7 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer
         pytest.param("etcd", marks=pytest.mark.etcd),
     ]
 )
-async def kv_harness(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[KvHarness]:
+async def kv_harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KvHarness]:
     harness: MemoryHarness | RaftHarness | EtcdHarness
     if request.param == "memory":
         harness = MemoryHarness()

@@ -34,7 +34,9 @@ async def caught_up(view: KvStore, revision: int, timeout: float = 10.0) -> None
             await asyncio.sleep(0.01)
 
 
-async def take(events: AsyncIterator[WatchEvent], count: int, timeout: float = 10.0) -> list[WatchEvent]:
+async def take(
+    events: AsyncIterator[WatchEvent], count: int, timeout: float = 10.0
+) -> list[WatchEvent]:
     out: list[WatchEvent] = []
     async with asyncio.timeout(timeout):
         while len(out) < count:
@@ -225,7 +227,10 @@ async def test_concurrent_creates_exactly_one_wins(kv_harness: KvHarness) -> Non
     kv = kv_harness.kv
     other = await kv_harness.open_another()
     results = await asyncio.gather(
-        *((kv if n % 2 else other).create("topics", "a", f'{{"n": {n}}}'.encode()) for n in range(8)),
+        *(
+            (kv if n % 2 else other).create("topics", "a", f'{{"n": {n}}}'.encode())
+            for n in range(8)
+        ),
         return_exceptions=True,
     )
     assert sum(isinstance(r, int) for r in results) == 1, results

@@ -35,9 +35,20 @@ class Peer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with (self.data_dir / "peer.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.raft_peer", "--self", self.address,
-                 "--peers", ",".join(self.peers), "--dir", str(self.data_dir)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.raft_peer",
+                    "--self",
+                    self.address,
+                    "--peers",
+                    ",".join(self.peers),
+                    "--dir",
+                    str(self.data_dir),
+                ],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def kill(self) -> None:

@@ -1,0 +1,87 @@
+"""``ha-sc sc``: run one SC replica."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from ha_sc.model.codec import format_validation_error
+from ha_sc.sc.replica import ScReplica
+from ha_sc.sc.settings import Backend, ScSettings
+
+
+@click.group()
+def sc() -> None:
+    """Streaming Controller replicas."""
+
+
+@sc.command("run")
+@click.option("--id", "replica_id", default="sc-1", show_default=True, help="Replica name.")
+@click.option(
+    "--backend",
+    type=click.Choice([b.value for b in Backend]),
+    default=Backend.RAFT.value,
+    show_default=True,
+    help="Where cluster objects are stored: embedded Raft, etcd, or memory (one process).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("~/.ha-sc/sc-1"),
+    show_default=True,
+    help="Raft log and snapshots.",
+)
+@click.option(
+    "--raft-address",
+    default="127.0.0.1:9010",
+    show_default=True,
+    help="host:port of this replica's Raft node.",
+)
+@click.option(
+    "--raft-peer",
+    "raft_peers",
+    multiple=True,
+    help="host:port of another replica's Raft node (repeat for each).",
+)
+@click.option(
+    "--etcd-endpoint",
+    "etcd_endpoints",
+    multiple=True,
+    help="etcd client endpoint host:port (repeat; default 127.0.0.1:2379).",
+)
+@click.option(
+    "--status-interval",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between status lines.",
+)
+def run(
+    replica_id: str,
+    backend: str,
+    data_dir: Path,
+    raft_address: str,
+    raft_peers: tuple[str, ...],
+    etcd_endpoints: tuple[str, ...],
+    status_interval: float,
+) -> None:
+    """Run one SC replica until SIGTERM or Ctrl-C, logging its status."""
+    fields: dict[str, object] = {
+        "replica_id": replica_id,
+        "backend": backend,
+        "data_dir": data_dir.expanduser(),
+        "raft_address": raft_address,
+        "raft_peers": raft_peers,
+        "status_interval": status_interval,
+    }
+    if etcd_endpoints:
+        fields["etcd_endpoints"] = etcd_endpoints
+    try:
+        settings = ScSettings.model_validate(fields)
+    except ValidationError as invalid:
+        raise click.BadParameter(format_validation_error(invalid)) from None
+    sys.exit(asyncio.run(ScReplica(settings).run()))

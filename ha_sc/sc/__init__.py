@@ -1,0 +1,1 @@
+"""One SC replica: the KV, the warm cache, and (when leading) the controllers."""
