@@ -6,16 +6,16 @@ operator can create an object by hand with only a spec.
 """
 
 import json
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ha_sc.model.kinds import Kind, kind_info
 from ha_sc.model.meta import ObjectMeta, OwnerRef, StoredObject
 
-_FIELDS = ("spec", "status", "owner")
-
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
+_SpecT = TypeVar("_SpecT", bound=BaseModel)
+_StatusT = TypeVar("_StatusT", bound=BaseModel)
 
 
 class InvalidObject(ValueError):
@@ -64,43 +64,45 @@ def decode_object(
         info.validate_key(key)
     except ValueError as exc:
         raise InvalidObject(kind, key, f"key: {exc}") from exc
-    doc = _load(kind, key, value)
-
-    problems: list[str] = []
-    spec = _validate(info.spec_type, doc["spec"], "spec", problems)
-    status = _validate(info.status_type, doc.get("status"), "status", problems)
-    owner = _validate(OwnerRef, doc.get("owner"), "owner", problems)
-    if problems:
-        raise InvalidObject(kind, key, "; ".join(problems))
-    meta = ObjectMeta(key=key, revision=revision, create_revision=create_revision, owner=owner)
-    return info.object_type(meta=meta, spec=spec, status=status or info.status_type())
-
-
-def _validate(model: type[_ModelT], raw: Any, field: str, problems: list[str]) -> _ModelT | None:
-    """Validate one part of the value; absent or null gives None."""
-    if raw is None:
-        return None
     try:
-        return model.model_validate(raw)
+        envelope = _envelope(kind).model_validate_json(value)
     except ValidationError as exc:
-        problems.append(format_validation_error(exc, prefix=field))
-        return None
+        raise InvalidObject(kind, key, _describe(exc)) from exc
+    # every part is validated by now: assemble without validating again
+    meta = ObjectMeta.model_construct(
+        key=key, revision=revision, create_revision=create_revision, owner=envelope.owner
+    )
+    status = envelope.status if envelope.status is not None else info.status_type()
+    return info.object_type.model_construct(meta=meta, spec=envelope.spec, status=status)
 
 
-def _load(kind: Kind, key: str, value: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(value.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InvalidObject(kind, key, f"value is not UTF-8: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidObject(kind, key, f"value is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise InvalidObject(kind, key, f"value must be a JSON object, not {type(doc).__name__}")
-    unknown = sorted(set(doc) - set(_FIELDS))
-    if unknown:
-        raise InvalidObject(
-            kind, key, "; ".join(f"{field}: Extra inputs are not permitted" for field in unknown)
-        )
-    if doc.get("spec") is None:
-        raise InvalidObject(kind, key, "spec: Field required")
-    return doc
+class _Envelope(BaseModel, Generic[_SpecT, _StatusT]):
+    """The stored value of one kind, validated in one pass from JSON bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spec: _SpecT
+    status: _StatusT | None = None
+    owner: OwnerRef | None = None
+
+
+@cache
+def _envelope(kind: Kind) -> type[_Envelope[Any, Any]]:
+    info = kind_info(kind)
+    return _Envelope[info.spec_type, info.status_type]  # type: ignore[name-defined]
+
+
+def _describe(exc: ValidationError) -> str:
+    """Like format_validation_error, in the words the stored format calls for."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "json_invalid":
+            parts.append(f"value is not valid JSON: {error['msg']}")
+        elif error["type"] == "model_type" and not path:
+            parts.append("value must be a JSON object")
+        elif error["type"] == "extra_forbidden" and "." not in path:
+            parts.append(f"{path}: Extra inputs are not permitted")
+        else:
+            parts.append(f"{path}: {error['msg']}" if path else error["msg"])
+    return "; ".join(parts)

@@ -281,7 +281,7 @@ class Dispatcher(Generic[SpecT, StatusT]):
                 )
             self._rejected[key] = RejectedValue(key, revision, exc.reason)
             return None
-        return cast(StoredObject[SpecT, StatusT], obj)
+        return cast("StoredObject[SpecT, StatusT]", obj)
 
 
 def start_dispatchers(

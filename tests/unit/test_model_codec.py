@@ -213,12 +213,12 @@ def test_decode_error_bad_owner() -> None:
     ("value", "reason"),
     [
         (b"{", "value is not valid JSON: "),
-        (b"\xff", "value is not UTF-8: "),
-        (b"[]", "value must be a JSON object, not list"),
+        (b"\xff", "value is not valid JSON: "),
+        (b"[]", "value must be a JSON object"),
         (b"{}", "spec: Field required"),
         (b'{"status":{}}', "spec: Field required"),
         (TOPIC_SPEC[:-1] + b',"metadata":{}}', "metadata: Extra inputs are not permitted"),
-        (b'{"spec":[]}', "spec: Input should be a valid dictionary"),
+        (b'{"spec":[]}', "spec: Input should be an object"),
     ],
 )
 def test_decode_error_bad_value(value: bytes, reason: str) -> None:
