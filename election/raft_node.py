@@ -17,8 +17,26 @@ log = logging.getLogger(__name__)
 _FAIL_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if not name.startswith("_")}
 
 
+_NOT_APPLIED = {
+    FAIL_REASON.MISSING_LEADER,
+    FAIL_REASON.NOT_LEADER,
+    FAIL_REASON.LEADER_CHANGED,
+    FAIL_REASON.DISCARDED,
+    FAIL_REASON.QUEUE_FULL,
+}
+"""pysyncobj's failures after which the command is known not to have been applied."""
+
+
 class CommandNotCommitted(Exception):
-    """A Raft command failed or did not commit in time; it may still apply later."""
+    """A Raft command failed or did not commit in time.
+
+    ``retryable`` is True when the command is known not to have been applied, so
+    sending it again cannot apply it twice; after a timeout it may still apply.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 async def submit(method: Callable[..., Any], *args: Any, timeout: float) -> Any:
@@ -39,10 +57,13 @@ async def submit(method: Callable[..., Any], *args: Any, timeout: float) -> Any:
         result, error = await asyncio.wait_for(done, timeout)
     except TimeoutError:
         raise CommandNotCommitted(
-            f"not committed within {timeout:.2f}s (no quorum?); it may still apply"
+            f"not committed within {timeout:.2f}s (no quorum?); it may still apply",
+            retryable=False,
         ) from None
     if error != FAIL_REASON.SUCCESS:
-        raise CommandNotCommitted(f"failed: {_FAIL_NAMES.get(error, error)}")
+        raise CommandNotCommitted(
+            f"failed: {_FAIL_NAMES.get(error, error)}", retryable=error in _NOT_APPLIED
+        )
     return result
 
 

@@ -163,11 +163,22 @@ class RaftKv:
         return is_connected(self.node, raft_address)
 
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Run a replicated command; a KV refusal is raised as the KvError it is."""
-        try:
-            result = await submit(method, *args, timeout=self.settings.commit_timeout)
-        except CommandNotCommitted as failed:
-            raise KvUnavailable(f"raft node {self.address}: command {failed}") from None
+        """Run a replicated command; a KV refusal is raised as the KvError it is.
+
+        A command that pysyncobj reports as not applied (no leader yet, leader
+        changed before commit, discarded by a new leader) is sent again until
+        ``commit_timeout``; one whose outcome is unknown (timeout) is not.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.commit_timeout
+        while True:
+            try:
+                result = await submit(method, *args, timeout=deadline - loop.time())
+                break
+            except CommandNotCommitted as failed:
+                if not failed.retryable or loop.time() + 0.05 >= deadline:
+                    raise KvUnavailable(f"raft node {self.address}: command {failed}") from None
+                await asyncio.sleep(0.05)
         if isinstance(result, KvError):
             raise result
         return result

@@ -1,0 +1,297 @@
+"""A real single-member etcd for tests, and the KV conformance harness on top of it.
+
+Wiring it into a conftest::
+
+    @pytest.fixture(scope="session")
+    def etcd_server(tmp_path_factory):
+        yield from started_etcd(tmp_path_factory)
+
+    @pytest.fixture
+    async def etcd_harness(etcd_server):
+        harness = EtcdHarness(etcd_server)
+        yield harness
+        await harness.close()
+
+Every process started here is ended by its own PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from election.etcd_keys import leader_key
+from election.guard import Guard
+from ha_sc.kv.api import KeyExists, KvStore
+from ha_sc.kv.etcd import EtcdKv
+
+if TYPE_CHECKING:
+    import pytest
+
+ETCD_BINARY = Path("/usr/bin/etcd")
+ETCDCTL_BINARY = Path("/usr/bin/etcdctl")
+ELECTION_KIND = leader_key("", "").rstrip("/")  # leader keys are KV objects of this kind
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+PORT_ATTEMPTS = 3
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+
+
+class EtcdMissing(RuntimeError):
+    """The etcd binary these tests need is not installed."""
+
+
+class PortTaken(RuntimeError):
+    """Another process bound a port chosen for etcd before etcd could."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class EtcdServer:
+    """One etcd member on loopback ports, with its data and log under ``base_dir``."""
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        missing = [str(path) for path in (ETCD_BINARY, ETCDCTL_BINARY) if not path.exists()]
+        if missing:
+            raise EtcdMissing(
+                f"{', '.join(missing)} not found: install etcd (Debian/Ubuntu: apt-get install "
+                "etcd-server etcd-client); the etcd tests need a real server"
+            )
+        self._owns_dir = base_dir is None
+        self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="etcd-test-"))
+        self.data_dir = self.base_dir / "data"
+        self.log_path = self.base_dir / "etcd.log"
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._started = False
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        """Start etcd and wait until it reports healthy.
+
+        The first start picks new ports if another process took the chosen
+        ones in the meantime; later starts keep them, as a restart must.
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start_once()
+                self._started = True
+                return
+            except PortTaken:
+                if self._started or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.client_port, self.peer_port = free_port(), free_port()
+
+    def pause(self) -> None:
+        """SIGSTOP: the member hangs with its connections open."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        self._signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if etcd has not exited within the stop timeout."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the member dies without a chance to clean up."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same data dir and ports."""
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        """Stop etcd and remove the directory this server created."""
+        self.stop()
+        if self._owns_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def compact(self, revision: int) -> None:
+        """Compact the history up to ``revision``; watches from before it fail."""
+        self.etcdctl("compact", str(revision), "--physical")
+
+    def etcdctl(self, *args: str, stdin: bytes | None = None) -> str:
+        """Run etcdctl (API v3) against this server; returns its stdout."""
+        result = subprocess.run(
+            [str(ETCDCTL_BINARY), f"--endpoints={self.endpoint}", *args],
+            input=stdin,
+            capture_output=True,
+            env={**os.environ, "ETCDCTL_API": "3"},
+            timeout=STOP_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"etcdctl {' '.join(args)} failed ({result.returncode}): "
+                f"{result.stderr.decode(errors='replace').strip()}"
+            )
+        return result.stdout.decode()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log written)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _command(self) -> list[str]:
+        peer_url = f"http://127.0.0.1:{self.peer_port}"
+        return [
+            str(ETCD_BINARY),
+            "--name=default",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.url}",
+            f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=default={peer_url}",
+            "--initial-cluster-state=new",
+            "--heartbeat-interval=50",
+            "--election-timeout=500",
+        ]
+
+    def _start_once(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            raise RuntimeError(f"etcd {self.endpoint} is already running")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_healthy()
+
+    def _signal(self, signum: signal.Signals) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            raise RuntimeError(f"etcd {self.endpoint} is not running")
+        os.kill(process.pid, signum)
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                tail = self.log_tail()
+                if "address already in use" in tail:
+                    raise PortTaken(f"etcd {self.endpoint}: port taken")
+                raise RuntimeError(
+                    f"etcd exited with {self._process.returncode} while starting; log tail:\n{tail}"
+                )
+            if self._healthy():
+                return
+            time.sleep(0.05)
+        pid = self.pid
+        self.kill()
+        raise RuntimeError(
+            f"etcd {self.endpoint} (pid {pid}) not healthy after {START_TIMEOUT:.0f} s; "
+            f"log tail:\n{self.log_tail()}"
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            with _DIRECT.open(f"{self.url}/health", timeout=1.0) as response:
+                return b'"true"' in response.read()
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def started_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """A running etcd for the duration of the generator; wrap it in a fixture."""
+    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class EtcdHarness:
+    """KvHarness for the conformance suite: a fresh root per harness on a shared server.
+
+    A leader key ``<root>election/<name>`` is the KV object of kind ``election``,
+    so the harness claims and drops it through the KV API itself.
+    """
+
+    name = "etcd"
+
+    def __init__(self, server: EtcdServer) -> None:
+        self.server = server
+        self.root = f"/t-{uuid.uuid4().hex[:12]}/"
+        self.kv = EtcdKv([server.endpoint], root=self.root)
+        self._others: list[EtcdKv] = []
+
+    async def current_guard(self, election: str) -> Guard:
+        """Whoever holds ``election`` now (a new holder if nobody does)."""
+        try:
+            epoch = await self.kv.create(ELECTION_KIND, election, b"test-holder")
+        except KeyExists:
+            holder = await self.kv.get(ELECTION_KIND, election)
+            if holder is None:  # released in between: claim it again
+                return await self.current_guard(election)
+            epoch = holder.create_revision
+        return Guard(election, epoch)
+
+    async def supersede(self, guard: Guard) -> Guard:
+        """Delete the leader key and create it again: the new create revision is the new epoch."""
+        await self.kv.delete(ELECTION_KIND, guard.election)
+        return await self.current_guard(guard.election)
+
+    async def force_compaction(self) -> None:
+        """Compact the server's history up to now (every root on the server shares it)."""
+        revision = (await self.kv.list(ELECTION_KIND)).revision
+        await asyncio.to_thread(self.server.compact, revision)
+
+    async def open_another(self) -> KvStore:
+        other = EtcdKv([self.server.endpoint], root=self.root)
+        self._others.append(other)
+        return other
+
+    async def close(self) -> None:
+        others, self._others = self._others, []
+        await asyncio.gather(*(other.close() for other in others))
+        await self.kv.close()
