@@ -19,6 +19,9 @@ class LeaseHolder:
     candidate: str
     address: str
     epoch: int
+    incarnation: str = ""
+    """Which run of the candidate's process holds it: a restarted candidate must not
+    resume a lease its previous run held, since it cannot know what that run did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Enlisted:
     candidate: str
     address: str
     raft_address: str
+    incarnation: str = ""
 
 
 class LeaseTable:
@@ -51,19 +55,21 @@ class LeaseTable:
     def last_epoch(self, election: str) -> int:
         return self._epochs.get(election, 0)
 
-    def acquire(self, election: str, candidate: str, address: str = "") -> LeaseHolder | None:
+    def acquire(
+        self, election: str, candidate: str, address: str = "", incarnation: str = ""
+    ) -> LeaseHolder | None:
         """Grant the lease to ``candidate`` if nobody holds it; None otherwise."""
         if election in self._holders:
             return None
-        return self._grant(election, candidate, address)
+        return self._grant(election, candidate, address, incarnation)
 
     def transfer(
-        self, election: str, epoch: int, successor: str, address: str
+        self, election: str, epoch: int, successor: str, address: str, incarnation: str = ""
     ) -> LeaseHolder | None:
         """The holder at ``epoch`` hands the lease to ``successor`` under a new epoch."""
         if not self.is_current(Guard(election, epoch)):
             return None
-        return self._grant(election, successor, address)
+        return self._grant(election, successor, address, incarnation)
 
     def release(self, election: str, epoch: int) -> bool:
         """The holder at ``epoch`` gives the lease up."""
@@ -80,9 +86,9 @@ class LeaseTable:
         holder = self._holders.get(guard.election)
         return holder is not None and holder.epoch == guard.epoch
 
-    def _grant(self, election: str, candidate: str, address: str) -> LeaseHolder:
+    def _grant(self, election: str, candidate: str, address: str, incarnation: str) -> LeaseHolder:
         epoch = self._epochs.get(election, 0) + 1
         self._epochs[election] = epoch
-        holder = LeaseHolder(election, candidate, address, epoch)
+        holder = LeaseHolder(election, candidate, address, epoch, incarnation)
         self._holders[election] = holder
         return holder

@@ -18,11 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from election.leadership import Leadership
-from election.lease_table import LeaseHolder
+from election.lease_table import Enlisted, LeaseHolder
 from election.raft_node import CommandNotCommitted, RaftLeaseHost
 from election.term import LeaderInfo, Term
 from election.timing import ElectionTiming
@@ -55,6 +56,7 @@ class RaftCandidate:
         self.address = address
         self.timing = timing
         self.leadership = Leadership(election, name, timing)
+        self.incarnation = uuid.uuid4().hex[:12]
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._last_renew_sent = 0.0
@@ -102,6 +104,7 @@ class RaftCandidate:
                     term.epoch,
                     successor.candidate,
                     successor.address,
+                    successor.incarnation,
                 )
                 log.info("%s handed %s to %s", self.name, self.election, successor.candidate)
             else:
@@ -124,8 +127,10 @@ class RaftCandidate:
             await self._lead(term, holder)
         elif holder is None:
             await self._claim()
-        elif holder.candidate == self.name:
+        elif holder.candidate == self.name and holder.incarnation == self.incarnation:
             await self._confirm(holder)
+        elif holder.candidate == self.name:
+            await self._reclaim(holder)
         elif self.host.is_raft_leader():
             await self._expire_if_silent(holder)
 
@@ -156,7 +161,7 @@ class RaftCandidate:
         sent = time.monotonic()
         try:
             holder = await self._command(
-                self.host.leases.acquire, self.election, self.name, self.address
+                self.host.leases.acquire, self.election, self.name, self.address, self.incarnation
             )
         except CommandNotCommitted as failed:
             log.debug("%s claim not committed: %s", self.name, failed)
@@ -173,6 +178,29 @@ class RaftCandidate:
         except CommandNotCommitted:
             return
         if current:
+            self._last_renew_sent = sent
+            self.leadership.win(holder.epoch, sent)
+
+    async def _reclaim(self, held_before: LeaseHolder) -> None:
+        """The table names our previous run: take the lease again under a new epoch."""
+        sent = time.monotonic()
+        try:
+            holder = await self._command(
+                self.host.leases.transfer,
+                self.election,
+                held_before.epoch,
+                self.name,
+                self.address,
+                self.incarnation,
+            )
+        except CommandNotCommitted:
+            return
+        if holder is not None:
+            log.info(
+                "%s took over the lease its previous run held (epoch %d)",
+                self.name,
+                held_before.epoch,
+            )
             self._last_renew_sent = sent
             self.leadership.win(holder.epoch, sent)
 
@@ -201,15 +229,16 @@ class RaftCandidate:
                     self.name,
                     self.address,
                     self.host.address,
+                    self.incarnation,
                 )
                 return
             except CommandNotCommitted:
                 await asyncio.sleep(self.timing.retry_period)
 
-    def _successor(self) -> LeaderInfo | None:
+    def _successor(self) -> Enlisted | None:
         for enlisted in self.host.leases.enlisted(self.election):
             if enlisted.candidate != self.name and self.host.is_connected(enlisted.raft_address):
-                return LeaderInfo(enlisted.candidate, enlisted.address, 0)
+                return enlisted
         return None
 
     async def _command(

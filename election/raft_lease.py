@@ -66,15 +66,19 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
     # replicated commands
 
     @command
-    def enlist(self, election: str, candidate: str, address: str, raft_address: str) -> None:
+    def enlist(
+        self, election: str, candidate: str, address: str, raft_address: str, incarnation: str
+    ) -> None:
         with self.lock:
-            self.table.enlist(election, Enlisted(candidate, address, raft_address))
+            self.table.enlist(election, Enlisted(candidate, address, raft_address, incarnation))
         self.changed.notify()
 
     @command
-    def acquire(self, election: str, candidate: str, address: str) -> LeaseHolder | None:
+    def acquire(
+        self, election: str, candidate: str, address: str, incarnation: str
+    ) -> LeaseHolder | None:
         with self.lock:
-            holder = self.table.acquire(election, candidate, address)
+            holder = self.table.acquire(election, candidate, address, incarnation)
             if holder is not None:
                 self._note(holder)
         self.changed.notify()
@@ -92,10 +96,10 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
 
     @command
     def transfer(
-        self, election: str, epoch: int, successor: str, address: str
+        self, election: str, epoch: int, successor: str, address: str, incarnation: str
     ) -> LeaseHolder | None:
         with self.lock:
-            holder = self.table.transfer(election, epoch, successor, address)
+            holder = self.table.transfer(election, epoch, successor, address, incarnation)
             if holder is not None:
                 self._note(holder)
         self.changed.notify()

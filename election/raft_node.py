@@ -9,6 +9,8 @@ from contextlib import suppress
 from typing import Any, Protocol
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj.dns_resolver import globalDnsResolver
+from pysyncobj.node import TCPNode
 
 from election.raft_lease import RaftLeases
 
@@ -107,6 +109,30 @@ def is_connected(node: SyncObj, raft_address: str) -> bool:
     return bool(status.get(f"partner_node_status_server_{raft_address}", 0) == 2)
 
 
+class DialNode(TCPNode):  # type: ignore[misc]
+    """A peer known by its own address but reached at another (through a proxy)."""
+
+    def __init__(self, address: str, dial: str) -> None:
+        super().__init__(address)
+        host, port = dial.rsplit(":", 1)
+        self._dial_host = host
+        self._dial_port = int(port)
+
+    @property
+    def ip(self) -> str:
+        return str(globalDnsResolver().resolve(self._dial_host))
+
+    @property
+    def port(self) -> int:
+        return self._dial_port
+
+
+def peer_node(spec: str) -> TCPNode:
+    """``host:port``, or ``host:port@dialhost:dialport`` for a peer reached through a proxy."""
+    address, _, dial = spec.partition("@")
+    return DialNode(address, dial) if dial else TCPNode(address)
+
+
 class LeaseNode:
     """A Raft node that replicates only the lease table (elections without an SC)."""
 
@@ -114,7 +140,9 @@ class LeaseNode:
         self.address = address
         self.leases = RaftLeases()
         conf = raft_conf(journalFile=journal)
-        self.node = SyncObj(address, partners, conf=conf, consumers=[self.leases])
+        self.node = SyncObj(
+            address, [peer_node(p) for p in partners], conf=conf, consumers=[self.leases]
+        )
 
     def is_raft_leader(self) -> bool:
         return bool(self.node._isLeader())

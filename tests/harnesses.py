@@ -71,14 +71,14 @@ class RaftHarness:
 
     async def current_guard(self, election: str) -> Guard:
         node = self.nodes[0]
-        holder = await node.submit(node.leases.acquire, election, "candidate-a", "")
+        holder = await node.submit(node.leases.acquire, election, "candidate-a", "", "")
         assert holder is not None
         return Guard(election, holder.epoch)
 
     async def supersede(self, guard: Guard) -> Guard:
         node = self.nodes[0]
         holder = await node.submit(
-            node.leases.transfer, guard.election, guard.epoch, "candidate-b", ""
+            node.leases.transfer, guard.election, guard.epoch, "candidate-b", "", ""
         )
         assert holder is not None
         return Guard(guard.election, holder.epoch)

@@ -20,7 +20,7 @@ from pysyncobj import SyncObj, SyncObjConsumer
 
 from election.guard import Guard
 from election.raft_lease import RaftLeases, command
-from election.raft_node import CommandNotCommitted, is_connected, raft_conf, submit
+from election.raft_node import CommandNotCommitted, is_connected, peer_node, raft_conf, submit
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
@@ -131,7 +131,10 @@ class RaftKv:
         )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
         self.node = SyncObj(
-            self_address, list(partners), conf=conf, consumers=[self._consumer, self.leases]
+            self_address,
+            [peer_node(p) for p in partners],
+            conf=conf,
+            consumers=[self._consumer, self.leases],
         )
 
     # node state

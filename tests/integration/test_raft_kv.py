@@ -122,7 +122,7 @@ async def test_full_restart_keeps_every_committed_write(
     addresses, peers = group
     node = local_node(addresses, tmp_path / "node0")
     await node.wait_ready()
-    holder = await node.submit(node.leases.acquire, "sc", "replica-a", "")
+    holder = await node.submit(node.leases.acquire, "sc", "replica-a", "", "")
     for n in range(200):
         await node.create("topics", f"t{n}", b"{}")
     t0 = await node.get("topics", "t0")
@@ -146,7 +146,7 @@ async def test_full_restart_keeps_every_committed_write(
         assert t0 is not None and t0.value == b'{"v": 2}' and t0.revision == rev
         # revisions and epochs go on from where they were
         assert await node.create("topics", "new", b"{}") > rev
-        successor = await node.submit(node.leases.transfer, "sc", holder.epoch, "replica-b", "")
+        successor = await node.submit(node.leases.transfer, "sc", holder.epoch, "replica-b", "", "")
         assert successor is not None and successor.epoch > holder.epoch
     finally:
         await node.close()

@@ -1,0 +1,1 @@
+"""Fault injection, workloads, checkers and scenarios; drives the system only from outside."""

@@ -1,0 +1,173 @@
+"""A fault-injecting TCP proxy for one link (this kernel has no ``tc netem``).
+
+Faults, each healed by ``heal()``:
+
+- ``blackhole(direction)``: bytes stop flowing (in one direction or both) and new
+  connections are left unaccepted in the listen backlog, like a network that
+  drops every packet: nothing is lost or reordered, peers see silence and time out.
+- ``delay(seconds, jitter)``: every chunk waits before it is forwarded.
+- ``reset()``: every open connection is cut with a TCP reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import socket
+import struct
+
+log = logging.getLogger("chaos.proxy")
+
+
+class Direction(enum.StrEnum):
+    UPSTREAM = "upstream"  # client -> target
+    DOWNSTREAM = "downstream"  # target -> client
+    BOTH = "both"
+
+
+class FaultProxy:
+    """Listens on ``listen`` and forwards each connection to ``target``."""
+
+    def __init__(self, target: str, *, listen_host: str = "127.0.0.1", name: str = "") -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.name = name or f"proxy->{target}"
+        self._listen_host = listen_host
+        self._server_sock: socket.socket | None = None
+        self._accept_task: asyncio.Task[None] | None = None
+        self._accepting = asyncio.Event()
+        self._accepting.set()
+        self._flow = {Direction.UPSTREAM: asyncio.Event(), Direction.DOWNSTREAM: asyncio.Event()}
+        for gate in self._flow.values():
+            gate.set()
+        self._delay = 0.0
+        self._jitter = 0.0
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> str:
+        assert self._server_sock is not None, "start() the proxy first"
+        host, port = self._server_sock.getsockname()[:2]
+        return f"{host}:{port}"
+
+    async def start(self) -> FaultProxy:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._listen_host, 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        self._server_sock = sock
+        self._accept_task = asyncio.create_task(self._accept_loop(), name=f"{self.name}-accept")
+        return self
+
+    # faults
+
+    def blackhole(self, direction: Direction = Direction.BOTH) -> None:
+        log.info("%s: blackhole %s", self.name, direction.value)
+        for side in self._sides(direction):
+            self._flow[side].clear()
+        if direction is Direction.BOTH:
+            self._accepting.clear()
+
+    def delay(self, seconds: float, jitter: float = 0.0) -> None:
+        log.info("%s: delay %.3fs +- %.3fs", self.name, seconds, jitter)
+        self._delay, self._jitter = seconds, jitter
+
+    def reset(self) -> None:
+        """Cut every open connection with a TCP reset."""
+        log.info("%s: reset %d connections", self.name, len(self._links))
+        for client, upstream in list(self._links):
+            for writer in (client, upstream):
+                _abort(writer)
+
+    def heal(self) -> None:
+        log.info("%s: healed", self.name)
+        self._delay = self._jitter = 0.0
+        for gate in self._flow.values():
+            gate.set()
+        self._accepting.set()
+
+    async def close(self) -> None:
+        if self._accept_task is not None:
+            self._accept_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accept_task
+        if self._server_sock is not None:
+            self._server_sock.close()
+        self.heal()
+        self.reset()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # plumbing
+
+    @staticmethod
+    def _sides(direction: Direction) -> tuple[Direction, ...]:
+        if direction is Direction.BOTH:
+            return (Direction.UPSTREAM, Direction.DOWNSTREAM)
+        return (direction,)
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._server_sock is not None
+        while True:
+            await self._accepting.wait()
+            client_sock, _ = await loop.sock_accept(self._server_sock)
+            task = asyncio.create_task(self._serve(client_sock), name=f"{self.name}-link")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, client_sock: socket.socket) -> None:
+        client_reader, client_writer = await asyncio.open_connection(sock=client_sock)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            _abort(client_writer)
+            return
+        link = (client_writer, up_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(
+                self._pump(client_reader, up_writer, Direction.UPSTREAM),
+                self._pump(up_reader, client_writer, Direction.DOWNSTREAM),
+            )
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._links.discard(link)
+            for writer in link:
+                writer.close()
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: Direction
+    ) -> None:
+        gate = self._flow[side]
+        try:
+            while True:
+                await gate.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
+                if self._delay or self._jitter:
+                    await asyncio.sleep(max(0.0, random.gauss(self._delay, self._jitter)))
+                await gate.wait()  # what was read before a blackhole is held, not lost
+                writer.write(data)
+                await writer.drain()
+        finally:
+            with contextlib.suppress(OSError):
+                if writer.can_write_eof():
+                    writer.write_eof()
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport = writer.transport
+    transport.abort()
