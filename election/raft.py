@@ -98,7 +98,7 @@ class RaftCandidate:
         successor = self._successor()
         try:
             if successor is not None:
-                await self._command(
+                holder = await self._command(
                     self.host.leases.transfer,
                     self.election,
                     term.epoch,
@@ -107,11 +107,23 @@ class RaftCandidate:
                     successor.incarnation,
                 )
                 log.info("%s handed %s to %s", self.name, self.election, successor.candidate)
+                if holder is not None:
+                    await self._until_confirmed(holder.epoch)
             else:
                 await self._command(self.host.leases.release, self.election, term.epoch)
                 log.info("%s released %s (no connected standby)", self.name, self.election)
         except CommandNotCommitted as failed:
             log.warning("%s could not hand over %s: %s", self.name, self.election, failed)
+
+    async def _until_confirmed(self, epoch: int) -> None:
+        """Stay (and keep this Raft node serving) until the successor's first renewal
+        commits, so a departing Raft leader does not stall the handover."""
+        leases = self.host.leases
+        with contextlib.suppress(TimeoutError), leases.changed.subscribe() as changed:
+            async with asyncio.timeout(self.timing.lease_ttl):
+                while leases.confirmed.get(self.election, 0) < epoch:
+                    changed.clear()
+                    await changed.wait()
 
     async def close(self) -> None:
         await self.resign()
@@ -142,8 +154,12 @@ class RaftCandidate:
             return
         sent = self._last_renew_sent = time.monotonic()
         try:
+            # a renewal lost with a departing Raft leader is retried well before the deadline
             current = await self._command(
-                self.host.leases.renew, self.election, term.epoch, deadline=term.valid_until
+                self.host.leases.renew,
+                self.election,
+                term.epoch,
+                deadline=min(term.valid_until, sent + 2 * self.timing.renew_interval),
             )
         except CommandNotCommitted as failed:
             log.debug("%s renewal not committed: %s", self.name, failed)

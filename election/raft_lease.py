@@ -37,6 +37,8 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
         self.lock = threading.Lock()
         self.changed = Wakeup()
         self.seen: dict[str, tuple[int, float]] = {}
+        self.confirmed: dict[str, int] = {}
+        """Per election, the newest epoch whose holder has renewed at least once."""
         super().__init__()
         self.table = LeaseTable()
 
@@ -90,8 +92,12 @@ class RaftLeases(SyncObjConsumer):  # type: ignore[misc]
         with self.lock:
             holder = self.table.holder(election)
             current = holder is not None and holder.epoch == epoch
+            first = current and self.confirmed.get(election, 0) < epoch
             if holder is not None and current:
                 self._note(holder)
+                self.confirmed[election] = epoch
+        if first:
+            self.changed.notify()
         return current
 
     @command

@@ -112,9 +112,10 @@ async def main(args: argparse.Namespace) -> None:
             raise SystemExit(2)
     leading.cancel()
     held = candidate.term
+    resigning_at = time.time()  # the term ends as resign() starts, before any I/O
     await candidate.close()
     if held is not None:
-        emit("resigned", epoch=held.epoch)
+        emit("resigned", epoch=held.epoch, ended=resigning_at)
     await asyncio.wait_for(campaign, 5)
     await kv.close()
 

@@ -151,10 +151,10 @@ class ElectionGroup:
         return next(e for e in events if _won_by_other(e, after, exclude))
 
     def leaders(self) -> list[str]:
-        """Members whose last won/lost event is a won, among the living."""
+        """Living members whose current run's last won/lost event is a won."""
         state: dict[str, str] = {}
         for event in self.events():
-            if event["event"] in ("won", "lost", "resigned"):
+            if event["event"] in ("ready", "won", "lost", "resigned"):
                 state[event["name"]] = event["event"]
         alive = {m.name for m in self.members if m.alive}
         return [name for name, last in state.items() if last == "won" and name in alive]

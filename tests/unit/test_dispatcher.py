@@ -70,7 +70,7 @@ def topic_store() -> LocalStore[TopicSpec, TopicStatus]:
 async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> None:
     """Poll ``condition``; not ``wait_for_revision``, which would make the dispatcher re-list."""
     async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110
+        while not condition():
             await asyncio.sleep(0.005)
 
 
