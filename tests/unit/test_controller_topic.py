@@ -1,0 +1,319 @@
+"""The topic state machine, run against a simulated KV until it settles."""
+
+from collections.abc import Iterable
+
+import pytest
+
+from ha_sc.controllers import (
+    PENDING_REASON,
+    Action,
+    ClusterState,
+    CreateObject,
+    DeleteObject,
+    UpdateStatus,
+    apply_actions,
+    reduce_topic,
+    spu_infos,
+    spu_load,
+)
+from ha_sc.model import (
+    ComputedReplicas,
+    Endpoint,
+    Kind,
+    ObjectMeta,
+    OwnerRef,
+    PartitionResolution,
+    PartitionSpec,
+    PartitionStatus,
+    Spu,
+    SpuResolution,
+    SpuSpec,
+    SpuStatus,
+    Topic,
+    TopicReplicas,
+    TopicResolution,
+    TopicSpec,
+    TopicStatus,
+)
+
+ONLINE, OFFLINE = SpuResolution.ONLINE, SpuResolution.OFFLINE
+
+
+def spu(spu_id: int, resolution: SpuResolution = ONLINE, rack: str | None = None) -> Spu:
+    endpoint = Endpoint(host="localhost", port=9005)
+    return Spu(
+        meta=ObjectMeta(key=f"spu-{spu_id}", revision=1),
+        spec=SpuSpec(id=spu_id, public_endpoint=endpoint, private_endpoint=endpoint, rack=rack),
+        status=SpuStatus(resolution=resolution),
+    )
+
+
+def topic(
+    replicas: TopicReplicas, status: TopicStatus | None = None, *, name: str = "orders"
+) -> Topic:
+    return Topic(
+        meta=ObjectMeta(key=name, revision=1),
+        spec=TopicSpec(replicas=replicas),
+        status=status or TopicStatus(),
+    )
+
+
+def cluster(*objects: Spu | Topic) -> ClusterState:
+    kinds = {Spu: Kind.SPU, Topic: Kind.TOPIC}
+    return ClusterState.of((kinds[type(obj)], obj) for obj in objects)
+
+
+def with_spus(state: ClusterState, spus: Iterable[Spu]) -> ClusterState:
+    return ClusterState.of(
+        [
+            *((Kind.TOPIC, t) for t in state.topics.values()),
+            *((Kind.PARTITION, p) for p in state.partitions.values()),
+            *((Kind.SPU, s) for s in spus),
+        ],
+        revision=state.revision,
+    )
+
+
+def reduce_all(state: ClusterState) -> list[Action]:
+    spus = spu_infos(state.spus.values())
+    load = spu_load(state.partitions.values())
+    actions: list[Action] = []
+    for key in sorted(state.topics):
+        actions += reduce_topic(
+            state.topics[key], spus=spus, partitions=state.partitions, load=load
+        )
+    return actions
+
+
+def settle(state: ClusterState, *, max_passes: int = 5) -> tuple[ClusterState, int]:
+    """Apply passes until one yields no action; returns the state and the passes that wrote."""
+    for passes in range(max_passes + 1):
+        actions = reduce_all(state)
+        if not actions:
+            return state, passes
+        assert reduce_all(state) == actions, "same state, different actions"
+        state = apply_actions(state, actions)
+    raise AssertionError(f"no fixed point after {max_passes} passes")
+
+
+def resolution(state: ClusterState, name: str = "orders") -> TopicResolution:
+    return state.topics[name].status.resolution
+
+
+COMPUTED_3X2 = TopicReplicas.new_computed(3, 2)
+
+
+def test_init_goes_to_pending() -> None:
+    state = cluster(spu(5001), spu(5002), topic(COMPUTED_3X2))
+    expected = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
+    assert reduce_all(state) == [UpdateStatus(Kind.TOPIC, "orders", 1, expected)]
+
+
+def test_pending_becomes_provisioned_and_creates_partitions() -> None:
+    pending = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
+    state = cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2, pending))
+    replica_map = {0: [5001, 5002], 1: [5003, 5001], 2: [5002, 5003]}
+    owner = OwnerRef(kind="topics", key="orders")
+    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map=replica_map)
+    assert reduce_all(state) == [
+        UpdateStatus(Kind.TOPIC, "orders", 1, provisioned),
+        *(
+            CreateObject(
+                Kind.PARTITION,
+                f"orders-{pid}",
+                PartitionSpec(leader=replicas[0], replicas=replicas),
+                PartitionStatus(),
+                owner,
+            )
+            for pid, replicas in replica_map.items()
+        ),
+    ]
+
+
+def test_lifecycle_init_pending_provisioned() -> None:
+    state, passes = settle(cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2)))
+    assert passes == 2
+    assert resolution(state) is TopicResolution.PROVISIONED
+    assert state.topics["orders"].status.reason == ""
+    assert sorted(state.partitions) == ["orders-0", "orders-1", "orders-2"]
+    for pid, replicas in state.topics["orders"].status.replica_map.items():
+        partition = state.partitions[f"orders-{pid}"]
+        assert partition.spec.replicas == replicas
+        assert partition.spec.leader == replicas[0]
+        assert partition.status.resolution is PartitionResolution.OFFLINE
+        assert partition.meta.owner == OwnerRef(kind="topics", key="orders")
+
+
+def test_provisioned_state_yields_no_action() -> None:
+    state, _ = settle(cluster(spu(5001), spu(5002), topic(COMPUTED_3X2)))
+    assert reduce_all(state) == []
+    assert reduce_all(state) == []
+
+
+def test_insufficient_resources_until_spus_come_online() -> None:
+    state = cluster(
+        spu(5001), spu(5002), spu(5003, OFFLINE), topic(TopicReplicas.new_computed(2, 3))
+    )
+    state, _ = settle(state)
+    assert resolution(state) is TopicResolution.INSUFFICIENT_RESOURCES
+    assert state.topics["orders"].status.reason == (
+        "replication factor 3 needs 3 online SPUs, 2 online: 5001, 5002; offline: 5003"
+    )
+    assert state.partitions == {}
+
+    state, passes = settle(with_spus(state, [spu(5001), spu(5002), spu(5003)]))
+    assert passes == 1
+    assert resolution(state) is TopicResolution.PROVISIONED
+    assert sorted(state.partitions) == ["orders-0", "orders-1"]
+
+
+def test_insufficient_reason_follows_the_spus() -> None:
+    state, _ = settle(cluster(spu(5001, OFFLINE), topic(TopicReplicas.new_computed(1, 2))))
+    assert state.topics["orders"].status.reason == (
+        "replication factor 2 needs 2 online SPUs, none online; offline: 5001"
+    )
+    state, passes = settle(with_spus(state, [spu(5001)]))
+    assert passes == 1
+    assert resolution(state) is TopicResolution.INSUFFICIENT_RESOURCES
+    assert state.topics["orders"].status.reason == (
+        "replication factor 2 needs 2 online SPUs, 1 online: 5001"
+    )
+
+
+def test_assigned_map_naming_unknown_spu_is_invalid() -> None:
+    assigned = TopicReplicas.new_assigned({0: [5001, 5009], 1: [5002, 5001]})
+    state = cluster(spu(5001), spu(5002), topic(assigned))
+    state, passes = settle(state)
+    assert passes == 1
+    assert resolution(state) is TopicResolution.INVALID_CONFIG
+    assert state.topics["orders"].status.reason == "assigned replicas name unknown spu id: 5009"
+    assert reduce_all(state) == []
+
+
+def test_invalid_config_clears_once_the_spu_registers() -> None:
+    assigned = TopicReplicas.new_assigned({0: [5001, 5009]})
+    state, _ = settle(cluster(spu(5001), topic(assigned)))
+    assert resolution(state) is TopicResolution.INVALID_CONFIG
+    state, passes = settle(with_spus(state, [spu(5001), spu(5009, OFFLINE)]))
+    assert passes == 2
+    assert resolution(state) is TopicResolution.PROVISIONED
+
+
+def test_invalid_config_clears_once_the_spec_is_fixed() -> None:
+    assigned = TopicReplicas.new_assigned({0: [5001, 5009]})
+    state, _ = settle(cluster(spu(5001), topic(assigned)))
+    fixed = state.topics["orders"].model_copy(
+        update={"spec": TopicSpec(replicas=TopicReplicas.new_assigned({0: [5001]}))}
+    )
+    state, passes = settle(ClusterState.of([(Kind.SPU, spu(5001)), (Kind.TOPIC, fixed)]))
+    assert passes == 2
+    assert state.topics["orders"].status.replica_map == {0: [5001]}
+
+
+def test_computed_spec_that_bypassed_validation_is_invalid() -> None:
+    replicas = TopicReplicas.model_construct(
+        computed=ComputedReplicas.model_construct(
+            partitions=0, replication_factor=1, ignore_rack_assignment=False
+        ),
+        assigned=None,
+    )
+    state = cluster(spu(5001), topic(replicas))
+    [action] = reduce_all(state)
+    assert isinstance(action, UpdateStatus)
+    assert action.status == TopicStatus(
+        resolution=TopicResolution.INVALID_CONFIG,
+        reason="replicas.computed.partitions: Input should be greater than or equal to 1",
+    )
+
+
+def test_assigned_topic_uses_its_map_even_with_spus_offline() -> None:
+    assigned = TopicReplicas.new_assigned({0: [5002, 5001], 1: [5001, 5002]})
+    state, passes = settle(cluster(spu(5001, OFFLINE), spu(5002, OFFLINE), topic(assigned)))
+    assert passes == 2
+    assert state.topics["orders"].status.replica_map == {0: [5002, 5001], 1: [5001, 5002]}
+    assert state.partitions["orders-0"].spec == PartitionSpec(leader=5002, replicas=[5002, 5001])
+
+
+def test_missing_partition_is_recreated_from_the_replica_map() -> None:
+    state, _ = settle(cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2)))
+    lost = state.partitions["orders-1"]
+    kept = {k: v for k, v in state.partitions.items() if k != "orders-1"}
+    state = ClusterState.of(
+        [
+            *((Kind.SPU, s) for s in state.spus.values()),
+            (Kind.TOPIC, state.topics["orders"]),
+            *((Kind.PARTITION, p) for p in kept.values()),
+        ]
+    )
+    actions = reduce_all(state)
+    assert actions == [
+        CreateObject(
+            Kind.PARTITION,
+            "orders-1",
+            PartitionSpec(leader=lost.spec.replicas[0], replicas=lost.spec.replicas),
+            PartitionStatus(),
+            OwnerRef(kind="topics", key="orders"),
+        )
+    ]
+    assert reduce_all(apply_actions(state, actions)) == []
+
+
+def test_partitions_stored_before_the_status_keep_their_replicas() -> None:
+    pending = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
+    state = cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2, pending))
+    early = CreateObject(
+        Kind.PARTITION,
+        "orders-0",
+        PartitionSpec(leader=5003, replicas=[5003, 5002]),
+        PartitionStatus(),
+        OwnerRef(kind="topics", key="orders"),
+    )
+    state = apply_actions(state, [early])
+    actions = reduce_all(state)
+    status = actions[0]
+    assert isinstance(status, UpdateStatus)
+    assert isinstance(status.status, TopicStatus)
+    assert status.status.replica_map[0] == [5003, 5002]
+    assert [a.key for a in actions[1:]] == ["orders-1", "orders-2"]
+    state, _ = settle(apply_actions(state, actions))
+    assert state.partitions["orders-0"].spec.leader == 5003
+
+
+def test_second_topic_spreads_over_the_first_topics_load() -> None:
+    first = topic(TopicReplicas.new_computed(1, 1), name="first")
+    second = topic(TopicReplicas.new_computed(2, 1), name="second")
+    state, _ = settle(cluster(spu(5001), spu(5002), spu(5003), first))
+    state, _ = settle(apply_actions(state, [CreateObject(Kind.TOPIC, "second", second.spec)]))
+    assert state.topics["first"].status.replica_map == {0: [5001]}
+    assert state.topics["second"].status.replica_map == {0: [5002], 1: [5003]}
+
+
+def test_deleting_topic_needs_nothing() -> None:
+    deleting = TopicStatus(resolution=TopicResolution.DELETING)
+    assert reduce_all(cluster(spu(5001), topic(COMPUTED_3X2, deleting))) == []
+
+
+def test_deleting_the_topic_deletes_its_partitions() -> None:
+    state, _ = settle(cluster(spu(5001), spu(5002), topic(COMPUTED_3X2)))
+    revision = state.topics["orders"].meta.revision
+    state = apply_actions(state, [DeleteObject(Kind.TOPIC, "orders", revision)])
+    assert state.topics == {}
+    assert state.partitions == {}
+    assert reduce_all(state) == []
+
+
+@pytest.mark.parametrize("spu_count", [1, 2, 3, 5])
+def test_reduce_is_idempotent_at_every_step(spu_count: int) -> None:
+    spus = [spu(5001 + i) for i in range(spu_count)]
+    state = cluster(*spus, topic(TopicReplicas.new_computed(4, 2)))
+    for _ in range(4):
+        actions = reduce_all(state)
+        assert reduce_all(state) == actions
+        if not actions:
+            break
+        state = apply_actions(state, actions)
+    assert reduce_all(state) == []
+    expected = (
+        TopicResolution.PROVISIONED if spu_count >= 2 else TopicResolution.INSUFFICIENT_RESOURCES
+    )
+    assert resolution(state) is expected
