@@ -25,6 +25,10 @@ from tests.election_group import ElectionGroup
 ETCD_TTL = 2.0
 
 
+def slowest(values: list[float]) -> str:
+    return ", ".join(f"{v * 1000:.0f}" for v in sorted(values)[-5:]) + " ms"
+
+
 async def trial(group: ElectionGroup, sig: signal.Signals) -> float:
     await group.wait_for(lambda _events: len(group.leaders()) == 1)
     name = group.leaders()[0]
@@ -59,7 +63,9 @@ async def run_backend(backend: str, trials: int, quiet: float, tmp: Path) -> Non
         graceful = [await trial(group, signal.SIGTERM) for _ in range(trials)]
         print(f"[{backend}] lease TTL {ttl:.1f} s, 3 candidates, {trials} trials each")
         print(f"  SIGKILL leader -> new leader won:  {summary(crash)}")
+        print(f"    slowest: {slowest(crash)}")
         print(f"  SIGTERM leader -> new leader won:  {summary(graceful)}")
+        print(f"    slowest: {slowest(graceful)}")
         if quiet > 0:
             await asyncio.sleep(2)
             before = len([e for e in group.events() if e["event"] == "won"])

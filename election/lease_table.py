@@ -43,8 +43,13 @@ class LeaseTable:
         self._enlisted: dict[str, dict[str, Enlisted]] = {}
 
     def enlist(self, election: str, candidate: Enlisted) -> None:
-        """Record a candidate, so a resigning holder can name it as successor."""
-        self._enlisted.setdefault(election, {})[candidate.candidate] = candidate
+        """Record a candidate, so a resigning holder can name it as successor.
+
+        Candidates stay in the order they (last) enlisted: longest-running first.
+        """
+        enlisted = self._enlisted.setdefault(election, {})
+        enlisted.pop(candidate.candidate, None)
+        enlisted[candidate.candidate] = candidate
 
     def enlisted(self, election: str) -> tuple[Enlisted, ...]:
         return tuple(self._enlisted.get(election, {}).values())

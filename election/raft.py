@@ -38,6 +38,12 @@ FOLLOWER_GRACE = 0.03
 lease, so the Raft leader's own candidate (whose commands commit fastest) usually wins."""
 
 
+HANDOVER_LINGER = 0.05
+"""After the successor's first renewal commits, a resigning replica keeps its Raft node up
+this much longer: if it is the Raft leader, the successor's node learns of the commit on
+the next append-entries, instead of after a Raft election."""
+
+
 class RaftCandidate:
     """A candidate in one election, on the Raft node ``host``."""
 
@@ -112,6 +118,7 @@ class RaftCandidate:
             else:
                 await self._command(self.host.leases.release, self.election, term.epoch)
                 log.info("%s released %s (no connected standby)", self.name, self.election)
+                await self._until_taken(term.epoch)
         except CommandNotCommitted as failed:
             log.warning("%s could not hand over %s: %s", self.name, self.election, failed)
 
@@ -122,6 +129,22 @@ class RaftCandidate:
         with contextlib.suppress(TimeoutError), leases.changed.subscribe() as changed:
             async with asyncio.timeout(self.timing.lease_ttl):
                 while leases.confirmed.get(self.election, 0) < epoch:
+                    changed.clear()
+                    await changed.wait()
+                # committed here; the successor's node learns it on the next append-entries
+                await asyncio.sleep(HANDOVER_LINGER)
+
+    async def _until_taken(self, epoch: int) -> None:
+        """After a release, stay until another candidate holds the lease (bounded)."""
+        leases = self.host.leases
+
+        def taken() -> bool:
+            holder = leases.holder(self.election)
+            return holder is not None and holder.epoch > epoch
+
+        with contextlib.suppress(TimeoutError), leases.changed.subscribe() as changed:
+            async with asyncio.timeout(self.timing.lease_ttl):
+                while not taken():
                     changed.clear()
                     await changed.wait()
 
@@ -252,10 +275,19 @@ class RaftCandidate:
                 await asyncio.sleep(self.timing.retry_period)
 
     def _successor(self) -> Enlisted | None:
-        for enlisted in self.host.leases.enlisted(self.election):
-            if enlisted.candidate != self.name and self.host.is_connected(enlisted.raft_address):
+        """A connected standby: the one on the Raft leader's node if any (its renewals
+        commit fastest), else the one enlisted longest (a just-restarted node may still
+        be catching up on the log)."""
+        standbys = [
+            e
+            for e in self.host.leases.enlisted(self.election)
+            if e.candidate != self.name and self.host.is_connected(e.raft_address)
+        ]
+        raft_leader = self.host.raft_leader()
+        for enlisted in standbys:
+            if enlisted.raft_address == raft_leader:
                 return enlisted
-        return None
+        return standbys[0] if standbys else None
 
     async def _command(
         self, method: Callable[..., Any], *args: Any, deadline: float | None = None

@@ -77,6 +77,10 @@ class RaftLeaseHost(Protocol):
 
     def is_raft_leader(self) -> bool: ...
 
+    def raft_leader(self) -> str | None:
+        """The address of the Raft leader this node knows of."""
+        ...
+
     def is_connected(self, raft_address: str) -> bool: ...
 
     async def submit_lease(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
@@ -87,7 +91,7 @@ class RaftLeaseHost(Protocol):
 def raft_conf(**overrides: Any) -> SyncObjConf:
     """pysyncobj settings for elections on a local network (overridable)."""
     settings: dict[str, Any] = {
-        "appendEntriesPeriod": 0.01,
+        "appendEntriesPeriod": 0.005,
         "autoTickPeriod": 0.005,
         "raftMinTimeout": 0.15,
         "raftMaxTimeout": 0.35,
@@ -151,6 +155,10 @@ class LeaseNode:
 
     def is_raft_leader(self) -> bool:
         return bool(self.node._isLeader())
+
+    def raft_leader(self) -> str | None:
+        leader = self.node._getLeader()
+        return None if leader is None else str(leader)
 
     def is_connected(self, raft_address: str) -> bool:
         return is_connected(self.node, raft_address)

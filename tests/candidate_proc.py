@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import time
 from pathlib import Path
@@ -134,4 +135,10 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("pysyncobj").setLevel(logging.WARNING)
     asyncio.run(main(parse()))

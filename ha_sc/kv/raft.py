@@ -34,7 +34,7 @@ GuardArg = tuple[str, int] | None
 class RaftSettings:
     """Raft timing. Defaults favour fast commits and elections on a local network."""
 
-    append_entries_period: float = 0.01
+    append_entries_period: float = 0.005
     """Seconds between append-entries: a write commits on the next one."""
     auto_tick_period: float = 0.005
     """Seconds between ticks of the Raft thread."""

@@ -78,11 +78,11 @@ def test_elections_are_independent_and_candidates_enlist() -> None:
     other = table.acquire("other", "a")
     assert other is not None and other.epoch == 1
     table.enlist("sc", Enlisted("a", "addr-a", "raft-a"))
-    table.enlist("sc", Enlisted("a", "addr-a2", "raft-a", "run2"))  # a restart replaces
     table.enlist("sc", Enlisted("b", "addr-b", "raft-b"))
+    table.enlist("sc", Enlisted("a", "addr-a2", "raft-a", "run2"))  # a restart: last in line
     assert [(e.candidate, e.address) for e in table.enlisted("sc")] == [
-        ("a", "addr-a2"),
         ("b", "addr-b"),
+        ("a", "addr-a2"),
     ]
 
 
