@@ -1,0 +1,47 @@
+"""One pass over the whole cluster: every reducer, on one consistent view of the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from ha_sc.controllers.actions import Action
+from ha_sc.controllers.partition_reducer import reduce_partition
+from ha_sc.controllers.spu_health import reduce_spu_status
+from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
+from ha_sc.controllers.spu_load import spu_load
+from ha_sc.controllers.topic_reducer import reduce_topic
+from ha_sc.model.kinds import Partition, Spu, Topic
+
+
+def plan_cluster(
+    *,
+    spus: Mapping[str, Spu],
+    topics: Mapping[str, Topic],
+    partitions: Mapping[str, Partition],
+    connected: Collection[int] | None,
+) -> list[Action]:
+    """The writes that bring every object one step closer to what it should be.
+
+    ``connected`` holds the ids of SPUs with a live connection to this leader, or
+    None while the leader has not yet given SPUs time to connect: SPU health is
+    then left as stored, so a new leader does not fail every partition over.
+    """
+    actions: list[Action] = []
+    if connected is not None:
+        for spu in spus.values():
+            actions += reduce_spu_status(spu, connected=spu.spec.id in connected)
+    infos = spu_infos(spus.values())
+    if connected is not None:
+        infos = [SpuInfo(i.id, i.rack, i.id in connected) for i in infos]
+    load = spu_load(partitions.values())
+    for topic in topics.values():
+        owned = {
+            k: p
+            for k, p in partitions.items()
+            if p.meta.owner is not None and p.meta.owner.key == topic.key
+        }
+        actions += reduce_topic(topic, spus=infos, partitions=owned, load=load)
+    by_id = spus_by_id(infos)
+    for partition in partitions.values():
+        actions += reduce_partition(partition, spus=by_id)
+    return actions

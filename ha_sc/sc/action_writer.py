@@ -1,0 +1,71 @@
+"""Sends controller actions to the KV, each as one write fenced by the leader's guard."""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from election.guard import Guard
+from ha_sc.controllers.actions import Action, CreateObject, DeleteObject, UpdateSpec, UpdateStatus
+from ha_sc.kv.api import KeyExists, KeyNotFound, KvStore, RevisionConflict
+from ha_sc.model.codec import encode_value
+from ha_sc.store import GlobalStore
+
+log = logging.getLogger("ha_sc.controllers")
+
+
+class Outcome(enum.StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+    """The object changed (or vanished) since the reducer read it; the next pass decides
+    again from the newer object the watch brings."""
+
+
+class ActionWriter:
+    """Applies actions; a StaleGuard (leadership lost) propagates to the caller."""
+
+    def __init__(self, kv: KvStore, cache: GlobalStore) -> None:
+        self._kv = kv
+        self._cache = cache
+
+    async def apply(self, action: Action, guard: Guard) -> Outcome:
+        try:
+            await self._write(action, guard)
+        except (KeyExists, KeyNotFound, RevisionConflict) as stale:
+            log.debug("skipped %s: %s", type(action).__name__, stale)
+            return Outcome.STALE
+        log.info("%s %s/%s (epoch %d)", _verb(action), action.kind.value, action.key, guard.epoch)
+        return Outcome.APPLIED
+
+    async def _write(self, action: Action, guard: Guard) -> None:
+        kind = action.kind.value
+        if isinstance(action, CreateObject):
+            value = encode_value(action.spec, action.status, action.owner)
+            await self._kv.create(kind, action.key, value, guard=guard)
+            return
+        if isinstance(action, DeleteObject):
+            await self._kv.delete(kind, action.key, expected_revision=action.revision, guard=guard)
+            return
+        current = self._cache.view(action.kind).get(action.key)
+        if current is None or current.meta.revision != action.revision:
+            raise RevisionConflict(
+                kind, action.key, action.revision, 0 if current is None else current.meta.revision
+            )
+        if isinstance(action, UpdateSpec):
+            value = encode_value(action.spec, current.status, current.meta.owner)
+        else:
+            value = encode_value(current.spec, action.status, current.meta.owner)
+        await self._kv.update(
+            kind, action.key, value, expected_revision=action.revision, guard=guard
+        )
+
+
+def _verb(action: Action) -> str:
+    if isinstance(action, CreateObject):
+        return "created"
+    if isinstance(action, DeleteObject):
+        return "deleted"
+    if isinstance(action, UpdateSpec):
+        return "updated spec of"
+    assert isinstance(action, UpdateStatus)
+    return f"set status {getattr(action.status, 'resolution', '')} of"

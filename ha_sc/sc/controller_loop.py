@@ -1,0 +1,77 @@
+"""The leader's reconciling loop: plan the whole cluster from the cache, write, repeat.
+
+Level-based: every pass looks only at the current cache, so a new leader simply
+continues where the last one stopped, and a write refused because the object
+changed meanwhile is decided again on the next pass. A pass runs when any
+cached kind changes, and at least every ``resync`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+from election.term import Term
+from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.store import GlobalStore, StoreView
+
+log = logging.getLogger("ha_sc.controllers")
+
+ConnectedSpus = Callable[[], Collection[int] | None]
+
+
+class ControllerLoop:
+    def __init__(
+        self,
+        cache: GlobalStore,
+        writer: ActionWriter,
+        *,
+        connected: ConnectedSpus,
+        resync: float = 1.0,
+    ) -> None:
+        self._cache = cache
+        self._writer = writer
+        self._connected = connected
+        self._resync = resync
+        self.passes = 0
+
+    async def run(self, term: Term) -> None:
+        """Reconcile until ``term`` ends; a StaleGuard from the KV ends it too (raised)."""
+        while term.is_valid():
+            epochs = self._epochs()
+            actions = plan_cluster(
+                spus=self._cache.spus.snapshot(),
+                topics=self._cache.topics.snapshot(),
+                partitions=self._cache.partitions.snapshot(),
+                connected=self._connected(),
+            )
+            self.passes += 1
+            for action in actions:
+                if not term.is_valid():  # re-checked before every write
+                    return
+                await self._writer.apply(action, term.guard)
+            await self._until_changed(epochs, term)
+
+    def _epochs(self) -> tuple[int, int, int]:
+        cache = self._cache
+        return (cache.spus.epoch, cache.topics.epoch, cache.partitions.epoch)
+
+    async def _until_changed(self, epochs: tuple[int, int, int], term: Term) -> None:
+        cache = self._cache
+        views: tuple[StoreView[Any, Any], ...] = (cache.spus, cache.topics, cache.partitions)
+        waits = [
+            asyncio.create_task(view.wait_for_change(epoch), name=f"await-{view.kind}")
+            for view, epoch in zip(views, epochs, strict=True)
+        ]
+        waits.append(asyncio.create_task(term.lost.wait(), name="await-term-lost"))
+        try:
+            await asyncio.wait(waits, timeout=self._resync, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*waits, return_exceptions=True)

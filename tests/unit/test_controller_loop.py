@@ -1,0 +1,153 @@
+"""The leader's reconciling loop on a real cache fed by dispatchers, over the memory KV."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from election.guard import Guard
+from election.term import Term
+from ha_sc.kv.api import StaleGuard
+from ha_sc.kv.memory import MemoryKv
+from ha_sc.model import (
+    Endpoint,
+    Kind,
+    PartitionResolution,
+    SpuSpec,
+    TopicReplicas,
+    TopicResolution,
+    TopicSpec,
+    encode_value,
+)
+from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.sc.controller_loop import ControllerLoop
+from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.kv = MemoryKv()
+        self.cache = GlobalStore()
+        self.supervisor = Supervisor()
+        self.connected: set[int] | None = set()
+
+    def term(self) -> Term:
+        holder = self.kv.leases.acquire("sc", "replica-a")
+        assert holder is not None
+        return Term(Guard("sc", holder.epoch), valid_until=time.monotonic() + 3600)
+
+    def loop(self) -> ControllerLoop:
+        writer = ActionWriter(self.kv, self.cache)
+        return ControllerLoop(self.cache, writer, connected=lambda: self.connected, resync=0.05)
+
+    async def add_spu(self, spu_id: int) -> None:
+        spec = SpuSpec(
+            id=spu_id,
+            public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
+            private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
+        )
+        await self.kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+
+    async def until(self, condition: object, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():  # type: ignore[operator]
+                await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    c = Cluster()
+    start_dispatchers(c.cache, c.kv, c.supervisor)
+    yield c
+    await c.supervisor.stop()
+
+
+async def test_a_topic_is_provisioned_with_its_partitions(cluster: Cluster) -> None:
+    for spu_id in (5001, 5002, 5003):
+        await cluster.add_spu(spu_id)
+    cluster.connected = {5001, 5002, 5003}
+    spec = TopicSpec(replicas=TopicReplicas.new_computed(3, 2))
+    await cluster.kv.create(Kind.TOPIC.value, "orders", encode_value(spec))
+    term = cluster.term()
+    task = asyncio.create_task(cluster.loop().run(term), name="controllers")
+    try:
+        await cluster.until(
+            lambda: (
+                (t := cluster.cache.topics.get("orders")) is not None
+                and t.status.resolution is TopicResolution.PROVISIONED
+                and len(cluster.cache.partitions) == 3
+                and all(
+                    p.status.resolution is PartitionResolution.ONLINE
+                    for p in cluster.cache.partitions.objects()
+                )
+            )
+        )
+        leaders = sorted(p.spec.leader for p in cluster.cache.partitions.objects())
+        assert leaders == [5001, 5002, 5003]
+        spus = cluster.cache.spus.objects()
+        assert {s.status.resolution.value for s in spus} == {"Online"}
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
+    cluster: Cluster,
+) -> None:
+    for spu_id in (5001, 5002, 5003):
+        await cluster.add_spu(spu_id)
+    cluster.connected = {5001, 5002, 5003}
+    await cluster.kv.create(
+        Kind.TOPIC.value,
+        "orders",
+        encode_value(TopicSpec(replicas=TopicReplicas.new_computed(1, 2))),
+    )
+    term = cluster.term()
+    task = asyncio.create_task(cluster.loop().run(term), name="controllers")
+    try:
+        await cluster.until(lambda: len(cluster.cache.partitions) == 1)
+        first = cluster.cache.partitions.objects()[0]
+        old_leader = first.spec.leader
+        cluster.connected = {5001, 5002, 5003} - {old_leader}
+        await cluster.until(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-0")) is not None
+                and p.spec.leader != old_leader
+                and p.status.resolution is PartitionResolution.ONLINE
+            )
+        )
+        moved = cluster.cache.partitions.get("orders-0")
+        assert moved is not None and moved.spec.leader in first.spec.replicas
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_a_deposed_leader_stops_at_its_first_refused_write(cluster: Cluster) -> None:
+    await cluster.add_spu(5001)
+    term = cluster.term()
+    successor = cluster.kv.leases.transfer("sc", term.epoch, "replica-b", "")
+    assert successor is not None
+    cluster.connected = {5001}
+    with pytest.raises(StaleGuard):
+        await asyncio.wait_for(cluster.loop().run(term), 2)
+    spu = cluster.cache.spus.get("spu-5001")
+    assert spu is not None and spu.status.resolution.value == "Init"  # nothing got through
+
+
+async def test_no_spu_health_verdicts_during_the_grace_period(cluster: Cluster) -> None:
+    await cluster.add_spu(5001)
+    cluster.connected = None
+    term = cluster.term()
+    loop = cluster.loop()
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until(lambda: loop.passes >= 3)
+        spu = cluster.cache.spus.get("spu-5001")
+        assert spu is not None and spu.status.resolution.value == "Init"
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
