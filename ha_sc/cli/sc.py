@@ -54,6 +54,18 @@ def sc() -> None:
     help="etcd client endpoint host:port (repeat; default 127.0.0.1:2379).",
 )
 @click.option(
+    "--etcd-root",
+    default="/ha-sc/",
+    show_default=True,
+    help="Key prefix of this cluster's objects in etcd.",
+)
+@click.option(
+    "--public-address",
+    default="127.0.0.1:9003",
+    show_default=True,
+    help="host:port of this replica's public API (advertised to the other replicas).",
+)
+@click.option(
     "--status-interval",
     type=float,
     default=5.0,
@@ -67,6 +79,8 @@ def run(
     raft_address: str,
     raft_peers: tuple[str, ...],
     etcd_endpoints: tuple[str, ...],
+    etcd_root: str,
+    public_address: str,
     status_interval: float,
 ) -> None:
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status."""
@@ -77,6 +91,8 @@ def run(
         "raft_address": raft_address,
         "raft_peers": raft_peers,
         "status_interval": status_interval,
+        "etcd_root": etcd_root,
+        "public_address": public_address,
     }
     if etcd_endpoints:
         fields["etcd_endpoints"] = etcd_endpoints

@@ -1,4 +1,10 @@
-"""One SC replica process: the KV, the dispatchers that mirror it, a status line."""
+"""One SC replica process: the KV, the warm cache, the election, and the leader's duties.
+
+Every replica runs the dispatchers (its cache is a warm mirror of the store) and a
+candidate. The one that wins runs the controllers; losing stops them at once and
+the replica stays on as a warm standby (it does not exit). SIGTERM stops the
+leader's duties first, then hands the lease over, then closes the store.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +12,36 @@ import asyncio
 import logging
 import signal
 
+from election.api import Candidate
 from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.kv_backend import open_kv
+from ha_sc.sc.leadership import LeaderRole, make_candidate
 from ha_sc.sc.settings import ScSettings
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 log = logging.getLogger("ha_sc.sc")
 
 
-def status_line(settings: ScSettings, kv: KvStore, cache: GlobalStore) -> str:
+def status_line(settings: ScSettings, kv: KvStore, cache: GlobalStore, candidate: Candidate) -> str:
     counts = " ".join(f"{kind.value}={len(cache.view(kind))}" for kind in Kind)
     parts = [f"sc {settings.replica_id}", f"backend={settings.backend.value}"]
+    term = candidate.term
+    leader = candidate.leader()
+    if term is not None:
+        parts.append(f"role=leader epoch={term.epoch}")
+    else:
+        seen = "none" if leader is None else f"{leader.candidate}@{leader.epoch}"
+        parts.append(f"role=standby leader={seen}")
     if isinstance(kv, RaftKv):
-        role = "raft-leader" if kv.is_raft_leader() else "raft-follower"
-        parts.append(f"{role} raft_leader={kv.raft_leader()}")
+        parts.append(f"raft_leader={kv.raft_leader()}")
     parts.append(f"revision={cache.revision}")
     return " ".join(parts) + " " + counts
 
 
 class ScReplica:
-    """Runs until SIGTERM/SIGINT or a fatal task failure (then exits non-zero)."""
+    """Runs until SIGTERM/SIGINT (exit 0) or a fatal task failure (exit 1)."""
 
     def __init__(self, settings: ScSettings) -> None:
         self.settings = settings
@@ -40,9 +54,13 @@ class ScReplica:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         kv = await open_kv(self.settings)
+        candidate = make_candidate(self.settings, kv)
+        role = LeaderRole(candidate, kv, self.cache)
         try:
             start_dispatchers(self.cache, kv, self.supervisor)
-            self.supervisor.start("status-reporter", self._report(kv))
+            self.supervisor.start("election", candidate.run())
+            leading = self.supervisor.start("leader-role", role.run())
+            self.supervisor.start("status-reporter", self._report(kv, candidate))
             stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
             await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
@@ -54,12 +72,15 @@ class ScReplica:
                 )
                 return 1
             log.info("sc %s stopping on signal", self.settings.replica_id)
+            leading.cancel()  # guarded work first
+            await asyncio.gather(leading, return_exceptions=True)
+            await candidate.resign()  # then the lease: a standby takes over at once
             return 0
         finally:
             await self.supervisor.stop()
             await kv.close()
 
-    async def _report(self, kv: KvStore) -> None:
+    async def _report(self, kv: KvStore, candidate: Candidate) -> None:
         while True:
-            log.info("%s", status_line(self.settings, kv, self.cache))
+            log.info("%s", status_line(self.settings, kv, self.cache, candidate))
             await asyncio.sleep(self.settings.status_interval)

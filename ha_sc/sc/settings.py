@@ -33,6 +33,10 @@ class ScSettings(BaseModel):
     """etcd client endpoints (etcd backend)."""
     etcd_root: str = "/ha-sc/"
     """Key prefix under which this cluster's objects live in etcd."""
+    public_address: str = "127.0.0.1:9003"
+    """host:port of this replica's public API (clients, CLI)."""
+    private_address: str = "127.0.0.1:9004"
+    """host:port where SPUs connect to the leader."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
 

@@ -1,0 +1,99 @@
+"""Leadership of one replica: campaign, catch the cache up, run the leader's duties.
+
+On winning, the replica acts only once its cache has caught up to the store
+revision at which it won. On losing, every duty stops at once (its tasks are
+cancelled before anything else runs) and the replica goes back to being a warm
+standby: its cache keeps following the store, ready for the next win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from election.api import Candidate
+from election.term import Term
+from ha_sc.kv.api import KvStore, StaleGuard
+from ha_sc.kv.raft import RaftKv
+from ha_sc.model.kinds import Kind
+from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.sc.controller_loop import ControllerLoop
+from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.store import GlobalStore
+
+log = logging.getLogger("ha_sc.sc")
+
+ELECTION = "sc"
+
+
+def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
+    address = settings.public_address
+    if settings.backend is Backend.RAFT:
+        from election.raft import RaftCandidate
+
+        assert isinstance(kv, RaftKv)
+        return RaftCandidate(kv, election=ELECTION, name=settings.replica_id, address=address)
+    if settings.backend is Backend.ETCD:
+        from election.etcd import EtcdCandidate
+
+        return EtcdCandidate(
+            list(settings.etcd_endpoints),
+            election=ELECTION,
+            name=settings.replica_id,
+            address=address,
+            root=settings.etcd_root,
+        )
+    from election.memory import MemoryCandidate
+    from ha_sc.kv.memory import MemoryKv
+
+    assert isinstance(kv, MemoryKv)
+    return MemoryCandidate(kv.leases, election=ELECTION, name=settings.replica_id, address=address)
+
+
+async def store_revision(kv: KvStore) -> int:
+    """The store's current revision (any listing carries it; spu groups are few)."""
+    return (await kv.list(Kind.SPU_GROUP.value)).revision
+
+
+class LeaderRole:
+    """Runs the leader's duties for each term this replica wins."""
+
+    def __init__(self, candidate: Candidate, kv: KvStore, cache: GlobalStore) -> None:
+        self.candidate = candidate
+        self._kv = kv
+        self._cache = cache
+        self.term: Term | None = None
+        """The term whose duties are running, if any."""
+
+    async def run(self) -> None:
+        while True:
+            term = await self.candidate.wait_won()
+            revision = await store_revision(self._kv)
+            await self._cache.wait_for_revision(revision)
+            if not term.is_valid():
+                continue
+            log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
+            self.term = term
+            try:
+                await self._lead(term)
+            finally:
+                self.term = None
+            log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
+
+    async def _lead(self, term: Term) -> None:
+        loop = ControllerLoop(
+            self._cache, ActionWriter(self._kv, self._cache), connected=lambda: None
+        )
+        duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
+        lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")
+        try:
+            await asyncio.wait({duties, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            duties.cancel()
+            lost.cancel()
+            results = await asyncio.gather(duties, lost, return_exceptions=True)
+        for result in results:
+            if isinstance(result, StaleGuard):
+                term.end("a write was refused: a newer epoch leads")
+            elif isinstance(result, Exception):
+                raise result
