@@ -19,14 +19,9 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
     """One real etcd for the session; tests isolate themselves by key root."""
-    from tests.etcd_server import EtcdServer
+    from tests.etcd_server import started_etcd
 
-    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started_etcd(tmp_path_factory)
 
 
 @pytest.fixture(

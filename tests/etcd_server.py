@@ -21,7 +21,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,6 +35,7 @@ from election.etcd_keys import leader_key
 from election.guard import Guard
 from ha_sc.kv.api import KeyExists, KvStore
 from ha_sc.kv.etcd import EtcdKv
+from tests.net import free_port
 
 if TYPE_CHECKING:
     import pytest
@@ -57,14 +57,6 @@ class EtcdMissing(RuntimeError):
 
 class PortTaken(RuntimeError):
     """Another process bound a port chosen for etcd before etcd could."""
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class EtcdServer:
