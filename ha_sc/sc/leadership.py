@@ -17,6 +17,7 @@ from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.controller_loop import ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.store import GlobalStore
@@ -27,7 +28,7 @@ ELECTION = "sc"
 
 
 def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
-    address = settings.public_address
+    address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
     if settings.backend is Backend.RAFT:
         from election.raft import RaftCandidate
 
