@@ -66,6 +66,12 @@ def sc() -> None:
     help="host:port of this replica's public API (advertised to the other replicas).",
 )
 @click.option(
+    "--private-address",
+    default="127.0.0.1:9004",
+    show_default=True,
+    help="host:port where SPUs connect (the leader serves it; standbys redirect).",
+)
+@click.option(
     "--status-interval",
     type=float,
     default=5.0,
@@ -81,6 +87,7 @@ def run(
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
     public_address: str,
+    private_address: str,
     status_interval: float,
 ) -> None:
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status."""
@@ -93,6 +100,7 @@ def run(
         "status_interval": status_interval,
         "etcd_root": etcd_root,
         "public_address": public_address,
+        "private_address": private_address,
     }
     if etcd_endpoints:
         fields["etcd_endpoints"] = etcd_endpoints

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable, Collection
 
 from election.api import Candidate
 from election.term import Term
@@ -18,7 +20,7 @@ from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.controller_loop import ControllerLoop
+from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.store import GlobalStore
 
@@ -59,10 +61,20 @@ async def store_revision(kv: KvStore) -> int:
 class LeaderRole:
     """Runs the leader's duties for each term this replica wins."""
 
-    def __init__(self, candidate: Candidate, kv: KvStore, cache: GlobalStore) -> None:
+    def __init__(
+        self,
+        candidate: Candidate,
+        kv: KvStore,
+        cache: GlobalStore,
+        *,
+        connected_spus: Callable[[], Collection[int]] | None = None,
+        spu_grace: float = 1.5,
+    ) -> None:
         self.candidate = candidate
         self._kv = kv
         self._cache = cache
+        self._connected_spus = connected_spus
+        self._spu_grace = spu_grace
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -81,9 +93,23 @@ class LeaderRole:
                 self.term = None
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
+    def _spu_health(self) -> ConnectedSpus:
+        """Which SPUs are connected, or None while they may still be reconnecting to this
+        new leader (``spu_grace``): judging them earlier would fail every partition over
+        at every SC election."""
+        connected_spus = self._connected_spus
+        since = time.monotonic()
+
+        def connected() -> Collection[int] | None:
+            if connected_spus is None or time.monotonic() - since < self._spu_grace:
+                return None
+            return connected_spus()
+
+        return connected
+
     async def _lead(self, term: Term) -> None:
         loop = ControllerLoop(
-            self._cache, ActionWriter(self._kv, self._cache), connected=lambda: None
+            self._cache, ActionWriter(self._kv, self._cache), connected=self._spu_health()
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

@@ -1,0 +1,138 @@
+"""``cluster up``: choose addresses once, start every member that is not running."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ha_sc.cluster.layout import ClusterLayout, EtcdEntry, ReplicaEntry, SpuEntry
+from ha_sc.cluster.processes import free_address, is_running, python_module, spawn
+
+log = logging.getLogger("ha_sc.cluster")
+
+FIRST_SPU_ID = 5001
+ETCD_BINARY = Path("/usr/bin/etcd")
+
+
+@dataclass
+class Started:
+    replicas: list[str] = field(default_factory=list)
+    spus: list[int] = field(default_factory=list)
+    etcd: bool = False
+
+
+def plan(
+    existing: ClusterLayout | None,
+    *,
+    replicas: int,
+    spus: int,
+    backend: str,
+    etcd_endpoints: list[str],
+) -> ClusterLayout:
+    """The layout to run: members already recorded keep their addresses; new ones get
+    free loopback ports."""
+    layout = existing or ClusterLayout(backend=backend)
+    if existing is not None and existing.backend != backend:
+        raise ValueError(
+            f"this cluster runs on {existing.backend}; `cluster down` it first to change backend"
+        )
+    if existing is not None and existing.replicas and len(existing.replicas) != replicas:
+        raise ValueError(
+            f"this cluster has {len(existing.replicas)} SC replicas; changing the replica "
+            "count of a running set is not supported yet"
+        )
+    while len(layout.replicas) < replicas:
+        n = len(layout.replicas) + 1
+        layout.replicas.append(
+            ReplicaEntry(
+                id=f"sc-{n}",
+                public=free_address(),
+                private=free_address(),
+                raft=free_address() if backend == "raft" else "",
+            )
+        )
+    while len(layout.spus) < spus:
+        spu_id = FIRST_SPU_ID + len(layout.spus)
+        layout.spus.append(SpuEntry(id=spu_id, public=free_address(), private=free_address()))
+    if backend == "etcd" and layout.etcd is None:
+        layout.etcd = EtcdEntry(
+            endpoints=etcd_endpoints or [free_address()], managed=not etcd_endpoints
+        )
+    return layout
+
+
+def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> list[str]:
+    args = [
+        "sc", "run",
+        "--id", replica.id,
+        "--backend", layout.backend,
+        "--data-dir", str(directory / replica.id),
+        "--public-address", replica.public,
+        "--private-address", replica.private,
+    ]  # fmt: skip
+    if layout.backend == "raft":
+        args += ["--raft-address", replica.raft]
+        for other in layout.replicas:
+            if other.id != replica.id:
+                args += ["--raft-peer", other.raft]
+    elif layout.etcd is not None:
+        for endpoint in layout.etcd.endpoints:
+            args += ["--etcd-endpoint", endpoint]
+    return python_module("ha_sc.cli", *args)
+
+
+def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]:
+    args = [
+        "spu", "run",
+        "--id", str(spu.id),
+        "--public", spu.public,
+        "--private", spu.private,
+        "--data-dir", str(directory / f"spu-{spu.id}"),
+    ]  # fmt: skip
+    for private in layout.private_endpoints():
+        args += ["--sc", private]
+    return python_module("ha_sc.cli", *args)
+
+
+def etcd_args(endpoint: str, directory: Path) -> list[str]:
+    peer = free_address()
+    return [
+        str(ETCD_BINARY),
+        "--name", "ha-sc",
+        "--data-dir", str(directory / "etcd"),
+        "--listen-client-urls", f"http://{endpoint}",
+        "--advertise-client-urls", f"http://{endpoint}",
+        "--listen-peer-urls", f"http://{peer}",
+        "--initial-advertise-peer-urls", f"http://{peer}",
+        "--initial-cluster", f"ha-sc=http://{peer}",
+    ]  # fmt: skip
+
+
+def start_missing(layout: ClusterLayout, directory: Path, *, with_spus: bool = True) -> Started:
+    """Start every member of ``layout`` whose PID is not running; record the new PIDs."""
+    started = Started()
+    logs = directory / "logs"
+    etcd = layout.etcd
+    if etcd is not None and etcd.pid is not None and not is_running(etcd.pid, "etcd"):
+        etcd.pid = None
+    if etcd is not None and etcd.managed and etcd.pid is None:
+        if not ETCD_BINARY.exists():
+            raise FileNotFoundError(
+                f"{ETCD_BINARY} not found: install etcd-server, or pass --etcd-endpoint"
+            )
+        etcd.pid = spawn(etcd_args(etcd.endpoints[0], directory), logs / "etcd.log")
+        started.etcd = True
+    for replica in layout.replicas:
+        if not is_running(replica.pid):
+            replica.pid = spawn(
+                replica_args(layout, replica, directory), logs / f"{replica.id}.log"
+            )
+            started.replicas.append(replica.id)
+    if with_spus:
+        for spu in layout.spus:
+            if not is_running(spu.pid):
+                spu.pid = spawn(spu_args(layout, spu, directory), logs / f"spu-{spu.id}.log")
+                started.spus.append(spu.id)
+    layout.save(directory)
+    return started

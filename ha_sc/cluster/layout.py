@@ -1,0 +1,82 @@
+"""The cluster file: where every member of a local cluster listens and which PID runs it.
+
+``cluster up`` writes it to ``DIR/cluster.json`` (DIR: ``--dir``, else ``$HA_SC_DIR``,
+else ``~/.ha-sc``); later commands, the client commands included, find the cluster
+through it without flags. Addresses are chosen once and kept, so a member started
+again comes back where the others expect it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CLUSTER_FILE = "cluster.json"
+
+
+def cluster_dir(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit.expanduser()
+    env = os.environ.get("HA_SC_DIR")
+    return Path(env).expanduser() if env else Path("~/.ha-sc").expanduser()
+
+
+class ReplicaEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    public: str
+    """host:port of its public API."""
+    private: str
+    """host:port where SPUs connect."""
+    raft: str = ""
+    """host:port of its Raft node (raft backend)."""
+    pid: int | None = None
+
+
+class SpuEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    public: str
+    private: str
+    pid: int | None = None
+
+
+class EtcdEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: list[str]
+    managed: bool = False
+    """True when the launcher runs this etcd itself (no endpoints were given)."""
+    pid: int | None = None
+
+
+class ClusterLayout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "raft"
+    replicas: list[ReplicaEntry] = Field(default_factory=list)
+    spus: list[SpuEntry] = Field(default_factory=list)
+    etcd: EtcdEntry | None = None
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterLayout | None:
+        path = directory / CLUSTER_FILE
+        if not path.exists():
+            return None
+        return cls.model_validate_json(path.read_text())
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / (CLUSTER_FILE + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        os.replace(tmp, directory / CLUSTER_FILE)
+
+    def public_endpoints(self) -> list[str]:
+        return [r.public for r in self.replicas]
+
+    def private_endpoints(self) -> list[str]:
+        return [r.private for r in self.replicas]
