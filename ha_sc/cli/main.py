@@ -6,7 +6,11 @@ import logging
 
 import click
 
+from ha_sc.cli.partition import partition
 from ha_sc.cli.sc import sc
+from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
+from ha_sc.cli.spu_run import spu_run
+from ha_sc.cli.topic import topic
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +30,20 @@ def cli(log_level: str) -> None:
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)
 
 
+@click.group()
+def spu() -> None:
+    """SPUs: run one, or list, register and unregister them."""
+
+
+spu.add_command(spu_run)
+spu.add_command(spu_list)
+spu.add_command(spu_register)
+spu.add_command(spu_unregister)
+
 cli.add_command(sc)
+cli.add_command(spu)
+cli.add_command(topic)
+cli.add_command(partition)
 
 
 def main() -> None:

@@ -13,12 +13,17 @@ import logging
 import signal
 
 from election.api import Candidate
+from election.term import Term
+from ha_sc.api import ApiServer
 from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
+from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.kv_backend import open_kv
 from ha_sc.sc.leadership import LeaderRole, make_candidate
+from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.settings import ScSettings
+from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 log = logging.getLogger("ha_sc.sc")
@@ -41,23 +46,71 @@ def status_line(settings: ScSettings, kv: KvStore, cache: GlobalStore, candidate
 
 
 class ScReplica:
-    """Runs until SIGTERM/SIGINT (exit 0) or a fatal task failure (exit 1)."""
+    """Runs until SIGTERM/SIGINT (exit 0) or a fatal task failure (exit 1).
+
+    It is also the ReplicaView its servers are given.
+    """
 
     def __init__(self, settings: ScSettings) -> None:
         self.settings = settings
         self.cache = GlobalStore()
         self.supervisor = Supervisor()
         self._stop = asyncio.Event()
+        self._kv: KvStore | None = None
+        self._candidate: Candidate | None = None
+        self._role: LeaderRole | None = None
+
+    # ReplicaView
+
+    @property
+    def replica_id(self) -> str:
+        return self.settings.replica_id
+
+    @property
+    def kv(self) -> KvStore:
+        assert self._kv is not None, "the replica has not opened its store yet"
+        return self._kv
+
+    def term(self) -> Term | None:
+        term = None if self._role is None else self._role.term
+        return term if term is not None and term.is_valid() else None
+
+    def leader(self) -> KnownLeader | None:
+        seen = None if self._candidate is None else self._candidate.leader()
+        if seen is None:
+            return None
+        return KnownLeader(seen.candidate, seen.epoch, ReplicaAddresses.decode(seen.address))
+
+    # running
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        kv = await open_kv(self.settings)
-        candidate = make_candidate(self.settings, kv)
-        role = LeaderRole(candidate, kv, self.cache)
+        kv = self._kv = await open_kv(self.settings)
+        candidate = self._candidate = make_candidate(self.settings, kv)
+        spus = SpuServer(self, self.settings.private_address)
+        role = self._role = LeaderRole(candidate, kv, self.cache, connected_spus=spus.connected_ids)
+        api: ApiServer | None = None
         try:
-            start_dispatchers(self.cache, kv, self.supervisor)
+            dispatchers = start_dispatchers(self.cache, kv, self.supervisor)
+            api = ApiServer(
+                self,
+                self.settings.public_address,
+                ready=lambda: all(d.ready.is_set() for d in dispatchers.values()),
+            )
+            try:
+                await api.start()
+                await spus.start()
+            except OSError as cannot:
+                log.critical("sc %s cannot serve its public API: %s", self.replica_id, cannot)
+                return 1
+            log.info(
+                "sc %s public API on %s, SPUs connect on %s",
+                self.settings.replica_id,
+                api.address,
+                spus.address,
+            )
             self.supervisor.start("election", candidate.run())
             leading = self.supervisor.start("leader-role", role.run())
             self.supervisor.start("status-reporter", self._report(kv, candidate))
@@ -77,6 +130,9 @@ class ScReplica:
             await candidate.resign()  # then the lease: a standby takes over at once
             return 0
         finally:
+            await spus.stop()
+            if api is not None:
+                await api.stop()
             await self.supervisor.stop()
             await kv.close()
 

@@ -215,8 +215,9 @@ class Dispatcher(Generic[SpecT, StatusT]):
             self.revision,
         )
         self._catch_up_wanted = True
-        if self._resync_timer is not None:
-            self._resync_timer.reschedule(asyncio.get_running_loop().time())
+        timer = self._resync_timer
+        if timer is not None and not timer.expired():  # an expiring timer re-lists anyway
+            timer.reschedule(asyncio.get_running_loop().time())
 
     def _apply(self, event: WatchEvent) -> None:
         if event.kind != self.kind:

@@ -1,0 +1,120 @@
+"""The public API application and a small server that runs it on one address."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ha_sc.api import cluster, openapi, partitions, spus, topics, watch
+from ha_sc.api.context import CONTEXT, ApiContext
+from ha_sc.api.problems import Handler, problem_middleware
+from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT, split_host_port
+from ha_sc.sc.replica_view import ReplicaView
+
+log = logging.getLogger("ha_sc.api")
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", f"{API_PREFIX}/topics", topics.list_topics),
+    ("POST", f"{API_PREFIX}/topics", topics.create_topic),
+    ("GET", f"{API_PREFIX}/topics/{{name}}", topics.get_topic),
+    ("DELETE", f"{API_PREFIX}/topics/{{name}}", topics.delete_topic),
+    ("GET", f"{API_PREFIX}/partitions", partitions.list_partitions),
+    ("GET", f"{API_PREFIX}/spus", spus.list_spus),
+    ("POST", f"{API_PREFIX}/spus", spus.register_spu),
+    ("DELETE", f"{API_PREFIX}/spus/{{name}}", spus.unregister_spu),
+    ("GET", f"{API_PREFIX}/watch", watch.watch),
+    ("GET", "/leader", cluster.get_leader),
+    ("GET", "/healthz", cluster.healthz),
+    ("GET", "/readyz", cluster.readyz),
+    ("GET", "/openapi.json", openapi.get_openapi),
+)
+"""Every route: method, path, handler."""
+
+
+def create_app(
+    view: ReplicaView,
+    *,
+    provision_timeout: float = 10.0,
+    ready: Callable[[], bool] | None = None,
+    watch_heartbeat: float = 15.0,
+) -> web.Application:
+    """The public API of one replica.
+
+    ``ready`` tells whether the cache did its first full sync (the replica passes
+    its dispatchers' ``ready`` events); without it, a cache that reflects some KV
+    revision counts as synced.
+    """
+    if provision_timeout <= 0 or watch_heartbeat <= 0:
+        raise ValueError("provision_timeout and watch_heartbeat must be positive")
+    app = web.Application(middlewares=[problem_middleware])
+    ctx = ApiContext(
+        view=view,
+        provision_timeout=provision_timeout,
+        ready=ready if ready is not None else (lambda: view.cache.revision > 0),
+        watch_heartbeat=watch_heartbeat,
+    )
+    app[CONTEXT] = ctx
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+
+    async def end_watches(_: web.Application) -> None:
+        ctx.closing.set()
+
+    app.on_shutdown.append(end_watches)
+    return app
+
+
+class ApiServer:
+    """Runs ``create_app(view, ...)`` on ``address`` (``host:port``; port 0 picks one)."""
+
+    def __init__(
+        self,
+        view: ReplicaView,
+        address: str = f"0.0.0.0:{DEFAULT_PORT}",
+        *,
+        provision_timeout: float = 10.0,
+        ready: Callable[[], bool] | None = None,
+        watch_heartbeat: float = 15.0,
+        shutdown_timeout: float = 5.0,
+    ) -> None:
+        self._host, self._port = split_host_port(address)
+        self._app = create_app(
+            view, provision_timeout=provision_timeout, ready=ready, watch_heartbeat=watch_heartbeat
+        )
+        self._runner = web.AppRunner(self._app, shutdown_timeout=shutdown_timeout)
+        self._address: str | None = None
+        self._set_up = False
+
+    @property
+    def app(self) -> web.Application:
+        return self._app
+
+    @property
+    def address(self) -> str:
+        """The bound ``host:port``; known once started."""
+        if self._address is None:
+            raise RuntimeError("the API server is not started")
+        return self._address
+
+    async def start(self) -> None:
+        """Listen; raises OSError (nothing left running) if the address cannot be bound."""
+        await self._runner.setup()
+        self._set_up = True
+        site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        host, port = self._runner.addresses[0][:2]
+        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        log.info("public API listening on %s", self._address)
+
+    async def stop(self) -> None:
+        """Ends open watch streams, then stops serving; does nothing if not started."""
+        if self._set_up:
+            self._set_up = False
+            await self._runner.cleanup()
+        self._address = None

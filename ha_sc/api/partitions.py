@@ -1,0 +1,24 @@
+"""``/api/v1/partitions``: list, optionally of one topic."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ha_sc.api.context import context
+from ha_sc.api.wire import object_json
+from ha_sc.model.kinds import Partition
+from ha_sc.model.partition import parse_partition_key
+
+
+def _order(partition: Partition) -> tuple[str, int]:
+    return parse_partition_key(partition.key)
+
+
+async def list_partitions(request: web.Request) -> web.Response:
+    ctx = context(request)
+    ctx.require_ready()
+    topic = request.query.get("topic")
+    partitions = ctx.view.cache.partitions
+    chosen = [p for p in partitions.objects() if topic is None or _order(p)[0] == topic]
+    items = [object_json(p) for p in sorted(chosen, key=_order)]
+    return web.json_response({"items": items, "revision": partitions.revision})

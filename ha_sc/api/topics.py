@@ -1,0 +1,91 @@
+"""``/api/v1/topics``: list, describe, create, delete."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ha_sc.api.context import ApiContext, context
+from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
+from ha_sc.api.provisioning import await_provisioned
+from ha_sc.api.settle import until_reflected
+from ha_sc.api.wire import API_PREFIX, CreateTopicRequest, object_json
+from ha_sc.controllers.spu_info import spu_infos
+from ha_sc.controllers.topic_validation import validate_topic_spec
+from ha_sc.kv.api import KeyExists, KeyNotFound
+from ha_sc.model.codec import encode_value
+from ha_sc.model.kinds import Kind
+
+MAX_WAIT = 600.0
+"""The longest provisioning wait a request may ask for (``?timeout=``)."""
+
+
+async def list_topics(request: web.Request) -> web.Response:
+    ctx = context(request)
+    ctx.require_ready()
+    topics = ctx.view.cache.topics
+    items = [object_json(topic) for topic in sorted(topics.objects(), key=lambda t: t.key)]
+    return web.json_response({"items": items, "revision": topics.revision})
+
+
+async def get_topic(request: web.Request) -> web.Response:
+    ctx = context(request)
+    ctx.require_ready()
+    name = request.match_info["name"]
+    topic = ctx.view.cache.topics.get(name)
+    if topic is None:
+        raise not_found("topic", name)
+    return web.json_response(object_json(topic))
+
+
+async def create_topic(request: web.Request) -> web.Response:
+    """Store the topic, then answer once it is provisioned (201) or undone (4xx/5xx)."""
+    ctx = context(request)
+    wanted = parse_body(CreateTopicRequest, await read_json(request))
+    timeout = _wait_seconds(request, ctx)
+    term = ctx.leading_term(request)
+    cache = ctx.view.cache
+    if wanted.name in cache.topics:
+        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
+    problem = validate_topic_spec(wanted.spec, spu_infos(cache.spus.objects()))
+    if problem is not None:
+        raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
+    try:
+        revision = await ctx.view.kv.create(
+            Kind.TOPIC.value, wanted.name, encode_value(wanted.spec), guard=term.guard
+        )
+    except KeyExists:
+        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
+    topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
+    return web.json_response(
+        object_json(topic),
+        status=201,
+        headers={"Location": f"{API_PREFIX}/topics/{wanted.name}"},
+    )
+
+
+async def delete_topic(request: web.Request) -> web.Response:
+    """Delete the topic; the KV deletes its partitions with it."""
+    ctx = context(request)
+    name = request.match_info["name"]
+    term = ctx.leading_term(request)
+    try:
+        revision = await ctx.view.kv.delete(Kind.TOPIC.value, name, guard=term.guard)
+    except KeyNotFound:
+        raise not_found("topic", name) from None
+    await until_reflected(ctx.view.cache.topics, revision, ctx.provision_timeout)
+    return web.json_response({"name": name, "deleted": True, "revision": revision})
+
+
+def _wait_seconds(request: web.Request, ctx: ApiContext) -> float:
+    text = request.query.get("timeout")
+    if text is None:
+        return ctx.provision_timeout
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= MAX_WAIT:
+        raise ApiProblem(
+            400, f"timeout must be a number of seconds in (0, {MAX_WAIT:g}]", field="timeout"
+        )
+    return seconds

@@ -1,0 +1,95 @@
+"""``ha-sc spu run``: run one SPU (its control plane, for now).
+
+Also runnable alone as ``python -m ha_sc.spu`` (which calls ``main``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from ha_sc.model.codec import format_validation_error
+from ha_sc.spu.node import SpuNode
+from ha_sc.spu.settings import SpuSettings
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+@click.command("run")
+@click.option("--id", "spu_id", type=int, required=True, help="This SPU's id.")
+@click.option(
+    "--sc",
+    "sc_addresses",
+    multiple=True,
+    required=True,
+    help="host:port of an SC replica's private API (repeat for every replica).",
+)
+@click.option(
+    "--public",
+    "public_address",
+    default="127.0.0.1:9005",
+    show_default=True,
+    help="host:port where producers and consumers reach this SPU.",
+)
+@click.option(
+    "--private",
+    "private_address",
+    default="127.0.0.1:9006",
+    show_default=True,
+    help="host:port where other SPUs reach this SPU.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State file (and later logs) directory.  [default: ~/.ha-sc/spu-<id>]",
+)
+@click.option(
+    "--status-interval",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Seconds between status reports to the SC (at most 0.4).",
+)
+@click.option(
+    "--sc-timeout",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Seconds of silence from the SC before looking for the leader again.",
+)
+def spu_run(
+    spu_id: int,
+    sc_addresses: tuple[str, ...],
+    public_address: str,
+    private_address: str,
+    data_dir: Path | None,
+    status_interval: float,
+    sc_timeout: float,
+) -> None:
+    """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader and report status."""
+    fields: dict[str, object] = {
+        "spu_id": spu_id,
+        "sc_addresses": sc_addresses,
+        "public_address": public_address,
+        "private_address": private_address,
+        "data_dir": (data_dir or Path(f"~/.ha-sc/spu-{spu_id}")).expanduser(),
+        "status_interval": status_interval,
+        "sc_timeout": sc_timeout,
+    }
+    try:
+        settings = SpuSettings.model_validate(fields)
+    except ValidationError as invalid:
+        raise click.BadParameter(format_validation_error(invalid)) from None
+    sys.exit(asyncio.run(SpuNode(settings).run()))
+
+
+def main() -> None:
+    """Run ``spu run`` as its own program, logging at info to stderr."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    spu_run(prog_name="ha-sc spu run")

@@ -1,0 +1,46 @@
+"""The SC <-> SPU control channel, sans-IO: message models, framing and addresses."""
+
+from ha_sc.protocol.address import format_address, parse_address
+from ha_sc.protocol.framing import (
+    MAX_FRAME_SIZE,
+    MessageDecoder,
+    ProtocolError,
+    encode_message,
+    sc_message_decoder,
+    spu_message_decoder,
+)
+from ha_sc.protocol.messages import (
+    Delta,
+    FullSync,
+    Message,
+    NotLeader,
+    Refused,
+    Register,
+    ReplicaReport,
+    ReplicaSpec,
+    ScMessage,
+    SpuMessage,
+    StatusReport,
+)
+
+__all__ = [
+    "MAX_FRAME_SIZE",
+    "Delta",
+    "FullSync",
+    "Message",
+    "MessageDecoder",
+    "NotLeader",
+    "ProtocolError",
+    "Refused",
+    "Register",
+    "ReplicaReport",
+    "ReplicaSpec",
+    "ScMessage",
+    "SpuMessage",
+    "StatusReport",
+    "encode_message",
+    "format_address",
+    "parse_address",
+    "sc_message_decoder",
+    "spu_message_decoder",
+]

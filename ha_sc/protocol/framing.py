@@ -1,0 +1,136 @@
+"""Frames on the wire: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+
+Sans-IO: ``encode_message`` makes the bytes to send and a ``MessageDecoder`` is
+fed whatever bytes arrive and hands back the complete messages. Neither touches
+a socket.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from ha_sc.protocol.messages import Message, ScMessage, SpuMessage
+
+MAX_FRAME_SIZE = 16 * 1024 * 1024
+"""The largest payload a frame may carry, in bytes (16 MiB)."""
+
+_HEADER = struct.Struct(">I")
+
+M = TypeVar("M")
+
+
+class ProtocolError(Exception):
+    """Bytes that do not make a valid message; the connection cannot go on."""
+
+
+def encode_message(message: Message, *, max_frame: int = MAX_FRAME_SIZE) -> bytes:
+    """The frame that carries ``message``."""
+    payload = message.model_dump_json().encode()
+    if len(payload) > max_frame:
+        raise ProtocolError(
+            f"{message.type} message of {len(payload)} bytes exceeds the "
+            f"{max_frame}-byte frame limit"
+        )
+    return _HEADER.pack(len(payload)) + payload
+
+
+class MessageDecoder(Generic[M]):
+    """Turns a byte stream into messages of one direction.
+
+    ``feed`` takes the bytes as they arrive, in pieces of any size, and returns
+    the messages they complete. A malformed frame raises ProtocolError naming
+    what was wrong; the decoder then refuses further input, since the stream has
+    lost its framing.
+    """
+
+    def __init__(
+        self, messages: TypeAdapter[M], *, sender: str, max_frame: int = MAX_FRAME_SIZE
+    ) -> None:
+        self._adapter = messages
+        self._sender = sender
+        self._max_frame = max_frame
+        self._buffer = bytearray()
+        self._failed: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received that do not yet make a whole frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[M]:
+        """The messages completed by ``data``, in order."""
+        if self._failed is not None:
+            raise ProtocolError(f"stream already broken: {self._failed}")
+        self._buffer += data
+        messages: list[M] = []
+        try:
+            while (payload := self._next_payload()) is not None:
+                messages.append(self._decode(payload))
+        except ProtocolError as exc:
+            self._failed = exc
+            raise
+        return messages
+
+    def _next_payload(self) -> bytes | None:
+        """Take the next whole frame's payload out of the buffer, if one is there."""
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        if size > self._max_frame:
+            raise ProtocolError(f"frame of {size} bytes exceeds the {self._max_frame}-byte limit")
+        end = _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        payload = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[:end]
+        return payload
+
+    def _decode(self, payload: bytes) -> M:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"frame is not valid UTF-8: {exc}") from None
+        try:
+            return self._adapter.validate_json(text)
+        except ValidationError as exc:
+            raise ProtocolError(self._describe(exc)) from None
+
+    def _describe(self, exc: ValidationError) -> str:
+        parts = []
+        for error in exc.errors(include_url=False):
+            kind = error["type"]
+            ctx: dict[str, Any] = error.get("ctx") or {}
+            if kind == "json_invalid":
+                parts.append(f"frame is not valid JSON: {ctx.get('error', error['msg'])}")
+            elif kind in ("dict_type", "model_attributes_type") and not error["loc"]:
+                parts.append("frame is not a JSON object")
+            elif kind == "union_tag_not_found":
+                parts.append("message has no 'type' field")
+            elif kind == "union_tag_invalid":
+                parts.append(
+                    f"unknown message type {ctx.get('tag')!r} from the {self._sender} "
+                    f"(expected one of {ctx.get('expected_tags')})"
+                )
+            else:
+                message_type, *path = (str(part) for part in error["loc"])
+                where = ".".join(path)
+                detail = f"{where}: {error['msg']}" if where else error["msg"]
+                parts.append(f"invalid {message_type} message: {detail}")
+        return "; ".join(parts)
+
+
+_SPU_MESSAGES: TypeAdapter[SpuMessage] = TypeAdapter(SpuMessage)
+_SC_MESSAGES: TypeAdapter[ScMessage] = TypeAdapter(ScMessage)
+
+
+def spu_message_decoder(*, max_frame: int = MAX_FRAME_SIZE) -> MessageDecoder[SpuMessage]:
+    """Decodes what an SPU sends: the SC's side of a connection."""
+    return MessageDecoder(_SPU_MESSAGES, sender="spu", max_frame=max_frame)
+
+
+def sc_message_decoder(*, max_frame: int = MAX_FRAME_SIZE) -> MessageDecoder[ScMessage]:
+    """Decodes what the SC sends: the SPU's side of a connection."""
+    return MessageDecoder(_SC_MESSAGES, sender="sc", max_frame=max_frame)

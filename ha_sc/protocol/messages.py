@@ -1,0 +1,150 @@
+"""The messages of the SC <-> SPU control channel (the SC's private API).
+
+Every message is a JSON object whose ``type`` field names it. The SPU sends
+``register`` once, first, then ``status_report`` at least every 400 ms (which
+doubles as its heartbeat). The SC answers a register with ``not_leader`` or
+``refused`` (and closes), or with ``full_sync`` followed by ``delta`` messages.
+Every SC message carries the leader's ``epoch``, which the SPU fences on, and a
+``trace`` context.
+
+Envelopes ignore fields they do not know, so an SC and an SPU of adjacent
+versions can still talk; the specs they carry are as strict as the stored ones.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self, TypeAlias
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from ha_sc.model.ints import SpuId
+from ha_sc.model.partition import validate_partition_key
+from ha_sc.model.spu import SpuSpec
+
+PartitionKey = Annotated[str, AfterValidator(validate_partition_key)]
+"""A partition's key, ``<topic>-<index>``."""
+
+Offset = Annotated[int, Field(ge=0)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _ScMessage(_Message):
+    """What every SC -> SPU message carries."""
+
+    epoch: int = Field(ge=0)
+    """The epoch of the leader that sent it (``not_leader``: of the leader it names, 0 if
+    none is known)."""
+    trace: dict[str, str] = Field(default_factory=dict)
+    """Trace context propagated to the SPU."""
+
+
+# SPU -> SC
+
+
+class Register(_Message):
+    """The SPU's first message: who it is."""
+
+    type: Literal["register"] = "register"
+    spu_id: SpuId
+
+
+class ReplicaReport(_Message):
+    """The offsets of one replica the SPU holds."""
+
+    partition: PartitionKey
+    leo: Offset
+    """Log end offset: the offset the next record will get."""
+    hw: Offset
+    """High watermark: records below it are committed."""
+    lsr: int | None = Field(default=None, ge=0)
+    """Live replicas (followers in sync); reported by the leader only."""
+
+
+class StatusReport(_Message):
+    """The SPU's replica offsets; also its heartbeat."""
+
+    type: Literal["status_report"] = "status_report"
+    spu_id: SpuId
+    replicas: list[ReplicaReport] = Field(default_factory=list)
+
+
+# SC -> SPU
+
+
+class ReplicaSpec(_Message):
+    """Where one partition is replicated and which SPU leads it."""
+
+    partition: PartitionKey
+    leader: SpuId
+    replicas: list[SpuId]
+
+    @model_validator(mode="after")
+    def _leader_is_replica(self) -> Self:
+        if len(set(self.replicas)) != len(self.replicas):
+            raise PydanticCustomError(
+                "duplicate_replica",
+                "replicas {replicas} repeat an spu id",
+                {"replicas": self.replicas},
+            )
+        if self.leader not in self.replicas:
+            raise PydanticCustomError(
+                "leader_not_replica",
+                "leader {leader} is not one of the replicas {replicas}",
+                {"leader": self.leader, "replicas": self.replicas},
+            )
+        return self
+
+
+class NotLeader(_ScMessage):
+    """This SC replica does not lead; try the named one. The SC closes after it."""
+
+    type: Literal["not_leader"] = "not_leader"
+    leader_private: str | None
+    """The leader's private address ``host:port``, or None when none is known."""
+
+
+class Refused(_ScMessage):
+    """The leader will not serve this SPU (say, an unknown id). The SC closes after it."""
+
+    type: Literal["refused"] = "refused"
+    reason: str
+
+
+class FullSync(_ScMessage):
+    """Every SPU spec and replica spec: the SPU replaces what it had with these."""
+
+    type: Literal["full_sync"] = "full_sync"
+    spus: list[SpuSpec] = Field(default_factory=list)
+    replicas: list[ReplicaSpec] = Field(default_factory=list)
+
+
+class Delta(_ScMessage):
+    """What changed since the previous message. An empty one is a keepalive."""
+
+    type: Literal["delta"] = "delta"
+    spus_changed: list[SpuSpec] = Field(default_factory=list)
+    spus_removed: list[SpuId] = Field(default_factory=list)
+    replicas_changed: list[ReplicaSpec] = Field(default_factory=list)
+    replicas_removed: list[PartitionKey] = Field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.spus_changed or self.spus_removed or self.replicas_changed or self.replicas_removed
+        )
+
+
+SpuMessage: TypeAlias = Annotated[Register | StatusReport, Field(discriminator="type")]
+"""What an SPU sends (and the SC reads)."""
+
+ScMessage: TypeAlias = Annotated[
+    NotLeader | Refused | FullSync | Delta, Field(discriminator="type")
+]
+"""What the SC sends (and an SPU reads)."""
+
+Message: TypeAlias = Register | StatusReport | NotLeader | Refused | FullSync | Delta
+"""Any message of the channel."""

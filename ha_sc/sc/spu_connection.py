@@ -1,0 +1,221 @@
+"""One registered SPU's connection to the leader: specs out, status in.
+
+The task ``spu-conn-<id>`` sends the full sync, then a delta whenever the
+cache's specs change (an empty delta every ``keepalive_interval`` when nothing
+does, so the SPU can tell a live leader from a silent one). It reads the SPU's
+status reports; each one is also a heartbeat. The connection ends, and the SPU
+counts as offline, on the first of: the SPU closes it or sends something
+malformed, no status within ``health_timeout``, the term it was opened under
+ends (or its renew deadline passes), the SPU is unregistered, or the server
+closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from election.term import Term
+from ha_sc.protocol import (
+    Delta,
+    FullSync,
+    MessageDecoder,
+    ProtocolError,
+    Register,
+    SpuMessage,
+    StatusReport,
+    encode_message,
+)
+from ha_sc.sc.spu_spec_sync import SpecSync
+from ha_sc.store import GlobalStore
+
+log = logging.getLogger("ha_sc.sc.spu")
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedStatus:
+    """An SPU's last status report and when it arrived (``time.monotonic()``)."""
+
+    report: StatusReport
+    at: float
+
+
+class SpuConnection:
+    """Serves one registered SPU under one term; run it as ``spu-conn-<id>``."""
+
+    def __init__(
+        self,
+        spu_id: int,
+        *,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        decoder: MessageDecoder[SpuMessage],
+        received: Sequence[SpuMessage] = (),
+        term: Term,
+        cache: GlobalStore,
+        on_status: Callable[[ReceivedStatus], None],
+        peer: str,
+        health_timeout: float,
+        keepalive_interval: float,
+    ) -> None:
+        self.spu_id = spu_id
+        self.peer = peer
+        self._reader = reader
+        self._writer = writer
+        self._decoder = decoder
+        self._received = list(received)  # decoded with the register message, not yet handled
+        self._term = term
+        self._sync = SpecSync(cache)
+        self._on_status = on_status
+        self._health_timeout = health_timeout
+        self._keepalive = keepalive_interval
+        self._close_requested = asyncio.Event()
+        self._close_reason = ""
+
+    def close(self, reason: str) -> None:
+        """Ask the connection to end; ``run`` returns soon after."""
+        if not self._close_requested.is_set():
+            self._close_reason = reason
+            self._close_requested.set()
+
+    async def run(self) -> str:
+        """Serve the SPU until the connection ends; returns why it ended."""
+        try:
+            return await self._serve()
+        finally:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+
+    async def _serve(self) -> str:
+        full = self._sync.full_sync(self._term.epoch)
+        if not self._term.is_valid():
+            return self._term_reason()
+        failure = await self._send(full)
+        if failure:
+            return failure
+        log.info(
+            "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d",
+            self.spu_id,
+            self.peer,
+            len(full.spus),
+            len(full.replicas),
+            full.epoch,
+        )
+        name = f"spu-conn-{self.spu_id}"
+        return await _first_of(
+            {
+                f"{name}-push": self._push(),
+                f"{name}-status": self._read_status(),
+                f"{name}-term": self._until_term_ends(),
+                f"{name}-close": self._until_closed(),
+            }
+        )
+
+    async def _push(self) -> str:
+        loop = asyncio.get_running_loop()
+        last_sent = loop.time()
+        while True:
+            await self._sync.wait_for_change(max(0.0, last_sent + self._keepalive - loop.time()))
+            if not self._term.is_valid():  # re-checked before every message
+                return self._term_reason()
+            delta = self._sync.delta(self._term.epoch)
+            if delta.is_empty and loop.time() - last_sent < self._keepalive:
+                continue
+            failure = await self._send(delta)
+            if failure:
+                return failure
+            if not delta.is_empty:
+                log.debug("spu %d: sent %s", self.spu_id, _describe(delta))
+            if self.spu_id in delta.spus_removed:
+                return f"spu {self.spu_id} is no longer registered with the cluster"
+            last_sent = loop.time()
+
+    async def _read_status(self) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._health_timeout) as silence:
+                messages, self._received = self._received, []
+                while True:
+                    for message in messages:
+                        violation = self._handle(message)
+                        if violation:
+                            return f"protocol violation: {violation}"
+                        silence.reschedule(loop.time() + self._health_timeout)
+                    data = await self._reader.read(READ_CHUNK)
+                    if not data:
+                        return "connection closed by the spu"
+                    messages = self._decoder.feed(data)
+        except TimeoutError:
+            return f"no status for {self._health_timeout:g} s"
+        except ProtocolError as exc:
+            return f"malformed message: {exc}"
+        except ConnectionError as exc:
+            return f"connection lost: {exc or type(exc).__name__}"
+
+    def _handle(self, message: SpuMessage) -> str | None:
+        """Take in one message; returns what is wrong with it, if anything."""
+        if isinstance(message, Register):
+            return "the spu registered twice"
+        if message.spu_id != self.spu_id:
+            return f"a status report of spu {message.spu_id} on the connection of spu {self.spu_id}"
+        self._on_status(ReceivedStatus(message, time.monotonic()))
+        return None
+
+    async def _until_term_ends(self) -> str:
+        term = self._term
+        while term.is_valid():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, term.valid_until - time.monotonic())):
+                    await term.lost.wait()
+        return self._term_reason()
+
+    async def _until_closed(self) -> str:
+        await self._close_requested.wait()
+        return self._close_reason
+
+    def _term_reason(self) -> str:
+        reason = self._term.lost_reason or "its renew deadline passed"
+        return f"term at epoch {self._term.epoch} ended: {reason}"
+
+    async def _send(self, message: FullSync | Delta) -> str | None:
+        """Send and wait until the SPU takes it; why the connection cannot go on, if so."""
+        try:
+            self._writer.write(encode_message(message))
+            async with asyncio.timeout(self._health_timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            return f"the spu took no message for {self._health_timeout:g} s"
+        except ConnectionError as exc:
+            return f"connection lost: {exc or type(exc).__name__}"
+        return None
+
+
+async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
+    """Run the coroutines as named tasks; return the first result and cancel the rest."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    first = next(task for task in tasks if task in done)
+    if first.cancelled():
+        raise asyncio.CancelledError
+    return first.result()  # an unexpected error propagates: the supervisor logs it
+
+
+def _describe(delta: Delta) -> str:
+    return (
+        f"delta at epoch {delta.epoch}: spus changed {[s.id for s in delta.spus_changed]}, "
+        f"removed {delta.spus_removed}; replicas changed "
+        f"{[r.partition for r in delta.replicas_changed]}, removed {delta.replicas_removed}"
+    )

@@ -1,0 +1,249 @@
+"""The SC's private API: SPUs connect here (the SC never dials an SPU).
+
+Every replica runs one. A connection's first message must be ``register``. A
+replica that does not lead answers ``not_leader`` with the leader's private
+address (or none) and closes; the leader refuses an SPU id the store does not
+know, and serves a known one on its own task ``spu-conn-<id>`` (see
+``SpuConnection``). A newer connection of the same SPU replaces the older.
+
+The controllers read ``connected_ids`` (SPUs with a live connection: registered,
+and heard from within the health timeout) and ``last_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from ha_sc.protocol import (
+    MessageDecoder,
+    NotLeader,
+    ProtocolError,
+    Refused,
+    Register,
+    SpuMessage,
+    encode_message,
+    format_address,
+    parse_address,
+    spu_message_decoder,
+)
+from ha_sc.sc.replica_view import ReplicaView
+from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
+from ha_sc.store import Supervisor
+
+log = logging.getLogger("ha_sc.sc.spu")
+
+
+class SpuServer:
+    """Accepts SPU connections for one replica; ``start`` binds, ``stop`` closes them all."""
+
+    def __init__(
+        self,
+        view: ReplicaView,
+        address: str,
+        *,
+        health_timeout: float = 1.2,
+        keepalive_interval: float = 0.5,
+    ) -> None:
+        if health_timeout <= 0 or keepalive_interval <= 0:
+            raise ValueError(
+                f"health_timeout ({health_timeout}) and keepalive_interval "
+                f"({keepalive_interval}) must be > 0"
+            )
+        parse_address(address)  # fail here rather than at start
+        self._view = view
+        self._bind = address
+        self._health_timeout = health_timeout
+        self._keepalive = keepalive_interval
+        self._supervisor = Supervisor()
+        self._server: asyncio.Server | None = None
+        self._address: str | None = None
+        self._connections: dict[int, SpuConnection] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._statuses: dict[int, ReceivedStatus] = {}
+        self._accepted = itertools.count(1)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on (the bound port when started with port 0)."""
+        if self._address is None:
+            raise RuntimeError("the spu server is not started")
+        return self._address
+
+    @property
+    def health_timeout(self) -> float:
+        return self._health_timeout
+
+    def connected_ids(self) -> set[int]:
+        """SPUs with a live, registered connection to this replica."""
+        return set(self._connections)
+
+    def last_status(self, spu_id: int) -> ReceivedStatus | None:
+        """The last status report of ``spu_id`` and its monotonic arrival time, if any."""
+        return self._statuses.get(spu_id)
+
+    def statuses(self) -> Mapping[int, ReceivedStatus]:
+        """The last status report of every SPU heard from."""
+        return MappingProxyType(dict(self._statuses))
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the spu server is already started")
+        host, port = parse_address(self._bind)
+        self._server = await asyncio.start_server(self._accept, host, port)
+        bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
+        self._address = format_address(bound_host, bound_port)
+        log.info("spu server of %s listening on %s", self._view.replica_id, self._address)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every SPU connection and wait for their tasks."""
+        server = self._server
+        if server is None:
+            return
+        server.close()
+        await self._supervisor.stop()
+        await server.wait_closed()
+        log.info("spu server of %s stopped", self._view.replica_id)
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = format_address(*peername[:2]) if peername else "unknown peer"
+        name = f"spu-register-{next(self._accepted)}"
+        try:
+            self._supervisor.start(name, self._register(reader, writer, peer), critical=False)
+        except RuntimeError:  # stopping
+            writer.close()
+
+    async def _register(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        """Answer the first message; hand a served SPU over to its own task."""
+        handed_over = False
+        try:
+            decoder = spu_message_decoder()
+            received = await self._first_messages(reader, decoder, peer)
+            if received is None:
+                return
+            register, rest = received
+            handed_over = await self._answer(register.spu_id, reader, writer, decoder, rest, peer)
+        finally:
+            if not handed_over:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+    async def _first_messages(
+        self, reader: asyncio.StreamReader, decoder: MessageDecoder[SpuMessage], peer: str
+    ) -> tuple[Register, list[SpuMessage]] | None:
+        """The register message and any that arrived with it; None if there is none."""
+        try:
+            async with asyncio.timeout(self._health_timeout):
+                while True:
+                    data = await reader.read(READ_CHUNK)
+                    if not data:
+                        raise ConnectionError("closed by the peer")  # noqa: TRY301
+                    messages = decoder.feed(data)
+                    if messages:
+                        break
+        except TimeoutError:
+            reason = f"no register message within {self._health_timeout:g} s"
+        except ProtocolError as exc:
+            reason = f"malformed message: {exc}"
+        except ConnectionError as exc:
+            reason = f"connection lost: {exc}"
+        else:
+            first, *rest = messages
+            if isinstance(first, Register):
+                return first, rest
+            reason = f"expected a register message first, got {first.type}"
+        log.warning("spu connection from %s closed before registering: %s", peer, reason)
+        return None
+
+    async def _answer(
+        self,
+        spu_id: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        decoder: MessageDecoder[SpuMessage],
+        received: list[SpuMessage],
+        peer: str,
+    ) -> bool:
+        """Redirect, refuse or serve ``spu_id``; True once its connection task owns ``writer``."""
+        term = self._view.term()
+        if term is None or not term.is_valid():
+            leader = self._view.leader()
+            private = leader.addresses.private if leader is not None else ""
+            epoch = leader.epoch if leader is not None else 0
+            await self._send(writer, NotLeader(epoch=epoch, leader_private=private or None))
+            log.info(
+                "spu %d from %s: %s is not the leader; sent it to %s",
+                spu_id,
+                peer,
+                self._view.replica_id,
+                private or "no known leader",
+            )
+            return False
+        if not any(spu.spec.id == spu_id for spu in self._view.cache.spus.objects()):
+            reason = f"spu {spu_id} is not registered with the cluster"
+            await self._send(writer, Refused(epoch=term.epoch, reason=reason))
+            log.warning("refused spu %d from %s: %s", spu_id, peer, reason)
+            return False
+        while (old := self._connections.get(spu_id)) is not None:
+            old.close(f"replaced by a new connection from {peer}")
+            # the supervisor's done-callback was added first, so it has freed the task's
+            # name by the time this wait returns
+            await asyncio.wait({self._tasks[spu_id]})
+        if not term.is_valid():
+            return False
+        connection = SpuConnection(
+            spu_id,
+            reader=reader,
+            writer=writer,
+            decoder=decoder,
+            received=received,
+            term=term,
+            cache=self._view.cache,
+            on_status=self._record_status,
+            peer=peer,
+            health_timeout=self._health_timeout,
+            keepalive_interval=self._keepalive,
+        )
+        self._connections[spu_id] = connection
+        self._tasks[spu_id] = self._supervisor.start(
+            f"spu-conn-{spu_id}", self._serve(connection), critical=False
+        )
+        return True
+
+    async def _serve(self, connection: SpuConnection) -> None:
+        reason = "failed"
+        level = logging.WARNING
+        try:
+            reason = await connection.run()
+        except asyncio.CancelledError:
+            reason, level = "the spu server is stopping", logging.INFO
+            raise
+        except Exception as exc:
+            reason = f"failed: {exc!r}"  # the supervisor logs the traceback
+            raise
+        finally:
+            if self._connections.get(connection.spu_id) is connection:
+                del self._connections[connection.spu_id]
+                del self._tasks[connection.spu_id]
+            log.log(level, "spu %d offline: %s", connection.spu_id, reason)
+
+    def _record_status(self, status: ReceivedStatus) -> None:
+        self._statuses[status.report.spu_id] = status
+
+    async def _send(self, writer: asyncio.StreamWriter, message: NotLeader | Refused) -> None:
+        """Send a last message before closing; the peer may already be gone."""
+        writer.write(encode_message(message))
+        with contextlib.suppress(TimeoutError, OSError):
+            async with asyncio.timeout(self._health_timeout):
+                await writer.drain()
+
+
+__all__ = ["ReceivedStatus", "SpuServer"]

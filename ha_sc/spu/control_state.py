@@ -1,0 +1,146 @@
+"""What the SPU knows from the SC, and the fence every SC message passes first.
+
+Sans-IO: the link hands each spec message to ``apply``. A message whose epoch
+is lower than the highest seen comes from a deposed leader: it is refused and
+counted, and nothing in it is applied. A full sync replaces the SPU and replica
+specs; a delta changes them. What the SPU holds stays while no SC is reachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from election.epoch_fence import EpochFence
+from ha_sc.model.spu import SpuSpec
+from ha_sc.protocol import Delta, FullSync
+from ha_sc.spu.replica_table import ReplicaTable
+
+log = logging.getLogger("ha_sc.spu")
+
+
+class ControlState:
+    """The fence, the SPU directory, the local replicas, and the SC being followed."""
+
+    def __init__(
+        self,
+        spu_id: int,
+        *,
+        highest_epoch: int = 0,
+        public_address: str | None = None,
+        private_address: str | None = None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.spu_id = spu_id
+        self.fence = EpochFence(name=f"spu {spu_id}", highest=highest_epoch)
+        self.replicas = ReplicaTable(spu_id)
+        self.spus: dict[int, SpuSpec] = {}
+        """Every SPU's spec by id, for finding a leader's private endpoint."""
+        self.sc_address: str | None = None
+        """The SC replica whose full sync this SPU follows now; None while disconnected."""
+        self.syncs = 0
+        """Full syncs applied."""
+        self._public = public_address
+        self._private = private_address
+        self._on_change = on_change
+
+    @property
+    def highest_epoch(self) -> int:
+        return self.fence.highest
+
+    @property
+    def refused(self) -> int:
+        """SC messages refused for a stale epoch."""
+        return self.fence.refused
+
+    def apply(self, message: FullSync | Delta) -> bool:
+        """Apply ``message`` if its epoch passes the fence; False if it was refused."""
+        highest = self.fence.highest
+        admitted = self.fence.admit(message.epoch)
+        if admitted:
+            if isinstance(message, FullSync):
+                self._full_sync(message)
+            else:
+                self._delta(message)
+        if not (admitted and isinstance(message, Delta) and message.is_empty) or (
+            self.fence.highest != highest
+        ):
+            self._on_change()  # a keepalive under a known epoch changes nothing
+        return admitted
+
+    def connected(self, address: str) -> None:
+        self.sc_address = address
+        self._on_change()
+
+    def disconnected(self) -> None:
+        if self.sc_address is not None:
+            self.sc_address = None
+            self._on_change()
+
+    def _full_sync(self, sync: FullSync) -> None:
+        self.syncs += 1
+        self.spus = {spec.id: spec for spec in sync.spus}
+        changes = self.replicas.replace(sync.replicas)
+        log.info(
+            "spu %d: full sync at epoch %d: %d spus, %d local replicas, %d changed",
+            self.spu_id,
+            sync.epoch,
+            len(self.spus),
+            len(self.replicas),
+            len(changes),
+        )
+        for change in changes:
+            log.info("spu %d: %s (epoch %d)", self.spu_id, change, sync.epoch)
+        self._check_own_spec()
+
+    def _delta(self, delta: Delta) -> None:
+        if delta.is_empty:
+            return
+        for spu_id in delta.spus_removed:
+            self.spus.pop(spu_id, None)
+        for spec in delta.spus_changed:
+            self.spus[spec.id] = spec
+        changes = self.replicas.update(delta.replicas_changed, delta.replicas_removed)
+        for change in changes:
+            log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)
+        if any(spec.id == self.spu_id for spec in delta.spus_changed):
+            self._check_own_spec()
+
+    def _check_own_spec(self) -> None:
+        own = self.spus.get(self.spu_id)
+        if own is None:
+            return
+        for what, stored, given in (
+            ("public", str(own.public_endpoint), self._public),
+            ("private", str(own.private_endpoint), self._private),
+        ):
+            if given is not None and stored != given:
+                log.warning(
+                    "spu %d: the cluster has %s endpoint %s for this spu, but it was started "
+                    "with %s",
+                    self.spu_id,
+                    what,
+                    stored,
+                    given,
+                )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state file's document."""
+        return {
+            "id": self.spu_id,
+            "sc": self.sc_address,
+            "highest_epoch": self.highest_epoch,
+            "refused": self.refused,
+            "syncs": self.syncs,
+            "spus": sorted(self.spus),
+            "replicas": [
+                {
+                    "partition": r.partition,
+                    "role": r.role.value,
+                    "leader": r.leader,
+                    "replicas": list(r.replicas),
+                }
+                for r in self.replicas.replicas()
+            ],
+        }

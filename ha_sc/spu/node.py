@@ -1,0 +1,112 @@
+"""One SPU process's control plane: the link to the SC and the state file.
+
+Runs until SIGTERM or SIGINT (exit 0) or until one of its tasks fails (exit 1).
+On stopping it closes the SC connection and writes its state a last time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.replica_status import NoLogs, OffsetSource
+from ha_sc.spu.sc_link import ScLink
+from ha_sc.spu.settings import SpuSettings
+from ha_sc.spu.state_file import StateFile, read_state
+from ha_sc.store import Supervisor
+
+log = logging.getLogger("ha_sc.spu")
+
+
+def restored_epoch(settings: SpuSettings) -> int:
+    """The highest epoch an earlier run of this SPU recorded, or 0."""
+    doc = read_state(settings.state_file)
+    if doc is None or doc.get("id") != settings.spu_id:
+        return 0
+    epoch = doc.get("highest_epoch")
+    return epoch if isinstance(epoch, int) and epoch > 0 else 0
+
+
+class SpuNode:
+    """The SPU process, until the data plane joins it."""
+
+    def __init__(self, settings: SpuSettings, *, offsets: OffsetSource | None = None) -> None:
+        self.settings = settings
+        self.state_file = StateFile(
+            settings.state_file, self._document, interval=settings.state_interval
+        )
+        self.state = ControlState(
+            settings.spu_id,
+            highest_epoch=restored_epoch(settings),
+            public_address=settings.public_address,
+            private_address=settings.private_address,
+            on_change=self.state_file.mark_changed,
+        )
+        self.link = ScLink(settings, self.state, offsets or NoLogs())
+        self.supervisor = Supervisor()
+        self._stop = asyncio.Event()
+
+    def _document(self) -> dict[str, object]:
+        return {
+            **self.state.snapshot(),
+            "public": self.settings.public_address,
+            "private": self.settings.private_address,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        settings = self.settings
+        if self.state.highest_epoch:
+            log.info(
+                "spu %d: restored highest epoch %d from %s",
+                settings.spu_id,
+                self.state.highest_epoch,
+                settings.state_file,
+            )
+        try:
+            self.state_file.write()
+        except OSError as exc:
+            log.critical("spu %d: cannot write its state file: %s", settings.spu_id, exc)
+            return 1
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        log.info(
+            "spu %d starting: sc replicas %s, state file %s",
+            settings.spu_id,
+            ", ".join(settings.sc_addresses),
+            settings.state_file,
+        )
+        try:
+            self.supervisor.start("sc-link", self.link.run())
+            self.supervisor.start("spu-state-file", self.state_file.run())
+            stop = asyncio.create_task(self._stop.wait(), name="await-stop")
+            failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
+            try:
+                await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                failed.cancel()
+        finally:
+            await self.supervisor.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self.state.disconnected()
+            self._final_write()
+        if self.supervisor.failure is not None:
+            log.critical("spu %d stopping: %s", settings.spu_id, self.supervisor.failure)
+            return 1
+        log.info("spu %d stopped", settings.spu_id)
+        return 0
+
+    def _final_write(self) -> None:
+        try:
+            self.state_file.write()
+        except OSError as exc:
+            log.warning(
+                "spu %d: last write of its state file failed: %s", self.settings.spu_id, exc
+            )

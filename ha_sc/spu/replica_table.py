@@ -1,0 +1,142 @@
+"""The replicas this SPU holds, as the SC last specified them.
+
+Pure state: the SC's replica specs go in, and out come the changes in the
+words an operator reads (added, promoted, demoted, now follows, removed). A spec
+that does not list this SPU among its replicas is not this SPU's business: a
+replica it held is removed, one it did not hold is ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ha_sc.protocol import ReplicaSpec
+
+
+class ReplicaRole(enum.StrEnum):
+    LEADER = "leader"
+    FOLLOWER = "follower"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalReplica:
+    """One partition replica held by this SPU."""
+
+    partition: str
+    role: ReplicaRole
+    leader: int
+    """The SPU that leads the partition (this one when ``role`` is leader)."""
+    replicas: tuple[int, ...]
+
+    def describe(self) -> str:
+        if self.role is ReplicaRole.LEADER:
+            return "leader"
+        return f"follower of spu {self.leader}"
+
+
+class ChangeKind(enum.StrEnum):
+    ADDED = "added"
+    PROMOTED = "promoted"
+    DEMOTED = "demoted"
+    LEADER_CHANGED = "leader changed"
+    REPLICAS_CHANGED = "replicas changed"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaChange:
+    """What one spec did to one local replica."""
+
+    kind: ChangeKind
+    before: LocalReplica | None
+    after: LocalReplica | None
+
+    @property
+    def partition(self) -> str:
+        replica = self.after or self.before
+        assert replica is not None
+        return replica.partition
+
+    def __str__(self) -> str:
+        before, after = self.before, self.after
+        name = f"replica {self.partition}"
+        if self.kind is ChangeKind.ADDED and after is not None:
+            return f"{name} added as {after.describe()}"
+        if self.kind is ChangeKind.REMOVED and before is not None:
+            return f"{name} removed (was {before.describe()})"
+        if before is None or after is None:
+            return f"{name} {self.kind}"
+        if self.kind is ChangeKind.PROMOTED:
+            return f"{name} promoted to leader (was {before.describe()})"
+        if self.kind is ChangeKind.DEMOTED:
+            return f"{name} demoted to {after.describe()}"
+        if self.kind is ChangeKind.LEADER_CHANGED:
+            return f"{name} now follows spu {after.leader} (was spu {before.leader})"
+        return f"{name} replicas now {list(after.replicas)} (were {list(before.replicas)})"
+
+
+class ReplicaTable:
+    """Local replicas of SPU ``spu_id`` by partition key."""
+
+    def __init__(self, spu_id: int) -> None:
+        self.spu_id = spu_id
+        self._replicas: dict[str, LocalReplica] = {}
+
+    def __len__(self) -> int:
+        return len(self._replicas)
+
+    def __contains__(self, partition: object) -> bool:
+        return partition in self._replicas
+
+    def get(self, partition: str) -> LocalReplica | None:
+        return self._replicas.get(partition)
+
+    def replicas(self) -> tuple[LocalReplica, ...]:
+        """Every local replica, by partition key."""
+        return tuple(self._replicas[key] for key in sorted(self._replicas))
+
+    def replace(self, specs: Iterable[ReplicaSpec]) -> list[ReplicaChange]:
+        """Make the table hold exactly the replicas ``specs`` give this SPU (a full sync)."""
+        specs = list(specs)
+        listed = {spec.partition for spec in specs}
+        gone = [key for key in self._replicas if key not in listed]
+        return self.update(specs, gone)
+
+    def update(
+        self, changed: Iterable[ReplicaSpec], removed: Iterable[str] = ()
+    ) -> list[ReplicaChange]:
+        """Apply changed specs and removed partitions (a delta)."""
+        changes: list[ReplicaChange] = []
+        for key in removed:
+            before = self._replicas.pop(key, None)
+            if before is not None:
+                changes.append(ReplicaChange(ChangeKind.REMOVED, before, None))
+        for spec in changed:
+            change = self._apply(spec)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _apply(self, spec: ReplicaSpec) -> ReplicaChange | None:
+        before = self._replicas.get(spec.partition)
+        if self.spu_id not in spec.replicas:
+            if before is None:
+                return None
+            del self._replicas[spec.partition]
+            return ReplicaChange(ChangeKind.REMOVED, before, None)
+        role = ReplicaRole.LEADER if spec.leader == self.spu_id else ReplicaRole.FOLLOWER
+        after = LocalReplica(spec.partition, role, spec.leader, tuple(spec.replicas))
+        self._replicas[spec.partition] = after
+        if before is None:
+            return ReplicaChange(ChangeKind.ADDED, None, after)
+        if before == after:
+            return None
+        if before.role is not after.role:
+            kind = ChangeKind.PROMOTED if role is ReplicaRole.LEADER else ChangeKind.DEMOTED
+        elif before.leader != after.leader:
+            kind = ChangeKind.LEADER_CHANGED
+        else:
+            kind = ChangeKind.REPLICAS_CHANGED
+        return ReplicaChange(kind, before, after)

@@ -1,0 +1,215 @@
+"""The SPU's link to the SC leader: find it, register, follow its specs, report status.
+
+The SPU dials the SC (never the other way round). It tries the SC replicas in
+turn; a replica that does not lead names the leader, and the SPU goes there
+straight away (once; a redirect from a redirect waits its turn like any failed
+attempt). Every failed attempt waits before the next, 0.05 s doubling to 1 s;
+a session that was served resets the wait. Every spec message passes the
+epoch fence first: a message from a deposed leader is refused, counted, and
+ends the session. While connected the SPU sends its status every
+``status_interval``; silence from the SC past ``sc_timeout`` (it sends a
+keepalive every 0.5 s) ends the session, so a paused or cut-off leader is left
+behind. What the SPU holds stays as it is until the next full sync.
+``not_leader`` and ``refused`` pass no fence: they change nothing the SPU holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from ha_sc.protocol import (
+    Delta,
+    FullSync,
+    NotLeader,
+    ProtocolError,
+    Refused,
+    Register,
+    ScMessage,
+    StatusReport,
+    encode_message,
+    parse_address,
+    sc_message_decoder,
+)
+from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.replica_status import OffsetSource, status_report
+from ha_sc.spu.settings import SpuSettings
+
+log = logging.getLogger("ha_sc.spu")
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """How one connection to an SC replica ended."""
+
+    reason: str
+    served: bool = False
+    """A full sync was applied: this replica led."""
+    redirect: str | None = None
+    """The leader's private address, when the replica said it does not lead."""
+
+
+class _Channel:
+    """Framed messages over one TCP connection to an SC replica."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._timeout = timeout
+        self._decoder = sc_message_decoder()
+        self._pending: list[ScMessage] = []
+
+    async def send(self, message: Register | StatusReport) -> None:
+        """Send; TimeoutError if the SC does not take it within the timeout."""
+        self._writer.write(encode_message(message))
+        async with asyncio.timeout(self._timeout):
+            await self._writer.drain()
+
+    async def receive(self) -> ScMessage:
+        """The next message; TimeoutError after ``timeout`` s of silence."""
+        async with asyncio.timeout(self._timeout):
+            while not self._pending:
+                data = await self._reader.read(READ_CHUNK)
+                if not data:
+                    raise ConnectionError("connection closed by the sc")
+                self._pending.extend(self._decoder.feed(data))
+        return self._pending.pop(0)
+
+
+class ScLink:
+    """Keeps the SPU following the SC leader; run it as the task ``sc-link``."""
+
+    def __init__(self, settings: SpuSettings, state: ControlState, offsets: OffsetSource) -> None:
+        self._settings = settings
+        self._state = state
+        self._offsets = offsets
+        self.sessions = 0
+        """Connections that reached an SC replica (registered)."""
+
+    async def run(self) -> None:
+        """Connect, follow, reconnect; until cancelled."""
+        settings = self._settings
+        addresses = settings.sc_addresses
+        spu_id = settings.spu_id
+        delay = settings.backoff_initial
+        turn = 0
+        redirect: str | None = None
+        while True:
+            if redirect is not None:
+                address, redirected = redirect, True
+            else:
+                address, redirected = addresses[turn % len(addresses)], False
+                turn += 1
+            redirect = None
+            end = await self._session(address)
+            if end.served:
+                delay = settings.backoff_initial
+            if end.redirect is not None:
+                redirect = end.redirect  # the leader-elect may name itself: retry it after a wait
+                if redirect != address and not redirected:
+                    log.info("spu %d: sc %s: %s; trying %s", spu_id, address, end.reason, redirect)
+                    continue
+            log.info(
+                "spu %d: sc %s: %s; next attempt in %.2f s", spu_id, address, end.reason, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.backoff_max)
+
+    async def _session(self, address: str) -> SessionEnd:
+        host, port = parse_address(address)
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+        except TimeoutError:
+            return SessionEnd(f"no connection within {self._settings.connect_timeout:g} s")
+        except OSError as exc:
+            return SessionEnd(f"cannot connect: {exc}")
+        self.sessions += 1
+        try:
+            return await self._follow(address, _Channel(reader, writer, self._settings.sc_timeout))
+        finally:
+            self._state.disconnected()
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _follow(self, address: str, channel: _Channel) -> SessionEnd:
+        try:
+            await channel.send(Register(spu_id=self._settings.spu_id))
+            first = await channel.receive()
+        except TimeoutError:
+            return SessionEnd(f"no answer within {self._settings.sc_timeout:g} s")
+        except (ConnectionError, ProtocolError) as exc:
+            return SessionEnd(f"no answer: {exc}")
+        if isinstance(first, NotLeader):
+            return SessionEnd("not the leader", redirect=first.leader_private)
+        if isinstance(first, Refused):
+            log.error(
+                "spu %d: sc %s refused this spu at epoch %d: %s",
+                self._settings.spu_id,
+                address,
+                first.epoch,
+                first.reason,
+            )
+            return SessionEnd(f"refused: {first.reason}")
+        if isinstance(first, Delta):
+            return SessionEnd("protocol violation: a delta before the full sync")
+        if not self._state.apply(first):
+            return self._stale(first)
+        self._state.connected(address)
+        log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
+        reason = await _first_of(
+            {"sc-link-read": self._read(channel), "sc-link-status": self._report(channel)}
+        )
+        return SessionEnd(reason, served=True)
+
+    async def _read(self, channel: _Channel) -> str:
+        while True:
+            try:
+                message = await channel.receive()
+            except TimeoutError:
+                return f"no message from the sc for {self._settings.sc_timeout:g} s"
+            except (ConnectionError, ProtocolError) as exc:
+                return str(exc)
+            if isinstance(message, FullSync | Delta):
+                if not self._state.apply(message):
+                    return self._stale(message).reason
+            else:
+                return f"the sc sent {message.type} during the session"
+
+    async def _report(self, channel: _Channel) -> str:
+        interval = self._settings.status_interval
+        while True:
+            try:
+                await channel.send(status_report(self._state.replicas, self._offsets))
+            except TimeoutError:
+                return "the sc does not read status reports"
+            except ConnectionError as exc:
+                return f"connection lost: {exc or type(exc).__name__}"
+            await asyncio.sleep(interval)
+
+    def _stale(self, message: FullSync | Delta) -> SessionEnd:
+        return SessionEnd(
+            f"refused a {message.type} from stale epoch {message.epoch} (highest seen "
+            f"{self._state.highest_epoch}, {self._state.refused} refused): a deposed leader"
+        )
+
+
+async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
+    """Run the coroutines as named tasks; return the first result and cancel the rest."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return next(task for task in tasks if task in done).result()

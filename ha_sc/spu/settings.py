@@ -1,0 +1,73 @@
+"""Settings of one SPU's control plane (``ha-sc spu run`` flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ha_sc.model.ints import SpuId
+from ha_sc.protocol import parse_address
+
+STATE_FILE_NAME = "spu-state.json"
+
+
+def _valid_address(address: str) -> str:
+    parse_address(address)
+    return address
+
+
+class SpuSettings(BaseModel):
+    """How one SPU is started."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spu_id: SpuId
+    """This SPU's id; the SC must know it (a registered or managed SPU)."""
+    sc_addresses: tuple[str, ...] = Field(min_length=1)
+    """Every SC replica's private address ``host:port``; the SPU finds the leader among them."""
+    public_address: str = "127.0.0.1:9005"
+    """Where producers and consumers will reach this SPU."""
+    private_address: str = "127.0.0.1:9006"
+    """Where other SPUs will reach this SPU for replication."""
+    data_dir: Path
+    """Where the SPU keeps its state file (and, later, its logs)."""
+    status_interval: float = Field(default=0.3, gt=0, le=0.4)
+    """Seconds between status reports; the SC counts silence past its health timeout
+    (1.2 s by default) as the SPU going offline."""
+    sc_timeout: float = Field(default=3.0, gt=0)
+    """Seconds of silence from the SC (it sends a keepalive every 0.5 s) after which the
+    SPU gives the connection up and looks for the leader again."""
+    connect_timeout: float = Field(default=1.0, gt=0)
+    """Seconds to wait for a TCP connection to an SC replica."""
+    backoff_initial: float = Field(default=0.05, gt=0)
+    """Seconds before retrying after a failed attempt; doubles with each failure."""
+    backoff_max: float = Field(default=1.0, gt=0)
+    """The longest wait between attempts."""
+    state_interval: float = Field(default=0.2, gt=0)
+    """The state file is written at most once per this many seconds."""
+
+    @field_validator("sc_addresses")
+    @classmethod
+    def _sc_addresses_valid(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        for address in addresses:
+            _valid_address(address)
+        return addresses
+
+    @field_validator("public_address", "private_address")
+    @classmethod
+    def _address_valid(cls, address: str) -> str:
+        return _valid_address(address)
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self) -> SpuSettings:
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError(
+                f"backoff_initial ({self.backoff_initial}) must not exceed "
+                f"backoff_max ({self.backoff_max})"
+            )
+        return self
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / STATE_FILE_NAME

@@ -1,0 +1,70 @@
+"""``spu-state.json``: what the SPU's control plane knows, for operators and tests.
+
+The task ``spu-state-file`` rewrites the file after changes, at most once per
+``interval``; each write replaces the file atomically (write aside, rename), so
+a reader never sees half a document. The SPU reads its highest epoch back on
+start, so a restarted SPU still refuses a deposed leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ha_sc.spu")
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """The document in ``path``; None if there is none or it is unreadable."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the spu state file %s: %s", path, exc)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class StateFile:
+    """Writes ``document()`` to ``path`` whenever ``mark_changed`` was called since."""
+
+    def __init__(
+        self, path: Path, document: Callable[[], dict[str, Any]], *, interval: float
+    ) -> None:
+        self.path = path
+        self._document = document
+        self._interval = interval
+        self._changed = asyncio.Event()
+        self._changed.set()  # the first write comes at once
+        self.writes = 0
+
+    def mark_changed(self) -> None:
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Write after each change, at most once per interval, until cancelled."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            try:
+                self.write()
+            except OSError as exc:
+                log.warning("cannot write the spu state file %s: %s; will retry", self.path, exc)
+                self._changed.set()
+            await asyncio.sleep(self._interval)
+
+    def write(self) -> None:
+        """Write the current document now."""
+        doc = {**self._document(), "pid": os.getpid(), "written_at": time.time()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        aside = self.path.with_name(f".{self.path.name}.tmp")
+        aside.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        os.replace(aside, self.path)
+        self.writes += 1

@@ -1,0 +1,255 @@
+"""The admin client's failover, redirects and errors against stand-in servers on
+loopback, and how it finds the cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ha_sc.client import AdminClient, ApiError, NoEndpoints, Unreachable, find_endpoints
+from ha_sc.client.discovery import cluster_file
+from ha_sc.client.transport import base_url
+from ha_sc.model import CustomSpuSpec, Endpoint
+
+DEAD = "127.0.0.1:1"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class StandIn:
+    """A loopback server answering every request with ``handler``; counts hits."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.hits = 0
+        self._handler = handler
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        self.address = ""
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        self.hits += 1
+        return await self._handler(request)
+
+    async def __aenter__(self) -> StandIn:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.address = f"{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+
+def answer(status: int, doc: object, **headers: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response(doc, status=status, headers=headers)
+
+    return handler
+
+
+EMPTY = {"items": [], "revision": 1}
+SPU = CustomSpuSpec(
+    id=1, public_endpoint=Endpoint(host="h", port=1), private_endpoint=Endpoint(host="h", port=2)
+)
+
+
+@pytest.fixture
+async def healthy() -> AsyncIterator[StandIn]:
+    async with StandIn(answer(200, EMPTY)) as server:
+        yield server
+
+
+async def test_reads_pass_over_dead_and_unsynced_replicas(healthy: StandIn) -> None:
+    async with StandIn(answer(503, {"error": "not synced", "field": None})) as unsynced:
+        async with AdminClient([DEAD, unsynced.address, healthy.address]) as admin:
+            assert await admin.list_topics() == []
+            assert await admin.list_spus() == []
+        assert unsynced.hits == 1  # the replica that answered is asked first next time
+    assert healthy.hits == 2
+
+
+async def test_reads_report_the_last_refusal() -> None:
+    async with (
+        StandIn(answer(503, {"error": "not synced", "field": None})) as unsynced,
+        AdminClient([unsynced.address, DEAD]) as admin,
+    ):
+        with pytest.raises(ApiError) as refused:
+            await admin.list_topics()
+    assert (refused.value.status, refused.value.message) == (503, "not synced")
+
+
+async def test_no_replica_reachable() -> None:
+    async with AdminClient([DEAD, "127.0.0.1:2"], timeout=1) as admin:
+        with pytest.raises(Unreachable) as unreachable:
+            await admin.list_spus()
+    assert unreachable.value.message.startswith("no SC replica could be reached: ")
+    assert "127.0.0.1:2" in unreachable.value.message
+
+
+async def test_a_server_error_carries_its_message_and_field() -> None:
+    async with (
+        StandIn(answer(400, {"error": "id: bad", "field": "id"})) as server,
+        AdminClient([server.address]) as admin,
+    ):
+        with pytest.raises(ApiError) as refused:
+            await admin.register_spu(SPU)
+    assert (refused.value.status, refused.value.message, refused.value.field) == (
+        400,
+        "id: bad",
+        "id",
+    )
+    assert server.hits == 1  # a refusal is not retried elsewhere
+
+
+async def test_writes_follow_the_redirect_to_the_leader() -> None:
+    spu = {
+        "name": "custom-spu-1",
+        "spec": {**SPU.model_dump(mode="json", exclude_none=True), "spu_type": "custom"},
+        "status": {"resolution": "Init"},
+        "meta": {"revision": 3, "create_revision": 3, "owner": None},
+    }
+    seen: list[dict[str, object]] = []
+
+    async def leader_handler(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.json())
+        return web.json_response(spu, status=201)
+
+    async with StandIn(leader_handler) as leader:
+
+        async def standby_handler(request: web.Request) -> web.StreamResponse:
+            location = f"http://{leader.address}{request.rel_url}"
+            return web.json_response(
+                {"error": "standby"}, status=307, headers={"Location": location}
+            )
+
+        async with StandIn(standby_handler) as standby, AdminClient([standby.address]) as admin:
+            registered = await admin.register_spu(SPU)
+    assert registered.key == "custom-spu-1"
+    assert seen[0]["name"] == "custom-spu-1"
+    assert seen[0]["id"] == 1
+
+
+async def test_a_write_redirected_to_a_dead_leader_is_retried_until_the_deadline() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        location = f"http://{DEAD}{request.rel_url}"
+        return web.json_response({"error": "standby"}, status=307, headers={"Location": location})
+
+    async with StandIn(handler) as standby, AdminClient([standby.address], timeout=0.6) as admin:
+        started = time.monotonic()
+        with pytest.raises(Unreachable):
+            await admin.delete_topic("orders")
+        assert time.monotonic() - started >= 0.5
+    assert standby.hits > 1
+
+
+async def test_a_write_whose_connection_drops_is_not_repeated(healthy: StandIn) -> None:
+    async def drop(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        await asyncio.sleep(0.05)
+        return web.Response()
+
+    async with StandIn(drop) as dropping:
+        async with AdminClient([dropping.address, healthy.address]) as admin:
+            with pytest.raises(ApiError) as lost:
+                await admin.delete_topic("orders")
+        assert "may or may not have been applied" in lost.value.message
+    assert healthy.hits == 0
+
+
+async def test_a_malformed_answer_is_an_error() -> None:
+    async def garbage(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="<html>", content_type="text/html")
+
+    async with StandIn(garbage) as server, AdminClient([server.address]) as admin:
+        with pytest.raises(ApiError) as malformed:
+            await admin.list_topics()
+    assert malformed.value.status == 502
+
+
+async def test_a_watch_reconnects_and_syncs_again() -> None:
+    connections = 0
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        nonlocal connections
+        connections += 1
+        response = web.StreamResponse()
+        await response.prepare(request)
+        line = {
+            "kind": "spus",
+            "full_sync": True,
+            "updates": [],
+            "deletes": [],
+            "leader_epoch": connections,
+            "revision": 1,
+        }
+        await response.write(json.dumps(line).encode() + b"\n")
+        return response  # the stream ends: the client reconnects
+
+    async with (
+        StandIn(stream) as server,
+        AdminClient([server.address]) as admin,
+        admin.watch(["spus"]) as batches,
+    ):
+        epochs = [(await anext(batches)).leader_epoch for _ in range(2)]
+    assert epochs == [1, 2]
+
+
+# finding the cluster
+
+
+def test_explicit_endpoints_win(tmp_path: Path) -> None:
+    env = {"HA_SC_ENDPOINTS": "a:1", "HA_SC_DIR": str(tmp_path)}
+    assert find_endpoints(["x:1", "y:2"], environ=env) == ["x:1", "y:2"]
+    assert find_endpoints([], environ=env) == ["a:1"]
+
+
+def test_the_cluster_file_gives_the_public_addresses(tmp_path: Path) -> None:
+    env = {"HA_SC_DIR": str(tmp_path)}
+    doc = {
+        "replicas": [
+            {"id": "sc-1", "public": "127.0.0.1:9003", "private": "127.0.0.1:9004", "pid": 1},
+            {"id": "sc-2", "public": "127.0.0.1:9013", "private": "127.0.0.1:9014", "pid": 2},
+        ],
+        "spus": [],
+    }
+    cluster_file(env).write_text(json.dumps(doc))
+    assert find_endpoints(environ=env) == ["127.0.0.1:9003", "127.0.0.1:9013"]
+
+
+def test_a_broken_cluster_file_is_named(tmp_path: Path) -> None:
+    env = {"HA_SC_DIR": str(tmp_path)}
+    cluster_file(env).write_text('{"replicas": "no"}')
+    with pytest.raises(NoEndpoints, match="has no 'replicas' list"):
+        find_endpoints(environ=env)
+
+
+def test_nothing_given_says_how_to_point_at_a_cluster(tmp_path: Path) -> None:
+    with pytest.raises(NoEndpoints) as missing:
+        find_endpoints(environ={"HA_SC_DIR": str(tmp_path)})
+    message = str(missing.value)
+    assert "--sc HOST:PORT" in message
+    assert "HA_SC_ENDPOINTS" in message
+    assert str(tmp_path / "cluster.json") in message
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "url"),
+    [("h:1", "http://h:1/"), ("http://h:2", "http://h:2/"), ("https://h:3/x", "https://h:3/")],
+)
+def test_base_urls(endpoint: str, url: str) -> None:
+    assert str(base_url(endpoint)) == url
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://h:1", "h", "h:port"])
+def test_bad_endpoints(endpoint: str) -> None:
+    with pytest.raises(ValueError):
+        base_url(endpoint)

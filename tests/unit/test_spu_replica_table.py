@@ -1,0 +1,98 @@
+"""The SPU's table of local replicas: specs in, roles and domain-worded changes out."""
+
+from __future__ import annotations
+
+from ha_sc.protocol import ReplicaSpec
+from ha_sc.spu import (
+    ChangeKind,
+    LocalReplica,
+    NoLogs,
+    ReplicaOffsets,
+    ReplicaRole,
+    ReplicaTable,
+    status_report,
+)
+
+ME = 5001
+
+
+def spec(partition: str, leader: int, *replicas: int) -> ReplicaSpec:
+    return ReplicaSpec(partition=partition, leader=leader, replicas=list(replicas))
+
+
+def test_roles_follow_the_leader_id() -> None:
+    table = ReplicaTable(ME)
+    changes = table.update([spec("a-0", ME, ME, 5002), spec("b-0", 5002, 5002, ME)])
+    assert [c.kind for c in changes] == [ChangeKind.ADDED, ChangeKind.ADDED]
+    assert table.get("a-0") == LocalReplica("a-0", ReplicaRole.LEADER, ME, (ME, 5002))
+    assert table.get("b-0") == LocalReplica("b-0", ReplicaRole.FOLLOWER, 5002, (5002, ME))
+    assert [str(c) for c in changes] == [
+        "replica a-0 added as leader",
+        "replica b-0 added as follower of spu 5002",
+    ]
+
+
+def test_specs_of_partitions_elsewhere_are_ignored() -> None:
+    table = ReplicaTable(ME)
+    assert table.update([spec("a-0", 5002, 5002, 5003)]) == []
+    assert len(table) == 0
+    assert "a-0" not in table
+
+
+def test_promote_demote_and_leader_change() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", 5002, 5002, ME, 5003)])
+    (promoted,) = table.update([spec("a-0", ME, 5002, ME, 5003)])
+    assert promoted.kind is ChangeKind.PROMOTED
+    assert str(promoted) == "replica a-0 promoted to leader (was follower of spu 5002)"
+    (demoted,) = table.update([spec("a-0", 5003, 5002, ME, 5003)])
+    assert demoted.kind is ChangeKind.DEMOTED
+    assert str(demoted) == "replica a-0 demoted to follower of spu 5003"
+    (moved,) = table.update([spec("a-0", 5002, 5002, ME, 5003)])
+    assert moved.kind is ChangeKind.LEADER_CHANGED
+    assert str(moved) == "replica a-0 now follows spu 5002 (was spu 5003)"
+    (grown,) = table.update([spec("a-0", 5002, 5002, ME)])
+    assert grown.kind is ChangeKind.REPLICAS_CHANGED
+    assert str(grown) == "replica a-0 replicas now [5002, 5001] (were [5002, 5001, 5003])"
+    assert table.update([spec("a-0", 5002, 5002, ME)]) == []  # same spec: nothing to say
+
+
+def test_removed_explicitly_or_by_leaving_the_replica_set() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME), spec("b-0", 5002, 5002, ME)])
+    (removed,) = table.update([], ["a-0", "never-held-0"])
+    assert removed.kind is ChangeKind.REMOVED
+    assert str(removed) == "replica a-0 removed (was leader)"
+    (moved_away,) = table.update([spec("b-0", 5002, 5002, 5003)])
+    assert str(moved_away) == "replica b-0 removed (was follower of spu 5002)"
+    assert len(table) == 0
+
+
+def test_a_full_replacement_removes_what_it_does_not_list() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME), spec("b-0", ME, ME)])
+    changes = table.replace([spec("b-0", 5002, 5002, ME), spec("c-0", ME, ME)])
+    assert sorted((c.partition, c.kind) for c in changes) == [
+        ("a-0", ChangeKind.REMOVED),
+        ("b-0", ChangeKind.DEMOTED),
+        ("c-0", ChangeKind.ADDED),
+    ]
+    assert [r.partition for r in table.replicas()] == ["b-0", "c-0"]
+
+
+def test_status_report_asks_the_offset_source_for_each_replica() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("b-0", 5002, 5002, ME), spec("a-0", ME, ME)])
+    report = status_report(table, NoLogs())
+    assert report.spu_id == ME
+    assert [(r.partition, r.leo, r.hw, r.lsr) for r in report.replicas] == [
+        ("a-0", 0, 0, 0),
+        ("b-0", 0, 0, None),
+    ]
+
+    class Logs:
+        def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
+            return ReplicaOffsets(leo=10, hw=7 if replica.role is ReplicaRole.LEADER else 5)
+
+    report = status_report(table, Logs())
+    assert [(r.leo, r.hw) for r in report.replicas] == [(10, 7), (10, 5)]

@@ -1,0 +1,344 @@
+"""The SC's SPU server driven by hand-written frames over 127.0.0.1: registration,
+status, keepalives, and every way a connection ends, with the server running on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from election.guard import Guard
+from election.term import Term
+from ha_sc.kv.memory import MemoryKv
+from ha_sc.model import Endpoint, Kind, SpuSpec, encode_value
+from ha_sc.protocol import (
+    Delta,
+    FullSync,
+    Message,
+    NotLeader,
+    Refused,
+    Register,
+    ReplicaReport,
+    ScMessage,
+    StatusReport,
+    encode_message,
+    parse_address,
+    sc_message_decoder,
+)
+from ha_sc.sc.replica_view import KnownLeader
+from ha_sc.sc.spu_server import SpuServer
+from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+
+ME = 5001
+
+
+class View:
+    def __init__(self) -> None:
+        self.replica_id = "sc-a"
+        self.kv = MemoryKv()
+        self.cache = GlobalStore()
+        self.current_term: Term | None = None
+        self.known_leader: KnownLeader | None = None
+
+    def term(self) -> Term | None:
+        return self.current_term
+
+    def leader(self) -> KnownLeader | None:
+        return self.known_leader
+
+    def win(self, *, for_seconds: float = 3600) -> Term:
+        holder = self.kv.leases.acquire("sc", self.replica_id)
+        assert holder is not None
+        self.current_term = Term(
+            Guard("sc", holder.epoch), valid_until=time.monotonic() + for_seconds
+        )
+        return self.current_term
+
+
+class Client:
+    """An SPU speaking frames by hand."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.decoder = sc_message_decoder()
+        self.pending: list[ScMessage] = []
+
+    async def send(self, message: Message) -> None:
+        await self.send_raw(encode_message(message))
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def receive(self, timeout: float = 3.0) -> ScMessage | None:
+        """The next message; None once the server closed the connection."""
+        async with asyncio.timeout(timeout):
+            while not self.pending:
+                try:
+                    data = await self.reader.read(65536)
+                except ConnectionError:
+                    return None
+                if not data:
+                    return None
+                self.pending.extend(self.decoder.feed(data))
+        return self.pending.pop(0)
+
+    async def until_closed(self, timeout: float = 3.0) -> list[ScMessage]:
+        messages = []
+        while (message := await self.receive(timeout)) is not None:
+            messages.append(message)
+        return messages
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+Connect = Callable[[], Awaitable[Client]]
+
+
+@pytest.fixture
+async def view() -> AsyncIterator[View]:
+    v = View()
+    supervisor = Supervisor()
+    start_dispatchers(v.cache, v.kv, supervisor)
+    spec = SpuSpec(
+        id=ME,
+        public_endpoint=Endpoint(host="127.0.0.1", port=9005),
+        private_endpoint=Endpoint(host="127.0.0.1", port=9006),
+    )
+    await v.kv.create(Kind.SPU.value, "custom-spu", encode_value(spec))
+    async with asyncio.timeout(5):
+        while len(v.cache.spus) == 0:
+            await asyncio.sleep(0.005)
+    yield v
+    await supervisor.stop()
+
+
+@pytest.fixture
+async def server(view: View) -> AsyncIterator[SpuServer]:
+    s = SpuServer(view, "127.0.0.1:0", health_timeout=0.4, keepalive_interval=0.1)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def connect(server: SpuServer) -> AsyncIterator[Connect]:
+    clients: list[Client] = []
+
+    async def open_client() -> Client:
+        host, port = parse_address(server.address)
+        client = Client(*await asyncio.open_connection(host, port))
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture(autouse=True)
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="ha_sc.sc.spu")
+    return caplog
+
+
+async def registered(connect: Connect) -> tuple[Client, FullSync]:
+    client = await connect()
+    await client.send(Register(spu_id=ME))
+    full = await client.receive()
+    assert isinstance(full, FullSync)
+    return client, full
+
+
+async def eventually(check: Callable[[], object], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    term = view.win()
+    client, full = await registered(connect)
+    assert full.epoch == term.epoch
+    assert [s.id for s in full.spus] == [ME]
+    assert server.connected_ids() == {ME}
+
+    report = StatusReport(spu_id=ME, replicas=[ReplicaReport(partition="a-0", leo=3, hw=2)])
+    sent = time.monotonic()
+    await client.send(report)
+    await eventually(lambda: server.last_status(ME) is not None)
+    status = server.last_status(ME)
+    assert status is not None and status.report == report and status.at >= sent
+    assert server.statuses().keys() == {ME}
+
+    keepalive = await client.receive()
+    assert keepalive == Delta(epoch=term.epoch)
+
+
+async def test_a_standby_names_the_leader_or_none(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    client = await connect()
+    await client.send(Register(spu_id=ME))
+    assert await client.until_closed() == [NotLeader(epoch=0, leader_private=None)]
+
+
+async def test_an_unknown_spu_is_refused(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    term = view.win()
+    client = await connect()
+    await client.send(Register(spu_id=42))
+    reason = "spu 42 is not registered with the cluster"
+    assert await client.until_closed() == [Refused(epoch=term.epoch, reason=reason)]
+    assert server.connected_ids() == set()
+    assert "refused spu 42 from 127.0.0.1:" in logs.text
+
+
+@pytest.mark.parametrize(
+    ("first", "reason"),
+    [
+        (b"\x00\x00\x00\x02{]", "malformed message: frame is not valid JSON"),
+        (
+            encode_message(StatusReport(spu_id=ME)),
+            "expected a register message first, got status_report",
+        ),
+        (b"", "no register message within 0.4 s"),
+    ],
+)
+async def test_a_bad_start_closes_only_that_connection(
+    view: View,
+    server: SpuServer,
+    connect: Connect,
+    logs: pytest.LogCaptureFixture,
+    first: bytes,
+    reason: str,
+) -> None:
+    view.win()
+    client = await connect()
+    await client.send_raw(first)
+    assert await client.until_closed() == []
+    assert f"closed before registering: {reason}" in logs.text
+    await registered(connect)  # the server runs on
+
+
+@pytest.mark.parametrize(
+    ("then", "reason"),
+    [
+        (encode_message(Register(spu_id=ME)), "protocol violation: the spu registered twice"),
+        (
+            encode_message(StatusReport(spu_id=5002)),
+            "protocol violation: a status report of spu 5002 on the connection of spu 5001",
+        ),
+        (
+            b'\x00\x00\x00\x10{"type":"hello"}',
+            "malformed message: unknown message type 'hello' from the spu",
+        ),
+        (b"\x7f\x00\x00\x00", "malformed message: frame of 2130706432 bytes exceeds"),
+    ],
+)
+async def test_a_bad_message_ends_the_connection_with_its_reason(
+    view: View,
+    server: SpuServer,
+    connect: Connect,
+    logs: pytest.LogCaptureFixture,
+    then: bytes,
+    reason: str,
+) -> None:
+    view.win()
+    client, _ = await registered(connect)
+    await client.send_raw(then)
+    await client.until_closed()
+    await eventually(lambda: not server.connected_ids())
+    assert f"spu {ME} offline: {reason}" in logs.text
+    await registered(connect)
+
+
+async def test_silence_past_the_health_timeout_is_offline(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    view.win()
+    client, _ = await registered(connect)
+    started = time.monotonic()
+    for _ in range(4):  # status keeps it alive
+        await client.send(StatusReport(spu_id=ME))
+        await asyncio.sleep(0.2)
+    assert server.connected_ids() == {ME}
+    await eventually(lambda: not server.connected_ids())
+    assert time.monotonic() - started >= 0.6 + 0.4 - 0.05  # the last report, then 0.4 s
+    assert f"spu {ME} offline: no status for 0.4 s" in logs.text
+
+
+async def test_a_new_connection_of_the_same_spu_replaces_the_old(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    view.win()
+    old, _ = await registered(connect)
+    new, _ = await registered(connect)
+    await old.until_closed()
+    assert server.connected_ids() == {ME}
+    assert f"spu {ME} offline: replaced by a new connection from 127.0.0.1:" in logs.text
+    await new.send(StatusReport(spu_id=ME))
+    assert isinstance(await new.receive(), Delta)
+
+
+async def test_the_end_of_the_term_closes_every_connection(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    term = view.win()
+    client, _ = await registered(connect)
+    term.end("lost the lease")
+    await client.until_closed()
+    await eventually(lambda: not server.connected_ids())
+    assert f"spu {ME} offline: term at epoch {term.epoch} ended: lost the lease" in logs.text
+
+
+async def test_a_term_past_its_renew_deadline_stops_serving(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    term = view.win(for_seconds=0.3)
+    client, _ = await registered(connect)
+    messages = await client.until_closed()
+    assert all(m.epoch == term.epoch for m in messages)  # keepalives until then
+    assert f"term at epoch {term.epoch} ended: its renew deadline passed" in logs.text
+    again = await connect()
+    await again.send(Register(spu_id=ME))  # no longer the leader as far as it knows
+    assert await again.until_closed() == [NotLeader(epoch=0, leader_private=None)]
+
+
+async def test_an_unregistered_spu_hears_it_and_is_let_go(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    term = view.win()
+    client, _ = await registered(connect)
+    await view.kv.delete(Kind.SPU.value, "custom-spu")
+    messages = await client.until_closed()
+    assert Delta(epoch=term.epoch, spus_removed=[ME]) in messages
+    assert f"spu {ME} offline: spu {ME} is no longer registered with the cluster" in logs.text
+
+
+async def test_stop_closes_every_connection(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.win()
+    client, _ = await registered(connect)
+    await server.stop()
+    await client.until_closed()
+    assert server.connected_ids() == set()
+
+
+async def test_an_address_is_checked_and_known_only_once_bound(view: View) -> None:
+    with pytest.raises(ValueError, match="not of the form host:port"):
+        SpuServer(view, "9004")
+    server = SpuServer(view, "127.0.0.1:0")
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = server.address

@@ -1,0 +1,131 @@
+"""What the SC sends one SPU: a full sync of the cached specs, then deltas of spec changes
+only, over a real cache fed by dispatchers from the memory KV."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ha_sc.kv.memory import MemoryKv
+from ha_sc.model import (
+    Endpoint,
+    Kind,
+    PartitionResolution,
+    PartitionSpec,
+    PartitionStatus,
+    SpuSpec,
+    encode_value,
+)
+from ha_sc.protocol import ReplicaSpec
+from ha_sc.sc.spu_spec_sync import SpecSync
+from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+
+
+class Store:
+    def __init__(self) -> None:
+        self.kv = MemoryKv()
+        self.cache = GlobalStore()
+        self.supervisor = Supervisor()
+
+    async def settle(self, kind: Kind, revision: int) -> None:
+        """Until the watch has brought ``kind`` to ``revision``."""
+        async with asyncio.timeout(5):
+            while self.cache.view(kind).revision < revision:
+                await asyncio.sleep(0.005)
+
+    async def put(self, kind: Kind, key: str, value: bytes) -> None:
+        entry = await self.kv.get(kind.value, key)
+        if entry is None:
+            revision = await self.kv.create(kind.value, key, value)
+        else:
+            revision = await self.kv.update(
+                kind.value, key, value, expected_revision=entry.revision
+            )
+        await self.settle(kind, revision)
+
+    async def put_spu(self, key: str, spu_id: int, port: int = 9005) -> None:
+        spec = SpuSpec(
+            id=spu_id,
+            public_endpoint=Endpoint(host="127.0.0.1", port=port),
+            private_endpoint=Endpoint(host="127.0.0.1", port=port + 1),
+        )
+        await self.put(Kind.SPU, key, encode_value(spec))
+
+    async def put_partition(
+        self, key: str, leader: int, replicas: list[int], status: PartitionStatus | None = None
+    ) -> None:
+        spec = PartitionSpec(leader=leader, replicas=replicas)
+        await self.put(Kind.PARTITION, key, encode_value(spec, status))
+
+    async def delete(self, kind: Kind, key: str) -> None:
+        await self.settle(kind, await self.kv.delete(kind.value, key))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    s = Store()
+    start_dispatchers(s.cache, s.kv, s.supervisor)
+    await s.put_spu("spu-5001", 5001)
+    await s.put_spu("spu-5002", 5002)
+    await s.put_partition("orders-0", 5001, [5001, 5002])
+    yield s
+    await s.supervisor.stop()
+
+
+async def test_the_full_sync_has_every_spu_and_replica_spec(store: Store) -> None:
+    full = SpecSync(store.cache).full_sync(7)
+    assert full.epoch == 7
+    assert full.trace == {}
+    assert sorted(s.id for s in full.spus) == [5001, 5002]
+    assert full.replicas == [ReplicaSpec(partition="orders-0", leader=5001, replicas=[5001, 5002])]
+
+
+async def test_deltas_carry_spec_changes_and_removals(store: Store) -> None:
+    sync = SpecSync(store.cache)
+    sync.full_sync(1)
+    assert not sync.has_change()
+    assert sync.delta(1).is_empty
+
+    await store.put_partition("orders-1", 5002, [5002])
+    await store.put_partition("orders-0", 5002, [5001, 5002])
+    await store.put_spu("spu-5002", 5002, port=7000)
+    assert sync.has_change()
+    delta = sync.delta(2)
+    assert delta.epoch == 2
+    assert sorted(r.partition for r in delta.replicas_changed) == ["orders-0", "orders-1"]
+    assert [s.public_endpoint.port for s in delta.spus_changed] == [7000]
+    assert delta.spus_removed == [] and delta.replicas_removed == []
+
+    await store.delete(Kind.PARTITION, "orders-1")
+    await store.delete(Kind.SPU, "spu-5002")
+    delta = sync.delta(2)
+    assert delta.replicas_removed == ["orders-1"]
+    assert delta.spus_removed == [5002]  # by id: the SPU knows ids, not store keys
+    assert delta.spus_changed == [] and delta.replicas_changed == []
+
+
+async def test_status_changes_do_not_reach_the_spu(store: Store) -> None:
+    sync = SpecSync(store.cache)
+    sync.full_sync(1)
+    online = PartitionStatus(resolution=PartitionResolution.ONLINE)
+    await store.put_partition("orders-0", 5001, [5001, 5002], status=online)
+    assert not sync.has_change()
+    assert sync.delta(1).is_empty
+
+
+async def test_waiting_for_a_change_returns_on_a_spec_change_or_the_timeout(store: Store) -> None:
+    sync = SpecSync(store.cache)
+    sync.full_sync(1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await sync.wait_for_change(0.05)
+    assert loop.time() - started >= 0.04
+
+    waiting = asyncio.create_task(sync.wait_for_change(5.0), name="await-spec-change")
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await store.put_partition("orders-9", 5001, [5001])
+    await asyncio.wait_for(waiting, 1.0)
+    assert [r.partition for r in sync.delta(1).replicas_changed] == ["orders-9"]

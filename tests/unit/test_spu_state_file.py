@@ -1,0 +1,51 @@
+"""The SPU's state file: written after changes at most once per interval, read back on
+start for the highest epoch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+from ha_sc.spu import SpuSettings, StateFile, read_state
+from ha_sc.spu.node import restored_epoch
+
+
+async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> None:
+    counter = {"n": 0}
+    path = tmp_path / "spu-state.json"
+    state_file = StateFile(path, lambda: {"id": 1, "n": counter["n"]}, interval=0.1)
+    task = asyncio.create_task(state_file.run(), name="spu-state-file")
+    try:
+        for _ in range(30):  # 0.3 s of changes every 10 ms
+            counter["n"] += 1
+            state_file.mark_changed()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.15)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert 2 <= state_file.writes <= 5
+    doc = read_state(path)
+    assert doc is not None and doc["n"] == 30  # the last change made it
+    assert not (tmp_path / ".spu-state.json.tmp").exists()  # replaced, not left aside
+
+
+def test_an_unreadable_file_reads_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "spu-state.json"
+    assert read_state(path) is None
+    path.write_text("{half")
+    assert read_state(path) is None
+    path.write_text("[1]")
+    assert read_state(path) is None
+
+
+def test_the_highest_epoch_is_restored_for_the_same_spu_only(tmp_path: Path) -> None:
+    settings = SpuSettings(spu_id=5001, sc_addresses=("127.0.0.1:9004",), data_dir=tmp_path)
+    assert restored_epoch(settings) == 0
+    settings.state_file.write_text(json.dumps({"id": 5001, "highest_epoch": 9}))
+    assert restored_epoch(settings) == 9
+    settings.state_file.write_text(json.dumps({"id": 5002, "highest_epoch": 9}))
+    assert restored_epoch(settings) == 0
