@@ -18,7 +18,9 @@ async def get_leader(request: web.Request) -> web.Response:
         role="leader" if term is not None and term.is_valid() else "standby",
         leader=None if known is None else leader_info(known),
     )
-    return web.json_response(report.to_json())
+    cache = view.cache
+    applied = max(cache.view(kind).revision for kind in cache.kinds)
+    return web.json_response({**report.to_json(), "revision": applied})
 
 
 async def healthz(request: web.Request) -> web.Response:

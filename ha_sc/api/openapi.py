@@ -314,6 +314,10 @@ def _hand_written_schemas() -> dict[str, Any]:
                 "replica_id": {"type": "string", "description": "The replica that answered"},
                 "role": {"type": "string", "enum": ["leader", "standby"]},
                 "leader": nullable_leader,
+                "revision": {
+                    "type": "integer",
+                    "description": "The newest store revision this replica's cache applied",
+                },
             },
         },
         "WatchLine": {

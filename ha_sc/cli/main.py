@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from ha_sc.cli.cluster import cluster
 from ha_sc.cli.partition import partition
 from ha_sc.cli.sc import sc
 from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
@@ -40,6 +41,7 @@ spu.add_command(spu_list)
 spu.add_command(spu_register)
 spu.add_command(spu_unregister)
 
+cli.add_command(cluster)
 cli.add_command(sc)
 cli.add_command(spu)
 cli.add_command(topic)

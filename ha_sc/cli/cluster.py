@@ -1,0 +1,172 @@
+"""``ha-sc cluster up|status|down``: a local SC replica set with SPUs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ha_sc.cluster.bring_up import NotReady, bring_up
+from ha_sc.cluster.layout import ClusterLayout, cluster_dir
+from ha_sc.cluster.probe import replica_reports, spu_statuses
+from ha_sc.cluster.processes import is_running, stop
+
+DIR_HELP = "Where the cluster keeps its file, data and logs (default $HA_SC_DIR or ~/.ha-sc)."
+
+
+@click.group()
+def cluster() -> None:
+    """A local cluster: N SC replicas and M SPUs as background processes."""
+
+
+@cluster.command("up")
+@click.option("--replicas", type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option("--spus", type=click.IntRange(0, 50), default=3, show_default=True)
+@click.option("--backend", type=click.Choice(["raft", "etcd"]), default="raft", show_default=True)
+@click.option(
+    "--etcd-endpoint",
+    "etcd_endpoints",
+    multiple=True,
+    help="Use this etcd (repeat); without it, --backend etcd starts a local etcd.",
+)
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
+@click.option(
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for a leader and every SPU online.",
+)
+def up(
+    replicas: int,
+    spus: int,
+    backend: str,
+    etcd_endpoints: tuple[str, ...],
+    directory: Path | None,
+    timeout: float,
+) -> None:
+    """Start every member that is not running, then wait for a leader and all SPUs online.
+
+    Run it again on the same DIR to bring back a member that is down; running members
+    are left alone.
+    """
+    where = cluster_dir(directory)
+    try:
+        layout = asyncio.run(
+            bring_up(
+                where,
+                replicas=replicas,
+                spus=spus,
+                backend=backend,
+                etcd_endpoints=list(etcd_endpoints),
+                timeout=timeout,
+                progress=lambda line: click.echo(f"  {line}"),
+            )
+        )
+    except (NotReady, ValueError, FileNotFoundError) as failed:
+        raise click.ClickException(f"{failed} (logs: {where / 'logs'})") from None
+    click.echo(
+        f"cluster up: {len(layout.replicas)} SC replicas ({layout.backend}), "
+        f"{len(layout.spus)} SPUs; file {where / 'cluster.json'}"
+    )
+    click.echo(f"  public API endpoints: {','.join(layout.public_endpoints())}")
+
+
+@cluster.command("status")
+@click.option("-O", "--output", type=click.Choice(["table", "json"]), default="table")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
+def status(output: str, directory: Path | None) -> None:
+    """Every SC replica's role, epoch, revision and lag; every SPU's status and PID."""
+    layout = _load(directory)
+    reports = asyncio.run(replica_reports(layout))
+    leaders = [r for r in reports if r.role == "leader"]
+    leader = leaders[0] if leaders else None
+    source = (
+        leader.public if leader else next((r.public for r in reports if r.role != "down"), None)
+    )
+    spu_state = asyncio.run(spu_statuses(source)) if source else {}
+    top = leader.revision if leader and leader.revision is not None else None
+    replicas = [
+        {
+            "id": r.id,
+            "role": r.role,
+            "epoch": r.epoch,
+            "revision": r.revision,
+            "lag": None if top is None or r.revision is None else max(0, top - r.revision),
+            "pid": r.pid,
+            "public": r.public,
+            "private": r.private,
+        }
+        for r in reports
+    ]
+    spus = [
+        {
+            "id": s.id,
+            "status": spu_state.get(s.id, "Unknown") if is_running(s.pid) else "down",
+            "pid": s.pid if is_running(s.pid) else None,
+        }
+        for s in layout.spus
+    ]
+    doc = {
+        "leader": None
+        if leader is None
+        else {k: v for k, v in asdict(leader).items() if k != "leader"},
+        "replicas": replicas,
+        "spus": spus,
+    }
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(
+        f"{'REPLICA':<8} {'ROLE':<8} {'EPOCH':>6} {'REVISION':>9} {'LAG':>5} "
+        f"{'PID':>8}  PUBLIC / PRIVATE"
+    )
+    for r in replicas:
+        click.echo(
+            f"{r['id']:<8} {r['role']:<8} {_cell(r['epoch']):>6} "
+            f"{_cell(r['revision']):>9} {_cell(r['lag']):>5} {_cell(r['pid']):>8}  "
+            f"{r['public']} / {r['private']}"
+        )
+    click.echo(f"\n{'SPU':<6} {'STATUS':<8} {'PID':>8}")
+    for s in spus:
+        click.echo(f"{s['id']:<6} {s['status']:<8} {_cell(s['pid']):>8}")
+
+
+@cluster.command("down")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
+def down(directory: Path | None) -> None:
+    """Stop every member by its PID (SPUs, then SC replicas, then a local etcd).
+
+    Data stays in DIR: `cluster up` brings the same cluster back.
+    """
+    where = cluster_dir(directory)
+    layout = _load(directory)
+    stopped = 0
+    for spu in layout.spus:
+        stopped += stop(spu.pid)
+        spu.pid = None
+    for replica in layout.replicas:
+        stopped += stop(replica.pid)
+        replica.pid = None
+    if layout.etcd is not None and layout.etcd.managed:
+        stopped += stop(layout.etcd.pid, "etcd")
+        layout.etcd.pid = None
+    layout.save(where)
+    click.echo(f"cluster down: {stopped} processes stopped; data kept in {where}")
+
+
+def _load(directory: Path | None) -> ClusterLayout:
+    where = cluster_dir(directory)
+    layout = ClusterLayout.load(where)
+    if layout is None:
+        click.echo(f"Error: no cluster in {where} (run `ha-sc cluster up`)", err=True)
+        sys.exit(1)
+    return layout
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)

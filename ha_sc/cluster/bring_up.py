@@ -1,0 +1,102 @@
+"""``cluster up`` from start to a ready cluster: members started, a leader, SPUs online."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ha_sc.client import AdminClient, ApiError
+from ha_sc.cluster.launcher import plan, start_missing
+from ha_sc.cluster.layout import ClusterLayout, SpuEntry
+from ha_sc.cluster.probe import replica_reports, spu_statuses
+from ha_sc.model import CustomSpuSpec, Endpoint
+
+Progress = Callable[[str], None]
+
+
+class NotReady(Exception):
+    """The cluster did not become ready in time; the message says what is missing."""
+
+
+def _endpoint(address: str) -> Endpoint:
+    host, port = address.rsplit(":", 1)
+    return Endpoint(host=host, port=int(port))
+
+
+async def bring_up(
+    directory: Path,
+    *,
+    replicas: int,
+    spus: int,
+    backend: str,
+    etcd_endpoints: list[str],
+    timeout: float,
+    progress: Progress,
+) -> ClusterLayout:
+    existing = ClusterLayout.load(directory)
+    layout = plan(
+        existing, replicas=replicas, spus=spus, backend=backend, etcd_endpoints=etcd_endpoints
+    )
+    deadline = time.monotonic() + timeout
+    started = start_missing(layout, directory, with_spus=False)
+    if started.etcd:
+        progress("started etcd")
+    for name in started.replicas:
+        progress(f"started SC replica {name}")
+    leader = await _wait_for_leader(layout, deadline, progress)
+    await _register_spus(layout, layout.spus)
+    started = start_missing(layout, directory, with_spus=True)
+    for spu_id in started.spus:
+        progress(f"started SPU {spu_id}")
+    await _wait_for_spus(layout, leader, deadline, progress)
+    return layout
+
+
+async def _wait_for_leader(layout: ClusterLayout, deadline: float, progress: Progress) -> str:
+    """Until one replica leads and every replica answers."""
+    while True:
+        reports = await replica_reports(layout)
+        leaders = [r for r in reports if r.role == "leader"]
+        if leaders and all(r.role != "down" for r in reports):
+            progress(f"leader elected: {leaders[0].id} (epoch {leaders[0].epoch})")
+            return leaders[0].public
+        if time.monotonic() > deadline:
+            down = [r.id for r in reports if r.role == "down"]
+            raise NotReady(f"no SC leader elected in time (replicas not answering: {down})")
+        await asyncio.sleep(0.2)
+
+
+async def _register_spus(layout: ClusterLayout, spus: list[SpuEntry]) -> None:
+    async with AdminClient(layout.public_endpoints()) as client:
+        known = {spu.spec.id for spu in await client.list_spus()}
+        for spu in spus:
+            if spu.id in known:
+                continue
+            spec = CustomSpuSpec(
+                id=spu.id,
+                public_endpoint=_endpoint(spu.public),
+                private_endpoint=_endpoint(spu.private),
+            )
+            try:
+                await client.register_spu(spec)
+            except ApiError as refused:
+                if refused.status != 409:
+                    raise
+
+
+async def _wait_for_spus(
+    layout: ClusterLayout, leader_public: str, deadline: float, progress: Progress
+) -> None:
+    wanted = {spu.id for spu in layout.spus}
+    while True:
+        statuses = await spu_statuses(leader_public)
+        online = {spu_id for spu_id, status in statuses.items() if status == "Online"}
+        if wanted <= online:
+            progress(f"{len(wanted)} SPUs online")
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(wanted - online)
+            raise NotReady(f"SPUs not online in time: {missing}")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,79 @@
+"""The user's path: `cluster up`, topics through the CLI, kill the leader by PID, `up` again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.raft, pytest.mark.slow]
+
+
+def ha_sc(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HA_SC_DIR": str(directory)}
+    env.pop("HA_SC_ENDPOINTS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def status(directory: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ha_sc(directory, "cluster", "status", "-O", "json").stdout)
+    return doc
+
+
+@pytest.fixture
+def cluster_dir(tmp_path: Path) -> Iterator[Path]:
+    try:
+        yield tmp_path
+    finally:
+        ha_sc(tmp_path, "cluster", "down", check=False)
+
+
+def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "3")
+    first = status(cluster_dir)
+    assert first["leader"] is not None
+    assert [s["status"] for s in first["spus"]] == ["Online"] * 3
+    assert sorted(r["role"] for r in first["replicas"]) == ["leader", "standby", "standby"]
+
+    ha_sc(cluster_dir, "topic", "create", "orders", "-p", "3", "-r", "2")
+    partitions = json.loads(ha_sc(cluster_dir, "partition", "list", "-O", "json").stdout)
+    assert len(partitions) == 3
+
+    old = first["leader"]
+    os.kill(old["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        now = status(cluster_dir)
+        if now["leader"] is not None and now["leader"]["id"] != old["id"]:
+            break
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
+    assert now["leader"]["epoch"] > old["epoch"]
+    assert [r["role"] for r in now["replicas"] if r["id"] == old["id"]] == ["down"]
+    topics = json.loads(ha_sc(cluster_dir, "topic", "list", "-O", "json").stdout)
+    assert [t["name"] for t in topics] == ["orders"]
+    ha_sc(cluster_dir, "topic", "create", "payments", "-p", "1", "-r", "2")
+
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "3")
+    back = status(cluster_dir)
+    assert sorted(r["role"] for r in back["replicas"]) == ["leader", "standby", "standby"]
+    down = ha_sc(cluster_dir, "cluster", "down").stdout
+    assert "6 processes stopped" in down
