@@ -3,7 +3,8 @@
 The SPU dials the SC (never the other way round). It tries the SC replicas in
 turn; a replica that does not lead names the leader, and the SPU goes there
 straight away (once; a redirect from a redirect waits its turn like any failed
-attempt). Every failed attempt waits before the next, 0.05 s doubling to 1 s;
+attempt). Every failed attempt waits before the next, 0.05 s doubling to 0.2 s
+(SC replicas are few and near: a short wait finds a new leader soon after it wins);
 a session that was served resets the wait. Every spec message passes the
 epoch fence first: a message from a deposed leader is refused, counted, and
 ends the session. While connected the SPU sends its status every

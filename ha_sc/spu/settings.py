@@ -42,7 +42,7 @@ class SpuSettings(BaseModel):
     """Seconds to wait for a TCP connection to an SC replica."""
     backoff_initial: float = Field(default=0.05, gt=0)
     """Seconds before retrying after a failed attempt; doubles with each failure."""
-    backoff_max: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=0.2, gt=0)
     """The longest wait between attempts."""
     state_interval: float = Field(default=0.2, gt=0)
     """The state file is written at most once per this many seconds."""
