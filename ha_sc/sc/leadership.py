@@ -1,9 +1,11 @@
 """Leadership of one replica: campaign, catch the cache up, run the leader's duties.
 
 On winning, the replica acts only once its cache has caught up to the store
-revision at which it won. On losing, every duty stops at once (its tasks are
-cancelled before anything else runs) and the replica goes back to being a warm
-standby: its cache keeps following the store, ready for the next win.
+revision at which it won: it writes a progress mark per kind under its epoch
+and waits for its own watch to bring the marks back (``catch_up``). On losing,
+every duty stops at once (its tasks are cancelled before anything else runs)
+and the replica goes back to being a warm standby: its cache keeps following
+the store, ready for the next win.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from election.api import Candidate
 from election.term import Term
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
-from ha_sc.model.kinds import Kind
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
+from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.store import GlobalStore
@@ -53,11 +55,6 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
     return MemoryCandidate(kv.leases, election=ELECTION, name=settings.replica_id, address=address)
 
 
-async def store_revision(kv: KvStore) -> int:
-    """The store's current revision (any listing carries it; spu groups are few)."""
-    return (await kv.list(Kind.SPU_GROUP.value)).revision
-
-
 class LeaderRole:
     """Runs the leader's duties for each term this replica wins."""
 
@@ -67,6 +64,7 @@ class LeaderRole:
         kv: KvStore,
         cache: GlobalStore,
         *,
+        replica: str,
         connected_spus: Callable[[], Collection[int]] | None = None,
         spu_grace: float = 1.5,
     ) -> None:
@@ -75,15 +73,19 @@ class LeaderRole:
         self._cache = cache
         self._connected_spus = connected_spus
         self._spu_grace = spu_grace
+        self._replica = replica
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
     async def run(self) -> None:
         while True:
             term = await self.candidate.wait_won()
-            revision = await store_revision(self._kv)
-            await self._cache.wait_for_revision(revision)
+            try:
+                revision = await catch_up(self._kv, self._cache, term, self._replica)
+            except StaleGuard:
+                term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():
+                log.info("epoch=%d ended before its cache caught up", term.epoch)
                 continue
             log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
             self.term = term

@@ -90,7 +90,13 @@ class ScReplica:
         kv = self._kv = await open_kv(self.settings)
         candidate = self._candidate = make_candidate(self.settings, kv)
         spus = SpuServer(self, self.settings.private_address)
-        role = self._role = LeaderRole(candidate, kv, self.cache, connected_spus=spus.connected_ids)
+        role = self._role = LeaderRole(
+            candidate,
+            kv,
+            self.cache,
+            replica=self.settings.replica_id,
+            connected_spus=spus.connected_ids,
+        )
         api: ApiServer | None = None
         try:
             dispatchers = start_dispatchers(self.cache, kv, self.supervisor)

@@ -13,6 +13,9 @@ controller delete what the object owns), and the bad value can neither poison
 the cache nor crash the replica. The key stays listed in ``rejected`` until a
 valid value or a delete arrives.
 
+A leader's progress mark (``ha_sc.store.progress``) only moves the store's
+revision: readers never see it.
+
 What cannot be applied is fatal: an event older than the revision the store
 already reflects (the KV contract says watch revisions never go backwards, so
 this is a replay or lost history), an event of another kind, or any
@@ -44,6 +47,7 @@ from ha_sc.model.meta import SpecT, StatusT, StoredObject
 from ha_sc.store.epoch_map import LocalStore
 from ha_sc.store.errors import CacheCorrupted
 from ha_sc.store.global_store import GlobalStore
+from ha_sc.store.progress import is_progress_key
 from ha_sc.store.settings import DispatcherSettings
 from ha_sc.store.supervisor import Supervisor
 
@@ -137,6 +141,8 @@ class Dispatcher(Generic[SpecT, StatusT]):
         objects: list[StoredObject[SpecT, StatusT]] = []
         rejected: dict[str, RejectedValue] = {}
         for entry in listing.entries:
+            if is_progress_key(entry.key):
+                continue
             obj = self._decode(entry.key, entry.value, entry.revision, entry.create_revision)
             if obj is not None:
                 objects.append(obj)
@@ -232,7 +238,9 @@ class Dispatcher(Generic[SpecT, StatusT]):
                 f"{self.revision}: the watch replayed or skipped history"
             )
         try:
-            if event.type is EventType.PUT:
+            if is_progress_key(event.key):
+                self._store.advance_revision(event.revision)
+            elif event.type is EventType.PUT:
                 self._apply_put(event)
             elif event.type is EventType.DELETE:
                 self._rejected.pop(event.key, None)

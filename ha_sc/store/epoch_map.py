@@ -170,8 +170,11 @@ class LocalStore(Generic[SpecT, StatusT]):
         if revision > self._revision and self._revision_wanted is not None:
             self._revision_wanted(revision)
 
-    async def wait_for_revision(self, revision: int) -> None:
-        self.request_revision(revision)
+    async def wait_for_revision(self, revision: int, *, relist: bool = True) -> None:
+        """Return once the store reflects ``revision``; ``relist`` asks the dispatcher to
+        re-list to get there rather than wait for the watch to bring it."""
+        if relist:
+            self.request_revision(revision)
         while self._revision < revision:
             await self._changed.wait()
 

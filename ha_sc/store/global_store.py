@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ha_sc.model.kinds import Kind
@@ -69,6 +70,15 @@ class GlobalStore:
     def revision(self) -> int:
         """The lowest KV revision any kind reflects: the whole cache reflects at least this."""
         return min(store.revision for store in self._by_kind.values())
+
+    async def wait_for_marks(self, marks: Mapping[Kind, int]) -> None:
+        """Return once each kind's store has applied its progress mark (at ``marks[kind]``).
+
+        No re-list is asked for: each mark comes through its kind's watch, so the
+        wait costs the same with ten objects or a hundred thousand.
+        """
+        for kind, revision in marks.items():
+            await self._by_kind[kind].wait_for_revision(revision, relist=False)
 
     async def wait_for_revision(self, revision: int) -> None:
         """Return once every kind reflects KV revision ``revision`` or a later one.

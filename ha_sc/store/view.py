@@ -97,12 +97,14 @@ class StoreView(Protocol[SpecT, StatusT]):
         """Ask the dispatcher to catch up to KV revision ``revision`` soon, without waiting."""
         ...
 
-    async def wait_for_revision(self, revision: int) -> None:
+    async def wait_for_revision(self, revision: int, *, relist: bool = True) -> None:
         """Return once the store reflects KV revision ``revision`` or a later one.
 
         A watch says nothing while other kinds change, so the store may lag the
         KV revision with nothing to catch up on; waiting therefore asks the
-        dispatcher to re-list (once per call). Ask only for a revision the KV
-        has reached, and bound the wait with a timeout.
+        dispatcher to re-list (once per call) unless ``relist`` is False (for a
+        revision known to come through this kind's watch, such as a progress
+        mark). Ask only for a revision the KV has reached, and bound the wait
+        with a timeout.
         """
         ...

@@ -39,6 +39,7 @@ from ha_sc.store import (
     Supervisor,
     start_dispatchers,
 )
+from ha_sc.store.progress import PROGRESS_KEY, progress_value
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -292,6 +293,33 @@ async def test_waiting_for_a_revision_makes_the_dispatcher_catch_up(
 
     assert store.revision >= won_at
     assert store.epoch == 1  # the re-list found nothing new for readers
+
+
+async def test_a_progress_mark_moves_the_revision_without_a_relist_or_an_object(
+    supervisor: Supervisor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ha_sc.store")
+    kv = MemoryKv()
+    await kv.create(TOPICS, "a", topic_value())
+    await kv.create(TOPICS, PROGRESS_KEY, progress_value(3, "sc-0"))  # listed: left out
+    store = topic_store()
+    await started(supervisor, kv, store)
+    assert sorted(store.snapshot()) == ["a"]
+    for spu_id in (5001, 5002):
+        await kv.create(Kind.SPU, str(spu_id), spu_value(spu_id))
+    entry = await kv.get(TOPICS, PROGRESS_KEY)
+    assert entry is not None
+
+    mark = await kv.update(
+        TOPICS, PROGRESS_KEY, progress_value(4, "sc-1"), expected_revision=entry.revision
+    )
+    async with asyncio.timeout(3):
+        await store.wait_for_revision(mark, relist=False)
+
+    assert sorted(store.snapshot()) == ["a"]
+    assert store.epoch == 1  # readers saw no change
+    assert caplog.text.count("full sync at revision") == 1  # no re-list was needed
+    assert "invalid value" not in caplog.text
 
 
 async def test_a_reader_waiting_on_a_deaf_watch_gets_a_relist(supervisor: Supervisor) -> None:
