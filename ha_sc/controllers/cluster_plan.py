@@ -10,7 +10,17 @@ from ha_sc.controllers.spu_health import reduce_spu_status
 from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
 from ha_sc.controllers.spu_load import spu_load
 from ha_sc.controllers.topic_reducer import reduce_topic
-from ha_sc.model.kinds import Partition, Spu, Topic
+from ha_sc.model.kinds import Kind, Partition, Spu, Topic
+
+
+def partitions_by_topic(partitions: Mapping[str, Partition]) -> dict[str, dict[str, Partition]]:
+    """Partitions grouped by the key of the topic owning them (one pass, not one per topic)."""
+    owned: dict[str, dict[str, Partition]] = {}
+    for key, partition in partitions.items():
+        owner = partition.meta.owner
+        if owner is not None and owner.kind == Kind.TOPIC.value:
+            owned.setdefault(owner.key, {})[key] = partition
+    return owned
 
 
 def plan_cluster(
@@ -34,13 +44,9 @@ def plan_cluster(
     if connected is not None:
         infos = [SpuInfo(i.id, i.rack, i.id in connected) for i in infos]
     load = spu_load(partitions.values())
+    owned = partitions_by_topic(partitions)
     for topic in topics.values():
-        owned = {
-            k: p
-            for k, p in partitions.items()
-            if p.meta.owner is not None and p.meta.owner.key == topic.key
-        }
-        actions += reduce_topic(topic, spus=infos, partitions=owned, load=load)
+        actions += reduce_topic(topic, spus=infos, partitions=owned.get(topic.key, {}), load=load)
     by_id = spus_by_id(infos)
     for partition in partitions.values():
         actions += reduce_partition(partition, spus=by_id)

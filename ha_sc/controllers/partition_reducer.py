@@ -45,6 +45,8 @@ def reduce_partition(partition: Partition, *, spus: Mapping[int, SpuInfo]) -> li
     online = {spu_id for spu_id, spu in spus.items() if spu.online}
     spec, status = partition.spec, partition.status
     if spec.leader in online:
+        if status.resolution is PartitionResolution.ONLINE and status.leader.spu == spec.leader:
+            return []  # the common case, settled: no copy made
         return _set_status(partition, led_by(status, spec.leader))
     candidate = choose_leader(spec, status, online)
     if candidate is not None:

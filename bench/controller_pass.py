@@ -1,0 +1,82 @@
+"""One controller pass (``plan_cluster``) over a settled cluster, by store size.
+
+    .venv/bin/python -m bench.controller_pass [--partitions 100 10000 100000]
+
+Builds a settled cluster in memory (3 online SPUs, topics of 100 partitions x 2
+replicas, every reducer run to a fixed point through the simulated KV), then
+times passes that find nothing to do: the cost a leader pays on every change and
+every resync tick, and the first pass of a new leader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.common import machine, summary
+from ha_sc.controllers import ClusterState, CreateObject, apply_actions
+from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.model import Kind, SpuSpec, TopicReplicas, TopicSpec
+from ha_sc.model.spu import Endpoint
+
+SPUS = (5001, 5002, 5003)
+PER_TOPIC = 100
+
+
+def settled(partitions: int) -> ClusterState:
+    endpoint = Endpoint(host="127.0.0.1", port=9005)
+    creates = [
+        CreateObject(
+            Kind.SPU, str(i), SpuSpec(id=i, public_endpoint=endpoint, private_endpoint=endpoint)
+        )
+        for i in SPUS
+    ]
+    topics = max(1, partitions // PER_TOPIC)
+    creates += [
+        CreateObject(
+            Kind.TOPIC,
+            f"t{n}",
+            TopicSpec(replicas=TopicReplicas.new_computed(min(partitions, PER_TOPIC), 2)),
+        )
+        for n in range(topics)
+    ]
+    state = apply_actions(ClusterState(), creates)
+    for _ in range(10):
+        actions = plan(state)
+        if not actions:
+            return state
+        state = apply_actions(state, actions)
+    raise RuntimeError("the cluster did not settle in 10 passes")
+
+
+def plan(state: ClusterState) -> list[object]:
+    return list(
+        plan_cluster(
+            spus=state.spus,
+            topics=state.topics,
+            partitions=state.partitions,
+            connected=set(SPUS),
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partitions", type=int, nargs="+", default=[100, 10_000, 100_000])
+    parser.add_argument("--passes", type=int, default=5)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    for size in args.partitions:
+        state = settled(size)
+        assert len(state.partitions) == size, len(state.partitions)
+        times = []
+        for _ in range(args.passes):
+            start = time.perf_counter()
+            actions = plan(state)
+            times.append(time.perf_counter() - start)
+            assert not actions, actions[:3]
+        print(f"{size:>7} partitions: pass {summary(times)}")
+
+
+if __name__ == "__main__":
+    main()
