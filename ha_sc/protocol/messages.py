@@ -65,11 +65,19 @@ class ReplicaReport(_Message):
 
 
 class StatusReport(_Message):
-    """The SPU's replica offsets; also its heartbeat."""
+    """The SPU's replica offsets; also its heartbeat.
+
+    The first report of a session is full (``full``: every replica the SPU holds);
+    later ones carry only the replicas whose offsets changed since the previous
+    report and the partitions the SPU no longer holds (``removed``), so a quiet
+    SPU with many replicas sends small heartbeats.
+    """
 
     type: Literal["status_report"] = "status_report"
     spu_id: SpuId
     replicas: list[ReplicaReport] = Field(default_factory=list)
+    full: bool = True
+    removed: list[PartitionKey] = Field(default_factory=list)
 
 
 # SC -> SPU

@@ -236,7 +236,19 @@ class SpuServer:
             log.log(level, "spu %d offline: %s", connection.spu_id, reason)
 
     def _record_status(self, status: ReceivedStatus) -> None:
-        self._statuses[status.report.spu_id] = status
+        """Keep the SPU's whole picture: a full report replaces it, a partial one amends it."""
+        report = status.report
+        earlier = self._statuses.get(report.spu_id)
+        if not report.full and earlier is not None:
+            merged = {r.partition: r for r in earlier.report.replicas}
+            for partition in report.removed:
+                merged.pop(partition, None)
+            merged.update((r.partition, r) for r in report.replicas)
+            report = report.model_copy(
+                update={"replicas": list(merged.values()), "full": True, "removed": []}
+            )
+            status = ReceivedStatus(report, status.at)
+        self._statuses[report.spu_id] = status
 
     async def _send(self, writer: asyncio.StreamWriter, message: NotLeader | Refused) -> None:
         """Send a last message before closing; the peer may already be gone."""

@@ -6,7 +6,13 @@
 
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.node import SpuNode
-from ha_sc.spu.replica_status import NoLogs, OffsetSource, ReplicaOffsets, status_report
+from ha_sc.spu.replica_status import (
+    NoLogs,
+    OffsetSource,
+    ReplicaOffsets,
+    StatusReporter,
+    status_report,
+)
 from ha_sc.spu.replica_table import (
     ChangeKind,
     LocalReplica,
@@ -34,6 +40,7 @@ __all__ = [
     "SpuNode",
     "SpuSettings",
     "StateFile",
+    "StatusReporter",
     "read_state",
     "status_report",
 ]

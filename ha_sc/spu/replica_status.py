@@ -39,12 +39,30 @@ class NoLogs:
 
 def status_report(table: ReplicaTable, source: OffsetSource) -> StatusReport:
     """The status report of every replica in ``table``."""
-    reports = []
-    for replica in table.replicas():
-        offsets = source.offsets(replica)
-        reports.append(
-            ReplicaReport(
-                partition=replica.partition, leo=offsets.leo, hw=offsets.hw, lsr=offsets.lsr
-            )
+    return StatusReporter().next_report(table, source)
+
+
+class StatusReporter:
+    """Builds one session's reports: full first, then only what changed."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, ReplicaOffsets] | None = None
+
+    def next_report(self, table: ReplicaTable, source: OffsetSource) -> StatusReport:
+        current = {r.partition: source.offsets(r) for r in table.replicas()}
+        sent = self._sent
+        self._sent = current
+        if sent is None:
+            changed, removed = current, []
+        else:
+            changed = {p: o for p, o in current.items() if sent.get(p) != o}
+            removed = [p for p in sent if p not in current]
+        return StatusReport(
+            spu_id=table.spu_id,
+            replicas=[
+                ReplicaReport(partition=p, leo=o.leo, hw=o.hw, lsr=o.lsr)
+                for p, o in changed.items()
+            ],
+            full=sent is None,
+            removed=removed,
         )
-    return StatusReport(spu_id=table.spu_id, replicas=reports)

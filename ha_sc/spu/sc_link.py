@@ -37,7 +37,7 @@ from ha_sc.protocol import (
     sc_message_decoder,
 )
 from ha_sc.spu.control_state import ControlState
-from ha_sc.spu.replica_status import OffsetSource, status_report
+from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
 
 log = logging.getLogger("ha_sc.spu")
@@ -188,9 +188,10 @@ class ScLink:
 
     async def _report(self, channel: _Channel) -> str:
         interval = self._settings.status_interval
+        reporter = StatusReporter()
         while True:
             try:
-                await channel.send(status_report(self._state.replicas, self._offsets))
+                await channel.send(reporter.next_report(self._state.replicas, self._offsets))
             except TimeoutError:
                 return "the sc does not read status reports"
             except ConnectionError as exc:

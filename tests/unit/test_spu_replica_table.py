@@ -10,6 +10,7 @@ from ha_sc.spu import (
     ReplicaOffsets,
     ReplicaRole,
     ReplicaTable,
+    StatusReporter,
     status_report,
 )
 
@@ -96,3 +97,30 @@ def test_status_report_asks_the_offset_source_for_each_replica() -> None:
 
     report = status_report(table, Logs())
     assert [(r.leo, r.hw) for r in report.replicas] == [(10, 7), (10, 5)]
+
+
+def test_a_session_reports_everything_first_then_only_what_changed() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME), spec("b-0", ME, ME)])
+    leo = {"a-0": 0, "b-0": 0}
+
+    class Logs:
+        def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
+            return ReplicaOffsets(leo=leo[replica.partition], hw=0)
+
+    reporter = StatusReporter()
+    first = reporter.next_report(table, Logs())
+    assert first.full
+    assert [r.partition for r in first.replicas] == ["a-0", "b-0"]
+
+    quiet = reporter.next_report(table, Logs())
+    assert (quiet.full, quiet.replicas, quiet.removed) == (False, [], [])
+
+    leo["b-0"] = 3
+    table.replace([spec("b-0", ME, ME)])  # a-0 is no longer assigned here
+    changed = reporter.next_report(table, Logs())
+    assert not changed.full
+    assert [(r.partition, r.leo) for r in changed.replicas] == [("b-0", 3)]
+    assert changed.removed == ["a-0"]
+
+    assert StatusReporter().next_report(table, Logs()).full  # a new session starts over

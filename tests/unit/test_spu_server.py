@@ -183,6 +183,27 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     keepalive = await client.receive()
     assert keepalive == Delta(epoch=term.epoch)
 
+    # later reports amend the picture: changed replicas and removed partitions only
+    await client.send(
+        StatusReport(spu_id=ME, replicas=[ReplicaReport(partition="b-0", leo=1, hw=1)])
+    )
+    await client.send(
+        StatusReport(
+            spu_id=ME,
+            full=False,
+            replicas=[ReplicaReport(partition="c-0", leo=5, hw=5)],
+            removed=["b-0"],
+        )
+    )
+    await client.send(StatusReport(spu_id=ME, full=False))  # a quiet heartbeat
+
+    def partitions() -> list[tuple[str, int]]:
+        status = server.last_status(ME)
+        assert status is not None
+        return [(r.partition, r.leo) for r in status.report.replicas]
+
+    await eventually(lambda: partitions() == [("c-0", 5)])
+
 
 async def test_a_standby_names_the_leader_or_none(
     view: View, server: SpuServer, connect: Connect

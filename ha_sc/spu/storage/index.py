@@ -1,0 +1,108 @@
+"""The sparse offset index of one segment: offset -> position of the batch it starts.
+
+On disk: 8-byte entries, big-endian ``relative_offset u32, position u32``, where
+``relative_offset`` is the batch's base offset minus the segment's. Entries only grow
+in both fields. The index is a hint: it can always be rebuilt from the log, and a
+lookup only gives where to start scanning.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from array import array
+from pathlib import Path
+
+from ha_sc.spu.storage.layout import replace_atomically, write_all
+
+ENTRY = struct.Struct(">II")
+
+
+class OffsetIndex:
+    """The in-memory copy of a segment's index, appending to its file as it grows."""
+
+    def __init__(self, path: Path, base_offset: int, interval_bytes: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self.interval_bytes = interval_bytes
+        self._offsets = array("Q")
+        self._positions = array("Q")
+        self._fd: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def entries(self) -> list[tuple[int, int]]:
+        """(absolute offset, position) pairs, in order."""
+        return list(zip(self._offsets, self._positions, strict=True))
+
+    def wants_entry(self, position: int) -> bool:
+        """Whether the batch about to be written at ``position`` gets an entry."""
+        if not self._positions:
+            return True
+        return position - self._positions[-1] >= self.interval_bytes
+
+    def add(self, offset: int, position: int) -> None:
+        self._add(offset, position)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        write_all(self._fd, [ENTRY.pack(offset - self.base_offset, position)])
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _add(self, offset: int, position: int) -> None:
+        self._offsets.append(offset)
+        self._positions.append(position)
+
+    def lookup(self, offset: int) -> tuple[int, int]:
+        """(offset, position) of the last entry at or before ``offset``; the segment
+        start when there is none."""
+        at = bisect.bisect_right(self._offsets, offset) - 1
+        if at < 0:
+            return self.base_offset, 0
+        return self._offsets[at], self._positions[at]
+
+    def truncate(self, position: int) -> None:
+        """Drop the entries at or past ``position`` in the log."""
+        keep = bisect.bisect_left(self._positions, position)
+        if keep < len(self._positions):
+            del self._offsets[keep:], self._positions[keep:]
+            os.truncate(self.path, keep * ENTRY.size)
+
+    def encode(self) -> bytes:
+        return b"".join(
+            ENTRY.pack(offset - self.base_offset, position)
+            for offset, position in zip(self._offsets, self._positions, strict=True)
+        )
+
+    def write(self) -> None:
+        """Replace the file with the entries in memory."""
+        self.close()
+        replace_atomically(self.path, self.encode())
+
+    def load(self, log_size: int) -> bool:
+        """Read the file; False (and nothing loaded) if it is missing or inconsistent:
+        a torn entry, an entry not past the one before, or a position past the log."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        if len(data) % ENTRY.size:
+            return False
+        last_offset, last_position = -1, -1
+        loaded = OffsetIndex(self.path, self.base_offset, self.interval_bytes)
+        for relative, position in ENTRY.iter_unpack(data):
+            if relative <= last_offset or position <= last_position or position >= log_size:
+                return False
+            loaded._add(self.base_offset + relative, position)
+            last_offset, last_position = relative, position
+        self._offsets, self._positions = loaded._offsets, loaded._positions
+        return True
