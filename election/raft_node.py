@@ -168,3 +168,28 @@ class LeaseNode:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.node.destroy_synchronous)
+
+
+NO_ANSWER = -1
+"""What ``submit_membership`` returns when pysyncobj said nothing within the timeout."""
+
+
+async def submit_membership(method: Callable[..., Any], node: Any, *, timeout: float) -> int:
+    """Submit a membership change (``addNodeToCluster`` / ``removeNodeFromCluster``) and
+    return pysyncobj's answer (FAIL_REASON.SUCCESS once committed), or NO_ANSWER."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+
+    def settle(error: int) -> None:
+        if not done.done():
+            done.set_result(error)
+
+    def on_done(_: Any, error: int) -> None:
+        with suppress(RuntimeError):  # the caller's loop is gone; nobody waits
+            loop.call_soon_threadsafe(settle, error)
+
+    method(node, callback=on_done)
+    try:
+        return await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        return NO_ANSWER

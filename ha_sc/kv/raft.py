@@ -21,6 +21,7 @@ from pysyncobj import SyncObj, SyncObjConsumer
 from election.guard import Guard
 from election.raft_lease import RaftLeases, command
 from election.raft_node import CommandNotCommitted, is_connected, peer_node, raft_conf, submit
+from ha_sc.kv import raft_membership
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
@@ -164,6 +165,20 @@ class RaftKv:
 
     def is_connected(self, raft_address: str) -> bool:
         return is_connected(self.node, raft_address)
+
+    # the group's membership (see ha_sc.kv.raft_membership)
+
+    def members(self) -> set[str]:
+        return raft_membership.members(self.node)
+
+    async def add_member(self, peer: str) -> bool:
+        return await raft_membership.add_member(self.node, peer)
+
+    async def remove_member(self, address: str) -> bool:
+        return await raft_membership.remove_member(self.node, address)
+
+    async def hand_over_leadership(self) -> None:
+        await raft_membership.hand_over_leadership(self.node)
 
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
         """Run a replicated command; a KV refusal is raised as the KvError it is.

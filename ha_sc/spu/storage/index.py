@@ -44,7 +44,8 @@ class OffsetIndex:
         return position - self._positions[-1] >= self.interval_bytes
 
     def add(self, offset: int, position: int) -> None:
-        self._add(offset, position)
+        """Add an entry and append it to the file (not fsynced: see ``sync``)."""
+        self.note(offset, position)
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         write_all(self._fd, [ENTRY.pack(offset - self.base_offset, position)])
@@ -58,7 +59,8 @@ class OffsetIndex:
             os.close(self._fd)
             self._fd = None
 
-    def _add(self, offset: int, position: int) -> None:
+    def note(self, offset: int, position: int) -> None:
+        """Add an entry in memory only (rebuilding; ``write`` saves them)."""
         self._offsets.append(offset)
         self._positions.append(position)
 
@@ -102,7 +104,7 @@ class OffsetIndex:
         for relative, position in ENTRY.iter_unpack(data):
             if relative <= last_offset or position <= last_position or position >= log_size:
                 return False
-            loaded._add(self.base_offset + relative, position)
+            loaded.note(self.base_offset + relative, position)
             last_offset, last_position = relative, position
         self._offsets, self._positions = loaded._offsets, loaded._positions
         return True
