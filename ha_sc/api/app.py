@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ha_sc.api import cluster, openapi, partitions, spus, topics, watch
+from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.problems import Handler, problem_middleware
 from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT, split_host_port
@@ -25,6 +25,10 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", f"{API_PREFIX}/spus", spus.register_spu),
     ("DELETE", f"{API_PREFIX}/spus/{{name}}", spus.unregister_spu),
     ("GET", f"{API_PREFIX}/watch", watch.watch),
+    ("GET", "/cluster/members", members.list_members),
+    ("POST", "/cluster/members", members.add_member),
+    ("DELETE", "/cluster/members/{address}", members.remove_member),
+    ("POST", "/cluster/step-down", members.step_down),
     ("GET", "/leader", cluster.get_leader),
     ("GET", "/healthz", cluster.healthz),
     ("GET", "/readyz", cluster.readyz),

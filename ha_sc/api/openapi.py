@@ -220,6 +220,64 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/cluster/members": {
+            "get": {
+                "summary": "The Raft group's members (Raft backend)",
+                "operationId": "listMembers",
+                "responses": {
+                    "200": _json(_MEMBERS, "Raft addresses of the members"),
+                    "409": _error("Not a Raft replica set"),
+                },
+            },
+            "post": {
+                "summary": "Add a started replica's Raft node to the group",
+                "operationId": "addMember",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["raft"],
+                                "properties": {"raft": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_MEMBERS, "Added (or a member already)"),
+                    "400": _error("Invalid address"),
+                    "409": _error("Not a Raft replica set"),
+                    "503": _error("Not committed in time (retry)"),
+                },
+            },
+        },
+        "/cluster/members/{address}": {
+            "delete": {
+                "summary": "Remove another replica's Raft node from the group",
+                "operationId": "removeMember",
+                "parameters": [
+                    {
+                        "name": "address",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_MEMBERS, "Removed (or not a member)"),
+                    "400": _error("Invalid address"),
+                    "409": _error("Not a Raft replica set, or this replica's own address"),
+                },
+            }
+        },
+        "/cluster/step-down": {
+            "post": {
+                "summary": "Stop leading and give up Raft leadership; stay a standby",
+                "operationId": "stepDown",
+                "responses": {"200": _json({"type": "object"}, "Done")},
+            }
+        },
         "/leader": {
             "get": {
                 "summary": "Who leads, and this replica's role",
@@ -354,6 +412,12 @@ def _document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": {**generated.get("$defs", {}), **_hand_written_schemas()}},
     }
+
+
+_MEMBERS = {
+    "type": "object",
+    "properties": {"members": {"type": "array", "items": {"type": "string"}}},
+}
 
 
 def openapi_document() -> dict[str, Any]:

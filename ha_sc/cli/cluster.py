@@ -12,6 +12,7 @@ import click
 
 from ha_sc.cluster.bring_up import NotReady, bring_up
 from ha_sc.cluster.layout import ClusterLayout, cluster_dir
+from ha_sc.cluster.membership import MembershipFailed, remove
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.cluster.processes import is_running, stop
 
@@ -52,7 +53,9 @@ def up(
     """Start every member that is not running, then wait for a leader and all SPUs online.
 
     Run it again on the same DIR to bring back a member that is down; running members
-    are left alone.
+    are left alone. With more --replicas than the cluster has, the new replicas join the
+    running set one at a time (on Raft, each is added to the Raft group); to shrink the
+    set use `cluster remove`.
     """
     where = cluster_dir(directory)
     try:
@@ -67,7 +70,7 @@ def up(
                 progress=lambda line: click.echo(f"  {line}"),
             )
         )
-    except (NotReady, ValueError, FileNotFoundError) as failed:
+    except (NotReady, MembershipFailed, ValueError, FileNotFoundError) as failed:
         raise click.ClickException(f"{failed} (logs: {where / 'logs'})") from None
     click.echo(
         f"cluster up: {len(layout.replicas)} SC replicas ({layout.backend}), "
@@ -134,6 +137,27 @@ def status(output: str, directory: Path | None) -> None:
     click.echo(f"\n{'SPU':<6} {'STATUS':<8} {'PID':>8}")
     for s in spus:
         click.echo(f"{s['id']:<6} {s['status']:<8} {_cell(s['pid']):>8}")
+
+
+@cluster.command("remove")
+@click.argument("replica")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
+def remove_replica(replica: str, directory: Path | None) -> None:
+    """Take REPLICA (e.g. sc-3) out of the running set, stop it and delete its data.
+
+    It first steps down (a standby takes the lease; Raft leadership moves on), then
+    another replica removes it from the Raft group; the rest keep serving throughout.
+    """
+    where = cluster_dir(directory)
+    layout = _load(directory)
+    try:
+        gone = asyncio.run(remove(layout, replica, where))
+    except MembershipFailed as failed:
+        raise click.ClickException(str(failed)) from None
+    click.echo(
+        f"replica {gone.id} removed; {len(layout.replicas)} SC replicas remain: "
+        f"{', '.join(r.id for r in layout.replicas)}"
+    )
 
 
 @cluster.command("down")

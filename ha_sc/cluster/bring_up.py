@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.cluster.launcher import plan, start_missing
-from ha_sc.cluster.layout import ClusterLayout, SpuEntry
+from ha_sc.cluster.launcher import plan, start_missing, start_replica
+from ha_sc.cluster.layout import ClusterLayout, ReplicaEntry, SpuEntry
+from ha_sc.cluster.membership import join
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.model import CustomSpuSpec, Endpoint
 
@@ -36,16 +37,26 @@ async def bring_up(
     progress: Progress,
 ) -> ClusterLayout:
     existing = ClusterLayout.load(directory)
+    recorded = {r.id for r in existing.replicas} if existing is not None else set()
     layout = plan(
         existing, replicas=replicas, spus=spus, backend=backend, etcd_endpoints=etcd_endpoints
     )
+    # a set that exists grows one replica at a time, each joining the running ones
+    joining = [r for r in layout.replicas if recorded and r.id not in recorded]
     deadline = time.monotonic() + timeout
-    started = start_missing(layout, directory, with_spus=False)
+    started = start_missing(layout, directory, with_spus=False, skip={r.id for r in joining})
     if started.etcd:
         progress("started etcd")
     for name in started.replicas:
         progress(f"started SC replica {name}")
-    leader = await _wait_for_leader(layout, deadline, progress)
+    members = [r for r in layout.replicas if r not in joining]
+    leader = await _wait_for_leader(layout, members, deadline, progress)
+    for replica in joining:
+        start_replica(layout, replica, directory)
+        if layout.backend == "raft":
+            await join(layout, replica, timeout=max(1.0, deadline - time.monotonic()))
+        progress(f"SC replica {replica.id} joined the set")
+    leader = await _wait_for_leader(layout, layout.replicas, deadline, progress)
     await _register_spus(layout, layout.spus)
     started = start_missing(layout, directory, with_spus=True)
     for spu_id in started.spus:
@@ -54,10 +65,13 @@ async def bring_up(
     return layout
 
 
-async def _wait_for_leader(layout: ClusterLayout, deadline: float, progress: Progress) -> str:
-    """Until one replica leads and every replica answers."""
+async def _wait_for_leader(
+    layout: ClusterLayout, members: list[ReplicaEntry], deadline: float, progress: Progress
+) -> str:
+    """Until one replica leads and every one of ``members`` answers."""
+    names = {r.id for r in members}
     while True:
-        reports = await replica_reports(layout)
+        reports = [r for r in await replica_reports(layout) if r.id in names]
         leaders = [r for r in reports if r.role == "leader"]
         if leaders and all(r.role != "down" for r in reports):
             progress(f"leader elected: {leaders[0].id} (epoch {leaders[0].epoch})")

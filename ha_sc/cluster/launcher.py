@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +38,15 @@ def plan(
         raise ValueError(
             f"this cluster runs on {existing.backend}; `cluster down` it first to change backend"
         )
-    if existing is not None and existing.replicas and len(existing.replicas) != replicas:
+    if existing is not None and len(existing.replicas) > replicas:
         raise ValueError(
-            f"this cluster has {len(existing.replicas)} SC replicas; changing the replica "
-            "count of a running set is not supported yet"
+            f"this cluster has {len(existing.replicas)} SC replicas; remove one with "
+            "`ha-sc cluster remove REPLICA`"
         )
     while len(layout.replicas) < replicas:
-        n = len(layout.replicas) + 1
         layout.replicas.append(
             ReplicaEntry(
-                id=f"sc-{n}",
+                id=f"sc-{_next_replica_number(layout)}",
                 public=free_address(),
                 private=free_address(),
                 raft=free_address() if backend == "raft" else "",
@@ -60,6 +60,12 @@ def plan(
             endpoints=etcd_endpoints or [free_address()], managed=not etcd_endpoints
         )
     return layout
+
+
+def _next_replica_number(layout: ClusterLayout) -> int:
+    """Names are never reused: a removed replica's name (and data dir) stays gone."""
+    numbers = [int(r.id.removeprefix("sc-")) for r in layout.replicas if r.id[3:].isdigit()]
+    return max(numbers, default=0) + 1
 
 
 def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> list[str]:
@@ -95,6 +101,13 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
     return python_module("ha_sc.cli", *args)
 
 
+def start_replica(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> None:
+    replica.pid = spawn(
+        replica_args(layout, replica, directory), directory / "logs" / f"{replica.id}.log"
+    )
+    layout.save(directory)
+
+
 def etcd_args(endpoint: str, directory: Path) -> list[str]:
     peer = free_address()
     return [
@@ -109,8 +122,15 @@ def etcd_args(endpoint: str, directory: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def start_missing(layout: ClusterLayout, directory: Path, *, with_spus: bool = True) -> Started:
-    """Start every member of ``layout`` whose PID is not running; record the new PIDs."""
+def start_missing(
+    layout: ClusterLayout,
+    directory: Path,
+    *,
+    with_spus: bool = True,
+    skip: Collection[str] = (),
+) -> Started:
+    """Start every member of ``layout`` whose PID is not running, but the replicas named in
+    ``skip``; record the new PIDs."""
     started = Started()
     logs = directory / "logs"
     etcd = layout.etcd
@@ -124,7 +144,7 @@ def start_missing(layout: ClusterLayout, directory: Path, *, with_spus: bool = T
         etcd.pid = spawn(etcd_args(etcd.endpoints[0], directory), logs / "etcd.log")
         started.etcd = True
     for replica in layout.replicas:
-        if not is_running(replica.pid):
+        if replica.id not in skip and not is_running(replica.pid):
             replica.pid = spawn(
                 replica_args(layout, replica, directory), logs / f"{replica.id}.log"
             )

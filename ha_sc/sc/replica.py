@@ -20,8 +20,8 @@ from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.kv_backend import open_kv
-from ha_sc.sc.leadership import LeaderRole, make_candidate
-from ha_sc.sc.replica_view import KnownLeader
+from ha_sc.sc.leadership import ELECTION, LeaderRole, make_candidate
+from ha_sc.sc.replica_view import KnownLeader, RaftGroup
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
@@ -80,6 +80,29 @@ class ScReplica:
         if seen is None:
             return None
         return KnownLeader(seen.candidate, seen.epoch, ReplicaAddresses.decode(seen.address))
+
+    def replica_privates(self) -> list[str]:
+        addresses = [self.settings.private_address]
+        known = self.leader()
+        if known is not None:
+            addresses.append(known.addresses.private)
+        if isinstance(self._kv, RaftKv):
+            group = self._kv.members()
+            for enlisted in self._kv.leases.enlisted(ELECTION):
+                if enlisted.raft_address in group:  # removed replicas stay enlisted
+                    addresses.append(ReplicaAddresses.decode(enlisted.address).private)
+        return list(dict.fromkeys(a for a in addresses if a))
+
+    def raft_group(self) -> RaftGroup | None:
+        return self._kv if isinstance(self._kv, RaftKv) else None
+
+    async def step_down(self) -> None:
+        candidate = self._candidate
+        if candidate is not None and self.term() is not None:
+            log.info("sc %s stepping down on request", self.replica_id)
+            await candidate.resign()  # the term ends first, then the lease is handed over
+        if isinstance(self._kv, RaftKv):
+            await self._kv.hand_over_leadership()
 
     # running
 

@@ -64,6 +64,7 @@ class SpuConnection:
         peer: str,
         health_timeout: float,
         keepalive_interval: float,
+        sc_replicas: Callable[[], list[str]] = list,
     ) -> None:
         self.spu_id = spu_id
         self.peer = peer
@@ -76,6 +77,7 @@ class SpuConnection:
         self._on_status = on_status
         self._health_timeout = health_timeout
         self._keepalive = keepalive_interval
+        self._sc_replicas = sc_replicas
         self._close_requested = asyncio.Event()
         self._close_reason = ""
 
@@ -95,7 +97,9 @@ class SpuConnection:
                 await self._writer.wait_closed()
 
     async def _serve(self) -> str:
-        full = self._sync.full_sync(self._term.epoch)
+        full = self._sync.full_sync(self._term.epoch).model_copy(
+            update={"sc_replicas": self._sc_replicas()}
+        )
         if not self._term.is_valid():
             return self._term_reason()
         failure = await self._send(full)

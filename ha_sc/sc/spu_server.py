@@ -208,6 +208,7 @@ class SpuServer:
             term=term,
             cache=self._view.cache,
             on_status=self._record_status,
+            sc_replicas=self._view.replica_privates,
             peer=peer,
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,

@@ -94,11 +94,14 @@ class ScLink:
         self._offsets = offsets
         self.sessions = 0
         """Connections that reached an SC replica (registered)."""
+        self.addresses = list(settings.sc_addresses)
+        """SC replicas' private addresses this SPU tries in turn: those it was given,
+        then those the leaders told it of."""
 
     async def run(self) -> None:
         """Connect, follow, reconnect; until cancelled."""
         settings = self._settings
-        addresses = settings.sc_addresses
+        addresses = self.addresses
         spu_id = settings.spu_id
         delay = settings.backoff_initial
         turn = 0
@@ -165,12 +168,21 @@ class ScLink:
             return SessionEnd("protocol violation: a delta before the full sync")
         if not self._state.apply(first):
             return self._stale(first)
+        self._learn(first.sc_replicas)
         self._state.connected(address)
         log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
         reason = await _first_of(
             {"sc-link-read": self._read(channel), "sc-link-status": self._report(channel)}
         )
         return SessionEnd(reason, served=True)
+
+    def _learn(self, sc_replicas: list[str]) -> None:
+        """Add SC replicas the leader knows of to those this SPU tries (never removes:
+        a replica it cannot reach costs one refused connection in a round)."""
+        new = [a for a in sc_replicas if a not in self.addresses]
+        if new:
+            self.addresses.extend(new)
+            log.info("spu %d: learned of sc replicas %s", self._settings.spu_id, ", ".join(new))
 
     async def _read(self, channel: _Channel) -> str:
         while True:

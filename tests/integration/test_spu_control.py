@@ -77,6 +77,7 @@ class View:
         self._store = store
         self.current_term: Term | None = None
         self.known_leader: KnownLeader | None = None
+        self.privates: list[str] = []
 
     @property
     def cache(self) -> GlobalStore:
@@ -91,6 +92,15 @@ class View:
 
     def leader(self) -> KnownLeader | None:
         return self.known_leader
+
+    def replica_privates(self) -> list[str]:
+        return list(self.privates)
+
+    def raft_group(self) -> None:
+        return None
+
+    async def step_down(self) -> None:
+        self.current_term = None
 
 
 class SpuProcess:
@@ -291,6 +301,28 @@ async def test_an_spu_goes_to_the_next_leader_when_the_term_ends(
     assert spu.state()["highest_epoch"] == b.current_term.epoch > old_term.epoch
     assert spu.roles() == {"orders-0": ("follower", 5001)}
     assert f"spu 5003 offline: term at epoch {old_term.epoch} ended: lease released" in caplog.text
+
+
+async def test_an_spu_finds_a_replica_it_was_not_given_through_the_leader(
+    store: Store, servers: ServerFactory, spus: SpuFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.put_partition("orders-0", 5001, [5001, 5003])
+    a, b = leading(store, "sc-a"), View("sc-b", store)
+    server_a = await servers(a)
+    server_b = await servers(b)
+    a.privates = [server_a.address, server_b.address]  # sc-b joined after the SPU started
+    spu = await spus(5003, [server_a.address])
+    await eventually(lambda: spu.state().get("sc") == server_a.address, what="spu follows sc-a")
+
+    # sc-a leaves the set (stops serving); sc-b leads: the SPU was never given its address
+    old_term = a.current_term
+    assert old_term is not None
+    store.lose(old_term)
+    a.current_term = None
+    await server_a.stop()
+    b.current_term = store.win("sc-b")
+    await eventually(lambda: spu.state().get("sc") == server_b.address, what="spu finds sc-b")
+    assert server_b.connected_ids() == {5003}
 
 
 async def test_an_unknown_spu_is_refused(

@@ -70,6 +70,15 @@ class Replica:
     def leader(self) -> KnownLeader | None:
         return self.known_leader
 
+    def replica_privates(self) -> list[str]:
+        return []
+
+    def raft_group(self) -> None:
+        return None
+
+    async def step_down(self) -> None:
+        self.current_term = None
+
     @property
     def base(self) -> str:
         return f"http://{self.server.address}"

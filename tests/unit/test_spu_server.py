@@ -43,12 +43,22 @@ class View:
         self.cache = GlobalStore()
         self.current_term: Term | None = None
         self.known_leader: KnownLeader | None = None
+        self.privates = ["127.0.0.1:9004", "127.0.0.1:9014"]
 
     def term(self) -> Term | None:
         return self.current_term
 
     def leader(self) -> KnownLeader | None:
         return self.known_leader
+
+    def replica_privates(self) -> list[str]:
+        return list(self.privates)
+
+    def raft_group(self) -> None:
+        return None
+
+    async def step_down(self) -> None:
+        self.current_term = None
 
     def win(self, *, for_seconds: float = 3600) -> Term:
         holder = self.kv.leases.acquire("sc", self.replica_id)
@@ -169,6 +179,7 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     term = view.win()
     client, full = await registered(connect)
     assert full.epoch == term.epoch
+    assert full.sc_replicas == view.privates
     assert [s.id for s in full.spus] == [ME]
     assert server.connected_ids() == {ME}
 
