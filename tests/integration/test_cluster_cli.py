@@ -77,3 +77,49 @@ def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
     assert sorted(r["role"] for r in back["replicas"]) == ["leader", "standby", "standby"]
     down = ha_sc(cluster_dir, "cluster", "down").stdout
     assert "6 processes stopped" in down
+
+
+def test_the_replica_set_grows_and_shrinks_while_running(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "2")
+    ha_sc(cluster_dir, "topic", "create", "orders", "-p", "2", "-r", "2")
+    first = status(cluster_dir)["leader"]
+
+    grown = ha_sc(cluster_dir, "cluster", "up", "--replicas", "5", "--spus", "2").stdout
+    assert "SC replica sc-4 joined the set" in grown
+    assert "SC replica sc-5 joined the set" in grown
+    now = status(cluster_dir)
+    assert [r["id"] for r in now["replicas"]] == ["sc-1", "sc-2", "sc-3", "sc-4", "sc-5"]
+    assert sorted(r["role"] for r in now["replicas"]) == ["leader"] + ["standby"] * 4
+    assert now["leader"]["epoch"] == first["epoch"]  # growing moved no leadership
+    assert {r["lag"] for r in now["replicas"]} == {0}
+
+    # remove the leader and one of the original standbys: the rest keep serving
+    for leaving in (
+        now["leader"]["id"],
+        next(r["id"] for r in now["replicas"][:3] if r["role"] == "standby"),
+    ):
+        out = ha_sc(cluster_dir, "cluster", "remove", leaving).stdout
+        assert f"replica {leaving} removed" in out
+        assert not (cluster_dir / leaving).exists()
+    shrunk = status(cluster_dir)
+    assert len(shrunk["replicas"]) == 3
+    assert shrunk["leader"] is not None and shrunk["leader"]["epoch"] > first["epoch"]
+    assert [s["status"] for s in shrunk["spus"]] == ["Online"] * 2
+
+    # three members now: a SIGKILLed leader is replaced by a majority of the three
+    os.kill(shrunk["leader"]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        after = status(cluster_dir)
+        online = [s["status"] for s in after["spus"]] == ["Online"] * 2
+        if (
+            after["leader"] is not None
+            and after["leader"]["id"] != shrunk["leader"]["id"]
+            and online
+        ):
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(0.2)
+    ha_sc(cluster_dir, "topic", "create", "after-shrinking", "-p", "1", "-r", "2")
+    refused = ha_sc(cluster_dir, "cluster", "up", "--replicas", "2", "--spus", "2", check=False)
+    assert refused.returncode != 0 and "cluster remove" in refused.stderr
