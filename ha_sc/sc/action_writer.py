@@ -28,13 +28,22 @@ class ActionWriter:
         self._kv = kv
         self._cache = cache
 
-    async def apply(self, action: Action, guard: Guard) -> Outcome:
+    async def apply(
+        self, action: Action, guard: Guard, *, log_level: int = logging.INFO
+    ) -> Outcome:
         try:
             await self._write(action, guard)
         except (KeyExists, KeyNotFound, RevisionConflict) as stale:
             log.debug("skipped %s: %s", type(action).__name__, stale)
             return Outcome.STALE
-        log.info("%s %s/%s (epoch %d)", _verb(action), action.kind.value, action.key, guard.epoch)
+        log.log(
+            log_level,
+            "%s %s/%s (epoch %d)",
+            _verb(action),
+            action.kind.value,
+            action.key,
+            guard.epoch,
+        )
         return Outcome.APPLIED
 
     async def _write(self, action: Action, guard: Guard) -> None:

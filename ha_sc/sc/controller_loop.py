@@ -16,6 +16,7 @@ from typing import Any
 
 from election.term import Term
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.sc.action_waves import apply_actions
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.store import GlobalStore, StoreView
 
@@ -50,10 +51,7 @@ class ControllerLoop:
                 connected=self._connected(),
             )
             self.passes += 1
-            for action in actions:
-                if not term.is_valid():  # re-checked before every write
-                    return
-                await self._writer.apply(action, term.guard)
+            await apply_actions(self._writer, actions, term)
             await self._until_changed(epochs, term)
 
     def _epochs(self) -> tuple[int, int, int]:

@@ -1,0 +1,98 @@
+"""Applying one controller pass's actions: many at once, in the order that matters.
+
+Writes on different objects do not depend on each other, and one at a time a
+Raft or etcd round trip each (milliseconds) makes a 1000-partition topic take
+seconds to create. So a pass's actions run in waves: a wave holds actions on
+distinct keys and runs with up to ``in_flight`` writes outstanding. A topic's
+action (its status, say Provisioned) is a wave of its own after everything
+before it, so a topic never reads as provisioned before its partitions exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+
+from election.term import Term
+from ha_sc.controllers.actions import Action
+from ha_sc.kv.api import StaleGuard
+from ha_sc.model.kinds import Kind
+from ha_sc.sc.action_writer import ActionWriter, Outcome
+
+log = logging.getLogger("ha_sc.controllers")
+
+IN_FLIGHT = 64
+LOG_EACH_UP_TO = 20
+"""Waves larger than this log one summary line instead of a line per write."""
+
+
+def waves(actions: Sequence[Action]) -> list[list[Action]]:
+    """``actions`` cut into waves that may each run concurrently, in order."""
+    result: list[list[Action]] = []
+    current: list[Action] = []
+    keys: set[tuple[Kind, str]] = set()
+    for action in actions:
+        key = (action.kind, action.key)
+        if action.kind is Kind.TOPIC:
+            if current:
+                result.append(current)
+            result.append([action])
+            current, keys = [], set()
+            continue
+        if key in keys:
+            result.append(current)
+            current, keys = [], set()
+        current.append(action)
+        keys.add(key)
+    if current:
+        result.append(current)
+    return result
+
+
+async def apply_actions(
+    writer: ActionWriter, actions: Sequence[Action], term: Term, *, in_flight: int = IN_FLIGHT
+) -> None:
+    """Apply ``actions`` under ``term``; stops starting writes once the term ends.
+
+    Raises StaleGuard when the KV refused a write for a newer epoch.
+    """
+    for wave in waves(actions):
+        if not term.is_valid():
+            return
+        if len(wave) == 1:
+            await writer.apply(wave[0], term.guard)
+            continue
+        await _apply_wave(writer, wave, term, in_flight)
+
+
+async def _apply_wave(writer: ActionWriter, wave: list[Action], term: Term, in_flight: int) -> None:
+    quiet = len(wave) > LOG_EACH_UP_TO
+    level = logging.DEBUG if quiet else logging.INFO
+    slots = asyncio.Semaphore(in_flight)
+    outcomes: Counter[str] = Counter()
+
+    async def one(action: Action) -> None:
+        async with slots:
+            if not term.is_valid():  # re-checked before every write
+                return
+            outcome = await writer.apply(action, term.guard, log_level=level)
+            if outcome is Outcome.APPLIED:
+                outcomes[f"{type(action).__name__} {action.kind.value}"] += 1
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for n, action in enumerate(wave):
+                group.create_task(one(action), name=f"write-{n}-{action.kind.value}")
+    except* StaleGuard as refused:
+        raise refused.exceptions[0] from None
+    if quiet:
+        done = ", ".join(f"{count} x {what}" for what, count in sorted(outcomes.items()))
+        log.info(
+            "applied %d of %d writes (epoch %d): %s",
+            sum(outcomes.values()),
+            len(wave),
+            term.epoch,
+            done,
+        )

@@ -1,0 +1,117 @@
+"""A pass's actions run many at once, but a topic's action waits for what came before it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from election.guard import Guard
+from election.term import Term
+from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
+from ha_sc.kv.api import StaleGuard
+from ha_sc.kv.memory import MemoryKv
+from ha_sc.model import (
+    Kind,
+    OwnerRef,
+    PartitionSpec,
+    TopicReplicas,
+    TopicResolution,
+    TopicSpec,
+    TopicStatus,
+)
+from ha_sc.sc.action_waves import apply_actions, waves
+from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.store import GlobalStore
+
+OWNER = OwnerRef(kind="topics", key="orders")
+
+
+def partition(n: int) -> CreateObject:
+    return CreateObject(
+        Kind.PARTITION, f"orders-{n}", PartitionSpec(leader=1, replicas=[1]), owner=OWNER
+    )
+
+
+def provisioned(revision: int = 1) -> UpdateStatus:
+    return UpdateStatus(
+        Kind.TOPIC, "orders", revision, TopicStatus(resolution=TopicResolution.PROVISIONED)
+    )
+
+
+def test_distinct_keys_share_a_wave_and_a_topic_action_stands_alone() -> None:
+    actions: list[Action] = [partition(0), partition(1), provisioned(), partition(2)]
+    assert [[a.key for a in wave] for wave in waves(actions)] == [
+        ["orders-0", "orders-1"],
+        ["orders"],
+        ["orders-2"],
+    ]
+
+
+def test_a_second_action_on_one_key_starts_a_new_wave() -> None:
+    actions: list[Action] = [partition(0), partition(1), partition(0)]
+    assert [[a.key for a in wave] for wave in waves(actions)] == [
+        ["orders-0", "orders-1"],
+        ["orders-0"],
+    ]
+    assert waves([]) == []
+
+
+class SlowKv(MemoryKv):
+    """Each write takes a while; counts how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+        self.order: list[str] = []
+
+    async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        self.order.append(key)
+        return await super().create(kind, key, value, guard=guard)
+
+
+def term_of(kv: MemoryKv) -> Term:
+    holder = kv.leases.acquire("sc", "sc-a")
+    assert holder is not None
+    return Term(Guard("sc", holder.epoch), valid_until=time.monotonic() + 60)
+
+
+async def test_a_wave_runs_writes_concurrently_within_the_limit() -> None:
+    kv = SlowKv()
+    writer = ActionWriter(kv, GlobalStore())
+    actions: list[Action] = [partition(n) for n in range(40)]
+    actions.append(
+        CreateObject(Kind.TOPIC, "orders", TopicSpec(replicas=TopicReplicas.new_computed(40, 1)))
+    )
+
+    await apply_actions(writer, actions, term_of(kv), in_flight=8)
+
+    assert kv.most_in_flight == 8
+    assert kv.order[-1] == "orders"  # the topic after all its partitions
+    assert len((await kv.list(Kind.PARTITION.value)).entries) == 40
+
+
+async def test_a_refused_epoch_stops_the_pass_with_stale_guard() -> None:
+    kv = MemoryKv()
+    writer = ActionWriter(kv, GlobalStore())
+    old = term_of(kv)
+    holder = kv.leases.holder("sc")
+    assert holder is not None
+    kv.leases.transfer("sc", holder.epoch, "sc-b", "")
+    with pytest.raises(StaleGuard):
+        await apply_actions(writer, [partition(n) for n in range(5)], old)
+    assert (await kv.list(Kind.PARTITION.value)).entries == ()
+
+
+async def test_nothing_starts_once_the_term_has_ended() -> None:
+    kv = MemoryKv()
+    writer = ActionWriter(kv, GlobalStore())
+    term = term_of(kv)
+    term.end("lost")
+    await apply_actions(writer, [partition(n) for n in range(5)], term)
+    assert (await kv.list(Kind.PARTITION.value)).entries == ()
