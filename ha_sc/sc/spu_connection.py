@@ -31,7 +31,7 @@ from ha_sc.protocol import (
     StatusReport,
     encode_message,
 )
-from ha_sc.sc.spu_spec_sync import SpecSync
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc.spu")
@@ -65,6 +65,7 @@ class SpuConnection:
         health_timeout: float,
         keepalive_interval: float,
         sc_replicas: Callable[[], list[str]] = list,
+        replica_specs: ReplicaSpecs | None = None,
     ) -> None:
         self.spu_id = spu_id
         self.peer = peer
@@ -73,7 +74,7 @@ class SpuConnection:
         self._decoder = decoder
         self._received = list(received)  # decoded with the register message, not yet handled
         self._term = term
-        self._sync = SpecSync(cache)
+        self._sync = SpecSync(cache, spu_id, specs=replica_specs)
         self._on_status = on_status
         self._health_timeout = health_timeout
         self._keepalive = keepalive_interval

@@ -33,6 +33,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs
 from ha_sc.store import Supervisor
 
 log = logging.getLogger("ha_sc.sc.spu")
@@ -65,6 +66,7 @@ class SpuServer:
         self._connections: dict[int, SpuConnection] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._statuses: dict[int, ReceivedStatus] = {}
+        self._replica_specs = ReplicaSpecs()
         self._accepted = itertools.count(1)
 
     @property
@@ -209,6 +211,7 @@ class SpuServer:
             cache=self._view.cache,
             on_status=self._record_status,
             sc_replicas=self._view.replica_privates,
+            replica_specs=self._replica_specs,
             peer=peer,
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,

@@ -19,7 +19,7 @@ from ha_sc.model import (
     encode_value,
 )
 from ha_sc.protocol import ReplicaSpec
-from ha_sc.sc.spu_spec_sync import SpecSync
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 
@@ -104,6 +104,28 @@ async def test_deltas_carry_spec_changes_and_removals(store: Store) -> None:
     assert delta.replicas_removed == ["orders-1"]
     assert delta.spus_removed == [5002]  # by id: the SPU knows ids, not store keys
     assert delta.spus_changed == [] and delta.replicas_changed == []
+
+
+async def test_an_spu_gets_only_the_replicas_it_hosts_and_loses_one_moved_away(
+    store: Store,
+) -> None:
+    await store.put_partition("orders-1", 5002, [5002])
+    specs = ReplicaSpecs()
+    sync = SpecSync(store.cache, 5001, specs=specs)
+    full = sync.full_sync(1)
+    assert sorted(s.id for s in full.spus) == [5001, 5002]  # peers' endpoints: all SPUs
+    assert [r.partition for r in full.replicas] == ["orders-0"]
+
+    await store.put_partition("orders-0", 5002, [5002, 5003])  # moved off 5001
+    await store.put_partition("orders-2", 5001, [5001])
+    delta = sync.delta(1)
+    assert [r.partition for r in delta.replicas_changed] == ["orders-2"]
+    assert delta.replicas_removed == ["orders-0"]
+
+    # another SPU's connection reuses the specs built for this one
+    other = SpecSync(store.cache, 5002, specs=specs).full_sync(1)
+    assert sorted(r.partition for r in other.replicas) == ["orders-0", "orders-1"]
+    assert len(specs) == 3
 
 
 async def test_status_changes_do_not_reach_the_spu(store: Store) -> None:

@@ -1,0 +1,60 @@
+"""A local cluster for benchmarks: `ha-sc cluster up` in a temporary directory, and the CLI
+and admin client pointed at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def ha_sc(directory: Path, *args: str, timeout: float = 300) -> str:
+    """Run the CLI on the cluster in ``directory``; its stdout (raises on failure)."""
+    env = {**os.environ, "HA_SC_DIR": str(directory)}
+    env.pop("HA_SC_ENDPOINTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    ).stdout
+
+
+def status(directory: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ha_sc(directory, "cluster", "status", "-O", "json"))
+    return doc
+
+
+def layout(directory: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((directory / "cluster.json").read_text())
+    return doc
+
+
+def public_endpoints(directory: Path) -> list[str]:
+    return [r["public"] for r in layout(directory)["replicas"]]
+
+
+@contextmanager
+def local_cluster(backend: str, *, replicas: int = 3, spus: int = 3) -> Iterator[Path]:
+    """A running cluster in a temporary directory, stopped (by PID) and removed after."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
+        directory = Path(tmp)
+        ha_sc(
+            directory,
+            "cluster", "up",
+            "--replicas", str(replicas),
+            "--spus", str(spus),
+            "--backend", backend,
+        )  # fmt: skip
+        try:
+            yield directory
+        finally:
+            ha_sc(directory, "cluster", "down")
