@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ha_sc.model.replicas import TopicReplicas
+from ha_sc.model.topic import TopicSpec
 from ha_sc.spu.storage import (
     HEADER_SIZE,
+    FsyncPolicy,
     LogClosed,
     LogLocked,
     LogSettings,
@@ -21,6 +24,7 @@ from ha_sc.spu.storage import (
     make_batch,
     with_base_offset,
 )
+from ha_sc.spu.storage import segment as segment_module
 
 
 def batch(*values: bytes, ts: int = 1_000) -> bytes:
@@ -143,7 +147,7 @@ def test_hw_is_checkpointed_at_most_every_interval_and_on_close(tmp_path: Path) 
         assert b'"hw": 2' in checkpoint.read_bytes()
         log.set_hw(3)
         assert b'"hw": 2' in checkpoint.read_bytes()
-        with pytest.raises(ValueError, match="not in 0..3"):
+        with pytest.raises(ValueError, match=r"not in 0\.\.3"):
             log.set_hw(4)
     with ReplicaLog.open(tmp_path, settings, clock=clock) as log:
         assert (log.hw, log.leo) == (3, 3)
@@ -183,3 +187,48 @@ def test_read_below_the_log_start_is_out_of_range(tmp_path: Path) -> None:
         with pytest.raises(OffsetOutOfRange, match="below the log start offset 2"):
             log.read(0, 1000)
         assert len(log.read(2, 1000)) == len(one) > HEADER_SIZE
+
+
+@pytest.mark.parametrize(
+    ("policy", "syncs_after_appends", "syncs_after_flush"),
+    [
+        (FsyncPolicy.ALWAYS, [1, 2, 3, 4], 5),
+        (FsyncPolicy.INTERVAL, [0, 0, 1, 1], 2),
+        (FsyncPolicy.NEVER, [0, 0, 0, 0], 1),
+    ],
+)
+def test_fsync_policy_decides_when_appends_are_synced(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: FsyncPolicy,
+    syncs_after_appends: list[int],
+    syncs_after_flush: int,
+) -> None:
+    syncs: list[int] = []
+    monkeypatch.setattr(segment_module, "_datasync", syncs.append)
+    clock = Clock()
+    settings = LogSettings(fsync=policy, fsync_interval_ms=100)
+    with ReplicaLog.open(tmp_path, settings, clock=clock) as log:
+        seen = []
+        for step in (0.05, 0.04, 0.02, 0.05):  # 50, 90, 110, 160 ms after open
+            clock.now += step
+            log.append(batch(b"a"))
+            seen.append(len(syncs))
+        assert seen == syncs_after_appends
+        log.flush()
+        assert len(syncs) == syncs_after_flush
+
+
+def test_settings_from_a_topic_spec() -> None:
+    spec = TopicSpec(
+        replicas=TopicReplicas.new_computed(1, 1),
+        retention_time_seconds=60,
+        segment_size=4096,
+        max_partition_size=8192,
+    )
+    settings = LogSettings.from_topic(spec, fsync=FsyncPolicy.NEVER)
+    assert (settings.segment_bytes, settings.retention_seconds) == (4096, 60)
+    assert (settings.retention_bytes, settings.fsync) == (8192, FsyncPolicy.NEVER)
+    assert LogSettings().fsync is FsyncPolicy.ALWAYS
+    with pytest.raises(ValueError, match="segment_bytes"):
+        LogSettings(segment_bytes=0)

@@ -46,13 +46,16 @@ class OffsetIndex:
     def add(self, offset: int, position: int) -> None:
         """Add an entry and append it to the file (not fsynced: see ``sync``)."""
         self.note(offset, position)
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        write_all(self._fd, [ENTRY.pack(offset - self.base_offset, position)])
+        write_all(self._file(), [ENTRY.pack(offset - self.base_offset, position)])
 
     def sync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        """Force the file to the disk (a truncation too; creating it if missing)."""
+        os.fsync(self._file())
+
+    def _file(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:

@@ -140,13 +140,14 @@ class ReplicaLog:
 
     def set_hw(self, hw: int) -> None:
         """Move the high watermark (checkpointed at most once per
-        ``hw_checkpoint_interval``, and on flush and close)."""
+        ``hw_checkpoint_interval``, on flush and close, and at once when it goes down)."""
         with self._mutex:
             self._check_open()
             if not 0 <= hw <= self.leo:
                 raise ValueError(f"high watermark {hw} is not in 0..{self.leo} (the LEO)")
-            self._hw = hw
-            self._checkpoint.offer(hw)
+            lowered, self._hw = hw < self._hw, hw
+            # A checkpoint above the HW could later cover records that are not committed.
+            self._checkpoint.offer(hw, force=lowered)
 
     def read(self, from_offset: int, max_bytes: int, upper: int | None = None) -> bytes:
         """Whole batches as stored, from the one holding ``from_offset`` (its records
@@ -199,7 +200,10 @@ class ReplicaLog:
             if self.settings.fsync is not FsyncPolicy.NEVER:
                 segment.sync(index=True)
                 fsync_dir(self.directory)
-            self._hw = min(self._hw, self.leo)
+            if self._hw > self.leo:
+                self._hw = self.leo
+                # Before new appends reach past it: the old HW would cover them.
+                self._checkpoint.offer(self._hw, force=True)
             return self.leo
 
     def enforce_retention(self, now: float) -> list[int]:

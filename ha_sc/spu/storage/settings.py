@@ -28,8 +28,9 @@ class FsyncPolicy(enum.StrEnum):
     interval while appends keep coming, and the tail of a burst until the next append,
     ``flush()`` or ``close()``."""
     NEVER = "never"
-    """Only ``flush()`` and ``close()`` fsync; otherwise the OS writes back when it
-    likes (about 30 s on Linux). A power loss can lose anything not yet written back."""
+    """Only ``flush()``, ``close()`` and segment rolls fsync; otherwise the OS writes
+    back when it likes (about 30 s on Linux). A power loss can lose anything not yet
+    written back."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
