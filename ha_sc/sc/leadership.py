@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 
 from election.api import Candidate
 from election.term import Term
+from election.threaded import ThreadedCandidate
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
 from ha_sc.sc.action_writer import ActionWriter
@@ -32,22 +33,26 @@ ELECTION = "sc"
 
 
 def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
+    """The replica's candidate; on Raft and etcd it campaigns and renews on a thread of its
+    own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease."""
     address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
     if settings.backend is Backend.RAFT:
         from election.raft import RaftCandidate
 
         assert isinstance(kv, RaftKv)
-        return RaftCandidate(kv, election=ELECTION, name=settings.replica_id, address=address)
+        raft = RaftCandidate(kv, election=ELECTION, name=settings.replica_id, address=address)
+        return ThreadedCandidate(raft)
     if settings.backend is Backend.ETCD:
         from election.etcd import EtcdCandidate
 
-        return EtcdCandidate(
+        etcd = EtcdCandidate(
             list(settings.etcd_endpoints),
             election=ELECTION,
             name=settings.replica_id,
             address=address,
             root=settings.etcd_root,
         )
+        return ThreadedCandidate(etcd)
     from election.memory import MemoryCandidate
     from ha_sc.kv.memory import MemoryKv
 

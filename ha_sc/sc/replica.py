@@ -21,6 +21,7 @@ from ha_sc.model.kinds import Kind
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.kv_backend import open_kv
 from ha_sc.sc.leadership import ELECTION, LeaderRole, make_candidate
+from ha_sc.sc.loop_monitor import watch_loop
 from ha_sc.sc.replica_view import KnownLeader, RaftGroup
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
@@ -143,6 +144,7 @@ class ScReplica:
             self.supervisor.start("election", candidate.run())
             leading = self.supervisor.start("leader-role", role.run())
             self.supervisor.start("status-reporter", self._report(kv, candidate))
+            self.supervisor.start("loop-monitor", watch_loop())
             stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
             await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -72,6 +72,9 @@ class LocalStore(Generic[SpecT, StatusT]):
         self._kind = kind
         self._max_tombstones = max_tombstones
         self._entries: dict[str, EpochEntry[SpecT, StatusT]] = {}
+        self._by_epoch: dict[str, None] = {}
+        """The keys of ``_entries``, the most recently changed last: ``changes_since``
+        walks back from the end, so its cost is the number of changes, not of objects."""
         self._tombstones: dict[str, int] = {}  # key -> epoch of its delete, oldest first
         self._epoch = 0
         self._fence = 0  # deletes at epochs <= fence may have been forgotten
@@ -138,7 +141,14 @@ class LocalStore(Generic[SpecT, StatusT]):
     ) -> Changes[SpecT, StatusT]:
         if epoch < self._fence or epoch > self._epoch:
             return self.full_sync()
-        updates = tuple(e.obj for e in self._entries.values() if e.changed_after(epoch, focus))
+        changed: list[StoredObject[SpecT, StatusT]] = []
+        for key in reversed(self._by_epoch):
+            entry = self._entries[key]
+            if entry.epoch <= epoch:
+                break
+            if entry.changed_after(epoch, focus):
+                changed.append(entry.obj)
+        updates = tuple(reversed(changed))
         deletes: list[str] = []
         for key, deleted_at in reversed(self._tombstones.items()):
             if deleted_at <= epoch:
@@ -250,6 +260,7 @@ class LocalStore(Generic[SpecT, StatusT]):
         old = self._entries.get(obj.key)
         if old is None:
             self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch)
+            self._by_epoch[obj.key] = None
             self._tombstones.pop(obj.key, None)
             batch.spec_changed = batch.status_changed = True
             return True
@@ -257,6 +268,8 @@ class LocalStore(Generic[SpecT, StatusT]):
             return False
         spec_changed = old.obj.spec != obj.spec
         status_changed = old.obj.status != obj.status
+        del self._by_epoch[obj.key]  # re-insert: the most recently changed go last
+        self._by_epoch[obj.key] = None
         self._entries[obj.key] = EpochEntry(
             obj,
             spec_epoch=epoch if spec_changed else old.spec_epoch,
@@ -270,6 +283,7 @@ class LocalStore(Generic[SpecT, StatusT]):
 
     def _remove(self, key: str, batch: _Batch) -> None:
         del self._entries[key]
+        del self._by_epoch[key]
         self._tombstones.pop(key, None)  # re-insert so the dict stays ordered by epoch
         self._tombstones[key] = batch.epoch
         batch.spec_changed = batch.status_changed = True
