@@ -26,12 +26,12 @@ from pathlib import Path
 
 from bench.common import machine, summary
 from bench.local_cluster import ha_sc, local_cluster, public_endpoints, status
-from ha_sc.client import AdminClient
+from ha_sc.client import AdminClient, ApiError
 from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
 
 STAMP = r"^(\S+ \S+) "
 FULL_SYNC = re.compile(STAMP + r".*full sync at epoch (\d+)")
-BECAME_LEADER = re.compile(STAMP + r".*became leader epoch=(\d+)")
+BECAME_LEADER = re.compile(STAMP + r".*became leader epoch=(\d+)", re.MULTILINE)
 PER_TOPIC = 1000
 
 
@@ -50,7 +50,12 @@ async def fill(directory: Path, partitions: int) -> None:
         while made < partitions:
             count = min(PER_TOPIC, partitions - made)
             spec = TopicSpec(replicas=TopicReplicas.new_computed(count, 2))
-            await client.create_topic(f"load-{made // PER_TOPIC}", spec, wait=300)
+            try:
+                await client.create_topic(f"load-{made // PER_TOPIC}", spec, wait=300)
+            except ApiError as failed:  # stored; the next leader provisions it
+                if failed.status != 503:
+                    raise
+                print(f"  (while filling: {failed})")
             made += count
         deadline = time.monotonic() + 1800
         while True:
@@ -61,6 +66,14 @@ async def fill(directory: Path, partitions: int) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{online} of {partitions} partitions Online")
             await asyncio.sleep(2)
+
+
+def leadership_changes(directory: Path) -> int:
+    """Terms won after the first, as the replicas' logs tell."""
+    won = sum(
+        len(BECAME_LEADER.findall(log.read_text())) for log in (directory / "logs").glob("sc-*.log")
+    )
+    return max(0, won - 1)
 
 
 def warm(directory: Path, timeout: float = 600) -> dict[str, object]:
@@ -105,10 +118,12 @@ def run(backend: str, trials: int, partitions: int) -> None:
         started = time.monotonic()
         asyncio.run(fill(directory, partitions))
         filled = time.monotonic() - started
+        changes = leadership_changes(directory)
         samples = [trial(directory, backend) for _ in range(trials)]
     print(
         f"[{backend}] 3 SC replicas, 3 SPUs, {partitions} partitions x 2 replicas "
-        f"(filled in {filled:.0f} s), {trials} trials"
+        f"(filled in {filled:.0f} s, {changes} leadership changes while filling), "
+        f"{trials} trials"
     )
     print(
         f"  SIGKILL SC leader -> new leader acting:              {summary([s[0] for s in samples])}"

@@ -143,6 +143,10 @@ class Dispatcher(Generic[SpecT, StatusT]):
         for entry in listing.entries:
             if is_progress_key(entry.key):
                 continue
+            cached = self._store.get(entry.key)
+            if cached is not None and cached.meta.revision == entry.revision:
+                objects.append(cached)  # the same KV version: nothing to decode again
+                continue
             obj = self._decode(entry.key, entry.value, entry.revision, entry.create_revision)
             if obj is not None:
                 objects.append(obj)

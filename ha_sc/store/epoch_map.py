@@ -264,7 +264,7 @@ class LocalStore(Generic[SpecT, StatusT]):
             self._tombstones.pop(obj.key, None)
             batch.spec_changed = batch.status_changed = True
             return True
-        if old.obj == obj:
+        if old.obj is obj or old.obj == obj:
             return False
         spec_changed = old.obj.spec != obj.spec
         status_changed = old.obj.status != obj.status

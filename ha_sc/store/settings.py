@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class DispatcherSettings:
     """How a dispatcher keeps its store in step with the KV."""
 
-    resync_interval: float | None = 60.0
-    """Seconds between reconciliations (re-list and full sync); None turns them off."""
+    resync_interval: float | None = 300.0
+    """Seconds between reconciliations (re-list and full sync); None turns them off.
+    A safety net only: the watch brings every change, and a re-list decodes only the
+    entries whose KV revision differs from the cached object's."""
     retry_initial: float = 0.1
     """Seconds before the first retry of a listing the KV could not serve."""
     retry_max: float = 5.0
