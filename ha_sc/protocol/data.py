@@ -1,0 +1,288 @@
+"""The SPU data-plane wire: produce, fetch and replica fetch, sans-IO.
+
+Used on the SPU's public port (clients: ``produce``, ``fetch``) and on its private
+port (follower SPUs: ``replica_fetch``). Every frame is::
+
+    u32 total length (big-endian) of what follows
+    u32 header length
+    header: UTF-8 JSON object, its ``type`` field names it
+    body:   the rest; zero or more record batches back to back (storage/batch.py),
+            carried as opaque bytes, never parsed by the framing
+
+Requests carry an ``id`` the client chooses; the response echoes it, so a client may
+send several requests before reading the answers (pipelining). Responses come back
+in request order on one connection. An error is a response with ``error`` set; a
+frame that cannot be decoded closes that connection only.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import struct
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ha_sc.model.ints import SpuId
+
+MAX_DATA_FRAME = 64 * 1024 * 1024
+"""The largest frame (header and body), in bytes: 64 MiB."""
+MAX_HEADER = 64 * 1024
+"""The largest JSON header, in bytes."""
+
+_U32 = struct.Struct(">I")
+_PREFIX = struct.Struct(">II")
+
+Offset = Annotated[int, Field(ge=0)]
+
+
+class DataFrameError(Exception):
+    """Bytes that are not a valid data-plane frame; that connection cannot go on."""
+
+
+class ErrorCode(enum.StrEnum):
+    NOT_LEADER = "not_leader"
+    """This SPU does not lead the partition; ``leader``/``leader_address`` say who does,
+    when known."""
+    UNKNOWN_PARTITION = "unknown_partition"
+    """This SPU hosts no replica of the partition."""
+    MALFORMED = "malformed"
+    """The request or a batch in it is not well formed; nothing of it was written."""
+    OFFSET_OUT_OF_RANGE = "offset_out_of_range"
+    """The fetch offset is below the log start or above the log end."""
+    TIMEOUT = "timeout"
+    """acks=all: the batch was written on the leader, but the in-sync replicas did not all
+    have it before the timeout. The producer retries (idempotence drops the duplicate)."""
+    STORAGE = "storage"
+    """The replica's log failed on disk."""
+
+
+class DataError(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: ErrorCode
+    message: str
+    leader: SpuId | None = None
+    leader_address: str | None = None
+
+
+class Acks(enum.StrEnum):
+    LEADER = "leader"
+    """Acknowledged once written to the leader's log."""
+    ALL = "all"
+    """Acknowledged once committed: the high watermark passed it (every in-sync replica
+    has it)."""
+
+
+class Isolation(enum.StrEnum):
+    COMMITTED = "committed"
+    """Only records below the high watermark."""
+    UNCOMMITTED = "uncommitted"
+    """Everything up to the log end."""
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: int = Field(ge=0)
+
+
+# client -> SPU (public port)
+
+
+class ProduceRequest(_Header):
+    """Append the body's batches (one or more) to a partition on its leader."""
+
+    type: Literal["produce"] = "produce"
+    topic: str
+    partition: int = Field(ge=0)
+    acks: Acks = Acks.LEADER
+    timeout_ms: int = Field(default=5000, ge=0)
+
+
+class FetchRequest(_Header):
+    """Read batches from ``offset``; waits up to ``wait_ms`` for new ones if none are there."""
+
+    type: Literal["fetch"] = "fetch"
+    topic: str
+    partition: int = Field(ge=0)
+    offset: Offset
+    max_bytes: int = Field(default=1024 * 1024, gt=0)
+    isolation: Isolation = Isolation.COMMITTED
+    wait_ms: int = Field(default=0, ge=0)
+
+
+# follower SPU -> leader SPU (private port)
+
+
+class ReplicaFetchRequest(_Header):
+    """A follower pulls from its LEO; the offset tells the leader how far it has come."""
+
+    type: Literal["replica_fetch"] = "replica_fetch"
+    topic: str
+    partition: int = Field(ge=0)
+    follower: SpuId
+    offset: Offset
+    """The follower's log end offset."""
+    max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    wait_ms: int = Field(default=0, ge=0)
+
+
+# SPU -> client / follower
+
+
+class ProduceResponse(_Header):
+    type: Literal["produce_result"] = "produce_result"
+    base_offset: int | None = None
+    """Offset of the first record of the first batch; for a duplicate (a retried batch the
+    leader already has) the offset it was first written at."""
+    duplicate: bool = False
+    error: DataError | None = None
+
+
+class FetchResponse(_Header):
+    """Body: the batches read (possibly none)."""
+
+    type: Literal["fetch_result"] = "fetch_result"
+    hw: int = 0
+    leo: int = 0
+    log_start: int = 0
+    error: DataError | None = None
+
+
+class ReplicaFetchResponse(_Header):
+    """Body: the batches from the follower's offset on."""
+
+    type: Literal["replica_fetch_result"] = "replica_fetch_result"
+    hw: int = 0
+    leo: int = 0
+    log_start: int = 0
+    error: DataError | None = None
+
+
+DataRequest: TypeAlias = Annotated[
+    ProduceRequest | FetchRequest | ReplicaFetchRequest, Field(discriminator="type")
+]
+DataResponse: TypeAlias = Annotated[
+    ProduceResponse | FetchResponse | ReplicaFetchResponse, Field(discriminator="type")
+]
+DataHeader: TypeAlias = (
+    ProduceRequest
+    | FetchRequest
+    | ReplicaFetchRequest
+    | ProduceResponse
+    | FetchResponse
+    | ReplicaFetchResponse
+)
+
+_REQUESTS: TypeAdapter[Any] = TypeAdapter(DataRequest)
+_RESPONSES: TypeAdapter[Any] = TypeAdapter(DataResponse)
+
+
+def encode_frame(
+    header: DataHeader, body: bytes | bytearray | memoryview = b""
+) -> list[bytes | bytearray | memoryview]:
+    """The pieces of one frame, to write in order (``writer.writelines``): no body copy."""
+    head = header.model_dump_json(exclude_none=True).encode()
+    if len(head) > MAX_HEADER:
+        raise DataFrameError(f"{header.type} header of {len(head)} bytes exceeds {MAX_HEADER}")
+    total = _U32.size + len(head) + len(body)
+    if total > MAX_DATA_FRAME:
+        raise DataFrameError(
+            f"{header.type} frame of {total} bytes exceeds the {MAX_DATA_FRAME}-byte limit"
+        )
+    return (
+        [_PREFIX.pack(total, len(head)) + head, body]
+        if body
+        else [_PREFIX.pack(total, len(head)) + head]
+    )
+
+
+class DataFrameDecoder:
+    """Turns a byte stream into (header, body) pairs of one direction.
+
+    ``feed`` takes bytes as they arrive and returns the frames they complete. A frame
+    whose header is not a valid message comes back as a MalformedHeader (the stream goes
+    on); broken framing (impossible lengths) raises DataFrameError, and the decoder
+    then refuses more.
+    """
+
+    def __init__(self, adapter: TypeAdapter[Any], *, sender: str) -> None:
+        self._adapter = adapter
+        self._sender = sender
+        self._buffer = bytearray()
+        self._failed: DataFrameError | None = None
+
+    def feed(self, data: bytes) -> list[tuple[Any, bytes]]:
+        if self._failed is not None:
+            raise DataFrameError(f"stream already broken: {self._failed}")
+        self._buffer += data
+        frames: list[tuple[Any, bytes]] = []
+        try:
+            while (frame := self._next()) is not None:
+                frames.append(frame)
+        except DataFrameError as exc:
+            self._failed = exc
+            raise
+        return frames
+
+    def _next(self) -> tuple[Any, bytes] | None:
+        if len(self._buffer) < _PREFIX.size:
+            return None
+        total, head_len = _PREFIX.unpack_from(self._buffer)
+        if total > MAX_DATA_FRAME:
+            raise DataFrameError(f"frame of {total} bytes exceeds the {MAX_DATA_FRAME}-byte limit")
+        if head_len > MAX_HEADER or head_len + _U32.size > total:
+            raise DataFrameError(f"frame header length {head_len} is not valid")
+        end = _U32.size + total
+        if len(self._buffer) < end:
+            return None
+        view = memoryview(self._buffer)
+        head = bytes(view[_PREFIX.size : _PREFIX.size + head_len])
+        body = bytes(view[_PREFIX.size + head_len : end])
+        view.release()
+        del self._buffer[:end]
+        return decode_header(head, self._adapter, self._sender), body
+
+
+@dataclass(frozen=True)
+class MalformedHeader:
+    """A whole frame whose header is not a valid message. The stream's framing is intact,
+    so the receiver answers with a ``malformed`` error (echoing ``id`` when it could be
+    read) and goes on with the next frame."""
+
+    id: int | None
+    reason: str
+
+
+def decode_header(head: bytes, adapter: TypeAdapter[Any], sender: str) -> Any:
+    """The header's message, or a MalformedHeader saying what is wrong with it."""
+    try:
+        return adapter.validate_json(head)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'header'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        return MalformedHeader(_id_of(head), f"invalid {sender} frame: {details}")
+
+
+def _id_of(head: bytes) -> int | None:
+    try:
+        doc = json.loads(head)
+    except ValueError:
+        return None
+    value = doc.get("id") if isinstance(doc, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def request_decoder() -> DataFrameDecoder:
+    """Decodes what clients and followers send: the SPU's side."""
+    return DataFrameDecoder(_REQUESTS, sender="client")
+
+
+def response_decoder() -> DataFrameDecoder:
+    """Decodes what an SPU answers: the client's (or follower's) side."""
+    return DataFrameDecoder(_RESPONSES, sender="spu")
