@@ -7,10 +7,9 @@ a child of the test, started in whatever order the test chooses and ended by its
 own PID when the ``LocalCluster`` context exits::
 
     with LocalCluster(tmp_path, backend="raft", replicas=3, spus=3) as cluster:
-        cluster.start_replicas()
-        leader, epoch = await cluster.wait_for_leader()
-        await cluster.register_spus()
-        cluster.start_spus()
+        leader, epoch = await cluster.start_all()  # replicas, a leader, SPUs Online
+        cluster.replicas[leader].kill()
+        new_leader, new_epoch = await cluster.wait_for_leader(above=epoch)
 """
 
 from __future__ import annotations
@@ -32,7 +31,14 @@ import aiohttp
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.cluster.launcher import plan, replica_args, spu_args
 from ha_sc.cluster.probe import probe_replica
-from ha_sc.model import CustomSpuSpec, Endpoint, PartitionResolution, SpuResolution
+from ha_sc.model import (
+    CustomSpuSpec,
+    Endpoint,
+    PartitionResolution,
+    SpuResolution,
+    TopicReplicas,
+    TopicSpec,
+)
 from ha_sc.spu import STATE_FILE_NAME, read_state
 
 WAIT = 30.0
@@ -207,6 +213,32 @@ class LocalCluster:
         for spu_id in ids or self.spus:
             self.spus[spu_id].start()
 
+    async def start_all(self) -> tuple[str, int]:
+        """Start the replicas; once one leads, register the SPUs and start them; wait until
+        every SPU is Online. Returns the leader and its epoch."""
+        self.start_replicas()
+        leader, epoch = await self.wait_for_leader()
+        await self.register_spus()
+        self.start_spus()
+        await eventually(lambda: self.spus_online(via=leader), what="every SPU Online")
+        return leader, epoch
+
+    def assert_no_crash(self) -> None:
+        """No member logged a traceback, or a critical failure of its own.
+
+        pysyncobj's CRITICAL "truncating already-applied log entries" is left out: a
+        restarted node logs it when the Raft leader resends entries it already holds
+        (pysyncobj truncates before comparing); ``caught_up`` checks the caches agree."""
+        for member in [*self.replicas.values(), *self.spus.values()]:
+            log = member.log()
+            assert "Traceback" not in log, f"{member.name}:\n{log}"
+            critical = [
+                line
+                for line in log.splitlines()
+                if " CRITICAL " in line and "pysyncobj.syncobj: truncating" not in line
+            ]
+            assert not critical, f"{member.name}:\n{log}"
+
     # asking the replicas
 
     def admin(self, *replicas: str, timeout: float = 10.0) -> AdminClient:
@@ -231,13 +263,14 @@ class LocalCluster:
         reports = await self.reports(chosen)
         if not chosen or len(reports) < len(chosen):
             return None
-        seen = {
+        seen: set[tuple[str, int] | None] = {
             (r["leader"]["replica_id"], r["leader"]["epoch"]) if r.get("leader") else None
             for r in reports.values()
         }
-        if len(seen) != 1 or None in seen:
+        named = seen.pop() if len(seen) == 1 else None
+        if named is None:
             return None
-        ((leader, epoch),) = seen
+        leader, epoch = named
         if epoch <= above or reports.get(leader, {}).get("role") != "leader":
             return None
         standbys = [r for n, r in reports.items() if n != leader]
@@ -258,7 +291,8 @@ class LocalCluster:
         return agreed
 
     async def caught_up(self, replica: str, leader: str) -> bool:
-        """``replica``'s cache is at the leader's revision and it names ``leader``."""
+        """``replica`` is a standby naming ``leader``, its cache at the leader's revision
+        and holding the same objects (every spec, status and revision)."""
         reports = await self.reports([replica, leader])
         mine, theirs = reports.get(replica), reports.get(leader)
         return bool(
@@ -267,7 +301,20 @@ class LocalCluster:
             and mine["role"] == "standby"
             and (mine.get("leader") or {}).get("replica_id") == leader
             and mine["revision"] == theirs["revision"]
+            and await self.cache_of(replica) == await self.cache_of(leader)
         )
+
+    async def cache_of(self, replica: str) -> list[dict[str, Any]]:
+        """Every SPU, topic and partition ``replica`` serves from its cache."""
+        async with self.admin(replica, timeout=3.0) as client:
+            spus = await client.list_spus()
+            topics = await client.list_topics()
+            partitions = await client.list_partitions()
+        return [
+            *(o.model_dump(mode="json") for o in spus),
+            *(o.model_dump(mode="json") for o in topics),
+            *(o.model_dump(mode="json") for o in partitions),
+        ]
 
     # SPUs and topics through the public API
 
@@ -311,13 +358,25 @@ class LocalCluster:
         )
 
 
+def computed(partitions: int, replication_factor: int) -> TopicSpec:
+    """A topic spec whose replicas the SC places."""
+    return TopicSpec(replicas=TopicReplicas.new_computed(partitions, replication_factor))
+
+
 def applied_epochs(spu_log: str) -> list[int]:
     """The epochs of the spec messages an SPU applied, in the order it applied them."""
     return [int(full or change) for full, change in SPU_APPLIED.findall(spu_log)]
 
 
 def leader_epochs(sc_log: str) -> list[int]:
+    """The epochs an SC replica led, in order, as its log tells."""
     return [int(e) for e in BECAME_LEADER.findall(sc_log)]
+
+
+def term_ended(sc_log: str, epoch: int) -> bool:
+    """The replica's log says its term at ``epoch`` ended (stepped down, resigned, lost)."""
+    pattern = rf"stepped down from epoch={epoch}\b|lost leadership of sc epoch={epoch}\b"
+    return re.search(pattern, sc_log) is not None
 
 
 def _endpoint(address: str) -> Endpoint:

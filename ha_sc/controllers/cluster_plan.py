@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action
+from ha_sc.controllers.partition_offsets import ReportedOffsets
 from ha_sc.controllers.partition_reducer import reduce_partition
 from ha_sc.controllers.spu_health import reduce_spu_status
 from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
@@ -29,12 +30,14 @@ def plan_cluster(
     topics: Mapping[str, Topic],
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
+    reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
     ``connected`` holds the ids of SPUs with a live connection to this leader, or
     None while the leader has not yet given SPUs time to connect: SPU health is
     then left as stored, so a new leader does not fail every partition over.
+    ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
     """
     actions: list[Action] = []
     if connected is not None:
@@ -49,5 +52,6 @@ def plan_cluster(
         actions += reduce_topic(topic, spus=infos, partitions=owned.get(topic.key, {}), load=load)
     by_id = spus_by_id(infos)
     for partition in partitions.values():
-        actions += reduce_partition(partition, spus=by_id)
+        offsets = reported.get(partition.key) if reported else None
+        actions += reduce_partition(partition, spus=by_id, reported=offsets)
     return actions

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 
 from ha_sc.controllers.actions import Action, UpdateSpec, UpdateStatus
 from ha_sc.controllers.leader_election import choose_leader
+from ha_sc.controllers.partition_offsets import ReportedOffsets, with_reported_offsets
 from ha_sc.controllers.spu_info import SpuInfo
 from ha_sc.model.kinds import Kind, Partition
 from ha_sc.model.partition import (
@@ -40,12 +41,26 @@ from ha_sc.model.partition import (
 _SERVED = (PartitionResolution.ONLINE, PartitionResolution.ELECTION_LEADER_FOUND)
 
 
-def reduce_partition(partition: Partition, *, spus: Mapping[int, SpuInfo]) -> list[Action]:
-    """The write that brings ``partition`` in line with its SPUs, if any."""
+def reduce_partition(
+    partition: Partition,
+    *,
+    spus: Mapping[int, SpuInfo],
+    reported: Mapping[int, ReportedOffsets] | None = None,
+) -> list[Action]:
+    """The write that brings ``partition`` in line with its SPUs, if any.
+
+    ``reported``: the offsets each SPU last reported for this partition's replica.
+    """
     online = {spu_id for spu_id, spu in spus.items() if spu.online}
     spec, status = partition.spec, partition.status
     if spec.leader in online:
-        if status.resolution is PartitionResolution.ONLINE and status.leader.spu == spec.leader:
+        if reported:
+            status = with_reported_offsets(status, spec, reported)
+        if (
+            status is partition.status
+            and status.resolution is PartitionResolution.ONLINE
+            and status.leader.spu == spec.leader
+        ):
             return []  # the common case, settled: no copy made
         return _set_status(partition, led_by(status, spec.leader))
     candidate = choose_leader(spec, status, online)

@@ -23,7 +23,7 @@ from ha_sc.sc.action_writer import ActionWriter, Outcome
 
 log = logging.getLogger("ha_sc.controllers")
 
-IN_FLIGHT = 64
+IN_FLIGHT = 16
 LOG_EACH_UP_TO = 20
 """Waves larger than this log one summary line instead of a line per write."""
 

@@ -17,13 +17,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from election.term import Term
+from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.model.kinds import Partition, Spu, Topic
+from ha_sc.protocol import StatusReport
 from ha_sc.sc.action_waves import apply_actions
 from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.sc.reported_offsets import offsets_by_partition
 from ha_sc.store import GlobalStore, StoreView
 
 log = logging.getLogger("ha_sc.controllers")
@@ -40,12 +44,14 @@ class ControllerLoop:
         connected: ConnectedSpus,
         resync: float = 1.0,
         min_interval: float = 0.05,
+        reports: Callable[[], list[StatusReport]] = list,
     ) -> None:
         self._cache = cache
         self._writer = writer
         self._connected = connected
         self._resync = resync
         self._min_interval = min_interval
+        self._reports = reports
         self.passes = 0
 
     async def run(self, term: Term) -> None:
@@ -54,11 +60,12 @@ class ControllerLoop:
             started = time.monotonic()
             epochs = self._epochs()
             actions = await asyncio.to_thread(
-                plan_cluster,
+                _plan,
                 spus=self._cache.spus.snapshot(),
                 topics=self._cache.topics.snapshot(),
                 partitions=self._cache.partitions.snapshot(),
                 connected=self._connected(),
+                reports=self._reports(),
             )
             self.passes += 1
             await apply_actions(self._writer, actions, term)
@@ -84,3 +91,21 @@ class ControllerLoop:
                 wait.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*waits, return_exceptions=True)
+
+
+def _plan(
+    *,
+    spus: Mapping[str, Spu],
+    topics: Mapping[str, Topic],
+    partitions: Mapping[str, Partition],
+    connected: Collection[int] | None,
+    reports: list[StatusReport],
+) -> list[Action]:
+    """One pass's plan (run on a worker thread: everything it gets is immutable)."""
+    return plan_cluster(
+        spus=spus,
+        topics=topics,
+        partitions=partitions,
+        connected=connected,
+        reported=offsets_by_partition(reports) if connected is not None else None,
+    )

@@ -20,6 +20,7 @@ from election.term import Term
 from election.threaded import ThreadedCandidate
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
+from ha_sc.protocol import StatusReport
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
@@ -72,6 +73,7 @@ class LeaderRole:
         replica: str,
         connected_spus: Callable[[], Collection[int]] | None = None,
         spu_grace: float = 1.5,
+        reports: Callable[[], list[StatusReport]] = list,
     ) -> None:
         self.candidate = candidate
         self._kv = kv
@@ -79,6 +81,7 @@ class LeaderRole:
         self._connected_spus = connected_spus
         self._spu_grace = spu_grace
         self._replica = replica
+        self._reports = reports
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -116,7 +119,10 @@ class LeaderRole:
 
     async def _lead(self, term: Term) -> None:
         loop = ControllerLoop(
-            self._cache, ActionWriter(self._kv, self._cache), connected=self._spu_health()
+            self._cache,
+            ActionWriter(self._kv, self._cache),
+            connected=self._spu_health(),
+            reports=self._reports,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

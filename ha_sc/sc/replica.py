@@ -120,6 +120,7 @@ class ScReplica:
             self.cache,
             replica=self.settings.replica_id,
             connected_spus=spus.connected_ids,
+            reports=spus.connected_reports,
         )
         api: ApiServer | None = None
         try:

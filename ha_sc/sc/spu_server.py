@@ -26,6 +26,7 @@ from ha_sc.protocol import (
     Refused,
     Register,
     SpuMessage,
+    StatusReport,
     encode_message,
     format_address,
     parse_address,
@@ -87,6 +88,10 @@ class SpuServer:
     def last_status(self, spu_id: int) -> ReceivedStatus | None:
         """The last status report of ``spu_id`` and its monotonic arrival time, if any."""
         return self._statuses.get(spu_id)
+
+    def connected_reports(self) -> list[StatusReport]:
+        """The last report of every SPU connected now (each an SPU's whole picture)."""
+        return [s.report for spu_id, s in self._statuses.items() if spu_id in self._connections]
 
     def statuses(self) -> Mapping[int, ReceivedStatus]:
         """The last status report of every SPU heard from."""
