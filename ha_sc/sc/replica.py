@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable
+from typing import Any
 
 from election.api import Candidate
 from election.term import Term
@@ -19,13 +21,13 @@ from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.kv_backend import open_kv
+from ha_sc.sc.kv_backend import open_kv, store_ready
 from ha_sc.sc.leadership import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.loop_monitor import watch_loop
 from ha_sc.sc.replica_view import KnownLeader, RaftGroup
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import Dispatcher, GlobalStore, Supervisor, start_dispatchers
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -111,7 +113,7 @@ class ScReplica:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        kv = self._kv = await open_kv(self.settings)
+        kv = self._kv = open_kv(self.settings)
         candidate = self._candidate = make_candidate(self.settings, kv)
         spus = SpuServer(self, self.settings.private_address)
         role = self._role = LeaderRole(
@@ -122,14 +124,13 @@ class ScReplica:
             connected_spus=spus.connected_ids,
             reports=spus.connected_reports,
         )
-        api: ApiServer | None = None
+        dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
+        api = ApiServer(
+            self,
+            self.settings.public_address,
+            ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
+        )
         try:
-            dispatchers = start_dispatchers(self.cache, kv, self.supervisor)
-            api = ApiServer(
-                self,
-                self.settings.public_address,
-                ready=lambda: all(d.ready.is_set() for d in dispatchers.values()),
-            )
             try:
                 await api.start()
                 await spus.start()
@@ -142,15 +143,16 @@ class ScReplica:
                 api.address,
                 spus.address,
             )
+            if not await self._until_stopped(store_ready(kv, self.replica_id)):
+                log.info("sc %s stopping on signal before its store was ready", self.replica_id)
+                return 0
+            dispatchers.update(start_dispatchers(self.cache, kv, self.supervisor))
             self.supervisor.start("election", candidate.run())
             leading = self.supervisor.start("leader-role", role.run())
             self.supervisor.start("status-reporter", self._report(kv, candidate))
             self.supervisor.start("loop-monitor", watch_loop())
-            stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
-            await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            failed.cancel()
+            await self._until_stopped(failed)
             if self.supervisor.failed.is_set():
                 log.critical(
                     "sc %s stopping: %s", self.settings.replica_id, self.supervisor.failure
@@ -163,10 +165,25 @@ class ScReplica:
             return 0
         finally:
             await spus.stop()
-            if api is not None:
-                await api.stop()
+            await api.stop()
             await self.supervisor.stop()
             await kv.close()
+
+    async def _until_stopped(self, work: Awaitable[object]) -> bool:
+        """Await ``work`` unless a stop signal comes first (then cancel it): did it finish?"""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.create_task(self._stop.wait(), name="await-stop")
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.done() and not task.cancelled():
+            task.result()  # a failure of the work itself propagates
+            return True
+        return False
 
     async def _report(self, kv: KvStore, candidate: Candidate) -> None:
         while True:

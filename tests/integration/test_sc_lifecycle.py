@@ -26,6 +26,8 @@ ALONE_FOR = 3.0
 """Seconds a member is left alone before the ones it needs start."""
 MAX_BACKOFF = 0.2
 """The SPU's longest wait between connection attempts (ha_sc.spu.settings)."""
+LONE_WAIT = 11.0
+"""Seconds a lone Raft replica is kept alone: past its first "no leader" warning (10 s)."""
 SIGTERM_BOUND = 5.0
 """SIGTERM -> the replica has exited."""
 HANDOVER_BOUND = 5.0
@@ -164,6 +166,8 @@ async def test_a_lone_raft_replica_answers_that_there_is_no_leader_and_stops_on_
         while answer is None and time.monotonic() - started < ALONE_FOR + 2.0:
             answer = (await cluster.reports(["sc-1"])).get("sc-1")
             await asyncio.sleep(0.1)
+        # past one "no leader" warning: it keeps waiting rather than giving up
+        await asyncio.sleep(max(0.0, LONE_WAIT - (time.monotonic() - started)))
         ran_alone = lone.alive
 
         lone.signal(signal.SIGTERM)
@@ -179,6 +183,8 @@ async def test_a_lone_raft_replica_answers_that_there_is_no_leader_and_stops_on_
             problems.append(f"GET /leader answered {answer}")
         if not ran_alone:
             problems.append("it exited while alone")
+        elif "waiting for a majority" not in lone.log():
+            problems.append(f"no warning that it waits for a majority in {LONE_WAIT:g} s")
         if exit_code != 0:
             problems.append(f"{SIGTERM_BOUND:g} s after SIGTERM: exit code {exit_code}")
         assert not problems, f"{problems}; log:\n{lone.log()}"
