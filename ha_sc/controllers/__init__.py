@@ -13,6 +13,7 @@ from ha_sc.controllers.actions import (
 )
 from ha_sc.controllers.cluster_state import ActionRefused, ClusterState, apply_actions
 from ha_sc.controllers.leader_election import choose_leader, is_in_sync
+from ha_sc.controllers.partition_offsets import ReportedOffsets, with_reported_offsets
 from ha_sc.controllers.partition_reducer import led_by, reduce_partition
 from ha_sc.controllers.replica_assignment import (
     InsufficientSpus,
@@ -33,6 +34,7 @@ __all__ = [
     "CreateObject",
     "DeleteObject",
     "InsufficientSpus",
+    "ReportedOffsets",
     "SpuInfo",
     "SpuLoad",
     "UpdateSpec",
@@ -51,4 +53,5 @@ __all__ = [
     "spus_by_id",
     "validate_assigned_map",
     "validate_topic_spec",
+    "with_reported_offsets",
 ]

@@ -53,9 +53,9 @@ def reduce_partition(
     """
     online = {spu_id for spu_id, spu in spus.items() if spu.online}
     spec, status = partition.spec, partition.status
+    if reported:  # fresher than the stored status, for the followers above all
+        status = with_reported_offsets(status, spec, reported)
     if spec.leader in online:
-        if reported:
-            status = with_reported_offsets(status, spec, reported)
         if (
             status is partition.status
             and status.resolution is PartitionResolution.ONLINE

@@ -5,6 +5,7 @@ import pytest
 from ha_sc.controllers import (
     Action,
     ClusterState,
+    ReportedOffsets,
     SpuInfo,
     UpdateSpec,
     UpdateStatus,
@@ -12,6 +13,7 @@ from ha_sc.controllers import (
     choose_leader,
     is_in_sync,
     reduce_partition,
+    with_reported_offsets,
 )
 from ha_sc.model import (
     Kind,
@@ -202,3 +204,61 @@ def test_choose_leader_uses_offsets_of_an_earlier_leader_in_the_status() -> None
 )
 def test_in_sync_means_holding_the_high_watermark(leo: int, hw: int, in_sync: bool) -> None:
     assert is_in_sync(ReplicaStatus(spu=2, leo=leo), hw) is in_sync
+
+
+# offsets the SPUs reported to the leader SC (fresher than the stored status)
+
+
+def test_reported_offsets_of_leader_and_followers_reach_the_status() -> None:
+    p = partition(1, [1, 2, 3], status_leader=(1, 10, 10), followers=[(2, 10, 10), (3, 8, 9)])
+    reported = {
+        1: ReportedOffsets(leo=20, hw=18, lsr=1),
+        2: ReportedOffsets(leo=20, hw=18),
+    }
+    status = with_reported_offsets(p.status, p.spec, reported)
+    assert status.leader == ReplicaStatus(spu=1, hw=18, leo=20)
+    assert status.lsr == 1
+    assert status.replicas == [
+        ReplicaStatus(spu=2, hw=18, leo=20),
+        ReplicaStatus(spu=3, hw=8, leo=9),
+    ]
+    [action] = reduce_partition(p, spus=spus([1, 2, 3]), reported=reported)
+    assert action == UpdateStatus(Kind.PARTITION, "orders-0", 7, status)
+
+
+def test_unchanged_reports_leave_the_status_object_alone() -> None:
+    p = partition(1, [1, 2], status_leader=(1, 10, 10), followers=[(2, 10, 10)])
+    same = {1: ReportedOffsets(leo=10, hw=10), 2: ReportedOffsets(leo=10, hw=10)}
+    assert with_reported_offsets(p.status, p.spec, same) is p.status
+    assert with_reported_offsets(p.status, p.spec, {}) is p.status
+    assert reduce_partition(p, spus=spus([1, 2]), reported=same) == []
+
+
+def test_a_follower_report_does_not_speak_for_the_leader() -> None:
+    """Only the spec's leader sets the leader's offsets and the in-sync count."""
+    p = partition(1, [1, 2], status_leader=(1, 10, 10), followers=[(2, 10, 10)])
+    status = with_reported_offsets(p.status, p.spec, {2: ReportedOffsets(leo=4, hw=4, lsr=7)})
+    assert status.leader == ReplicaStatus(spu=1, hw=10, leo=10)
+    assert status.lsr == p.status.lsr
+    assert status.replicas == [ReplicaStatus(spu=2, hw=4, leo=4)]
+
+
+def test_failover_follows_the_followers_reports_not_the_stale_stored_offsets() -> None:
+    """Stored: follower 2 ahead of 3. Reported since: 3 has caught up further. 3 leads."""
+    p = partition(1, [1, 2, 3], status_leader=(1, 100, 120), followers=[(2, 100, 115), (3, 90, 95)])
+    reported = {2: ReportedOffsets(leo=118, hw=100), 3: ReportedOffsets(leo=120, hw=100)}
+    cluster = spus([2, 3], offline=(1,))
+    assert reduce_partition(p, spus=cluster) == [
+        UpdateSpec(Kind.PARTITION, "orders-0", 7, PartitionSpec(leader=2, replicas=[1, 2, 3]))
+    ]
+    assert reduce_partition(p, spus=cluster, reported=reported) == [
+        UpdateSpec(Kind.PARTITION, "orders-0", 7, PartitionSpec(leader=3, replicas=[1, 2, 3]))
+    ]
+
+
+def test_a_follower_reported_behind_the_high_watermark_cannot_lead() -> None:
+    p = partition(1, [1, 2], status_leader=(1, 100, 100), followers=[(2, 100, 100)])
+    behind = {2: ReportedOffsets(leo=60, hw=60)}  # e.g. it lost its disk and refetches
+    [action] = reduce_partition(p, spus=spus([2], offline=(1,)), reported=behind)
+    assert isinstance(action, UpdateStatus)
+    assert action.status.resolution is Resolution.LEADER_OFFLINE
