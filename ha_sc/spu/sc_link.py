@@ -10,7 +10,9 @@ epoch fence first: a message from a deposed leader is refused, counted, and
 ends the session. While connected the SPU sends its status every
 ``status_interval``; silence from the SC past ``sc_timeout`` (it sends a
 keepalive every 0.5 s) ends the session, so a paused or cut-off leader is left
-behind. What the SPU holds stays as it is until the next full sync.
+behind. What the SPU holds stays as it is until the next full sync. The fence's
+decisions are also appended to ``control-events.jsonl`` in the data dir
+(``control_events.py``), for audits and chaos runs.
 ``not_leader`` and ``refused`` pass no fence: they change nothing the SPU holds.
 """
 
@@ -36,6 +38,7 @@ from ha_sc.protocol import (
     parse_address,
     sc_message_decoder,
 )
+from ha_sc.spu.control_events import CONTROL_EVENTS_FILE, ControlEventLog
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
@@ -97,6 +100,8 @@ class ScLink:
         self.addresses = list(settings.sc_addresses)
         """SC replicas' private addresses this SPU tries in turn: those it was given,
         then those the leaders told it of."""
+        self.events = ControlEventLog(settings.data_dir / CONTROL_EVENTS_FILE, settings.spu_id)
+        """The fence's decisions, appended to ``control-events.jsonl``."""
 
     async def run(self) -> None:
         """Connect, follow, reconnect; until cancelled."""
@@ -166,7 +171,7 @@ class ScLink:
             return SessionEnd(f"refused: {first.reason}")
         if isinstance(first, Delta):
             return SessionEnd("protocol violation: a delta before the full sync")
-        if not self._state.apply(first):
+        if not self._apply(first):
             return self._stale(first)
         self._learn(first.sc_replicas)
         self._state.connected(address)
@@ -175,6 +180,17 @@ class ScLink:
             {"sc-link-read": self._read(channel), "sc-link-status": self._report(channel)}
         )
         return SessionEnd(reason, served=True)
+
+    def _apply(self, message: FullSync | Delta) -> bool:
+        """Pass ``message`` through the fence (and apply it); note the decision."""
+        accepted = self._state.apply(message)
+        self.events.record(
+            epoch=message.epoch,
+            accepted=accepted,
+            message=message.type,
+            highest=self._state.highest_epoch,
+        )
+        return accepted
 
     def _learn(self, sc_replicas: list[str]) -> None:
         """Add SC replicas the leader knows of to those this SPU tries (never removes:
@@ -193,7 +209,7 @@ class ScLink:
             except (ConnectionError, ProtocolError) as exc:
                 return str(exc)
             if isinstance(message, FullSync | Delta):
-                if not self._state.apply(message):
+                if not self._apply(message):
                     return self._stale(message).reason
             else:
                 return f"the sc sent {message.type} during the session"
