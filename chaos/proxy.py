@@ -5,7 +5,11 @@ Faults, each healed by ``heal()``:
 - ``blackhole(direction)``: bytes stop flowing (in one direction or both) and new
   connections are left unaccepted in the listen backlog, like a network that
   drops every packet: nothing is lost or reordered, peers see silence and time out.
-- ``delay(seconds, jitter)``: every chunk waits before it is forwarded.
+- ``delay(seconds, jitter, direction)``: every chunk waits before it is forwarded
+  (a normal draw around ``seconds``, never negative; order is kept).
+- ``drop(rate, direction, rto)``: each chunk is lost with probability ``rate`` and,
+  as TCP would, sent again after a retransmission timeout that doubles with each
+  loss in a row: a lossy link is a slow, bursty one, never a corrupted stream.
 - ``reset()``: every open connection is cut with a TCP reset.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import random
@@ -26,6 +31,37 @@ class Direction(enum.StrEnum):
     UPSTREAM = "upstream"  # client -> target
     DOWNSTREAM = "downstream"  # target -> client
     BOTH = "both"
+
+
+MAX_RETRANSMITS = 6
+"""Losses in a row of one chunk before it goes through regardless (as TCP gives up
+doubling its timeout and keeps retrying)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Impairment:
+    """What one direction of the link does to each chunk: delay, jitter and loss."""
+
+    delay: float = 0.0
+    jitter: float = 0.0
+    drop: float = 0.0
+    """Probability that one transmission of a chunk is lost."""
+    rto: float = 0.2
+    """The first retransmission timeout after a loss, in seconds."""
+
+    def wait(self, rng: random.Random) -> float:
+        """How long the next chunk is held before it is forwarded."""
+        wait = max(0.0, rng.gauss(self.delay, self.jitter)) if self.jitter else self.delay
+        timeout = self.rto
+        for _ in range(MAX_RETRANSMITS):
+            if not self.drop or rng.random() >= self.drop:
+                break
+            wait += timeout
+            timeout *= 2
+        return wait
+
+
+CLEAR = Impairment()
 
 
 class FaultProxy:
@@ -43,8 +79,10 @@ class FaultProxy:
         self._flow = {Direction.UPSTREAM: asyncio.Event(), Direction.DOWNSTREAM: asyncio.Event()}
         for gate in self._flow.values():
             gate.set()
-        self._delay = 0.0
-        self._jitter = 0.0
+        self._impairments = {Direction.UPSTREAM: CLEAR, Direction.DOWNSTREAM: CLEAR}
+        self._rng = random.Random()
+        self.connections = 0
+        """Connections accepted since the start."""
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -73,9 +111,30 @@ class FaultProxy:
         if direction is Direction.BOTH:
             self._accepting.clear()
 
-    def delay(self, seconds: float, jitter: float = 0.0) -> None:
-        log.info("%s: delay %.3fs +- %.3fs", self.name, seconds, jitter)
-        self._delay, self._jitter = seconds, jitter
+    def delay(
+        self, seconds: float, jitter: float = 0.0, direction: Direction = Direction.BOTH
+    ) -> None:
+        log.info("%s: delay %s %.3fs +- %.3fs", self.name, direction.value, seconds, jitter)
+        for side in self._sides(direction):
+            self._impairments[side] = dataclasses.replace(
+                self._impairments[side], delay=seconds, jitter=jitter
+            )
+
+    def drop(self, rate: float, direction: Direction = Direction.BOTH, rto: float = 0.2) -> None:
+        log.info("%s: drop %s %.0f%% (rto %.3fs)", self.name, direction.value, rate * 100, rto)
+        for side in self._sides(direction):
+            self._impairments[side] = dataclasses.replace(
+                self._impairments[side], drop=rate, rto=rto
+            )
+
+    def impairment(self, side: Direction) -> Impairment:
+        """What the link does now to chunks going ``side`` (UPSTREAM or DOWNSTREAM)."""
+        return self._impairments[side]
+
+    @property
+    def blackholed(self) -> set[Direction]:
+        """The directions where bytes do not flow now."""
+        return {side for side, gate in self._flow.items() if not gate.is_set()}
 
     def reset(self) -> None:
         """Cut every open connection with a TCP reset."""
@@ -86,7 +145,7 @@ class FaultProxy:
 
     def heal(self) -> None:
         log.info("%s: healed", self.name)
-        self._delay = self._jitter = 0.0
+        self._impairments = {side: CLEAR for side in self._impairments}
         for gate in self._flow.values():
             gate.set()
         self._accepting.set()
@@ -118,6 +177,7 @@ class FaultProxy:
         while True:
             await self._accepting.wait()
             client_sock, _ = await loop.sock_accept(self._server_sock)
+            self.connections += 1
             task = asyncio.create_task(self._serve(client_sock), name=f"{self.name}-link")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -153,8 +213,9 @@ class FaultProxy:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if self._delay or self._jitter:
-                    await asyncio.sleep(max(0.0, random.gauss(self._delay, self._jitter)))
+                wait = self._impairments[side].wait(self._rng)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 await gate.wait()  # what was read before a blackhole is held, not lost
                 writer.write(data)
                 await writer.drain()
