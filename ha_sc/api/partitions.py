@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ha_sc.api.context import context
-from ha_sc.api.wire import object_json
+from ha_sc.api.wire import list_body, object_json
 from ha_sc.model.kinds import Partition
 from ha_sc.model.partition import parse_partition_key
 
@@ -21,4 +21,4 @@ async def list_partitions(request: web.Request) -> web.Response:
     partitions = ctx.view.cache.partitions
     chosen = [p for p in partitions.objects() if topic is None or _order(p)[0] == topic]
     items = [object_json(p) for p in sorted(chosen, key=_order)]
-    return web.json_response({"items": items, "revision": partitions.revision})
+    return web.Response(body=list_body(items, partitions.revision), content_type="application/json")

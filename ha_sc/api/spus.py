@@ -7,7 +7,7 @@ from aiohttp import web
 from ha_sc.api.context import context
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.settle import until_reflected
-from ha_sc.api.wire import API_PREFIX, RegisterSpuRequest, object_json
+from ha_sc.api.wire import API_PREFIX, RegisterSpuRequest, list_body, object_json
 from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Spu
@@ -20,7 +20,7 @@ async def list_spus(request: web.Request) -> web.Response:
     ctx.require_ready()
     spus = ctx.view.cache.spus
     items = [object_json(spu) for spu in sorted(spus.objects(), key=lambda s: s.spec.id)]
-    return web.json_response({"items": items, "revision": spus.revision})
+    return web.Response(body=list_body(items, spus.revision), content_type="application/json")
 
 
 async def register_spu(request: web.Request) -> web.Response:

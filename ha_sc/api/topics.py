@@ -8,7 +8,7 @@ from ha_sc.api.context import ApiContext, context
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.provisioning import await_provisioned
 from ha_sc.api.settle import until_reflected
-from ha_sc.api.wire import API_PREFIX, CreateTopicRequest, object_json
+from ha_sc.api.wire import API_PREFIX, CreateTopicRequest, list_body, object_json
 from ha_sc.controllers.spu_info import spu_infos
 from ha_sc.controllers.topic_validation import validate_topic_spec
 from ha_sc.kv.api import KeyExists, KeyNotFound
@@ -24,7 +24,7 @@ async def list_topics(request: web.Request) -> web.Response:
     ctx.require_ready()
     topics = ctx.view.cache.topics
     items = [object_json(topic) for topic in sorted(topics.objects(), key=lambda t: t.key)]
-    return web.json_response({"items": items, "revision": topics.revision})
+    return web.Response(body=list_body(items, topics.revision), content_type="application/json")
 
 
 async def get_topic(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ from ha_sc.protocol import (
     sc_message_decoder,
     spu_message_decoder,
 )
+from ha_sc.protocol.framing import SPEC_CHUNK
 
 
 def spu(spu_id: int) -> SpuSpec:
@@ -214,3 +215,21 @@ def test_addresses_parse_and_format(text: str, parsed: tuple[str, int]) -> None:
 def test_bad_addresses_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="address"):
         parse_address(text)
+
+
+@pytest.mark.parametrize("count", [SPEC_CHUNK, SPEC_CHUNK + 1, 3 * SPEC_CHUNK + 17])
+def test_a_large_full_sync_encoded_in_chunks_reads_back_whole(count: int) -> None:
+    """Past SPEC_CHUNK specs the payload is assembled from chunks; same message back."""
+    message = FullSync(
+        epoch=9,
+        trace={"traceparent": "00-abc-def-01"},
+        spus=[spu(5001), spu(5002)],
+        replicas=[
+            ReplicaSpec(partition=f"t-{i}", leader=5001 + i % 2, replicas=[5001, 5002])
+            for i in range(count)
+        ],
+        sc_replicas=["127.0.0.1:9004", "127.0.0.1:9104"],
+    )
+    wire = encode_message(message)
+    assert sc_message_decoder().feed(wire) == [message]
+    assert json.loads(wire[4:]) == json.loads(message.model_dump_json())
