@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
-from ha_sc.kv.api import StaleGuard
+from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.action_writer import ActionWriter, Outcome
 
@@ -56,7 +56,8 @@ async def apply_actions(
 ) -> None:
     """Apply ``actions`` under ``term``; stops starting writes once the term ends.
 
-    Raises StaleGuard when the KV refused a write for a newer epoch.
+    Raises StaleGuard when the KV refused a write for a newer epoch, KvUnavailable when
+    a write could not be committed (the rest of its wave still ran).
     """
     for wave in waves(actions):
         if not term.is_valid():
@@ -87,6 +88,8 @@ async def _apply_wave(writer: ActionWriter, wave: list[Action], term: Term, in_f
                 group.create_task(one(action), name=f"write-{n}-{action.kind.value}")
     except* StaleGuard as refused:
         raise refused.exceptions[0] from None
+    except* KvUnavailable as unavailable:
+        raise unavailable.exceptions[0] from None
     if quiet:
         done = ", ".join(f"{count} x {what}" for what, count in sorted(outcomes.items()))
         log.info(

@@ -2,7 +2,9 @@
 
 Level-based: every pass looks only at the current cache, so a new leader simply
 continues where the last one stopped, and a write refused because the object
-changed meanwhile is decided again on the next pass. A pass runs when any
+changed meanwhile is decided again on the next pass. A store that cannot commit
+(no Raft majority, etcd unreachable) costs a pass, not the replica: the loop
+pauses and plans again. A pass runs when any
 cached kind changes (at most every ``min_interval`` seconds, so a burst of
 changes costs one pass), and at least every ``resync`` seconds.
 
@@ -23,6 +25,7 @@ from typing import Any
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.kv.api import KvUnavailable
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
 from ha_sc.sc.action_waves import apply_actions
@@ -33,6 +36,8 @@ from ha_sc.store import GlobalStore, StoreView
 log = logging.getLogger("ha_sc.controllers")
 
 ConnectedSpus = Callable[[], Collection[int] | None]
+UNAVAILABLE_PAUSE = 0.5
+"""Seconds between a pass whose writes could not be committed and the next one."""
 
 
 class ControllerLoop:
@@ -68,7 +73,18 @@ class ControllerLoop:
                 reports=self._reports(),
             )
             self.passes += 1
-            await apply_actions(self._writer, actions, term)
+            try:
+                await apply_actions(self._writer, actions, term)
+            except KvUnavailable as unavailable:
+                # level-based: the next pass plans again from whatever did land
+                log.warning(
+                    "epoch=%d: store unavailable during a pass (%s); next pass in %.1f s",
+                    term.epoch,
+                    unavailable,
+                    UNAVAILABLE_PAUSE,
+                )
+                await _sleep_unless_lost(term, UNAVAILABLE_PAUSE)
+                continue
             await asyncio.sleep(max(0.0, started + self._min_interval - time.monotonic()))
             await self._until_changed(epochs, term)
 
@@ -91,6 +107,12 @@ class ControllerLoop:
                 wait.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def _sleep_unless_lost(term: Term, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await term.lost.wait()
 
 
 def _plan(

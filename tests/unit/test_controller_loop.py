@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from election.guard import Guard
 from election.term import Term
-from ha_sc.kv.api import StaleGuard
+from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     Endpoint,
@@ -151,3 +152,58 @@ async def test_no_spu_health_verdicts_during_the_grace_period(cluster: Cluster) 
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)
+
+
+class FlakyKv(MemoryKv):
+    """A memory KV whose first ``failures`` writes cannot be committed."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def _maybe_fail(self) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise KvUnavailable("no majority (test)")
+
+    async def create(self, *args: Any, **kwargs: Any) -> int:
+        if kwargs.get("guard") is not None:
+            self._maybe_fail()
+        return await super().create(*args, **kwargs)
+
+    async def update(self, *args: Any, **kwargs: Any) -> int:
+        self._maybe_fail()
+        return await super().update(*args, **kwargs)
+
+
+async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
+    cluster = Cluster()
+    cluster.kv = FlakyKv(failures=0)
+    start_dispatchers(cluster.cache, cluster.kv, cluster.supervisor)
+    try:
+        for spu_id in (5001, 5002):
+            await cluster.add_spu(spu_id)
+        cluster.connected = {5001, 5002}
+        await cluster.kv.create(
+            Kind.TOPIC.value,
+            "orders",
+            encode_value(TopicSpec(replicas=TopicReplicas.new_computed(4, 2))),
+        )
+        cluster.kv.failures = 3
+        term = cluster.term()
+        task = asyncio.create_task(cluster.loop().run(term), name="controllers")
+        try:
+            await cluster.until(
+                lambda: (
+                    (t := cluster.cache.topics.get("orders")) is not None
+                    and t.status.resolution is TopicResolution.PROVISIONED
+                    and len(cluster.cache.partitions) == 4
+                ),
+                timeout=10,
+            )
+            assert cluster.kv.failures == 0 and not task.done()
+        finally:
+            term.end("test over")
+            await asyncio.wait_for(task, 2)
+    finally:
+        await cluster.supervisor.stop()
