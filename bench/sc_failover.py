@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ from pathlib import Path
 from bench.common import machine, summary
 from bench.local_cluster import ha_sc, local_cluster, public_endpoints, status
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
+from ha_sc.model import PartitionResolution, TopicReplicas, TopicResolution, TopicSpec
 
 STAMP = r"^(\S+ \S+) "
 FULL_SYNC = re.compile(STAMP + r".*full sync at epoch (\d+)")
@@ -44,18 +45,24 @@ def first_after(log: Path, pattern: re.Pattern[str], epoch: int) -> float | None
 
 
 async def fill(directory: Path, partitions: int) -> None:
-    """Topics until the store holds ``partitions`` partitions, every one Online."""
+    """Topics until the store holds ``partitions`` partitions, every one Online.
+
+    One topic at a time: the next is created once the last is provisioned, so the
+    store fills as fast as the leader provisions, not faster.
+    """
     async with AdminClient(public_endpoints(directory), timeout=120) as client:
         made = 0
         while made < partitions:
             count = min(PER_TOPIC, partitions - made)
+            name = f"load-{made // PER_TOPIC}"
             spec = TopicSpec(replicas=TopicReplicas.new_computed(count, 2))
             try:
-                await client.create_topic(f"load-{made // PER_TOPIC}", spec, wait=300)
+                await client.create_topic(name, spec, wait=300)
             except ApiError as failed:  # stored; the next leader provisions it
                 if failed.status != 503:
                     raise
                 print(f"  (while filling: {failed})")
+                await provisioned(client, name)
             made += count
         deadline = time.monotonic() + 1800
         while True:
@@ -66,6 +73,17 @@ async def fill(directory: Path, partitions: int) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{online} of {partitions} partitions Online")
             await asyncio.sleep(2)
+
+
+async def provisioned(client: AdminClient, name: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ApiError):
+            topic = await client.describe_topic(name)
+            if topic.status.resolution is TopicResolution.PROVISIONED:
+                return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"topic {name} not provisioned within {timeout:.0f} s")
 
 
 def leadership_changes(directory: Path) -> int:
