@@ -1,0 +1,1 @@
+"""A cluster of real processes with fault-injecting proxies on its links."""
