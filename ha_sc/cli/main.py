@@ -7,7 +7,9 @@ import logging
 import click
 
 from ha_sc.cli.cluster import cluster
+from ha_sc.cli.consume import consume
 from ha_sc.cli.partition import partition
+from ha_sc.cli.produce import produce
 from ha_sc.cli.sc import sc
 from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
 from ha_sc.cli.spu_run import spu_run
@@ -46,6 +48,8 @@ cli.add_command(sc)
 cli.add_command(spu)
 cli.add_command(topic)
 cli.add_command(partition)
+cli.add_command(produce)
+cli.add_command(consume)
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""``PartitionBuffer``: the records waiting to be sent to one partition, cut into batches.
+
+No I/O and no clock of its own: callers pass the time. Records join the open batch
+until it would exceed the batch's byte or record limit; then it is sealed and queued,
+and a new one opens. The sender takes sealed batches first, then the open one once it
+has lingered long enough (or at once when flushing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from ha_sc.client.producer_batch import ProducerBatch
+from ha_sc.client.record_codec import RECORD_OVERHEAD
+
+
+class PartitionBuffer:
+    def __init__(
+        self,
+        partition: int,
+        *,
+        batch_bytes: int,
+        batch_records: int,
+        new_future: Callable[[], asyncio.Future[int]],
+    ) -> None:
+        self.partition = partition
+        self._batch_bytes = batch_bytes
+        self._batch_records = batch_records
+        self._new_future = new_future
+        self._open: ProducerBatch | None = None
+        self._sealed: deque[ProducerBatch] = deque()
+        self.flushing = False
+        """Send the open batch without lingering."""
+
+    @property
+    def has_batches(self) -> bool:
+        return self._open is not None or bool(self._sealed)
+
+    def append(
+        self, value: bytes, key: bytes | None, *, now: float, now_ms: int
+    ) -> tuple[ProducerBatch, int]:
+        """Add one record; returns its batch and its index in the batch."""
+        size = len(value) + RECORD_OVERHEAD + (0 if key is None else len(key))
+        batch = self._open
+        if batch is not None and (
+            batch.size + size > self._batch_bytes or len(batch.values) >= self._batch_records
+        ):
+            self.seal_open(now_ms)
+            batch = None
+        if batch is None:
+            batch = self._open = self._new_batch(now, now_ms)
+        index = len(batch.values)
+        batch.values.append(value)
+        if key is not None and batch.keys is None:
+            batch.keys = [None] * index
+        if batch.keys is not None:
+            batch.keys.append(key)
+        batch.size += size
+        return batch, index
+
+    def append_many(
+        self, values: Sequence[bytes], key: bytes | None, *, now: float, now_ms: int
+    ) -> list[ProducerBatch]:
+        """Add records in order, in as few batches as the limits allow (all fresh ones:
+        each starts with the first of its records). The last stays open for more."""
+        self.seal_open(now_ms)
+        extra = RECORD_OVERHEAD + (0 if key is None else len(key))
+        ends = list(itertools.accumulate(map(extra.__add__, map(len, values))))
+        batches: list[ProducerBatch] = []
+        start = 0
+        used = 0
+        while start < len(values):
+            # the last record that still fits, but at least one record per batch
+            stop = bisect.bisect_right(ends, used + self._batch_bytes, lo=start)
+            stop = min(max(stop, start + 1), start + self._batch_records)
+            if batches:
+                self.seal_open(now_ms)
+            batch = self._open = self._new_batch(now, now_ms)
+            batch.values = list(values[start:stop])
+            if key is not None:
+                batch.keys = [key] * (stop - start)
+            batch.size = ends[stop - 1] - used
+            batches.append(batch)
+            used = ends[stop - 1]
+            start = stop
+        return batches
+
+    def seal_open(self, now_ms: int) -> None:
+        """Close the open batch (if any) and queue it."""
+        if self._open is not None:
+            self._open.seal(now_ms)
+            self._sealed.append(self._open)
+            self._open = None
+
+    def take(self, *, now: float, now_ms: int, linger: float) -> ProducerBatch | None:
+        """The next batch to send, if one is due."""
+        if self._sealed:
+            return self._sealed.popleft()
+        batch = self._open
+        if batch is not None and (self.flushing or now - batch.opened_at >= linger):
+            self.seal_open(now_ms)
+            return self._sealed.popleft()
+        return None
+
+    def due_at(self, linger: float) -> float | None:
+        """When the open batch will be due (None: no open batch)."""
+        return None if self._open is None else self._open.opened_at + linger
+
+    def drain(self) -> list[ProducerBatch]:
+        """Every batch not yet taken, removed (to fail them)."""
+        batches = list(self._sealed)
+        if self._open is not None:
+            batches.append(self._open)
+        self._sealed.clear()
+        self._open = None
+        return batches
+
+    def _new_batch(self, now: float, now_ms: int) -> ProducerBatch:
+        return ProducerBatch(
+            partition=self.partition,
+            opened_at=now,
+            first_timestamp_ms=now_ms,
+            done=self._new_future(),
+        )

@@ -1,0 +1,217 @@
+"""``TopicProducer``: send records to a topic's partitions, batched, retried, deduplicated.
+
+``await producer.send(value, key=...)`` queues one record and returns its ``RecordAck``
+(``await`` that for the offset); ``await producer.send_many(values)`` queues many at a
+time for the least work per record. Records without a key or partition go round
+robin (one record at a time for ``send``, one call at a time for ``send_many``);
+with a key, to the partition of its hash. Delivery is per partition, in order, by
+one ``PartitionSender`` task each (see partition_sender.py and idempotence.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from ha_sc.client.accumulator import PartitionBuffer
+from ha_sc.client.data_errors import ProduceFailed
+from ha_sc.client.idempotence import PartitionSequence, new_producer_id
+from ha_sc.client.metadata import ClusterMetadata
+from ha_sc.client.partition_sender import PartitionSender, now_ms
+from ha_sc.client.partitioner import RoundRobin, partition_for_key
+from ha_sc.client.producer_batch import BulkAck, ProducerBatch, RecordAck
+from ha_sc.client.record_codec import RECORD_OVERHEAD
+from ha_sc.client.stream_settings import ProducerSettings
+from ha_sc.store.supervisor import Supervisor, TaskFailure
+
+log = logging.getLogger(__name__)
+
+
+class TopicProducer:
+    """Produces to one topic. Create with ``create`` (it learns the partition count)."""
+
+    def __init__(
+        self,
+        topic: str,
+        partitions: int,
+        metadata: ClusterMetadata,
+        settings: ProducerSettings | None = None,
+    ) -> None:
+        if partitions < 1:
+            raise ValueError("a topic has at least one partition")
+        self.topic = topic
+        self.partitions = partitions
+        self.settings = settings or ProducerSettings()
+        self.producer_id = new_producer_id()
+        self._metadata = metadata
+        self._round_robin = RoundRobin()
+        self._senders: dict[int, PartitionSender] = {}
+        self._supervisor = Supervisor(on_fatal=self._sender_failed)
+        self._pending: set[asyncio.Future[int]] = set()
+        self._buffered = 0
+        self._space = asyncio.Event()
+        self._space.set()
+        self._broken: TaskFailure | None = None
+        self._closed = False
+
+    @classmethod
+    async def create(
+        cls,
+        topic: str,
+        metadata: ClusterMetadata,
+        settings: ProducerSettings | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> TopicProducer:
+        """A producer for ``topic``; raises UnknownTopic if no partition of it is known."""
+        partitions = await metadata.wait_partition_count(topic, timeout=timeout)
+        return cls(topic, partitions, metadata, settings)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # sending
+
+    async def send(
+        self, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> RecordAck:
+        """Queue one record; waits only while the buffer is full."""
+        self._check_usable()
+        if not self._space.is_set():
+            await self._space.wait()
+        chosen = self._partition(key, partition)
+        sender = self._sender(chosen)
+        loop = asyncio.get_running_loop()
+        batch, index = sender.buffer.append(value, key, now=loop.time(), now_ms=now_ms())
+        if index == 0:
+            self._track(batch)
+        self._add_buffered(len(value) + RECORD_OVERHEAD + (len(key) if key else 0))
+        sender.wake()
+        return RecordAck(batch.done, index, chosen)
+
+    async def send_many(
+        self,
+        values: Sequence[bytes],
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> BulkAck:
+        """Queue many records for one partition (the key's, the one given, or the next in
+        turn), in order; the fast path for bulk sends."""
+        self._check_usable()
+        if not self._space.is_set():
+            await self._space.wait()
+        sender = self._sender(self._partition(key, partition))
+        loop = asyncio.get_running_loop()
+        batches = sender.buffer.append_many(values, key, now=loop.time(), now_ms=now_ms())
+        for batch in batches:
+            self._track(batch)
+        self._add_buffered(sum(batch.size for batch in batches))
+        sender.wake()
+        return BulkAck(batches)
+
+    async def flush(self) -> None:
+        """Send every queued record now and wait until each is acknowledged or failed."""
+        waiting = set(self._pending)
+        if not waiting:
+            return
+        for sender in self._senders.values():
+            sender.buffer.flushing = True
+            sender.wake()
+        try:
+            await asyncio.wait(waiting)
+        finally:
+            for sender in self._senders.values():
+                sender.buffer.flushing = False
+
+    async def close(self) -> None:
+        """Flush, then stop the senders and close their connections."""
+        if self._closed:
+            return
+        try:
+            if self._broken is None:
+                await self.flush()
+        finally:
+            self._closed = True
+            await self._supervisor.stop()
+            self._fail_waiting(ProduceFailed(f"producer of {self.topic} closed"))
+
+    # inside
+
+    def _partition(self, key: bytes | None, partition: int | None) -> int:
+        if partition is not None:
+            if not 0 <= partition < self.partitions:
+                raise ValueError(
+                    f"topic {self.topic} has partitions 0..{self.partitions - 1}, not {partition}"
+                )
+            return partition
+        if key is not None:
+            return partition_for_key(key, self.partitions)
+        return self._round_robin.next(self.partitions)
+
+    def _sender(self, partition: int) -> PartitionSender:
+        sender = self._senders.get(partition)
+        if sender is None:
+            loop = asyncio.get_running_loop()
+            buffer = PartitionBuffer(
+                partition,
+                batch_bytes=self.settings.batch_bytes,
+                batch_records=self.settings.batch_records,
+                new_future=loop.create_future,
+            )
+            sender = PartitionSender(
+                self.topic, buffer, PartitionSequence(self.producer_id), self._metadata,
+                self.settings,
+            )  # fmt: skip
+            self._senders[partition] = sender
+            self._supervisor.start(f"produce-{self.topic}-{partition}", sender.run())
+        return sender
+
+    def _track(self, batch: ProducerBatch) -> None:
+        self._pending.add(batch.done)
+        batch.done.add_done_callback(functools.partial(self._batch_done, batch))
+
+    def _batch_done(self, batch: ProducerBatch, future: asyncio.Future[int]) -> None:
+        self._pending.discard(future)
+        self._buffered -= batch.size
+        if self._buffered < self.settings.buffer_bytes:
+            self._space.set()
+        if not future.cancelled() and (error := future.exception()) is not None:
+            log.warning("%s", error)
+
+    def _add_buffered(self, size: int) -> None:
+        self._buffered += size
+        if self._buffered >= self.settings.buffer_bytes:
+            self._space.clear()
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ProduceFailed(f"producer of {self.topic} is closed")
+        if self._broken is not None:
+            raise ProduceFailed(f"producer of {self.topic} stopped: {self._broken}")
+
+    def _sender_failed(self, failure: TaskFailure) -> None:
+        self._broken = failure
+        log.error("producer of %s stopped: %s", self.topic, failure)
+        self._fail_waiting(ProduceFailed(f"producer of {self.topic} stopped: {failure}"))
+
+    def _fail_waiting(self, error: ProduceFailed) -> None:
+        for sender in self._senders.values():
+            for batch in sender.buffer.drain():
+                if not batch.done.done():
+                    batch.done.set_exception(error)
+            if sender.in_flight is not None and not sender.in_flight.done.done():
+                sender.in_flight.done.set_exception(error)
+        self._space.set()

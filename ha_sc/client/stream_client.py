@@ -1,0 +1,70 @@
+"""``StreamClient``: the data-plane facade of one cluster, producers and consumers.
+
+It keeps one ``ClusterMetadata`` (partition leaders, SPU addresses) learned from the
+SC replicas' public API and shared by every producer and consumer it makes::
+
+    async with StreamClient(find_endpoints()) as client:
+        producer = await client.topic_producer("orders")
+        ack = await producer.send(b"hello")
+        await producer.close()
+        async for record in client.consumer("orders").stream(Offset.beginning()):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from ha_sc.client.admin import AdminClient
+from ha_sc.client.consumer import TopicConsumer
+from ha_sc.client.metadata import ClusterMetadata
+from ha_sc.client.producer import TopicProducer
+from ha_sc.client.stream_settings import ConsumerSettings, ProducerSettings
+
+
+class StreamClient:
+    """``endpoints``: SC replicas' public addresses; ``sc_timeout`` bounds each call to
+    them; ``watch``: follow metadata changes as they happen (else only on errors)."""
+
+    def __init__(
+        self, endpoints: Sequence[str], *, sc_timeout: float = 3.0, watch: bool = True
+    ) -> None:
+        self.admin = AdminClient(endpoints, timeout=sc_timeout)
+        self.metadata = ClusterMetadata(self.admin, watch=watch)
+        self._sc_timeout = sc_timeout
+        self._started = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.metadata.start()
+
+    async def close(self) -> None:
+        await self.metadata.close()
+        await self.admin.close()
+
+    async def topic_producer(
+        self, topic: str, settings: ProducerSettings | None = None
+    ) -> TopicProducer:
+        """A producer of ``topic``; raises UnknownTopic if the SC does not know it."""
+        await self.start()
+        return await TopicProducer.create(
+            topic, self.metadata, settings, timeout=self._sc_timeout * 2
+        )
+
+    def consumer(self, topic: str, settings: ConsumerSettings | None = None) -> TopicConsumer:
+        return TopicConsumer(topic, self.metadata, settings, timeout=self._sc_timeout * 2)

@@ -1,0 +1,203 @@
+"""The producer against fake SPUs on loopback: batching, order, retries, re-routing on
+"not leader", deduplication of a retried batch, the delivery timeout, an SC that is
+down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ha_sc.client.data_errors import DeliveryTimeout, ProduceFailed, UnknownTopic
+from ha_sc.client.metadata import ClusterMetadata
+from ha_sc.client.producer import TopicProducer
+from ha_sc.client.stream_settings import ProducerSettings
+from ha_sc.protocol.data import ErrorCode, ProduceRequest
+from ha_sc.spu.storage.batch import iter_batches
+from ha_sc.spu.storage.records import decode_records
+from tests.fake_spu import FakeSc, FakeSpu
+
+FAST = ProducerSettings(linger=0.001, retry_backoff=0.005, retry_backoff_max=0.02)
+
+
+def stored(spu: FakeSpu, topic: str, partition: int) -> list[tuple[int, bytes | None, bytes]]:
+    """(offset, key, value) of every record the fake holds, in log order."""
+    out = []
+    for batch in spu.log(topic, partition).batches:
+        for raw in iter_batches(batch):
+            for i, record in enumerate(decode_records(raw.payload)):
+                out.append((raw.header.base_offset + i, record.key, record.value))
+    return out
+
+
+def headers(spu: FakeSpu, topic: str, partition: int) -> list[tuple[int, int, int]]:
+    """(producer id, base sequence, record count) of each stored batch."""
+    return [
+        (raw.header.producer_id, raw.header.base_sequence, raw.header.record_count)
+        for batch in spu.log(topic, partition).batches
+        for raw in iter_batches(batch)
+    ]
+
+
+@pytest.fixture
+async def spus() -> AsyncIterator[tuple[FakeSpu, FakeSpu]]:
+    async with FakeSpu(5001) as one, FakeSpu(5002) as two:
+        yield one, two
+
+
+@pytest.fixture
+async def sc(spus: tuple[FakeSpu, FakeSpu]) -> FakeSc:
+    sc = FakeSc()
+    for spu in spus:
+        sc.set_spu(spu)
+    return sc
+
+
+@pytest.fixture
+async def metadata(sc: FakeSc) -> AsyncIterator[ClusterMetadata]:
+    metadata = ClusterMetadata(sc, min_refresh_interval=0.01)
+    await metadata.start()
+    try:
+        yield metadata
+    finally:
+        await metadata.close()
+
+
+async def test_records_are_batched_and_acknowledged_with_their_offsets_in_order(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, _ = spus
+    sc.set_partition("orders", 0, 5001)
+    settings = FAST.model_copy(update={"batch_records": 100})
+    async with await TopicProducer.create("orders", metadata, settings) as producer:
+        acks = [await producer.send(f"r{i}".encode()) for i in range(450)]
+        bulk = await producer.send_many([f"m{i}".encode() for i in range(250)])
+        await producer.flush()
+        assert [await ack for ack in acks] == list(range(450))
+        delivered = await bulk
+    assert sum(d.record_count for d in delivered) == 250
+    assert delivered[0].base_offset == 450 and all(d.partition == 0 for d in delivered)
+    values = [value for _, _, value in stored(one, "orders", 0)]
+    assert values == [f"r{i}".encode() for i in range(450)] + [f"m{i}".encode() for i in range(250)]
+    batches = headers(one, "orders", 0)
+    assert len(batches) >= 7 and all(count <= 100 for _, _, count in batches)
+    # one producer id; each batch's sequence follows the records before it
+    assert len({pid for pid, _, _ in batches}) == 1 and batches[0][0] != 0
+    expected = 0
+    for _, base_sequence, count in batches:
+        assert base_sequence == expected
+        expected += count
+
+
+async def test_keys_choose_partitions_and_keyless_records_go_round(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, two = spus
+    sc.set_partition("t", 0, 5001)
+    sc.set_partition("t", 1, 5002)
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        keyed = [await producer.send(b"v", key=b"same") for _ in range(5)]
+        rounds = [await producer.send(b"r") for _ in range(4)]
+    assert len({ack.partition for ack in keyed}) == 1
+    assert [ack.partition for ack in rounds] == [0, 1, 0, 1]
+    assert len(stored(one, "t", 0)) + len(stored(two, "t", 1)) == 9
+
+
+async def test_not_leader_reroutes_to_the_named_leader(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, two = spus
+    sc.set_partition("t", 0, 5001)  # stale: spu 5002 leads now
+    one.not_leader[("t", 0)] = (5002, two.address)
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        acks = [await producer.send(f"{i}".encode()) for i in range(10)]
+        await producer.flush()
+        assert [await ack for ack in acks] == list(range(10))
+    assert stored(one, "t", 0) == []
+    assert [v for _, _, v in stored(two, "t", 0)] == [f"{i}".encode() for i in range(10)]
+    route = metadata.route("t", 0)
+    assert route is not None and route.leader == 5002
+
+
+async def test_not_leader_without_a_name_asks_the_sc(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, two = spus
+    sc.set_partition("t", 0, 5001)
+    one.not_leader[("t", 0)] = (None, None)
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        ack = await producer.send(b"x")
+        await asyncio.sleep(0.05)  # a few refused attempts
+        sc.set_partition("t", 0, 5002, announce=False)  # only a fresh list tells
+        assert await ack == 0
+    assert [v for _, _, v in stored(two, "t", 0)] == [b"x"]
+
+
+async def test_a_batch_retried_after_a_lost_answer_is_not_written_twice(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, _ = spus
+    sc.set_partition("t", 0, 5001)
+    one.errors = [ErrorCode.TIMEOUT]  # acks=all: written, not committed in time
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        first = await producer.send(b"first")
+        assert await first == 0
+        one.drop_after_write = 1  # written, then the connection drops before the answer
+        second = await producer.send(b"second")
+        assert await second == 1
+    assert [v for _, _, v in stored(one, "t", 0)] == [b"first", b"second"]
+    produced = [r for r in one.requests if isinstance(r, ProduceRequest)]
+    assert len(produced) == 4  # each sent twice: the retry was answered as a duplicate
+
+
+async def test_a_dead_leader_fails_the_batch_after_the_delivery_timeout_then_a_new_producer_id(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, _ = spus
+    sc.set_partition("t", 0, 5001)
+    settings = FAST.model_copy(update={"delivery_timeout": 0.3})
+    async with await TopicProducer.create("t", metadata, settings) as producer:
+        assert await (await producer.send(b"before")) == 0
+        ((pid, _, _),) = headers(one, "t", 0)
+        one.errors = [ErrorCode.STORAGE] * 1000
+        failed = await producer.send(b"lost")
+        with pytest.raises(DeliveryTimeout, match=r"not acknowledged within 0\.3 s"):
+            await failed
+        one.errors = []
+        assert await (await producer.send(b"after")) == 1
+    (first_pid, _, _), (new_pid, sequence, _) = headers(one, "t", 0)
+    assert first_pid == pid and new_pid != pid and sequence == 0
+
+
+async def test_a_malformed_refusal_is_not_retried(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, _ = spus
+    sc.set_partition("t", 0, 5001)
+    one.errors = [ErrorCode.MALFORMED]
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        with pytest.raises(ProduceFailed, match="malformed") as refused:
+            await (await producer.send(b"x"))
+    assert refused.value.code is ErrorCode.MALFORMED and refused.value.partition == 0
+
+
+async def test_producing_goes_on_while_no_sc_answers(
+    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+) -> None:
+    one, two = spus
+    sc.set_partition("t", 0, 5001)
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        assert await (await producer.send(b"a")) == 0
+        sc.available = False
+        one.drop_after_write = 1  # a connection error asks for a refresh: it fails
+        assert await (await producer.send(b"b")) == 1
+        one.not_leader[("t", 0)] = (5002, two.address)  # the SPU names the new leader
+        assert await (await producer.send(b"c")) == 0
+    assert metadata.last_error is not None and "unreachable" in metadata.last_error
+    assert [v for _, _, v in stored(two, "t", 0)] == [b"c"]
+
+
+async def test_an_unknown_topic_is_named(metadata: ClusterMetadata) -> None:
+    with pytest.raises(UnknownTopic, match="'nope'"):
+        await TopicProducer.create("nope", metadata, FAST)
