@@ -3,7 +3,8 @@
 Writes on different objects do not depend on each other, and one at a time a
 Raft or etcd round trip each (milliseconds) makes a 1000-partition topic take
 seconds to create. So a pass's actions run in waves: a wave holds actions on
-distinct keys and runs with up to ``in_flight`` writes outstanding. A topic's
+distinct keys and runs with as many writes outstanding as the write window allows
+(``write_window``: it narrows when the store's commits slow down). A topic's
 action (its status, say Provisioned) is a wave of its own after everything
 before it, so a topic never reads as provisioned before its partitions exist.
 """
@@ -20,6 +21,7 @@ from ha_sc.controllers.actions import Action
 from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.action_writer import ActionWriter, Outcome
+from ha_sc.sc.write_window import WriteWindow
 
 log = logging.getLogger("ha_sc.controllers")
 
@@ -52,30 +54,41 @@ def waves(actions: Sequence[Action]) -> list[list[Action]]:
 
 
 async def apply_actions(
-    writer: ActionWriter, actions: Sequence[Action], term: Term, *, in_flight: int = IN_FLIGHT
+    writer: ActionWriter,
+    actions: Sequence[Action],
+    term: Term,
+    *,
+    window: WriteWindow | None = None,
+    in_flight: int = IN_FLIGHT,
 ) -> None:
     """Apply ``actions`` under ``term``; stops starting writes once the term ends.
 
+    ``window`` (kept across passes by the caller) sets how many writes are outstanding;
+    without one, a fixed ``in_flight``.
     Raises StaleGuard when the KV refused a write for a newer epoch, KvUnavailable when
     a write could not be committed (the rest of its wave still ran).
     """
+    if window is None:
+        window = WriteWindow(start=in_flight, limit=in_flight)
     for wave in waves(actions):
         if not term.is_valid():
             return
         if len(wave) == 1:
-            await writer.apply(wave[0], term.guard)
+            async with window.slot():
+                await writer.apply(wave[0], term.guard)
             continue
-        await _apply_wave(writer, wave, term, in_flight)
+        await _apply_wave(writer, wave, term, window)
 
 
-async def _apply_wave(writer: ActionWriter, wave: list[Action], term: Term, in_flight: int) -> None:
+async def _apply_wave(
+    writer: ActionWriter, wave: list[Action], term: Term, window: WriteWindow
+) -> None:
     quiet = len(wave) > LOG_EACH_UP_TO
     level = logging.DEBUG if quiet else logging.INFO
-    slots = asyncio.Semaphore(in_flight)
     outcomes: Counter[str] = Counter()
 
     async def one(action: Action) -> None:
-        async with slots:
+        async with window.slot():
             if not term.is_valid():  # re-checked before every write
                 return
             outcome = await writer.apply(action, term.guard, log_level=level)
@@ -93,9 +106,10 @@ async def _apply_wave(writer: ActionWriter, wave: list[Action], term: Term, in_f
     if quiet:
         done = ", ".join(f"{count} x {what}" for what, count in sorted(outcomes.items()))
         log.info(
-            "applied %d of %d writes (epoch %d): %s",
+            "applied %d of %d writes (epoch %d, window %d): %s",
             sum(outcomes.values()),
             len(wave),
             term.epoch,
+            int(window.size),
             done,
         )

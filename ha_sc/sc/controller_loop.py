@@ -31,6 +31,7 @@ from ha_sc.protocol import StatusReport
 from ha_sc.sc.action_waves import apply_actions
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.reported_offsets import offsets_by_partition
+from ha_sc.sc.write_window import WriteWindow
 from ha_sc.store import GlobalStore, StoreView
 
 log = logging.getLogger("ha_sc.controllers")
@@ -57,6 +58,7 @@ class ControllerLoop:
         self._resync = resync
         self._min_interval = min_interval
         self._reports = reports
+        self._window = WriteWindow()
         self.passes = 0
 
     async def run(self, term: Term) -> None:
@@ -74,7 +76,7 @@ class ControllerLoop:
             )
             self.passes += 1
             try:
-                await apply_actions(self._writer, actions, term)
+                await apply_actions(self._writer, actions, term, window=self._window)
             except KvUnavailable as unavailable:
                 # level-based: the next pass plans again from whatever did land
                 log.warning(
