@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from ha_sc.cli.chaos import chaos
 from ha_sc.cli.cluster import cluster
 from ha_sc.cli.consume import consume
 from ha_sc.cli.partition import partition
@@ -44,6 +45,7 @@ spu.add_command(spu_register)
 spu.add_command(spu_unregister)
 
 cli.add_command(cluster)
+cli.add_command(chaos)
 cli.add_command(sc)
 cli.add_command(spu)
 cli.add_command(topic)

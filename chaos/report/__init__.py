@@ -1,0 +1,1 @@
+"""A run's report: the JSON summary, the one-screen table, the timeline plot."""

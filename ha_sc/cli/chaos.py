@@ -1,0 +1,116 @@
+"""``ha-sc chaos list|run|suite|soak``: fault-injection scenarios against a fresh local
+cluster, each run writing a report directory (history, summary, timeline)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:  # the chaos package (and matplotlib) load only when a chaos verb runs
+    from chaos.report.summary import RunSummary
+    from chaos.scenarios.scenario import Scenario
+
+BACKENDS = ("raft", "etcd")
+OUT_HELP = "Where each run's report directory is written."
+DEFAULT_OUT = Path("chaos-reports")
+
+
+@click.group()
+def chaos() -> None:
+    """Chaos scenarios: faults injected into a live local cluster, then checked.
+
+    Progress goes to each run's run.log; the terminal gets warnings and the summaries.
+    """
+    chaos_log = logging.getLogger("chaos")
+    chaos_log.propagate = False
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    chaos_log.addHandler(console)
+
+
+@chaos.command("list")
+def list_scenarios() -> None:
+    """Every scenario, the backends it applies to, and whether the quick suite runs it."""
+    from chaos.scenarios.registry import SCENARIOS
+
+    click.echo(f"{'SCENARIO':<26} {'BACKENDS':<10} {'QUICK':<5} WHAT")
+    for s in SCENARIOS.values():
+        quick = "yes" if s.quick else "-"
+        data = " (needs the data plane)" if s.data_plane else ""
+        click.echo(f"{s.name:<26} {','.join(s.backends):<10} {quick:<5} {s.summary}{data}")
+
+
+@chaos.command("run")
+@click.argument("name")
+@click.option("--backend", type=click.Choice(BACKENDS), default="raft", show_default=True)
+@click.option("--duration", type=float, help="Seconds of baseline + fault + recovery.")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
+def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
+    """Run scenario NAME once on a fresh cluster and print its summary."""
+    from chaos.scenarios.registry import scenario
+
+    try:
+        chosen = scenario(name)
+    except KeyError as unknown:
+        raise click.BadParameter(str(unknown.args[0]), param_hint="NAME") from None
+    _exit([_run(chosen, backend, duration, out)])
+
+
+@chaos.command("suite")
+@click.option("--backend", "backends", type=click.Choice(BACKENDS), multiple=True,
+              help="Repeat for both; default both.")  # fmt: skip
+@click.option("--all", "everything", is_flag=True, help="Every scenario, not only the quick ones.")
+@click.option("--duration", type=float, help="Seconds per run (default: each scenario's own).")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
+def suite(backends: tuple[str, ...], everything: bool, duration: float | None, out: Path) -> None:
+    """Run the quick suite (or --all) on each backend; one line per run at the end."""
+    from chaos.scenarios.registry import SCENARIOS, quick_suite
+
+    chosen = [s for s in SCENARIOS.values() if s.name != "soak"] if everything else quick_suite()
+    results = [
+        _run(s, backend, duration, out)
+        for backend in backends or BACKENDS
+        for s in chosen
+        if backend in s.backends
+    ]
+    click.echo("\nsuite:")
+    for r in results:
+        click.echo(f"  {r.scenario:<26} {r.backend:<5} {r.status:<8} {r.reason or ''}")
+    _exit(results)
+
+
+@chaos.command("soak")
+@click.option("--backend", type=click.Choice(BACKENDS), default="raft", show_default=True)
+@click.option("--duration", type=float, default=120.0, show_default=True,
+              help="Seconds of the whole run; about half of it random faults.")  # fmt: skip
+@click.option("--seed", type=int, help="Seed of the fault schedule (to replay one).")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
+def soak(backend: str, duration: float, seed: int | None, out: Path) -> None:
+    """Random faults one after another, then recovery and every check."""
+    from chaos.scenarios.soak import soak_scenario
+
+    _exit([_run(soak_scenario(seed), backend, duration, out)])
+
+
+def _run(chosen: Scenario, backend: str, duration: float | None, out: Path) -> RunSummary:
+    from chaos.report.summary import table
+    from chaos.runner import run
+    from chaos.workload.available import streaming_workload
+
+    click.echo(f"== {chosen.name} on {backend}", err=True)
+    summary = asyncio.run(
+        run(chosen, backend=backend, out=out, duration=duration, workload=streaming_workload())
+    )
+    click.echo(table(summary))
+    return summary
+
+
+def _exit(results: list[RunSummary]) -> None:
+    if not all(r.passed for r in results):
+        sys.exit(1)
