@@ -1,6 +1,7 @@
 """``PartitionBuffer``: the records waiting to be sent to one partition, cut into batches.
 
-No I/O and no clock of its own: callers pass the time. Records join the open batch
+No I/O; the clock it reads when a batch opens or closes is given to it. Records join
+the open batch
 until it would exceed the batch's byte or record limit; then it is sealed and queued,
 and a new one opens. The sender takes sealed batches first, then the open one once it
 has lingered long enough (or at once when flushing).
@@ -14,7 +15,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from ha_sc.client.producer_batch import ProducerBatch
+from ha_sc.client.producer_batch import Clock, ProducerBatch
 from ha_sc.client.record_codec import RECORD_OVERHEAD
 
 
@@ -26,8 +27,10 @@ class PartitionBuffer:
         batch_bytes: int,
         batch_records: int,
         new_future: Callable[[], asyncio.Future[int]],
+        clock: Clock,
     ) -> None:
         self.partition = partition
+        self._clock = clock
         self._batch_bytes = batch_bytes
         self._batch_records = batch_records
         self._new_future = new_future
@@ -40,34 +43,32 @@ class PartitionBuffer:
     def has_batches(self) -> bool:
         return self._open is not None or bool(self._sealed)
 
-    def append(
-        self, value: bytes, key: bytes | None, *, now: float, now_ms: int
-    ) -> tuple[ProducerBatch, int]:
-        """Add one record; returns its batch and its index in the batch."""
-        size = len(value) + RECORD_OVERHEAD + (0 if key is None else len(key))
+    def append(self, value: bytes, key: bytes | None) -> tuple[ProducerBatch, int, int]:
+        """Add one record; returns its batch, its index in the batch and its size."""
+        size = len(value) + RECORD_OVERHEAD if key is None else len(value) + len(key) + 8
         batch = self._open
-        if batch is not None and (
-            batch.size + size > self._batch_bytes or len(batch.values) >= self._batch_records
+        if (
+            batch is None
+            or batch.size + size > self._batch_bytes
+            or (len(batch.values) >= self._batch_records)
         ):
-            self.seal_open(now_ms)
-            batch = None
-        if batch is None:
-            batch = self._open = self._new_batch(now, now_ms)
-        index = len(batch.values)
-        batch.values.append(value)
-        if key is not None and batch.keys is None:
-            batch.keys = [None] * index
+            self.seal_open()
+            batch = self._open = self._new_batch()
+        values = batch.values
+        index = len(values)
+        values.append(value)
         if batch.keys is not None:
             batch.keys.append(key)
+        elif key is not None:
+            batch.keys = [None] * index
+            batch.keys.append(key)
         batch.size += size
-        return batch, index
+        return batch, index, size
 
-    def append_many(
-        self, values: Sequence[bytes], key: bytes | None, *, now: float, now_ms: int
-    ) -> list[ProducerBatch]:
+    def append_many(self, values: Sequence[bytes], key: bytes | None) -> list[ProducerBatch]:
         """Add records in order, in as few batches as the limits allow (all fresh ones:
         each starts with the first of its records). The last stays open for more."""
-        self.seal_open(now_ms)
+        self.seal_open()
         extra = RECORD_OVERHEAD + (0 if key is None else len(key))
         ends = list(itertools.accumulate(map(extra.__add__, map(len, values))))
         batches: list[ProducerBatch] = []
@@ -78,8 +79,8 @@ class PartitionBuffer:
             stop = bisect.bisect_right(ends, used + self._batch_bytes, lo=start)
             stop = min(max(stop, start + 1), start + self._batch_records)
             if batches:
-                self.seal_open(now_ms)
-            batch = self._open = self._new_batch(now, now_ms)
+                self.seal_open()
+            batch = self._open = self._new_batch()
             batch.values = list(values[start:stop])
             if key is not None:
                 batch.keys = [key] * (stop - start)
@@ -89,20 +90,20 @@ class PartitionBuffer:
             start = stop
         return batches
 
-    def seal_open(self, now_ms: int) -> None:
+    def seal_open(self) -> None:
         """Close the open batch (if any) and queue it."""
         if self._open is not None:
-            self._open.seal(now_ms)
+            self._open.seal(self._clock()[1])
             self._sealed.append(self._open)
             self._open = None
 
-    def take(self, *, now: float, now_ms: int, linger: float) -> ProducerBatch | None:
+    def take(self, *, now: float, linger: float) -> ProducerBatch | None:
         """The next batch to send, if one is due."""
         if self._sealed:
             return self._sealed.popleft()
         batch = self._open
         if batch is not None and (self.flushing or now - batch.opened_at >= linger):
-            self.seal_open(now_ms)
+            self.seal_open()
             return self._sealed.popleft()
         return None
 
@@ -119,7 +120,8 @@ class PartitionBuffer:
         self._open = None
         return batches
 
-    def _new_batch(self, now: float, now_ms: int) -> ProducerBatch:
+    def _new_batch(self) -> ProducerBatch:
+        now, now_ms = self._clock()
         return ProducerBatch(
             partition=self.partition,
             opened_at=now,

@@ -34,10 +34,6 @@ from ha_sc.protocol.data import ErrorCode, ProduceRequest, ProduceResponse
 log = logging.getLogger(__name__)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class PartitionSender:
     def __init__(
         self,
@@ -54,6 +50,8 @@ class PartitionSender:
         self._metadata = metadata
         self._settings = settings
         self._wakeup = asyncio.Event()
+        self.idle = False
+        """Waiting for records (or for the open batch to be due): ``wake`` it."""
         self._channel: SpuChannel | None = None
         self.in_flight: ProducerBatch | None = None
 
@@ -63,15 +61,13 @@ class PartitionSender:
 
     def wake(self) -> None:
         """Records were added, or a flush asked for: look at the buffer again."""
+        self.idle = False
         self._wakeup.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while True:
-                batch = self.buffer.take(
-                    now=loop.time(), now_ms=now_ms(), linger=self._settings.linger
-                )
+                batch = self.buffer.take(now=time.monotonic(), linger=self._settings.linger)
                 if batch is None:
                     await self._sleep_until(self.buffer.due_at(self._settings.linger))
                     continue
@@ -90,17 +86,18 @@ class PartitionSender:
 
     async def _sleep_until(self, due: float | None) -> None:
         self._wakeup.clear()
-        loop = asyncio.get_running_loop()
-        timeout = None if due is None else max(due - loop.time(), 0.0)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wakeup.wait()
+        timeout = None if due is None else max(due - time.monotonic(), 0.0)
+        self.idle = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+        finally:
+            self.idle = False
 
     async def _deliver(self, batch: ProducerBatch) -> None:
-        loop = asyncio.get_running_loop()
         settings = self._settings
         if batch.wire is None:
-            batch.seal(now_ms())
             batch.encode(*self.sequence.take(batch.record_count))
         deadline = batch.opened_at + settings.delivery_timeout
         while True:
@@ -148,7 +145,7 @@ class PartitionSender:
                 if decision.pause
                 else 0.0
             )
-            if loop.time() + pause >= deadline:
+            if time.monotonic() + pause >= deadline:
                 reason = f"not acknowledged within {settings.delivery_timeout:g} s; last: {reason}"
                 self._fail(
                     batch,

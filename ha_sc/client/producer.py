@@ -21,10 +21,9 @@ from ha_sc.client.accumulator import PartitionBuffer
 from ha_sc.client.data_errors import ProduceFailed
 from ha_sc.client.idempotence import PartitionSequence, new_producer_id
 from ha_sc.client.metadata import ClusterMetadata
-from ha_sc.client.partition_sender import PartitionSender, now_ms
+from ha_sc.client.partition_sender import PartitionSender
 from ha_sc.client.partitioner import RoundRobin, partition_for_key
-from ha_sc.client.producer_batch import BulkAck, ProducerBatch, RecordAck
-from ha_sc.client.record_codec import RECORD_OVERHEAD
+from ha_sc.client.producer_batch import BulkAck, ProducerBatch, RecordAck, batch_clock
 from ha_sc.client.stream_settings import ProducerSettings
 from ha_sc.store.supervisor import Supervisor, TaskFailure
 
@@ -53,6 +52,8 @@ class TopicProducer:
         self._supervisor = Supervisor(on_fatal=self._sender_failed)
         self._pending: set[asyncio.Future[int]] = set()
         self._buffered = 0
+        self._buffer_limit = self.settings.buffer_bytes
+        self._full = False
         self._space = asyncio.Event()
         self._space.set()
         self._broken: TaskFailure | None = None
@@ -88,17 +89,21 @@ class TopicProducer:
         self, value: bytes, *, key: bytes | None = None, partition: int | None = None
     ) -> RecordAck:
         """Queue one record; waits only while the buffer is full."""
-        self._check_usable()
-        if not self._space.is_set():
-            await self._space.wait()
-        chosen = self._partition(key, partition)
-        sender = self._sender(chosen)
-        loop = asyncio.get_running_loop()
-        batch, index = sender.buffer.append(value, key, now=loop.time(), now_ms=now_ms())
+        if self._closed or self._broken is not None or self._full:
+            await self._wait_usable()
+        if partition is None and key is None:
+            chosen = self._round_robin.next(self.partitions)
+        else:
+            chosen = self._partition(key, partition)
+        sender = self._senders.get(chosen) or self._sender(chosen)
+        batch, index, size = sender.buffer.append(value, key)
         if index == 0:
             self._track(batch)
-        self._add_buffered(len(value) + RECORD_OVERHEAD + (len(key) if key else 0))
-        sender.wake()
+        self._buffered += size
+        if self._buffered >= self._buffer_limit:
+            self._full = True
+        if sender.idle:
+            sender.wake()
         return RecordAck(batch.done, index, chosen)
 
     async def send_many(
@@ -110,15 +115,15 @@ class TopicProducer:
     ) -> BulkAck:
         """Queue many records for one partition (the key's, the one given, or the next in
         turn), in order; the fast path for bulk sends."""
-        self._check_usable()
-        if not self._space.is_set():
-            await self._space.wait()
+        if self._closed or self._broken is not None or self._full:
+            await self._wait_usable()
         sender = self._sender(self._partition(key, partition))
-        loop = asyncio.get_running_loop()
-        batches = sender.buffer.append_many(values, key, now=loop.time(), now_ms=now_ms())
+        batches = sender.buffer.append_many(values, key)
         for batch in batches:
             self._track(batch)
-        self._add_buffered(sum(batch.size for batch in batches))
+        self._buffered += sum(batch.size for batch in batches)
+        if self._buffered >= self._buffer_limit:
+            self._full = True
         sender.wake()
         return BulkAck(batches)
 
@@ -170,6 +175,7 @@ class TopicProducer:
                 batch_bytes=self.settings.batch_bytes,
                 batch_records=self.settings.batch_records,
                 new_future=loop.create_future,
+                clock=batch_clock,
             )
             sender = PartitionSender(
                 self.topic, buffer, PartitionSequence(self.producer_id), self._metadata,
@@ -186,21 +192,23 @@ class TopicProducer:
     def _batch_done(self, batch: ProducerBatch, future: asyncio.Future[int]) -> None:
         self._pending.discard(future)
         self._buffered -= batch.size
-        if self._buffered < self.settings.buffer_bytes:
+        if self._full and self._buffered < self._buffer_limit:
+            self._full = False
             self._space.set()
         if not future.cancelled() and (error := future.exception()) is not None:
             log.warning("%s", error)
 
-    def _add_buffered(self, size: int) -> None:
-        self._buffered += size
-        if self._buffered >= self.settings.buffer_bytes:
+    async def _wait_usable(self) -> None:
+        """Raise if the producer cannot send; else wait for room in the buffer."""
+        while True:
+            if self._closed:
+                raise ProduceFailed(f"producer of {self.topic} is closed")
+            if self._broken is not None:
+                raise ProduceFailed(f"producer of {self.topic} stopped: {self._broken}")
+            if not self._full:
+                return
             self._space.clear()
-
-    def _check_usable(self) -> None:
-        if self._closed:
-            raise ProduceFailed(f"producer of {self.topic} is closed")
-        if self._broken is not None:
-            raise ProduceFailed(f"producer of {self.topic} stopped: {self._broken}")
+            await self._space.wait()
 
     def _sender_failed(self, failure: TaskFailure) -> None:
         self._broken = failure
@@ -214,4 +222,5 @@ class TopicProducer:
                     batch.done.set_exception(error)
             if sender.in_flight is not None and not sender.in_flight.done.done():
                 sender.in_flight.done.set_exception(error)
+        self._full = False
         self._space.set()

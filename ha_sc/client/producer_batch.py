@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ha_sc.client.record_codec import encode_pairs, encode_values
 from ha_sc.spu.storage.batch import make_batch
+
+Clock = Callable[[], tuple[float, int]]
+"""Monotonic seconds (for timeouts) and wall-clock ms since the epoch (for timestamps)."""
+
+
+def batch_clock() -> tuple[float, int]:
+    return time.monotonic(), time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)
@@ -22,7 +30,7 @@ class ProducerBatch:
 
     partition: int
     opened_at: float
-    """Loop time of the first record: the delivery timeout counts from here."""
+    """Monotonic time of the first record: the delivery timeout counts from here."""
     first_timestamp_ms: int
     done: asyncio.Future[int]
     """Resolves to the base offset the leader gave the batch."""

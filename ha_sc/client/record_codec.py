@@ -40,9 +40,9 @@ def encode_values(values: Sequence[bytes]) -> bytes:
     """The payload of keyless records."""
     if not values:
         return b""
-    first = len(values[0])
-    if all(len(v) == first for v in values):
-        prefix = _PREFIXES[first]
+    lengths = set(map(len, values))
+    if len(lengths) == 1:
+        prefix = _PREFIXES[lengths.pop()]
         return prefix + prefix.join(values)
     prefixes = map(_PREFIXES.__getitem__, map(len, values))
     return b"".join(itertools.chain.from_iterable(zip(prefixes, values, strict=True)))

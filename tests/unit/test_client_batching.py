@@ -42,40 +42,54 @@ def test_a_cut_payload_is_malformed() -> None:
             decode_payload(payload[:cut])
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> tuple[float, int]:
+        return self.now, int(self.now * 1000)
+
+
 async def test_a_batch_closes_at_its_record_or_byte_limit() -> None:
     loop = asyncio.get_running_loop()
-    buffer = PartitionBuffer(0, batch_bytes=1000, batch_records=3, new_future=loop.create_future)
-    first, index = buffer.append(b"a", None, now=0.0, now_ms=5)
-    assert index == 0
-    buffer.append(b"b", b"key", now=0.0, now_ms=5)
-    buffer.append(b"c", None, now=0.0, now_ms=5)
-    fourth, index = buffer.append(b"d", None, now=0.0, now_ms=6)
+    clock = FakeClock()
+    buffer = PartitionBuffer(
+        0, batch_bytes=1000, batch_records=3, new_future=loop.create_future, clock=clock
+    )
+    first, index, size = buffer.append(b"a", None)
+    assert (index, size) == (0, 9)
+    buffer.append(b"b", b"key")
+    buffer.append(b"c", None)
+    fourth, index, _ = buffer.append(b"d", None)
     assert fourth is not first and index == 0
     assert first.keys == [None, b"key", None] and first.payload is not None
-    big, _ = buffer.append(b"x" * 995, None, now=0.0, now_ms=6)
-    assert big is not fourth  # 4 + 8 + 995 + 8 > 1000
-    assert buffer.take(now=0.0, now_ms=7, linger=1.0) is first
-    assert buffer.take(now=0.0, now_ms=7, linger=1.0) is fourth
-    assert buffer.take(now=0.5, now_ms=7, linger=1.0) is None  # the open one lingers
+    big, _, _ = buffer.append(b"x" * 995, None)
+    assert big is not fourth  # 9 + 995 + 8 > 1000
+    assert buffer.take(now=0.0, linger=1.0) is first
+    assert buffer.take(now=0.0, linger=1.0) is fourth
+    assert buffer.take(now=0.5, linger=1.0) is None  # the open one lingers
     assert buffer.due_at(1.0) == 1.0
-    assert buffer.take(now=1.0, now_ms=7, linger=1.0) is big
+    assert buffer.take(now=1.0, linger=1.0) is big
     assert not buffer.has_batches
 
 
 async def test_many_records_are_cut_into_full_batches_in_order() -> None:
     loop = asyncio.get_running_loop()
+    clock = FakeClock()
     buffer = PartitionBuffer(
-        2, batch_bytes=108 * 10, batch_records=7, new_future=loop.create_future
+        2, batch_bytes=108 * 10, batch_records=7, new_future=loop.create_future, clock=clock
     )
     values = [bytes([i]) * 100 for i in range(25)]
-    batches = buffer.append_many(values, None, now=0.0, now_ms=1)
+    batches = buffer.append_many(values, None)
     assert [b.record_count for b in batches] == [7, 7, 7, 4]
     assert [v for b in batches for v in b.values] == values
     buffer.flushing = True
-    taken = [buffer.take(now=0.0, now_ms=2, linger=9.0) for _ in range(4)]
+    taken = [buffer.take(now=0.0, linger=9.0) for _ in range(4)]
     assert taken == batches
-    sized = PartitionBuffer(0, batch_bytes=250, batch_records=100, new_future=loop.create_future)
-    parts = sized.append_many([b"x" * 100] * 5 + [b"y" * 400], b"k", now=0.0, now_ms=1)
+    sized = PartitionBuffer(
+        0, batch_bytes=250, batch_records=100, new_future=loop.create_future, clock=clock
+    )
+    parts = sized.append_many([b"x" * 100] * 5 + [b"y" * 400], b"k")
     assert [b.record_count for b in parts] == [2, 2, 1, 1]  # 109 bytes each with key
     assert all(b.keys == [b"k"] * b.record_count for b in parts)
 
