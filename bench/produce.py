@@ -243,12 +243,12 @@ def _profiler(wanted: bool) -> cProfile.Profile | None:
     return cProfile.Profile() if wanted else None
 
 
-async def _profiled(profiler: cProfile.Profile | None, run: Callable[[], Awaitable[Any]]) -> Any:
+async def _profiled(profiler: cProfile.Profile | None, run: Awaitable[T]) -> T:
     if profiler is None:
-        return await run()
+        return await run
     profiler.enable()
     try:
-        return await run()
+        return await run
     finally:
         profiler.disable()
 
