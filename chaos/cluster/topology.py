@@ -8,16 +8,14 @@ files they write, and ended by their own PIDs. Proxied links (``links.py``):
 - SC -> KV: each replica reaches etcd through its own proxy.
 - SC <-> SC: each pair of Raft nodes through one proxy (pysyncobj keeps one connection
   per pair, dialled by the node with the greater address: ``--raft-peer ADDR@PROXY``).
-- SPU -> SC: each SPU's ``--sc`` addresses are proxies, one per replica. The SPU
-  also learns the replicas' own private addresses (redirects, full syncs) and then
-  dials them directly: see ``direct_sc_sessions``.
+- SPU -> SC: each SPU has a proxy per replica, given as ``--sc ADDR@PROXY`` so the
+  SPU dials the proxy whenever it means that replica (redirects included).
 - clients -> SPU and SPU -> SPU: each SPU is registered with proxy endpoints.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -44,7 +42,6 @@ log = logging.getLogger("chaos.cluster")
 
 ETCD_BINARY = Path("/usr/bin/etcd")
 FIRST_SPU_ID = 5001
-SPU_STATE_FILE = "spu-state.json"
 START_TIMEOUT = 40.0
 POLL = 0.05
 
@@ -197,7 +194,7 @@ class ChaosCluster:
         ]  # fmt: skip
         for name, address in self.private.items():
             proxy = await self.links.add(sc_link(spu, name), address)
-            args += ["--sc", proxy.address]
+            args += ["--sc", f"{address}@{proxy.address}"]
         return _ha_sc(*args)
 
     async def _register_spus(self) -> None:
@@ -264,17 +261,6 @@ class ChaosCluster:
             await asyncio.sleep(POLL * 4)
         raise TimeoutError(f"not every running SPU Online within {timeout:g} s")
 
-    def direct_sc_sessions(self) -> list[int]:
-        """SPUs whose SC session does not pass a proxy now (they learned a replica's own
-        address): a cut of their SC links would not reach them."""
-        proxied = {self.links[sc_link(s, r)].address for s in self.spus for r in self.private}
-        direct = []
-        for spu in self.spus:
-            address = _spu_state(self.spu_data_dir(spu)).get("sc")
-            if address is not None and address not in proxied:
-                direct.append(spu)
-        return direct
-
 
 async def _leader_report(session: aiohttp.ClientSession, public: str) -> dict[str, Any] | None:
     try:
@@ -285,15 +271,6 @@ async def _leader_report(session: aiohttp.ClientSession, public: str) -> dict[st
             return body
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
-
-
-def _spu_state(data_dir: Path) -> dict[str, Any]:
-    """The SPU's ``spu-state.json`` (written atomically by the SPU), or {}."""
-    try:
-        doc = json.loads((data_dir / SPU_STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def _etcd_command(data_dir: Path, client: str, peer: str) -> list[str]:

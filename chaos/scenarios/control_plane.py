@@ -53,7 +53,6 @@ async def sc_leader_isolated(ctx: FaultContext) -> None:
     name, epoch = await ctx.leader()
     kv = _kv_links(ctx, name)
     spus = cluster.links.sc_links_to(name)
-    ctx.notes["spus_direct_to_sc"] = cluster.direct_sc_sessions()
     async with ctx.injector.applied(Blackhole(kv + spus, label=f"{name} from KV and SPUs")):
         await ctx.leader(above=epoch, timeout=max(ctx.remaining, 15.0))
         await ctx.hold()

@@ -10,9 +10,10 @@ epoch fence first: a message from a deposed leader is refused, counted, and
 ends the session. While connected the SPU sends its status every
 ``status_interval``; silence from the SC past ``sc_timeout`` (it sends a
 keepalive every 0.5 s) ends the session, so a paused or cut-off leader is left
-behind. What the SPU holds stays as it is until the next full sync. The fence's
-decisions are also appended to ``control-events.jsonl`` in the data dir
-(``control_events.py``), for audits and chaos runs.
+behind. What the SPU holds stays as it is until the next full sync. A replica
+given as ``ADDR@DIAL`` is dialled at DIAL whenever ADDR is meant, redirects
+included. The fence's decisions are also appended to ``control-events.jsonl`` in
+the data dir (``control_events.py``), for audits and chaos runs.
 ``not_leader`` and ``refused`` pass no fence: they change nothing the SPU holds.
 """
 
@@ -97,9 +98,12 @@ class ScLink:
         self._offsets = offsets
         self.sessions = 0
         """Connections that reached an SC replica (registered)."""
-        self.addresses = list(settings.sc_addresses)
+        given = [split_dial(spec) for spec in settings.sc_addresses]
+        self.addresses = [address for address, _ in given]
         """SC replicas' private addresses this SPU tries in turn: those it was given,
         then those the leaders told it of."""
+        self._dial = {address: dial for address, dial in given if dial != address}
+        """Replicas given as ``ADDR@DIAL``: reached at DIAL whenever ADDR is meant."""
         self.events = ControlEventLog(settings.data_dir / CONTROL_EVENTS_FILE, settings.spu_id)
         """The fence's decisions, appended to ``control-events.jsonl``."""
 
@@ -133,7 +137,7 @@ class ScLink:
             delay = min(delay * 2, settings.backoff_max)
 
     async def _session(self, address: str) -> SessionEnd:
-        host, port = parse_address(address)
+        host, port = parse_address(self._dial.get(address, address))
         try:
             async with asyncio.timeout(self._settings.connect_timeout):
                 reader, writer = await asyncio.open_connection(host, port)
@@ -231,6 +235,14 @@ class ScLink:
             f"refused a {message.type} from stale epoch {message.epoch} (highest seen "
             f"{self._state.highest_epoch}, {self._state.refused} refused): a deposed leader"
         )
+
+
+def split_dial(spec: str) -> tuple[str, str]:
+    """``ADDR`` or ``ADDR@DIAL`` (an ``--sc`` value): the replica's private address as
+    the SC replicas advertise it (redirects and full syncs name it so), and where to
+    dial it: the same, or a proxy or tunnel in front of it (as ``--raft-peer`` has)."""
+    address, _, dial = spec.partition("@")
+    return address, dial or address
 
 
 async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
