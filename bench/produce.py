@@ -37,10 +37,9 @@ from bench.common import machine, summary
 from bench.local_cluster import ha_sc, local_cluster, public_endpoints
 from ha_sc.client import Offset, ProducerSettings, StreamClient, TopicProducer
 from ha_sc.client.accumulator import PartitionBuffer
+from ha_sc.client.consumer_record import decode_batch_records
 from ha_sc.client.metadata import ClusterMetadata
-from ha_sc.client.partition_stream import ConsumerRecord
 from ha_sc.client.producer_batch import BulkAck, batch_clock
-from ha_sc.client.record_codec import decode_payload
 from ha_sc.protocol.data import Acks
 from ha_sc.spu.storage.batch import iter_batches
 from tests.fake_spu import FakeSc
@@ -117,11 +116,12 @@ def encode_part(values: Sequence[bytes], size: int) -> list[bytes]:
     decoded = 0
     for wire in wires:
         for raw in iter_batches(wire):
-            base, stamp = raw.header.base_offset, raw.header.first_timestamp_ms
-            records = [
-                ConsumerRecord(0, base + i, key, value, stamp)
-                for i, (key, value) in enumerate(decode_payload(raw.payload))
-            ]
+            records = decode_batch_records(
+                raw.payload,
+                partition=0,
+                base_offset=raw.header.base_offset,
+                timestamp_ms=raw.header.first_timestamp_ms,
+            )
             decoded += len(records)
     spent = time.perf_counter() - started
     print(

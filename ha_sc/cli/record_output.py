@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from ha_sc.client.partition_stream import ConsumerRecord
+from ha_sc.client.consumer_record import ConsumerRecord
 
 CONSUME_FORMATS = ("text", "json")
 

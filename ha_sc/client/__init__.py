@@ -4,6 +4,7 @@ facade (producers and consumers talking to SPUs), and where to find the cluster.
 from ha_sc.api.wire import LeaderInfo, LeaderReport, WatchBatch
 from ha_sc.client.admin import AdminClient
 from ha_sc.client.consumer import RecordStream, TopicConsumer
+from ha_sc.client.consumer_record import ConsumerRecord
 from ha_sc.client.data_errors import (
     ConsumeFailed,
     DeliveryTimeout,
@@ -14,7 +15,6 @@ from ha_sc.client.data_errors import (
 from ha_sc.client.discovery import cluster_file, find_endpoints
 from ha_sc.client.errors import ApiError, NoEndpoints, Unreachable
 from ha_sc.client.offsets import Offset
-from ha_sc.client.partition_stream import ConsumerRecord
 from ha_sc.client.producer import TopicProducer
 from ha_sc.client.producer_batch import BulkAck, Delivered, RecordAck
 from ha_sc.client.stream_client import StreamClient

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
+from ha_sc.client.consumer_record import ConsumerRecord
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import Offset
-from ha_sc.client.partition_stream import ConsumerRecord, PartitionStream
+from ha_sc.client.partition_stream import PartitionStream
 from ha_sc.client.stream_settings import ConsumerSettings
 from ha_sc.store.supervisor import Supervisor
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import NamedTuple
 
+from ha_sc.client.consumer_record import ConsumerRecord, decode_batch_records
 from ha_sc.client.data_errors import ChannelClosed, ConsumeFailed, describe_data_error
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import From, Offset, resolve
-from ha_sc.client.record_codec import decode_payload
 from ha_sc.client.retry_policy import CONNECTION_LOST, Decision, Next, after_error, backoff
 from ha_sc.client.spu_channel import SpuChannel
 from ha_sc.client.stream_settings import ConsumerSettings
@@ -30,15 +29,6 @@ log = logging.getLogger(__name__)
 PROBE_BYTES = 1
 """What the first fetch asks for: only the partition's offsets matter in its answer."""
 _BEHIND = Decision(Next.RETRY, pause=True, refresh=True)
-
-
-class ConsumerRecord(NamedTuple):
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
-    """When the producer opened the record's batch (ms since the epoch)."""
 
 
 class PartitionStream:
@@ -115,31 +105,46 @@ class PartitionStream:
     def _records(
         self, response: FetchResponse, body: bytes, offset: int
     ) -> tuple[list[ConsumerRecord], int]:
+        """The records from ``offset`` on in the answer, and the offset after them. The
+        next fetch goes out before the records are decoded."""
         limit = response.hw if self.settings.isolation is Isolation.COMMITTED else None
-        records: list[ConsumerRecord] = []
-        following = offset
         try:
-            for batch in iter_batches(body):
-                header = batch.header
-                if header.next_offset <= following:
-                    continue
-                if limit is not None and header.base_offset >= limit:
-                    break
-                base, stamp, partition = (
-                    header.base_offset,
-                    header.first_timestamp_ms,
-                    self.partition,
-                )
-                for index, (key, value) in enumerate(decode_payload(batch.payload)):
-                    at = base + index
-                    if at < following or (limit is not None and at >= limit):
-                        continue
-                    records.append(ConsumerRecord(partition, at, key, value, stamp))
-                following = header.next_offset if limit is None else min(header.next_offset, limit)
+            batches = [
+                batch
+                for batch in iter_batches(body)
+                if batch.header.next_offset > offset
+                and (limit is None or batch.header.base_offset < limit)
+            ]
         except MalformedBatch as exc:
             raise ConsumeFailed(f"partition {self.name}: spu sent a bad batch: {exc}") from None
-        if following > offset:
-            self._send_ahead(following)
+        if not batches:
+            return [], offset
+        following = batches[-1].header.next_offset
+        if limit is not None:
+            following = min(following, limit)
+        self._send_ahead(following)
+        records: list[ConsumerRecord] = []
+        for batch in batches:
+            header = batch.header
+            try:
+                decoded = decode_batch_records(
+                    batch.payload,
+                    partition=self.partition,
+                    base_offset=header.base_offset,
+                    timestamp_ms=header.first_timestamp_ms,
+                )
+            except MalformedBatch as exc:
+                raise ConsumeFailed(f"partition {self.name}: bad batch: {exc}") from None
+            if len(decoded) != header.record_count:
+                raise ConsumeFailed(
+                    f"partition {self.name}: batch at {header.base_offset} holds "
+                    f"{len(decoded)} records, its header says {header.record_count}"
+                )
+            if offset > header.base_offset:
+                del decoded[: offset - header.base_offset]
+            if limit is not None and header.next_offset > limit:
+                del decoded[limit - header.next_offset :]
+            records.extend(decoded)
         return records, following
 
     def _send_ahead(self, offset: int) -> None:

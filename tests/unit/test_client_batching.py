@@ -11,9 +11,9 @@ from ha_sc.cli.consume import start_offset
 from ha_sc.cli.record_output import json_line, key_value_line, render, value_line
 from ha_sc.cli.stream_input import LineSplitter, MissingSeparator, split_key
 from ha_sc.client.accumulator import PartitionBuffer
+from ha_sc.client.consumer_record import ConsumerRecord, decode_batch_records
 from ha_sc.client.idempotence import PartitionSequence
 from ha_sc.client.offsets import Offset, resolve
-from ha_sc.client.partition_stream import ConsumerRecord
 from ha_sc.client.partitioner import RoundRobin, partition_for_key
 from ha_sc.client.record_codec import decode_payload, encode_pairs, encode_values
 from ha_sc.client.retry_policy import Next, after_error, backoff
@@ -35,11 +35,21 @@ def test_encoded_records_are_the_storage_format() -> None:
     assert encode_values([]) == b""
 
 
+def test_a_payload_decodes_into_numbered_consumer_records() -> None:
+    payload = encode_pairs([b"key", None], [b"value", b"v2"])
+    assert decode_batch_records(payload, partition=3, base_offset=40, timestamp_ms=9) == [
+        ConsumerRecord(3, 40, b"key", b"value", 9),
+        ConsumerRecord(3, 41, None, b"v2", 9),
+    ]
+
+
 def test_a_cut_payload_is_malformed() -> None:
     payload = encode_pairs([b"key", None], [b"value", b"v2"])
     for cut in (3, 9, len(payload) - 1):
         with pytest.raises(MalformedBatch):
             decode_payload(payload[:cut])
+        with pytest.raises(MalformedBatch):
+            decode_batch_records(payload[:cut], partition=0, base_offset=0, timestamp_ms=0)
 
 
 class FakeClock:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ha_sc.client.consumer import TopicConsumer
+from ha_sc.client.consumer_record import ConsumerRecord
 from ha_sc.client.data_errors import ConsumeFailed
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import Offset
-from ha_sc.client.partition_stream import ConsumerRecord
 from ha_sc.client.record_codec import encode_pairs, encode_values
 from ha_sc.client.stream_settings import ConsumerSettings
 from ha_sc.protocol.data import Isolation
