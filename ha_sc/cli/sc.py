@@ -13,6 +13,9 @@ from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.replica import ScReplica
 from ha_sc.sc.settings import Backend, ScSettings
 
+SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while another waits for it (CPython's default: 0.005)."""
+
 
 @click.group()
 def sc() -> None:
@@ -108,4 +111,9 @@ def run(
         settings = ScSettings.model_validate(fields)
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    # The Raft and election threads do many short socket operations, each giving up the
+    # GIL; with the default 5 ms switch interval every one of them can wait 5 ms behind
+    # a busy main thread, and under load Raft heartbeats arrive late enough to depose
+    # the Raft leader. A shorter interval lets them back in sooner.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     sys.exit(asyncio.run(ScReplica(settings).run()))
