@@ -1,4 +1,4 @@
-"""``ha-sc spu run``: run one SPU (its control plane, for now).
+"""``ha-sc spu run``: run one SPU (its control link and its data plane).
 
 Also runnable alone as ``python -m ha_sc.spu`` (which calls ``main``).
 """
@@ -14,8 +14,10 @@ import click
 from pydantic import ValidationError
 
 from ha_sc.model.codec import format_validation_error
+from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.node import SpuNode
 from ha_sc.spu.settings import SpuSettings
+from ha_sc.spu.storage import FsyncPolicy
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -63,6 +65,27 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     show_default=True,
     help="Seconds of silence from the SC before looking for the leader again.",
 )
+@click.option(
+    "--fsync",
+    type=click.Choice([p.value for p in FsyncPolicy]),
+    default=FsyncPolicy.ALWAYS.value,
+    show_default=True,
+    help="When appended records are forced to the disk (see docs/storage.md).",
+)
+@click.option(
+    "--min-insync",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Replicas (leader included) that must hold a record before acks=all answers.",
+)
+@click.option(
+    "--lag-time",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds a follower may lag before it leaves the in-sync set.",
+)
 def spu_run(
     spu_id: int,
     sc_addresses: tuple[str, ...],
@@ -71,8 +94,12 @@ def spu_run(
     data_dir: Path | None,
     status_interval: float,
     sc_timeout: float,
+    fsync: str,
+    min_insync: int,
+    lag_time: float,
 ) -> None:
-    """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader and report status."""
+    """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
+    produce and fetch, replicate."""
     fields: dict[str, object] = {
         "spu_id": spu_id,
         "sc_addresses": sc_addresses,
@@ -83,6 +110,9 @@ def spu_run(
         "sc_timeout": sc_timeout,
     }
     try:
+        fields["dataplane"] = DataPlaneSettings(
+            fsync=FsyncPolicy(fsync), min_insync=min_insync, lag_time=lag_time
+        )
         settings = SpuSettings.model_validate(fields)
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None

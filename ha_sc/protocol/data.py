@@ -255,6 +255,8 @@ class MalformedHeader:
 
     id: int | None
     reason: str
+    type: str | None = None
+    """The request's ``type`` when it could be read, so the answer can be of its kind."""
 
 
 def decode_header(head: bytes, adapter: TypeAdapter[Any], sender: str) -> Any:
@@ -266,16 +268,26 @@ def decode_header(head: bytes, adapter: TypeAdapter[Any], sender: str) -> Any:
             f"{'.'.join(str(p) for p in e['loc']) or 'header'}: {e['msg']}"
             for e in exc.errors(include_url=False)
         )
-        return MalformedHeader(_id_of(head), f"invalid {sender} frame: {details}")
+        doc = _document(head)
+        return MalformedHeader(_id_of(doc), f"invalid {sender} frame: {details}", _type_of(doc))
 
 
-def _id_of(head: bytes) -> int | None:
+def _document(head: bytes) -> dict[str, Any] | None:
     try:
         doc = json.loads(head)
     except ValueError:
         return None
-    value = doc.get("id") if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else None
+
+
+def _id_of(doc: dict[str, Any] | None) -> int | None:
+    value = doc.get("id") if doc is not None else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _type_of(doc: dict[str, Any] | None) -> str | None:
+    value = doc.get("type") if doc is not None else None
+    return value if isinstance(value, str) else None
 
 
 def request_decoder() -> DataFrameDecoder:

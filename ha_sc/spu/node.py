@@ -1,7 +1,9 @@
-"""One SPU process's control plane: the link to the SC and the state file.
+"""One SPU process: the link to the SC, the state file, and the data plane.
 
 Runs until SIGTERM or SIGINT (exit 0) or until one of its tasks fails (exit 1).
-On stopping it closes the SC connection and writes its state a last time.
+On stopping it closes the SC connection and the data ports, closes every replica
+log, and writes its state a last time. The data plane hears of every change to the
+control state (``ControlState``'s change hook) and never waits on the SC link.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import logging
 import signal
 
 from ha_sc.spu.control_state import ControlState
-from ha_sc.spu.replica_status import NoLogs, OffsetSource
+from ha_sc.spu.dataplane.plane import DataPlane
+from ha_sc.spu.replica_status import OffsetSource
 from ha_sc.spu.sc_link import ScLink
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.state_file import StateFile, read_state
@@ -30,7 +33,7 @@ def restored_epoch(settings: SpuSettings) -> int:
 
 
 class SpuNode:
-    """The SPU process, until the data plane joins it."""
+    """The SPU process."""
 
     def __init__(self, settings: SpuSettings, *, offsets: OffsetSource | None = None) -> None:
         self.settings = settings
@@ -42,11 +45,16 @@ class SpuNode:
             highest_epoch=restored_epoch(settings),
             public_address=settings.public_address,
             private_address=settings.private_address,
-            on_change=self.state_file.mark_changed,
+            on_change=self._state_changed,
         )
-        self.link = ScLink(settings, self.state, offsets or NoLogs())
+        self.dataplane = DataPlane(settings, self.state)
+        self.link = ScLink(settings, self.state, offsets or self.dataplane.offsets)
         self.supervisor = Supervisor()
         self._stop = asyncio.Event()
+
+    def _state_changed(self) -> None:
+        self.state_file.mark_changed()
+        self.dataplane.notify()
 
     def _document(self) -> dict[str, object]:
         return {
@@ -84,6 +92,7 @@ class SpuNode:
         try:
             self.supervisor.start("sc-link", self.link.run())
             self.supervisor.start("spu-state-file", self.state_file.run())
+            self.dataplane.start(self.supervisor)
             stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
             try:
@@ -93,6 +102,7 @@ class SpuNode:
                 failed.cancel()
         finally:
             await self.supervisor.stop()
+            await self._close_dataplane()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             self.state.disconnected()
@@ -102,6 +112,12 @@ class SpuNode:
             return 1
         log.info("spu %d stopped", settings.spu_id)
         return 0
+
+    async def _close_dataplane(self) -> None:
+        try:
+            await self.dataplane.close()
+        except Exception:
+            log.exception("spu %d: closing the data plane failed", self.settings.spu_id)
 
     def _final_write(self) -> None:
         try:

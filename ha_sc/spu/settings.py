@@ -1,4 +1,4 @@
-"""Settings of one SPU's control plane (``ha-sc spu run`` flags)."""
+"""Settings of one SPU (``ha-sc spu run`` flags): its control link and its data plane."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ha_sc.model.ints import SpuId
 from ha_sc.protocol import parse_address
+from ha_sc.spu.dataplane.settings import DataPlaneSettings
 
 STATE_FILE_NAME = "spu-state.json"
+LOGS_DIR_NAME = "logs"
 
 
 def _valid_address(address: str) -> str:
@@ -31,7 +33,7 @@ class SpuSettings(BaseModel):
     private_address: str = "127.0.0.1:9006"
     """Where other SPUs will reach this SPU for replication."""
     data_dir: Path
-    """Where the SPU keeps its state file (and, later, its logs)."""
+    """Where the SPU keeps its state file and, under ``logs/``, its partition logs."""
     status_interval: float = Field(default=0.3, gt=0, le=0.4)
     """Seconds between status reports; the SC counts silence past its health timeout
     (1.2 s by default) as the SPU going offline."""
@@ -46,6 +48,8 @@ class SpuSettings(BaseModel):
     """The longest wait between attempts."""
     state_interval: float = Field(default=0.2, gt=0)
     """The state file is written at most once per this many seconds."""
+    dataplane: DataPlaneSettings = Field(default_factory=DataPlaneSettings)
+    """Storage, serving and replication."""
 
     @field_validator("sc_addresses")
     @classmethod
@@ -68,6 +72,23 @@ class SpuSettings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _lag_outlasts_sc_silence(self) -> SpuSettings:
+        # A leader cut off from the SC notices it within sc_timeout and from then on
+        # keeps its followers in its ISR; a follower the SC promoted meanwhile stops
+        # fetching, so it must not leave the old leader's ISR before that.
+        if self.dataplane.lag_time <= self.sc_timeout:
+            raise ValueError(
+                f"the data plane's lag_time ({self.dataplane.lag_time}) must exceed "
+                f"sc_timeout ({self.sc_timeout})"
+            )
+        return self
+
     @property
     def state_file(self) -> Path:
         return self.data_dir / STATE_FILE_NAME
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where the partition replicas' logs are: ``<logs_dir>/<topic>-<partition>/``."""
+        return self.data_dir / LOGS_DIR_NAME

@@ -75,6 +75,11 @@ class OffsetIndex:
             return self.base_offset, 0
         return self._offsets[at], self._positions[at]
 
+    def position_at_or_before(self, position: int) -> int:
+        """The position of the last entry at or before ``position``; 0 when there is none."""
+        at = bisect.bisect_right(self._positions, position) - 1
+        return self._positions[at] if at >= 0 else 0
+
     def truncate(self, position: int) -> None:
         """Drop the entries at or past ``position`` in the log."""
         keep = bisect.bisect_left(self._positions, position)

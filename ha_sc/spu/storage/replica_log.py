@@ -13,11 +13,17 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from ha_sc.spu.storage.batch import CRC_FROM, BatchHeader, base_offset_prefix, check_batch
+from ha_sc.spu.storage.batch import (
+    CRC_FROM,
+    BatchHeader,
+    RawBatch,
+    base_offset_prefix,
+    check_batch,
+)
 from ha_sc.spu.storage.checkpoint import HwCheckpoint
 from ha_sc.spu.storage.errors import LogClosed, LogLocked, OffsetMismatch, OffsetOutOfRange
 from ha_sc.spu.storage.layout import LOCK_NAME, fsync_dir, remove_leftovers, segment_bases
@@ -138,6 +144,62 @@ class ReplicaLog:
             self._write([batch], header)
             return self.leo
 
+    def append_many(self, batches: Sequence[RawBatch]) -> list[int]:
+        """Append batches as leader, each at the LEO it finds, with one fsync for them all
+        (under ``FsyncPolicy.ALWAYS``). The batches must be checked already (``RawBatch``
+        from ``iter_batches`` with its crc verified). Returns their base offsets."""
+        with self._mutex:
+            self._check_open()
+            bases: list[int] = []
+            for raw in batches:
+                base = self.leo
+                parts: list[bytes | memoryview] = [
+                    base_offset_prefix(raw.data, base),
+                    raw.data[CRC_FROM:],
+                ]
+                self._put(parts, dataclasses.replace(raw.header, base_offset=base))
+                bases.append(base)
+            if bases:
+                self._sync_by_policy()
+            return bases
+
+    def append_replicated_many(self, batches: Sequence[RawBatch]) -> int:
+        """Append batches fetched from the leader, as they are, with one fsync for them
+        all; each must start where the one before ends, the first at the LEO. The batches
+        must be checked already (``iter_batches`` with the crc verified). Returns the new
+        LEO. On ``OffsetMismatch`` the batches before the bad one stay appended."""
+        with self._mutex:
+            self._check_open()
+            written = 0
+            try:
+                for raw in batches:
+                    if raw.header.base_offset != self.leo:
+                        raise OffsetMismatch(
+                            f"replicated batch starts at offset {raw.header.base_offset}, "
+                            f"but the log ends at {self.leo}"
+                        )
+                    self._put([raw.data], raw.header)
+                    written += 1
+            finally:
+                if written:
+                    self._sync_by_policy()
+            return self.leo
+
+    def tail_headers(self, max_bytes: int) -> list[BatchHeader]:
+        """The headers of the batches in about the last ``max_bytes`` of the log, oldest
+        first (from an index entry at or before that point; payloads are not read)."""
+        with self._mutex:
+            self._check_open()
+            headers: list[BatchHeader] = []
+            budget = max_bytes
+            for segment in reversed(self._segments):
+                start = segment.position_before(segment.size - budget)
+                headers[:0] = segment.headers_from(start)
+                budget -= segment.size - start
+                if budget <= 0:
+                    break
+            return headers
+
     def set_hw(self, hw: int) -> None:
         """Move the high watermark (checkpointed at most once per
         ``hw_checkpoint_interval``, on flush and close, and at once when it goes down)."""
@@ -255,9 +317,15 @@ class ReplicaLog:
         self.close()
 
     def _write(self, parts: list[bytes | memoryview], header: BatchHeader) -> None:
+        self._put(parts, header)
+        self._sync_by_policy()
+
+    def _put(self, parts: list[bytes | memoryview], header: BatchHeader) -> None:
         self._roll_if_full(header)
+        self._segments[-1].append(parts, header)
+
+    def _sync_by_policy(self) -> None:
         active = self._segments[-1]
-        active.append(parts, header)
         policy = self.settings.fsync
         if policy is FsyncPolicy.NEVER:
             return

@@ -90,6 +90,18 @@ class Segment:
             raise CorruptLog(f"{self.path}: {scan.problem}")
         return None
 
+    def position_before(self, position: int) -> int:
+        """Where a batch starts at or before ``position`` (an index entry; 0 if none)."""
+        return self.index.position_at_or_before(position)
+
+    def headers_from(self, position: int) -> list[BatchHeader]:
+        """The headers of the batches from ``position`` (a batch start) to the end."""
+        scan = SegmentScan(self._fd, start=position, end=self.size)
+        headers = [header for _, header in scan]
+        if scan.problem is not None:
+            raise CorruptLog(f"{self.path}: {scan.problem}")
+        return headers
+
     def read(self, position: int, max_bytes: int, upper: int, *, at_least_one: bool) -> bytes:
         """Whole batches from ``position``, up to ``max_bytes`` (one more than that if
         ``at_least_one``), stopping before a batch whose base offset is ``upper`` or more."""

@@ -1,0 +1,133 @@
+"""One client (or follower) connection to an SPU data port: frames in, answers out.
+
+Each request frame is handed to the port's dispatcher, which returns the future of its
+answer at once (produce: the write queue; fetch: a task that may wait). On the public
+port answers leave in request order (a client may pipeline); on the private port each
+leaves as soon as it is ready (one follower connection carries every partition it
+follows, and a fetch waiting for records must not hold the others up). Reading pauses
+while ``max_in_flight`` requests are unanswered or the socket's send buffer is full.
+A frame that cannot be decoded ends the connection (only that one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ha_sc.protocol.data import DataFrameError, encode_frame, request_decoder
+from ha_sc.spu.dataplane.serving import Frame
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+READ_CHUNK = 1 << 20
+HIGH_WATER = 8 << 20
+"""Bytes buffered for sending past which reading waits for the socket to drain."""
+
+Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
+
+
+class RequestStream:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dispatch: Dispatch,
+        *,
+        in_order: bool,
+        max_in_flight: int,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._dispatch = dispatch
+        self._in_order = in_order
+        self._max_in_flight = max_in_flight
+        self._queue: collections.deque[asyncio.Future[Frame]] = collections.deque()
+        self._in_flight: set[asyncio.Future[Frame]] = set()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._failed: str | None = None
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+    async def run(self) -> None:
+        """Serve until the peer closes, the framing breaks, or cancellation."""
+        decoder = request_decoder()
+        try:
+            while self._failed is None:
+                await self._room.wait()
+                transport = self._writer.transport
+                if transport.get_write_buffer_size() > HIGH_WATER:
+                    await self._writer.drain()
+                data = await self._reader.read(READ_CHUNK)
+                if not data:
+                    return
+                for header, body in decoder.feed(data):
+                    self._accept(self._dispatch(header, body))
+        except DataFrameError as exc:
+            log.warning("data connection from %s: %s; closing it", self.peer, exc)
+        except (ConnectionError, OSError) as exc:
+            log.debug("data connection from %s: %s", self.peer, exc)
+        finally:
+            await self._close()
+
+    def _accept(self, answer: asyncio.Future[Frame]) -> None:
+        self._in_flight.add(answer)
+        if len(self._in_flight) >= self._max_in_flight:
+            self._room.clear()
+        if self._in_order:
+            self._queue.append(answer)
+            answer.add_done_callback(self._send_ready)
+        else:
+            answer.add_done_callback(self._send_one)
+
+    def _send_ready(self, _: object) -> None:
+        queue = self._queue
+        while queue and queue[0].done():
+            self._send(queue.popleft())
+
+    def _send_one(self, answer: asyncio.Future[Frame]) -> None:
+        self._send(answer)
+
+    def _send(self, answer: asyncio.Future[Frame]) -> None:
+        self._in_flight.discard(answer)
+        if len(self._in_flight) < self._max_in_flight:
+            self._room.set()
+        if answer.cancelled() or self._writer.is_closing():
+            return
+        error = answer.exception()
+        if error is not None:
+            log.error("data connection from %s: a request failed", self.peer, exc_info=error)
+            self._fail(f"request failed: {error!r}")
+            return
+        header, body = answer.result()
+        try:
+            frame = encode_frame(header, body)
+        except DataFrameError as exc:
+            frame, problem = [], str(exc)
+        if not frame:
+            log.error("data connection from %s: cannot send an answer: %s", self.peer, problem)
+            self._fail(problem)
+            return
+        self._writer.writelines(frame)
+
+    def close(self) -> None:
+        """End the connection (the SPU is stopping)."""
+        self._fail("closing")
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        self._room.set()
+        self._writer.close()
+
+    async def _close(self) -> None:
+        for answer in list(self._in_flight):
+            answer.cancel()
+        self._in_flight.clear()
+        self._queue.clear()
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()

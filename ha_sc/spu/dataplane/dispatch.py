@@ -1,0 +1,102 @@
+"""Which replica answers a request, and what an SPU answers when none can.
+
+The public port takes ``produce`` (the partition's leader only; others answer
+``not_leader`` naming the leader and its public address) and ``fetch`` (any replica
+of the partition, up to its own HW or LEO). The private port takes ``replica_fetch``
+(the leader only). A partition the SPU does not hold is ``unknown_partition``; a
+request on the wrong port, or whose header is not valid, is ``malformed``; the
+connection goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ha_sc.protocol.data import (
+    DataError,
+    ErrorCode,
+    FetchRequest,
+    FetchResponse,
+    MalformedHeader,
+    ProduceRequest,
+    ProduceResponse,
+    ReplicaFetchRequest,
+    ReplicaFetchResponse,
+)
+from ha_sc.spu.dataplane import serving
+from ha_sc.spu.dataplane.registry import ReplicaRegistry
+from ha_sc.spu.dataplane.serving import Frame
+
+_RESULT_TYPES = {
+    "produce": ProduceResponse,
+    "fetch": FetchResponse,
+    "replica_fetch": ReplicaFetchResponse,
+}
+
+
+class Dispatcher:
+    """Turns each decoded request frame into the future of its answer."""
+
+    def __init__(self, registry: ReplicaRegistry) -> None:
+        self._registry = registry
+
+    def public(self, header: Any, body: bytes) -> asyncio.Future[Frame]:
+        if isinstance(header, ProduceRequest):
+            return self._produce(header, body)
+        if isinstance(header, FetchRequest):
+            return self._fetch(header)
+        return self._refuse(header, "the public port takes produce and fetch")
+
+    def private(self, header: Any, body: bytes) -> asyncio.Future[Frame]:
+        if isinstance(header, ReplicaFetchRequest):
+            return self._replica_fetch(header)
+        return self._refuse(header, "the private port takes replica_fetch")
+
+    def _produce(self, request: ProduceRequest, body: bytes) -> asyncio.Future[Frame]:
+        key = f"{request.topic}-{request.partition}"
+        hosted = self._registry.get(key)
+        if hosted is None:
+            return _answer(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
+        leadership = hosted.leadership
+        if leadership is None:
+            return _answer(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
+        return serving.produce(leadership, request, body, lambda: self._registry.not_leader(key))
+
+    def _fetch(self, request: FetchRequest) -> asyncio.Future[Frame]:
+        key = f"{request.topic}-{request.partition}"
+        hosted = self._registry.get(key)
+        if hosted is None:
+            return _answer(FetchResponse(id=request.id, error=self._registry.not_leader(key)))
+        return asyncio.create_task(
+            serving.fetch(hosted.replica, request), name=f"fetch {key} id {request.id}"
+        )
+
+    def _replica_fetch(self, request: ReplicaFetchRequest) -> asyncio.Future[Frame]:
+        key = f"{request.topic}-{request.partition}"
+        hosted = self._registry.get(key)
+        leadership = hosted.leadership if hosted is not None else None
+        if leadership is None:
+            error = self._registry.not_leader(key)
+            return _answer(ReplicaFetchResponse(id=request.id, error=error))
+        return asyncio.create_task(
+            serving.replica_fetch(leadership, request, lambda: self._registry.not_leader(key)),
+            name=f"replica fetch {key} for spu {request.follower}",
+        )
+
+    def _refuse(self, header: Any, why: str) -> asyncio.Future[Frame]:
+        if isinstance(header, MalformedHeader):
+            kind, request_id, message = header.type, header.id or 0, header.reason
+        else:
+            kind, request_id, message = header.type, header.id, f"{header.type}: {why}"
+        result = _RESULT_TYPES.get(kind or "", ProduceResponse)
+        error = DataError(code=ErrorCode.MALFORMED, message=message)
+        return _answer(result(id=request_id, error=error))
+
+
+def _answer(
+    response: ProduceResponse | FetchResponse | ReplicaFetchResponse,
+) -> asyncio.Future[Frame]:
+    future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+    future.set_result((response, b""))
+    return future

@@ -1,0 +1,152 @@
+"""A follower SPU's connection to a leader SPU's private port, shared by every replica
+it follows from that leader.
+
+Each replica's fetch goes out on the one connection with an id of the link's own and
+waits for the answer with that id; on the private port the leader answers each fetch
+when it is ready, in any order, so a fetch waiting for records never holds up another
+partition's. The connection is made on the first fetch and again after it drops; a
+drop fails every fetch in flight (their replicas retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+
+from ha_sc.protocol import parse_address
+from ha_sc.protocol.data import (
+    DataFrameError,
+    ReplicaFetchRequest,
+    ReplicaFetchResponse,
+    encode_frame,
+    response_decoder,
+)
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+READ_CHUNK = 1 << 20
+
+
+class LinkDown(ConnectionError):
+    """The leader cannot be reached, or the connection dropped with the fetch in flight."""
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.pending: dict[int, asyncio.Future[tuple[ReplicaFetchResponse, bytes]]] = {}
+        self.reading: asyncio.Task[None] | None = None
+        self.broken: str | None = None
+
+    def fail(self, reason: str) -> None:
+        if self.broken is None:
+            self.broken = reason
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(LinkDown(reason))
+        self.writer.close()
+
+
+class LeaderLink:
+    """Fetches to leader SPU ``leader``, whose private address ``address`` looks up."""
+
+    def __init__(
+        self, leader: int, address: Callable[[], str | None], *, connect_timeout: float
+    ) -> None:
+        self.leader = leader
+        self._address = address
+        self._connect_timeout = connect_timeout
+        self._connection: _Connection | None = None
+        self._connecting = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self.connections = 0
+        """Connections made (for tests)."""
+
+    async def fetch(
+        self, request: ReplicaFetchRequest, timeout: float
+    ) -> tuple[ReplicaFetchResponse, bytes]:
+        """Send ``request`` (its id replaced) and wait up to ``timeout`` s for the answer.
+        Raises LinkDown or TimeoutError."""
+        connection = await self._connected()
+        request_id = next(self._ids)
+        future: asyncio.Future[tuple[ReplicaFetchResponse, bytes]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        connection.pending[request_id] = future
+        try:
+            connection.writer.writelines(
+                encode_frame(request.model_copy(update={"id": request_id}))
+            )
+            async with asyncio.timeout(timeout):
+                await connection.writer.drain()
+                return await future
+        except (ConnectionError, OSError) as exc:
+            connection.fail(f"write failed: {exc}")
+            raise LinkDown(str(exc)) from exc
+        finally:
+            connection.pending.pop(request_id, None)
+
+    async def close(self) -> None:
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.fail("link closed")
+            if connection.reading is not None:
+                connection.reading.cancel()
+                await asyncio.gather(connection.reading, return_exceptions=True)
+
+    async def _connected(self) -> _Connection:
+        async with self._connecting:
+            connection = self._connection
+            if connection is not None and connection.broken is None:
+                return connection
+            if self._closed:
+                raise LinkDown(f"link to spu {self.leader} is closed")
+            address = self._address()
+            if address is None:
+                raise LinkDown(f"no private address known for spu {self.leader}")
+            host, port = parse_address(address)
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    reader, writer = await asyncio.open_connection(host, port)
+            except (OSError, TimeoutError) as exc:
+                raise LinkDown(f"cannot reach spu {self.leader} at {address}: {exc!r}") from exc
+            connection = _Connection(reader, writer)
+            connection.reading = asyncio.create_task(
+                self._read(connection), name=f"replica link to spu {self.leader}"
+            )
+            self._connection = connection
+            self.connections += 1
+            log.info("replica link to spu %d at %s up", self.leader, address)
+            return connection
+
+    async def _read(self, connection: _Connection) -> None:
+        decoder = response_decoder()
+        reason = "closed by the leader"
+        try:
+            while True:
+                data = await connection.reader.read(READ_CHUNK)
+                if not data:
+                    break
+                for header, body in decoder.feed(data):
+                    if not isinstance(header, ReplicaFetchResponse):
+                        reason = f"unexpected answer from the leader: {header!r}"
+                        return
+                    future = connection.pending.get(header.id)
+                    if future is not None and not future.done():
+                        future.set_result((header, body))
+        except (ConnectionError, OSError, DataFrameError) as exc:
+            reason = str(exc) or type(exc).__name__
+        finally:
+            with contextlib.suppress(Exception):
+                connection.fail(reason)
+            if self._connection is connection:
+                self._connection = None
+            if not self._closed:
+                log.info("replica link to spu %d down: %s", self.leader, reason)

@@ -1,0 +1,88 @@
+"""A data port: listen on an address, serve each connection as a ``RequestStream``.
+
+A port that cannot be bound (in use) is retried every second, with an error logged
+the first time and every 30 s after: the SPU's control link goes on meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ha_sc.protocol import parse_address
+from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+RETRY = 1.0
+COMPLAIN_EVERY = 30.0
+CLOSE_WAIT = 5.0
+"""Seconds a closing port waits for its connections to end."""
+
+
+class DataPort:
+    """One listening port (public or private) and its open connections."""
+
+    def __init__(
+        self, name: str, address: str, dispatch: Dispatch, *, in_order: bool, max_in_flight: int
+    ) -> None:
+        self.name = name
+        self.address = address
+        self._dispatch = dispatch
+        self._in_order = in_order
+        self._max_in_flight = max_in_flight
+        self._connections: dict[asyncio.Task[None], RequestStream] = {}
+        self.bound = asyncio.Event()
+
+    async def serve(self) -> None:
+        """Listen (retrying a busy address) and serve until cancelled; then close every
+        connection."""
+        host, port = parse_address(self.address)
+        complained_at: float | None = None
+        try:
+            while True:
+                try:
+                    server = await asyncio.start_server(
+                        self._connected, host, port, reuse_address=True
+                    )
+                except OSError as exc:
+                    problem = str(exc)
+                else:
+                    log.info("%s port listening on %s", self.name, self.address)
+                    self.bound.set()
+                    async with server:
+                        await server.serve_forever()
+                now = time.monotonic()
+                if complained_at is None or now - complained_at >= COMPLAIN_EVERY:
+                    log.error("%s port %s: cannot listen: %s", self.name, self.address, problem)
+                    complained_at = now
+                await asyncio.sleep(RETRY)
+        finally:
+            await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        connections = dict(self._connections)
+        for stream in connections.values():
+            stream.close()
+        if connections:
+            await asyncio.wait(connections, timeout=CLOSE_WAIT)
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stream = RequestStream(
+            reader,
+            writer,
+            self._dispatch,
+            in_order=self._in_order,
+            max_in_flight=self._max_in_flight,
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        task.set_name(f"{self.name} connection from {stream.peer}")
+        self._connections[task] = stream
+        try:
+            await stream.run()
+        except asyncio.CancelledError:
+            pass  # the loop is closing; asyncio's server owns this task and must see it end
+        finally:
+            self._connections.pop(task, None)

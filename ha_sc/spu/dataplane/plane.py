@@ -1,0 +1,102 @@
+"""The SPU's data plane: its partition replicas, its two ports, and their upkeep.
+
+``SpuNode`` builds one beside its control link, calls ``notify`` whenever the control
+state changes, starts its tasks under the node's supervisor and closes it last:
+
+- ``dataplane-public``: produce and fetch (``SpuSettings.public_address``);
+- ``dataplane-private``: replica fetch from follower SPUs (``private_address``);
+- ``dataplane-replicas``: keeps the hosted replicas in line with the replica specs;
+- ``dataplane-upkeep``: every 0.5 s, lets leaders drop followers past their lag time
+  (even while nothing is produced) and hands high watermarks to the logs' checkpoints.
+
+None of it waits on the SC: with no SC reachable the replicas keep their roles,
+producing, fetching and replication go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.dataplane.dispatch import Dispatcher
+from ha_sc.spu.dataplane.listener import DataPort
+from ha_sc.spu.dataplane.offsets import HostedOffsets
+from ha_sc.spu.dataplane.registry import ReplicaRegistry
+from ha_sc.spu.settings import SpuSettings
+from ha_sc.spu.storage import StorageError
+from ha_sc.store import Supervisor
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+UPKEEP_INTERVAL = 0.5
+
+
+class DataPlane:
+    def __init__(self, settings: SpuSettings, state: ControlState) -> None:
+        self._settings = settings
+        data = settings.dataplane
+        self._io = ThreadPoolExecutor(
+            max_workers=data.io_threads, thread_name_prefix=f"spu-{settings.spu_id}-log-io"
+        )
+        self.registry = ReplicaRegistry(
+            state,
+            settings.logs_dir,
+            data,
+            self._io,
+            connect_timeout=settings.connect_timeout,
+        )
+        self.offsets = HostedOffsets(self.registry, settings.logs_dir)
+        dispatcher = Dispatcher(self.registry)
+        self.public = DataPort(
+            "public",
+            settings.public_address,
+            dispatcher.public,
+            in_order=True,
+            max_in_flight=data.max_in_flight,
+        )
+        self.private = DataPort(
+            "private",
+            settings.private_address,
+            dispatcher.private,
+            in_order=False,
+            max_in_flight=1_000_000,
+        )
+        self._changed = asyncio.Event()
+        self._changed.set()
+
+    def notify(self) -> None:
+        """The control state changed (the replica specs, the SC connection)."""
+        self._changed.set()
+
+    def start(self, supervisor: Supervisor) -> None:
+        supervisor.start("dataplane-public", self.public.serve())
+        supervisor.start("dataplane-private", self.private.serve())
+        supervisor.start("dataplane-replicas", self._follow_specs())
+        supervisor.start("dataplane-upkeep", self._upkeep())
+
+    async def close(self) -> None:
+        """After the tasks stopped: close every replica's log and the I/O threads."""
+        try:
+            await self.registry.close()
+        finally:
+            self._io.shutdown(wait=True)
+
+    async def _follow_specs(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            await self.registry.reconcile()
+
+    async def _upkeep(self) -> None:
+        while True:
+            await asyncio.sleep(UPKEEP_INTERVAL)
+            for hosted in self.registry:
+                if hosted.leadership is not None:
+                    hosted.leadership.update()
+                if hosted.replica.has_log and not hosted.replica.closed:
+                    try:
+                        await hosted.replica.sync_hw()
+                    except (OSError, StorageError) as exc:  # the write path reports these
+                        log.debug("replica %s: hw checkpoint: %s", hosted.replica.key, exc)

@@ -1,0 +1,256 @@
+"""The partition replicas this SPU hosts, kept in line with the SC's replica specs.
+
+Level-triggered: whenever the control state changes, ``reconcile`` compares what it
+hosts with the replica table and brings each replica to the role the SC gave it:
+
+- **added**: its log is opened if it has one on disk (a restart); then it leads or
+  follows as below.
+- **leads** (added as leader, or promoted): it serves produce and counts its
+  followers' fetches. Added as leader, it takes every follower as in sync until it
+  hears otherwise (``lag_time``); promoted, every follower but the old leader. It
+  serves from its own LEO: nothing is cut.
+- **follows** (added as follower, demoted, or told of another leader): a leader steps
+  down first (queued and waiting produces are answered ``not_leader``, the group being
+  written completes); a follow loop of an earlier leader is cancelled (it never fetches
+  from that leader again); the log is cut at the replica's own HW (``truncation.py``);
+  then a new follow loop pulls from the leader.
+- **removed**: it stops serving and its log is deleted.
+
+Nothing here waits on the SC: the replicas keep their roles while no SC is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ha_sc.protocol.data import DataError, ErrorCode
+from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.dataplane.follower import Follower
+from ha_sc.spu.dataplane.leader import Leadership
+from ha_sc.spu.dataplane.link import LeaderLink
+from ha_sc.spu.dataplane.replica import Replica
+from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane.truncation import cut_to_follow
+from ha_sc.spu.replica_table import LocalReplica, ReplicaRole
+from ha_sc.spu.storage import LogSettings, StorageError
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+
+@dataclass(eq=False)
+class Hosted:
+    """One replica and the role it plays now."""
+
+    replica: Replica
+    spec: LocalReplica
+    leadership: Leadership | None = None
+    follower: asyncio.Task[None] | None = None
+    loaded: bool = False
+    """Its log (if any) is open: the offsets are real."""
+
+
+class ReplicaRegistry:
+    """Hosted replicas by partition key."""
+
+    def __init__(
+        self,
+        state: ControlState,
+        logs_dir: Path,
+        settings: DataPlaneSettings,
+        io: Executor,
+        *,
+        connect_timeout: float = 1.0,
+    ) -> None:
+        self._state = state
+        self._spu_id = state.spu_id
+        self._logs_dir = logs_dir
+        self._settings = settings
+        self._io = io
+        self._connect_timeout = connect_timeout
+        self._log_settings = LogSettings(fsync=settings.fsync)
+        self._hosted: dict[str, Hosted] = {}
+        self._links: dict[int, LeaderLink] = {}
+
+    def get(self, key: str) -> Hosted | None:
+        return self._hosted.get(key)
+
+    def __iter__(self) -> Iterator[Hosted]:
+        return iter(list(self._hosted.values()))
+
+    def __len__(self) -> int:
+        return len(self._hosted)
+
+    @property
+    def connected_to_sc(self) -> bool:
+        return self._state.sc_address is not None
+
+    def not_leader(self, key: str) -> DataError:
+        """The answer of a replica that does not lead ``key`` (or of an SPU that does not
+        hold it but knows who leads)."""
+        spec = self._state.replicas.get(key)
+        if spec is None:
+            return DataError(
+                code=ErrorCode.UNKNOWN_PARTITION, message=f"spu {self._spu_id} has no {key}"
+            )
+        leader = spec.leader
+        leader_spec = self._state.spus.get(leader)
+        address = str(leader_spec.public_endpoint) if leader_spec is not None else None
+        return DataError(
+            code=ErrorCode.NOT_LEADER,
+            message=f"spu {self._spu_id} does not lead {key}; spu {leader} does",
+            leader=leader,
+            leader_address=address,
+        )
+
+    async def reconcile(self) -> None:
+        """Bring the hosted replicas in line with the replica table, as it is now."""
+        desired = {spec.partition: spec for spec in self._state.replicas.replicas()}
+        for key in [key for key in self._hosted if key not in desired]:
+            await self._remove(key)
+        for key, spec in desired.items():
+            hosted = self._hosted.get(key)
+            if hosted is None:
+                await self._add(spec)
+            elif hosted.spec != spec:
+                await self._take_role(hosted, spec)
+
+    async def close(self) -> None:
+        """Stop serving and replicating; close every log (its data stays)."""
+        for key, hosted in list(self._hosted.items()):
+            error = DataError(code=ErrorCode.NOT_LEADER, message=f"spu {self._spu_id} stopping")
+            await self._release(hosted, error)
+            try:
+                await hosted.replica.close()
+            except (OSError, StorageError) as exc:
+                log.warning("replica %s: closing its log failed: %s", key, exc)
+        self._hosted.clear()
+        links, self._links = list(self._links.values()), {}
+        for link in links:
+            await link.close()
+
+    # transitions
+
+    async def _add(self, spec: LocalReplica) -> None:
+        key = spec.partition
+        replica = Replica(
+            key,
+            self._logs_dir / key,
+            log_settings=self._log_settings,
+            io=self._io,
+            tail_bytes=self._settings.producer_tail_bytes,
+        )
+        hosted = Hosted(replica, spec)
+        self._hosted[key] = hosted
+        try:
+            await replica.load()
+        except (OSError, StorageError) as exc:
+            log.warning("replica %s: cannot open its log (tried again on use): %s", key, exc)
+        hosted.loaded = True
+        await self._take_role(hosted, spec, added=True)
+
+    async def _take_role(self, hosted: Hosted, spec: LocalReplica, *, added: bool = False) -> None:
+        before = None if added else hosted.spec
+        hosted.spec = spec
+        others = [spu for spu in spec.replicas if spu != self._spu_id]
+        if spec.role is ReplicaRole.LEADER:
+            if hosted.leadership is not None:
+                hosted.leadership.set_followers(others)
+            else:
+                await self._stop_following(hosted)
+                old_leader = before.leader if before is not None else None
+                self._lead(hosted, others, assumed=[s for s in others if s != old_leader])
+        elif (
+            before is not None
+            and before.role is ReplicaRole.FOLLOWER
+            and before.leader == spec.leader
+            and hosted.follower is not None
+        ):
+            pass  # only the replica list changed
+        else:
+            error = self.not_leader(spec.partition)
+            await self._release(hosted, error)
+            await self._follow(hosted, spec.leader)
+        hosted.replica.changes.fire()
+
+    def _lead(self, hosted: Hosted, followers: list[int], *, assumed: list[int]) -> None:
+        replica = hosted.replica
+        hosted.leadership = Leadership(
+            replica,
+            followers,
+            assumed_in_sync_followers=assumed,
+            settings=self._settings,
+            may_shrink=lambda: self.connected_to_sc,
+        )
+        log.info(
+            "became leader of %s (leo %d, hw %d; followers %s, taken as in sync %s)",
+            replica.key,
+            replica.leo,
+            replica.hw,
+            followers or "none",
+            sorted(hosted.leadership.isr) or "none",
+        )
+
+    async def _follow(self, hosted: Hosted, leader: int) -> None:
+        replica = hosted.replica
+        cut = cut_to_follow(replica.hw, replica.leo)
+        if cut is not None:
+            log.info(
+                "replica %s: cutting %d records above the high watermark %d before following",
+                replica.key,
+                replica.leo - cut,
+                cut,
+            )
+            try:
+                await replica.cut(cut)
+            except (OSError, StorageError) as exc:
+                log.warning("replica %s: cannot cut its log: %s", replica.key, exc)
+        link = self._links.get(leader)
+        if link is None:
+            link = self._links[leader] = LeaderLink(
+                leader, lambda: self._private_address(leader), connect_timeout=self._connect_timeout
+            )
+        follower = Follower(self._spu_id, replica, leader, link, self._settings)
+        hosted.follower = asyncio.create_task(
+            follower.run(), name=f"follow {replica.key} from spu {leader}"
+        )
+        hosted.follower.add_done_callback(_log_end)
+        log.info("replica %s follows spu %d from offset %d", replica.key, leader, replica.leo)
+
+    async def _release(self, hosted: Hosted, error: DataError) -> None:
+        """Stop leading (answering what waits with ``error``) and following."""
+        leadership, hosted.leadership = hosted.leadership, None
+        if leadership is not None:
+            leadership.step_down(error)
+            await leadership.produce.wait_idle()
+            log.info("replica %s: stepped down as leader (%s)", hosted.replica.key, error.message)
+        await self._stop_following(hosted)
+
+    async def _stop_following(self, hosted: Hosted) -> None:
+        task, hosted.follower = hosted.follower, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def _remove(self, key: str) -> None:
+        hosted = self._hosted.pop(key)
+        error = DataError(code=ErrorCode.UNKNOWN_PARTITION, message=f"{key} was removed")
+        await self._release(hosted, error)
+        try:
+            await hosted.replica.close(delete=True)
+        except (OSError, StorageError) as exc:
+            log.warning("replica %s: deleting its log failed: %s", key, exc)
+        log.info("replica %s removed, its log deleted", key)
+
+    def _private_address(self, spu_id: int) -> str | None:
+        spec = self._state.spus.get(spu_id)
+        return str(spec.private_endpoint) if spec is not None else None
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())

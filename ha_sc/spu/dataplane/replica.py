@@ -1,0 +1,204 @@
+"""One partition replica this SPU hosts: its log, its cached offsets, the waits on them.
+
+The log (``storage.ReplicaLog``) does blocking file I/O, so every call to it runs on
+the data plane's I/O threads. Calls that change it run one at a time per replica, in
+the order they were made, and finish (the cached offsets brought up to date) even when
+the caller is cancelled; reads run beside them. The log is opened when the replica is
+added if its directory exists, and otherwise created by the first write: a replica that
+never held a record costs no file. After a storage error the log is closed; the next
+call opens it again, which recovers it from its files.
+
+The event loop reads only the cached offsets (``leo``, ``hw``, ``log_start``); the
+high watermark is decided here (by the leader's ISR, or the follower's fetches) and
+handed to the log on its next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import TypeVar
+
+from ha_sc.spu.dataplane.producer_state import ProducerTable
+from ha_sc.spu.dataplane.waiting import ChangeSignal
+from ha_sc.spu.storage import LogClosed, LogSettings, ReplicaLog, StorageError
+
+log = logging.getLogger("ha_sc.spu.dataplane")
+
+T = TypeVar("T")
+
+
+class Replica:
+    """One hosted partition replica, by its key ``<topic>-<partition>``."""
+
+    def __init__(
+        self,
+        key: str,
+        directory: Path,
+        *,
+        log_settings: LogSettings,
+        io: Executor,
+        tail_bytes: int,
+    ) -> None:
+        self.key = key
+        self.directory = directory
+        self._log_settings = log_settings
+        self._io = io
+        self._tail_bytes = tail_bytes
+        self._log: ReplicaLog | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.producers = ProducerTable()
+        """Idempotent producers' last batches; touched only by calls that hold the log."""
+        self.leo = 0
+        self.hw = 0
+        self.log_start = 0
+        self.changes = ChangeSignal()
+        """Fired when the LEO, the HW or the replica's role changes."""
+
+    @property
+    def has_log(self) -> bool:
+        return self._log is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def load(self) -> None:
+        """Open the log if this replica has one on disk (a restart); else nothing."""
+        await self._exclusive(self._load)
+
+    async def mutate(self, change: Callable[[ReplicaLog], T]) -> T:
+        """Run ``change`` on the log (opened, or created, first), after every earlier one."""
+        return await self._exclusive(lambda: self._run(change))
+
+    async def sync_hw(self) -> None:
+        """Hand the cached HW to the log (its checkpoint), if it has one."""
+        if self._log is not None and self._log.hw != min(self.hw, self.leo):
+            await self._exclusive(lambda: self._log is not None and self._push_hw(self._log))
+
+    async def read(self, offset: int, max_bytes: int, upper: int) -> bytes:
+        """Whole batches from the one holding ``offset``, stopping before ``upper``."""
+        current = self._log
+        if current is None or offset >= upper:
+            return b""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, current.read, offset, max_bytes, upper)
+
+    async def cut(self, offset: int) -> None:
+        """Truncate the log at ``offset`` (see ``truncate_log``)."""
+        if offset < self.leo:
+            await self.mutate(lambda current: self.truncate_log(current, offset))
+
+    def truncate_log(self, current: ReplicaLog, offset: int) -> None:
+        """Drop the batches from ``offset`` on and rebuild the producers' sequences from
+        what is left (on an I/O thread, inside ``mutate``)."""
+        current.truncate_to(offset)
+        self.producers = ProducerTable.from_headers(current.tail_headers(self._tail_bytes))
+
+    def set_hw(self, hw: int) -> None:
+        """The HW moved (leader's ISR or follower's fetch): waiters wake."""
+        if hw != self.hw:
+            self.hw = hw
+            self.changes.fire()
+
+    async def close(self, *, delete: bool = False) -> None:
+        """Flush and close the log (deleting its directory if asked); no call after this."""
+
+        def close() -> None:
+            current, self._log = self._log, None
+            if current is not None:
+                try:
+                    self._push_hw(current)
+                finally:
+                    current.close()
+            if delete:
+                shutil.rmtree(self.directory, ignore_errors=True)
+
+        try:
+            await self._exclusive(close)
+        finally:
+            self._closed = True
+            self.changes.fire()
+
+    # inside the I/O threads
+
+    def _load(self) -> None:
+        if self._log is None and self.directory.is_dir():
+            self._open()
+
+    def _open(self) -> ReplicaLog:
+        opened = ReplicaLog.open(self.directory, self._log_settings)
+        try:
+            self.producers = ProducerTable.from_headers(opened.tail_headers(self._tail_bytes))
+        except BaseException:
+            opened.close()
+            raise
+        self._log = opened
+        if self.hw == 0:
+            self.hw = opened.hw  # the checkpoint, read in this thread: set before the refresh
+        return opened
+
+    def _run(self, change: Callable[[ReplicaLog], T]) -> T:
+        current = self._log or self._open()
+        try:
+            self._push_hw(current)
+            return change(current)
+        except (OSError, StorageError):
+            self._log = None
+            with contextlib.suppress(OSError, StorageError):  # closed by a failed fsync
+                current.close()
+            raise
+
+    def _push_hw(self, current: ReplicaLog) -> bool:
+        hw = min(self.hw, current.leo)
+        if current.hw != hw:
+            current.set_hw(hw)
+        return True
+
+    # on the event loop
+
+    async def _exclusive(self, call: Callable[[], T]) -> T:
+        async with self._lock:
+            if self._closed:
+                raise LogClosed(f"replica {self.key} is closed")
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._io, call)
+            try:
+                return await _finished(future)
+            finally:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        current = self._log
+        leo, start = (current.leo, current.log_start_offset) if current is not None else (0, 0)
+        if current is None and not self.directory.exists():
+            leo = start = 0
+        elif current is None:
+            leo, start = self.leo, self.log_start  # closed after an error: keep the last known
+        changed = (leo, start) != (self.leo, self.log_start) or self.hw > leo
+        self.leo, self.log_start = leo, start
+        self.hw = min(self.hw, leo)
+        if changed:
+            self.changes.fire()
+
+
+async def _finished(future: asyncio.Future[T]) -> T:
+    """``future``'s result; if the caller is cancelled meanwhile, still wait for it to
+    finish (a thread cannot be stopped) before the cancellation goes on."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                continue
+            except Exception:  # the caller is gone; its cancellation is what counts
+                break
+        raise

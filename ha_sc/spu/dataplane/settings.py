@@ -1,0 +1,34 @@
+"""Settings of one SPU's data plane (``ha-sc spu run`` flags)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ha_sc.spu.storage import FsyncPolicy
+
+
+class DataPlaneSettings(BaseModel):
+    """How the SPU stores, serves and replicates its partitions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fsync: FsyncPolicy = FsyncPolicy.ALWAYS
+    """When appends reach the disk (docs/storage.md); every append group is fsynced once
+    under ``always``."""
+    lag_time: float = Field(default=10.0, gt=0)
+    """Seconds a follower may go without holding everything the leader has before it
+    leaves the in-sync set (and stops holding the high watermark back)."""
+    min_insync: int = Field(default=1, ge=1)
+    """Replicas (the leader counts) that must be in sync for the high watermark to move,
+    so for acks=all to be answered. 1: a leader whose followers all fell out commits alone
+    (Kafka's default); 2 with three replicas: a lone leader stops committing."""
+    replica_wait_ms: int = Field(default=5000, gt=0)
+    """How long a follower's fetch waits at the leader for new records."""
+    replica_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """The most a follower asks for in one fetch."""
+    producer_tail_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    """Bytes of a log's tail whose batch headers rebuild the producers' sequences on open."""
+    io_threads: int = Field(default=4, ge=1)
+    """Threads that run the logs' file I/O off the event loop."""
+    max_in_flight: int = Field(default=256, ge=1)
+    """Requests one client connection may have unanswered; reading waits beyond it."""
