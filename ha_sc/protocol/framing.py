@@ -7,8 +7,9 @@ a socket.
 
 from __future__ import annotations
 
+import json
 import struct
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,6 +27,8 @@ class ProtocolError(Exception):
     """Bytes that do not make a valid message; the connection cannot go on."""
 
 
+LARGE_PAYLOAD = 256 * 1024
+"""Frames above this many bytes are checked for a full sync to decode in chunks."""
 SPEC_CHUNK = 256
 """Replica specs serialised per call when a full sync is encoded."""
 _REPLICA_SPECS: TypeAdapter[list[ReplicaSpec]] = TypeAdapter(list[ReplicaSpec])
@@ -118,9 +121,38 @@ class MessageDecoder(Generic[M]):
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"frame is not valid UTF-8: {exc}") from None
         try:
+            if len(payload) > LARGE_PAYLOAD:
+                large = self._decode_large_full_sync(text)
+                if large is not None:
+                    return large
             return self._adapter.validate_json(text)
         except ValidationError as exc:
             raise ProtocolError(self._describe(exc)) from None
+
+    def _decode_large_full_sync(self, text: str) -> M | None:
+        """A large full sync, its replica specs validated a chunk per call (see
+        ``_full_sync_payload``: one call would hold the GIL for the whole list, and the
+        SPU's data plane with it). None for anything else: decoded the plain way."""
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        replicas = doc.get("replicas") if isinstance(doc, dict) else None
+        if doc.get("type") != "full_sync" or not isinstance(replicas, list):
+            return None
+        message = self._adapter.validate_python({**doc, "replicas": []})
+        if not isinstance(message, FullSync):
+            return message
+        specs: list[ReplicaSpec] = []
+        for i in range(0, len(replicas), SPEC_CHUNK):
+            try:
+                specs += _REPLICA_SPECS.validate_python(replicas[i : i + SPEC_CHUNK])
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                index, *path = first["loc"]
+                where = ".".join(str(p) for p in ["replicas", i + int(index), *path])
+                raise ProtocolError(f"invalid full_sync message: {where}: {first['msg']}") from None
+        return cast(M, message.model_copy(update={"replicas": specs}))
 
     def _describe(self, exc: ValidationError) -> str:
         parts = []

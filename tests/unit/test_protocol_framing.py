@@ -26,7 +26,7 @@ from ha_sc.protocol import (
     sc_message_decoder,
     spu_message_decoder,
 )
-from ha_sc.protocol.framing import SPEC_CHUNK
+from ha_sc.protocol.framing import LARGE_PAYLOAD, SPEC_CHUNK
 
 
 def spu(spu_id: int) -> SpuSpec:
@@ -233,3 +233,30 @@ def test_a_large_full_sync_encoded_in_chunks_reads_back_whole(count: int) -> Non
     wire = encode_message(message)
     assert sc_message_decoder().feed(wire) == [message]
     assert json.loads(wire[4:]) == json.loads(message.model_dump_json())
+
+
+def _large_full_sync(count: int) -> FullSync:
+    return FullSync(
+        epoch=9,
+        spus=[spu(5001), spu(5002)],
+        replicas=[
+            ReplicaSpec(partition=f"topic-with-a-long-name-{i}", leader=5001, replicas=[5001, 5002])
+            for i in range(count)
+        ],
+    )
+
+
+def test_a_large_full_sync_is_decoded_in_chunks_to_the_same_message() -> None:
+    message = _large_full_sync(6000)
+    wire = encode_message(message)
+    assert len(wire) > LARGE_PAYLOAD
+    decoder = sc_message_decoder()
+    assert decoder.feed(wire[:1000]) == []
+    assert decoder.feed(wire[1000:]) == [message]
+
+
+def test_a_bad_spec_deep_in_a_large_full_sync_is_named() -> None:
+    doc = json.loads(_large_full_sync(6000).model_dump_json())
+    doc["replicas"][5000]["leader"] = "nobody"
+    with pytest.raises(ProtocolError, match=r"replicas\.5000\.leader"):
+        sc_message_decoder().feed(frame(json.dumps(doc).encode()))
