@@ -3,7 +3,7 @@
 ``await producer.send(value, key=...)`` queues one record and returns its ``RecordAck``
 (``await`` that for the offset); ``await producer.send_many(values)`` queues many at a
 time for the least work per record. Records without a key or partition go round
-robin (one record at a time for ``send``, one call at a time for ``send_many``);
+robin (one record at a time for ``send``, in contiguous runs for ``send_many``);
 with a key, to the partition of its hash. Delivery is per partition, in order, by
 one ``PartitionSender`` task each (see partition_sender.py and idempotence.py).
 """
@@ -113,18 +113,32 @@ class TopicProducer:
         key: bytes | None = None,
         partition: int | None = None,
     ) -> BulkAck:
-        """Queue many records for one partition (the key's, the one given, or the next in
-        turn), in order; the fast path for bulk sends."""
+        """Queue many records at once, the fast path for bulk sends.
+
+        With a key, all go to the key's partition; with ``partition``, there; with
+        neither, they are cut into as many contiguous runs as there are partitions and
+        each run goes to the next partition in turn. Order is kept within a partition."""
         if self._closed or self._broken is not None or self._full:
             await self._wait_usable()
-        sender = self._sender(self._partition(key, partition))
-        batches = sender.buffer.append_many(values, key)
-        for batch in batches:
-            self._track(batch)
-        self._buffered += sum(batch.size for batch in batches)
+        if key is not None or partition is not None or self.partitions == 1:
+            runs = [(self._partition(key, partition), values)]
+        else:
+            size = -(-len(values) // self.partitions)
+            runs = [
+                (self._round_robin.next(self.partitions), values[start : start + size])
+                for start in range(0, len(values), size)
+            ]
+        batches: list[ProducerBatch] = []
+        for chosen, run in runs:
+            sender = self._sender(chosen)
+            added = sender.buffer.append_many(run, key)
+            for batch in added:
+                self._track(batch)
+                self._buffered += batch.size
+            batches += added
+            sender.wake()
         if self._buffered >= self._buffer_limit:
             self._full = True
-        sender.wake()
         return BulkAck(batches)
 
     async def flush(self) -> None:

@@ -99,9 +99,11 @@ async def test_keys_choose_partitions_and_keyless_records_go_round(
     async with await TopicProducer.create("t", metadata, FAST) as producer:
         keyed = [await producer.send(b"v", key=b"same") for _ in range(5)]
         rounds = [await producer.send(b"r") for _ in range(4)]
+        spread = await (await producer.send_many([b"m"] * 5))
     assert len({ack.partition for ack in keyed}) == 1
     assert [ack.partition for ack in rounds] == [0, 1, 0, 1]
-    assert len(stored(one, "t", 0)) + len(stored(two, "t", 1)) == 9
+    assert [(d.partition, d.record_count) for d in spread] == [(0, 3), (1, 2)]
+    assert len(stored(one, "t", 0)) + len(stored(two, "t", 1)) == 14
 
 
 async def test_not_leader_reroutes_to_the_named_leader(
