@@ -221,24 +221,37 @@ class ChaosCluster:
             )
         return dict(zip(self.public, answers, strict=True))
 
-    async def leader(self, *, above: int = 0) -> tuple[str, int] | None:
-        """The replica that says it leads, with an epoch above ``above``, that every
-        other answering replica names too."""
+    async def leader(self, *, above: int = 0, everyone: bool = True) -> tuple[str, int] | None:
+        """The replica that says it leads under the highest epoch claimed, if that epoch
+        is above ``above`` and the other replicas name it: every answering replica
+        (``everyone``), or with itself a majority of the set (while a partition or a
+        paused replica keeps some of them behind)."""
         reports = {n: r for n, r in (await self.reports()).items() if r is not None}
-        leaders = [(n, r) for n, r in reports.items() if r.get("role") == "leader"]
-        if len(leaders) != 1:
+        claims = [
+            (int((r.get("leader") or {}).get("epoch") or 0), n)
+            for n, r in reports.items()
+            if r.get("role") == "leader"
+        ]
+        if not claims:
             return None
-        name, report = leaders[0]
-        epoch = int((report.get("leader") or {}).get("epoch") or 0)
-        named = {(r.get("leader") or {}).get("replica_id") for r in reports.values()}
-        if epoch <= above or named != {name}:
+        epoch, name = max(claims)
+        if epoch <= above:
             return None
-        return name, epoch
+        naming = [
+            n
+            for n, r in reports.items()
+            if (r.get("leader") or {}).get("replica_id") == name
+            and (r.get("leader") or {}).get("epoch") == epoch
+        ]
+        enough = len(reports) if everyone else len(self.public) // 2 + 1
+        return (name, epoch) if len(naming) >= enough else None
 
-    async def wait_for_leader(self, *, above: int = 0, timeout: float = 30.0) -> tuple[str, int]:
+    async def wait_for_leader(
+        self, *, above: int = 0, everyone: bool = True, timeout: float = 30.0
+    ) -> tuple[str, int]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = await self.leader(above=above)
+            found = await self.leader(above=above, everyone=everyone)
             if found is not None:
                 return found
             await asyncio.sleep(POLL)

@@ -26,14 +26,14 @@ TOLERATED_LATENCY = {"raft": (0.04, 0.01), "etcd": (0.15, 0.03)}
 async def sc_leader_sigkill(ctx: FaultContext) -> None:
     leader, epoch = await ctx.leader_member()
     async with ctx.injector.applied(Kill(leader)):
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 10.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
 
 
 async def sc_leader_sigterm(ctx: FaultContext) -> None:
     leader, epoch = await ctx.leader_member()
     async with ctx.injector.applied(Terminate(leader)):
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 10.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
 
 
@@ -42,7 +42,7 @@ async def sc_leader_sigstop(ctx: FaultContext) -> None:
     it lost, and nothing it sent after waking may be accepted."""
     leader, epoch = await ctx.leader_member()
     async with ctx.injector.applied(Pause(leader)):
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 10.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
     await asyncio.sleep(1.0)  # awake: give it time to act on its stale view
 
@@ -54,7 +54,7 @@ async def sc_leader_isolated(ctx: FaultContext) -> None:
     kv = _kv_links(ctx, name)
     spus = cluster.links.sc_links_to(name)
     async with ctx.injector.applied(Blackhole(kv + spus, label=f"{name} from KV and SPUs")):
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 15.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
 
 
@@ -100,7 +100,7 @@ async def raft_leader_minority(ctx: FaultContext) -> None:
     name, epoch = await ctx.leader()
     partition = isolated(ctx.cluster.links, name, ctx.cluster.replicas)
     async with ctx.injector.applied(partition):
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 15.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
 
 
@@ -120,7 +120,7 @@ async def sc_leaders_killed_in_row(ctx: FaultContext) -> None:
     for _ in range(3):
         leader, epoch = await ctx.leader_member()
         async with ctx.injector.applied(Kill(leader)):
-            await ctx.leader(above=epoch, timeout=15.0)
+            await ctx.new_leader(epoch)
             await asyncio.sleep(gap)
 
 

@@ -47,8 +47,14 @@ class FaultContext:
         return max(0.0, self.budget - (time.monotonic() - self.started))
 
     async def leader(self, *, above: int = 0, timeout: float = 30.0) -> tuple[str, int]:
-        """The agreed SC leader (waits for one)."""
+        """The SC leader every answering replica names (waits for one)."""
         return await self.cluster.wait_for_leader(above=above, timeout=timeout)
+
+    async def new_leader(self, above: int, *, timeout: float = 15.0) -> tuple[str, int]:
+        """A leader above epoch ``above`` that a majority names (the replica the fault
+        hit may still be behind)."""
+        timeout = max(self.remaining, timeout)
+        return await self.cluster.wait_for_leader(above=above, everyone=False, timeout=timeout)
 
     async def leader_member(self) -> tuple[Member, int]:
         name, epoch = await self.leader()

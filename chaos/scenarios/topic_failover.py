@@ -34,7 +34,7 @@ async def topic_during_failover(ctx: FaultContext) -> None:
                     if error.status == 409:
                         break  # an earlier attempt got through
                     await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
-        await ctx.leader(above=epoch, timeout=max(ctx.remaining, 10.0))
+        await ctx.new_leader(epoch)
         await ctx.hold()
     ctx.notes["create_attempts"] = attempts
     await ctx.leader()
