@@ -14,9 +14,22 @@ import bisect
 import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from ha_sc.client.producer_batch import Clock, ProducerBatch
 from ha_sc.client.record_codec import RECORD_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPart:
+    """Records of one ``append_many`` that went into one batch."""
+
+    batch: ProducerBatch
+    first: int
+    """The index of the first of them in the batch (0: the batch is new)."""
+    count: int
+    size: int
+    """Payload bytes they add."""
 
 
 class PartitionBuffer:
@@ -65,30 +78,42 @@ class PartitionBuffer:
         batch.size += size
         return batch, index, size
 
-    def append_many(self, values: Sequence[bytes], key: bytes | None) -> list[ProducerBatch]:
-        """Add records in order, in as few batches as the limits allow (all fresh ones:
-        each starts with the first of its records). The last stays open for more."""
-        self.seal_open()
+    def append_many(self, values: Sequence[bytes], key: bytes | None) -> list[BatchPart]:
+        """Add records in order: first into the open batch as far as it has room, then
+        in as few new batches as the limits allow. The last stays open for more."""
         extra = RECORD_OVERHEAD + (0 if key is None else len(key))
         ends = list(itertools.accumulate(map(extra.__add__, map(len, values))))
-        batches: list[ProducerBatch] = []
-        start = 0
-        used = 0
+        parts: list[BatchPart] = []
+        start = used = 0
+        batch = self._open
+        if batch is not None:
+            room = self._batch_bytes - batch.size
+            stop = min(bisect.bisect_right(ends, room), self._batch_records - len(batch.values))
+            if stop > 0:
+                first = len(batch.values)
+                batch.values += values[:stop]
+                if key is not None and batch.keys is None:
+                    batch.keys = [None] * first
+                if batch.keys is not None:
+                    batch.keys += [key] * stop
+                batch.size += ends[stop - 1]
+                parts.append(BatchPart(batch, first, stop, ends[stop - 1]))
+                start = stop
+                used = ends[stop - 1]
         while start < len(values):
             # the last record that still fits, but at least one record per batch
             stop = bisect.bisect_right(ends, used + self._batch_bytes, lo=start)
             stop = min(max(stop, start + 1), start + self._batch_records)
-            if batches:
-                self.seal_open()
+            self.seal_open()
             batch = self._open = self._new_batch()
             batch.values = list(values[start:stop])
             if key is not None:
                 batch.keys = [key] * (stop - start)
             batch.size = ends[stop - 1] - used
-            batches.append(batch)
+            parts.append(BatchPart(batch, 0, stop - start, batch.size))
             used = ends[stop - 1]
             start = stop
-        return batches
+        return parts
 
     def seal_open(self) -> None:
         """Close the open batch (if any) and queue it."""

@@ -1,11 +1,15 @@
 """``ConsumerRecord``, and a batch payload decoded straight into them.
 
 The decoding walks the layout of ``record_codec`` (keyless records in one step) and
-makes one tuple per record: a consumer's cost per record is mostly this loop.
+makes one tuple per record: a consumer's cost per record is mostly this loop. The
+cyclic garbage collector is paused for the loop (if it was running): the tuples made
+hold only bytes and ints, so the collections their allocation would trigger find
+nothing, and they cost about 40% of the decoding.
 """
 
 from __future__ import annotations
 
+import gc
 import struct
 from typing import NamedTuple
 
@@ -30,7 +34,19 @@ def decode_batch_records(
 ) -> list[ConsumerRecord]:
     """The records of one batch payload, numbered from ``base_offset``; raises
     MalformedBatch if the payload is cut or holds a bad length."""
-    data = bytes(payload)
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        return _decode(bytes(payload), partition, base_offset, timestamp_ms)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _decode(
+    data: bytes, partition: int, base_offset: int, timestamp_ms: int
+) -> list[ConsumerRecord]:
     size = len(data)
     records: list[ConsumerRecord] = []
     append = records.append

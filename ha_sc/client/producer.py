@@ -128,18 +128,18 @@ class TopicProducer:
                 (self._round_robin.next(self.partitions), values[start : start + size])
                 for start in range(0, len(values), size)
             ]
-        batches: list[ProducerBatch] = []
+        parts: list[tuple[ProducerBatch, int, int]] = []
         for chosen, run in runs:
             sender = self._sender(chosen)
-            added = sender.buffer.append_many(run, key)
-            for batch in added:
-                self._track(batch)
-                self._buffered += batch.size
-            batches += added
+            for part in sender.buffer.append_many(run, key):
+                if part.first == 0:
+                    self._track(part.batch)
+                self._buffered += part.size
+                parts.append((part.batch, part.first, part.count))
             sender.wake()
         if self._buffered >= self._buffer_limit:
             self._full = True
-        return BulkAck(batches)
+        return BulkAck(parts)
 
     async def flush(self) -> None:
         """Send every queued record now and wait until each is acknowledged or failed."""

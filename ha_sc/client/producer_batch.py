@@ -111,15 +111,16 @@ class BulkAck:
 
     __slots__ = ("_parts",)
 
-    def __init__(self, parts: Sequence[ProducerBatch]) -> None:
-        self._parts = [(p.done, p.partition, p.record_count) for p in parts]
+    def __init__(self, parts: Sequence[tuple[ProducerBatch, int, int]]) -> None:
+        """``parts``: (batch, index of the first record in it, record count)."""
+        self._parts = [(batch.done, batch.partition, first, count) for batch, first, count in parts]
 
     def done(self) -> bool:
-        return all(future.done() for future, _, _ in self._parts)
+        return all(future.done() for future, _, _, _ in self._parts)
 
     def __await__(self) -> Generator[Any, None, list[Delivered]]:
         delivered = []
-        for future, partition, count in self._parts:
+        for future, partition, first, count in self._parts:
             base = yield from future.__await__()
-            delivered.append(Delivered(partition, base, count))
+            delivered.append(Delivered(partition, base + first if base >= 0 else base, count))
         return delivered

@@ -90,18 +90,28 @@ async def test_many_records_are_cut_into_full_batches_in_order() -> None:
         2, batch_bytes=108 * 10, batch_records=7, new_future=loop.create_future, clock=clock
     )
     values = [bytes([i]) * 100 for i in range(25)]
-    batches = buffer.append_many(values, None)
-    assert [b.record_count for b in batches] == [7, 7, 7, 4]
+    parts = buffer.append_many(values, None)
+    assert [(p.first, p.count) for p in parts] == [(0, 7), (0, 7), (0, 7), (0, 4)]
+    batches = [p.batch for p in parts]
     assert [v for b in batches for v in b.values] == values
+    more = buffer.append_many([b"z" * 100] * 5, None)  # tops up the open batch first
+    assert [(p.batch, p.first, p.count) for p in more] == [
+        (batches[3], 4, 3),
+        (more[1].batch, 0, 2),
+    ]
     buffer.flushing = True
-    taken = [buffer.take(now=0.0, linger=9.0) for _ in range(4)]
-    assert taken == batches
+    taken = [buffer.take(now=0.0, linger=9.0) for _ in range(5)]
+    assert taken == [*batches, more[1].batch]
+    assert batches[3].values[4:] == [b"z" * 100] * 3
     sized = PartitionBuffer(
         0, batch_bytes=250, batch_records=100, new_future=loop.create_future, clock=clock
     )
-    parts = sized.append_many([b"x" * 100] * 5 + [b"y" * 400], b"k")
-    assert [b.record_count for b in parts] == [2, 2, 1, 1]  # 109 bytes each with key
-    assert all(b.keys == [b"k"] * b.record_count for b in parts)
+    sized.append(b"a", None)
+    keyed = sized.append_many([b"x" * 100] * 5 + [b"y" * 400], b"k")
+    # 9 bytes are there; 109 bytes per record with its key
+    assert [(p.first, p.count) for p in keyed] == [(1, 2), (0, 2), (0, 1), (0, 1)]
+    assert keyed[0].batch.keys == [None, b"k", b"k"]
+    assert all(p.batch.keys == [b"k"] * p.count for p in keyed[1:])
 
 
 def test_sequences_count_records_and_restart_under_a_new_producer_id() -> None:
