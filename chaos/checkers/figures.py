@@ -93,6 +93,18 @@ def largest_ack_gap(history: History) -> Gap | None:
     return Gap(seconds, after)
 
 
+def largest_ack_gap_by_partition(history: History) -> dict[str, float]:
+    """Per partition (``topic-N``), the longest time between two acknowledgements."""
+    ends: dict[str, list[float]] = {}
+    for p in acked(history):
+        ends.setdefault(f"{p.topic}-{p.partition}", []).append(p.end)
+    return {
+        key: max(b - a for a, b in itertools.pairwise(times))
+        for key, times in sorted(ends.items())
+        if len(times) > 1
+    }
+
+
 def throughput(history: History, window: Window | None = None) -> list[tuple[float, int]]:
     """Acknowledged produces per 1-s bucket, (bucket start, count), over ``window``
     (default: first to last acknowledgement); empty buckets count as 0."""

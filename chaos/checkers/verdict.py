@@ -120,6 +120,7 @@ def _figures(history: History, lost_leader: records.Losses) -> dict[str, Any]:
         "leadership_changes": epochs.leadership_changes(history),
         "spu_refusals": epochs.refusals(history),
         "largest_ack_gap_s": None if gap is None else gap.seconds,
+        "largest_ack_gap_by_partition_s": figures.largest_ack_gap_by_partition(history),
         "throughput_steady_median": None if dip is None else dip.steady_median,
         "throughput_lowest_bucket": None if dip is None else dip.lowest,
         "throughput_dip_ratio": None if dip is None else dip.ratio,

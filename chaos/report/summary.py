@@ -105,15 +105,19 @@ def table(summary: RunSummary) -> str:
         lines.append(f"  {i.name:<26} {i.count if i.checked else '-':>6}  {mark}")
     failovers = f.get("failovers") or []
     for fo in failovers:
+        if fo["new_leader"] is None:
+            lines.append(f"  fault {fo['fault']} on {fo['target']}: no SC leader change")
+            continue
         lines.append(
-            f"  fault {fo['fault']} on {fo['target']}: new leader {fo['new_leader'] or '-'} "
-            f"epoch {fo['new_epoch'] or '-'} after {_s(fo['leader_after'])}, "
+            f"  fault {fo['fault']} on {fo['target']}: new leader {fo['new_leader']} "
+            f"epoch {fo['new_epoch']} after {_s(fo['leader_after'])}, "
             f"every SPU after {_s(fo['spus_after'])}"
         )
     rows = [
         ("produced / acked", f"{f.get('produced', 0)} / {f.get('acked', 0)}"),
         ("acks=leader lost", f.get("lost_acks_leader")),
         ("largest ack gap", _s(f.get("largest_ack_gap_s"))),
+        ("  by partition", _gaps(f.get("largest_ack_gap_by_partition_s") or {})),
         ("lowest 1-s bucket / median", _ratio(f.get("throughput_dip_ratio"))),
         ("p99 latency fault / baseline", _ratio(f.get("latency_p99_ratio"))),
         ("client errors", f.get("client_errors") or {}),
@@ -127,6 +131,10 @@ def table(summary: RunSummary) -> str:
 
 def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
+
+
+def _gaps(gaps: dict[str, float]) -> str:
+    return ", ".join(f"{key} {seconds:.2f} s" for key, seconds in gaps.items()) or "-"
 
 
 def _ratio(value: float | None) -> str:

@@ -48,6 +48,7 @@ def _throughput(axis: Axes, history: History, t0: float) -> None:
     buckets = figures.throughput(history)
     if buckets:
         axis.step([b - t0 for b, _ in buckets], [n for _, n in buckets], where="post")
+    axis.set_ylim(bottom=0)
     axis.set_ylabel("acked records / s")
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from chaos.scenarios import control_plane, topic_failover
+from chaos.scenarios import control_plane, data_plane, topic_failover
 from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.soak import soak_scenario
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in [*control_plane.SCENARIOS, *topic_failover.SCENARIOS, soak_scenario()]
+    s.name: s
+    for s in [
+        *control_plane.SCENARIOS,
+        *topic_failover.SCENARIOS,
+        *data_plane.SCENARIOS,
+        soak_scenario(),
+    ]
 }
 
 

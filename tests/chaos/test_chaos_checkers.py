@@ -120,6 +120,19 @@ def test_reads_that_disagree_on_an_offset_are_caught() -> None:
     assert [(c.position, c.records) for c in conflicts] == [(("t", 0, 3), [("p1", 3), ("p2", 999)])]
 
 
+def test_a_lost_acks_leader_record_whose_offset_was_reused_is_no_conflict() -> None:
+    events = clean_events()
+    lost = next(e for e in events if isinstance(e, Produce) and e.seq == 8)  # acks=leader
+    events = [e for e in events if not (isinstance(e, Read) and e.seq == 8)]
+    events.append(read(999, lost.offset or 0, producer="p2"))  # its offset, another record
+    history = History(events)
+    assert records.inconsistent_offsets(history) == []
+    assert records.lost_records(history, "leader").lost == [("p1", 8)]
+    kept = next(e for e in events if isinstance(e, Produce) and e.seq == 10)  # acks=leader, kept
+    events.append(read(999, kept.offset or 0, reader="live", producer="p2"))
+    assert len(records.inconsistent_offsets(History(events))) == 1
+
+
 def test_a_stale_epoch_accept_is_caught_per_spu() -> None:
     events = clean_events()
     events.append(accept(11.5, 5002, 3))  # 5002 had accepted epoch 4 already
