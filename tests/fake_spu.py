@@ -15,10 +15,11 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ha_sc.api.wire import WatchBatch
 from ha_sc.client.errors import Unreachable
+from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.model import (
     Endpoint,
     ObjectMeta,
@@ -306,3 +307,29 @@ class FakeSc:
     def _check(self) -> None:
         if not self.available:
             raise Unreachable("no SC replica could be reached: fake SC is down")
+
+
+class StandIns(NamedTuple):
+    one: FakeSpu
+    """SPU 5001."""
+    two: FakeSpu
+    """SPU 5002."""
+    sc: FakeSc
+    """Knows both SPUs; no partitions until a test sets them."""
+    metadata: ClusterMetadata
+    """Started, reading ``sc``."""
+
+
+@asynccontextmanager
+async def stand_ins() -> AsyncIterator[StandIns]:
+    """Two fake SPUs, a fake SC that knows them, and client metadata reading it."""
+    async with FakeSpu(5001) as one, FakeSpu(5002) as two:
+        sc = FakeSc()
+        sc.set_spu(one)
+        sc.set_spu(two)
+        metadata = ClusterMetadata(sc, min_refresh_interval=0.01)
+        await metadata.start()
+        try:
+            yield StandIns(one, two, sc, metadata)
+        finally:
+            await metadata.close()

@@ -47,10 +47,11 @@ def endpoints_option(command: F) -> F:
     )(command)
 
 
-def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitable[T]]) -> T:
-    """Run ``action`` with a client of the cluster; errors exit 1 with the server's message."""
+def cluster_endpoints(given: Sequence[str]) -> list[str]:
+    """The SC replicas' public addresses (``--sc``, the environment, the cluster file);
+    exits 1 saying what to do when there are none or one is not an address."""
     try:
-        found = find_endpoints(endpoints)
+        found = find_endpoints(given)
     except NoEndpoints as exc:
         raise click.ClickException(str(exc)) from None
     for endpoint in found:
@@ -58,6 +59,12 @@ def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitabl
             base_url(endpoint)
         except ValueError as exc:
             raise click.ClickException(f"bad SC address: {exc}") from None
+    return found
+
+
+def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitable[T]]) -> T:
+    """Run ``action`` with a client of the cluster; errors exit 1 with the server's message."""
+    found = cluster_endpoints(endpoints)
 
     async def main() -> T:
         async with AdminClient(found) as admin:

@@ -9,24 +9,16 @@ from typing import TypeVar
 
 import click
 
-from ha_sc.client import NoEndpoints, find_endpoints
+from ha_sc.cli.output import cluster_endpoints
 from ha_sc.client.data_errors import StreamError
 from ha_sc.client.stream_client import StreamClient
-from ha_sc.client.transport import base_url
 
 T = TypeVar("T")
 
 
 def run_stream(endpoints: Sequence[str], action: Callable[[StreamClient], Awaitable[T]]) -> T:
     """Run ``action`` with a streaming client of the cluster; Ctrl-C ends it quietly."""
-    try:
-        found = find_endpoints(endpoints)
-        for endpoint in found:
-            base_url(endpoint)
-    except NoEndpoints as exc:
-        raise click.ClickException(str(exc)) from None
-    except ValueError as exc:
-        raise click.ClickException(f"bad SC address: {exc}") from None
+    found = cluster_endpoints(endpoints)
 
     async def main() -> T:
         async with StreamClient(found) as client:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Self
 
+from ha_sc.client.closing import ClosedOnExit
 from ha_sc.client.consumer_record import ConsumerRecord
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import Offset
@@ -62,7 +62,7 @@ class TopicConsumer:
         ]
 
 
-class RecordStream:
+class RecordStream(ClosedOnExit):
     """Async iterator of ``ConsumerRecord``; raises ConsumeFailed if a partition cannot
     be read."""
 
@@ -81,17 +81,6 @@ class RecordStream:
         self._position = 0
         self._closed = False
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __aiter__(self) -> Self:
         return self
 
@@ -104,6 +93,9 @@ class RecordStream:
         record = self._current[self._position]
         self._position += 1
         return record
+
+    async def aclose(self) -> None:
+        await self.close()
 
     async def batches(self) -> AsyncIterator[list[ConsumerRecord]]:
         """The records in the lists they arrived in."""
@@ -136,7 +128,8 @@ class RecordStream:
                 return item
         return None
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
+        """End the stream: stop its readers and close its connections."""
         self._closed = True
         await self._supervisor.stop()
         for stream in self._streams or []:

@@ -14,10 +14,9 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 from ha_sc.client.accumulator import PartitionBuffer
+from ha_sc.client.closing import ClosedOnExit
 from ha_sc.client.data_errors import ProduceFailed
 from ha_sc.client.idempotence import PartitionSequence, new_producer_id
 from ha_sc.client.metadata import ClusterMetadata
@@ -30,7 +29,7 @@ from ha_sc.store.supervisor import Supervisor, TaskFailure
 log = logging.getLogger(__name__)
 
 
-class TopicProducer:
+class TopicProducer(ClosedOnExit):
     """Produces to one topic. Create with ``create`` (it learns the partition count)."""
 
     def __init__(
@@ -71,17 +70,6 @@ class TopicProducer:
         """A producer for ``topic``; raises UnknownTopic if no partition of it is known."""
         partitions = await metadata.wait_partition_count(topic, timeout=timeout)
         return cls(topic, partitions, metadata, settings)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # sending
 

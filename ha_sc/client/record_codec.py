@@ -1,4 +1,5 @@
-"""Records inside a batch payload, encoded and decoded as fast as plain Python allows.
+"""Records inside a batch payload, encoded as fast as plain Python allows (decoded by
+``consumer_record.py``).
 
 The layout is the one ``ha_sc/spu/storage/records.py`` defines (``key_length i32``, -1
 for no key; ``key``; ``value_length u32``; ``value``), and the bytes are the same as its
@@ -12,8 +13,6 @@ from __future__ import annotations
 import itertools
 import struct
 from collections.abc import Sequence
-
-from ha_sc.spu.storage.batch import Buffer, MalformedBatch
 
 _KEYLESS = struct.Struct(">iI")
 _KEY_LENGTH = struct.Struct(">i")
@@ -61,39 +60,3 @@ def encode_pairs(keys: Sequence[bytes | None], values: Sequence[bytes]) -> bytes
             append(_VALUE_LENGTH.pack(len(value)))
         append(value)
     return b"".join(parts)
-
-
-def decode_payload(payload: Buffer) -> list[tuple[bytes | None, bytes]]:
-    """The ``(key, value)`` records of a payload; raises MalformedBatch if it is cut."""
-    data = bytes(payload)
-    size = len(data)
-    records: list[tuple[bytes | None, bytes]] = []
-    append = records.append
-    unpack_keyless = _KEYLESS.unpack_from
-    unpack_value = _VALUE_LENGTH.unpack_from
-    position = 0
-    try:
-        while position < size:
-            key_length, value_length = unpack_keyless(data, position)
-            if key_length == _NO_KEY:
-                position += 8
-                end = position + value_length
-                append((None, data[position:end]))
-            elif key_length < 0:
-                raise MalformedBatch(f"record {len(records)}: key length {key_length}")
-            else:
-                position += 4
-                key = data[position : position + key_length]
-                position += key_length
-                (value_length,) = unpack_value(data, position)
-                position += 4
-                end = position + value_length
-                append((key, data[position:end]))
-            position = end
-    except struct.error:
-        raise MalformedBatch(f"record {len(records)}: payload ends inside a length field") from None
-    if position != size:
-        raise MalformedBatch(
-            f"record {len(records) - 1}: runs {position - size} bytes past the end"
-        )
-    return records

@@ -14,17 +14,17 @@ SC replicas' public API and shared by every producer and consumer it makes::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Self
 
 from ha_sc.client.admin import AdminClient
+from ha_sc.client.closing import ClosedOnExit
 from ha_sc.client.consumer import TopicConsumer
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.producer import TopicProducer
 from ha_sc.client.stream_settings import ConsumerSettings, ProducerSettings
 
 
-class StreamClient:
+class StreamClient(ClosedOnExit):
     """``endpoints``: SC replicas' public addresses; ``sc_timeout`` bounds each call to
     them; ``watch``: follow metadata changes as they happen (else only on errors)."""
 
@@ -40,15 +40,8 @@ class StreamClient:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def start(self) -> None:
+        """Start following the metadata (``async with`` does it)."""
         if not self._started:
             self._started = True
             await self.metadata.start()

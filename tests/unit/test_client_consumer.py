@@ -11,13 +11,12 @@ import pytest
 from ha_sc.client.consumer import TopicConsumer
 from ha_sc.client.consumer_record import ConsumerRecord
 from ha_sc.client.data_errors import ConsumeFailed
-from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import Offset
 from ha_sc.client.record_codec import encode_pairs, encode_values
 from ha_sc.client.stream_settings import ConsumerSettings
 from ha_sc.protocol.data import Isolation
 from ha_sc.spu.storage.batch import make_batch
-from tests.fake_spu import FakeLog, FakeSc, FakeSpu
+from tests.fake_spu import FakeLog, StandIns, stand_ins
 
 FAST = ConsumerSettings(wait=0.2, retry_backoff=0.005, retry_backoff_max=0.02)
 
@@ -46,33 +45,13 @@ async def collect(
 
 
 @pytest.fixture
-async def spus() -> AsyncIterator[tuple[FakeSpu, FakeSpu]]:
-    async with FakeSpu(5001) as one, FakeSpu(5002) as two:
-        yield one, two
+async def world() -> AsyncIterator[StandIns]:
+    async with stand_ins() as made:
+        yield made
 
 
-@pytest.fixture
-async def sc(spus: tuple[FakeSpu, FakeSpu]) -> FakeSc:
-    sc = FakeSc()
-    for spu in spus:
-        sc.set_spu(spu)
-    return sc
-
-
-@pytest.fixture
-async def metadata(sc: FakeSc) -> AsyncIterator[ClusterMetadata]:
-    metadata = ClusterMetadata(sc, min_refresh_interval=0.01)
-    await metadata.start()
-    try:
-        yield metadata
-    finally:
-        await metadata.close()
-
-
-async def test_from_the_beginning_to_the_end_in_order(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_from_the_beginning_to_the_end_in_order(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     written = [f"v{i}".encode() for i in range(95)]
     fill(one.log("t", 0), written, key=b"k")
@@ -85,10 +64,8 @@ async def test_from_the_beginning_to_the_end_in_order(
     assert records[-1].timestamp_ms == 1090
 
 
-async def test_start_offsets_and_an_empty_partition(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_start_offsets_and_an_empty_partition(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     sc.set_partition("empty", 0, 5001)
     fill(one.log("t", 0), [f"{i}".encode() for i in range(30)])
@@ -110,10 +87,8 @@ async def test_start_offsets_and_an_empty_partition(
         await read(Offset.absolute(31))
 
 
-async def test_only_committed_records_by_default(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_only_committed_records_by_default(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     log = one.log("t", 0)
     fill(log, [b"a"] * 20)
@@ -129,10 +104,8 @@ async def test_only_committed_records_by_default(
         assert values(await collect(stream)) == [b"a"] * 20 + [b"b"] * 20
 
 
-async def test_a_waiting_consumer_gets_new_records_as_they_come(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_a_waiting_consumer_gets_new_records_as_they_come(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     fill(one.log("t", 0), [b"old"])
     async with TopicConsumer("t", metadata, FAST).stream(Offset.end()) as stream:
@@ -145,9 +118,9 @@ async def test_a_waiting_consumer_gets_new_records_as_they_come(
 
 
 async def test_the_consumer_follows_a_new_leader_without_repeating_or_skipping(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+    world: StandIns,
 ) -> None:
-    one, two = spus
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     written = [f"{i}".encode() for i in range(60)]
     fill(one.log("t", 0), written[:40])
@@ -166,10 +139,8 @@ async def test_the_consumer_follows_a_new_leader_without_repeating_or_skipping(
     assert [r.offset for r in got] == list(range(60))
 
 
-async def test_the_consumer_reconnects_when_the_leader_spu_dies(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_the_consumer_reconnects_when_the_leader_spu_dies(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     fill(one.log("t", 0), [b"a"] * 10)
     fill(two.log("t", 0), [b"a"] * 10 + [b"b"] * 10)
@@ -185,10 +156,8 @@ async def test_the_consumer_reconnects_when_the_leader_spu_dies(
     assert got == [b"a"] * 10 + [b"b"] * 10
 
 
-async def test_every_partition_in_one_stream(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_every_partition_in_one_stream(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     sc.set_partition("t", 1, 5002)
     sc.set_partition("t", 2, 5001)
@@ -204,10 +173,8 @@ async def test_every_partition_in_one_stream(
         assert values(await collect(stream)) == [b"p1"] * 7
 
 
-async def test_no_leader_for_too_long_fails_the_stream(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_no_leader_for_too_long_fails_the_stream(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     await one.stop()
     consumer = TopicConsumer("t", metadata, FAST.model_copy(update={"unavailable_timeout": 0.2}))

@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ha_sc.client.data_errors import DeliveryTimeout, ProduceFailed, UnknownTopic
-from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.producer import TopicProducer
 from ha_sc.client.stream_settings import ProducerSettings
 from ha_sc.protocol.data import ErrorCode, ProduceRequest
 from ha_sc.spu.storage.batch import iter_batches
 from ha_sc.spu.storage.records import decode_records
-from tests.fake_spu import FakeSc, FakeSpu
+from tests.fake_spu import FakeSpu, StandIns, stand_ins
 
 FAST = ProducerSettings(linger=0.001, retry_backoff=0.005, retry_backoff_max=0.02)
 
@@ -41,33 +40,15 @@ def headers(spu: FakeSpu, topic: str, partition: int) -> list[tuple[int, int, in
 
 
 @pytest.fixture
-async def spus() -> AsyncIterator[tuple[FakeSpu, FakeSpu]]:
-    async with FakeSpu(5001) as one, FakeSpu(5002) as two:
-        yield one, two
-
-
-@pytest.fixture
-async def sc(spus: tuple[FakeSpu, FakeSpu]) -> FakeSc:
-    sc = FakeSc()
-    for spu in spus:
-        sc.set_spu(spu)
-    return sc
-
-
-@pytest.fixture
-async def metadata(sc: FakeSc) -> AsyncIterator[ClusterMetadata]:
-    metadata = ClusterMetadata(sc, min_refresh_interval=0.01)
-    await metadata.start()
-    try:
-        yield metadata
-    finally:
-        await metadata.close()
+async def world() -> AsyncIterator[StandIns]:
+    async with stand_ins() as made:
+        yield made
 
 
 async def test_records_are_batched_and_acknowledged_with_their_offsets_in_order(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+    world: StandIns,
 ) -> None:
-    one, _ = spus
+    one, _two, sc, metadata = world
     sc.set_partition("orders", 0, 5001)
     settings = FAST.model_copy(update={"batch_records": 100})
     async with await TopicProducer.create("orders", metadata, settings) as producer:
@@ -90,10 +71,8 @@ async def test_records_are_batched_and_acknowledged_with_their_offsets_in_order(
         expected += count
 
 
-async def test_keys_choose_partitions_and_keyless_records_go_round(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_keys_choose_partitions_and_keyless_records_go_round(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     sc.set_partition("t", 1, 5002)
     async with await TopicProducer.create("t", metadata, FAST) as producer:
@@ -106,10 +85,8 @@ async def test_keys_choose_partitions_and_keyless_records_go_round(
     assert len(stored(one, "t", 0)) + len(stored(two, "t", 1)) == 14
 
 
-async def test_not_leader_reroutes_to_the_named_leader(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_not_leader_reroutes_to_the_named_leader(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)  # stale: spu 5002 leads now
     one.not_leader[("t", 0)] = (5002, two.address)
     async with await TopicProducer.create("t", metadata, FAST) as producer:
@@ -122,10 +99,8 @@ async def test_not_leader_reroutes_to_the_named_leader(
     assert route is not None and route.leader == 5002
 
 
-async def test_not_leader_without_a_name_asks_the_sc(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_not_leader_without_a_name_asks_the_sc(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     one.not_leader[("t", 0)] = (None, None)
     async with await TopicProducer.create("t", metadata, FAST) as producer:
@@ -136,10 +111,8 @@ async def test_not_leader_without_a_name_asks_the_sc(
     assert [v for _, _, v in stored(two, "t", 0)] == [b"x"]
 
 
-async def test_a_batch_retried_after_a_lost_answer_is_not_written_twice(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_a_batch_retried_after_a_lost_answer_is_not_written_twice(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     one.errors = [ErrorCode.TIMEOUT]  # acks=all: written, not committed in time
     async with await TopicProducer.create("t", metadata, FAST) as producer:
@@ -154,9 +127,9 @@ async def test_a_batch_retried_after_a_lost_answer_is_not_written_twice(
 
 
 async def test_a_dead_leader_fails_the_batch_after_the_delivery_timeout_then_a_new_producer_id(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
+    world: StandIns,
 ) -> None:
-    one, _ = spus
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     settings = FAST.model_copy(update={"delivery_timeout": 0.3})
     async with await TopicProducer.create("t", metadata, settings) as producer:
@@ -172,10 +145,8 @@ async def test_a_dead_leader_fails_the_batch_after_the_delivery_timeout_then_a_n
     assert first_pid == pid and new_pid != pid and sequence == 0
 
 
-async def test_a_malformed_refusal_is_not_retried(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, _ = spus
+async def test_a_malformed_refusal_is_not_retried(world: StandIns) -> None:
+    one, _two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     one.errors = [ErrorCode.MALFORMED]
     async with await TopicProducer.create("t", metadata, FAST) as producer:
@@ -184,10 +155,8 @@ async def test_a_malformed_refusal_is_not_retried(
     assert refused.value.code is ErrorCode.MALFORMED and refused.value.partition == 0
 
 
-async def test_producing_goes_on_while_no_sc_answers(
-    spus: tuple[FakeSpu, FakeSpu], sc: FakeSc, metadata: ClusterMetadata
-) -> None:
-    one, two = spus
+async def test_producing_goes_on_while_no_sc_answers(world: StandIns) -> None:
+    one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)
     async with await TopicProducer.create("t", metadata, FAST) as producer:
         assert await (await producer.send(b"a")) == 0
@@ -200,6 +169,7 @@ async def test_producing_goes_on_while_no_sc_answers(
     assert [v for _, _, v in stored(two, "t", 0)] == [b"c"]
 
 
-async def test_an_unknown_topic_is_named(metadata: ClusterMetadata) -> None:
+async def test_an_unknown_topic_is_named(world: StandIns) -> None:
+    metadata = world.metadata
     with pytest.raises(UnknownTopic, match="'nope'"):
         await TopicProducer.create("nope", metadata, FAST)
