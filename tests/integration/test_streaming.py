@@ -71,7 +71,8 @@ async def test_records_come_back_in_order_and_streaming_goes_on_without_the_sc(
 
         # no SC replica runs: the client goes on with the metadata it has
         async with StreamClient([sc], sc_timeout=1.0) as client:
-            producer = await client.topic_producer("orders")
+            # acks=all: committed once acknowledged, so a committed read sees them
+            producer = await client.topic_producer("orders", ProducerSettings(acks=Acks.ALL))
             async with producer:
                 cluster.replicas[leader].kill()
                 during = await producer.send_many([b"during"] * 100)
@@ -110,3 +111,30 @@ async def produce_orders(sc: str) -> dict[int, list[tuple[int, str, str]]]:
                     for i in range(delivered.record_count)
                 ]
     return sent
+
+
+async def test_acks_all_production_goes_on_when_the_partition_leader_spu_is_killed(
+    tmp_path: Path,
+) -> None:
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=3) as cluster:
+        leader, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic("payments", computed(1, 3))
+            (partition,) = await admin.list_partitions("payments")
+        async with StreamClient([cluster.public(leader)]) as client:
+            settings = ProducerSettings(acks=Acks.ALL, linger=0.002)
+            values = [f"p{i}".encode() for i in range(3000)]
+            async with await client.topic_producer("payments", settings) as producer:
+                acks = []
+                for index, value in enumerate(values):
+                    acks.append(await producer.send(value))
+                    if index % 100 == 99:
+                        await asyncio.sleep(0.05)  # about 2000 records/s for 1.5 s
+                    if index == 1000:
+                        cluster.spus[partition.spec.leader].kill()
+                offsets = [await ack for ack in acks]  # none raises
+            stream = client.consumer("payments").stream(Offset.beginning(), stop_at_end=True)
+            async with stream:
+                read = [(record.offset, record.value) async for record in stream]
+        assert offsets == list(range(len(values)))
+        assert read == list(zip(offsets, values, strict=True))
