@@ -32,6 +32,9 @@ from ha_sc.store.supervisor import Supervisor
 
 log = logging.getLogger("chaos.runner")
 
+RUN_LOGGERS = ("chaos", "ha_sc.client")
+"""What the runner's own process logs to ``run.log``: faults, proxies, phases, and the
+workload's client library."""
 RECOVERY_TIMEOUT = 30.0
 FAULT_OVERRUN = 60.0
 """A fault step may run this long past its budget (waiting for a leader) before it is cut."""
@@ -90,7 +93,8 @@ async def run(
     except Unavailable as missing:
         return summarize(scenario, schedule, directory, None, skipped=str(missing))
     finally:
-        logging.getLogger("chaos").removeHandler(run_log)
+        for name in RUN_LOGGERS:
+            logging.getLogger(name).removeHandler(run_log)
         run_log.close()
     history = History.load(recorder.path)
     summary = summarize(
@@ -177,14 +181,15 @@ def _collect(cluster: ChaosCluster, recorder: Recorder) -> None:
 
 
 def _log_to(path: Path) -> logging.Handler:
-    """The chaos package's own log (faults, proxies, phases) into the report directory."""
+    """The runner process's log (``RUN_LOGGERS``) into the report directory."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    chaos_log = logging.getLogger("chaos")
-    chaos_log.addHandler(handler)
-    if chaos_log.level == logging.NOTSET or chaos_log.level > logging.INFO:
-        chaos_log.setLevel(logging.INFO)
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
     return handler
 
 

@@ -21,6 +21,8 @@ from chaos.history.events import Produce, Read
 from chaos.history.history import FINAL_READER
 from chaos.history.recorder import Recorder
 from ha_sc.client import (
+    AdminClient,
+    ApiError,
     ConsumeFailed,
     ConsumerRecord,
     ConsumerSettings,
@@ -32,8 +34,9 @@ from ha_sc.client import (
     StreamClient,
     StreamError,
     TopicProducer,
+    UnknownTopic,
 )
-from ha_sc.model import TopicReplicas, TopicSpec
+from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
 from ha_sc.protocol.data import Acks
 from ha_sc.store.supervisor import Supervisor
 
@@ -46,6 +49,8 @@ DELIVERY_TIMEOUT = 15.0
 SETTLE_TIMEOUT = DELIVERY_TIMEOUT + 10.0
 """Seconds ``stop`` waits for the outcome of everything sent."""
 FINAL_READ_TIMEOUT = 30.0
+START_TIMEOUT = 20.0
+"""Seconds for the topic to be Online on every replica and known to the client."""
 SETTLE_HW_TIMEOUT = 10.0
 """Seconds the drain waits for every partition's high watermark to reach its end."""
 
@@ -75,13 +80,46 @@ class StreamingWorkload:
         spec = TopicSpec(replicas=TopicReplicas.new_computed(self._partitions, self._replication))
         async with self._cluster.admin(timeout=10.0) as admin:
             await admin.create_topic(TOPIC, spec, wait=20.0)
+        await self._online_everywhere()
         await self._client.start()
         for name, acks in PRODUCERS.items():
             settings = ProducerSettings(acks=acks, delivery_timeout=DELIVERY_TIMEOUT, linger=0.002)
-            producer = await self._client.topic_producer(TOPIC, settings)
+            producer = await self._producer(settings)
             self._producers[name] = producer
             self._tasks.start(f"chaos-produce-{name}", self._produce(name, acks, producer))
         self._tasks.start("chaos-consume-live", self._consume_live(), critical=False)
+
+    async def _online_everywhere(self) -> None:
+        """Until every SC replica lists the topic's partitions, each Online (bounded):
+        whichever replica the client asks then knows them."""
+        deadline = time.monotonic() + START_TIMEOUT
+        for address in self._cluster.public.values():
+            async with AdminClient([address], timeout=2.0) as admin:
+                while not await self._online(admin):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"{TOPIC} not Online on {address} in {START_TIMEOUT:g} s"
+                        )
+                    await asyncio.sleep(0.1)
+
+    async def _online(self, admin: AdminClient) -> bool:
+        try:
+            partitions = await admin.list_partitions(TOPIC)
+        except (ApiError, OSError, TimeoutError):
+            return False
+        return len(partitions) == self._partitions and all(
+            p.status.resolution is PartitionResolution.ONLINE for p in partitions
+        )
+
+    async def _producer(self, settings: ProducerSettings) -> TopicProducer:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return await self._client.topic_producer(TOPIC, settings)
+            except UnknownTopic:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
         for name in self._producers:

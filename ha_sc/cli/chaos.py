@@ -26,12 +26,13 @@ def chaos() -> None:
 
     Progress goes to each run's run.log; the terminal gets warnings and the summaries.
     """
-    chaos_log = logging.getLogger("chaos")
-    chaos_log.propagate = False
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    chaos_log.addHandler(console)
+    for name in ("chaos", "ha_sc.client"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.addHandler(console)
 
 
 @chaos.command("list")
