@@ -10,7 +10,6 @@ import click
 from pydantic import ValidationError
 
 from ha_sc.model.codec import format_validation_error
-from ha_sc.sc.replica import ScReplica
 from ha_sc.sc.settings import Backend, ScSettings
 
 SWITCH_INTERVAL = 0.0005
@@ -116,4 +115,6 @@ def run(
     # a busy main thread, and under load Raft heartbeats arrive late enough to depose
     # the Raft leader. A shorter interval lets them back in sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    from ha_sc.sc.replica import ScReplica  # the whole SC: loaded only to run one
+
     sys.exit(asyncio.run(ScReplica(settings).run()))
