@@ -1,0 +1,171 @@
+"""The data plane in real SPU processes under a real SC (one Raft replica): produce with
+acks=all through a SIGKILL of the partition leader's SPU, and a SIGKILLed SPU's restart,
+with no acknowledged record lost."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from ha_sc.protocol.data import Acks, ErrorCode, Isolation, ProduceResponse
+from tests.data_client import RawDataClient, records_batch
+from tests.sc_processes import LocalCluster, computed, eventually
+
+pytestmark = [pytest.mark.raft, pytest.mark.slow]
+
+PRODUCER = 4242
+RETRY_FOR = 30.0
+"""Seconds a batch is retried (re-routed to the leader the SC names) before the test fails."""
+
+
+class Producer:
+    """Idempotent acks=all produce of one batch at a time to ``topic``-0, re-routed to the
+    leader the SC names after any error, as a client library would."""
+
+    def __init__(self, cluster: LocalCluster, topic: str, acks: Acks = Acks.ALL) -> None:
+        self.cluster = cluster
+        self.topic = topic
+        self.acks = acks
+        self.acked: list[bytes] = []
+        self.sequence = 0
+        self.retries = 0
+        self.resumed_after: float | None = None
+        self._client: RawDataClient | None = None
+
+    async def leader_address(self) -> str:
+        async with self.cluster.admin(timeout=2.0) as admin:
+            (partition,) = await admin.list_partitions(self.topic)
+        leader = partition.spec.leader
+        return next(s.public for s in self.cluster.layout.spus if s.id == leader)
+
+    async def send(self, value: bytes) -> ProduceResponse:
+        batch = records_batch([value], producer_id=PRODUCER, base_sequence=self.sequence)
+        deadline = time.monotonic() + RETRY_FOR
+        failed_at: float | None = None
+        while True:
+            try:
+                if self._client is None:
+                    client = RawDataClient(await self.leader_address())
+                    await client.__aenter__()
+                    self._client = client
+                response = await self._client.produce(self.topic, 0, batch, acks=self.acks)
+                if response.error is None:
+                    break
+                problem = f"{response.error.code}: {response.error.message}"
+            except (OSError, TimeoutError) as exc:
+                problem = repr(exc)
+            failed_at = failed_at or time.monotonic()
+            assert time.monotonic() < deadline, f"no ack within {RETRY_FOR} s: {problem}"
+            self.retries += 1
+            await self.disconnect()
+            await asyncio.sleep(0.05)
+        if failed_at is not None:
+            self.resumed_after = time.monotonic() - failed_at
+        self.sequence += 1
+        self.acked.append(value)
+        return response
+
+    async def disconnect(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+async def records_on(address: str, topic: str, isolation: Isolation) -> list[bytes]:
+    async with RawDataClient(address) as client:
+        return [v for _, v in await client.read_all(topic, 0, isolation=isolation)]
+
+
+async def test_acks_all_survives_a_sigkill_of_the_leader_spu(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=2) as cluster:
+        sc, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic("events", computed(1, 2), wait=20)
+        await eventually(lambda: cluster.partitions_online("events", 1, via=sc), what="Online")
+        producer = Producer(cluster, "events")
+        try:
+            for n in range(40):
+                await producer.send(f"before-{n}".encode())
+            async with cluster.admin() as admin:
+                (partition,) = await admin.list_partitions("events")
+            victim = partition.spec.leader
+            (survivor,) = [s for s in partition.spec.replicas if s != victim]
+            survivor_public = next(s.public for s in cluster.layout.spus if s.id == survivor)
+            # the follower has every acknowledged record before the leader dies
+            assert await records_on(survivor_public, "events", Isolation.UNCOMMITTED) == (
+                producer.acked
+            )
+
+            cluster.spus[victim].kill()
+            for n in range(40):
+                await producer.send(f"after-{n}".encode())
+        finally:
+            await producer.disconnect()
+        assert producer.resumed_after is not None
+        print(f"acks=all resumed {producer.resumed_after:.2f} s after the leader spu died")
+        async with cluster.admin() as admin:
+            (partition,) = await admin.list_partitions("events")
+        assert partition.spec.leader == survivor
+        # every acknowledged record, once, in order
+        assert await records_on(survivor_public, "events", Isolation.COMMITTED) == producer.acked
+
+        # the killed SPU comes back as a follower and ends up with the same log
+        cluster.spus[victim].start()
+        victim_public = next(s.public for s in cluster.layout.spus if s.id == victim)
+
+        async def caught_up() -> bool:
+            try:
+                held = await records_on(victim_public, "events", Isolation.UNCOMMITTED)
+            except OSError:
+                return False
+            return held == producer.acked
+
+        await eventually(caught_up, what="the restarted spu holds the leader's log")
+        cluster.assert_no_crash()
+
+
+async def test_a_sigkilled_spu_keeps_every_acknowledged_batch(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=1) as cluster:
+        sc, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic("solo", computed(1, 1), wait=20)
+        await eventually(lambda: cluster.partitions_online("solo", 1, via=sc), what="Online")
+        producer = Producer(cluster, "solo", acks=Acks.LEADER)
+        address = await producer.leader_address()
+        try:
+            for n in range(30):
+                await producer.send(f"r{n}".encode())
+        finally:
+            await producer.disconnect()
+        # a malformed request is answered on a real port, and the connection goes on
+        async with RawDataClient(address) as client:
+            head = b'{"type": "fetch", "id": 5, "topic": "solo"}'
+            client.send_raw(struct.pack(">II", 4 + len(head), len(head)) + head)
+            answer, _ = await client.receive()
+            assert answer.id == 5 and answer.error.code is ErrorCode.MALFORMED
+            assert (await client.fetch("solo", 0, 0))[0].error is None
+
+        (spu,) = cluster.spus.values()
+        spu.kill()
+        spu.start()
+
+        async def everything_back() -> bool:
+            try:
+                held = await records_on(address, "solo", Isolation.UNCOMMITTED)
+            except OSError:
+                return False
+            return held == producer.acked
+
+        await eventually(everything_back, what="the restarted spu serves every acked record")
+        # a retry of the last batch is still recognised after the restart
+        producer.sequence -= 1
+        try:
+            retry = await producer.send(producer.acked[-1])
+        finally:
+            await producer.disconnect()
+        assert retry.duplicate and retry.base_offset == 29
+        cluster.assert_no_crash()
