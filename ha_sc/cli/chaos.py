@@ -99,6 +99,15 @@ def soak(backend: str, duration: float, seed: int | None, out: Path) -> None:
     _exit([_run(soak_scenario(seed), backend, duration, out)])
 
 
+@chaos.command("report")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(directory: Path) -> None:
+    """A Markdown table of every run under DIRECTORY (an --out of run, suite or soak)."""
+    from chaos.report.suite import suite_table
+
+    click.echo(suite_table(directory))
+
+
 def _run(chosen: Scenario, backend: str, duration: float | None, out: Path) -> RunSummary:
     from chaos.report.summary import table
     from chaos.runner import run
