@@ -47,6 +47,8 @@ async def spu_cut_from_sc(ctx: FaultContext) -> None:
     links = ctx.cluster.links.sc_links_of(spu)
     async with ctx.injector.applied(Blackhole(links, label=f"spu {spu} from the SC")):
         await ctx.hold()
+        moved_to, _ = await partition_leader(ctx)
+        ctx.notes["partition_leader_at_heal"] = moved_to
 
 
 SCENARIOS = [
