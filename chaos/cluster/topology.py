@@ -35,6 +35,7 @@ from chaos.cluster.links import (
 )
 from chaos.cluster.member import Member
 from chaos.cluster.ports import free_address
+from chaos.history.leadership import leader_report
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
 
@@ -217,7 +218,7 @@ class ChaosCluster:
         """``GET /leader`` of every replica (None: no answer within 0.5 s)."""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as session:
             answers = await asyncio.gather(
-                *(_leader_report(session, a) for a in self.public.values())
+                *(leader_report(session, a) for a in self.public.values())
             )
         return dict(zip(self.public, answers, strict=True))
 
@@ -273,17 +274,6 @@ class ChaosCluster:
                 return
             await asyncio.sleep(POLL * 4)
         raise TimeoutError(f"not every running SPU Online within {timeout:g} s")
-
-
-async def _leader_report(session: aiohttp.ClientSession, public: str) -> dict[str, Any] | None:
-    try:
-        async with session.get(f"http://{public}/leader") as response:
-            if response.status != 200:
-                return None
-            body: dict[str, Any] = await response.json()
-            return body
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return None
 
 
 def _etcd_command(data_dir: Path, client: str, peer: str) -> list[str]:

@@ -52,7 +52,7 @@ class LeadershipWatch:
         last: tuple[object, ...] | None = None
         while True:
             started = time.monotonic()
-            report = await _ask(session, address)
+            report = await leader_report(session, address)
             event = observed(replica, report, time.time())
             self.polls += 1
             key = (event.role, event.epoch, event.leader)
@@ -62,7 +62,9 @@ class LeadershipWatch:
             await asyncio.sleep(max(0.0, INTERVAL - (time.monotonic() - started)))
 
 
-async def _ask(session: aiohttp.ClientSession, address: str) -> dict[str, Any] | None:
+async def leader_report(session: aiohttp.ClientSession, address: str) -> dict[str, Any] | None:
+    """``GET /leader`` of the replica whose public API is at ``address``; None if it
+    does not answer well."""
     try:
         async with session.get(f"http://{address}/leader") as response:
             if response.status != 200:
