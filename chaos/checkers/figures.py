@@ -7,6 +7,7 @@ to measure (no fault, no produce acknowledged in a window).
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -34,17 +35,23 @@ class Failover:
 
 
 def failovers(history: History) -> list[Failover]:
-    """For each fault: time to a new leader, and until every SPU follows it."""
-    return [_failover(history, window) for window in history.faults()]
+    """For each fault: time to a new leader, and until every SPU follows it (a new
+    leader counts for a fault only if it came before the next fault was injected)."""
+    windows = history.faults()
+    starts = sorted({w.start for w in windows})
+    return [
+        _failover(history, w, min((s for s in starts if s > w.start), default=math.inf))
+        for w in windows
+    ]
 
 
-def _failover(history: History, window: Window) -> Failover:
+def _failover(history: History, window: Window, until: float) -> Failover:
     claims = [e for e in history.leaders if e.role == "leader" and e.epoch is not None]
     top = max((e.epoch for e in claims if e.t < window.start and e.epoch), default=None)
     after = sorted(
         (e.t, e.epoch, e.replica)
         for e in claims
-        if e.epoch is not None and e.t >= window.start and (top is None or e.epoch > top)
+        if e.epoch is not None and window.start <= e.t < until and (top is None or e.epoch > top)
     )
     if not after:
         return Failover(window.name, window.target, window.start, top, None, None, None, None)

@@ -73,7 +73,11 @@ def suite(backends: tuple[str, ...], everything: bool, duration: float | None, o
     """Run the quick suite (or --all) on each backend; one line per run at the end."""
     from chaos.scenarios.registry import SCENARIOS, quick_suite
 
-    chosen = [s for s in SCENARIOS.values() if s.name != "soak"] if everything else quick_suite()
+    chosen = (
+        [s for s in SCENARIOS.values() if s.name not in ("soak", "manual")]
+        if everything
+        else quick_suite()
+    )
     results = [
         _run(s, backend, duration, out)
         for backend in backends or BACKENDS

@@ -173,3 +173,17 @@ def test_a_recorded_history_reads_back(tmp_path: Path) -> None:
     assert loaded.events == History(clean_events()).events
     assert [w.name for w in loaded.faults()] == ["kill"]
     assert list(loaded.phases()) == ["baseline", "fault", "recovery", "drain"]
+
+
+def test_a_new_leader_counts_for_the_fault_before_it_only() -> None:
+    events: list[Event] = [
+        leader(0.0, "sc-1", 3),
+        Fault(t=T0 + 1.0, name="restart", target="sc-2", action="inject"),
+        Fault(t=T0 + 2.0, name="restart", target="sc-2", action="heal"),
+        Fault(t=T0 + 5.0, name="restart", target="sc-1", action="inject"),
+        leader(5.5, "sc-2", 4),
+        Fault(t=T0 + 6.0, name="restart", target="sc-1", action="heal"),
+    ]
+    first, second = figures.failovers(History(events))
+    assert (first.target, first.new_epoch) == ("sc-2", None)
+    assert (second.target, second.new_epoch, second.new_leader) == ("sc-1", 4, "sc-2")
