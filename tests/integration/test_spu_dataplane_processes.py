@@ -169,3 +169,31 @@ async def test_a_sigkilled_spu_keeps_every_acknowledged_batch(tmp_path: Path) ->
             await producer.disconnect()
         assert retry.duplicate and retry.base_offset == 29
         cluster.assert_no_crash()
+
+
+async def test_streaming_goes_on_while_no_sc_is_reachable(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=2) as cluster:
+        sc, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic("quiet", computed(1, 2), wait=20)
+        await eventually(lambda: cluster.partitions_online("quiet", 1, via=sc), what="Online")
+        producer = Producer(cluster, "quiet")
+        address = await producer.leader_address()
+        async with cluster.admin() as admin:
+            (partition,) = await admin.list_partitions("quiet")
+        (follower,) = [s for s in partition.spec.replicas if s != partition.spec.leader]
+        follower_public = next(s.public for s in cluster.layout.spus if s.id == follower)
+        cluster.replicas[sc].kill()
+        async with RawDataClient(address) as client:
+            for n in range(30):
+                batch = records_batch([f"r{n}".encode()], producer_id=PRODUCER, base_sequence=n)
+                answer = await client.produce("quiet", 0, batch, acks=Acks.ALL)
+                assert answer.error is None and answer.base_offset == n
+        expected = [f"r{n}".encode() for n in range(30)]
+
+        async def follower_serves_all() -> bool:
+            return await records_on(follower_public, "quiet", Isolation.COMMITTED) == expected
+
+        await eventually(follower_serves_all, what="the follower serves every record")
+        assert await records_on(address, "quiet", Isolation.COMMITTED) == expected
+        cluster.assert_no_crash()
