@@ -101,10 +101,11 @@ def largest_ack_gap(history: History) -> Gap | None:
 
 
 def largest_ack_gap_by_partition(history: History) -> dict[str, float]:
-    """Per partition (``topic-N``), the longest time between two acknowledgements."""
+    """Per partition and acks (``topic-N acks=all``), the longest time between two
+    acknowledgements (acks=leader records may flow while acks=all ones wait)."""
     ends: dict[str, list[float]] = {}
     for p in acked(history):
-        ends.setdefault(f"{p.topic}-{p.partition}", []).append(p.end)
+        ends.setdefault(f"{p.topic}-{p.partition} acks={p.acks}", []).append(p.end)
     return {
         key: max(b - a for a, b in itertools.pairwise(times))
         for key, times in sorted(ends.items())
@@ -164,10 +165,11 @@ class LatencyRatio:
 
 
 def latency_ratio(history: History) -> LatencyRatio:
-    """p99 latency of acknowledged produces started during the faults, over baseline's."""
+    """p99 latency of acknowledged produces started during the faults (the fault phase
+    when no fault was recorded: one injected by hand), over baseline's."""
     phases = history.phases()
     baseline = phases.get("baseline")
-    windows = history.faults()
+    windows = history.faults() or [w for n, w in phases.items() if n == "fault"]
     done = acked(history)
     base = percentile([p.end - p.start for p in done if baseline and p.start in baseline], 99)
     fault = percentile([p.end - p.start for p in done if any(p.start in w for w in windows)], 99)
