@@ -36,9 +36,13 @@ class Leadership:
         assumed_in_sync_followers: Iterable[int],
         settings: DataPlaneSettings,
         may_shrink: Callable[[], bool],
+        watched: set[Leadership] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.replica = replica
+        self._watched = watched if watched is not None else set()
+        """Where this leadership puts itself while time alone can change it (an ISR
+        member behind the LEO may run out of lag time; acks=all produces wait)."""
         self._settings = settings
         self._may_shrink = may_shrink
         self._clock = clock
@@ -118,6 +122,10 @@ class Leadership:
         if hw != replica.hw:
             replica.set_hw(hw)
             self.commits.release(hw)
+        if self.commits or any(self.progress[spu].leo != replica.leo for spu in isr):
+            self._watched.add(self)
+        else:
+            self._watched.discard(self)
 
     def wait_commit(self, offset: int, timeout_ms: int) -> asyncio.Future[DataError | None]:
         timeout = DataError(
@@ -132,6 +140,7 @@ class Leadership:
     def step_down(self, error: DataError) -> None:
         """No longer the leader: refuse queued produces, fail the waiting ones."""
         self.active = False
+        self._watched.discard(self)
         self.produce.close(error)
         self.commits.fail_all(error)
         self.replica.changes.fire()

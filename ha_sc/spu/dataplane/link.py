@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Callable
 
 from ha_sc.protocol import parse_address
@@ -28,6 +29,9 @@ from ha_sc.protocol.data import (
 log = logging.getLogger("ha_sc.spu.dataplane")
 
 READ_CHUNK = 1 << 20
+RETRY_INITIAL = 0.05
+RETRY_MAX = 1.0
+"""After a failed connect, the link waits 0.05 s (doubling to 1 s) before the next."""
 
 
 class LinkDown(ConnectionError):
@@ -65,6 +69,10 @@ class LeaderLink:
         self._connecting = asyncio.Lock()
         self._ids = itertools.count(1)
         self._closed = False
+        self._down: tuple[float, str] | None = None
+        """Until when a failed connect is not tried again, and why it failed: the
+        replicas that follow this leader share one attempt instead of each making its own."""
+        self._retry = RETRY_INITIAL
         self.connections = 0
         """Connections made (for tests)."""
 
@@ -108,6 +116,9 @@ class LeaderLink:
                 return connection
             if self._closed:
                 raise LinkDown(f"link to spu {self.leader} is closed")
+            now = time.monotonic()
+            if self._down is not None and now < self._down[0]:
+                raise LinkDown(self._down[1])
             address = self._address()
             if address is None:
                 raise LinkDown(f"no private address known for spu {self.leader}")
@@ -116,7 +127,11 @@ class LeaderLink:
                 async with asyncio.timeout(self._connect_timeout):
                     reader, writer = await asyncio.open_connection(host, port)
             except (OSError, TimeoutError) as exc:
-                raise LinkDown(f"cannot reach spu {self.leader} at {address}: {exc!r}") from exc
+                reason = f"cannot reach spu {self.leader} at {address}: {exc!r}"
+                self._down = (time.monotonic() + self._retry, reason)
+                self._retry = min(self._retry * 2, RETRY_MAX)
+                raise LinkDown(reason) from exc
+            self._down, self._retry = None, RETRY_INITIAL
             connection = _Connection(reader, writer)
             connection.reading = asyncio.create_task(
                 self._read(connection), name=f"replica link to spu {self.leader}"

@@ -7,7 +7,9 @@ state changes, starts its tasks under the node's supervisor and closes it last:
 - ``dataplane-private``: replica fetch from follower SPUs (``private_address``);
 - ``dataplane-replicas``: keeps the hosted replicas in line with the replica specs;
 - ``dataplane-upkeep``: every 0.5 s, lets leaders drop followers past their lag time
-  (even while nothing is produced) and hands high watermarks to the logs' checkpoints.
+  (even while nothing is produced) and hands high watermarks to the logs' checkpoints;
+  it visits only the leaders with an ISR member behind or produces waiting, and the
+  replicas whose HW moved, so idle replicas cost it nothing.
 
 None of it waits on the SC: with no SC reachable the replicas keep their roles,
 producing, fetching and replication go on.
@@ -90,13 +92,16 @@ class DataPlane:
             await self.registry.reconcile()
 
     async def _upkeep(self) -> None:
+        registry = self.registry
         while True:
             await asyncio.sleep(UPKEEP_INTERVAL)
-            for hosted in self.registry:
-                if hosted.leadership is not None:
-                    hosted.leadership.update()
-                if hosted.replica.has_log and not hosted.replica.closed:
+            for leadership in list(registry.watched):
+                leadership.update()
+            moved = list(registry.hw_moved)
+            registry.hw_moved.clear()
+            for replica in moved:
+                if replica.has_log and not replica.closed:
                     try:
-                        await hosted.replica.sync_hw()
+                        await replica.sync_hw()
                     except (OSError, StorageError) as exc:  # the write path reports these
-                        log.debug("replica %s: hw checkpoint: %s", hosted.replica.key, exc)
+                        log.debug("replica %s: hw checkpoint: %s", replica.key, exc)

@@ -75,6 +75,10 @@ class ReplicaRegistry:
         self._log_settings = LogSettings(fsync=settings.fsync)
         self._hosted: dict[str, Hosted] = {}
         self._links: dict[int, LeaderLink] = {}
+        self.watched: set[Leadership] = set()
+        """Leaderships that time alone may change (see ``Leadership``)."""
+        self.hw_moved: set[Replica] = set()
+        """Replicas whose HW moved since their log last heard of it."""
 
     def get(self, key: str) -> Hosted | None:
         return self._hosted.get(key)
@@ -143,6 +147,7 @@ class ReplicaRegistry:
             log_settings=self._log_settings,
             io=self._io,
             tail_bytes=self._settings.producer_tail_bytes,
+            hw_moved=self.hw_moved,
         )
         hosted = Hosted(replica, spec)
         self._hosted[key] = hosted
@@ -185,6 +190,7 @@ class ReplicaRegistry:
             assumed_in_sync_followers=assumed,
             settings=self._settings,
             may_shrink=lambda: self.connected_to_sc,
+            watched=self.watched,
         )
         log.info(
             "became leader of %s (leo %d, hw %d; followers %s, taken as in sync %s)",

@@ -44,8 +44,10 @@ class Replica:
         log_settings: LogSettings,
         io: Executor,
         tail_bytes: int,
+        hw_moved: set[Replica] | None = None,
     ) -> None:
         self.key = key
+        self._hw_moved = hw_moved
         self.directory = directory
         self._log_settings = log_settings
         self._io = io
@@ -71,7 +73,8 @@ class Replica:
 
     async def load(self) -> None:
         """Open the log if this replica has one on disk (a restart); else nothing."""
-        await self._exclusive(self._load)
+        if self.directory.is_dir():
+            await self._exclusive(self._load)
 
     async def mutate(self, change: Callable[[ReplicaLog], T]) -> T:
         """Run ``change`` on the log (opened, or created, first), after every earlier one."""
@@ -105,6 +108,8 @@ class Replica:
         """The HW moved (leader's ISR or follower's fetch): waiters wake."""
         if hw != self.hw:
             self.hw = hw
+            if self._hw_moved is not None:
+                self._hw_moved.add(self)
             self.changes.fire()
 
     async def close(self, *, delete: bool = False) -> None:
@@ -121,7 +126,8 @@ class Replica:
                 shutil.rmtree(self.directory, ignore_errors=True)
 
         try:
-            await self._exclusive(close)
+            if self._log is not None or delete:
+                await self._exclusive(close)
         finally:
             self._closed = True
             self.changes.fire()

@@ -22,8 +22,10 @@ class DataPlaneSettings(BaseModel):
     """Replicas (the leader counts) that must be in sync for the high watermark to move,
     so for acks=all to be answered. 1: a leader whose followers all fell out commits alone
     (Kafka's default); 2 with three replicas: a lone leader stops committing."""
-    replica_wait_ms: int = Field(default=5000, gt=0)
-    """How long a follower's fetch waits at the leader for new records."""
+    replica_wait_ms: int = Field(default=20_000, gt=0)
+    """How long a follower's fetch waits at the leader for new records. Records and HW
+    moves answer it at once, so this is only how often an idle partition is asked
+    about again: every follower replica costs one request per this many ms."""
     replica_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     """The most a follower asks for in one fetch."""
     producer_tail_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
