@@ -34,7 +34,7 @@ from chaos.cluster.links import (
     sc_link,
 )
 from chaos.cluster.member import Member
-from chaos.cluster.ports import free_address
+from chaos.cluster.ports import Ports
 from chaos.history.leadership import leader_report
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
@@ -73,6 +73,7 @@ class ChaosCluster:
         self._raft: dict[str, str] = {}
         self._spu_addresses: dict[int, tuple[str, str]] = {}
         self._etcd_url = ""
+        self._ports = Ports()
 
     # addresses and files
 
@@ -100,40 +101,44 @@ class ChaosCluster:
         wait until every SPU is Online."""
         names = [f"sc-{i + 1}" for i in range(self.shape.replicas)]
         for name in names:
-            self.public[name], self.private[name] = free_address(), free_address()
+            self.public[name], self.private[name] = self._ports.address(), self._ports.address()
         if self.shape.backend == "etcd":
             await self._start_etcd()
         else:
-            self._raft = {name: free_address() for name in names}
+            self._raft = {name: self._ports.address() for name in names}
         for name in names:
             self.replicas[name] = Member(
                 name, await self._replica_command(name), self.log_path(name)
             )
         for i in range(self.shape.spus):
             spu = FIRST_SPU_ID + i
-            self._spu_addresses[spu] = (free_address(), free_address())
+            self._spu_addresses[spu] = (self._ports.address(), self._ports.address())
             self.spus[spu] = Member(
                 f"spu-{spu}", await self._spu_command(spu), self.log_path(f"spu-{spu}")
             )
+        self._ports.release([*self.public.values(), *self.private.values(), *self._raft.values()])
         for member in self.replicas.values():
             member.start()
         await self.wait_for_leader(timeout=START_TIMEOUT)
         await self._register_spus()
+        self._ports.release([a for pair in self._spu_addresses.values() for a in pair])
         for member in self.spus.values():
             member.start()
         await self.wait_spus_online(timeout=START_TIMEOUT)
 
     async def stop(self) -> None:
         """SIGKILL every member still running (by PID), then close the proxies."""
+        self._ports.release()
         await asyncio.gather(*(m.kill() for m in self.members), return_exceptions=True)
         await self.links.close()
 
     async def _start_etcd(self) -> None:
-        client, peer = free_address(), free_address()
+        client, peer = self._ports.address(), self._ports.address()
         self._etcd_url = f"http://{client}"
         self.etcd = Member(
             "etcd", _etcd_command(self.data_dir("etcd"), client, peer), self.log_path("etcd")
         )
+        self._ports.release([client, peer])
         self.etcd.start()
         await self.wait_etcd_healthy()
         for name in self.public:
