@@ -74,3 +74,22 @@ def test_tail_headers_reads_back_the_last_batches_across_segments(tmp_path: Path
         tail = log.tail_headers(500)
         assert tail and tail == every[-len(tail) :]
         assert 500 <= sum(h.size for h in tail) < 500 + 100 + 2 * every[0].size
+
+
+def test_a_group_rolls_segments_where_single_appends_would_and_reopens_whole(
+    tmp_path: Path,
+) -> None:
+    settings = LogSettings(segment_bytes=1000, index_interval_bytes=100)
+    group = raws(*(batch(2, size=30) for _ in range(40)))
+    with ReplicaLog.open(tmp_path / "group", settings) as grouped:
+        grouped.append_many(group)
+        bases = grouped.segment_bases()
+        data = grouped.read(0, 1 << 30)
+    with ReplicaLog.open(tmp_path / "single", settings) as single:
+        for one in group:
+            single.append_many([one])
+        assert single.segment_bases() == bases and single.read(0, 1 << 30) == data
+    with ReplicaLog.open(tmp_path / "group", settings) as reopened:
+        assert reopened.leo == 80 and reopened.segment_bases() == bases
+        assert reopened.read(36, 1 << 30) == data[18 * len(group[0].data) :]
+        assert [b.header.base_offset for b in iter_batches(reopened.read(37, 100))] == [36]

@@ -5,7 +5,8 @@ answer at once (produce: the write queue; fetch: a task that may wait). On the p
 port answers leave in request order (a client may pipeline); on the private port each
 leaves as soon as it is ready (one follower connection carries every partition it
 follows, and a fetch waiting for records must not hold the others up). Reading pauses
-while ``max_in_flight`` requests are unanswered or the socket's send buffer is full.
+while ``max_in_flight`` requests, or ``MAX_BODY_BYTES`` of their bodies, are unanswered,
+or while the socket's send buffer is full.
 A frame that cannot be decoded ends the connection (only that one).
 """
 
@@ -26,6 +27,9 @@ log = logging.getLogger("ha_sc.spu.dataplane")
 READ_CHUNK = 1 << 20
 HIGH_WATER = 8 << 20
 """Bytes buffered for sending past which reading waits for the socket to drain."""
+MAX_BODY_BYTES = 64 << 20
+"""Bytes of request bodies unanswered past which reading waits (one larger request
+still goes through alone)."""
 
 Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
 
@@ -46,7 +50,8 @@ class RequestStream:
         self._in_order = in_order
         self._max_in_flight = max_in_flight
         self._queue: collections.deque[asyncio.Future[Frame]] = collections.deque()
-        self._in_flight: set[asyncio.Future[Frame]] = set()
+        self._in_flight: dict[asyncio.Future[Frame], int] = {}
+        self._body_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
         self._failed: str | None = None
@@ -66,7 +71,7 @@ class RequestStream:
                 if not data:
                     return
                 for header, body in decoder.feed(data):
-                    self._accept(self._dispatch(header, body))
+                    self._accept(self._dispatch(header, body), len(body))
         except DataFrameError as exc:
             log.warning("data connection from %s: %s; closing it", self.peer, exc)
         except (ConnectionError, OSError) as exc:
@@ -74,9 +79,10 @@ class RequestStream:
         finally:
             await self._close()
 
-    def _accept(self, answer: asyncio.Future[Frame]) -> None:
-        self._in_flight.add(answer)
-        if len(self._in_flight) >= self._max_in_flight:
+    def _accept(self, answer: asyncio.Future[Frame], body_bytes: int) -> None:
+        self._in_flight[answer] = body_bytes
+        self._body_bytes += body_bytes
+        if not self._has_room():
             self._room.clear()
         if self._in_order:
             self._queue.append(answer)
@@ -93,8 +99,8 @@ class RequestStream:
         self._send(answer)
 
     def _send(self, answer: asyncio.Future[Frame]) -> None:
-        self._in_flight.discard(answer)
-        if len(self._in_flight) < self._max_in_flight:
+        self._body_bytes -= self._in_flight.pop(answer, 0)
+        if self._has_room():
             self._room.set()
         if answer.cancelled() or self._writer.is_closing():
             return
@@ -107,12 +113,16 @@ class RequestStream:
         try:
             frame = encode_frame(header, body)
         except DataFrameError as exc:
-            frame, problem = [], str(exc)
-        if not frame:
-            log.error("data connection from %s: cannot send an answer: %s", self.peer, problem)
-            self._fail(problem)
+            self._cannot_send(str(exc))
             return
         self._writer.writelines(frame)
+
+    def _cannot_send(self, problem: str) -> None:
+        log.error("data connection from %s: cannot send an answer: %s", self.peer, problem)
+        self._fail(problem)
+
+    def _has_room(self) -> bool:
+        return len(self._in_flight) < self._max_in_flight and self._body_bytes < MAX_BODY_BYTES
 
     def close(self) -> None:
         """End the connection (the SPU is stopping)."""
@@ -127,6 +137,7 @@ class RequestStream:
         for answer in list(self._in_flight):
             answer.cancel()
         self._in_flight.clear()
+        self._body_bytes = 0
         self._queue.clear()
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError):

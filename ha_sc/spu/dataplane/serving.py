@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 
 from ha_sc.protocol.data import (
+    MAX_DATA_FRAME,
+    MAX_HEADER,
     Acks,
     DataError,
     ErrorCode,
@@ -32,6 +34,9 @@ from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
 Frame = tuple[ProduceResponse | FetchResponse | ReplicaFetchResponse, bytes]
+
+MAX_READ = MAX_DATA_FRAME - MAX_HEADER
+"""The most a fetch reads, whatever it asks for: its answer must fit one frame."""
 
 
 def produce(
@@ -88,7 +93,7 @@ async def fetch(replica: Replica, request: FetchRequest) -> Frame:
             return _fetch_result(replica, request.id, error=error)
         upper = replica.hw if request.isolation is Isolation.COMMITTED else replica.leo
         try:
-            data = await replica.read(request.offset, request.max_bytes, upper)
+            data = await replica.read(request.offset, min(request.max_bytes, MAX_READ), upper)
         except (OSError, StorageError) as exc:
             return _fetch_result(replica, request.id, error=_storage(replica, exc))
         remaining = deadline - time.monotonic()
@@ -129,7 +134,8 @@ async def replica_fetch(
         data = b""
         if request.offset < replica.leo:
             try:
-                data = await replica.read(request.offset, request.max_bytes, replica.leo)
+                max_bytes = min(request.max_bytes, MAX_READ)
+                data = await replica.read(request.offset, max_bytes, replica.leo)
             except (OSError, StorageError) as exc:
                 return _replica_result(replica, request.id, error=_storage(replica, exc))
         hw_news = replica.hw > leadership.hw_sent.get(request.follower, -1)

@@ -37,16 +37,24 @@ class OffsetIndex:
         """(absolute offset, position) pairs, in order."""
         return list(zip(self._offsets, self._positions, strict=True))
 
-    def wants_entry(self, position: int) -> bool:
-        """Whether the batch about to be written at ``position`` gets an entry."""
-        if not self._positions:
-            return True
-        return position - self._positions[-1] >= self.interval_bytes
+    def wants_entry(self, position: int, *, after: int | None = None) -> bool:
+        """Whether the batch about to be written at ``position`` gets an entry (``after``:
+        the position of an entry about to be added before it)."""
+        last = after if after is not None else (self._positions[-1] if self._positions else None)
+        return last is None or position - last >= self.interval_bytes
 
     def add(self, offset: int, position: int) -> None:
         """Add an entry and append it to the file (not fsynced: see ``sync``)."""
-        self.note(offset, position)
-        write_all(self._file(), [ENTRY.pack(offset - self.base_offset, position)])
+        self.add_many([(offset, position)])
+
+    def add_many(self, entries: list[tuple[int, int]]) -> None:
+        """Add entries (in order) and append them to the file in one write."""
+        if not entries:
+            return
+        for offset, position in entries:
+            self.note(offset, position)
+        data = b"".join(ENTRY.pack(offset - self.base_offset, pos) for offset, pos in entries)
+        write_all(self._file(), [data])
 
     def sync(self) -> None:
         """Force the file to the disk (a truncation too; creating it if missing)."""

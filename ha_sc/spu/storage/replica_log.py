@@ -151,15 +151,19 @@ class ReplicaLog:
         with self._mutex:
             self._check_open()
             bases: list[int] = []
+            items: list[tuple[list[bytes | memoryview], BatchHeader]] = []
+            base = self.leo
             for raw in batches:
-                base = self.leo
                 parts: list[bytes | memoryview] = [
                     base_offset_prefix(raw.data, base),
                     raw.data[CRC_FROM:],
                 ]
-                self._put(parts, dataclasses.replace(raw.header, base_offset=base))
+                header = dataclasses.replace(raw.header, base_offset=base)
+                items.append((parts, header))
                 bases.append(base)
-            if bases:
+                base = header.next_offset
+            if items:
+                self._put_many(items)
                 self._sync_by_policy()
             return bases
 
@@ -170,19 +174,23 @@ class ReplicaLog:
         LEO. On ``OffsetMismatch`` the batches before the bad one stay appended."""
         with self._mutex:
             self._check_open()
-            written = 0
-            try:
-                for raw in batches:
-                    if raw.header.base_offset != self.leo:
-                        raise OffsetMismatch(
-                            f"replicated batch starts at offset {raw.header.base_offset}, "
-                            f"but the log ends at {self.leo}"
-                        )
-                    self._put([raw.data], raw.header)
-                    written += 1
-            finally:
-                if written:
-                    self._sync_by_policy()
+            items: list[tuple[list[bytes | memoryview], BatchHeader]] = []
+            expected = self.leo
+            mismatch: OffsetMismatch | None = None
+            for raw in batches:
+                if raw.header.base_offset != expected:
+                    mismatch = OffsetMismatch(
+                        f"replicated batch starts at offset {raw.header.base_offset}, "
+                        f"but the log ends at {expected}"
+                    )
+                    break
+                items.append(([raw.data], raw.header))
+                expected = raw.header.next_offset
+            if items:
+                self._put_many(items)
+                self._sync_by_policy()
+            if mismatch is not None:
+                raise mismatch
             return self.leo
 
     def tail_headers(self, max_bytes: int) -> list[BatchHeader]:
@@ -324,6 +332,29 @@ class ReplicaLog:
         self._roll_if_full(header)
         self._segments[-1].append(parts, header)
 
+    def _put_many(self, items: list[tuple[list[bytes | memoryview], BatchHeader]]) -> None:
+        """Write batches, the ones that go to the same segment in one go, rolling
+        segments where ``_roll_if_full`` would."""
+        run: list[tuple[list[bytes | memoryview], BatchHeader]] = []
+        run_bytes = 0
+        for parts, header in items:
+            active = self._segments[-1]
+            if not self._fits(active.size + run_bytes, active.base_offset, header):
+                if run:
+                    active.append_many(run)
+                    run, run_bytes = [], 0
+                self._roll(header)
+            run.append((parts, header))
+            run_bytes += header.size
+        if run:
+            self._segments[-1].append_many(run)
+
+    def _fits(self, size: int, segment_base: int, header: BatchHeader) -> bool:
+        if size == 0:
+            return True
+        fits = size + header.size <= self.settings.segment_bytes
+        return fits and header.next_offset - segment_base <= _MAX_RELATIVE_OFFSET
+
     def _sync_by_policy(self) -> None:
         active = self._segments[-1]
         policy = self.settings.fsync
@@ -344,11 +375,12 @@ class ReplicaLog:
 
     def _roll_if_full(self, header: BatchHeader) -> None:
         active = self._segments[-1]
-        if active.size == 0:
-            return
-        fits = active.size + header.size <= self.settings.segment_bytes
-        if fits and header.next_offset - active.base_offset <= _MAX_RELATIVE_OFFSET:
-            return
+        if not self._fits(active.size, active.base_offset, header):
+            self._roll(header)
+
+    def _roll(self, header: BatchHeader) -> None:
+        """Seal the active segment and start one at ``header``'s base offset."""
+        active = self._segments[-1]
         # Sealed segments are trusted on open, so one is always fsynced when sealed.
         active.sync(index=True)
         interval = self.settings.index_interval_bytes

@@ -16,6 +16,8 @@ from ha_sc.spu.storage.layout import index_path, log_path, write_all
 from ha_sc.spu.storage.scan import SegmentScan
 
 _datasync = getattr(os, "fdatasync", os.fsync)
+IOV_MAX = 1024
+"""The most buffers one ``writev`` takes (Linux)."""
 
 
 class Segment:
@@ -66,18 +68,29 @@ class Segment:
 
     def append(self, parts: list[bytes | memoryview], header: BatchHeader) -> None:
         """Write one batch (``parts`` joined; ``header`` already carries its base offset)."""
+        self.append_many([(parts, header)])
+
+    def append_many(self, batches: list[tuple[list[bytes | memoryview], BatchHeader]]) -> None:
+        """Write batches back to back in as few system calls as the OS allows (each
+        ``parts`` joined is one batch; its ``header`` carries its base offset)."""
         position = self.size
+        parts = [part for batch_parts, _ in batches for part in batch_parts]
         try:
-            write_all(self._fd, parts)
+            for start in range(0, len(parts), IOV_MAX):
+                write_all(self._fd, parts[start : start + IOV_MAX])
         except OSError:
             os.ftruncate(self._fd, position)  # no half batch left behind
             raise
-        if self.index.wants_entry(position):
-            self.index.add(header.base_offset, position)
-        self.size += header.size
-        self.next_offset = header.next_offset
-        if self._max_timestamp_known:
-            self._max_timestamp_ms = _newer(self._max_timestamp_ms, header.max_timestamp_ms)
+        entries: list[tuple[int, int]] = []
+        for _, header in batches:
+            if self.index.wants_entry(position, after=entries[-1][1] if entries else None):
+                entries.append((header.base_offset, position))
+            position += header.size
+            if self._max_timestamp_known:
+                self._max_timestamp_ms = _newer(self._max_timestamp_ms, header.max_timestamp_ms)
+        self.index.add_many(entries)
+        self.size = position
+        self.next_offset = batches[-1][1].next_offset
 
     def locate(self, offset: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the batch holding ``offset``; None if it is past the end."""
