@@ -21,6 +21,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchRequest,
 )
 from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.storage.checkpoint import read_hw
 from tests.data_client import RawDataClient, records_batch, values_in
 from tests.dataplane_harness import Cluster
 from tests.sc_processes import eventually
@@ -223,3 +224,15 @@ async def test_a_restarted_spu_keeps_its_records_and_recognises_retries(cluster:
         retry = await client.produce("t", 0, batch)
     assert (retry.duplicate, retry.base_offset) == (True, 0)
     assert await everything(cluster.spus[1].public) == values("once", "plain")
+
+
+async def test_the_hw_checkpoints_catch_up_once_producing_stops(cluster: Cluster) -> None:
+    await led_by(cluster, 1, [2])
+    async with RawDataClient(cluster.spus[1].public) as client:
+        for n in range(5):
+            await client.produce("t", 0, records_batch([f"r{n}".encode()]))
+    directories = [spu.settings.logs_dir / KEY for spu in (cluster.spus[1], cluster.spus[2])]
+    await eventually(
+        lambda: all(read_hw(directory) == 5 for directory in directories),
+        what="both checkpoints hold the HW",
+    )

@@ -102,6 +102,7 @@ class DataPlane:
             for replica in moved:
                 if replica.has_log and not replica.closed:
                     try:
-                        await replica.sync_hw()
+                        if not await replica.sync_hw():
+                            registry.hw_moved.add(replica)  # its checkpoint is due later
                     except (OSError, StorageError) as exc:  # the write path reports these
                         log.debug("replica %s: hw checkpoint: %s", replica.key, exc)

@@ -80,10 +80,17 @@ class Replica:
         """Run ``change`` on the log (opened, or created, first), after every earlier one."""
         return await self._exclusive(lambda: self._run(change))
 
-    async def sync_hw(self) -> None:
-        """Hand the cached HW to the log (its checkpoint), if it has one."""
-        if self._log is not None and self._log.hw != min(self.hw, self.leo):
+    async def sync_hw(self) -> bool:
+        """Hand the cached HW to the log, if it has one; True once its checkpoint holds it
+        (the log writes the checkpoint at most once per ``hw_checkpoint_interval``, so a
+        caller asks again later while this is False)."""
+        current = self._log
+        if current is None:
+            return True
+        hw = min(self.hw, self.leo)
+        if current.hw != hw or current.checkpointed_hw != hw:
             await self._exclusive(lambda: self._log is not None and self._push_hw(self._log))
+        return current.checkpointed_hw == hw
 
     async def read(self, offset: int, max_bytes: int, upper: int) -> bytes:
         """Whole batches from the one holding ``offset``, stopping before ``upper``."""
@@ -163,7 +170,7 @@ class Replica:
 
     def _push_hw(self, current: ReplicaLog) -> bool:
         hw = min(self.hw, current.leo)
-        if current.hw != hw:
+        if current.hw != hw or current.checkpointed_hw != hw:
             current.set_hw(hw)
         return True
 

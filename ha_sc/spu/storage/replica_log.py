@@ -102,6 +102,11 @@ class ReplicaLog:
         return self._hw
 
     @property
+    def checkpointed_hw(self) -> int | None:
+        """The high watermark the checkpoint file holds (None: none written yet)."""
+        return self._checkpoint.value
+
+    @property
     def log_start_offset(self) -> int:
         """The first offset still held (retention deletes whole segments before it)."""
         return self._segments[0].base_offset
