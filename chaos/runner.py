@@ -64,6 +64,11 @@ def skip_reason(scenario: Scenario, backend: str, workload: WorkloadFactory | No
         return f"{scenario.name} applies to {', '.join(scenario.backends)} only"
     if scenario.data_plane and workload is None:
         return f"{scenario.name} needs the data plane (producers and consumers)"
+    for requirement in scenario.requires:
+        try:
+            requirement()
+        except Unavailable as missing:
+            return f"{scenario.name} skipped: {missing}"
     return None
 
 

@@ -132,6 +132,11 @@ class ChaosCluster:
         await asyncio.gather(*(m.kill() for m in self.members), return_exceptions=True)
         await self.links.close()
 
+    @property
+    def etcd_client_address(self) -> str:
+        """etcd's own client address (the replicas reach it through their proxies)."""
+        return self._etcd_url.removeprefix("http://")
+
     async def _start_etcd(self) -> None:
         client, peer = self._ports.address(), self._ports.address()
         self._etcd_url = f"http://{client}"

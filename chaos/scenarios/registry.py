@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.scenarios import control_plane, data_plane, manual, topic_failover
+from chaos.scenarios import control_plane, data_plane, host_faults, manual, topic_failover
 from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.soak import soak_scenario
 
@@ -12,6 +12,7 @@ SCENARIOS: dict[str, Scenario] = {
         *control_plane.SCENARIOS,
         *topic_failover.SCENARIOS,
         *data_plane.SCENARIOS,
+        *host_faults.SCENARIOS,
         *manual.SCENARIOS,
         soak_scenario(),
     ]

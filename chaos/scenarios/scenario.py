@@ -76,6 +76,8 @@ class FaultContext:
 
 
 FaultStep = Callable[[FaultContext], Awaitable[None]]
+Requirement = Callable[[], object]
+"""Raises ``Unavailable`` (with the reason) where the host lacks what a scenario needs."""
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,5 @@ class Scenario:
     """Default seconds of baseline + fault + recovery."""
     min_fault: float = 0.0
     """The fault phase lasts at least this long, whatever ``--duration`` says."""
+    requires: tuple[Requirement, ...] = ()
+    """Host tools the scenario needs, checked before the cluster starts."""
