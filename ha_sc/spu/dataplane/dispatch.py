@@ -2,10 +2,11 @@
 
 The public port takes ``produce`` (the partition's leader only; others answer
 ``not_leader`` naming the leader and its public address) and ``fetch`` (any replica
-of the partition, up to its own HW or LEO). The private port takes ``replica_fetch``
-(the leader only). A partition the SPU does not hold is ``unknown_partition``; a
-request on the wrong port, or whose header is not valid, is ``malformed``; the
-connection goes on.
+of the partition, up to its own HW or LEO; one whose log is still being opened answers
+``unknown_partition``, so no offset is judged against an LEO not known yet). The private
+port takes ``replica_fetch`` (the leader only). A partition the SPU does not hold is
+``unknown_partition``; a request on the wrong port, or whose header is not valid, is
+``malformed``; the connection goes on.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class Dispatcher:
         hosted = self._registry.get(key)
         if hosted is None:
             return _answer(FetchResponse(id=request.id, error=self._registry.not_leader(key)))
+        if not hosted.loaded:
+            loading = DataError(
+                code=ErrorCode.UNKNOWN_PARTITION, message=f"{key} is being opened; try again"
+            )
+            return _answer(FetchResponse(id=request.id, error=loading))
         return asyncio.create_task(
             serving.fetch(hosted.replica, request), name=f"fetch {key} id {request.id}"
         )

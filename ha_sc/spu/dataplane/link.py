@@ -5,7 +5,8 @@ Each replica's fetch goes out on the one connection with an id of the link's own
 waits for the answer with that id; on the private port the leader answers each fetch
 when it is ready, in any order, so a fetch waiting for records never holds up another
 partition's. The connection is made on the first fetch and again after it drops; a
-drop fails every fetch in flight (their replicas retry).
+drop fails every fetch in flight (their replicas retry). A fetch with no answer past its
+wait (and some slack) means a dead connection: it is dropped and made again.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class LeaderLink:
         except (ConnectionError, OSError) as exc:
             connection.fail(f"write failed: {exc}")
             raise LinkDown(str(exc)) from exc
+        except TimeoutError:
+            # the leader answers every fetch within its wait: this connection is dead
+            connection.fail(f"a fetch had no answer within {timeout:g} s")
+            raise
         finally:
             connection.pending.pop(request_id, None)
 
