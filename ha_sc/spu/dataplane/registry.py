@@ -50,8 +50,13 @@ class Hosted:
     spec: LocalReplica
     leadership: Leadership | None = None
     follower: asyncio.Task[None] | None = None
-    loaded: bool = False
-    """Its log (if any) is open: the offsets are real."""
+    opened: bool = False
+    """Adding it opened its log (or found none on disk)."""
+
+    @property
+    def loaded(self) -> bool:
+        """Its offsets are real: its log, if it has one, is open."""
+        return self.opened or self.replica.has_log
 
 
 class ReplicaRegistry:
@@ -154,8 +159,10 @@ class ReplicaRegistry:
         try:
             await replica.load()
         except (OSError, StorageError) as exc:
+            # reported by its checkpoint (a lower bound) until a write opens it after all
             log.warning("replica %s: cannot open its log (tried again on use): %s", key, exc)
-        hosted.loaded = True
+        else:
+            hosted.opened = True
         await self._take_role(hosted, spec, added=True)
 
     async def _take_role(self, hosted: Hosted, spec: LocalReplica, *, added: bool = False) -> None:
