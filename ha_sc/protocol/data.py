@@ -10,9 +10,12 @@ port (follower SPUs: ``replica_fetch``). Every frame is::
             carried as opaque bytes, never parsed by the framing
 
 Requests carry an ``id`` the client chooses; the response echoes it, so a client may
-send several requests before reading the answers (pipelining). Responses come back
-in request order on one connection. An error is a response with ``error`` set; a
-frame that cannot be decoded closes that connection only.
+send several requests before reading the answers (pipelining). On the public port
+responses come back in request order on one connection; on the private port each
+comes back as soon as it is ready (a follower's one connection carries the fetches of
+every partition it follows, and a fetch waiting for records must not hold up the
+others), so a follower matches them by ``id``. An error is a response with ``error``
+set; a frame that cannot be decoded closes that connection only.
 """
 
 from __future__ import annotations
