@@ -1,4 +1,5 @@
-"""The SPU's control plane: follows the SC leader's specs, fenced by epoch, reports status.
+"""The SPU: its control plane follows the SC leader's specs, fenced by epoch, and reports
+status; its data plane (``dataplane/``) stores, serves and replicates the partitions.
 
 ``python -m ha_sc.spu --id N --sc host:port ...`` runs one (the same as
 ``ha-sc spu run``).
