@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +33,27 @@ def iptables() -> str:
 
 
 def libfaketime() -> Path:
-    for path in FAKETIME_LIBRARIES:
-        if path.exists():
-            return path
-    raise Unavailable("libfaketime is not installed on this machine (apt package faketime)")
+    """The libfaketime library; Unavailable if missing, or if this Python cannot sleep
+    under it (some builds fail clock_nanosleep with EINVAL)."""
+    library = next((path for path in FAKETIME_LIBRARIES if path.exists()), None)
+    if library is None:
+        raise Unavailable("libfaketime is not installed on this machine (apt package faketime)")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import time; time.sleep(0.01)"],
+        env={**os.environ, **faketime_env(library, 1.0)},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise Unavailable(f"libfaketime breaks this Python's sleep: {probe.stderr[-200:]!r}")
+    return library
+
+
+def faketime_env(library: Path, offset: float) -> dict[str, str]:
+    """A process's wall clock ``offset`` s off (its monotonic clock shifted by a constant,
+    which no interval sees)."""
+    return {"LD_PRELOAD": str(library), "FAKETIME": f"{offset:+g}s"}
 
 
 @dataclass(eq=False)
@@ -92,13 +111,7 @@ class ClockSkew:
 
     async def inject(self) -> None:
         await self.member.terminate()
-        self.member.start(
-            env={
-                "LD_PRELOAD": str(self._library),
-                "FAKETIME": f"{self.offset:+g}s",
-                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            }
-        )
+        self.member.start(env=faketime_env(self._library, self.offset))
 
     async def heal(self) -> None:
         await self.member.terminate()
