@@ -1,0 +1,66 @@
+"""What idle partition replicas cost an SPU's data plane: CPU and memory while nothing
+is produced.
+
+    .venv/bin/python -m bench.spu_idle_replicas [--partitions 1000] [--seconds 20]
+
+Two SPU data planes in this process (tests/dataplane_harness.py: real ports and
+logs, replica specs applied as the SC would send them, no SC), ``--partitions``
+partitions of 2 replicas, leaders alternating, so each SPU leads half and follows
+half. Prints the CPU time of the process over ``--seconds`` of idleness (after the
+replicas settled) and its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import machine
+from ha_sc.protocol import Delta, ReplicaSpec
+from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from tests.dataplane_harness import Cluster
+
+
+async def run(partitions: int, seconds: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-idle-") as directory:
+        cluster = Cluster(Path(directory), [1, 2], DataPlaneSettings())
+        await cluster.start()
+        try:
+            specs = [
+                ReplicaSpec(partition=f"t-{n}", leader=1 + n % 2, replicas=[1 + n % 2, 2 - n % 2])
+                for n in range(partitions)
+            ]
+            started = time.process_time()
+            for spu in cluster.spus.values():
+                assert spu.state is not None
+                spu.state.apply(Delta(epoch=100, replicas_changed=specs))
+            await asyncio.sleep(5)
+            setup = time.process_time() - started
+            started = time.process_time()
+            await asyncio.sleep(seconds)
+            idle = time.process_time() - started
+        finally:
+            await cluster.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{partitions} partitions x 2 replicas on 2 SPUs: setting them up (and 5 s) took "
+        f"{setup:.2f} s of CPU; idle for {seconds:g} s: {idle:.2f} s of CPU "
+        f"({100 * idle / seconds / 2:.1f}% of a core per SPU); peak RSS {rss:.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partitions", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(machine())
+    asyncio.run(run(args.partitions, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
