@@ -61,7 +61,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 @click.option(
     "--sc-timeout",
     type=float,
-    default=3.0,
+    default=2.0,
     show_default=True,
     help="Seconds of silence from the SC before looking for the leader again.",
 )

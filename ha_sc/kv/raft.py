@@ -177,8 +177,8 @@ class RaftKv:
     async def remove_member(self, address: str) -> bool:
         return await raft_membership.remove_member(self.node, address)
 
-    async def hand_over_leadership(self) -> None:
-        await raft_membership.hand_over_leadership(self.node)
+    async def hand_over_leadership(self, to: str | None = None, timeout: float = 5.0) -> None:
+        await raft_membership.hand_over_leadership(self.node, to=to, timeout=timeout)
 
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
         """Run a replicated command; a KV refusal is raised as the KvError it is.

@@ -62,16 +62,20 @@ async def remove_member(node: SyncObj, address: str, *, timeout: float = 10.0) -
     return True
 
 
-async def hand_over_leadership(node: SyncObj, *, timeout: float = 5.0) -> None:
-    """Make another caught-up member the Raft leader if this node is it (a Raft leader
-    cannot be removed from its group); returns at once if it is not the leader."""
+async def hand_over_leadership(
+    node: SyncObj, *, to: str | None = None, timeout: float = 5.0
+) -> None:
+    """Make another caught-up member (``to``, if given and a member; else the most caught
+    up) the Raft leader if this node is it (a Raft leader cannot be removed from its
+    group); returns at once if it is not the leader."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    target = to if to is not None and to in members(node) and to != str(node.selfNode) else None
     while node._isLeader():
         if loop.time() > deadline:
             raise MembershipError(f"could not hand Raft leadership over within {timeout:g} s")
-        node.transferLeadership()
-        await asyncio.sleep(0.1)
+        node.transferLeadership(target)
+        await asyncio.sleep(0.02)
 
 
 async def _change(node: SyncObj, method: Any, target: Any, what: str, timeout: float) -> None:

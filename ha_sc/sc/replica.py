@@ -19,6 +19,7 @@ from election.term import Term
 from ha_sc.api import ApiServer
 from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
+from ha_sc.kv.raft_membership import MembershipError
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.kv_backend import open_kv, store_ready
@@ -104,8 +105,27 @@ class ScReplica:
         if candidate is not None and self.term() is not None:
             log.info("sc %s stepping down on request", self.replica_id)
             await candidate.resign()  # the term ends first, then the lease is handed over
-        if isinstance(self._kv, RaftKv):
-            await self._kv.hand_over_leadership()
+        await self._hand_over_raft()
+
+    async def _hand_over_raft(self, timeout: float = 5.0) -> None:
+        """Hand Raft leadership, if this node holds it, to the SC successor's node: its
+        first writes (progress marks) then commit without waiting for a Raft election."""
+        kv = self._kv
+        if not isinstance(kv, RaftKv) or not kv.is_raft_leader():
+            return
+        successor = self.leader()
+        to = None
+        if successor is not None and successor.replica_id != self.replica_id:
+            to = next(
+                (
+                    e.raft_address
+                    for e in kv.leases.enlisted(ELECTION)
+                    if e.candidate == successor.replica_id
+                ),
+                None,
+            )
+        await kv.hand_over_leadership(to, timeout=timeout)
+        log.info("sc %s handed raft leadership to %s", self.replica_id, kv.raft_leader())
 
     # running
 
@@ -162,6 +182,12 @@ class ScReplica:
             leading.cancel()  # guarded work first
             await asyncio.gather(leading, return_exceptions=True)
             await candidate.resign()  # then the lease: a standby takes over at once
+            try:  # and Raft leadership, so the successor's first writes commit at once
+                await self._hand_over_raft(timeout=1.0)
+            except MembershipError as slow:
+                log.warning(
+                    "sc %s: %s; the group elects a Raft leader itself", self.replica_id, slow
+                )
             return 0
         finally:
             await spus.stop()

@@ -37,9 +37,12 @@ class SpuSettings(BaseModel):
     status_interval: float = Field(default=0.3, gt=0, le=0.4)
     """Seconds between status reports; the SC counts silence past its health timeout
     (1.2 s by default) as the SPU going offline."""
-    sc_timeout: float = Field(default=3.0, gt=0)
+    sc_timeout: float = Field(default=2.0, gt=0)
     """Seconds of silence from the SC (it sends a keepalive every 0.5 s) after which the
-    SPU gives the connection up and looks for the leader again."""
+    SPU gives the connection up and looks for the leader again: how long SPUs stay with
+    a leader that froze (SIGSTOP) or was cut off, while a standby has already taken
+    over after the 0.8 s lease. Shorter risks leaving a live leader that is briefly
+    busy (a full sync of a large store stalls it for up to a second)."""
     connect_timeout: float = Field(default=1.0, gt=0)
     """Seconds to wait for a TCP connection to an SC replica."""
     backoff_initial: float = Field(default=0.05, gt=0)
