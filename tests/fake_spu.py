@@ -3,9 +3,11 @@ data wire on loopback (``FakeSpu``), and the SC's metadata (``FakeSc``).
 
 The fake SPU keeps each partition as a list of batches, sets their base offsets,
 drops a batch whose producer id and base sequence it already has (answering the
-first offset, ``duplicate``), serves fetches (committed reads stop at ``hw``), and
-can be told to misbehave: not lead a partition, refuse with an error code, or
-write a produce and then drop the connection without answering.
+first offset, ``duplicate``), refuses one that leaves a gap in its producer's
+sequences (``out_of_sequence``), serves fetches (committed reads stop at ``hw``), and
+can be told to misbehave: not lead a partition, refuse with an error code, write a
+produce and then drop the connection without answering, or lose its last batches (as
+a new leader lacking what the old one acknowledged).
 """
 
 from __future__ import annotations
@@ -55,7 +57,26 @@ class FakeLog:
     """Keep the high watermark where it is (followers "lagging")."""
     sequences: dict[tuple[int, int], int] = field(default_factory=dict)
     """(producer id, base sequence) -> base offset it was written at."""
+    next_sequences: dict[int, int] = field(default_factory=dict)
+    """Producer id -> the sequence after its last record here."""
     grew: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def gap(self, batch: bytes) -> int | None:
+        """The sequence expected when ``batch`` leaves a gap after its producer's last
+        record here; None when it does not (or its producer is unknown here)."""
+        header = check_batch(batch)
+        expected = self.next_sequences.get(header.producer_id)
+        if not header.producer_id or expected is None or header.base_sequence <= expected:
+            return None
+        return expected
+
+    def lose_last(self, count: int = 1) -> None:
+        """Forget the last ``count`` batches, as a new leader that never got them."""
+        kept = self.batches[: len(self.batches) - count]
+        self.batches, self.sequences, self.next_sequences = [], {}, {}
+        self.leo = self.hw = 0
+        for batch in kept:
+            self.append(batch)
 
     def append(self, batch: bytes) -> tuple[int, bool]:
         header = check_batch(batch)
@@ -69,6 +90,7 @@ class FakeLog:
             self.hw = self.leo
         if header.producer_id:
             self.sequences[(header.producer_id, header.base_sequence)] = base
+            self.next_sequences[header.producer_id] = header.base_sequence + header.record_count
         self.grew.set()
         self.grew = asyncio.Event()
         return base, False
@@ -183,6 +205,14 @@ class FakeSpu:
             writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
             return True
         log = self.log(request.topic, request.partition)
+        expected = log.gap(body)
+        if expected is not None:
+            error = DataError(
+                code=ErrorCode.OUT_OF_SEQUENCE,
+                message=f"expected base sequence {expected}; nothing was written",
+            )
+            writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
+            return True
         base, duplicate = log.append(body)
         if self.drop_after_write:
             self.drop_after_write -= 1

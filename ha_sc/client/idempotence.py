@@ -10,6 +10,12 @@ offset it was first written at instead of writing it twice.
 After a batch fails for good its fate is unknown (it may have been written), so the
 partition goes on under a fresh producer id from sequence 0: no later batch can be
 taken for that one, and the SPU never sees a gap in a producer's sequences.
+
+The leader can still see a gap when it lost records: with acks=leader, a batch the old
+partition leader acknowledged may be missing from the new leader's log. The new leader
+then refuses the next batch (``out_of_sequence``; nothing of it written), and the
+producer moves that partition to a fresh producer id from sequence 0 and sends the
+refused batch again under it (``PartitionSender``), so its records are delivered once.
 """
 
 from __future__ import annotations

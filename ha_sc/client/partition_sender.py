@@ -6,7 +6,10 @@ given even across retries and leader changes (while one batch is in flight the
 next ones fill up, so batches grow with the round trip). A batch is retried, the
 same bytes each time, on "not leader" (to the leader the SPU names, or after asking
 the SC), on a lost connection or a late answer, and on a timeout or storage error,
-with a doubling pause, until the delivery timeout; then its acks raise.
+with a doubling pause, until the delivery timeout; then its acks raise. A batch the
+leader refuses as out of sequence (it lacks earlier records of the producer: a leader
+change lost them) is moved to a fresh producer id from sequence 0 and sent again at
+once; the batches after it follow under that id.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ class PartitionSender:
                     ),
                 )
                 return
+            if decision.next is Next.NEW_PRODUCER:
+                self._new_producer(batch)
             pause = (
                 backoff(
                     batch.attempts,
@@ -205,6 +210,23 @@ class PartitionSender:
             channel.close(f"spu {channel.address} answered a produce with {response.type}")
             raise ChannelClosed(f"spu {channel.address} answered a produce with {response.type}")
         return response
+
+    def _new_producer(self, batch: ProducerBatch) -> None:
+        """The leader refused ``batch`` as out of sequence: the records this producer sent
+        before it are not all in the leader's log (acknowledged by a leader that was then
+        replaced, with acks=leader). Nothing of the batch was written; it goes again, and
+        the batches after it follow, under a fresh producer id from sequence 0."""
+        lost_before, old_id = batch.base_sequence, batch.producer_id
+        self.sequence.restart()
+        batch.resequence(*self.sequence.take(batch.record_count))
+        log.warning(
+            "partition %s: leader lost records before sequence %d of producer %d; "
+            "continuing as producer %d",
+            self.name,
+            lost_before,
+            old_id,
+            batch.producer_id,
+        )
 
     def _failure(self, batch: ProducerBatch, reason: str) -> str:
         return (

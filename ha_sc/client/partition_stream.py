@@ -210,7 +210,7 @@ class PartitionStream:
                         )
             if decision.refresh:
                 self._metadata.request_refresh()
-            if decision.next is Next.FAIL:
+            if decision.next in (Next.FAIL, Next.NEW_PRODUCER):  # the latter: produce only
                 raise ConsumeFailed(f"partition {self.name}: {reason}")
             now = loop.time()
             self._failures += 1

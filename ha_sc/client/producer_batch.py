@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_sc.client.record_codec import encode_pairs, encode_values
-from ha_sc.spu.storage.batch import make_batch
+from ha_sc.spu.storage.batch import NO_PRODUCER, NO_SEQUENCE, make_batch, with_producer
 
 Clock = Callable[[], tuple[float, int]]
 """Monotonic seconds (for timeouts) and wall-clock ms since the epoch (for timestamps)."""
@@ -25,7 +25,7 @@ class ProducerBatch:
 
     Open while records are added; sealed (``payload`` set) once full or due; given its
     producer id and sequence (``wire`` set) when first sent, so retries send the very
-    same bytes.
+    same bytes (unless the leader lost earlier records of the producer: ``resequence``).
     """
 
     partition: int
@@ -42,6 +42,10 @@ class ProducerBatch:
     payload: bytes | None = None
     max_timestamp_ms: int = 0
     wire: bytes | None = None
+    producer_id: int = NO_PRODUCER
+    """The producer id ``wire`` carries."""
+    base_sequence: int = NO_SEQUENCE
+    """The base sequence ``wire`` carries."""
     attempts: int = 0
 
     @property
@@ -69,7 +73,15 @@ class ProducerBatch:
             producer_id=producer_id,
             base_sequence=base_sequence,
         )
+        self.producer_id, self.base_sequence = producer_id, base_sequence
         self.payload = None
+        return self.wire
+
+    def resequence(self, producer_id: int, base_sequence: int) -> bytes:
+        """The batch as sent, moved to another producer id and sequence (encoded first)."""
+        assert self.wire is not None, "encode the batch before moving it"
+        self.wire = with_producer(self.wire, producer_id, base_sequence)
+        self.producer_id, self.base_sequence = producer_id, base_sequence
         return self.wire
 
 

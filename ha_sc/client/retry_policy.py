@@ -13,6 +13,10 @@ class Next(enum.Enum):
     """The leader moved (or is unknown): learn where it is, then try again."""
     RETRY = "retry"
     """Try the same leader again after a pause."""
+    NEW_PRODUCER = "new_producer"
+    """Produce only: the leader lacks earlier records of this producer (a leader change
+    lost them) and refused the batch. Go on under a fresh producer id from sequence 0 and
+    send the batch again at once."""
     FAIL = "fail"
     """Retrying cannot help: surface the error."""
 
@@ -36,6 +40,8 @@ def after_error(error: DataError) -> Decision:
         return Decision(Next.REROUTE, pause=True, refresh=True)
     if code in (ErrorCode.TIMEOUT, ErrorCode.STORAGE):
         return Decision(Next.RETRY, pause=True, refresh=code is ErrorCode.STORAGE)
+    if code is ErrorCode.OUT_OF_SEQUENCE:
+        return Decision(Next.NEW_PRODUCER, pause=False, refresh=False)
     return Decision(Next.FAIL, pause=False, refresh=False)
 
 

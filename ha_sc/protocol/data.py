@@ -60,6 +60,12 @@ class ErrorCode(enum.StrEnum):
     have it before the timeout. The producer retries (idempotence drops the duplicate)."""
     STORAGE = "storage"
     """The replica's log failed on disk."""
+    OUT_OF_SEQUENCE = "out_of_sequence"
+    """An idempotent batch does not start right after its producer's last sequence on
+    this replica: earlier records of that producer are missing here (with acks=leader, a
+    leader change can lose acknowledged records). Nothing of the request was written. The
+    producer gives up that producer id on the partition and sends the batch again under
+    a fresh one from sequence 0."""
 
 
 class DataError(BaseModel):

@@ -144,8 +144,8 @@ async def test_a_retry_is_a_duplicate_on_the_leader_and_on_a_promoted_follower(
         retry = await client.produce("t", 0, batches[1])
         gap = await client.produce("t", 0, records_batch([b"z"], producer_id=7, base_sequence=10))
     assert (retry.duplicate, retry.base_offset) == (True, 2)
-    assert gap.error is not None and gap.error.code is ErrorCode.MALFORMED
-    assert "out of sequence" in gap.error.message
+    assert gap.error is not None and gap.error.code is ErrorCode.OUT_OF_SEQUENCE
+    assert "sent base sequence 10, expected 6" in gap.error.message
     await led_by(cluster, 2, [1])
     async with RawDataClient(cluster.spus[2].public) as client:
         again = await client.produce("t", 0, batches[2])

@@ -150,6 +150,8 @@ def test_errors_decide_reroute_retry_or_fail() -> None:
     assert after_error(unnamed).refresh and after_error(unnamed).pause
     assert after_error(DataError(code=ErrorCode.TIMEOUT, message="")).next is Next.RETRY
     assert after_error(DataError(code=ErrorCode.MALFORMED, message="")).next is Next.FAIL
+    resend = after_error(DataError(code=ErrorCode.OUT_OF_SEQUENCE, message=""))
+    assert resend.next is Next.NEW_PRODUCER and not resend.pause and not resend.refresh
     assert [backoff(n, initial=0.02, maximum=0.25) for n in (1, 2, 3, 5)] == [
         0.02,
         0.04,

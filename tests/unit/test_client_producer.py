@@ -1,10 +1,11 @@
 """The producer against fake SPUs on loopback: batching, order, retries, re-routing on
-"not leader", deduplication of a retried batch, the delivery timeout, an SC that is
-down."""
+"not leader", deduplication of a retried batch, the delivery timeout, a fresh producer
+id after the leader lost records (out of sequence), an SC that is down."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -143,6 +144,47 @@ async def test_a_dead_leader_fails_the_batch_after_the_delivery_timeout_then_a_n
         assert await (await producer.send(b"after")) == 1
     (first_pid, _, _), (new_pid, sequence, _) = headers(one, "t", 0)
     assert first_pid == pid and new_pid != pid and sequence == 0
+
+
+async def test_an_out_of_sequence_refusal_moves_the_partition_to_a_new_producer_id(
+    world: StandIns, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, _two, sc, metadata = world
+    sc.set_partition("t", 0, 5001)
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        first_id = producer.producer_id
+        assert await (await producer.send(b"a")) == 0
+        assert await (await producer.send(b"b")) == 1
+        one.log("t", 0).lose_last()  # acks=leader: the new leader never got "b"
+        with caplog.at_level(logging.WARNING, logger="ha_sc.client"):
+            assert await (await producer.send(b"c")) == 1  # refused once, then sent again
+        assert await (await producer.send(b"d")) == 2
+    assert [v for _, _, v in stored(one, "t", 0)] == [b"a", b"c", b"d"]
+    (old_id, old_seq, _), (new_id, seq_c, _), (next_id, seq_d, _) = headers(one, "t", 0)
+    assert (old_id, old_seq) == (first_id, 0)
+    assert new_id not in (0, first_id) and (seq_c, next_id, seq_d) == (0, new_id, 1)
+    produced = [r for r in one.requests if isinstance(r, ProduceRequest)]
+    assert len(produced) == 5  # a, b, c refused, c again, d
+    (warning,) = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "lost records" in r.msg
+    ]
+    assert warning.getMessage() == (
+        f"partition t-0: leader lost records before sequence 2 of producer {first_id}; "
+        f"continuing as producer {new_id}"
+    )
+
+
+async def test_an_out_of_sequence_answer_is_not_an_error_for_the_caller(world: StandIns) -> None:
+    one, _two, sc, metadata = world
+    sc.set_partition("t", 0, 5001)
+    one.errors = [ErrorCode.OUT_OF_SEQUENCE]  # the fake answers out_of_sequence once
+    async with await TopicProducer.create("t", metadata, FAST) as producer:
+        bulk = await producer.send_many([b"x", b"y"])
+        (delivered,) = await bulk
+    assert (delivered.base_offset, delivered.record_count) == (0, 2)
+    assert [v for _, _, v in stored(one, "t", 0)] == [b"x", b"y"]
+    ((pid, sequence, count),) = headers(one, "t", 0)
+    assert pid not in (0, producer.producer_id) and (sequence, count) == (0, 2)
 
 
 async def test_a_malformed_refusal_is_not_retried(world: StandIns) -> None:

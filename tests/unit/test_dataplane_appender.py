@@ -35,7 +35,9 @@ def test_a_group_writes_each_request_whole_and_refuses_a_bad_one_alone(tmp_path:
         ]
     assert outcomes[0] == Written(0, duplicate=False, commit_at=2)
     assert isinstance(outcomes[1], DataError) and "crc" in outcomes[1].message
-    assert isinstance(outcomes[2], DataError) and "out of sequence" in outcomes[2].message
+    assert outcomes[1].code is ErrorCode.MALFORMED
+    assert isinstance(outcomes[2], DataError) and outcomes[2].code is ErrorCode.OUT_OF_SEQUENCE
+    assert "producer 5 sent base sequence 9, expected 3" in outcomes[2].message
     assert outcomes[3] == Written(0, duplicate=True, commit_at=2)
     assert outcomes[4] == Written(2, duplicate=False, commit_at=3)
     assert isinstance(outcomes[5], DataError) and outcomes[5].code is ErrorCode.MALFORMED

@@ -21,6 +21,7 @@ from ha_sc.spu.storage import (
     parse_header,
     with_base_offset,
 )
+from ha_sc.spu.storage.batch import with_producer
 
 
 def batch(values: list[bytes], *, ts: int = 1_000, base_offset: int = 0) -> bytes:
@@ -56,6 +57,21 @@ def test_with_base_offset_rewrites_the_header_and_keeps_the_crc_valid() -> None:
     moved = with_base_offset(raw, 1234)
     assert check_batch(moved).base_offset == 1234
     assert moved[16:] == raw[16:]
+
+
+def test_with_producer_moves_a_batch_to_another_producer_with_a_valid_crc() -> None:
+    raw = make_batch(
+        encode_records([b"x", b"y"]),
+        record_count=2,
+        first_timestamp_ms=7,
+        producer_id=11,
+        base_sequence=40,
+    )
+    moved = with_producer(raw, 2**63 - 1, 0)
+    header = check_batch(moved)
+    assert (header.producer_id, header.base_sequence) == (2**63 - 1, 0)
+    assert (header.record_count, header.first_timestamp_ms) == (2, 7)
+    assert moved[HEADER_SIZE:] == raw[HEADER_SIZE:]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ arrive queue behind it; the next group takes them all, so one fsync covers many
 requests and the event loop never waits on the disk. Within a group, requests keep
 their arrival order and each is all or nothing: its batches are checked (whole, crc)
 and matched against the producers' sequences before anything of the group is
-written, and a request with a bad batch or a sequence gap is refused alone.
+written, and a request with a bad batch (``malformed``) or a sequence gap
+(``out_of_sequence``) is refused alone.
 """
 
 from __future__ import annotations
@@ -104,10 +105,13 @@ def _out_of_sequence(
 ) -> DataError:
     index = verdicts.index(refusal)
     header = batches[index].header
-    return _malformed(
-        f"out of sequence: producer {header.producer_id} sent base sequence "
-        f"{header.base_sequence}, expected {refusal.expected} (an earlier batch is missing; "
-        "nothing of this request was written)"
+    return DataError(
+        code=ErrorCode.OUT_OF_SEQUENCE,
+        message=(
+            f"producer {header.producer_id} sent base sequence {header.base_sequence}, "
+            f"expected {refusal.expected} (an earlier batch is missing; nothing of this "
+            "request was written)"
+        ),
     )
 
 

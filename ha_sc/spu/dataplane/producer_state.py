@@ -10,8 +10,10 @@ A batch with a producer id (not ``NO_PRODUCER``) and a base sequence (not
   sequence (older than the window: the offset is no longer known);
 - **in sequence** (appended) when it starts right after the producer's last
   sequence, or when the producer is unknown here;
-- **out of sequence** when it leaves a gap: refused, so that a retry of the missing
-  batch, coming later, is not mistaken for a duplicate.
+- **out of sequence** when it leaves a gap: refused (``out_of_sequence``), so that a
+  retry of the missing batch, coming later, is not mistaken for a duplicate. A gap
+  seen by a new leader means the old one acknowledged records this replica never got
+  (acks=leader); the producer goes on under a fresh producer id.
 
 Leaders and followers keep the table alike (a follower records every batch it
 replicates), so a promoted follower recognises a retry of a batch the old leader

@@ -38,6 +38,11 @@ BASE_OFFSET_AT = 8
 CRC_FROM = 16
 """The crc covers the batch from this byte on."""
 _BASE_OFFSET = struct.Struct(">Q")
+PRODUCER_AT = 40
+"""Where producer id and base sequence sit in the header."""
+_PRODUCER = struct.Struct(">Qq")
+_CRC_AT = 4
+_CRC = struct.Struct(">I")
 _U32_MAX = 2**32 - 1
 
 Buffer = bytes | bytearray | memoryview
@@ -153,6 +158,15 @@ def base_offset_prefix(batch: Buffer, base_offset: int) -> bytes:
 def with_base_offset(batch: Buffer, base_offset: int) -> bytes:
     """``batch`` with its base offset set; the crc stays valid (it does not cover it)."""
     return base_offset_prefix(batch, base_offset) + bytes(memoryview(batch)[CRC_FROM:])
+
+
+def with_producer(batch: Buffer, producer_id: int, base_sequence: int) -> bytes:
+    """``batch`` (a whole one) under another producer id and base sequence, its crc
+    computed again (client side: a batch sent again under a fresh producer id)."""
+    buf = bytearray(batch)
+    _PRODUCER.pack_into(buf, PRODUCER_AT, producer_id, base_sequence)
+    _CRC.pack_into(buf, _CRC_AT, zlib.crc32(memoryview(buf)[CRC_FROM:]))
+    return bytes(buf)
 
 
 @dataclass(frozen=True, slots=True)
