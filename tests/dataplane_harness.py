@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ha_sc.model import Endpoint, SpuSpec
-from ha_sc.protocol import Delta, FullSync, ReplicaSpec, parse_address
+from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, parse_address
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.plane import DataPlane
 from ha_sc.spu.dataplane.settings import DataPlaneSettings
@@ -117,9 +117,17 @@ class Cluster:
             )
         )
 
-    def assign(self, key: str, leader: int, replicas: list[int]) -> None:
+    def assign(
+        self,
+        key: str,
+        leader: int,
+        replicas: list[int],
+        storage: ReplicaStorage | None = None,
+    ) -> None:
         """The SC's replica spec for ``key``, sent to every running SPU (a delta)."""
         spec = ReplicaSpec(partition=key, leader=leader, replicas=replicas)
+        if storage is not None:
+            spec = spec.model_copy(update={"storage": storage})
         self.replicas[key] = spec
         self.epoch += 1
         for spu in self.spus.values():

@@ -21,7 +21,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -154,7 +154,9 @@ class LocalCluster:
         etcd_endpoint: str | None = None,
         etcd_root: str | None = None,
         status_interval: float = 1.0,
+        spu_extra: Sequence[str] = (),
     ) -> None:
+        """``spu_extra``: more ``ha-sc spu run`` arguments for every SPU."""
         self.base = base
         self.layout = plan(
             None,
@@ -173,7 +175,11 @@ class LocalCluster:
             for r in self.layout.replicas
         }
         self.spus = {
-            s.id: Member(f"spu-{s.id}", spu_args(self.layout, s, base), logs / f"spu-{s.id}.log")
+            s.id: Member(
+                f"spu-{s.id}",
+                spu_args(self.layout, s, base) + list(spu_extra),
+                logs / f"spu-{s.id}.log",
+            )
             for s in self.layout.spus
         }
 

@@ -86,6 +86,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     show_default=True,
     help="Seconds a follower may lag before it leaves the in-sync set.",
 )
+@click.option(
+    "--retention-interval",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds between two deletions of the segments the topics' retention lets go.",
+)
 def spu_run(
     spu_id: int,
     sc_addresses: tuple[str, ...],
@@ -97,6 +104,7 @@ def spu_run(
     fsync: str,
     min_insync: int,
     lag_time: float,
+    retention_interval: float,
 ) -> None:
     """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
     produce and fetch, replicate."""
@@ -111,7 +119,10 @@ def spu_run(
     }
     try:
         fields["dataplane"] = DataPlaneSettings(
-            fsync=FsyncPolicy(fsync), min_insync=min_insync, lag_time=lag_time
+            fsync=FsyncPolicy(fsync),
+            min_insync=min_insync,
+            lag_time=lag_time,
+            retention_interval=retention_interval,
         )
         settings = SpuSettings.model_validate(fields)
     except ValidationError as invalid:

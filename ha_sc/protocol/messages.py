@@ -83,12 +83,36 @@ class StatusReport(_Message):
 # SC -> SPU
 
 
+class ReplicaStorage(_Message):
+    """How a replica's log keeps its records: the owning topic's retention and segment
+    settings (Fluvio's ``TopicStorageConfig``). None: the SPU's default (1 GiB segments,
+    nothing deleted by age or size)."""
+
+    segment_size: int | None = Field(default=None, gt=0)
+    """Bytes per log segment."""
+    retention_time_seconds: int | None = Field(default=None, gt=0)
+    """A closed segment whose newest record is older than this is deleted."""
+    max_partition_size: int | None = Field(default=None, gt=0)
+    """The oldest closed segments are deleted while the replica holds more bytes than this."""
+
+    @property
+    def retains_all(self) -> bool:
+        """Nothing is ever deleted by age or size."""
+        return self.retention_time_seconds is None and self.max_partition_size is None
+
+
+NO_STORAGE_SETTINGS = ReplicaStorage()
+
+
 class ReplicaSpec(_Message):
-    """Where one partition is replicated and which SPU leads it."""
+    """Where one partition is replicated and which SPU leads it, and how its logs keep
+    records."""
 
     partition: PartitionKey
     leader: SpuId
     replicas: list[SpuId]
+    storage: ReplicaStorage = NO_STORAGE_SETTINGS
+    """Absent in messages of SCs before it: the defaults."""
 
     @model_validator(mode="after")
     def _leader_is_replica(self) -> Self:

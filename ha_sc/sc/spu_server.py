@@ -67,7 +67,7 @@ class SpuServer:
         self._connections: dict[int, SpuConnection] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._statuses: dict[int, ReceivedStatus] = {}
-        self._replica_specs = ReplicaSpecs()
+        self._replica_specs = ReplicaSpecs(view.cache.topics)
         self._accepted = itertools.count(1)
 
     @property

@@ -5,6 +5,12 @@ the cache's specs change. Status changes are not the SPU's business and do not
 wake it. An SPU gets every SPU spec (it needs its peers' endpoints) and the
 replica specs of the partitions it hosts; when a partition moves off it, the
 delta removes it.
+
+A replica spec also carries the owning topic's retention and segment settings
+(``storage``), read from the cached topic when the spec is built: the stored
+partition keeps only its placement, so stored objects stay as they were and a
+topic's settings have one home. A topic spec change (or a topic cached after its
+partitions) rebuilds its partitions' replica specs.
 """
 
 from __future__ import annotations
@@ -12,44 +18,71 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from ha_sc.model.kinds import Partition, Spu
+from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.model.meta import StoredObject
+from ha_sc.model.partition import parse_partition_key
 from ha_sc.model.spu import SpuSpec
-from ha_sc.protocol import Delta, FullSync, ReplicaSpec
-from ha_sc.store import ChangeFocus, Changes, GlobalStore
+from ha_sc.model.topic import TopicSpec
+from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage
+from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
+from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView
 
 T = TypeVar("T")
 
 
-def replica_spec(partition: Partition) -> ReplicaSpec:
-    """The replica spec an SPU gets for a cached partition (built without validating
-    again what the cache holds valid: a full sync builds thousands)."""
+def replica_storage(topic: TopicSpec | None) -> ReplicaStorage:
+    """The storage settings of a topic's replicas (the defaults for an unknown topic)."""
+    if topic is None or (
+        topic.segment_size is None
+        and topic.retention_time_seconds is None
+        and topic.max_partition_size is None
+    ):
+        return NO_STORAGE_SETTINGS
+    return ReplicaStorage.model_construct(
+        segment_size=topic.segment_size,
+        retention_time_seconds=topic.retention_time_seconds,
+        max_partition_size=topic.max_partition_size,
+    )
+
+
+def replica_spec(partition: Partition, topic: Topic | None = None) -> ReplicaSpec:
+    """The replica spec an SPU gets for a cached partition of the cached ``topic`` (built
+    without validating again what the cache holds valid: a full sync builds thousands)."""
     return ReplicaSpec.model_construct(
         partition=partition.key,
         leader=partition.spec.leader,
         replicas=list(partition.spec.replicas),
+        storage=replica_storage(topic.spec if topic is not None else None),
     )
 
 
-class ReplicaSpecs:
-    """Replica specs built once per partition revision and shared by every SPU connection
-    of a replica: after a failover every SPU asks for a full sync at once."""
+def topic_of(partition_key: str) -> str:
+    return parse_partition_key(partition_key)[0]
 
-    def __init__(self) -> None:
-        self._built: dict[str, tuple[int, ReplicaSpec]] = {}
+
+class ReplicaSpecs:
+    """Replica specs built once per partition and topic revision and shared by every SPU
+    connection of a replica: after a failover every SPU asks for a full sync at once."""
+
+    def __init__(self, topics: StoreView[TopicSpec, Any] | None = None) -> None:
+        self._topics = topics
+        self._built: dict[str, tuple[int, int, ReplicaSpec]] = {}
 
     def __len__(self) -> int:
         return len(self._built)
 
     def of(self, partition: Partition) -> ReplicaSpec:
+        topic = self._topics.get(topic_of(partition.key)) if self._topics is not None else None
         revision = partition.meta.revision
+        topic_revision = topic.meta.revision if topic is not None else -1
         built = self._built.get(partition.key)
-        if built is not None and built[0] == revision:
-            return built[1]
-        spec = replica_spec(partition)
-        self._built[partition.key] = (revision, spec)
+        if built is not None and built[:2] == (revision, topic_revision):
+            return built[2]
+        spec = replica_spec(partition, topic)
+        self._built[partition.key] = (revision, topic_revision, spec)
         return spec
 
     def keep_only(self, keys: set[str]) -> None:
@@ -86,18 +119,20 @@ class SpecSync:
         specs: ReplicaSpecs | None = None,
     ) -> None:
         self._cache = cache
-        self._specs = specs if specs is not None else ReplicaSpecs()
+        self._specs = specs if specs is not None else ReplicaSpecs(cache.topics)
         self._replica_spec = hosted_by(spu_id, self._specs)
         self._spus = cache.spus.listen(focus=ChangeFocus.SPEC)
         self._partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
+        self._topics = cache.topics.listen(focus=ChangeFocus.SPEC)
         self._sent_spus: dict[str, SpuSpec] = {}
         """Cache key -> the spec the SPU has; deletes name keys, the SPU knows ids."""
         self._sent_replicas: dict[str, ReplicaSpec] = {}
 
     def full_sync(self, epoch: int, trace: dict[str, str] | None = None) -> FullSync:
         """Everything, as of now; the SPU replaces what it had with it."""
-        self._spus.take_changes()  # both cursors move to now; nothing awaits until we read
+        self._spus.take_changes()  # the cursors move to now; nothing awaits until we read
         self._partitions.take_changes()
+        self._topics.take_changes()
         self._sent_spus = {spu.key: spu_spec(spu) for spu in self._cache.spus.objects()}
         partitions = self._cache.partitions.objects()
         self._sent_replicas = {
@@ -113,7 +148,7 @@ class SpecSync:
         )
 
     def has_change(self) -> bool:
-        return self._spus.has_change() or self._partitions.has_change()
+        return self._spus.has_change() or self._partitions.has_change() or self._topics.has_change()
 
     def delta(self, epoch: int, trace: dict[str, str] | None = None) -> Delta:
         """The spec changes since the last message; empty when nothing the SPU holds changed."""
@@ -122,7 +157,7 @@ class SpecSync:
         still_present = {spec.id for spec in self._sent_spus.values()}
         spus_removed = sorted({before[key].id for key in removed_keys} - still_present)
         replicas_changed, replicas_removed = _diff(
-            self._sent_replicas, self._partitions.take_changes(), self._replica_spec
+            self._sent_replicas, self._partition_changes(), self._replica_spec
         )
         return Delta(
             epoch=epoch,
@@ -133,6 +168,24 @@ class SpecSync:
             replicas_removed=replicas_removed,
         )
 
+    def _partition_changes(self) -> Changes[Any, Any]:
+        """The partitions' spec changes, plus the cached partitions of every topic whose
+        spec changed (their replica specs carry its storage settings)."""
+        changes = self._partitions.take_changes()
+        topics = self._topics.take_changes()
+        if changes.is_full_sync or not topics.updates:
+            return changes
+        changed_topics = {topic.key for topic in topics.updates}
+        listed = {p.key for p in changes.updates}
+        extra = tuple(
+            p
+            for p in self._cache.partitions.objects()
+            if p.key not in listed and topic_of(p.key) in changed_topics
+        )
+        if not extra:
+            return changes
+        return replace(changes, updates=changes.updates + extra)
+
     async def wait_for_change(self, timeout: float) -> None:
         """Return once a spec changed, or after ``timeout`` seconds."""
         if self.has_change():
@@ -140,6 +193,7 @@ class SpecSync:
         waits = [
             asyncio.create_task(self._spus.wait_for_change(), name="await-spu-specs"),
             asyncio.create_task(self._partitions.wait_for_change(), name="await-replica-specs"),
+            asyncio.create_task(self._topics.wait_for_change(), name="await-topic-specs"),
         ]
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

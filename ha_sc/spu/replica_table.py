@@ -12,7 +12,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ha_sc.protocol import ReplicaSpec
+from ha_sc.protocol import ReplicaSpec, ReplicaStorage
+from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
 
 
 class ReplicaRole(enum.StrEnum):
@@ -29,11 +30,25 @@ class LocalReplica:
     leader: int
     """The SPU that leads the partition (this one when ``role`` is leader)."""
     replicas: tuple[int, ...]
+    storage: ReplicaStorage = NO_STORAGE_SETTINGS
+    """The topic's segment and retention settings for this replica's log."""
 
     def describe(self) -> str:
         if self.role is ReplicaRole.LEADER:
             return "leader"
         return f"follower of spu {self.leader}"
+
+
+def describe_storage(storage: ReplicaStorage) -> str:
+    """The settings in an operator's words: "segments of 1024 bytes, retention 60 s"."""
+    parts = []
+    if storage.segment_size is not None:
+        parts.append(f"segments of {storage.segment_size} bytes")
+    if storage.retention_time_seconds is not None:
+        parts.append(f"retention {storage.retention_time_seconds} s")
+    if storage.max_partition_size is not None:
+        parts.append(f"at most {storage.max_partition_size} bytes")
+    return ", ".join(parts) or "the defaults"
 
 
 class ChangeKind(enum.StrEnum):
@@ -42,6 +57,7 @@ class ChangeKind(enum.StrEnum):
     DEMOTED = "demoted"
     LEADER_CHANGED = "leader changed"
     REPLICAS_CHANGED = "replicas changed"
+    STORAGE_CHANGED = "storage settings changed"
     REMOVED = "removed"
 
 
@@ -74,6 +90,8 @@ class ReplicaChange:
             return f"{name} demoted to {after.describe()}"
         if self.kind is ChangeKind.LEADER_CHANGED:
             return f"{name} now follows spu {after.leader} (was spu {before.leader})"
+        if self.kind is ChangeKind.STORAGE_CHANGED:
+            return f"{name} storage settings now {describe_storage(after.storage)}"
         return f"{name} replicas now {list(after.replicas)} (were {list(before.replicas)})"
 
 
@@ -127,7 +145,7 @@ class ReplicaTable:
             del self._replicas[spec.partition]
             return ReplicaChange(ChangeKind.REMOVED, before, None)
         role = ReplicaRole.LEADER if spec.leader == self.spu_id else ReplicaRole.FOLLOWER
-        after = LocalReplica(spec.partition, role, spec.leader, tuple(spec.replicas))
+        after = LocalReplica(spec.partition, role, spec.leader, tuple(spec.replicas), spec.storage)
         self._replicas[spec.partition] = after
         if before is None:
             return ReplicaChange(ChangeKind.ADDED, None, after)
@@ -137,6 +155,8 @@ class ReplicaTable:
             kind = ChangeKind.PROMOTED if role is ReplicaRole.LEADER else ChangeKind.DEMOTED
         elif before.leader != after.leader:
             kind = ChangeKind.LEADER_CHANGED
-        else:
+        elif before.replicas != after.replicas:
             kind = ChangeKind.REPLICAS_CHANGED
+        else:
+            kind = ChangeKind.STORAGE_CHANGED
         return ReplicaChange(kind, before, after)

@@ -5,6 +5,8 @@ with no acknowledged record lost."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import struct
 import time
 from pathlib import Path
@@ -197,3 +199,42 @@ async def test_streaming_goes_on_while_no_sc_is_reachable(tmp_path: Path) -> Non
         await eventually(follower_serves_all, what="the follower serves every record")
         assert await records_on(address, "quiet", Isolation.COMMITTED) == expected
         cluster.assert_no_crash()
+
+
+async def test_a_topics_retention_reaches_the_spus_and_deletes_old_segments(
+    tmp_path: Path,
+) -> None:
+    """A topic of 256-byte segments and 1 s retention: the SPUs' logs roll at that size,
+    and once the records are a second old the closed segments go; a fetch below the new
+    log start is out of range, on the leader and the follower."""
+    extra = ["--retention-interval", "0.3"]
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=2, spu_extra=extra) as cluster:
+        sc, _ = await cluster.start_all()
+        spec = computed(1, 2).model_copy(update={"segment_size": 256, "retention_time_seconds": 1})
+        async with cluster.admin() as admin:
+            await admin.create_topic("aged", spec, wait=20)
+        await eventually(lambda: cluster.partitions_online("aged", 1, via=sc), what="Online")
+        producer = Producer(cluster, "aged")
+        try:
+            for n in range(4):  # about 360 bytes a batch: one segment each
+                await producer.send(b"%d" % n * 300)
+        finally:
+            await producer.disconnect()
+        addresses = [s.public for s in cluster.layout.spus]
+
+        async def starts_at_3(address: str) -> bool:
+            async with RawDataClient(address) as client:
+                below, _ = await client.fetch("aged", 0, 2)
+                kept, body = await client.fetch("aged", 0, 3)
+            out_of_range = (
+                below.error is not None and below.error.code is ErrorCode.OFFSET_OUT_OF_RANGE
+            )
+            return out_of_range and kept.error is None and bool(body)
+
+        for address in addresses:
+            await eventually(
+                functools.partial(starts_at_3, address), what=f"log start 3 on {address}"
+            )
+        for member in cluster.spus.values():  # both SPUs say so in domain words
+            text = member.log_path.read_text()
+            assert re.search(r"aged-0: retention removed \d segments?, log now starts at 3", text)

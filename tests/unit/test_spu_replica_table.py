@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ha_sc.protocol import ReplicaSpec
+from ha_sc.protocol import ReplicaSpec, ReplicaStorage
 from ha_sc.spu import (
     ChangeKind,
     LocalReplica,
@@ -124,3 +124,20 @@ def test_a_session_reports_everything_first_then_only_what_changed() -> None:
     assert changed.removed == ["a-0"]
 
     assert StatusReporter().next_report(table, Logs()).full  # a new session starts over
+
+
+def test_a_storage_settings_change_is_its_own_kind() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME, 5002)])
+    local = table.get("a-0")
+    assert local is not None and local.storage == ReplicaStorage()
+    storage = ReplicaStorage(segment_size=1024, retention_time_seconds=60)
+    changed = spec("a-0", ME, ME, 5002).model_copy(update={"storage": storage})
+    (change,) = table.update([changed])
+    assert change.kind is ChangeKind.STORAGE_CHANGED
+    assert str(change) == (
+        "replica a-0 storage settings now segments of 1024 bytes, retention 60 s"
+    )
+    local = table.get("a-0")
+    assert local is not None and local.storage == storage and local.role is ReplicaRole.LEADER
+    assert table.update([changed]) == []

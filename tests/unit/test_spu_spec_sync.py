@@ -10,15 +10,18 @@ import pytest
 
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
+    ComputedReplicas,
     Endpoint,
     Kind,
     PartitionResolution,
     PartitionSpec,
     PartitionStatus,
     SpuSpec,
+    TopicReplicas,
+    TopicSpec,
     encode_value,
 )
-from ha_sc.protocol import ReplicaSpec
+from ha_sc.protocol import ReplicaSpec, ReplicaStorage
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
@@ -151,3 +154,51 @@ async def test_waiting_for_a_change_returns_on_a_spec_change_or_the_timeout(stor
     await store.put_partition("orders-9", 5001, [5001])
     await asyncio.wait_for(waiting, 1.0)
     assert [r.partition for r in sync.delta(1).replicas_changed] == ["orders-9"]
+
+
+def orders_topic(**storage: int | None) -> TopicSpec:
+    return TopicSpec(
+        replicas=TopicReplicas(computed=ComputedReplicas(partitions=3, replication_factor=2)),
+        **storage,
+    )
+
+
+async def test_replica_specs_carry_the_topics_retention_and_segment_settings(
+    store: Store,
+) -> None:
+    # no topic cached: the defaults (an SPU keeps everything, 1 GiB segments)
+    sync = SpecSync(store.cache)
+    assert sync.full_sync(1).replicas[0].storage == ReplicaStorage()
+
+    spec = orders_topic(segment_size=4096, retention_time_seconds=60, max_partition_size=8192)
+    await store.put(Kind.TOPIC, "orders", encode_value(spec))
+    # the topic came after its partition: its partitions' specs go again
+    assert sync.has_change()
+    delta = sync.delta(1)
+    expected = ReplicaStorage(segment_size=4096, retention_time_seconds=60, max_partition_size=8192)
+    assert [(r.partition, r.storage) for r in delta.replicas_changed] == [("orders-0", expected)]
+    assert SpecSync(store.cache).full_sync(2).replicas[0].storage == expected
+
+    # a spec change reaches the partitions' replica specs; other topics' do not move
+    await store.put(Kind.TOPIC, "orders", encode_value(orders_topic(retention_time_seconds=5)))
+    await store.put(Kind.TOPIC, "other", encode_value(orders_topic()))
+    delta = sync.delta(3)
+    assert [(r.partition, r.storage) for r in delta.replicas_changed] == [
+        ("orders-0", ReplicaStorage(retention_time_seconds=5))
+    ]
+    assert sync.delta(3).is_empty
+
+
+def test_a_replica_spec_without_storage_settings_is_still_valid() -> None:
+    old = ReplicaSpec.model_validate_json(
+        '{"partition": "orders-0", "leader": 5001, "replicas": [5001]}'
+    )
+    assert old.storage == ReplicaStorage() and old.storage.retains_all
+    new = ReplicaSpec(
+        partition="orders-0",
+        leader=5001,
+        replicas=[5001],
+        storage=ReplicaStorage(segment_size=1024, retention_time_seconds=10),
+    )
+    assert ReplicaSpec.model_validate_json(new.model_dump_json()) == new
+    assert not new.storage.retains_all

@@ -9,7 +9,10 @@ state changes, starts its tasks under the node's supervisor and closes it last:
 - ``dataplane-upkeep``: every 0.5 s, lets leaders drop followers past their lag time
   (even while nothing is produced) and hands high watermarks to the logs' checkpoints;
   it visits only the leaders with an ISR member behind or produces waiting, and the
-  replicas whose HW moved, so idle replicas cost it nothing.
+  replicas whose HW moved, so idle replicas cost it nothing;
+- ``dataplane-retention``: every ``retention_interval`` (10 s), deletes in each replica
+  whose topic sets a retention time or size the closed segments it lets go (on the
+  I/O threads).
 
 None of it waits on the SC: with no SC reachable the replicas keep their roles,
 producing, fetching and replication go on.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ha_sc.spu.control_state import ControlState
@@ -77,6 +81,7 @@ class DataPlane:
         supervisor.start("dataplane-private", self.private.serve())
         supervisor.start("dataplane-replicas", self._follow_specs())
         supervisor.start("dataplane-upkeep", self._upkeep())
+        supervisor.start("dataplane-retention", self._retention())
 
     async def close(self) -> None:
         """After the tasks stopped: close every replica's log and the I/O threads."""
@@ -90,6 +95,12 @@ class DataPlane:
             await self._changed.wait()
             self._changed.clear()
             await self.registry.reconcile()
+
+    async def _retention(self) -> None:
+        interval = self._settings.dataplane.retention_interval
+        while True:
+            await asyncio.sleep(interval)
+            await self.registry.enforce_retention(time.time())
 
     async def _upkeep(self) -> None:
         registry = self.registry

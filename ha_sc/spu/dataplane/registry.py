@@ -16,18 +16,25 @@ hosts with the replica table and brings each replica to the role the SC gave it:
   then a new follow loop pulls from the leader.
 - **removed**: it stops serving and its log is deleted.
 
+Every replica's log uses the segment size and retention of its spec (the topic's
+``storage`` settings), from when it is opened; a changed spec changes them in place
+(segments already written keep their size). ``enforce_retention`` deletes what
+retention lets go, for the plane's periodic retention task.
+
 Nothing here waits on the SC: the replicas keep their roles while no SC is reachable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ha_sc.protocol import ReplicaStorage
 from ha_sc.protocol.data import DataError, ErrorCode
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.follower import Follower
@@ -38,6 +45,7 @@ from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.truncation import cut_to_follow
 from ha_sc.spu.replica_table import LocalReplica, ReplicaRole
 from ha_sc.spu.storage import LogSettings, StorageError
+from ha_sc.spu.storage.settings import MAX_SEGMENT_BYTES
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -126,7 +134,46 @@ class ReplicaRegistry:
             if hosted is None:
                 await self._add(spec)
             elif hosted.spec != spec:
-                await self._take_role(hosted, spec)
+                if dataclasses.replace(hosted.spec, storage=spec.storage) == spec:
+                    self._set_storage(hosted, spec)  # only the storage settings changed
+                else:
+                    await self._take_role(hosted, spec)
+
+    def log_settings(self, storage: ReplicaStorage) -> LogSettings:
+        """The log settings of a replica with ``storage`` settings (the SPU's fsync policy;
+        what the topic does not set keeps the default)."""
+        base = self._log_settings
+        return dataclasses.replace(
+            base,
+            segment_bytes=min(storage.segment_size or base.segment_bytes, MAX_SEGMENT_BYTES),
+            retention_seconds=storage.retention_time_seconds,
+            retention_bytes=storage.max_partition_size,
+        )
+
+    async def enforce_retention(self, now: float) -> int:
+        """Delete, in every hosted replica whose topic sets a retention, the closed segments
+        retention lets go (on the I/O threads); ``now`` is seconds since the epoch.
+        Returns how many segments went."""
+        deleted = 0
+        for hosted in self:
+            replica = hosted.replica
+            if hosted.spec.storage.retains_all or not replica.has_log or replica.closed:
+                continue
+            try:
+                bases = await replica.enforce_retention(now)
+            except (OSError, StorageError) as exc:
+                log.warning("%s: retention could not delete old segments: %s", replica.key, exc)
+                continue
+            if bases:
+                deleted += len(bases)
+                log.info(
+                    "%s: retention removed %d segment%s, log now starts at %d",
+                    replica.key,
+                    len(bases),
+                    "" if len(bases) == 1 else "s",
+                    replica.log_start,
+                )
+        return deleted
 
     async def close(self) -> None:
         """Stop serving and replicating; close every log (its data stays)."""
@@ -149,7 +196,7 @@ class ReplicaRegistry:
         replica = Replica(
             key,
             self._logs_dir / key,
-            log_settings=self._log_settings,
+            log_settings=self.log_settings(spec.storage),
             io=self._io,
             tail_bytes=self._settings.producer_tail_bytes,
             hw_moved=self.hw_moved,
@@ -167,7 +214,7 @@ class ReplicaRegistry:
 
     async def _take_role(self, hosted: Hosted, spec: LocalReplica, *, added: bool = False) -> None:
         before = None if added else hosted.spec
-        hosted.spec = spec
+        self._set_storage(hosted, spec)
         others = [spu for spu in spec.replicas if spu != self._spu_id]
         if spec.role is ReplicaRole.LEADER:
             if hosted.leadership is not None:
@@ -188,6 +235,11 @@ class ReplicaRegistry:
             await self._release(hosted, error)
             await self._follow(hosted, spec.leader)
         hosted.replica.changes.fire()
+
+    def _set_storage(self, hosted: Hosted, spec: LocalReplica) -> None:
+        before, hosted.spec = hosted.spec, spec
+        if before.storage != spec.storage:
+            hosted.replica.set_log_settings(self.log_settings(spec.storage))
 
     def _lead(self, hosted: Hosted, followers: list[int], *, assumed: list[int]) -> None:
         replica = hosted.replica

@@ -64,6 +64,37 @@ class Replica:
         """Fired when the LEO, the HW or the replica's role changes."""
 
     @property
+    def log_settings(self) -> LogSettings:
+        return self._log_settings
+
+    def set_log_settings(self, settings: LogSettings) -> None:
+        """Use ``settings`` from now on (the topic's segment size or retention changed):
+        the open log takes them at its next call (it reads them per call), a log opened
+        later opens with them. Segments already written keep their size."""
+        self._log_settings = settings
+        current = self._log
+        if current is not None:
+            current.settings = settings
+
+    async def enforce_retention(self, now: float) -> list[int]:
+        """Delete the closed segments retention lets go (``ReplicaLog.enforce_retention``,
+        on an I/O thread); the base offsets of those deleted. Nothing without a log."""
+
+        def enforce() -> list[int]:
+            current = self._log
+            if current is None:
+                return []
+            try:
+                return current.enforce_retention(now)
+            except (OSError, StorageError):
+                self._drop(current)
+                raise
+
+        if self._log is None or self._closed:
+            return []
+        return await self._exclusive(enforce)
+
+    @property
     def has_log(self) -> bool:
         return self._log is not None
 
@@ -163,10 +194,14 @@ class Replica:
             self._push_hw(current)
             return change(current)
         except (OSError, StorageError):
-            self._log = None
-            with contextlib.suppress(OSError, StorageError):  # closed by a failed fsync
-                current.close()
+            self._drop(current)
             raise
+
+    def _drop(self, current: ReplicaLog) -> None:
+        """After a storage error: close the log; the next call reopens (recovers) it."""
+        self._log = None
+        with contextlib.suppress(OSError, StorageError):  # closed by a failed fsync
+            current.close()
 
     def _push_hw(self, current: ReplicaLog) -> bool:
         hw = min(self.hw, current.leo)

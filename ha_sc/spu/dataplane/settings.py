@@ -32,5 +32,8 @@ class DataPlaneSettings(BaseModel):
     """Bytes of a log's tail whose batch headers rebuild the producers' sequences on open."""
     io_threads: int = Field(default=4, ge=1)
     """Threads that run the logs' file I/O off the event loop."""
+    retention_interval: float = Field(default=10.0, gt=0)
+    """Seconds between two passes of retention over the hosted replicas (deleting the
+    closed segments their topic's retention time or size lets go)."""
     max_in_flight: int = Field(default=256, ge=1)
     """Requests one client connection may have unanswered; reading waits beyond it."""
