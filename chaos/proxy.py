@@ -6,7 +6,8 @@ Faults, each healed by ``heal()``:
   connections are left unaccepted in the listen backlog, like a network that
   drops every packet: nothing is lost or reordered, peers see silence and time out.
 - ``delay(seconds, jitter, direction)``: every chunk waits before it is forwarded
-  (a normal draw around ``seconds``, never negative; order is kept).
+  (a normal draw around ``seconds``, never negative; order is kept). Delays are
+  pipelined, as on a wire: a busy link is as slow as an idle one, not slower.
 - ``drop(rate, direction, rto)``: each chunk is lost with probability ``rate`` and,
   as TCP would, sent again after a retransmission timeout that doubles with each
   loss in a row: a lossy link is a slow, bursty one, never a corrupted stream.
@@ -36,6 +37,8 @@ class Direction(enum.StrEnum):
 MAX_RETRANSMITS = 6
 """Losses in a row of one chunk before it goes through regardless (as TCP gives up
 doubling its timeout and keeps retrying)."""
+PIPELINE_CHUNKS = 256
+"""Chunks read and waiting out their delay per direction of a connection, at most."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -192,12 +195,17 @@ class FaultProxy:
         link = (client_writer, up_writer)
         self._links.add(link)
         try:
-            await asyncio.gather(
-                self._pump(client_reader, up_writer, Direction.UPSTREAM),
-                self._pump(up_reader, client_writer, Direction.DOWNSTREAM),
-            )
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+            async with asyncio.TaskGroup() as pumps:
+                pumps.create_task(
+                    self._pump(client_reader, up_writer, Direction.UPSTREAM),
+                    name=f"{self.name}-upstream",
+                )
+                pumps.create_task(
+                    self._pump(up_reader, client_writer, Direction.DOWNSTREAM),
+                    name=f"{self.name}-downstream",
+                )
+        except* (OSError, asyncio.IncompleteReadError):
+            pass  # a peer closed or reset the link: close the other side too
         finally:
             self._links.discard(link)
             for writer in link:
@@ -206,14 +214,50 @@ class FaultProxy:
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: Direction
     ) -> None:
+        """Forward one direction: a reader stamps each chunk with when it is due, a
+        forwarder writes it then. Latency is pipelined as on a wire (a chunk waits its
+        delay from when it was read, not behind the delays of the chunks before it);
+        order is kept, so a chunk held longer (jitter, a retransmission) holds the ones
+        after it, as TCP's in-order delivery does."""
+        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue(PIPELINE_CHUNKS)
+        async with asyncio.TaskGroup() as tasks:  # either failing stops both
+            tasks.create_task(
+                self._read(reader, queue, side), name=f"{self.name}-{side.value}-read"
+            )
+            tasks.create_task(
+                self._forward(queue, writer, self._flow[side]),
+                name=f"{self.name}-{side.value}-forward",
+            )
+
+    async def _read(
+        self,
+        reader: asyncio.StreamReader,
+        queue: asyncio.Queue[tuple[float, bytes] | None],
+        side: Direction,
+    ) -> None:
         gate = self._flow[side]
+        loop = asyncio.get_running_loop()
+        due = 0.0
+        while True:
+            await gate.wait()
+            data = await reader.read(65536)
+            if not data:
+                await queue.put(None)
+                return
+            due = max(due, loop.time() + self._impairments[side].wait(self._rng))
+            await queue.put((due, data))
+
+    @staticmethod
+    async def _forward(
+        queue: asyncio.Queue[tuple[float, bytes] | None],
+        writer: asyncio.StreamWriter,
+        gate: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            while True:
-                await gate.wait()
-                data = await reader.read(65536)
-                if not data:
-                    break
-                wait = self._impairments[side].wait(self._rng)
+            while (item := await queue.get()) is not None:
+                due, data = item
+                wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 await gate.wait()  # what was read before a blackhole is held, not lost

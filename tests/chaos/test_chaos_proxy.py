@@ -69,6 +69,36 @@ async def test_a_one_way_blackhole_holds_bytes_until_healed(proxy: FaultProxy) -
     assert (await round_trip(proxy.address))[0] == b"ping"
 
 
+async def test_delay_is_pipelined_and_keeps_order(proxy: FaultProxy) -> None:
+    """A busy delayed link is as slow as an idle one: each of ten messages sent 0.1 s
+    apart through 0.3 s upstream arrives about 0.3 s after it was sent (not behind the
+    delay of the one before), and in order."""
+    proxy.delay(0.3, direction=Direction.UPSTREAM)
+    host, port = proxy.address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    latencies = []
+    try:
+        sent: list[float] = []
+
+        async def send() -> None:
+            for n in range(10):
+                sent.append(time.monotonic())
+                writer.write(b"%d;" % n)
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+        sender = asyncio.create_task(send(), name="test-sender")
+        async with asyncio.timeout(5.0):
+            for n in range(10):
+                assert await reader.readuntil(b";") == b"%d;" % n
+                latencies.append(time.monotonic() - sent[n])
+        await sender
+    finally:
+        writer.close()
+    assert min(latencies) >= 0.29, latencies
+    assert max(latencies) < 0.45, latencies
+
+
 async def test_delay_applies_to_the_chosen_direction_only(proxy: FaultProxy) -> None:
     proxy.delay(0.2, direction=Direction.UPSTREAM)
     assert proxy.impairment(Direction.DOWNSTREAM) == CLEAR
