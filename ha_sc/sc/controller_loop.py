@@ -6,7 +6,9 @@ changed meanwhile is decided again on the next pass. A store that cannot commit
 (no Raft majority, etcd unreachable) costs a pass, not the replica: the loop
 pauses and plans again. A pass runs when any
 cached kind changes (at most every ``min_interval`` seconds, so a burst of
-changes costs one pass), and at least every ``resync`` seconds.
+changes costs one pass), when ``wake`` is set (an SPU connected or went away:
+not a cache change, but the SPU health and partition leaders depend on it), and at
+least every ``resync`` seconds.
 
 The plan is computed on a worker thread from immutable snapshots of the cache:
 at 100k partitions a pass takes about half a second of CPU, and on the event
@@ -51,8 +53,10 @@ class ControllerLoop:
         resync: float = 1.0,
         min_interval: float = 0.05,
         reports: Callable[[], list[StatusReport]] = list,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._cache = cache
+        self._wake = wake
         self._writer = writer
         self._connected = connected
         self._resync = resync
@@ -65,6 +69,8 @@ class ControllerLoop:
         """Reconcile until ``term`` ends; a StaleGuard from the KV ends it too (raised)."""
         while term.is_valid():
             started = time.monotonic()
+            if self._wake is not None:
+                self._wake.clear()  # this pass sees every connection made or lost so far
             epochs = self._epochs()
             actions = await asyncio.to_thread(
                 _plan,
@@ -102,6 +108,8 @@ class ControllerLoop:
             for view, epoch in zip(views, epochs, strict=True)
         ]
         waits.append(asyncio.create_task(term.lost.wait(), name="await-term-lost"))
+        if self._wake is not None:
+            waits.append(asyncio.create_task(self._wake.wait(), name="await-spu-connections"))
         try:
             await asyncio.wait(waits, timeout=self._resync, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -74,6 +74,7 @@ class LeaderRole:
         connected_spus: Callable[[], Collection[int]] | None = None,
         spu_grace: float = 1.5,
         reports: Callable[[], list[StatusReport]] = list,
+        spus_changed: asyncio.Event | None = None,
     ) -> None:
         self.candidate = candidate
         self._kv = kv
@@ -82,6 +83,7 @@ class LeaderRole:
         self._spu_grace = spu_grace
         self._replica = replica
         self._reports = reports
+        self._spus_changed = spus_changed
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -123,6 +125,7 @@ class LeaderRole:
             ActionWriter(self._kv, self._cache),
             connected=self._spu_health(),
             reports=self._reports,
+            wake=self._spus_changed,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

@@ -143,6 +143,7 @@ class ScReplica:
             replica=self.settings.replica_id,
             connected_spus=spus.connected_ids,
             reports=spus.connected_reports,
+            spus_changed=spus.connections_changed,
         )
         dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
         api = ApiServer(

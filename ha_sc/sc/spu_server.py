@@ -69,6 +69,8 @@ class SpuServer:
         self._statuses: dict[int, ReceivedStatus] = {}
         self._replica_specs = ReplicaSpecs(view.cache.topics)
         self._accepted = itertools.count(1)
+        self.connections_changed = asyncio.Event()
+        """Set when an SPU's connection is registered or ends (the controllers wake on it)."""
 
     @property
     def address(self) -> str:
@@ -225,6 +227,7 @@ class SpuServer:
         self._tasks[spu_id] = self._supervisor.start(
             f"spu-conn-{spu_id}", self._serve(connection), critical=False
         )
+        self.connections_changed.set()
         return True
 
     async def _serve(self, connection: SpuConnection) -> None:
@@ -242,6 +245,7 @@ class SpuServer:
             if self._connections.get(connection.spu_id) is connection:
                 del self._connections[connection.spu_id]
                 del self._tasks[connection.spu_id]
+                self.connections_changed.set()
             log.log(level, "spu %d offline: %s", connection.spu_id, reason)
 
     def _record_status(self, status: ReceivedStatus) -> None:

@@ -40,9 +40,11 @@ class Cluster:
         assert holder is not None
         return Term(Guard("sc", holder.epoch), valid_until=time.monotonic() + 3600)
 
-    def loop(self) -> ControllerLoop:
+    def loop(self, *, resync: float = 0.05, wake: asyncio.Event | None = None) -> ControllerLoop:
         writer = ActionWriter(self.kv, self.cache)
-        return ControllerLoop(self.cache, writer, connected=lambda: self.connected, resync=0.05)
+        return ControllerLoop(
+            self.cache, writer, connected=lambda: self.connected, resync=resync, wake=wake
+        )
 
     async def add_spu(self, spu_id: int) -> None:
         spec = SpuSpec(
@@ -122,6 +124,48 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
         )
         moved = cluster.cache.partitions.get("orders-0")
         assert moved is not None and moved.spec.leader in first.spec.replicas
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Cluster) -> None:
+    """A lost SPU connection is not a cache change: the loop is woken for it rather than
+    noticing it at its next periodic pass (here an hour away)."""
+    for spu_id in (5001, 5002):
+        await cluster.add_spu(spu_id)
+    cluster.connected = {5001, 5002}
+    await cluster.kv.create(
+        Kind.TOPIC.value,
+        "orders",
+        encode_value(TopicSpec(replicas=TopicReplicas.new_computed(1, 2))),
+    )
+    wake = asyncio.Event()
+    term = cluster.term()
+    loop = cluster.loop(resync=3600.0, wake=wake)
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-0")) is not None
+                and p.status.resolution is PartitionResolution.ONLINE
+            )
+        )
+        await asyncio.sleep(0.2)  # the loop has settled and waits for a change
+        partition = cluster.cache.partitions.get("orders-0")
+        assert partition is not None
+        old_leader = partition.spec.leader
+        passes = loop.passes
+        cluster.connected = {5001, 5002} - {old_leader}
+        wake.set()
+        await cluster.until(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-0")) is not None
+                and p.spec.leader != old_leader
+            ),
+            timeout=2.0,
+        )
+        assert loop.passes > passes
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)
