@@ -75,6 +75,7 @@ class LeaderRole:
         spu_grace: float = 1.5,
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
+        controller_resync: float = 1.0,
     ) -> None:
         self.candidate = candidate
         self._kv = kv
@@ -84,6 +85,7 @@ class LeaderRole:
         self._replica = replica
         self._reports = reports
         self._spus_changed = spus_changed
+        self._controller_resync = controller_resync
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -126,12 +128,21 @@ class LeaderRole:
             connected=self._spu_health(),
             reports=self._reports,
             wake=self._spus_changed,
+            resync=self._controller_resync,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")
+        # SPU health is judged once the grace ends: a pass then, not at the next resync
+        grace_over = (
+            asyncio.get_running_loop().call_later(self._spu_grace, self._spus_changed.set)
+            if self._spus_changed is not None
+            else None
+        )
         try:
             await asyncio.wait({duties, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if grace_over is not None:
+                grace_over.cancel()
             duties.cancel()
             lost.cancel()
             results = await asyncio.gather(duties, lost, return_exceptions=True)

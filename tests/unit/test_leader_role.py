@@ -1,0 +1,99 @@
+"""A replica's leader role over the memory KV: what a new term does once its SPU grace ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from election.guard import Guard
+from election.memory import MemoryCandidate
+from election.term import Term
+from ha_sc.kv.memory import MemoryKv
+from ha_sc.model import (
+    Endpoint,
+    Kind,
+    PartitionResolution,
+    SpuSpec,
+    TopicReplicas,
+    TopicSpec,
+    encode_value,
+)
+from ha_sc.sc.action_writer import ActionWriter
+from ha_sc.sc.controller_loop import ControllerLoop
+from ha_sc.sc.leadership import ELECTION, LeaderRole
+from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+
+SPUS = {5001, 5002}
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends() -> None:
+    """The SPU that led a partition did not come back to the new leader: the partition
+    moves once the grace for reconnecting SPUs is over, not at a periodic pass (here
+    an hour away)."""
+    kv = MemoryKv()
+    cache = GlobalStore()
+    supervisor = Supervisor()
+    start_dispatchers(cache, kv, supervisor)
+    try:
+        for spu_id in sorted(SPUS):
+            spec = SpuSpec(
+                id=spu_id,
+                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
+                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
+            )
+            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        spec = TopicSpec(replicas=TopicReplicas.new_computed(1, 2))
+        await kv.create(Kind.TOPIC.value, "orders", encode_value(spec))
+
+        def online_leader() -> int | None:
+            partition = cache.partitions.get("orders-0")
+            if partition is None or partition.status.resolution is not PartitionResolution.ONLINE:
+                return None
+            return partition.spec.leader
+
+        # an earlier term provisions the partition with both SPUs connected
+        holder = kv.leases.acquire(ELECTION, "replica-a")
+        assert holder is not None
+        first = Term(Guard(ELECTION, holder.epoch), valid_until=time.monotonic() + 3600)
+        earlier = ControllerLoop(cache, ActionWriter(kv, cache), connected=lambda: SPUS)
+        task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
+        await until(lambda: online_leader() is not None)
+        first.end("test: replica-a goes away")
+        await asyncio.wait_for(task, 2)
+        assert kv.leases.release(ELECTION, holder.epoch)
+        dead = online_leader()
+        assert dead is not None
+
+        # the next term: the old partition leader never connects to it
+        candidate = MemoryCandidate(kv.leases, election=ELECTION, name="replica-b", address="")
+        role = LeaderRole(
+            candidate,
+            kv,
+            cache,
+            replica="replica-b",
+            connected_spus=lambda: SPUS - {dead},
+            spu_grace=0.3,
+            spus_changed=asyncio.Event(),
+            controller_resync=3600.0,
+        )
+        tasks = [
+            asyncio.create_task(candidate.run(), name="candidate-b"),
+            asyncio.create_task(role.run(), name="leader-role-b"),
+        ]
+        try:
+            await until(lambda: online_leader() not in (None, dead))
+        finally:
+            for running in tasks:
+                running.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        moved = cache.partitions.get("orders-0")
+        assert moved is not None and moved.spec.leader == (SPUS - {dead}).pop()
+    finally:
+        await supervisor.stop()
