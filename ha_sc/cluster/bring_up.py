@@ -56,7 +56,8 @@ async def bring_up(
         if layout.backend == "raft":
             await join(layout, replica, timeout=max(1.0, deadline - time.monotonic()))
         progress(f"SC replica {replica.id} joined the set")
-    leader = await _wait_for_leader(layout, layout.replicas, deadline, progress)
+    if joining:
+        leader = await _wait_for_leader(layout, layout.replicas, deadline, progress)
     await _register_spus(layout, layout.spus)
     started = start_missing(layout, directory, with_spus=True)
     for spu_id in started.spus:
