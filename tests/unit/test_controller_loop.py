@@ -54,6 +54,10 @@ class Cluster:
         )
         await self.kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
 
+    async def add_topic(self, name: str, partitions: int, replication: int) -> None:
+        spec = TopicSpec(replicas=TopicReplicas.new_computed(partitions, replication))
+        await self.kv.create(Kind.TOPIC.value, name, encode_value(spec))
+
     async def until(self, condition: object, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
             while not condition():  # type: ignore[operator]
@@ -103,11 +107,7 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
     for spu_id in (5001, 5002, 5003):
         await cluster.add_spu(spu_id)
     cluster.connected = {5001, 5002, 5003}
-    await cluster.kv.create(
-        Kind.TOPIC.value,
-        "orders",
-        encode_value(TopicSpec(replicas=TopicReplicas.new_computed(1, 2))),
-    )
+    await cluster.add_topic("orders", 1, 2)
     term = cluster.term()
     task = asyncio.create_task(cluster.loop().run(term), name="controllers")
     try:
@@ -135,11 +135,7 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
     for spu_id in (5001, 5002):
         await cluster.add_spu(spu_id)
     cluster.connected = {5001, 5002}
-    await cluster.kv.create(
-        Kind.TOPIC.value,
-        "orders",
-        encode_value(TopicSpec(replicas=TopicReplicas.new_computed(1, 2))),
-    )
+    await cluster.add_topic("orders", 1, 2)
     wake = asyncio.Event()
     term = cluster.term()
     loop = cluster.loop(resync=3600.0, wake=wake)
@@ -228,11 +224,7 @@ async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
         for spu_id in (5001, 5002):
             await cluster.add_spu(spu_id)
         cluster.connected = {5001, 5002}
-        await cluster.kv.create(
-            Kind.TOPIC.value,
-            "orders",
-            encode_value(TopicSpec(replicas=TopicReplicas.new_computed(4, 2))),
-        )
+        await cluster.add_topic("orders", 4, 2)
         cluster.kv.failures = 3
         term = cluster.term()
         task = asyncio.create_task(cluster.loop().run(term), name="controllers")
