@@ -66,7 +66,7 @@ async def apply_actions(
     ``window`` (kept across passes by the caller) sets how many writes are outstanding;
     without one, a fixed ``in_flight``.
     Raises StaleGuard when the KV refused a write for a newer epoch, KvUnavailable when
-    a write could not be committed (the rest of its wave still ran).
+    a write could not be committed (the writes of its wave still waiting are cancelled).
     """
     if window is None:
         window = WriteWindow(start=in_flight, limit=in_flight)
@@ -95,10 +95,15 @@ async def _apply_wave(
             if outcome is Outcome.APPLIED:
                 outcomes[f"{type(action).__name__} {action.kind.value}"] += 1
 
+    async def worker() -> None:
+        for action in pending:
+            await one(action)
+
+    pending = iter(wave)  # shared: each worker takes the next action not yet taken
     try:
         async with asyncio.TaskGroup() as group:
-            for n, action in enumerate(wave):
-                group.create_task(one(action), name=f"write-{n}-{action.kind.value}")
+            for n in range(min(len(wave), window.limit)):
+                group.create_task(worker(), name=f"writer-{n}")
     except* StaleGuard as refused:
         raise refused.exceptions[0] from None
     except* KvUnavailable as unavailable:

@@ -8,12 +8,18 @@ round trips: each write that commits within ``slow`` seconds widens the window b
 about one per window's worth of writes (additive increase); a slower one halves it
 (multiplicative decrease), at most once per ``slow`` seconds. A store that keeps
 up sees ``limit`` writes in flight; an overloaded one, one at a time.
+
+Writes waiting for a slot queue in arrival order, and a slot freed wakes only the
+write it goes to: a wave of thousands of writes costs each one wake-up, not one per
+slot freed (waking every waiter on each release made a 1000-partition topic cost
+about a million wake-ups, and held the leader's event loop for seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,26 +31,54 @@ class WriteWindow:
         self._slow = slow
         self._in_flight = 0
         self._last_cut = 0.0
-        self._changed = asyncio.Condition()
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def limit(self) -> int:
+        """The most writes the window ever lets out at once."""
+        return self._limit
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def waiting(self) -> int:
+        return sum(not future.done() for future in self._waiting)
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one slot for the duration of one write; its latency adjusts the window."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < int(self.size))
-            self._in_flight += 1
+        await self._acquire()
         started = time.monotonic()
         try:
             yield
         finally:
             self.record(time.monotonic() - started)
-            async with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            self._in_flight -= 1
+            self._admit()
+
+    async def _acquire(self) -> None:
+        if not self._waiting and self._in_flight < int(self.size):
+            self._in_flight += 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            await future  # the slot is counted as ours when this completes
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._in_flight -= 1  # given a slot, then cancelled: pass it on
+                self._admit()
+            raise
+
+    def _admit(self) -> None:
+        """Hand the free slots to the longest-waiting writes."""
+        while self._waiting and self._in_flight < int(self.size):
+            future = self._waiting.popleft()
+            if not future.done():
+                self._in_flight += 1
+                future.set_result(None)
 
     def record(self, latency: float) -> None:
         """Adjust the window to one write's commit latency (seconds)."""

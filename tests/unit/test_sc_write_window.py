@@ -60,3 +60,49 @@ async def test_a_narrowed_window_admits_one_write_at_a_time() -> None:
 
     await asyncio.gather(*(write(n) for n in "abc"))
     assert order == ["start a", "end a", "start b", "end b", "start c", "end c"]
+
+
+async def test_waiting_writes_get_slots_in_arrival_order() -> None:
+    window = WriteWindow(start=4, limit=4, slow=10.0)
+    started: list[int] = []
+    most = 0
+
+    async def write(n: int) -> None:
+        nonlocal most
+        async with window.slot():
+            started.append(n)
+            most = max(most, window.in_flight)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(write(n) for n in range(2000)))
+    assert started == list(range(2000))
+    assert most == 4 and window.in_flight == 0 and window.waiting == 0
+
+
+async def test_a_write_cancelled_as_its_slot_comes_passes_the_slot_on() -> None:
+    window = WriteWindow(start=1, limit=1, slow=10.0)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def write(name: str) -> None:
+        async with window.slot():
+            order.append(name)
+            await release.wait()
+
+    async def first() -> None:
+        await write("first")
+        doomed.cancel()  # in the same step its slot was handed on: given, not yet taken
+
+    leading = asyncio.create_task(first(), name="first")
+    await asyncio.sleep(0)
+    doomed = asyncio.create_task(write("doomed"), name="doomed")
+    last = asyncio.create_task(write("last"), name="last")
+    await asyncio.sleep(0)
+    assert window.waiting == 2
+    release.set()
+    await leading
+    await asyncio.gather(doomed, return_exceptions=True)
+    await asyncio.wait_for(last, 1.0)
+    assert doomed.cancelled()
+    assert order == ["first", "last"]
+    assert window.in_flight == 0
