@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 
 from ha_sc.spu import SpuSettings, StateFile, read_state
@@ -31,6 +32,25 @@ async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> 
     doc = read_state(path)
     assert doc is not None and doc["n"] == 30  # the last change made it
     assert not (tmp_path / ".spu-state.json.tmp").exists()  # replaced, not left aside
+
+
+async def test_a_costly_document_is_written_less_often(tmp_path: Path) -> None:
+    def slow_document() -> dict[str, object]:
+        time.sleep(0.02)  # a large SPU's document: each write takes 20 ms
+        return {"id": 1}
+
+    state_file = StateFile(tmp_path / "spu-state.json", slow_document, interval=0.01)
+    task = asyncio.create_task(state_file.run(), name="spu-state-file")
+    try:
+        for _ in range(50):  # 0.5 s of changes every 10 ms
+            state_file.mark_changed()
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # 20 ms writes are followed by 0.4 s pauses: not one write per 30 ms
+    assert 1 <= state_file.writes <= 3
 
 
 def test_an_unreadable_file_reads_as_none(tmp_path: Path) -> None:
