@@ -101,6 +101,12 @@ class ReplicaTable:
     def __init__(self, spu_id: int) -> None:
         self.spu_id = spu_id
         self._replicas: dict[str, LocalReplica] = {}
+        self._touched: set[str] = set()
+
+    def take_touched(self) -> set[str]:
+        """Partitions added, changed or removed since the last call (then forgotten)."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def __len__(self) -> int:
         return len(self._replicas)
@@ -135,6 +141,7 @@ class ReplicaTable:
             change = self._apply(spec)
             if change is not None:
                 changes.append(change)
+        self._touched.update(change.partition for change in changes)
         return changes
 
     def _apply(self, spec: ReplicaSpec) -> ReplicaChange | None:

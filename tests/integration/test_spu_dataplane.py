@@ -21,6 +21,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchRequest,
 )
 from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.replica_status import StatusReporter
 from ha_sc.spu.storage.checkpoint import read_hw
 from tests.data_client import RawDataClient, records_batch, values_in
 from tests.dataplane_harness import Cluster
@@ -209,6 +210,34 @@ async def test_a_follower_that_stops_fetching_leaves_the_isr_after_the_lag_time(
     hosted = cluster.spus[1].plane.registry.get(KEY) if cluster.spus[1].plane else None
     assert hosted is not None and hosted.leadership is not None
     assert hosted.leadership.lsr == 0
+
+
+async def test_the_status_report_carries_what_produce_and_replication_moved(
+    cluster: Cluster,
+) -> None:
+    cluster.assign("other-0", 1, [1, 2])
+    await led_by(cluster, 1, [2])
+    leader, follower = cluster.spus[1], cluster.spus[2]
+    assert leader.plane is not None and leader.state is not None
+    assert follower.plane is not None and follower.state is not None
+    leader_reports, follower_reports = StatusReporter(), StatusReporter()
+    leader_reports.next_report(leader.state.replicas, leader.plane.offsets)  # full
+    follower_reports.next_report(follower.state.replicas, follower.plane.offsets)
+    async with RawDataClient(leader.public) as client:
+        assert (await client.produce("t", 0, records_batch(values("a", "b")))).error is None
+    await eventually(lambda: everything(follower.public), what="the follower's hw")
+
+    said = leader_reports.next_report(leader.state.replicas, leader.plane.offsets)
+    assert [(r.partition, r.leo, r.hw, r.lsr) for r in said.replicas] == [(KEY, 2, 2, 1)]
+    said = follower_reports.next_report(follower.state.replicas, follower.plane.offsets)
+    assert [(r.partition, r.leo, r.hw) for r in said.replicas] == [(KEY, 2, 2)]
+
+    await cluster.stop(2)
+    async with RawDataClient(leader.public) as client:
+        alone = await client.produce("t", 0, records_batch([b"c"]), timeout_ms=10_000)
+    assert alone.error is None  # committed once spu 2 left the in-sync set
+    said = leader_reports.next_report(leader.state.replicas, leader.plane.offsets)
+    assert [(r.partition, r.leo, r.hw, r.lsr) for r in said.replicas] == [(KEY, 3, 3, 0)]
 
 
 async def test_a_restarted_spu_keeps_its_records_and_recognises_retries(cluster: Cluster) -> None:

@@ -95,6 +95,9 @@ def test_status_report_asks_the_offset_source_for_each_replica() -> None:
         def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
             return ReplicaOffsets(leo=10, hw=7 if replica.role is ReplicaRole.LEADER else 5)
 
+        def moved(self) -> set[str]:
+            return set()
+
     report = status_report(table, Logs())
     assert [(r.leo, r.hw) for r in report.replicas] == [(10, 7), (10, 5)]
 
@@ -107,6 +110,9 @@ def test_a_session_reports_everything_first_then_only_what_changed() -> None:
     class Logs:
         def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
             return ReplicaOffsets(leo=leo[replica.partition], hw=0)
+
+        def moved(self) -> None:
+            return None  # cannot tell: every replica is compared
 
     reporter = StatusReporter()
     first = reporter.next_report(table, Logs())
@@ -124,6 +130,48 @@ def test_a_session_reports_everything_first_then_only_what_changed() -> None:
     assert changed.removed == ["a-0"]
 
     assert StatusReporter().next_report(table, Logs()).full  # a new session starts over
+
+
+def test_reports_look_at_what_moved_and_sweep_everything_now_and_then() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec(f"t-{n}", ME, ME) for n in range(100)])
+    leo = dict.fromkeys((f"t-{n}" for n in range(100)), 0)
+    said: set[str] = set()
+    asked: list[str] = []
+
+    class Logs:
+        def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
+            asked.append(replica.partition)
+            return ReplicaOffsets(leo=leo[replica.partition], hw=0)
+
+        def moved(self) -> set[str]:
+            moved = set(said)
+            said.clear()
+            return moved
+
+    reporter = StatusReporter(sweep_every=4)
+    assert len(reporter.next_report(table, Logs()).replicas) == 100  # report 1: full
+    asked.clear()
+
+    leo["t-7"] = 5
+    said.add("t-7")
+    table.update([spec("t-200", ME, ME)])
+    leo["t-200"] = 0
+    report = reporter.next_report(table, Logs())  # report 2: what moved, what was added
+    assert sorted(r.partition for r in report.replicas) == ["t-200", "t-7"]
+    assert sorted(asked) == ["t-200", "t-7"]
+
+    leo["t-9"] = 3  # a move nobody said
+    asked.clear()
+    assert reporter.next_report(table, Logs()).replicas == []  # report 3: not looked at
+    assert asked == []
+    swept = reporter.next_report(table, Logs())  # report 4: every replica compared
+    assert [(r.partition, r.leo) for r in swept.replicas] == [("t-9", 3)]
+    assert len(asked) == 101
+
+    table.replace([spec("t-1", ME, ME)])
+    gone = reporter.next_report(table, Logs())
+    assert len(gone.removed) == 100 and "t-1" not in gone.removed
 
 
 def test_a_storage_settings_change_is_its_own_kind() -> None:

@@ -116,6 +116,7 @@ class Leadership:
                     self._settings.lag_time,
                 )
             self.isr = isr
+            replica.changes.fire()  # the in-sync count is reported to the SC
         hw = high_watermark(
             replica.hw, replica.leo, isr, self.progress, min_insync=self._settings.min_insync
         )

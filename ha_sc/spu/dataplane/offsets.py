@@ -36,6 +36,12 @@ class HostedOffsets:
             lsr = hosted.leadership.lsr if hosted.leadership is not None else 0
         return ReplicaOffsets(leo=offsets.leo, hw=offsets.hw, lsr=lsr)
 
+    def moved(self) -> set[str]:
+        """Replicas whose LEO, HW, role or in-sync set changed since the last call."""
+        moved = set(self._registry.offsets_moved)
+        self._registry.offsets_moved.clear()
+        return moved
+
     def _checkpoint(self, key: str) -> int:
         hw = self._checkpoints.get(key)
         if hw is None:

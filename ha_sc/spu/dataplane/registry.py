@@ -92,6 +92,8 @@ class ReplicaRegistry:
         """Leaderships that time alone may change (see ``Leadership``)."""
         self.hw_moved: set[Replica] = set()
         """Replicas whose HW moved since their log last heard of it."""
+        self.offsets_moved: set[str] = set()
+        """Partitions whose reported offsets may have changed since the last status report."""
 
     def get(self, key: str) -> Hosted | None:
         return self._hosted.get(key)
@@ -200,6 +202,7 @@ class ReplicaRegistry:
             io=self._io,
             tail_bytes=self._settings.producer_tail_bytes,
             hw_moved=self.hw_moved,
+            moved=self.offsets_moved,
         )
         hosted = Hosted(replica, spec)
         self._hosted[key] = hosted

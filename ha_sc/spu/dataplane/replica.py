@@ -45,6 +45,7 @@ class Replica:
         io: Executor,
         tail_bytes: int,
         hw_moved: set[Replica] | None = None,
+        moved: set[str] | None = None,
     ) -> None:
         self.key = key
         self._hw_moved = hw_moved
@@ -60,8 +61,9 @@ class Replica:
         self.leo = 0
         self.hw = 0
         self.log_start = 0
-        self.changes = ChangeSignal()
-        """Fired when the LEO, the HW or the replica's role changes."""
+        self.changes = ChangeSignal(on_fire=None if moved is None else lambda: moved.add(key))
+        """Fired when the LEO, the HW, the replica's role or its in-sync set changes
+        (and ``key`` added to ``moved``: its status report may have changed)."""
 
     @property
     def log_settings(self) -> LogSettings:

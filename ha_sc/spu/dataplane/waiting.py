@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 
 from ha_sc.protocol.data import DataError
 
 
 class ChangeSignal:
-    """Wakes everyone waiting when a replica's LEO, HW or role changes."""
+    """Wakes everyone waiting when a replica's LEO, HW, role or in-sync set changes
+    (and calls ``on_fire``, if given, each time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_fire: Callable[[], None] | None = None) -> None:
         self._future: asyncio.Future[None] | None = None
+        self._on_fire = on_fire
 
     def fire(self) -> None:
+        if self._on_fire is not None:
+            self._on_fire()
         future, self._future = self._future, None
         if future is not None and not future.done():
             future.set_result(None)
