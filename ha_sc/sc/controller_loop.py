@@ -13,6 +13,10 @@ least every ``resync`` seconds.
 The plan is computed on a worker thread from immutable snapshots of the cache:
 at 100k partitions a pass takes about half a second of CPU, and on the event
 loop it would hold up the lease renewals that keep this replica the leader.
+Passes are paced by what they cost: after a plan that took ``p`` seconds the next
+starts no sooner than ``PACE * p`` after it, and the periodic one comes every
+``RESYNC_PLANS * p`` seconds if that is longer than ``resync``, so a large store
+costs the leader at most half its time in planning, and little while nothing moves.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ log = logging.getLogger("ha_sc.controllers")
 ConnectedSpus = Callable[[], Collection[int] | None]
 UNAVAILABLE_PAUSE = 0.5
 """Seconds between a pass whose writes could not be committed and the next one."""
+PACE = 2.0
+"""A pass starts no sooner than this many times the last plan's duration after the
+last one started: planning takes at most half the leader's time."""
+RESYNC_PLANS = 10.0
+"""With nothing changing, a pass every this many plan durations (or ``resync``)."""
 
 
 class ControllerLoop:
@@ -64,6 +73,8 @@ class ControllerLoop:
         self._reports = reports
         self._window = WriteWindow()
         self.passes = 0
+        self.plan_seconds = 0.0
+        """How long the last pass took to plan."""
 
     async def run(self, term: Term) -> None:
         """Reconcile until ``term`` ends; a StaleGuard from the KV ends it too (raised)."""
@@ -72,6 +83,7 @@ class ControllerLoop:
             if self._wake is not None:
                 self._wake.clear()  # this pass sees every connection made or lost so far
             epochs = self._epochs()
+            planning = time.monotonic()
             actions = await asyncio.to_thread(
                 _plan,
                 spus=self._cache.spus.snapshot(),
@@ -80,6 +92,7 @@ class ControllerLoop:
                 connected=self._connected(),
                 reports=self._reports(),
             )
+            self.plan_seconds = time.monotonic() - planning
             self.passes += 1
             try:
                 await apply_actions(self._writer, actions, term, window=self._window)
@@ -93,14 +106,16 @@ class ControllerLoop:
                 )
                 await _sleep_unless_lost(term, UNAVAILABLE_PAUSE)
                 continue
-            await asyncio.sleep(max(0.0, started + self._min_interval - time.monotonic()))
-            await self._until_changed(epochs, term)
+            spacing = max(self._min_interval, PACE * self.plan_seconds)
+            await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
+            resync = max(self._resync, RESYNC_PLANS * self.plan_seconds)
+            await self._until_changed(epochs, term, resync)
 
     def _epochs(self) -> tuple[int, int, int]:
         cache = self._cache
         return (cache.spus.epoch, cache.topics.epoch, cache.partitions.epoch)
 
-    async def _until_changed(self, epochs: tuple[int, int, int], term: Term) -> None:
+    async def _until_changed(self, epochs: tuple[int, int, int], term: Term, resync: float) -> None:
         cache = self._cache
         views: tuple[StoreView[Any, Any], ...] = (cache.spus, cache.topics, cache.partitions)
         waits = [
@@ -111,7 +126,7 @@ class ControllerLoop:
         if self._wake is not None:
             waits.append(asyncio.create_task(self._wake.wait(), name="await-spu-connections"))
         try:
-            await asyncio.wait(waits, timeout=self._resync, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=resync, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for wait in waits:
                 wait.cancel()

@@ -23,6 +23,7 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
+from ha_sc.sc import controller_loop
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.controller_loop import ControllerLoop
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
@@ -162,6 +163,42 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
             timeout=2.0,
         )
         assert loop.passes > passes
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_passes_are_paced_by_how_long_planning_takes(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan of 0.1 s (a store of ~25k partitions) with resync 0.05 s: the periodic
+    pass comes every ~1 s (10 plans), not every 0.15 s."""
+    await cluster.add_spu(5001)
+    cluster.connected = {5001}
+    await cluster.add_topic("orders", 1, 1)
+    real_plan = controller_loop._plan
+
+    def slow_plan(**kwargs: Any) -> Any:
+        time.sleep(0.1)
+        return real_plan(**kwargs)
+
+    term = cluster.term()
+    loop = cluster.loop(resync=0.05)
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-0")) is not None
+                and p.status.resolution is PartitionResolution.ONLINE
+            )
+        )
+        await asyncio.sleep(0.3)  # settled
+        monkeypatch.setattr(controller_loop, "_plan", slow_plan)
+        await asyncio.sleep(0.3)  # a slow plan has run
+        passes = loop.passes
+        await asyncio.sleep(1.5)
+        assert loop.plan_seconds >= 0.1
+        assert 1 <= loop.passes - passes <= 3  # unpaced: about 10
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)
