@@ -18,8 +18,9 @@ async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> 
     path = tmp_path / "spu-state.json"
     state_file = StateFile(path, lambda: {"id": 1, "n": counter["n"]}, interval=0.1)
     task = asyncio.create_task(state_file.run(), name="spu-state-file")
+    started = time.monotonic()
     try:
-        for _ in range(30):  # 0.3 s of changes every 10 ms
+        for _ in range(30):  # 0.3 s of changes every 10 ms (longer on a busy machine)
             counter["n"] += 1
             state_file.mark_changed()
             await asyncio.sleep(0.01)
@@ -28,7 +29,8 @@ async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert 2 <= state_file.writes <= 5
+    elapsed = time.monotonic() - started
+    assert 2 <= state_file.writes <= elapsed / 0.1 + 1  # not one per change
     doc = read_state(path)
     assert doc is not None and doc["n"] == 30  # the last change made it
     assert not (tmp_path / ".spu-state.json.tmp").exists()  # replaced, not left aside
