@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ha_sc.cluster.bring_up import NotReady, bring_up
-from ha_sc.cluster.layout import ClusterLayout, cluster_dir
+from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, cluster_dir
 from ha_sc.cluster.membership import MembershipFailed, remove
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.cluster.processes import is_running, stop
@@ -42,6 +42,22 @@ def cluster() -> None:
     show_default=True,
     help="Seconds to wait for a leader and every SPU online.",
 )
+@click.option(
+    "--lease-ttl",
+    type=float,
+    help="The SC lease's TTL in seconds, for every replica  [default: 0.8 on raft, 2 on etcd]",
+)
+@click.option(
+    "--renew-deadline",
+    type=float,
+    help="Seconds without a renewal before a leader stops acting  "
+    "[default: 0.55 on raft, 1.5 on etcd]",
+)
+@click.option(
+    "--renew-interval",
+    type=float,
+    help="Seconds between a leader's renewals  [default: 0.1 on raft, 0.25 on etcd]",
+)
 def up(
     replicas: int,
     spus: int,
@@ -49,15 +65,22 @@ def up(
     etcd_endpoints: tuple[str, ...],
     directory: Path | None,
     timeout: float,
+    lease_ttl: float | None,
+    renew_deadline: float | None,
+    renew_interval: float | None,
 ) -> None:
     """Start every member that is not running, then wait for a leader and all SPUs online.
 
     Run it again on the same DIR to bring back a member that is down; running members
     are left alone. With more --replicas than the cluster has, the new replicas join the
     running set one at a time (on Raft, each is added to the Raft group); to shrink the
-    set use `cluster remove`.
+    set use `cluster remove`. Lease timings are fixed when the cluster is made: every
+    replica runs with the same ones.
     """
     where = cluster_dir(directory)
+    timings = LeaseTimings(
+        lease_ttl=lease_ttl, renew_deadline=renew_deadline, renew_interval=renew_interval
+    )
     try:
         layout = asyncio.run(
             bring_up(
@@ -68,6 +91,7 @@ def up(
                 etcd_endpoints=list(etcd_endpoints),
                 timeout=timeout,
                 progress=lambda line: click.echo(f"  {line}"),
+                timings=timings if timings != LeaseTimings() else None,
             )
         )
     except (NotReady, MembershipFailed, ValueError, FileNotFoundError) as failed:

@@ -80,6 +80,23 @@ def sc() -> None:
     show_default=True,
     help="Seconds between status lines.",
 )
+@click.option(
+    "--lease-ttl",
+    type=float,
+    help="Seconds the SC lease outlives its last renewal  [default: 0.8 on raft, 2 on etcd]",
+)
+@click.option(
+    "--renew-deadline",
+    type=float,
+    help="Seconds without a successful renewal after which the leader stops acting "
+    "(less than --lease-ttl)  [default: 0.55 on raft, 1.5 on etcd]",
+)
+@click.option(
+    "--renew-interval",
+    type=float,
+    help="Seconds between the leader's renewals (less than --renew-deadline)  "
+    "[default: 0.1 on raft, 0.25 on etcd]",
+)
 def run(
     replica_id: str,
     backend: str,
@@ -91,8 +108,13 @@ def run(
     public_address: str,
     private_address: str,
     status_interval: float,
+    lease_ttl: float | None,
+    renew_deadline: float | None,
+    renew_interval: float | None,
 ) -> None:
-    """Run one SC replica until SIGTERM or Ctrl-C, logging its status."""
+    """Run one SC replica until SIGTERM or Ctrl-C, logging its status.
+
+    Every replica of a set must run with the same lease timings."""
     fields: dict[str, object] = {
         "replica_id": replica_id,
         "backend": backend,
@@ -103,6 +125,9 @@ def run(
         "etcd_root": etcd_root,
         "public_address": public_address,
         "private_address": private_address,
+        "lease_ttl": lease_ttl,
+        "renew_deadline": renew_deadline,
+        "renew_interval": renew_interval,
     }
     if etcd_endpoints:
         fields["etcd_endpoints"] = etcd_endpoints

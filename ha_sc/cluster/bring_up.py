@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.cluster.launcher import plan, start_missing, start_replica
-from ha_sc.cluster.layout import ClusterLayout, ReplicaEntry, SpuEntry
+from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, ReplicaEntry, SpuEntry
 from ha_sc.cluster.membership import join
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.model import CustomSpuSpec, Endpoint
@@ -35,11 +35,17 @@ async def bring_up(
     etcd_endpoints: list[str],
     timeout: float,
     progress: Progress,
+    timings: LeaseTimings | None = None,
 ) -> ClusterLayout:
     existing = ClusterLayout.load(directory)
     recorded = {r.id for r in existing.replicas} if existing is not None else set()
     layout = plan(
-        existing, replicas=replicas, spus=spus, backend=backend, etcd_endpoints=etcd_endpoints
+        existing,
+        replicas=replicas,
+        spus=spus,
+        backend=backend,
+        etcd_endpoints=etcd_endpoints,
+        timings=timings,
     )
     # a set that exists grows one replica at a time, each joining the running ones
     joining = [r for r in layout.replicas if recorded and r.id not in recorded]

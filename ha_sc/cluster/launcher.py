@@ -7,7 +7,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ha_sc.cluster.layout import ClusterLayout, EtcdEntry, ReplicaEntry, SpuEntry
+from pydantic import ValidationError
+
+from ha_sc.cluster.layout import ClusterLayout, EtcdEntry, LeaseTimings, ReplicaEntry, SpuEntry
 from ha_sc.cluster.processes import free_address, is_running, python_module, spawn
 
 log = logging.getLogger("ha_sc.cluster")
@@ -30,13 +32,22 @@ def plan(
     spus: int,
     backend: str,
     etcd_endpoints: list[str],
+    timings: LeaseTimings | None = None,
 ) -> ClusterLayout:
     """The layout to run: members already recorded keep their addresses; new ones get
-    free loopback ports."""
-    layout = existing or ClusterLayout(backend=backend)
+    free loopback ports. ``timings`` are fixed when the cluster is made (None: as
+    recorded, or the backend's defaults)."""
+    if timings is not None:
+        check_timings(backend, timings)
+    layout = existing or ClusterLayout(backend=backend, timings=timings or LeaseTimings())
     if existing is not None and existing.backend != backend:
         raise ValueError(
             f"this cluster runs on {existing.backend}; `cluster down` it first to change backend"
+        )
+    if existing is not None and timings is not None and timings != existing.timings:
+        raise ValueError(
+            f"this cluster's replicas run with {_described(existing.timings)}; every replica "
+            "must use the same lease timings: `cluster down` it first to change them"
         )
     if existing is not None and len(existing.replicas) > replicas:
         raise ValueError(
@@ -62,6 +73,21 @@ def plan(
     return layout
 
 
+def check_timings(backend: str, timings: LeaseTimings) -> None:
+    """Raises ValueError, naming the flag, when ``timings`` cannot work on ``backend``."""
+    from ha_sc.model.codec import format_validation_error
+    from ha_sc.sc.settings import ScSettings
+
+    try:
+        ScSettings.model_validate({"backend": backend, **timings.model_dump(exclude_none=True)})
+    except ValidationError as invalid:
+        raise ValueError(format_validation_error(invalid)) from None
+
+
+def _described(timings: LeaseTimings) -> str:
+    return " ".join(timings.flags()) or "the default lease timings"
+
+
 def _next_replica_number(layout: ClusterLayout) -> int:
     """Names are never reused: a removed replica's name (and data dir) stays gone."""
     numbers = [int(r.id.removeprefix("sc-")) for r in layout.replicas if r.id[3:].isdigit()]
@@ -76,6 +102,7 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         "--data-dir", str(directory / replica.id),
         "--public-address", replica.public,
         "--private-address", replica.private,
+        *layout.timings.flags(),
     ]  # fmt: skip
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]

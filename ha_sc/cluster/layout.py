@@ -54,10 +54,29 @@ class EtcdEntry(BaseModel):
     pid: int | None = None
 
 
+class LeaseTimings(BaseModel):
+    """The SC lease timings every replica of the cluster runs with (seconds; None: the
+    backend's default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease_ttl: float | None = None
+    renew_deadline: float | None = None
+    renew_interval: float | None = None
+
+    def flags(self) -> list[str]:
+        """As ``sc run`` flags."""
+        args: list[str] = []
+        for name, value in self.model_dump(exclude_none=True).items():
+            args += [f"--{name.replace('_', '-')}", f"{value:g}"]
+        return args
+
+
 class ClusterLayout(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = "raft"
+    timings: LeaseTimings = Field(default_factory=LeaseTimings)
     replicas: list[ReplicaEntry] = Field(default_factory=list)
     spus: list[SpuEntry] = Field(default_factory=list)
     etcd: EtcdEntry | None = None

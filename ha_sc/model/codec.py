@@ -34,7 +34,8 @@ def format_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
     for error in exc.errors(include_url=False):
         loc = [prefix] if prefix else []
         path = ".".join(loc + [str(part) for part in error["loc"]])
-        parts.append(f"{path}: {error['msg']}" if path else error["msg"])
+        message = error["msg"].removeprefix("Value error, ")  # a validator's own words
+        parts.append(f"{path}: {message}" if path else message)
     return "; ".join(parts)
 
 

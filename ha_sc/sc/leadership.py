@@ -25,7 +25,7 @@ from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
-from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.sc.settings import Backend, ScSettings, default_timing
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc")
@@ -37,11 +37,26 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
     """The replica's candidate; on Raft and etcd it campaigns and renews on a thread of its
     own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease."""
     address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
+    if settings.backend is not Backend.MEMORY:
+        timing = settings.election_timing(default_timing(settings.backend))
+        log.info(
+            "sc lease on %s: ttl %g s, renew deadline %g s, renewed every %g s",
+            settings.backend.value,
+            timing.lease_ttl,
+            timing.renew_deadline,
+            timing.renew_interval,
+        )
     if settings.backend is Backend.RAFT:
         from election.raft import RaftCandidate
 
         assert isinstance(kv, RaftKv)
-        raft = RaftCandidate(kv, election=ELECTION, name=settings.replica_id, address=address)
+        raft = RaftCandidate(
+            kv,
+            election=ELECTION,
+            name=settings.replica_id,
+            address=address,
+            timing=settings.election_timing(default_timing(Backend.RAFT)),
+        )
         return ThreadedCandidate(raft)
     if settings.backend is Backend.ETCD:
         from election.etcd import EtcdCandidate
@@ -52,6 +67,7 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
             name=settings.replica_id,
             address=address,
             root=settings.etcd_root,
+            timing=settings.election_timing(default_timing(Backend.ETCD)),
         )
         return ThreadedCandidate(etcd)
     from election.memory import MemoryCandidate

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from election.timing import ElectionTiming
 
 
 class Backend(enum.StrEnum):
@@ -39,9 +41,51 @@ class ScSettings(BaseModel):
     """host:port where SPUs connect to the leader."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
+    lease_ttl: float | None = Field(default=None, gt=0)
+    """How long the SC lease outlives its last renewal (None: the backend's default,
+    0.8 s on Raft, 2 s on etcd)."""
+    renew_deadline: float | None = Field(default=None, gt=0)
+    """The leader stops acting when no renewal succeeded this long (None: the backend's
+    default, 0.55 s on Raft, 1.5 s on etcd)."""
+    renew_interval: float | None = Field(default=None, gt=0)
+    """How often the leader renews (None: the backend's default, 0.1 s on Raft, 0.25 s
+    on etcd)."""
+
+    def election_timing(self, default: ElectionTiming) -> ElectionTiming:
+        """``default`` (the backend's) with what these settings set instead."""
+        return default.model_validate(
+            {
+                **default.model_dump(),
+                **{
+                    name: value
+                    for name in ("lease_ttl", "renew_deadline", "renew_interval")
+                    if (value := getattr(self, name)) is not None
+                },
+            }
+        )
 
     @model_validator(mode="after")
     def _raft_peers_distinct(self) -> ScSettings:
         if self.raft_address in self.raft_peers:
             raise ValueError(f"raft_peers must not contain this replica ({self.raft_address})")
         return self
+
+    @model_validator(mode="after")
+    def _timing_consistent(self) -> ScSettings:
+        if self.backend is not Backend.MEMORY:
+            try:
+                self.election_timing(default_timing(self.backend))
+            except ValidationError as invalid:
+                raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+
+def default_timing(backend: Backend) -> ElectionTiming:
+    """The lease timings a backend uses unless told otherwise."""
+    if backend is Backend.ETCD:
+        from election.etcd import DEFAULT_ETCD_TIMING
+
+        return DEFAULT_ETCD_TIMING
+    from election.raft import DEFAULT_TIMING
+
+    return DEFAULT_TIMING

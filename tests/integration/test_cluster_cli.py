@@ -79,6 +79,18 @@ def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
     assert "6 processes stopped" in down
 
 
+def test_lease_timings_given_to_up_reach_every_replica_and_stay(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "1", "--spus", "0", "--lease-ttl", "2",
+          "--renew-deadline", "1.5")  # fmt: skip
+    log = (cluster_dir / "logs" / "sc-1.log").read_text()
+    assert "sc lease on raft: ttl 2 s, renew deadline 1.5 s, renewed every 0.1 s" in log
+    refused = ha_sc(cluster_dir, "cluster", "up", "--replicas", "1", "--lease-ttl", "3",
+                    check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "must use the same lease timings" in refused.stderr
+    assert status(cluster_dir)["leader"] is not None  # nothing was stopped
+
+
 def test_the_replica_set_grows_and_shrinks_while_running(cluster_dir: Path) -> None:
     ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "2")
     ha_sc(cluster_dir, "topic", "create", "orders", "-p", "2", "-r", "2")
