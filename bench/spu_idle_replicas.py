@@ -2,12 +2,15 @@
 is produced.
 
     .venv/bin/python -m bench.spu_idle_replicas [--partitions 1000] [--seconds 20]
+        [--settle 5] [--wait-ms 20000] [--idle-wait-ms 320000]
 
 Two SPU data planes in this process (tests/dataplane_harness.py: real ports and
 logs, replica specs applied as the SC would send them, no SC), ``--partitions``
 partitions of 2 replicas, leaders alternating, so each SPU leads half and follows
 half. Prints the CPU time of the process over ``--seconds`` of idleness (after the
-replicas settled) and its peak RSS.
+replicas settled for ``--settle`` seconds) and its peak RSS. ``--wait-ms`` and
+``--idle-wait-ms`` are the followers' fetch waits (``DataPlaneSettings``): with both
+equal, an idle fetch does not back off.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from tests.dataplane_harness import Cluster
 
 
-async def run(partitions: int, seconds: float) -> None:
+async def run(
+    partitions: int, seconds: float, settle: float, wait_ms: int, idle_wait_ms: int
+) -> None:
+    settings = DataPlaneSettings(replica_wait_ms=wait_ms, replica_idle_wait_ms=idle_wait_ms)
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as directory:
-        cluster = Cluster(Path(directory), [1, 2], DataPlaneSettings())
+        cluster = Cluster(Path(directory), [1, 2], settings)
         await cluster.start()
         try:
             specs = [
@@ -38,7 +44,7 @@ async def run(partitions: int, seconds: float) -> None:
             for spu in cluster.spus.values():
                 assert spu.state is not None
                 spu.state.apply(Delta(epoch=100, replicas_changed=specs))
-            await asyncio.sleep(5)
+            await asyncio.sleep(settle)
             setup = time.process_time() - started
             started = time.process_time()
             await asyncio.sleep(seconds)
@@ -47,7 +53,8 @@ async def run(partitions: int, seconds: float) -> None:
             await cluster.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{partitions} partitions x 2 replicas on 2 SPUs: setting them up (and 5 s) took "
+        f"{partitions} partitions x 2 replicas on 2 SPUs, fetch wait {wait_ms} ms backing off "
+        f"to {idle_wait_ms} ms: setting them up (and {settle:g} s) took "
         f"{setup:.2f} s of CPU; idle for {seconds:g} s: {idle:.2f} s of CPU "
         f"({100 * idle / seconds / 2:.1f}% of a core per SPU); peak RSS {rss:.0f} MiB"
     )
@@ -57,9 +64,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partitions", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--settle", type=float, default=5.0)
+    default = DataPlaneSettings()
+    parser.add_argument("--wait-ms", type=int, default=default.replica_wait_ms)
+    parser.add_argument("--idle-wait-ms", type=int, default=default.replica_idle_wait_ms)
     args = parser.parse_args()
     print(machine())
-    asyncio.run(run(args.partitions, args.seconds))
+    asyncio.run(run(args.partitions, args.seconds, args.settle, args.wait_ms, args.idle_wait_ms))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ of another leader gets a new loop; the old one is cancelled first, so it never
 fetches from the old leader again). The follower's HW is the lesser of the leader's
 and its own LEO. Errors are retried after a wait (0.05 s doubling to 1 s): a leader
 that does not know yet that it leads, or that is down, is asked again.
+
+The leader answers a fetch as soon as it has records or a newer HW for it, else at the
+end of the fetch's wait. A fetch that comes back with nothing new makes the next one
+wait twice as long (from ``replica_wait_ms`` up to ``replica_idle_wait_ms``), so an
+idle partition costs a request every few minutes, not every few seconds; it answers
+just as soon when records come, and anything new brings the wait back down. (A
+follower parked at the leader's LEO stays in sync however long it waits: ``isr.py``.)
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ class Follower:
         topic, _, index = replica.key.rpartition("-")
         self._topic, self._partition = topic, int(index)
         self.fetches = 0
+        self.wait_ms = settings.replica_wait_ms
+        """What the next fetch waits at the leader (longer while the partition is idle)."""
 
     async def run(self) -> None:
         delay = BACKOFF_INITIAL
@@ -95,11 +104,11 @@ class Follower:
             follower=self._spu_id,
             offset=replica.leo,
             max_bytes=settings.replica_fetch_bytes,
-            wait_ms=settings.replica_wait_ms,
+            wait_ms=self.wait_ms,
         )
         try:
             response, body = await self._link.fetch(
-                request, timeout=settings.replica_wait_ms / 1000 + ANSWER_SLACK
+                request, timeout=self.wait_ms / 1000 + ANSWER_SLACK
             )
         except LinkDown as exc:
             return str(exc)
@@ -123,6 +132,10 @@ class Follower:
         except (OSError, StorageError) as exc:
             log.warning("replica %s: cannot append what the leader sent: %s", replica.key, exc)
             return f"storage error: {exc}"
+        if body or hw != replica.hw:
+            self.wait_ms = settings.replica_wait_ms
+        else:  # the whole wait passed with nothing new: the partition is idle
+            self.wait_ms = min(2 * self.wait_ms, max(settings.replica_idle_wait_ms, self.wait_ms))
         replica.set_hw(hw)
         return None
 
