@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,11 @@ def public_endpoints(directory: Path) -> list[str]:
 
 
 @contextmanager
-def local_cluster(backend: str, *, replicas: int = 3, spus: int = 3) -> Iterator[Path]:
-    """A running cluster in a temporary directory, stopped (by PID) and removed after."""
+def local_cluster(
+    backend: str, *, replicas: int = 3, spus: int = 3, up_flags: Sequence[str] = ()
+) -> Iterator[Path]:
+    """A running cluster in a temporary directory, stopped (by PID) and removed after;
+    ``up_flags`` go to `cluster up` (lease timings, say)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
         directory = Path(tmp)
         ha_sc(
@@ -53,6 +56,7 @@ def local_cluster(backend: str, *, replicas: int = 3, spus: int = 3) -> Iterator
             "--replicas", str(replicas),
             "--spus", str(spus),
             "--backend", backend,
+            *up_flags,
         )  # fmt: skip
         try:
             yield directory

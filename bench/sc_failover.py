@@ -2,7 +2,7 @@
 from the new leader, with a store of a given size.
 
     .venv/bin/python -m bench.sc_failover [--backend raft|etcd|both] [--trials 20]
-        [--partitions 3 10000 100000]
+        [--partitions 3 10000 100000] [--lease-ttl S --renew-deadline S]
 
 For each size, runs `ha-sc cluster up --replicas 3 --spus 3` in a temporary directory,
 fills the store with topics of up to 1000 partitions x 2 replicas until it holds that
@@ -131,15 +131,16 @@ def trial(directory: Path, backend: str) -> tuple[float, float]:
     return leading, max(t for t in synced if t is not None) - killed
 
 
-def run(backend: str, trials: int, partitions: int) -> None:
-    with local_cluster(backend) as directory:
+def run(backend: str, trials: int, partitions: int, up_flags: list[str]) -> None:
+    with local_cluster(backend, up_flags=up_flags) as directory:
         started = time.monotonic()
         asyncio.run(fill(directory, partitions))
         filled = time.monotonic() - started
         changes = leadership_changes(directory)
         samples = [trial(directory, backend) for _ in range(trials)]
+    timings = " ".join(up_flags) or "default lease timings"
     print(
-        f"[{backend}] 3 SC replicas, 3 SPUs, {partitions} partitions x 2 replicas "
+        f"[{backend}, {timings}] 3 SC replicas, 3 SPUs, {partitions} partitions x 2 replicas "
         f"(filled in {filled:.0f} s, {changes} leadership changes while filling), "
         f"{trials} trials"
     )
@@ -156,11 +157,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=["raft", "etcd", "both"], default="both")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--partitions", type=int, nargs="+", default=[3])
+    parser.add_argument("--lease-ttl", type=float, help="cluster up --lease-ttl")
+    parser.add_argument("--renew-deadline", type=float, help="cluster up --renew-deadline")
     args = parser.parse_args()
+    up_flags = []
+    if args.lease_ttl is not None:
+        up_flags += ["--lease-ttl", f"{args.lease_ttl:g}"]
+    if args.renew_deadline is not None:
+        up_flags += ["--renew-deadline", f"{args.renew_deadline:g}"]
     print(f"machine: {machine()}")
     for backend in ["raft", "etcd"] if args.backend == "both" else [args.backend]:
         for size in args.partitions:
-            run(backend, args.trials, size)
+            run(backend, args.trials, size, up_flags)
 
 
 if __name__ == "__main__":
