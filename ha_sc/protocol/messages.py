@@ -50,6 +50,10 @@ class Register(_Message):
 
     type: Literal["register"] = "register"
     spu_id: SpuId
+    left_epoch: int | None = None
+    """The epoch of the leader this SPU just lost (its session ended without a word):
+    a replica that knows of no newer leader holds the registration a while rather
+    than send the SPU back to the one it lost."""
 
 
 class ReplicaReport(_Message):

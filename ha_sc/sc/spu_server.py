@@ -6,6 +6,13 @@ address (or none) and closes; the leader refuses an SPU id the store does not
 know, and serves a known one on its own task ``spu-conn-<id>`` (see
 ``SpuConnection``). A newer connection of the same SPU replaces the older.
 
+Around a failover a registration is held (up to ``hold``) instead of answered at
+once: at a replica that has won the lease and is catching up, until it acts; at a
+standby, when the SPU says it just lost the leader of an epoch and no newer leader is
+known, until one is (or this replica leads). The SPU is then served or sent to the
+new leader the moment there is one, rather than sent back to the leader it lost or
+told to try again after a backoff.
+
 The controllers read ``connected_ids`` (SPUs with a live connection: registered,
 and heard from within the health timeout) and ``last_status``.
 """
@@ -16,9 +23,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from election.term import Term
 from ha_sc.protocol import (
     MessageDecoder,
     NotLeader,
@@ -39,6 +48,9 @@ from ha_sc.store import Supervisor
 
 log = logging.getLogger("ha_sc.sc.spu")
 
+HOLD_POLL = 0.005
+"""Seconds between two looks at the leadership while a registration is held."""
+
 
 class SpuServer:
     """Accepts SPU connections for one replica; ``start`` binds, ``stop`` closes them all."""
@@ -50,6 +62,7 @@ class SpuServer:
         *,
         health_timeout: float = 1.2,
         keepalive_interval: float = 0.5,
+        hold: float = 1.0,
     ) -> None:
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
@@ -61,6 +74,9 @@ class SpuServer:
         self._bind = address
         self._health_timeout = health_timeout
         self._keepalive = keepalive_interval
+        self._hold = hold
+        """Longest a registration is held around a failover (below the SPU's 2 s wait
+        for an answer)."""
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -138,7 +154,7 @@ class SpuServer:
             if received is None:
                 return
             register, rest = received
-            handed_over = await self._answer(register.spu_id, reader, writer, decoder, rest, peer)
+            handed_over = await self._answer(register, reader, writer, decoder, rest, peer)
         finally:
             if not handed_over:
                 writer.close()
@@ -174,15 +190,16 @@ class SpuServer:
 
     async def _answer(
         self,
-        spu_id: int,
+        register: Register,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         decoder: MessageDecoder[SpuMessage],
         received: list[SpuMessage],
         peer: str,
     ) -> bool:
-        """Redirect, refuse or serve ``spu_id``; True once its connection task owns ``writer``."""
-        term = self._view.term()
+        """Redirect, refuse or serve the SPU; True once its connection task owns ``writer``."""
+        spu_id = register.spu_id
+        term = await self._held(register, peer)
         if term is None or not term.is_valid():
             leader = self._view.leader()
             private = leader.addresses.private if leader is not None else ""
@@ -229,6 +246,33 @@ class SpuServer:
         )
         self.connections_changed.set()
         return True
+
+    async def _held(self, register: Register, peer: str) -> Term | None:
+        """This replica's term, once the registration need not be held any longer."""
+        term = self._view.term()
+        if (term is not None and term.is_valid()) or not self._worth_holding(register):
+            return term
+        log.info(
+            "spu %d from %s: held for up to %g s until a leader acts (it left epoch %s)",
+            register.spu_id,
+            peer,
+            self._hold,
+            register.left_epoch,
+        )
+        deadline = time.monotonic() + self._hold
+        while time.monotonic() < deadline:
+            await asyncio.sleep(HOLD_POLL)
+            term = self._view.term()
+            if (term is not None and term.is_valid()) or not self._worth_holding(register):
+                break
+        return term
+
+    def _worth_holding(self, register: Register) -> bool:
+        leader = self._view.leader()
+        if leader is not None and leader.replica_id == self._view.replica_id:
+            return True  # won, catching up: it acts in a moment
+        left = register.left_epoch
+        return left is not None and (leader is None or leader.epoch <= left)
 
     async def _serve(self, connection: SpuConnection) -> None:
         reason = "failed"

@@ -5,7 +5,9 @@ turn; a replica that does not lead names the leader, and the SPU goes there
 straight away (once; a redirect from a redirect waits its turn like any failed
 attempt). Every failed attempt waits before the next, 0.05 s doubling to 0.2 s
 (SC replicas are few and near: a short wait finds a new leader soon after it wins);
-a session that was served resets the wait. Every spec message passes the
+a session that was served resets the wait. After losing a leader the SPU says so
+in its next ``register`` (``left_epoch``), so a standby that knows of no newer leader
+holds it until there is one instead of naming the lost one. Every spec message passes the
 epoch fence first: a message from a deposed leader is refused, counted, and
 ends the session. While connected the SPU sends its status every
 ``status_interval``; silence from the SC past ``sc_timeout`` (it sends a
@@ -105,6 +107,8 @@ class ScLink:
         self._dial = {address: dial for address, dial in given if dial != address}
         """Replicas given as ``ADDR@DIAL``: reached at DIAL whenever ADDR is meant."""
         self.events = ControlEventLog(settings.data_dir / CONTROL_EVENTS_FILE, settings.spu_id)
+        self._left_epoch: int | None = None
+        """The epoch of the leader whose session just ended, until another serves this SPU."""
         """The fence's decisions, appended to ``control-events.jsonl``."""
 
     async def run(self) -> None:
@@ -115,6 +119,7 @@ class ScLink:
         delay = settings.backoff_initial
         turn = 0
         redirect: str | None = None
+        self._left_epoch = None
         while True:
             if redirect is not None:
                 address, redirected = redirect, True
@@ -125,6 +130,8 @@ class ScLink:
             end = await self._session(address)
             if end.served:
                 delay = settings.backoff_initial
+                # the leader is gone (or deposed): say so where it registers next
+                self._left_epoch = self._state.highest_epoch if end.redirect is None else None
             if end.redirect is not None:
                 redirect = end.redirect  # the leader-elect may name itself: retry it after a wait
                 if redirect != address and not redirected:
@@ -156,7 +163,7 @@ class ScLink:
 
     async def _follow(self, address: str, channel: _Channel) -> SessionEnd:
         try:
-            await channel.send(Register(spu_id=self._settings.spu_id))
+            await channel.send(Register(spu_id=self._settings.spu_id, left_epoch=self._left_epoch))
             first = await channel.receive()
         except TimeoutError:
             return SessionEnd(f"no answer within {self._settings.sc_timeout:g} s")

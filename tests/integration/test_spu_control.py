@@ -303,6 +303,35 @@ async def test_an_spu_goes_to_the_next_leader_when_the_term_ends(
     assert f"spu 5003 offline: term at epoch {old_term.epoch} ended: lease released" in caplog.text
 
 
+async def test_an_spu_that_lost_its_leader_is_held_by_a_standby_until_it_wins(
+    store: Store, servers: ServerFactory, spus: SpuFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ha_sc.sc.spu")
+    a, b = leading(store, "sc-a"), View("sc-b", store)
+    server_a = await servers(a)
+    server_b = await servers(b)
+    old_term = a.current_term
+    assert old_term is not None
+    b.known_leader = KnownLeader(
+        "sc-a", old_term.epoch, ReplicaAddresses("127.0.0.1:9003", server_a.address)
+    )
+    spu = await spus(5003, [server_a.address, server_b.address])
+    await eventually(lambda: spu.state().get("sc") == server_a.address, what="spu follows sc-a")
+
+    # sc-a dies; sc-b still names it as the leader until its lease runs out
+    store.lose(old_term)
+    a.current_term = None
+    await server_a.stop()
+    await eventually(
+        lambda: f"until a leader acts (it left epoch {old_term.epoch})" in caplog.text,
+        what="sc-b holds the spu",
+    )
+    b.current_term = store.win("sc-b")
+    await eventually(lambda: spu.state().get("sc") == server_b.address, what="spu follows sc-b")
+    assert server_b.connected_ids() == {5003}
+    assert "sent it to" not in caplog.text  # never sent back to the leader it lost
+
+
 async def test_an_spu_finds_a_replica_it_was_not_given_through_the_leader(
     store: Store, servers: ServerFactory, spus: SpuFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -88,7 +88,7 @@ def test_the_wire_form_is_a_length_and_a_json_object_with_its_type() -> None:
     data = encode_message(Register(spu_id=5001))
     (size,) = struct.unpack(">I", data[:4])
     assert size == len(data) - 4
-    assert json.loads(data[4:]) == {"type": "register", "spu_id": 5001}
+    assert json.loads(data[4:]) == {"type": "register", "spu_id": 5001, "left_epoch": None}
 
 
 def test_every_sc_message_carries_epoch_and_trace() -> None:
@@ -179,7 +179,7 @@ def test_a_frame_at_the_limit_is_fine() -> None:
 
 
 def test_encoding_refuses_an_oversize_message() -> None:
-    with pytest.raises(ProtocolError, match="register message of 30 bytes exceeds the 10-byte"):
+    with pytest.raises(ProtocolError, match="register message of 48 bytes exceeds the 10-byte"):
         encode_message(Register(spu_id=1), max_frame=10)
 
 

@@ -29,6 +29,7 @@ from ha_sc.protocol import (
     parse_address,
     sc_message_decoder,
 )
+from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
@@ -222,6 +223,70 @@ async def test_a_standby_names_the_leader_or_none(
     client = await connect()
     await client.send(Register(spu_id=ME))
     assert await client.until_closed() == [NotLeader(epoch=0, leader_private=None)]
+
+
+def known(replica_id: str, epoch: int, private: str = "127.0.0.1:9014") -> KnownLeader:
+    return KnownLeader(replica_id, epoch, ReplicaAddresses("127.0.0.1:9013", private))
+
+
+async def test_a_standby_holds_an_spu_that_lost_its_leader_and_serves_it_on_winning(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.known_leader = known("sc-b", 1)  # the leader the SPU just lost, as still known here
+    client = await connect()
+    await client.send(Register(spu_id=ME, left_epoch=1))
+    await asyncio.sleep(0.2)
+    term = view.win()  # within the hold
+    full = await client.receive()
+    assert isinstance(full, FullSync) and full.epoch == term.epoch
+
+
+async def test_a_held_spu_is_sent_to_the_new_leader_once_it_is_known(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.known_leader = known("sc-b", 1)
+    client = await connect()
+    asked = time.monotonic()
+    await client.send(Register(spu_id=ME, left_epoch=1))
+    await asyncio.sleep(0.2)
+    view.known_leader = known("sc-c", 2, "127.0.0.1:9024")
+    answer = await client.receive()
+    assert answer == NotLeader(epoch=2, leader_private="127.0.0.1:9024")
+    assert time.monotonic() - asked < 0.9  # not at the end of the 1 s hold
+
+
+async def test_a_standby_that_knows_a_newer_leader_names_it_at_once(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.known_leader = known("sc-c", 2)
+    client = await connect()
+    asked = time.monotonic()
+    await client.send(Register(spu_id=ME, left_epoch=1))
+    assert await client.receive() == NotLeader(epoch=2, leader_private="127.0.0.1:9014")
+    assert time.monotonic() - asked < 0.5
+
+
+async def test_a_replica_that_won_holds_an_spu_until_it_acts(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.known_leader = known("sc-a", 3)  # this replica won; its cache is catching up
+    client = await connect()
+    await client.send(Register(spu_id=ME))
+    await asyncio.sleep(0.2)
+    term = view.win()
+    full = await client.receive()
+    assert isinstance(full, FullSync) and full.epoch == term.epoch
+
+
+async def test_a_hold_ends_after_its_time_with_what_is_known(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.known_leader = known("sc-b", 1)
+    client = await connect()
+    asked = time.monotonic()
+    await client.send(Register(spu_id=ME, left_epoch=1))
+    assert await client.receive() == NotLeader(epoch=1, leader_private="127.0.0.1:9014")
+    assert time.monotonic() - asked >= 1.0
 
 
 async def test_an_unknown_spu_is_refused(
