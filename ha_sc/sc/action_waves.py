@@ -34,9 +34,9 @@ def waves(actions: Sequence[Action]) -> list[list[Action]]:
     """``actions`` cut into waves that may each run concurrently, in order."""
     result: list[list[Action]] = []
     current: list[Action] = []
-    keys: set[tuple[Kind, str]] = set()
+    keys: set[tuple[str, str]] = set()
     for action in actions:
-        key = (action.kind, action.key)
+        key = (action.kind.value, action.key)  # plain strings: an enum hashes in Python
         if action.kind is Kind.TOPIC:
             if current:
                 result.append(current)

@@ -17,6 +17,7 @@ from typing import Any
 from election.api import Candidate
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.heap import keep_collections_short
 from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.kv.raft_membership import MembershipError
@@ -172,6 +173,7 @@ class ScReplica:
             leading = self.supervisor.start("leader-role", role.run())
             self.supervisor.start("status-reporter", self._report(kv, candidate))
             self.supervisor.start("loop-monitor", watch_loop())
+            self.supervisor.start("heap-freezer", keep_collections_short())
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")
             await self._until_stopped(failed)
             if self.supervisor.failed.is_set():

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 
+from ha_sc.heap import keep_collections_short
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.plane import DataPlane
 from ha_sc.spu.replica_status import OffsetSource
@@ -92,6 +93,7 @@ class SpuNode:
         try:
             self.supervisor.start("sc-link", self.link.run())
             self.supervisor.start("spu-state-file", self.state_file.run())
+            self.supervisor.start("heap-freezer", keep_collections_short())
             self.dataplane.start(self.supervisor)
             stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")

@@ -1,0 +1,66 @@
+"""The heap freezer: long-lived objects frozen out of the collector's sight, garbage cycles
+collected first, long collections logged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from ha_sc.heap import _PauseRecorder, keep_collections_short
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # leave the test process's collector as it was
+
+
+async def test_the_heap_is_frozen_after_its_garbage_cycles_are_collected() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle only the collector can free
+    gone = weakref.ref(a)
+    kept = [Node() for _ in range(1000)]
+    del a, b
+    task = asyncio.create_task(keep_collections_short(interval=0.05), name="heap-freezer")
+    try:
+        async with asyncio.timeout(5):
+            while gc.get_freeze_count() == 0:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert gone() is None  # collected before the freeze, not frozen for good
+    assert gc.get_freeze_count() >= len(kept)
+    assert not any(isinstance(cb, _PauseRecorder) for cb in gc.callbacks)  # removed on cancel
+
+
+async def test_a_long_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ha_sc.heap")
+    task = asyncio.create_task(keep_collections_short(interval=0.05), name="heap-freezer")
+    try:
+        await asyncio.sleep(0)  # the task has registered its recorder
+        recorder = next(cb for cb in gc.callbacks if isinstance(cb, _PauseRecorder))
+        recorder("start", {"generation": 2})
+        time.sleep(0.25)  # noqa: ASYNC251 -- holding everything up, as a long collection does
+        recorder("stop", {"generation": 2})
+        async with asyncio.timeout(5):
+            while "paused the process" not in caplog.text:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "garbage collection (generation 2) paused the process for 2" in caplog.text
