@@ -45,12 +45,12 @@ class _PauseRecorder:
 
 
 async def keep_collections_short(*, interval: float = FREEZE_INTERVAL) -> None:
-    """Freeze the long-lived heap every ``interval`` seconds; a task, until cancelled."""
+    """Freeze the long-lived heap now (what the imports made) and every ``interval``
+    seconds after; a task, until cancelled."""
     recorder = _PauseRecorder()
     gc.callbacks.append(recorder)
     try:
         while True:
-            await asyncio.sleep(interval)
             gc.collect()
             gc.freeze()
             pauses, recorder.long = recorder.long, []
@@ -60,5 +60,6 @@ async def keep_collections_short(*, interval: float = FREEZE_INTERVAL) -> None:
                     generation,
                     took * 1000,
                 )
+            await asyncio.sleep(interval)
     finally:
         gc.callbacks.remove(recorder)

@@ -53,12 +53,14 @@ def _full_sync_payload(message: FullSync) -> bytes:
 
     Serialisation holds the GIL for the whole of one call: one call over 40k replica
     specs holds it for about half a second, during which the replica's election
-    thread cannot renew its lease. Chunks let other threads in between.
+    thread cannot renew its lease. Chunks let other threads in between. Storage
+    settings left unset are left out (they read back as unset), which makes the
+    message smaller and quicker to decode.
     """
     head = message.model_dump_json(exclude={"replicas"}).encode()
     specs = message.replicas
     chunks = [
-        _REPLICA_SPECS.dump_json(specs[i : i + SPEC_CHUNK])[1:-1]
+        _REPLICA_SPECS.dump_json(specs[i : i + SPEC_CHUNK], exclude_none=True)[1:-1]
         for i in range(0, len(specs), SPEC_CHUNK)
     ]
     return b"".join((head[:-1], b',"replicas":[', b",".join(chunks), b"]}"))

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self, TypeAlias
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from ha_sc.model.ints import SpuId
-from ha_sc.model.partition import validate_partition_key
 from ha_sc.model.spu import SpuSpec
 
-PartitionKey = Annotated[str, AfterValidator(validate_partition_key)]
-"""A partition's key, ``<topic>-<index>``."""
+PARTITION_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:0|[1-9][0-9]*)$"
+"""``validate_partition_key``'s rule as one pattern: a topic name (a DNS-1123 label) and
+the partition's index."""
+
+PartitionKey = Annotated[str, StringConstraints(pattern=PARTITION_KEY_PATTERN)]
+"""A partition's key, ``<topic>-<index>``: checked by pattern, without a call into Python
+per key (an SPU decodes 67k of them in a full sync at 100k partitions)."""
 
 Offset = Annotated[int, Field(ge=0)]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 import pytest
 
 from ha_sc.model import Endpoint, SpuSpec
+from ha_sc.model.partition import validate_partition_key
 from ha_sc.protocol import (
     MAX_FRAME_SIZE,
     Delta,
@@ -27,6 +29,7 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.protocol.framing import LARGE_PAYLOAD, SPEC_CHUNK
+from ha_sc.protocol.messages import PARTITION_KEY_PATTERN
 
 
 def spu(spu_id: int) -> SpuSpec:
@@ -232,7 +235,12 @@ def test_a_large_full_sync_encoded_in_chunks_reads_back_whole(count: int) -> Non
     )
     wire = encode_message(message)
     assert sc_message_decoder().feed(wire) == [message]
-    assert json.loads(wire[4:]) == json.loads(message.model_dump_json())
+    doc = json.loads(wire[4:])
+    if count > SPEC_CHUNK:  # the same document, but unset storage settings are left out
+        assert doc == json.loads(message.model_dump_json(exclude_none=True))
+        assert doc["replicas"][0]["storage"] == {}
+    else:
+        assert doc == json.loads(message.model_dump_json())
 
 
 def _large_full_sync(count: int) -> FullSync:
@@ -260,3 +268,33 @@ def test_a_bad_spec_deep_in_a_large_full_sync_is_named() -> None:
     doc["replicas"][5000]["leader"] = "nobody"
     with pytest.raises(ProtocolError, match=r"replicas\.5000\.leader"):
         sc_message_decoder().feed(frame(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["orders-0", "a-12", "x" * 63 + "-7", "my-topic-3", "0-0"],
+)
+def test_the_wire_partition_key_pattern_takes_what_the_model_takes(key: str) -> None:
+    assert validate_partition_key(key) == key
+    assert re.fullmatch(PARTITION_KEY_PATTERN, key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "orders",
+        "orders-",
+        "-1",
+        "Orders-0",
+        "orders-01",
+        "orders--0x",
+        "x" * 64 + "-0",
+        "a_b-0",
+        "orders-0-",
+        "-orders-0",
+    ],
+)
+def test_the_wire_partition_key_pattern_refuses_what_the_model_refuses(key: str) -> None:
+    with pytest.raises(ValueError):
+        validate_partition_key(key)
+    assert not re.fullmatch(PARTITION_KEY_PATTERN, key)
