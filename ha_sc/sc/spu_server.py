@@ -43,7 +43,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
-from ha_sc.sc.spu_spec_sync import ReplicaSpecs
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.store import Supervisor
 
 log = logging.getLogger("ha_sc.sc.spu")
@@ -120,6 +120,9 @@ class SpuServer:
             raise RuntimeError("the spu server is already started")
         host, port = parse_address(self._bind)
         self._server = await asyncio.start_server(self._accept, host, port)
+        self._supervisor.start(
+            "replica-specs-warm", keep_warm(self._replica_specs, self._view.cache), critical=False
+        )
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         self._address = format_address(bound_host, bound_port)
         log.info("spu server of %s listening on %s", self._view.replica_id, self._address)

@@ -22,7 +22,7 @@ from ha_sc.model import (
     encode_value,
 )
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
-from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 
@@ -202,3 +202,24 @@ def test_a_replica_spec_without_storage_settings_is_still_valid() -> None:
     )
     assert ReplicaSpec.model_validate_json(new.model_dump_json()) == new
     assert not new.storage.retains_all
+
+
+async def test_specs_are_kept_warm_as_partitions_are_cached_and_change(store: Store) -> None:
+    specs = ReplicaSpecs(store.cache.topics)
+    warm = asyncio.create_task(keep_warm(specs, store.cache, interval=0.01), name="warm")
+    try:
+        await store.put_partition("orders-1", 5002, [5002, 5001])
+
+        async def built(key: str, leader: int) -> None:
+            async with asyncio.timeout(5):
+                while (spec := specs.built(key)) is None or spec.leader != leader:
+                    await asyncio.sleep(0.01)
+
+        await built("orders-0", 5001)  # cached before: built on the first look
+        await built("orders-1", 5002)  # cached after: built as it came
+        await store.put_partition("orders-1", 5001, [5002, 5001])
+        await built("orders-1", 5001)  # its new leader, before any SPU asked
+        assert len(specs) == 2
+    finally:
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
