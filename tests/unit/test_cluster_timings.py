@@ -9,13 +9,25 @@ import pytest
 
 from election.raft import DEFAULT_TIMING
 from ha_sc.cluster.launcher import plan, replica_args
-from ha_sc.cluster.layout import LeaseTimings
+from ha_sc.cluster.layout import ClusterLayout, LeaseTimings
 from ha_sc.sc.settings import Backend, ScSettings
+
+
+def plan_with(
+    timings: LeaseTimings | None,
+    existing: ClusterLayout | None = None,
+    *,
+    replicas: int = 1,
+    backend: str = "raft",
+) -> ClusterLayout:
+    return plan(
+        existing, replicas=replicas, spus=0, backend=backend, etcd_endpoints=[], timings=timings
+    )
 
 
 def test_timings_are_recorded_and_given_to_every_replica(tmp_path: Path) -> None:
     timings = LeaseTimings(lease_ttl=2.0, renew_deadline=1.5)
-    layout = plan(None, replicas=3, spus=0, backend="raft", etcd_endpoints=[], timings=timings)
+    layout = plan_with(timings, replicas=3)
     assert layout.timings == timings
     for replica in layout.replicas:
         args = replica_args(layout, replica, tmp_path)
@@ -25,46 +37,18 @@ def test_timings_are_recorded_and_given_to_every_replica(tmp_path: Path) -> None
 
 
 def test_a_later_up_keeps_the_recorded_timings_and_refuses_others() -> None:
-    made = plan(
-        None,
-        replicas=1,
-        spus=0,
-        backend="raft",
-        etcd_endpoints=[],
-        timings=LeaseTimings(lease_ttl=2.0, renew_deadline=1.5),
-    )
-    again = plan(made, replicas=2, spus=0, backend="raft", etcd_endpoints=[])
+    made = plan_with(LeaseTimings(lease_ttl=2.0, renew_deadline=1.5))
+    again = plan_with(None, made, replicas=2)
     assert again.timings == made.timings
     with pytest.raises(ValueError, match="same lease timings"):
-        plan(
-            made,
-            replicas=2,
-            spus=0,
-            backend="raft",
-            etcd_endpoints=[],
-            timings=LeaseTimings(lease_ttl=3.0),
-        )
+        plan_with(LeaseTimings(lease_ttl=3.0), made, replicas=2)
 
 
 def test_timings_that_cannot_work_are_refused_naming_why() -> None:
     with pytest.raises(ValueError, match=r"lease_ttl \(0.5s\) must be greater than renew_deadline"):
-        plan(
-            None,
-            replicas=1,
-            spus=0,
-            backend="raft",
-            etcd_endpoints=[],
-            timings=LeaseTimings(lease_ttl=0.5),
-        )
+        plan_with(LeaseTimings(lease_ttl=0.5))
     with pytest.raises(ValueError, match="renew_interval: Input should be greater than 0"):
-        plan(
-            None,
-            replicas=1,
-            spus=0,
-            backend="etcd",
-            etcd_endpoints=[],
-            timings=LeaseTimings(renew_interval=0),
-        )
+        plan_with(LeaseTimings(renew_interval=0), backend="etcd")
 
 
 def test_a_replica_uses_its_backends_defaults_unless_told() -> None:

@@ -59,6 +59,14 @@ class Cluster:
         spec = TopicSpec(replicas=TopicReplicas.new_computed(partitions, replication))
         await self.kv.create(Kind.TOPIC.value, name, encode_value(spec))
 
+    async def until_online(self, key: str) -> None:
+        await self.until(
+            lambda: (
+                (p := self.cache.partitions.get(key)) is not None
+                and p.status.resolution is PartitionResolution.ONLINE
+            )
+        )
+
     async def until(self, condition: object, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
             while not condition():  # type: ignore[operator]
@@ -142,12 +150,7 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
     loop = cluster.loop(resync=3600.0, wake=wake)
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
-        await cluster.until(
-            lambda: (
-                (p := cluster.cache.partitions.get("orders-0")) is not None
-                and p.status.resolution is PartitionResolution.ONLINE
-            )
-        )
+        await cluster.until_online("orders-0")
         await asyncio.sleep(0.2)  # the loop has settled and waits for a change
         partition = cluster.cache.partitions.get("orders-0")
         assert partition is not None
@@ -186,12 +189,7 @@ async def test_passes_are_paced_by_how_long_planning_takes(
     loop = cluster.loop(resync=0.05)
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
-        await cluster.until(
-            lambda: (
-                (p := cluster.cache.partitions.get("orders-0")) is not None
-                and p.status.resolution is PartitionResolution.ONLINE
-            )
-        )
+        await cluster.until_online("orders-0")
         await asyncio.sleep(0.3)  # settled
         monkeypatch.setattr(controller_loop, "_plan", slow_plan)
         await asyncio.sleep(0.3)  # a slow plan has run
