@@ -7,7 +7,10 @@ status reports; each one is also a heartbeat. The connection ends, and the SPU
 counts as offline, on the first of: the SPU closes it or sends something
 malformed, no status within ``health_timeout``, the term it was opened under
 ends (or its renew deadline passes), the SPU is unregistered, or the server
-closes it.
+closes it. After a message carrying replica specs the SPU gets ``DIGEST_PER_SPEC``
+more per spec before its silence counts: it reports only once it has applied them,
+and an SPU holding 67k replicas takes seconds over a full sync (taking it for
+offline then moved the leadership of every partition it led).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from ha_sc.store import GlobalStore
 log = logging.getLogger("ha_sc.sc.spu")
 
 READ_CHUNK = 64 * 1024
+DIGEST_PER_SPEC = 0.0001
+"""Seconds of extra patience per replica spec sent (10k specs: one more second)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,8 @@ class SpuConnection:
         self._sc_replicas = sc_replicas
         self._close_requested = asyncio.Event()
         self._close_reason = ""
+        self._silence: asyncio.Timeout | None = None
+        self._first_wait = health_timeout
 
     def close(self, reason: str) -> None:
         """Ask the connection to end; ``run`` returns soon after."""
@@ -106,6 +113,7 @@ class SpuConnection:
         failure = await self._send(full)
         if failure:
             return failure
+        self._first_wait = self._health_timeout + DIGEST_PER_SPEC * len(full.replicas)
         log.info(
             "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d",
             self.spu_id,
@@ -137,6 +145,7 @@ class SpuConnection:
             failure = await self._send(delta)
             if failure:
                 return failure
+            self._be_patient(len(delta.replicas_changed))
             if not delta.is_empty:
                 log.debug("spu %d: sent %s", self.spu_id, _describe(delta))
             if self.spu_id in delta.spus_removed:
@@ -146,24 +155,37 @@ class SpuConnection:
     async def _read_status(self) -> str:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._health_timeout) as silence:
+            async with asyncio.timeout(self._first_wait) as silence:
+                self._silence = silence
                 messages, self._received = self._received, []
                 while True:
                     for message in messages:
                         violation = self._handle(message)
                         if violation:
                             return f"protocol violation: {violation}"
-                        silence.reschedule(loop.time() + self._health_timeout)
+                        # a report never shortens the time given to apply specs sent
+                        heard = loop.time() + self._health_timeout
+                        silence.reschedule(max(heard, silence.when() or heard))
                     data = await self._reader.read(READ_CHUNK)
                     if not data:
                         return "connection closed by the spu"
                     messages = self._decoder.feed(data)
         except TimeoutError:
-            return f"no status for {self._health_timeout:g} s"
+            return f"no status for {self._health_timeout:g} s (and the time its specs took)"
         except ProtocolError as exc:
             return f"malformed message: {exc}"
         except ConnectionError as exc:
             return f"connection lost: {exc or type(exc).__name__}"
+
+    def _be_patient(self, specs: int) -> None:
+        """Give the SPU time to apply ``specs`` replica specs before its silence counts."""
+        silence = self._silence
+        if not specs or silence is None:
+            return
+        deadline = silence.when()
+        wanted = asyncio.get_running_loop().time() + self._health_timeout + DIGEST_PER_SPEC * specs
+        if deadline is not None and wanted > deadline:
+            silence.reschedule(wanted)
 
     def _handle(self, message: SpuMessage) -> str | None:
         """Take in one message; returns what is wrong with it, if anything."""

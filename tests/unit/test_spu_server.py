@@ -14,7 +14,7 @@ import pytest
 from election.guard import Guard
 from election.term import Term
 from ha_sc.kv.memory import MemoryKv
-from ha_sc.model import Endpoint, Kind, SpuSpec, encode_value
+from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
 from ha_sc.protocol import (
     Delta,
     FullSync,
@@ -29,6 +29,7 @@ from ha_sc.protocol import (
     parse_address,
     sc_message_decoder,
 )
+from ha_sc.sc import spu_connection
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
@@ -359,6 +360,25 @@ async def test_a_bad_message_ends_the_connection_with_its_reason(
     await eventually(lambda: not server.connected_ids())
     assert f"spu {ME} offline: {reason}" in logs.text
     await registered(connect)
+
+
+async def test_an_spu_gets_time_to_apply_the_specs_it_was_sent(
+    view: View, server: SpuServer, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spu_connection, "DIGEST_PER_SPEC", 0.5)  # as if each took 0.5 s
+    await view.kv.create(
+        Kind.PARTITION.value, "orders-0", encode_value(PartitionSpec(leader=ME, replicas=[ME]))
+    )
+    await eventually(lambda: len(view.cache.partitions) == 1)
+    view.win()
+    client, full = await registered(connect)
+    assert len(full.replicas) == 1
+    started = time.monotonic()
+    await asyncio.sleep(0.7)  # past the 0.4 s health timeout, within 0.4 + 0.5
+    assert server.connected_ids() == {ME}
+    await client.send(StatusReport(spu_id=ME))  # applied: from now on 0.4 s as usual
+    await eventually(lambda: not server.connected_ids())
+    assert time.monotonic() - started < 0.7 + 0.4 + 0.5
 
 
 async def test_silence_past_the_health_timeout_is_offline(
