@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -34,6 +33,7 @@ STAMP = r"^(\S+ \S+) "
 FULL_SYNC = re.compile(STAMP + r".*full sync at epoch (\d+)")
 BECAME_LEADER = re.compile(STAMP + r".*became leader epoch=(\d+)", re.MULTILINE)
 PER_TOPIC = 1000
+CREATE_ATTEMPTS = 10
 
 
 def first_after(log: Path, pattern: re.Pattern[str], epoch: int) -> float | None:
@@ -56,13 +56,19 @@ async def fill(directory: Path, partitions: int) -> None:
             count = min(PER_TOPIC, partitions - made)
             name = f"load-{made // PER_TOPIC}"
             spec = TopicSpec(replicas=TopicReplicas.new_computed(count, 2))
-            try:
-                await client.create_topic(name, spec, wait=300)
-            except ApiError as failed:  # stored; the next leader provisions it
-                if failed.status != 503:
-                    raise
-                print(f"  (while filling: {failed})")
-                await provisioned(client, name)
+            for _ in range(CREATE_ATTEMPTS):
+                try:
+                    await client.create_topic(name, spec, wait=300)
+                    break
+                except ApiError as failed:  # stored and provisioned later, or refused
+                    if failed.status != 503:
+                        raise
+                    print(f"  (while filling: {failed})")
+                    if await provisioned(client, name):
+                        break
+                    await asyncio.sleep(2)  # refused (SPUs offline) and removed: again
+            else:
+                raise RuntimeError(f"topic {name} not created in {CREATE_ATTEMPTS} attempts")
             made += count
         deadline = time.monotonic() + 1800
         while True:
@@ -75,13 +81,18 @@ async def fill(directory: Path, partitions: int) -> None:
             await asyncio.sleep(2)
 
 
-async def provisioned(client: AdminClient, name: str, timeout: float = 600) -> None:
+async def provisioned(client: AdminClient, name: str, timeout: float = 600) -> bool:
+    """True once ``name`` is provisioned; False if it is gone (refused and removed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(ApiError):
+        try:
             topic = await client.describe_topic(name)
+        except ApiError as failed:
+            if failed.status == 404:
+                return False
+        else:
             if topic.status.resolution is TopicResolution.PROVISIONED:
-                return
+                return True
         await asyncio.sleep(0.5)
     raise TimeoutError(f"topic {name} not provisioned within {timeout:.0f} s")
 

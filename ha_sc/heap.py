@@ -9,7 +9,11 @@ than changed, so ``keep_collections_short`` freezes them (``gc.freeze``: out of 
 later collection's sight) every ``interval``, right after collecting what is not
 frozen yet, which is only what was made since the last freeze and so quick. Frozen
 objects are still freed the usual way when the last reference goes; only garbage
-*cycles* among them would stay, and the caches hold none.
+*cycles* among them would stay, and the caches hold none. The collector's own full
+collections are switched off meanwhile: with little left unfrozen after each freeze it
+started one every few thousand new objects, and a burst of them (an SPU decoding a
+full sync of 40k replica specs makes about a million) cost one growing walk after
+another, over a second in all.
 
 Collections that still pause the process longer than ``PAUSE_WARNING`` are logged.
 """
@@ -25,6 +29,9 @@ from typing import Any
 log = logging.getLogger("ha_sc.heap")
 
 FREEZE_INTERVAL = 5.0
+NO_AUTOMATIC_FULL = 1_000_000
+"""The collector's third threshold while the freezer runs (young collections before a
+full one): never reached in practice."""
 PAUSE_WARNING = 0.2
 """Seconds of one collection past which it is logged."""
 
@@ -49,6 +56,8 @@ async def keep_collections_short(*, interval: float = FREEZE_INTERVAL) -> None:
     seconds after; a task, until cancelled."""
     recorder = _PauseRecorder()
     gc.callbacks.append(recorder)
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, NO_AUTOMATIC_FULL)
     try:
         while True:
             gc.collect()
@@ -62,4 +71,5 @@ async def keep_collections_short(*, interval: float = FREEZE_INTERVAL) -> None:
                 )
             await asyncio.sleep(interval)
     finally:
+        gc.set_threshold(young, middle, full)
         gc.callbacks.remove(recorder)

@@ -33,11 +33,13 @@ async def test_the_heap_is_frozen_after_its_garbage_cycles_are_collected() -> No
     gone = weakref.ref(a)
     kept = [Node() for _ in range(1000)]
     del a, b
+    thresholds = gc.get_threshold()
     task = asyncio.create_task(keep_collections_short(interval=0.05), name="heap-freezer")
     try:
         async with asyncio.timeout(5):
             while gc.get_freeze_count() == 0:
                 await asyncio.sleep(0.02)
+        assert gc.get_threshold()[2] > 100_000  # no full collections but the freezer's
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -45,6 +47,7 @@ async def test_the_heap_is_frozen_after_its_garbage_cycles_are_collected() -> No
     assert gone() is None  # collected before the freeze, not frozen for good
     assert gc.get_freeze_count() >= len(kept)
     assert not any(isinstance(cb, _PauseRecorder) for cb in gc.callbacks)  # removed on cancel
+    assert gc.get_threshold() == thresholds
 
 
 async def test_a_long_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
