@@ -25,7 +25,7 @@ from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
-from ha_sc.sc.settings import Backend, ScSettings, default_timing
+from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc")
@@ -37,8 +37,8 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
     """The replica's candidate; on Raft and etcd it campaigns and renews on a thread of its
     own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease."""
     address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
+    timing = settings.election_timing()
     if settings.backend is not Backend.MEMORY:
-        timing = settings.election_timing(default_timing(settings.backend))
         log.info(
             "sc lease on %s: ttl %g s, renew deadline %g s, renewed every %g s",
             settings.backend.value,
@@ -55,7 +55,7 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
             election=ELECTION,
             name=settings.replica_id,
             address=address,
-            timing=settings.election_timing(default_timing(Backend.RAFT)),
+            timing=timing,
         )
         return ThreadedCandidate(raft)
     if settings.backend is Backend.ETCD:
@@ -67,7 +67,7 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
             name=settings.replica_id,
             address=address,
             root=settings.etcd_root,
-            timing=settings.election_timing(default_timing(Backend.ETCD)),
+            timing=timing,
         )
         return ThreadedCandidate(etcd)
     from election.memory import MemoryCandidate

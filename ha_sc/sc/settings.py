@@ -51,8 +51,9 @@ class ScSettings(BaseModel):
     """How often the leader renews (None: the backend's default, 0.1 s on Raft, 0.25 s
     on etcd)."""
 
-    def election_timing(self, default: ElectionTiming) -> ElectionTiming:
-        """``default`` (the backend's) with what these settings set instead."""
+    def election_timing(self) -> ElectionTiming:
+        """The backend's default lease timings with what these settings set instead."""
+        default = default_timing(self.backend)
         return default.model_validate(
             {
                 **default.model_dump(),
@@ -72,16 +73,17 @@ class ScSettings(BaseModel):
 
     @model_validator(mode="after")
     def _timing_consistent(self) -> ScSettings:
-        if self.backend is not Backend.MEMORY:
-            try:
-                self.election_timing(default_timing(self.backend))
-            except ValidationError as invalid:
-                raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        try:
+            self.election_timing()
+        except ValidationError as invalid:
+            raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
 
 def default_timing(backend: Backend) -> ElectionTiming:
     """The lease timings a backend uses unless told otherwise."""
+    if backend is Backend.MEMORY:
+        return ElectionTiming()
     if backend is Backend.ETCD:
         from election.etcd import DEFAULT_ETCD_TIMING
 

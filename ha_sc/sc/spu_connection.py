@@ -87,7 +87,6 @@ class SpuConnection:
         self._close_requested = asyncio.Event()
         self._close_reason = ""
         self._silence: asyncio.Timeout | None = None
-        self._first_wait = health_timeout
 
     def close(self, reason: str) -> None:
         """Ask the connection to end; ``run`` returns soon after."""
@@ -113,7 +112,6 @@ class SpuConnection:
         failure = await self._send(full)
         if failure:
             return failure
-        self._first_wait = self._health_timeout + DIGEST_PER_SPEC * len(full.replicas)
         log.info(
             "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d",
             self.spu_id,
@@ -126,7 +124,7 @@ class SpuConnection:
         return await _first_of(
             {
                 f"{name}-push": self._push(),
-                f"{name}-status": self._read_status(),
+                f"{name}-status": self._read_status(first_wait=self._patience(len(full.replicas))),
                 f"{name}-term": self._until_term_ends(),
                 f"{name}-close": self._until_closed(),
             }
@@ -152,10 +150,14 @@ class SpuConnection:
                 return f"spu {self.spu_id} is no longer registered with the cluster"
             last_sent = loop.time()
 
-    async def _read_status(self) -> str:
+    def _patience(self, specs: int) -> float:
+        """How long the SPU may be silent after being sent ``specs`` replica specs."""
+        return self._health_timeout + DIGEST_PER_SPEC * specs
+
+    async def _read_status(self, *, first_wait: float) -> str:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._first_wait) as silence:
+            async with asyncio.timeout(first_wait) as silence:
                 self._silence = silence
                 messages, self._received = self._received, []
                 while True:
@@ -183,7 +185,7 @@ class SpuConnection:
         if not specs or silence is None:
             return
         deadline = silence.when()
-        wanted = asyncio.get_running_loop().time() + self._health_timeout + DIGEST_PER_SPEC * specs
+        wanted = asyncio.get_running_loop().time() + self._patience(specs)
         if deadline is not None and wanted > deadline:
             silence.reschedule(wanted)
 

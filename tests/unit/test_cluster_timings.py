@@ -52,7 +52,7 @@ def test_timings_that_cannot_work_are_refused_naming_why() -> None:
 
 
 def test_a_replica_uses_its_backends_defaults_unless_told() -> None:
-    assert ScSettings().election_timing(DEFAULT_TIMING) == DEFAULT_TIMING
+    assert ScSettings().election_timing() == DEFAULT_TIMING
     told = ScSettings(backend=Backend.RAFT, lease_ttl=1.2, renew_deadline=0.9)
-    timing = told.election_timing(DEFAULT_TIMING)
+    timing = told.election_timing()
     assert (timing.lease_ttl, timing.renew_deadline, timing.renew_interval) == (1.2, 0.9, 0.1)
