@@ -119,7 +119,6 @@ class ScLink:
         delay = settings.backoff_initial
         turn = 0
         redirect: str | None = None
-        self._left_epoch = None
         while True:
             if redirect is not None:
                 address, redirected = redirect, True
@@ -131,7 +130,7 @@ class ScLink:
             if end.served:
                 delay = settings.backoff_initial
                 # the leader is gone (or deposed): say so where it registers next
-                self._left_epoch = self._state.highest_epoch if end.redirect is None else None
+                self._left_epoch = self._state.highest_epoch
             if end.redirect is not None:
                 redirect = end.redirect  # the leader-elect may name itself: retry it after a wait
                 if redirect != address and not redirected:
