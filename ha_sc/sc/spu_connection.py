@@ -1,6 +1,6 @@
 """One registered SPU's connection to the leader: specs out, status in.
 
-The task ``spu-conn-<id>`` sends the full sync, then a delta whenever the
+The task ``spu-conn-<id>-<n>`` sends the full sync, then a delta whenever the
 cache's specs change (an empty delta every ``keepalive_interval`` when nothing
 does, so the SPU can tell a live leader from a silent one). It reads the SPU's
 status reports; each one is also a heartbeat. The connection ends, and the SPU
@@ -53,7 +53,7 @@ class ReceivedStatus:
 
 
 class SpuConnection:
-    """Serves one registered SPU under one term; run it as ``spu-conn-<id>``."""
+    """Serves one registered SPU under one term; run it as ``spu-conn-<id>-<n>``."""
 
     def __init__(
         self,

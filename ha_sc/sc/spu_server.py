@@ -85,6 +85,7 @@ class SpuServer:
         self._statuses: dict[int, ReceivedStatus] = {}
         self._replica_specs = ReplicaSpecs(view.cache.topics)
         self._accepted = itertools.count(1)
+        self._served = itertools.count(1)
         self.connections_changed = asyncio.Event()
         """Set when an SPU's connection is registered or ends (the controllers wake on it)."""
 
@@ -223,8 +224,6 @@ class SpuServer:
             return False
         while (old := self._connections.get(spu_id)) is not None:
             old.close(f"replaced by a new connection from {peer}")
-            # the supervisor's done-callback was added first, so it has freed the task's
-            # name by the time this wait returns
             await asyncio.wait({self._tasks[spu_id]})
         if not term.is_valid():
             return False
@@ -243,10 +242,13 @@ class SpuServer:
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,
         )
-        self._connections[spu_id] = connection
-        self._tasks[spu_id] = self._supervisor.start(
-            f"spu-conn-{spu_id}", self._serve(connection), critical=False
+        # a name of its own: the task of the connection it replaces has ended, but the
+        # supervisor may not have let go of that task's name yet
+        task = self._supervisor.start(
+            f"spu-conn-{spu_id}-{next(self._served)}", self._serve(connection), critical=False
         )
+        self._connections[spu_id] = connection
+        self._tasks[spu_id] = task
         self.connections_changed.set()
         return True
 

@@ -460,3 +460,34 @@ async def test_an_address_is_checked_and_known_only_once_bound(view: View) -> No
     server = SpuServer(view, "127.0.0.1:0")
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.address
+
+
+async def test_an_spu_that_registers_as_its_last_connection_ends_is_served(
+    view: View, server: SpuServer, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old connection's task has ended, but the supervisor lets go of it one loop turn
+    later; a registration served in between must still get a connection of its own."""
+    ended = asyncio.Event()
+    real_run = spu_connection.SpuConnection.run
+
+    async def run_until_ended(self: spu_connection.SpuConnection) -> str:
+        if ended.is_set():
+            return await real_run(self)
+        await ended.wait()
+        self.close("ended by the test")
+        self._writer.close()  # and not waiting for it: the task ends in this step
+        return "ended by the test"
+
+    monkeypatch.setattr(spu_connection.SpuConnection, "run", run_until_ended)
+    view.win()
+    first = await connect()
+    await first.send(Register(spu_id=ME))
+    await eventually(lambda: server.connected_ids() == {ME})
+    second = await connect()
+    await asyncio.sleep(0.05)  # accepted, its first read waiting
+    # in one loop turn: the old connection's task ends, and the register message arrives
+    second.writer.write(encode_message(Register(spu_id=ME)))
+    asyncio.get_running_loop().call_soon(ended.set)
+    full = await second.receive()
+    assert isinstance(full, FullSync)
+    assert server.connected_ids() == {ME}
