@@ -10,7 +10,8 @@ ends (or its renew deadline passes), the SPU is unregistered, or the server
 closes it. After a message carrying replica specs the SPU gets ``DIGEST_PER_SPEC``
 more per spec before its silence counts: it reports only once it has applied them,
 and an SPU holding 67k replicas takes seconds over a full sync (taking it for
-offline then moved the leadership of every partition it led).
+offline then moved the leadership of every partition it led). Silences are timed in
+awake time (``ha_sc.awake``): a stall of the leader's own loop is not the SPU's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from election.term import Term
+from ha_sc import awake
 from ha_sc.protocol import (
     Delta,
     FullSync,
@@ -86,7 +88,8 @@ class SpuConnection:
         self._sc_replicas = sc_replicas
         self._close_requested = asyncio.Event()
         self._close_reason = ""
-        self._silence: asyncio.Timeout | None = None
+        self._silent_until = 0.0
+        """Awake time (``awake.now``) past which the SPU's silence ends the connection."""
 
     def close(self, reason: str) -> None:
         """Ask the connection to end; ``run`` returns soon after."""
@@ -155,39 +158,44 @@ class SpuConnection:
         return self._health_timeout + DIGEST_PER_SPEC * specs
 
     async def _read_status(self, *, first_wait: float) -> str:
-        loop = asyncio.get_running_loop()
+        self._allow(first_wait)
+        messages, self._received = self._received, []
         try:
-            async with asyncio.timeout(first_wait) as silence:
-                self._silence = silence
-                messages, self._received = self._received, []
-                while True:
-                    for message in messages:
-                        violation = self._handle(message)
-                        if violation:
-                            return f"protocol violation: {violation}"
-                        # a report never shortens the time given to apply specs sent
-                        heard = loop.time() + self._health_timeout
-                        silence.reschedule(max(heard, silence.when() or heard))
-                    data = await self._reader.read(READ_CHUNK)
-                    if not data:
-                        return "connection closed by the spu"
-                    messages = self._decoder.feed(data)
-        except TimeoutError:
-            return f"no status for {self._health_timeout:g} s (and the time its specs took)"
+            while True:
+                for message in messages:
+                    violation = self._handle(message)
+                    if violation:
+                        return f"protocol violation: {violation}"
+                    # a report never shortens the time given to apply specs sent
+                    self._allow(self._health_timeout)
+                data = await self._read_until_silent()
+                if data is None:
+                    return f"no status for {self._health_timeout:g} s (and the time its specs took)"
+                if not data:
+                    return "connection closed by the spu"
+                messages = self._decoder.feed(data)
         except ProtocolError as exc:
             return f"malformed message: {exc}"
         except ConnectionError as exc:
             return f"connection lost: {exc or type(exc).__name__}"
 
+    async def _read_until_silent(self) -> bytes | None:
+        """The next bytes from the SPU; None once its silence has run out."""
+        while (left := self._silent_until - awake.now()) > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    return await self._reader.read(READ_CHUNK)
+            # in wall time; the loop's own stalls or more patience may leave time
+        return None
+
+    def _allow(self, seconds: float) -> None:
+        """Let the SPU be silent for ``seconds`` more from now, if that is longer."""
+        self._silent_until = max(self._silent_until, awake.now() + seconds)
+
     def _be_patient(self, specs: int) -> None:
         """Give the SPU time to apply ``specs`` replica specs before its silence counts."""
-        silence = self._silence
-        if not specs or silence is None:
-            return
-        deadline = silence.when()
-        wanted = asyncio.get_running_loop().time() + self._patience(specs)
-        if deadline is not None and wanted > deadline:
-            silence.reschedule(wanted)
+        if specs:
+            self._allow(self._patience(specs))
 
     def _handle(self, message: SpuMessage) -> str | None:
         """Take in one message; returns what is wrong with it, if anything."""
@@ -218,8 +226,7 @@ class SpuConnection:
         """Send and wait until the SPU takes it; why the connection cannot go on, if so."""
         try:
             self._writer.write(encode_message(message))
-            async with asyncio.timeout(self._health_timeout):
-                await self._writer.drain()
+            await awake.within(self._health_timeout, self._writer.drain)
         except TimeoutError:
             return f"the spu took no message for {self._health_timeout:g} s"
         except ConnectionError as exc:

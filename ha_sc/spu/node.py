@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 
+from ha_sc.awake import watch_loop
 from ha_sc.heap import keep_collections_short
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.plane import DataPlane
@@ -94,6 +95,7 @@ class SpuNode:
             self.supervisor.start("sc-link", self.link.run())
             self.supervisor.start("spu-state-file", self.state_file.run())
             self.supervisor.start("heap-freezer", keep_collections_short())
+            self.supervisor.start("loop-monitor", watch_loop())
             self.dataplane.start(self.supervisor)
             stop = asyncio.create_task(self._stop.wait(), name="await-stop")
             failed = asyncio.create_task(self.supervisor.failed.wait(), name="await-failure")

@@ -11,7 +11,8 @@ holds it until there is one instead of naming the lost one. Every spec message p
 epoch fence first: a message from a deposed leader is refused, counted, and
 ends the session. While connected the SPU sends its status every
 ``status_interval``; silence from the SC past ``sc_timeout`` (it sends a
-keepalive every 0.5 s) ends the session, so a paused or cut-off leader is left
+keepalive every 0.5 s; timed in awake time, ``ha_sc.awake``, so a stall of the SPU's
+own loop does not count) ends the session, so a paused or cut-off leader is left
 behind. What the SPU holds stays as it is until the next full sync. A replica
 given as ``ADDR@DIAL`` is dialled at DIAL whenever ADDR is meant, redirects
 included. The fence's decisions are also appended to ``control-events.jsonl`` in
@@ -28,6 +29,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ha_sc import awake
 from ha_sc.protocol import (
     Delta,
     FullSync,
@@ -77,18 +79,20 @@ class _Channel:
     async def send(self, message: Register | StatusReport) -> None:
         """Send; TimeoutError if the SC does not take it within the timeout."""
         self._writer.write(encode_message(message))
-        async with asyncio.timeout(self._timeout):
-            await self._writer.drain()
+        await awake.within(self._timeout, self._writer.drain)
 
     async def receive(self) -> ScMessage:
-        """The next message; TimeoutError after ``timeout`` s of silence."""
-        async with asyncio.timeout(self._timeout):
-            while not self._pending:
-                data = await self._reader.read(READ_CHUNK)
-                if not data:
-                    raise ConnectionError("connection closed by the sc")
-                self._pending.extend(self._decoder.feed(data))
+        """The next message; TimeoutError after ``timeout`` s of silence (awake time:
+        a stall of this SPU's own loop is not the SC's)."""
+        await awake.within(self._timeout, self._fill)
         return self._pending.pop(0)
+
+    async def _fill(self) -> None:
+        while not self._pending:
+            data = await self._reader.read(READ_CHUNK)
+            if not data:
+                raise ConnectionError("connection closed by the sc")
+            self._pending.extend(self._decoder.feed(data))
 
 
 class ScLink:

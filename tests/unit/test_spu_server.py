@@ -13,6 +13,7 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
+from ha_sc import awake
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
 from ha_sc.protocol import (
@@ -36,6 +37,11 @@ from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 ME = 5001
+
+
+def stall(seconds: float) -> None:
+    """Block the event loop (the stall a long synchronous step makes)."""
+    time.sleep(seconds)
 
 
 class View:
@@ -491,3 +497,25 @@ async def test_an_spu_that_registers_as_its_last_connection_ends_is_served(
     full = await second.receive()
     assert isinstance(full, FullSync)
     assert server.connected_ids() == {ME}
+
+
+async def test_a_stall_of_the_leaders_own_loop_is_not_the_spus_silence(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    watcher = asyncio.create_task(awake.watch_loop(), name="loop-monitor")
+    try:
+        view.win(for_seconds=60)
+        client, _ = await registered(connect)
+        await client.send(StatusReport(spu_id=ME))
+        await asyncio.sleep(0.05)
+        stall(1.0)  # the leader's loop stalls 2.5x the 0.4 s health timeout
+        await asyncio.sleep(0.1)
+        await client.send(StatusReport(spu_id=ME))  # the SPU was never silent
+        await asyncio.sleep(0.2)
+        assert server.connected_ids() == {ME}
+        assert "offline" not in logs.text
+        await eventually(lambda: not server.connected_ids())  # real silence still counts
+        assert f"spu {ME} offline: no status for 0.4 s" in logs.text
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
