@@ -107,7 +107,7 @@ class SpuConnection:
                 await self._writer.wait_closed()
 
     async def _serve(self) -> str:
-        full = self._sync.full_sync(self._term.epoch).model_copy(
+        full = (await self._sync.full_sync(self._term.epoch)).model_copy(
             update={"sc_replicas": self._sc_replicas()}
         )
         if not self._term.is_valid():

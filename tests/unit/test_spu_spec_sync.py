@@ -22,6 +22,7 @@ from ha_sc.model import (
     encode_value,
 )
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
+from ha_sc.sc import spu_spec_sync
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
@@ -78,7 +79,7 @@ async def store() -> AsyncIterator[Store]:
 
 
 async def test_the_full_sync_has_every_spu_and_replica_spec(store: Store) -> None:
-    full = SpecSync(store.cache).full_sync(7)
+    full = await SpecSync(store.cache).full_sync(7)
     assert full.epoch == 7
     assert full.trace == {}
     assert sorted(s.id for s in full.spus) == [5001, 5002]
@@ -87,7 +88,7 @@ async def test_the_full_sync_has_every_spu_and_replica_spec(store: Store) -> Non
 
 async def test_deltas_carry_spec_changes_and_removals(store: Store) -> None:
     sync = SpecSync(store.cache)
-    sync.full_sync(1)
+    await sync.full_sync(1)
     assert not sync.has_change()
     assert sync.delta(1).is_empty
 
@@ -115,7 +116,7 @@ async def test_an_spu_gets_only_the_replicas_it_hosts_and_loses_one_moved_away(
     await store.put_partition("orders-1", 5002, [5002])
     specs = ReplicaSpecs()
     sync = SpecSync(store.cache, 5001, specs=specs)
-    full = sync.full_sync(1)
+    full = await sync.full_sync(1)
     assert sorted(s.id for s in full.spus) == [5001, 5002]  # peers' endpoints: all SPUs
     assert [r.partition for r in full.replicas] == ["orders-0"]
 
@@ -126,14 +127,29 @@ async def test_an_spu_gets_only_the_replicas_it_hosts_and_loses_one_moved_away(
     assert delta.replicas_removed == ["orders-0"]
 
     # another SPU's connection reuses the specs built for this one
-    other = SpecSync(store.cache, 5002, specs=specs).full_sync(1)
+    other = await SpecSync(store.cache, 5002, specs=specs).full_sync(1)
     assert sorted(r.partition for r in other.replicas) == ["orders-0", "orders-1"]
     assert len(specs) == 3
 
 
+async def test_a_full_sync_yields_between_slices_and_what_changes_meanwhile_follows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spu_spec_sync, "SYNC_SLICE", 1)
+    await store.put_partition("orders-1", 5001, [5001])
+    sync = SpecSync(store.cache, 5001)
+    building = asyncio.create_task(sync.full_sync(1))
+    await asyncio.sleep(0)  # the first slice is built, the build waits for its turn
+    assert not building.done()
+    await store.put_partition("orders-0", 5002, [5001, 5002])  # changes while it builds
+    full = await building
+    assert sorted(r.partition for r in full.replicas) == ["orders-0", "orders-1"]
+    assert [(r.partition, r.leader) for r in sync.delta(1).replicas_changed] == [("orders-0", 5002)]
+
+
 async def test_status_changes_do_not_reach_the_spu(store: Store) -> None:
     sync = SpecSync(store.cache)
-    sync.full_sync(1)
+    await sync.full_sync(1)
     online = PartitionStatus(resolution=PartitionResolution.ONLINE)
     await store.put_partition("orders-0", 5001, [5001, 5002], status=online)
     assert not sync.has_change()
@@ -142,7 +158,7 @@ async def test_status_changes_do_not_reach_the_spu(store: Store) -> None:
 
 async def test_waiting_for_a_change_returns_on_a_spec_change_or_the_timeout(store: Store) -> None:
     sync = SpecSync(store.cache)
-    sync.full_sync(1)
+    await sync.full_sync(1)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await sync.wait_for_change(0.05)
@@ -168,7 +184,7 @@ async def test_replica_specs_carry_the_topics_retention_and_segment_settings(
 ) -> None:
     # no topic cached: the defaults (an SPU keeps everything, 1 GiB segments)
     sync = SpecSync(store.cache)
-    assert sync.full_sync(1).replicas[0].storage == ReplicaStorage()
+    assert (await sync.full_sync(1)).replicas[0].storage == ReplicaStorage()
 
     spec = orders_topic(segment_size=4096, retention_time_seconds=60, max_partition_size=8192)
     await store.put(Kind.TOPIC, "orders", encode_value(spec))
@@ -177,7 +193,7 @@ async def test_replica_specs_carry_the_topics_retention_and_segment_settings(
     delta = sync.delta(1)
     expected = ReplicaStorage(segment_size=4096, retention_time_seconds=60, max_partition_size=8192)
     assert [(r.partition, r.storage) for r in delta.replicas_changed] == [("orders-0", expected)]
-    assert SpecSync(store.cache).full_sync(2).replicas[0].storage == expected
+    assert (await SpecSync(store.cache).full_sync(2)).replicas[0].storage == expected
 
     # a spec change reaches the partitions' replica specs; other topics' do not move
     await store.put(Kind.TOPIC, "orders", encode_value(orders_topic(retention_time_seconds=5)))
