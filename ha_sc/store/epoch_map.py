@@ -16,7 +16,7 @@ Only the dispatcher of the kind writes (``sync_all``, ``apply_put``,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Generic
@@ -202,27 +202,36 @@ class LocalStore(Generic[SpecT, StatusT]):
         Objects equal to the cached ones keep their epochs; spec and status are
         compared separately; keys not in ``objects`` become tombstones.
         """
-        self._check_order(revision, "full sync")
         incoming: dict[str, StoredObject[SpecT, StatusT]] = {}
         for obj in objects:
             if obj.key in incoming:
                 raise CacheCorrupted(f"{self._kind}: full sync lists key {obj.key!r} twice")
             incoming[obj.key] = obj
+        return self.sync_listing(incoming.values(), incoming.keys(), revision)
+
+    def sync_listing(
+        self,
+        changed: Iterable[StoredObject[SpecT, StatusT]],
+        listed: Collection[str],
+        revision: int,
+    ) -> SyncSummary:
+        """``sync_all`` from what a listing at ``revision`` showed: the objects new or
+        not as cached (``changed``) and every key it holds (``listed``). Keys cached
+        but not listed become tombstones; the rest stay as they are, epochs and all.
+        """
+        self._check_order(revision, "full sync")
         batch = _Batch(self._epoch + 1)
-        added = changed = unchanged = 0
-        for obj in incoming.values():
+        added = updated = 0
+        for obj in changed:
             existed = obj.key in self._entries
-            if not self._put(obj, batch):
-                unchanged += 1
-            elif existed:
-                changed += 1
-            else:
-                added += 1
-        vanished = [key for key in self._entries if key not in incoming]
+            if self._put(obj, batch):
+                updated += existed
+                added += not existed
+        vanished = [key for key in self._entries if key not in listed]
         for key in vanished:
             self._remove(key, batch)
         self._commit(batch, revision)
-        return SyncSummary(added, changed, len(vanished), unchanged)
+        return SyncSummary(added, updated, len(vanished), len(self._entries) - added - updated)
 
     def apply_put(self, obj: StoredObject[SpecT, StatusT]) -> bool:
         """Store a created or updated object; returns whether anything changed."""

@@ -230,6 +230,23 @@ def test_sync_all_keeps_unchanged_epochs_and_tombstones_vanished_keys() -> None:
     assert store.changes_since(1).deletes == ("gone",)
 
 
+def test_a_sync_from_what_a_listing_changed_leaves_the_rest_as_it_was() -> None:
+    store = topic_store()
+    store.sync_all([topic("same"), topic("spec"), topic("gone")], revision=4)
+
+    summary = store.sync_listing(
+        [topic("spec", partitions=5), topic("new", revision=8)],
+        {"same", "spec", "new"},
+        revision=9,
+    )
+
+    assert (summary.added, summary.changed, summary.deleted, summary.unchanged) == (1, 1, 1, 1)
+    assert store.get("same") == topic("same")
+    assert store.get("gone") is None
+    assert keys(store.changes_since(1).updates) == ["new", "spec"]
+    assert store.changes_since(1).deletes == ("gone",)
+
+
 def test_a_sync_that_changes_nothing_keeps_the_epoch() -> None:
     store = topic_store()
     store.sync_all([topic("a"), topic("b")], revision=2)
