@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -63,13 +63,24 @@ def topic_of(partition_key: str) -> str:
     return parse_partition_key(partition_key)[0]
 
 
+SpecVersion = tuple[int, int]
+"""The store epochs of the last partition and topic spec changes: what a set of replica
+specs was built as of."""
+
+
 class ReplicaSpecs:
     """Replica specs built once per partition and topic revision and shared by every SPU
-    connection of a replica: after a failover every SPU asks for a full sync at once."""
+    connection of a replica: after a failover every SPU asks for a full sync at once.
+
+    Each SPU's whole set is kept too, with the spec version it was built at: a full
+    sync while no spec has changed since copies it instead of looking at every cached
+    partition (about 0.5 s at 100k, and an SPU that gave up waiting asks again).
+    """
 
     def __init__(self, topics: StoreView[TopicSpec, Any] | None = None) -> None:
         self._topics = topics
         self._built: dict[str, tuple[int, int, ReplicaSpec]] = {}
+        self._hosted: dict[int | None, tuple[SpecVersion, dict[str, ReplicaSpec]]] = {}
 
     def __len__(self) -> int:
         return len(self._built)
@@ -95,6 +106,34 @@ class ReplicaSpecs:
         entry = self._built.get(key)
         return entry[2] if entry is not None else None
 
+    async def hosted(
+        self, spu_id: int | None, partitions: Sequence[Partition], version: SpecVersion
+    ) -> dict[str, ReplicaSpec]:
+        """Partition key -> replica spec of every partition ``spu_id`` hosts (None: all)
+        among ``partitions``, the cache as of ``version``; not to be changed.
+
+        Built ``SYNC_SLICE`` partitions between yields to the event loop; what changes
+        meanwhile is the next delta's business (the set is then kept under the version
+        it was asked for, which a later change has left behind).
+        """
+        kept = self._hosted.get(spu_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        convert = hosted_by(spu_id, self)
+        hosted: dict[str, ReplicaSpec] = {}
+        for start in range(0, len(partitions), SYNC_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for p in partitions[start : start + SYNC_SLICE]:
+                if (spec := convert(p)) is not None:
+                    hosted[p.key] = spec
+        self._hosted[spu_id] = (version, hosted)
+        return hosted
+
+    def is_hosted_current(self, spu_id: int | None, version: SpecVersion) -> bool:
+        kept = self._hosted.get(spu_id)
+        return kept is not None and kept[0] == version
+
 
 SYNC_SLICE = 5000
 """Partitions a full sync looks at between two yields to the event loop."""
@@ -108,14 +147,28 @@ async def keep_warm(
 ) -> None:
     """Build the replica specs of partitions as they are cached or change (a task, on
     every replica): a standby that wins then sends its first full syncs from specs
-    already built (building 67k of them took a new leader about a second per SPU)."""
+    already built (building 67k of them took a new leader about a second per SPU).
+    After a pass with nothing new, each SPU's whole set is brought up to date too."""
     partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
     while True:
-        for n, partition in enumerate(partitions.take_changes().updates, 1):
+        changes = partitions.take_changes().updates
+        for n, partition in enumerate(changes, 1):
             specs.of(partition)
             if n % WARM_SLICE == 0:
                 await asyncio.sleep(0)
+        if not changes:  # quiet for a while: each SPU's whole set, for its next full sync
+            for spu in cache.spus.objects():
+                version = spec_version(cache)
+                if not specs.is_hosted_current(spu.spec.id, version):
+                    await specs.hosted(spu.spec.id, cache.partitions.objects(), version)
         await asyncio.sleep(interval)
+
+
+def spec_version(cache: GlobalStore) -> SpecVersion:
+    return (
+        cache.partitions.last_change(ChangeFocus.SPEC),
+        cache.topics.last_change(ChangeFocus.SPEC),
+    )
 
 
 def hosted_by(spu_id: int | None, specs: ReplicaSpecs) -> Callable[[Partition], ReplicaSpec | None]:
@@ -147,6 +200,7 @@ class SpecSync:
     ) -> None:
         self._cache = cache
         self._specs = specs if specs is not None else ReplicaSpecs(cache.topics)
+        self._spu_id = spu_id
         self._replica_spec = hosted_by(spu_id, self._specs)
         self._spus = cache.spus.listen(focus=ChangeFocus.SPEC)
         self._partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
@@ -159,22 +213,18 @@ class SpecSync:
         """Everything, as of now; the SPU replaces what it had with it.
 
         Built ``SYNC_SLICE`` partitions between yields to the event loop (67k specs
-        take about half a second): later changes reach the SPU in the next delta,
-        since the cursors moved before anything was read.
+        take about half a second) unless kept from the last full sync or ``keep_warm``:
+        later changes reach the SPU in the next delta, since the cursors moved before
+        anything was read.
         """
         self._spus.take_changes()  # the cursors move to now; nothing awaits until we read
         self._partitions.take_changes()
         self._topics.take_changes()
         self._sent_spus = {spu.key: spu_spec(spu) for spu in self._cache.spus.objects()}
         partitions = self._cache.partitions.objects()
-        sent: dict[str, ReplicaSpec] = {}
-        for start in range(0, len(partitions), SYNC_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for p in partitions[start : start + SYNC_SLICE]:
-                if (spec := self._replica_spec(p)) is not None:
-                    sent[p.key] = spec
-        self._sent_replicas = sent
+        version = spec_version(self._cache)
+        hosted = await self._specs.hosted(self._spu_id, partitions, version)
+        self._sent_replicas = dict(hosted)
         if len(self._specs) > len(partitions):
             self._specs.keep_only({p.key for p in partitions})
         return FullSync(

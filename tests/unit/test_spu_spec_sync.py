@@ -23,7 +23,7 @@ from ha_sc.model import (
 )
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
 from ha_sc.sc import spu_spec_sync
-from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm
+from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm, spec_version
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 
 
@@ -236,6 +236,38 @@ async def test_specs_are_kept_warm_as_partitions_are_cached_and_change(store: St
         await store.put_partition("orders-1", 5001, [5002, 5001])
         await built("orders-1", 5001)  # its new leader, before any SPU asked
         assert len(specs) == 2
+    finally:
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
+
+
+async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_spec_changes(
+    store: Store,
+) -> None:
+    specs = ReplicaSpecs(store.cache.topics)
+    warm = asyncio.create_task(keep_warm(specs, store.cache, interval=0.01), name="warm")
+    try:
+        await store.put_partition("orders-1", 5002, [5002])
+
+        async def current(spu_id: int) -> None:
+            async with asyncio.timeout(5):
+                while not specs.is_hosted_current(spu_id, spec_version(store.cache)):
+                    await asyncio.sleep(0.01)
+
+        await current(5001)
+        await current(5002)
+        # kept: a full sync copies the set (nothing looked at again)
+        full = await SpecSync(store.cache, 5002, specs=specs).full_sync(1)
+        assert sorted(r.partition for r in full.replicas) == ["orders-0", "orders-1"]
+        # a spec change leaves the set behind; the next full sync has the change
+        await store.put_partition("orders-1", 5001, [5001])
+        full = await SpecSync(store.cache, 5002, specs=specs).full_sync(2)
+        assert [r.partition for r in full.replicas] == ["orders-0"]
+        full = await SpecSync(store.cache, 5001, specs=specs).full_sync(2)
+        assert sorted((r.partition, r.leader) for r in full.replicas) == [
+            ("orders-0", 5001),
+            ("orders-1", 5001),
+        ]
     finally:
         warm.cancel()
         await asyncio.gather(warm, return_exceptions=True)
