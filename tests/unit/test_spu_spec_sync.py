@@ -268,6 +268,9 @@ async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_sp
             ("orders-0", 5001),
             ("orders-1", 5001),
         ]
+        await store.delete(Kind.PARTITION, "orders-0")
+        full = await SpecSync(store.cache, 5001, specs=specs).full_sync(3)
+        assert [r.partition for r in full.replicas] == ["orders-1"]
     finally:
         warm.cancel()
         await asyncio.gather(warm, return_exceptions=True)
