@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -116,30 +116,30 @@ class ReplicaSpecs:
         in the cache's ``partitions``, as of ``version`` (the caller's ``spec_version``,
         with no await since); not to be changed.
 
-        A set kept from an earlier version takes in the spec changes since (while the
-        topics' specs have not changed); otherwise it is built from every cached
-        partition. Either goes ``SYNC_SLICE`` partitions between yields to the event
+        A set kept from an earlier version takes in the partition spec changes since,
+        and its partitions of topics whose spec changed; otherwise it is built from
+        every cached partition. Either goes ``SYNC_SLICE`` partitions between yields to the event
         loop; what changes meanwhile is the next delta's business.
         """
         kept = self._hosted.get(spu_id)
         if kept is not None and kept[0] == version:
             return kept[1]
         convert = hosted_by(spu_id, self)
-        if kept is not None and kept[0][1] == version[1]:
-            changes = partitions.spec_changes_since(kept[0][0])
-            if not changes.is_full_sync:
-                hosted = kept[1]
-                for key in changes.deletes:
-                    hosted.pop(key, None)
-                for n, p in enumerate(changes.updates, 1):
-                    if (spec := convert(p)) is not None:
-                        hosted[p.key] = spec
-                    else:
-                        hosted.pop(p.key, None)
-                    if n % SYNC_SLICE == 0:
-                        await asyncio.sleep(0)
-                self._hosted[spu_id] = (version, hosted)
-                return hosted
+        changed = self._changed_since(kept, partitions) if kept is not None else None
+        if kept is not None and changed is not None:
+            hosted = kept[1]
+            deleted, updated = changed
+            for key in deleted:
+                hosted.pop(key, None)
+            for n, p in enumerate(updated, 1):
+                if (spec := convert(p)) is not None:
+                    hosted[p.key] = spec
+                else:
+                    hosted.pop(p.key, None)
+                if n % SYNC_SLICE == 0:
+                    await asyncio.sleep(0)
+            self._hosted[spu_id] = (version, hosted)
+            return hosted
         listed = partitions.objects()
         hosted = {}
         for start in range(0, len(listed), SYNC_SLICE):
@@ -150,6 +150,33 @@ class ReplicaSpecs:
                     hosted[p.key] = spec
         self._hosted[spu_id] = (version, hosted)
         return hosted
+
+    def _changed_since(
+        self,
+        kept: tuple[SpecVersion, dict[str, ReplicaSpec]],
+        partitions: StoreView[PartitionSpec, Any],
+    ) -> tuple[Sequence[str], list[Partition]] | None:
+        """For a kept set: the partition keys deleted since, and the partitions to
+        convert again (their spec, or their topic's, changed); None when the store can
+        no longer tell (its changes reach back no further)."""
+        (partition_epoch, topic_epoch), hosted = kept
+        changes = partitions.spec_changes_since(partition_epoch)
+        if changes.is_full_sync:
+            return None
+        updated = list(changes.updates)
+        topics = self._topics
+        if topics is not None and topics.last_change(ChangeFocus.SPEC) != topic_epoch:
+            topic_changes = topics.spec_changes_since(topic_epoch)
+            if topic_changes.is_full_sync:
+                return None
+            names = {t.key for t in topic_changes.updates} | set(topic_changes.deletes)
+            listed = {p.key for p in updated}
+            for key in hosted:  # the storage settings of a topic's partitions are its own
+                if key not in listed and key.rpartition("-")[0] in names:
+                    partition = partitions.get(key)
+                    if partition is not None:
+                        updated.append(partition)
+        return changes.deletes, updated
 
     def is_hosted_current(self, spu_id: int | None, version: SpecVersion) -> bool:
         kept = self._hosted.get(spu_id)

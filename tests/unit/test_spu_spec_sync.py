@@ -271,6 +271,10 @@ async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_sp
         await store.delete(Kind.PARTITION, "orders-0")
         full = await SpecSync(store.cache, 5001, specs=specs).full_sync(3)
         assert [r.partition for r in full.replicas] == ["orders-1"]
+        # the topic's settings reach its partitions in the kept set
+        await store.put(Kind.TOPIC, "orders", encode_value(orders_topic(retention_time_seconds=60)))
+        full = await SpecSync(store.cache, 5001, specs=specs).full_sync(4)
+        assert [r.storage.retention_time_seconds for r in full.replicas] == [60]
     finally:
         warm.cancel()
         await asyncio.gather(warm, return_exceptions=True)
