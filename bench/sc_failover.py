@@ -61,7 +61,10 @@ async def fill(directory: Path, partitions: int) -> None:
                     await client.create_topic(name, spec, wait=300)
                     break
                 except ApiError as failed:  # stored and provisioned later, or refused
-                    if failed.status != 503:
+                    # 409: an attempt answered ambiguously (leadership changed) had landed
+                    if failed.status not in (409, 503) or (
+                        failed.status == 409 and "already exists" not in str(failed)
+                    ):
                         raise
                     print(f"  (while filling: {failed})")
                     if await provisioned(client, name):
