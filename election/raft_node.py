@@ -22,14 +22,11 @@ _FAIL_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if not n
 _NOT_APPLIED = {
     FAIL_REASON.MISSING_LEADER,
     FAIL_REASON.NOT_LEADER,
+    FAIL_REASON.LEADER_CHANGED,
     FAIL_REASON.DISCARDED,
     FAIL_REASON.QUEUE_FULL,
 }
-"""pysyncobj's failures after which the command is known not to have been applied.
-
-Not LEADER_CHANGED: a follower reports it for a command it forwarded when the leader
-changes before answering, but that leader may have logged and replicated it, and the
-next one commit it (sent again, a create then found its own key: 'already exists')."""
+"""pysyncobj's failures after which the command is known not to have been applied."""
 
 
 class CommandNotCommitted(Exception):

@@ -183,10 +183,9 @@ class RaftKv:
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
         """Run a replicated command; a KV refusal is raised as the KvError it is.
 
-        A command that pysyncobj reports as not applied (no leader yet, discarded by
-        a new leader, queue full) is sent again until ``commit_timeout``; one whose
-        outcome is unknown (timeout, or the leader it was forwarded to changed before
-        answering) is not: it is a KvUnavailable.
+        A command that pysyncobj reports as not applied (no leader yet, leader
+        changed before commit, discarded by a new leader) is sent again until
+        ``commit_timeout``; one whose outcome is unknown (timeout) is not.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.commit_timeout
