@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ha_sc.client import ApiError
 from ha_sc.model import CustomSpuSpec, Endpoint, TopicResolution
 from tests.etcd_server import EtcdServer
 from tests.sc_processes import LocalCluster, computed, eventually, leader_epochs, term_ended
@@ -47,6 +48,16 @@ def cluster_for(
 async def topic_keys(cluster: LocalCluster, replica: str) -> set[str]:
     async with cluster.admin(replica, timeout=3.0) as client:
         return {t.key for t in await client.list_topics()}
+
+
+async def synced_topic_keys(cluster: LocalCluster, replica: str) -> tuple[set[str]] | None:
+    """The replica's topic keys once its cache has synced (a 503 until then)."""
+    try:
+        return (await topic_keys(cluster, replica),)
+    except ApiError as failed:
+        if failed.status == 503:
+            return None
+        raise
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -112,8 +123,12 @@ async def test_sc_replicas_started_before_their_etcd_wait_for_it(tmp_path: Path)
             etcd.start()
             assert etcd.endpoint == planned, "etcd had to move to other ports"
             leader, _epoch = await cluster.wait_for_leader()
-            for name in cluster.replicas:
-                assert await topic_keys(cluster, name) == set()
+            for name in cluster.replicas:  # a standby may still be waiting out a retry
+                (keys,) = await eventually(
+                    lambda name=name: synced_topic_keys(cluster, name),
+                    what=f"{name} answers from a synced cache",
+                )
+                assert keys == set()
             async with cluster.admin() as client:  # a write, through whichever replica
                 await client.register_spu(
                     CustomSpuSpec(
