@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ha_sc.spu.storage.layout import CHECKPOINT_NAME, replace_atomically
+from ha_sc.durable import replace_atomically
+from ha_sc.spu.storage.layout import CHECKPOINT_NAME
 
 log = logging.getLogger("ha_sc.spu.storage")
 VERSION = 1

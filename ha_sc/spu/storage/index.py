@@ -14,7 +14,7 @@ import struct
 from array import array
 from pathlib import Path
 
-from ha_sc.spu.storage.layout import replace_atomically, write_all
+from ha_sc.durable import replace_atomically, write_all
 
 ENTRY = struct.Struct(">II")
 

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ha_sc.durable import TMP_SUFFIX
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
-TMP_SUFFIX = ".tmp"
 CHECKPOINT_NAME = "hw.checkpoint"
 LOCK_NAME = "replica.lock"
 _DIGITS = 20
@@ -52,35 +52,3 @@ def remove_leftovers(directory: Path, bases: list[int]) -> None:
         orphan_index = path.suffix == INDEX_SUFFIX and path.name not in known
         if path.suffix == TMP_SUFFIX or orphan_index:
             path.unlink()
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make creations, renames and deletions in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` aside, fsync it, rename it over ``path``, fsync the directory."""
-    aside = path.with_name(path.name + TMP_SUFFIX)
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        write_all(fd, [data])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(aside, path)
-    fsync_dir(path.parent)
-
-
-def write_all(fd: int, parts: list[bytes | memoryview]) -> int:
-    """Write every byte of ``parts`` (one writev, more if the OS writes short)."""
-    total = sum(len(part) for part in parts)
-    written = os.writev(fd, parts)
-    while written < total:
-        rest = memoryview(b"".join(parts))[written:]
-        written += os.write(fd, rest)
-    return total

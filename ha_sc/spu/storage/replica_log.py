@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from ha_sc.durable import fsync_dir
 from ha_sc.spu.storage.batch import (
     CRC_FROM,
     BatchHeader,
@@ -26,7 +27,7 @@ from ha_sc.spu.storage.batch import (
 )
 from ha_sc.spu.storage.checkpoint import HwCheckpoint
 from ha_sc.spu.storage.errors import LogClosed, LogLocked, OffsetMismatch, OffsetOutOfRange
-from ha_sc.spu.storage.layout import LOCK_NAME, fsync_dir, remove_leftovers, segment_bases
+from ha_sc.spu.storage.layout import LOCK_NAME, remove_leftovers, segment_bases
 from ha_sc.spu.storage.recovery import recover_last_segment
 from ha_sc.spu.storage.retention import expired_count
 from ha_sc.spu.storage.segment import Segment
