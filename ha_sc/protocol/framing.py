@@ -137,9 +137,11 @@ class MessageDecoder(Generic[M]):
         SPU's data plane with it). None for anything else: decoded the plain way."""
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        replicas = doc.get("replicas") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            return None
+        replicas = doc.get("replicas")
         if doc.get("type") != "full_sync" or not isinstance(replicas, list):
             return None
         message = self._adapter.validate_python({**doc, "replicas": []})
