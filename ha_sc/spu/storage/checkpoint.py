@@ -20,17 +20,22 @@ VERSION = 1
 
 
 def read_hw(directory: Path) -> int | None:
-    """The checkpointed high watermark; None if there is none or it is unreadable."""
+    """The checkpointed high watermark; None if there is none or it is unreadable.
+
+    An unreadable or malformed file is logged and read as None: the log then starts
+    its high watermark at its log start offset, never above what is known committed,
+    and the leader's next fetch response moves it on (the file is rewritten then)."""
     path = directory / CHECKPOINT_NAME
     try:
         doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning("%s is unreadable, starting with no high watermark: %s", path, exc)
         return None
     hw = doc.get("hw") if isinstance(doc, dict) else None
-    if doc.get("version") != VERSION or not isinstance(hw, int) or hw < 0:
+    valid = isinstance(hw, int) and not isinstance(hw, bool) and hw >= 0
+    if not isinstance(doc, dict) or doc.get("version") != VERSION or not valid:
         log.warning("%s does not hold a version %d checkpoint: %r", path, VERSION, doc)
         return None
     return hw
