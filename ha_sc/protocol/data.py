@@ -284,7 +284,7 @@ def decode_header(head: bytes, adapter: TypeAdapter[Any], sender: str) -> Any:
 def _document(head: bytes) -> dict[str, Any] | None:
     try:
         doc = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from ha_sc.protocol import ProtocolError, sc_message_decoder, spu_message_decoder
+from ha_sc.protocol.data import MalformedHeader, decode_header
 from ha_sc.protocol.framing import LARGE_PAYLOAD, MessageDecoder
 
 DECODERS: list[Callable[[], MessageDecoder[Any]]] = [sc_message_decoder, spu_message_decoder]
@@ -71,3 +73,8 @@ def test_arbitrary_json_values_raise_only_protocol_error(doc: object) -> None:
     for make in DECODERS:
         with contextlib.suppress(ProtocolError):
             make().feed(_frame(json.dumps(doc).encode()))
+
+
+def test_a_deeply_nested_data_header_is_a_malformed_header() -> None:
+    head = b"[" * 50_000 + b"]" * 50_000
+    assert isinstance(decode_header(head, TypeAdapter(dict[str, int]), "client"), MalformedHeader)
