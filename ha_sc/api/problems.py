@@ -59,6 +59,8 @@ async def read_json(request: web.Request) -> Any:
         return await request.json(loads=json.loads)
     except ValueError as exc:
         raise ApiProblem(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiProblem(400, "request body is not valid JSON: nested too deep") from None
 
 
 def parse_body(model: type[M], body: Any) -> M:

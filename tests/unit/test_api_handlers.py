@@ -242,6 +242,15 @@ async def test_a_body_that_is_not_json_is_refused(
     assert doc["error"].startswith("request body is not valid JSON")
 
 
+async def test_a_body_nested_too_deep_is_refused_not_an_internal_error(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    status, doc, _ = await call(http, "POST", f"{replica.base}/api/v1/topics", data=body)
+    assert status == 400
+    assert doc["error"].startswith("request body is not valid JSON")
+
+
 async def test_a_bad_wait_is_refused(replica: Replica, http: aiohttp.ClientSession) -> None:
     replica.lead()
     url = f"{replica.base}/api/v1/topics?timeout=forever"
