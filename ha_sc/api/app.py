@@ -106,7 +106,8 @@ class ApiServer:
         """Listen; raises OSError (nothing left running) if the address cannot be bound."""
         await self._runner.setup()
         self._set_up = True
-        site = web.TCPSite(self._runner, self._host, self._port)
+        # SO_REUSEADDR: a restarted replica binds at once, whatever TIME_WAIT is left
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         try:
             await site.start()
         except BaseException:
