@@ -109,8 +109,7 @@ async def produce_lines(
     type=Duration("ms", minimum=0),
     default=5.0,
     show_default=True,
-    help="How long a partly filled batch waits for more records (default in ms). "
-    + help_suffix("ms"),
+    help="How long a partly filled batch waits for more records. " + help_suffix("ms"),
 )
 @click.option(
     "--batch-size",
@@ -125,8 +124,7 @@ async def produce_lines(
     type=Duration(minimum=0.1),
     default=60.0,
     show_default=True,
-    help="How long a batch is retried before its records count as failed (default in s). "
-    + help_suffix(),
+    help="How long a batch is retried before its records count as failed. " + help_suffix(),
 )
 @endpoints_option
 def produce(

@@ -35,7 +35,8 @@ def sc() -> None:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    help="Raft log and snapshots; locked against a second process.  [default: ~/.ha-sc/<id>]",
+    help="Raft log and snapshots, locked against a second process (raft backend)  "
+    "[default: ~/.ha-sc/<id>]",
 )
 @click.option(
     "--raft-address",
@@ -78,7 +79,7 @@ def sc() -> None:
     type=Duration(),
     default=5.0,
     show_default=True,
-    help="Time between status lines (default in s). " + help_suffix(),
+    help="Time between status lines. " + help_suffix(),
 )
 @click.option(
     "--lease-ttl",
@@ -142,7 +143,8 @@ def run(
     # GIL; with the default 5 ms switch interval every one of them can wait 5 ms behind
     # a busy main thread, and under load Raft heartbeats arrive late enough to depose
     # the Raft leader. A shorter interval lets them back in sooner.
-    lock_data_dir(data_dir)  # held until the process exits
+    if settings.backend == Backend.RAFT:
+        lock_data_dir(data_dir)  # the Raft journal's one writer, until the process exits
     sys.setswitchinterval(SWITCH_INTERVAL)
     from ha_sc.sc.replica import ScReplica  # the whole SC: loaded only to run one
 
