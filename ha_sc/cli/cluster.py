@@ -37,7 +37,11 @@ def cluster() -> None:
     help="SC replicas  [default: as recorded, else 3]",
 )
 @click.option("--spus", type=click.IntRange(0, SLOTS), help="SPUs  [default: as recorded, else 3]")
-@click.option("--backend", type=click.Choice(["raft", "etcd"]), default="raft", show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["raft", "etcd"]),
+    help="Where the SCs keep cluster objects  [default: as recorded, else raft]",
+)
 @click.option(
     "--etcd-endpoint",
     "etcd_endpoints",
@@ -77,7 +81,7 @@ def cluster() -> None:
 def up(
     replicas: int | None,
     spus: int | None,
-    backend: str,
+    backend: str | None,
     etcd_endpoints: tuple[str, ...],
     directory: Path | None,
     base_port: int | None,
