@@ -129,7 +129,7 @@ def up(
             )
     except (PortsTaken, NoBlock) as refused:
         raise click.ClickException(str(refused)) from None
-    except (NotReady, MembershipFailed, ValueError, FileNotFoundError) as failed:
+    except (NotReady, MembershipFailed, ValueError, OSError) as failed:
         raise click.ClickException(f"{failed} (logs: {where / 'logs'})") from None
     click.echo(
         f"cluster up: {len(layout.replicas)} SC replicas ({layout.backend}), "

@@ -141,7 +141,9 @@ def _described(timings: LeaseTimings) -> str:
 def _next_replica_number(layout: ClusterLayout) -> int:
     """Names are never reused: a removed replica's name (and data dir) stays gone."""
     numbers = [int(r.id.removeprefix("sc-")) for r in layout.replicas if r.id[3:].isdigit()]
-    return max(numbers, default=0) + 1
+    number = max([*numbers, layout.last_replica_number]) + 1
+    layout.last_replica_number = number
+    return number
 
 
 def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> list[str]:

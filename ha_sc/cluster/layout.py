@@ -88,6 +88,8 @@ class ClusterLayout(BaseModel):
     """First port of the cluster's block (see ``ha_sc.cluster.ports``); None in files
     written before blocks, whose members keep the addresses they have."""
     timings: LeaseTimings = Field(default_factory=LeaseTimings)
+    last_replica_number: int = 0
+    """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)
     spus: list[SpuEntry] = Field(default_factory=list)
     etcd: EtcdEntry | None = None

@@ -11,8 +11,8 @@ holds SC replica ``sc-(k+1)`` and SPU ``5001+k``::
     base + 10k + 4   SC Raft              (9007)
     base + 5, + 6    etcd client, peer    (slot 0 only, when the launcher runs etcd)
 
-A member's ports follow its name, so a name the cluster has in use never shares
-a port with another. A block never reaches
+A member's ports follow its name, and replica names are never reused (SPU ids
+neither), so neither are ports. A block never reaches
 into the kernel's ephemeral range, where any outgoing connection may take a port.
 Every function here is pure: the machine is read at the edges (``read_ephemeral``,
 the registry, the port probe).

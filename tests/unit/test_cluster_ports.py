@@ -78,6 +78,14 @@ def test_recorded_members_keep_their_ports_and_counts() -> None:
     assert (len(again.replicas), len(again.spus)) == (5, 2)
 
 
+def test_a_removed_replicas_name_and_ports_are_not_reused() -> None:
+    layout = made(9003, replicas=3, spus=0)
+    removed = layout.replicas.pop(2)
+    grown = plan(layout, replicas=3, spus=0, backend="raft", etcd_endpoints=[])
+    assert grown.replicas[2].id == "sc-4"
+    assert removed.raft not in {r.raft for r in grown.replicas}
+
+
 def test_a_new_replica_takes_the_ports_of_its_own_name() -> None:
     layout = made(9003, replicas=3, spus=0)
     removed = layout.replicas.pop(1)
