@@ -18,7 +18,7 @@ from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, cluster_dir, clust
 from ha_sc.cluster.membership import MembershipFailed, remove
 from ha_sc.cluster.port_check import PortsTaken
 from ha_sc.cluster.port_registry import NoBlock
-from ha_sc.cluster.ports import BLOCK_SIZE, DEFAULT_BASE, SLOTS
+from ha_sc.cluster.ports import BLOCK_SIZE, DEFAULT_BASE, SLOTS, BadBlock
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.cluster.processes import is_running, stop
 
@@ -127,7 +127,7 @@ def up(
                     base_port=base_port,
                 )
             )
-    except (PortsTaken, NoBlock) as refused:
+    except (PortsTaken, NoBlock, BadBlock) as refused:
         raise click.ClickException(str(refused)) from None
     except (NotReady, MembershipFailed, ValueError, OSError) as failed:
         raise click.ClickException(f"{failed} (logs: {where / 'logs'})") from None

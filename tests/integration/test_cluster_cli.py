@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ha_sc.cluster.ports import read_ephemeral
+from ha_sc.cluster.ports import block, read_ephemeral
 from tests.net import free_port
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
@@ -275,3 +275,33 @@ def test_a_second_sc_run_on_one_data_dir_is_refused(tmp_path: Path) -> None:
     finally:
         first.kill()
         first.wait()
+
+
+@pytest.mark.etcd
+def test_two_clusters_on_one_machine_get_blocks_that_do_not_overlap(tmp_path: Path) -> None:
+    dirs = {"raft": tmp_path / "a", "etcd": tmp_path / "b"}
+    runs = {}
+    try:
+        for backend, directory in dirs.items():
+            env = {**os.environ, "HA_SC_DIR": str(directory)}
+            command = [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", "cluster",
+                       "up", "--replicas", "1", "--spus", "1", "--backend", backend]  # fmt: skip
+            runs[backend] = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        outputs = {backend: run.communicate(timeout=90) for backend, run in runs.items()}
+        assert {b: run.returncode for b, run in runs.items()} == {"raft": 0, "etcd": 0}, outputs
+        blocks = {}
+        for backend, directory in dirs.items():
+            doc = recorded(directory)
+            used = addresses(doc)
+            if backend == "etcd":
+                used += [*doc["etcd"]["endpoints"], doc["etcd"]["peer"]]
+            ports = {int(address.rsplit(":", 1)[1]) for address in used}
+            assert all(port in block(doc["base_port"]) for port in ports)
+            assert status(directory)["leader"] is not None
+            blocks[backend] = block(doc["base_port"])
+        assert not blocks["raft"].overlaps(blocks["etcd"])
+    finally:
+        for directory in dirs.values():
+            ha_sc(directory, "cluster", "down", check=False)
