@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,10 +62,20 @@ def pids(doc: dict[str, Any]) -> list[int | None]:
 
 @pytest.fixture
 def cluster_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "cluster"
     try:
-        yield tmp_path
+        yield directory
     finally:
-        ha_sc(tmp_path, "cluster", "down", check=False)
+        retire(directory)
+
+
+def retire(directory: Path) -> None:
+    """``cluster down``, then delete the cluster (its logs kept beside it): its port block
+    is free again for the next test run."""
+    ha_sc(directory, "cluster", "down", check=False)
+    if (directory / "logs").exists():
+        shutil.move(directory / "logs", directory.with_name(directory.name + "-logs"))
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
@@ -304,4 +315,4 @@ def test_two_clusters_on_one_machine_get_blocks_that_do_not_overlap(tmp_path: Pa
         assert not blocks["raft"].overlaps(blocks["etcd"])
     finally:
         for directory in dirs.values():
-            ha_sc(directory, "cluster", "down", check=False)
+            retire(directory)
