@@ -20,6 +20,7 @@ from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, ReplicaEntry, SpuE
 from ha_sc.cluster.membership import join
 from ha_sc.cluster.port_check import check_free
 from ha_sc.cluster.port_registry import claim_block
+from ha_sc.cluster.ports import block
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.model import CustomSpuSpec, Endpoint
 
@@ -65,6 +66,13 @@ async def bring_up(
         timings=timings,
         base_port=base_port if base_port is not None else block_base,
     )
+    if existing is None or existing.base_port is None:
+        progress(f"ports {block(block_base)} (base {block_base})")
+    if existing is not None and existing.base_port is None and existing.replicas:
+        progress(
+            "this cluster was made before port blocks: its members keep the ports they "
+            "have (`cluster down` and delete the directory to make it anew)"
+        )
     layout.save(directory)  # ports are chosen once: recorded before anything starts
     check_free(layout)
     # a set that exists grows one replica at a time, each joining the running ones

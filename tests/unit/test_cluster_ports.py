@@ -211,3 +211,13 @@ def test_proc_net_tcp_lines_are_read() -> None:
     )
     [entry] = parse_proc_net_tcp(table)
     assert (entry.port, entry.state, entry.inode) == (9003, "0A", 123456)
+
+
+def test_a_cluster_made_before_blocks_keeps_its_ports_and_grows_into_a_block() -> None:
+    legacy = plan(None, replicas=1, spus=1, backend="raft", etcd_endpoints=[])
+    assert legacy.base_port is None
+    old = legacy.replicas[0].model_copy()
+    grown = plan(legacy, replicas=2, spus=None, backend="raft", etcd_endpoints=[], base_port=9503)
+    assert grown.base_port == 9503
+    assert grown.replicas[0] == old
+    assert grown.replicas[1].public == "127.0.0.1:9513"  # sc-2's slot in the new block
