@@ -156,6 +156,8 @@ class RaftKv:
         self.leases = RaftLeases()
         self._consumer = KvConsumer(self.leases, self._signal, history_size)
         self._session = ClientSession()
+        self.resent = 0
+        """Writes this node has sent more than once (each applied once all the same)."""
         s = self.settings
         conf = raft_conf(
             appendEntriesPeriod=s.append_entries_period,
@@ -251,8 +253,12 @@ class RaftKv:
         session = self._session
         seq = session.begin()
         maybe_applied = False  # whether a copy sent before may have been applied
+        sends = 0
         try:
             while True:
+                sends += 1
+                if sends == 2:
+                    self.resent += 1
                 wait = min(deadline - loop.time(), self.settings.resend_after)
                 tag = tuple(session.tag(seq, time.time()))
                 try:
@@ -293,6 +299,23 @@ class RaftKv:
                 self._session.client,
             )
         return self._session
+
+    def fingerprint(self) -> tuple[int, str, str]:
+        """This replica's revision and digests of its objects and of its session table
+        (see ``KvState.fingerprint``), read at one point of the log."""
+        with self._consumer.lock:
+            consumer = self._consumer
+            return (
+                consumer.state.revision,
+                consumer.state.fingerprint(),
+                consumer.sessions.fingerprint(),
+            )
+
+    @property
+    def commands(self) -> KvConsumer:
+        """The replicated KV commands (``create``, ``update``, ``delete``), to send one
+        with an explicit tag through ``submit``: what a copy of a write carries."""
+        return self._consumer
 
     @property
     def client_id(self) -> str:

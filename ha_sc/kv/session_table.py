@@ -19,6 +19,7 @@ in every snapshot.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class SessionTable:
         self.max_answers = max_answers
         self.now = 0.0
         """The newest proposal time the log has carried."""
+        self.copies_answered = 0
+        """Copies of applied writes answered from the table (not applied again)."""
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently active first
 
     def __len__(self) -> int:
@@ -105,6 +108,15 @@ class SessionTable:
 
     def session(self, client: str) -> Session | None:
         return self._sessions.get(client)
+
+    def fingerprint(self) -> str:
+        """A digest of every session, in the table's order: equal on replicas that
+        applied the same log."""
+        digest = hashlib.sha256(repr(self.now).encode())
+        for client, session in self._sessions.items():
+            answers = sorted((seq, repr(answer)) for seq, answer in session.answers.items())
+            digest.update(repr((client, session.floor, session.last_active, answers)).encode())
+        return digest.hexdigest()
 
     def run(self, tag: CommandTag, apply: Callable[[], T]) -> T | SessionExpired | AnswerForgotten:
         """Apply a write once: its first answer for a copy, ``apply()`` otherwise.
@@ -127,6 +139,7 @@ class SessionTable:
         if seq < session.floor:
             return AnswerForgotten(client, seq, session.floor)
         if seq in session.answers:
+            self.copies_answered += 1
             return session.answers[seq]  # type: ignore[return-value]
         answer = apply()
         session.answers[seq] = answer
