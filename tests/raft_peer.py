@@ -6,7 +6,8 @@ Every 20 ms it writes what it has applied to DIR/applied.json (revision, the key
 of the kind it was asked to report, whether it is ready, the Raft leader it knows),
 so a test can see it catch up. Once its revision has stood still for half a second,
 the report also carries its fingerprint (revision, digest of every object, digest
-of the client-session table), to compare replicas' full state at one revision.
+of the client-session table), to compare replicas' full state at one revision, and
+how many append-entries it restarted past entries it held, or dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from ha_sc.kv.raft import RaftKv, RaftSettings
 
 STILL_FOR = 0.5
 """Seconds without a new revision before the fingerprint is taken."""
+
+
+def raft_status(node: RaftKv) -> dict[str, Any]:
+    """pysyncobj's view of the log on this node (indexes, term, state, the leader's
+    next and match index per follower)."""
+    status = node.node.getStatus()
+    return {
+        key: value if isinstance(value, int | float | str | bool | None) else str(value)
+        for key, value in status.items()
+        if not key.startswith("partner_node_status")
+    }
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -48,6 +60,8 @@ async def serve(args: argparse.Namespace) -> None:
             "ready": node.node.isReady(),
             "leader": node.raft_leader(),
             "fingerprint": fingerprint,
+            "append_entries": [node.node.append_entries_trimmed, node.node.append_entries_ignored],
+            "raft": raft_status(node),
         }
         tmp = report.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))

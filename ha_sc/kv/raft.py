@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConsumer
+from pysyncobj import SyncObjConsumer
 
 from election.guard import Guard
+from election.raft_append import RaftSyncObj
 from election.raft_lease import RaftLeases, command
 from election.raft_node import CommandNotCommitted, is_connected, peer_node, raft_conf, submit
 from ha_sc.kv import raft_membership
@@ -171,7 +172,7 @@ class RaftKv:
             fullDumpFile=str(data_dir / "raft.dump"),
         )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
-        self.node = SyncObj(
+        self.node = RaftSyncObj(
             self_address,
             [peer_node(p) for p in partners],
             conf=conf,
