@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ from election.raft_node import CommandNotCommitted, is_connected, peer_node, raf
 from ha_sc.kv import raft_membership
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
-from ha_sc.kv.client_session import ClientSession
-from ha_sc.kv.session_table import AnswerForgotten, CommandTag, SessionExpired, SessionTable
+from ha_sc.kv.session_table import CommandTag, SessionTable
+from ha_sc.kv.session_writer import SessionWriter
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
 
 log = logging.getLogger(__name__)
@@ -40,9 +39,6 @@ GuardArg = tuple[str, int] | None
 TagArg = tuple[str, int, int, float] | None
 """A CommandTag as a plain tuple (what the log carries); None in entries written
 before client sessions, which are applied as they are."""
-
-RESEND_PAUSE = 0.05
-"""Seconds between a failed send of a write and the next."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +152,11 @@ class RaftKv:
         self._signal = ChangeSignal()
         self.leases = RaftLeases()
         self._consumer = KvConsumer(self.leases, self._signal, history_size)
-        self._session = ClientSession()
-        self.resent = 0
-        """Writes this node has sent more than once (each applied once all the same)."""
+        self._writer = SessionWriter(
+            f"raft node {self_address}",
+            commit_timeout=self.settings.commit_timeout,
+            resend_after=self.settings.resend_after,
+        )
         s = self.settings
         conf = raft_conf(
             appendEntriesPeriod=s.append_entries_period,
@@ -245,61 +243,15 @@ class RaftKv:
         return result
 
     async def write(self, method: Callable[..., Any], *args: Any) -> int:
-        """Run a KV write exactly once: it takes the next sequence number of this node's
-        client session and is sent under that tag, again after any failure (LEADER_CHANGED,
-        a timeout, a reconnect) until answered or ``commit_timeout``; a copy that reaches
-        the state machine after the first is answered with the first one's answer."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.commit_timeout
-        session = self._session
-        seq = session.begin()
-        maybe_applied = False  # whether a copy sent before may have been applied
-        sends = 0
-        try:
-            while True:
-                sends += 1
-                if sends == 2:
-                    self.resent += 1
-                wait = min(deadline - loop.time(), self.settings.resend_after)
-                tag = tuple(session.tag(seq, time.time()))
-                try:
-                    answer = await submit(method, *args, tag, timeout=max(wait, 0.001))
-                except CommandNotCommitted as failed:
-                    maybe_applied = maybe_applied or not failed.retryable
-                    if loop.time() + RESEND_PAUSE >= deadline:
-                        outcome = "it may have been applied" if maybe_applied else "not applied"
-                        raise KvUnavailable(
-                            f"raft node {self.address}: write not answered within "
-                            f"{self.settings.commit_timeout:g}s ({failed}); {outcome}"
-                        ) from None
-                    await asyncio.sleep(RESEND_PAUSE)
-                    continue
-                if isinstance(answer, SessionExpired) and not maybe_applied:
-                    # no copy of this write was applied: send it in a new session
-                    session.end(seq)
-                    session = self._new_session(session)
-                    seq = session.begin()
-                    continue
-                break
-        finally:
-            session.end(seq)
-        if isinstance(answer, SessionExpired | AnswerForgotten):
-            raise KvUnavailable(f"raft node {self.address}: {answer}")
-        if isinstance(answer, KvError):
-            raise answer
-        result: int = answer
-        return result
+        """Run a KV write exactly once (see ha_sc.kv.session_writer): sent again under
+        its client-session tag after any failure until answered or ``commit_timeout``;
+        a copy that reaches the state machine after the first gets the first's answer."""
+        return await self._writer.write(method, *args)
 
-    def _new_session(self, expired: ClientSession) -> ClientSession:
-        if self._session is expired:
-            self._session = ClientSession()
-            log.info(
-                "raft node %s: client session %s expired, writing as %s",
-                self.address,
-                expired.client,
-                self._session.client,
-            )
-        return self._session
+    @property
+    def resent(self) -> int:
+        """Writes this node has sent more than once (each applied once all the same)."""
+        return self._writer.resent
 
     def fingerprint(self) -> tuple[int, str, str]:
         """This replica's revision and digests of its objects and of its session table
@@ -321,7 +273,7 @@ class RaftKv:
     @property
     def client_id(self) -> str:
         """This node's current client-session id."""
-        return self._session.client
+        return self._writer.session.client
 
     def session_of(self, client: str) -> tuple[int, dict[int, object]] | None:
         """What the state machine on this node keeps of ``client``: its floor and the
