@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, machine
+from bench.common import machine
 from bench.kv_write import partition_value
 from ha_sc.kv.api import KvError
 from ha_sc.kv.raft import RaftKv, RaftSettings
 from ha_sc.model import Kind
 from tests.net import free_addresses
+from tests.raft_peer_process import PeerProcess, depose_leader
 
 TRUNCATION = "truncating already-applied log entries"
 
@@ -52,90 +48,6 @@ class TruncationCount(logging.Handler):
             self.count += 1
 
 
-class Peer:
-    """A Raft KV node in its own process (tests.raft_peer), stopped by its own PID."""
-
-    def __init__(self, address: str, peers: list[str], data_dir: Path) -> None:
-        self.address = address
-        self.peers = peers
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with (self.data_dir / "peer.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.raft_peer",
-                    "--self",
-                    self.address,
-                    "--peers",
-                    ",".join(self.peers),
-                    "--dir",
-                    str(self.data_dir),
-                    "--kind",
-                    "none",
-                ],
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def report(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.data_dir / "applied.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return data
-
-    def truncations(self) -> int:
-        try:
-            return (self.data_dir / "peer.log").read_text(errors="replace").count(TRUNCATION)
-        except FileNotFoundError:
-            return 0
-
-
-async def new_leader(node: RaftKv, old: str | None, timeout: float = 60.0) -> str:
-    async with asyncio.timeout(timeout):
-        while (leader := node.raft_leader()) is None or leader == old:
-            await asyncio.sleep(0.02)
-    return leader
-
-
-async def depose(node: RaftKv, peers: list[Peer], change: int) -> str:
-    """Depose the current Raft leader one way or another; returns how."""
-    by_address = {peer.address: peer for peer in peers}
-    leader = await new_leader(node, None)
-    if leader == node.address:
-        await node.hand_over_leadership(timeout=30)
-        how = "hand-over"
-    elif change % 2 == 0:
-        by_address[leader].kill()
-        await new_leader(node, leader)
-        by_address[leader].start()
-        how = "SIGKILL + restart"
-    else:
-        by_address[leader].signal(signal.SIGSTOP)
-        await new_leader(node, leader)
-        await asyncio.sleep(1.0)
-        by_address[leader].signal(signal.SIGCONT)
-        how = "SIGSTOP 1 s + SIGCONT"
-    await new_leader(node, leader)
-    return how
-
-
 @dataclass
 class Load:
     written: int = 0
@@ -144,7 +56,7 @@ class Load:
     seconds: float = 0.0
 
 
-async def write_load(node: RaftKv, peers: list[Peer], args: argparse.Namespace) -> Load:
+async def write_load(node: RaftKv, peers: list[PeerProcess], args: argparse.Namespace) -> Load:
     """The creates, ``args.window`` in flight, with the leader changes spread over them."""
     load = Load()
     keys = iter(range(args.objects))
@@ -166,31 +78,31 @@ async def write_load(node: RaftKv, peers: list[Peer], args: argparse.Namespace) 
             await asyncio.sleep(0.1)
         if writers.done():
             break
-        load.changes.append(await depose(node, peers, change))
+        load.changes.append(await depose_leader(node, peers, kill=change % 2 == 0, frozen_for=1.0))
         print(f"  leader change {change + 1} at {load.written} writes: {load.changes[-1]}")
     await writers
     load.seconds = time.perf_counter() - start
     return load
 
 
-async def fingerprints(node: RaftKv, peers: list[Peer]) -> tuple[list[Any], list[list[Any]]]:
+async def fingerprints(node: RaftKv, peers: list[PeerProcess]) -> tuple[list[Any], list[list[Any]]]:
     """The writer's fingerprint, and each peer's once it stands at the same revision."""
     mine = list(node.fingerprint())
     settle = time.perf_counter()
     async with asyncio.timeout(300):
         ticks = 0
-        while not all((p.report().get("fingerprint") or [0])[0] >= mine[0] for p in peers):
+        while not all((p.applied().get("fingerprint") or [0])[0] >= mine[0] for p in peers):
             await asyncio.sleep(0.2)
             ticks += 1
             if ticks % 50 == 0:
-                at = [p.report().get("revision") for p in peers]
+                at = [p.applied().get("revision") for p in peers]
                 print(f"  waiting for replicas at revision {mine[0]}: they are at {at}")
                 if ticks % 250 == 0:
                     print(f"    writer raft: {node.node.getStatus()}")
                     for peer in peers:
-                        print(f"    {peer.address} raft: {peer.report().get('raft')}")
+                        print(f"    {peer.address} raft: {peer.applied().get('raft')}")
     print(f"every replica at revision {mine[0]} after {time.perf_counter() - settle:.1f} s")
-    return mine, [p.report()["fingerprint"] for p in peers]
+    return mine, [p.applied()["fingerprint"] for p in peers]
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> bool:
@@ -198,7 +110,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> bool:
     logging.getLogger("pysyncobj").addHandler(truncations)
     addresses = free_addresses(3)
     peers = [
-        Peer(a, [b for b in addresses if b != a], data_dir / f"peer{i}")
+        PeerProcess(a, [b for b in addresses if b != a], data_dir / f"peer{i}", kind="none")
         for i, a in enumerate(addresses[1:])
     ]
     for peer in peers:
@@ -219,7 +131,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> bool:
         print(f"copies answered from the session table: {node.commands.sessions.copies_answered}")
         trims = [
             [node.node.append_entries_trimmed, node.node.append_entries_ignored],
-            *(p.report().get("append_entries") for p in peers),
+            *(p.applied().get("append_entries") for p in peers),
         ]
         print(f"append-entries restarted past held entries / dropped, per node: {trims}")
         print(f"writer  fingerprint: objects {mine[1][:16]} sessions {mine[2][:16]}")
@@ -228,7 +140,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> bool:
                 f"{peer.address} fingerprint: objects {theirs_one[1][:16]} "
                 f"sessions {theirs_one[2][:16]}"
             )
-        counts = [truncations.count, *(p.truncations() for p in peers)]
+        counts = [truncations.count, *(p.log_text().count(TRUNCATION) for p in peers)]
         print(f"'{TRUNCATION}' logged, per node: {counts}")
         exact = mine[0] == load.written
         agree = all(t == mine for t in theirs)

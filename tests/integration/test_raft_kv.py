@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,82 +15,19 @@ from election.guard import Guard
 from ha_sc.kv.api import KeyExists, KvError
 from ha_sc.kv.raft import RaftKv, RaftSettings
 from tests.net import free_addresses
+from tests.raft_peer_process import PeerProcess, depose_leader
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Peer:
-    """A Raft node in its own process; stopped only by its own PID."""
-
-    def __init__(self, address: str, peers: list[str], data_dir: Path) -> None:
-        self.address = address
-        self.peers = peers
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.options: list[str] = []
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with (self.data_dir / "peer.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.raft_peer",
-                    "--self",
-                    self.address,
-                    "--peers",
-                    ",".join(self.peers),
-                    "--dir",
-                    str(self.data_dir),
-                    *self.options,
-                ],
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)  # a frozen one too
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None and self.proc.poll() is None
-        os.kill(self.proc.pid, sig)
-
-    def applied(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.data_dir / "applied.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return {"revision": 0, "keys": [], "ready": False}
-        return data
-
-    async def wait_applied(self, revision: int, timeout: float = 20.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while (state := self.applied())["revision"] < revision:
-                await asyncio.sleep(0.05)
-        return state
-
-    async def fingerprint_at(self, revision: int, timeout: float = 30.0) -> list[Any]:
-        """Its fingerprint (revision, objects digest, sessions digest) once at ``revision``."""
-        async with asyncio.timeout(timeout):
-            while True:
-                fingerprint = self.applied().get("fingerprint")
-                if fingerprint is not None and fingerprint[0] >= revision:
-                    return list(fingerprint)
-                await asyncio.sleep(0.05)
-
 
 @pytest.fixture
-def group(tmp_path: Path) -> Iterator[tuple[list[str], list[Peer]]]:
+def group(tmp_path: Path) -> Iterator[tuple[list[str], list[PeerProcess]]]:
     """Addresses of three nodes; nodes 1 and 2 run as processes, node 0 in the test."""
     addresses = free_addresses(3)
     peers = [
-        Peer(addresses[i], [a for a in addresses if a != addresses[i]], tmp_path / f"node{i}")
+        PeerProcess(
+            addresses[i], [a for a in addresses if a != addresses[i]], tmp_path / f"node{i}"
+        )
         for i in (1, 2)
     ]
     for peer in peers:
@@ -113,7 +46,7 @@ def local_node(
 
 
 async def test_killed_node_restarts_and_catches_up(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     addresses, (peer1, peer2) = group
     node = local_node(addresses, tmp_path / "node0")
@@ -138,7 +71,7 @@ async def test_killed_node_restarts_and_catches_up(
 
 
 async def test_full_restart_keeps_every_committed_write(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     addresses, peers = group
     node = local_node(addresses, tmp_path / "node0")
@@ -184,39 +117,18 @@ def versioned(key: str, version: int) -> bytes:
     return json.dumps({"spec": {"key": key, "version": version}}).encode()
 
 
-async def new_leader(node: RaftKv, old: str | None, timeout: float = 20.0) -> str:
-    """Wait until ``node`` knows of a Raft leader other than ``old``."""
-    async with asyncio.timeout(timeout):
-        while (leader := node.raft_leader()) is None or leader == old:
-            await asyncio.sleep(0.02)
-    return leader
-
-
-async def force_leader_changes(node: RaftKv, peers: list[Peer], count: int) -> int:
+async def force_leader_changes(node: RaftKv, peers: list[PeerProcess], count: int) -> int:
     """Depose the Raft leader ``count`` times while writes go on, each time another way:
     SIGKILL and restart, SIGSTOP past an election then SIGCONT, or a hand-over when the
     in-test node leads. Returns how many changes were made."""
-    by_address = {peer.address: peer for peer in peers}
     for change in range(count):
         await asyncio.sleep(0.4)
-        leader = await new_leader(node, None)
-        if leader == node.address:
-            await node.hand_over_leadership()
-        elif change % 2 == 0:
-            by_address[leader].kill()
-            await new_leader(node, leader)
-            by_address[leader].start()
-        else:
-            by_address[leader].signal(signal.SIGSTOP)
-            await new_leader(node, leader)
-            await asyncio.sleep(0.3)  # the frozen one misses a few entries more
-            by_address[leader].signal(signal.SIGCONT)
-        await new_leader(node, leader)
+        await depose_leader(node, peers, kill=change % 2 == 0, frozen_for=0.3)
     return count
 
 
 async def test_writes_apply_exactly_once_across_forced_leader_changes(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     """A stream of creates and guarded updates from one node while the Raft leader is
     deposed again and again: every write is answered with its own revision, none twice."""
@@ -302,14 +214,14 @@ async def snapshotted(data_dirs: list[Path], timeout: float = 20.0) -> None:
 
 
 async def test_the_session_table_survives_snapshots_and_a_full_restart(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     """Copies of writes answered before a snapshot and a restart of every node get the
     same answers after it, and are not applied again."""
     addresses, peers = group
     for peer in peers:  # restarted with snapshots every 50 entries
         peer.kill()
-        peer.options = ["--compaction-entries", "50"]
+        peer.options += ["--compaction-entries", "50"]
         peer.start()
     settings = RaftSettings(compaction_min_entries=50)
     node = local_node(addresses, tmp_path / "node0", settings)
