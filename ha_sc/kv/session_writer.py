@@ -9,6 +9,7 @@ session and keeps its tag over every send, so sending it again after any failure
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -78,7 +79,9 @@ class SessionWriter:
         if isinstance(answer, SessionExpired | AnswerForgotten):
             raise KvUnavailable(f"{self.name}: {answer}")
         if isinstance(answer, KvError):
-            raise answer
+            # a copy: the state machine keeps the answer itself (in snapshots, for copies
+            # of this write) and this thread's traceback must not hang on it
+            raise copy.copy(answer)
         result: int = answer
         return result
 

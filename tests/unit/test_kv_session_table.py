@@ -4,6 +4,7 @@ its first answer, and the table is bounded, expires by log time only, and surviv
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 from election.guard import Guard
@@ -153,3 +154,16 @@ def test_the_client_floor_is_its_lowest_write_still_waiting() -> None:
     session.end(three)
     assert session.floor == 4
     assert session.tag(4, 12.5) == CommandTag("c1", 4, 4, 12.5)
+
+
+def test_a_kv_error_copies_with_its_fields() -> None:
+    conflict = RevisionConflict("topics", "orders", 3, 4)
+    again = copy.copy(conflict)
+    assert again is not conflict and type(again) is RevisionConflict
+    assert (again.kind, again.key, again.expected, again.actual, str(again)) == (
+        "topics",
+        "orders",
+        3,
+        4,
+        str(conflict),
+    )
