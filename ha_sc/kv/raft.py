@@ -270,11 +270,6 @@ class RaftKv:
         with an explicit tag through ``submit``: what a copy of a write carries."""
         return self._consumer
 
-    @property
-    def client_id(self) -> str:
-        """This node's current client-session id."""
-        return self._writer.session.client
-
     def session_of(self, client: str) -> tuple[int, dict[int, object]] | None:
         """What the state machine on this node keeps of ``client``: its floor and the
         answers it would give to copies of its writes."""
