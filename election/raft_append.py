@@ -160,7 +160,7 @@ class RaftSyncObj(SyncObj):  # type: ignore[misc]
                 message,
                 term_at=self._term_at,
                 last_index=self._SyncObj__getCurrentLogIndex(),
-                commit_index=self._SyncObj__raftCommitIndex,
+                commit_index=getattr(self, "_SyncObj__raftCommitIndex", 0),
             )
             if trimmed is IGNORED:
                 self.append_entries_ignored += 1
