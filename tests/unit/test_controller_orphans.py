@@ -7,6 +7,7 @@ from ha_sc.controllers import (
     ClusterState,
     CreateObject,
     DeleteObject,
+    UpdateStatus,
     apply_actions,
 )
 from ha_sc.controllers.cluster_plan import plan_cluster
@@ -129,12 +130,21 @@ def test_a_topic_created_again_under_the_name_gets_fresh_partitions() -> None:
 
 
 def test_an_orphan_is_never_given_to_the_new_topic_nor_a_status() -> None:
-    """Same name, orphans still stored: the topic places its partitions without them."""
-    state = create_topic(deleted_by_hand(provisioned_topic()))
+    """Same name, orphans still stored, the new topic ready to place: one pass deletes the
+    orphans first, then creates every partition of the new topic, none kept."""
+    state = create_topic(deleted_by_hand(provisioned_topic()), partitions=3)
+    topic = state.topics["orders"]
+    pending = TopicStatus(resolution=TopicResolution.PENDING)
+    state = apply_actions(state, [UpdateStatus(Kind.TOPIC, "orders", topic.meta.revision, pending)])
     actions = plan(state)
-    for action in actions:
-        if action.kind is Kind.PARTITION:
-            assert isinstance(action, DeleteObject), action
+    on_partitions = [a for a in actions if a.kind is Kind.PARTITION]
+    assert [type(a).__name__ for a in on_partitions] == ["DeleteObject"] * 2 + ["CreateObject"] * 3
+    owner = OwnerRef(kind="topics", key="orders", create_revision=topic.meta.create_revision)
+    creates = [a for a in on_partitions if isinstance(a, CreateObject)]
+    assert [a.key for a in creates] == ["orders-0", "orders-1", "orders-2"]
+    assert all(a.owner == owner for a in creates)
+    after = apply_actions(state, actions)  # the deletes land before the creates of their keys
+    assert all(p.meta.owner == owner for p in after.partitions.values())
 
 
 def test_an_api_delete_still_cascades_to_partitions_with_an_identity() -> None:
