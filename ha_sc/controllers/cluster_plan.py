@@ -22,6 +22,7 @@ def plan_cluster(
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
     reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
+    topics_revision: int = 0,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -29,13 +30,14 @@ def plan_cluster(
     None while the leader has not yet given SPUs time to connect: SPU health is
     then left as stored, so a new leader does not fail every partition over.
     ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
+    ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
 
     Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
     a topic created again under their topic's name gets its partitions created
     fresh, later in the same pass; they count for no topic, no SPU load and get
     no status of their own.
     """
-    owned = sort_by_owner(partitions, topics)
+    owned = sort_by_owner(partitions, topics, topics_revision=topics_revision)
     actions: list[Action] = list(collect_orphans(partitions, owned.orphans))
     if connected is not None:
         for spu in spus.values():

@@ -15,9 +15,10 @@ Who owns a partition, judged from its owner reference and the cached topics:
 - owner present, reference carrying its identity (the owner's create revision):
   equal, owned; older than the owner's, the owner was deleted and created again
   under the same name, so an orphan (never adopted by the new topic, whose
-  partitions are created fresh); newer, this replica's view of the owner is behind
-  the partition's (the cache of topics lags that of partitions): undecided, left
-  alone for a later pass.
+  partitions are created fresh); newer, an orphan too if the cached topics reflect
+  the store at or past that revision (the owner it names is gone by then),
+  otherwise this replica's view of the owner may be behind the partition's:
+  undecided, left alone for a later pass.
 - owner present, reference without identity (written by an older version): owned
   if the partition was created after its owner, an orphan if before, since a
   topic's partitions are only ever created after it. Objects decoded without
@@ -54,8 +55,11 @@ _OWNED = Judgement(Ownership.OWNED)
 _UNOWNED = Judgement(Ownership.UNOWNED)
 
 
-def judge_owner(partition: Partition, topics: Mapping[str, Topic]) -> Judgement:
-    """Whether ``partition`` belongs to the cached topic its owner reference names."""
+def judge_owner(
+    partition: Partition, topics: Mapping[str, Topic], *, topics_revision: int = 0
+) -> Judgement:
+    """Whether ``partition`` belongs to the cached topic its owner reference names;
+    ``topics_revision``: the KV revision the cached topics reflect (0: not known)."""
     ref = partition.meta.owner
     if ref is None or ref.kind != Kind.TOPIC.value:
         return _UNOWNED
@@ -67,6 +71,12 @@ def judge_owner(partition: Partition, topics: Mapping[str, Topic]) -> Judgement:
         if current in (0, ref.create_revision):
             return _OWNED
         if ref.create_revision < current:
+            return Judgement(
+                Ownership.ORPHAN,
+                f"owner topic {ref.key} created {ref.create_revision} gone, "
+                f"topic {ref.key} now is another one (created {current})",
+            )
+        if ref.create_revision <= topics_revision:
             return Judgement(
                 Ownership.ORPHAN,
                 f"owner topic {ref.key} created {ref.create_revision} gone, "
@@ -96,14 +106,14 @@ class OwnedPartitions:
 
 
 def sort_by_owner(
-    partitions: Mapping[str, Partition], topics: Mapping[str, Topic]
+    partitions: Mapping[str, Partition], topics: Mapping[str, Topic], *, topics_revision: int = 0
 ) -> OwnedPartitions:
     """Every partition judged once (one pass over them, not one per topic)."""
     by_topic: dict[str, dict[str, Partition]] = {}
     orphans: dict[str, Judgement] = {}
     undecided: set[str] = set()
     for key, partition in partitions.items():
-        judgement = judge_owner(partition, topics)
+        judgement = judge_owner(partition, topics, topics_revision=topics_revision)
         if judgement.ownership is Ownership.OWNED:
             assert partition.meta.owner is not None
             by_topic.setdefault(partition.meta.owner.key, {})[key] = partition

@@ -229,3 +229,19 @@ def test_a_partition_without_owner_is_left_alone() -> None:
         status=PartitionStatus(),
     )
     assert judge_owner(partition, {}).ownership is Ownership.UNOWNED
+
+
+def test_an_owner_newer_than_topics_seen_is_an_orphan_once_the_cache_is_past_it() -> None:
+    """No topic of that name was created at the revision the reference names, though the
+    cached topics reflect the store past it: the owner it names is gone."""
+    owner = OwnerRef(kind="topics", key="orders", create_revision=12)
+    partition = Partition(
+        meta=ObjectMeta(key="orders-0", revision=13, create_revision=13, owner=owner),
+        spec=PartitionSpec(leader=5001, replicas=[5001, 5002]),
+        status=PartitionStatus(),
+    )
+    topics = {"orders": topic_at(3)}
+    assert judge_owner(partition, topics, topics_revision=11).ownership is Ownership.UNDECIDED
+    judgement = judge_owner(partition, topics, topics_revision=12)
+    assert judgement.ownership is Ownership.ORPHAN
+    assert "created 12 gone" in judgement.reason
