@@ -123,9 +123,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
     earlier = ledger.find(key)
     if earlier is not None:
         if earlier.fingerprint != fingerprint:
-            return ApiProblem(
-                422, f"{HEADER} {key!r} was used for a different request"
-            ).response()
+            return ApiProblem(422, f"{HEADER} {key!r} was used for a different request").response()
         first = await asyncio.shield(earlier.answer)
         if first is not None:
             return first.response()

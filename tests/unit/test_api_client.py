@@ -342,3 +342,22 @@ def test_base_urls(endpoint: str, url: str) -> None:
 def test_bad_endpoints(endpoint: str) -> None:
     with pytest.raises(ValueError):
         base_url(endpoint)
+
+
+async def test_a_watch_passes_over_a_frozen_replica() -> None:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        line = {"kind": "spus", "full_sync": True, "updates": [], "deletes": [], "revision": 1}
+        await response.write(json.dumps({**line, "leader_epoch": 4}).encode() + b"\n")
+        await asyncio.sleep(5)
+        return response
+
+    async with (
+        Frozen() as frozen,
+        StandIn(stream) as server,
+        AdminClient([frozen.address, server.address], timeout=30) as admin,
+        admin.watch(["spus"], idle_timeout=30) as batches,
+    ):
+        batch = await asyncio.wait_for(anext(batches), 10)
+    assert batch.leader_epoch == 4
