@@ -350,7 +350,7 @@ async def test_a_watch_passes_over_a_frozen_replica() -> None:
         await response.prepare(request)
         line = {"kind": "spus", "full_sync": True, "updates": [], "deletes": [], "revision": 1}
         await response.write(json.dumps({**line, "leader_epoch": 4}).encode() + b"\n")
-        await asyncio.sleep(5)
+        await asyncio.sleep(0.2)
         return response
 
     async with (
