@@ -149,3 +149,35 @@ async def test_a_write_repeated_with_one_key_gets_the_first_outcome(tmp_path: Pa
                 assert response.status == 409  # a different key is a different request
         assert outcomes[0][0] == outcomes[1][0] == 201
         assert outcomes[0][1] == outcomes[1][1]
+
+
+async def test_a_create_repeated_on_a_new_leader_gets_the_first_outcome(
+    tmp_path: Path,
+) -> None:
+    with LocalCluster(tmp_path, backend="raft", replicas=3, spus=1) as cluster:
+        leader, epoch = await cluster.start_all()
+        body = {
+            "name": "across",
+            "spec": {"replicas": {"computed": {"partitions": 1, "replication_factor": 1}}},
+        }
+        headers = {"Idempotency-Key": "create-across"}
+        async with aiohttp.ClientSession() as http:
+            url = f"http://{cluster.public(leader)}/api/v1/topics"
+            async with http.post(url, json=body, headers=headers) as response:
+                assert response.status == 201
+                first = await response.json()
+            with frozen(cluster, leader):
+                others = [r for r in cluster.replicas if r != leader]
+                new_leader, _ = await eventually(
+                    lambda: cluster.agreed_leader(others, above=epoch), what="a new leader"
+                )
+                url = f"http://{cluster.public(new_leader)}/api/v1/topics"
+                async with http.post(url, json=body, headers=headers) as response:
+                    assert response.status == 201, await response.text()
+                    again = await response.json()
+                async with http.post(
+                    url, json=body, headers={"Idempotency-Key": "another"}
+                ) as response:
+                    assert response.status == 409
+        assert again["name"] == first["name"] == "across"
+        assert again["meta"]["create_revision"] == first["meta"]["create_revision"]
