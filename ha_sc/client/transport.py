@@ -109,6 +109,10 @@ class Transport:
         """The replica that last answered a write, as far as this client knows."""
         return self._leader
 
+    def follow(self, leader: URL | None) -> None:
+        """Remember the replica that answered a write (None: the leader is unknown)."""
+        self._leader = leader
+
     def rotation(self) -> list[tuple[int, URL]]:
         """Endpoints in the order to try them: the last good one first."""
         count = len(self.bases)
@@ -275,7 +279,7 @@ class _Call:
             self.maybe_applied = self.maybe_applied or (self.write and lost.connected)
             leader = transport.leader
             if self.write and leader is not None and str(lost).startswith(str(leader.origin())):
-                transport._leader = None
+                transport.follow(None)
             self.next_launch = now
             return None
         if 200 <= reply.status < 300:
@@ -283,11 +287,13 @@ class _Call:
             if index is not None and not reply.redirected:
                 transport.answered(index)
             if self.write:
-                transport._leader = reply.origin
+                transport.follow(reply.origin)
             return reply
+        if reply.status == 404 and self.method.upper() == "DELETE" and self.maybe_applied:
+            return reply  # an earlier attempt may have deleted it (on a leader since replaced)
         self.error = _api_error(reply)
         if reply.status == 503 and self.write and reply.retry_after is not None:
-            transport._leader = None
+            transport.follow(None)
             pause = backoff(self.rounds, initial=RETRY_PAUSE[0], maximum=RETRY_PAUSE[1])
             self.next_launch = now + min(reply.retry_after, pause)
             return None

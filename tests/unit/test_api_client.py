@@ -361,3 +361,24 @@ async def test_a_watch_passes_over_a_frozen_replica() -> None:
     ):
         batch = await asyncio.wait_for(anext(batches), 10)
     assert batch.leader_epoch == 4
+
+
+async def test_a_delete_repeated_after_an_unknown_outcome_accepts_not_found() -> None:
+    attempts = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:  # applied, but the answer is lost (a leader that then failed)
+            assert request.transport is not None
+            request.transport.write(b"HTTP/1.1 garbled\r\n\r\n")
+            request.transport.close()
+            await asyncio.sleep(0.05)
+        return web.json_response({"error": "topic 'orders' not found"}, status=404)
+
+    async with StandIn(handler) as leader, AdminClient([leader.address]) as admin:
+        await admin.delete_topic("orders")
+        with pytest.raises(ApiError) as missing:
+            await admin.delete_topic("orders")  # a plain 404 stays an error
+    assert missing.value.status == 404
+    assert attempts == 3
