@@ -88,9 +88,14 @@ class RaftLeaseHost(Protocol):
         ...
 
 
-def raft_conf(**overrides: Any) -> SyncObjConf:
-    """pysyncobj settings for elections on a local network (overridable)."""
+def raft_conf(self_address: str, **overrides: Any) -> SyncObjConf:
+    """pysyncobj settings for elections on a local network (overridable).
+
+    The Raft port listens on ``self_address`` only: left alone, pysyncobj binds
+    0.0.0.0 whatever the node's address, and it unpickles what arrives there.
+    """
     settings: dict[str, Any] = {
+        "bindAddress": self_address,
         "appendEntriesPeriod": 0.005,
         "autoTickPeriod": 0.005,
         "raftMinTimeout": 0.15,
@@ -148,7 +153,7 @@ class LeaseNode:
     def __init__(self, address: str, partners: list[str], journal: str | None = None) -> None:
         self.address = address
         self.leases = RaftLeases()
-        conf = raft_conf(journalFile=journal)
+        conf = raft_conf(address, journalFile=journal)
         self.node = SyncObj(
             address, [peer_node(p) for p in partners], conf=conf, consumers=[self.leases]
         )

@@ -120,6 +120,7 @@ class RaftKv:
         self._consumer = KvConsumer(self.leases, self._signal, history_size)
         s = self.settings
         conf = raft_conf(
+            self_address,
             appendEntriesPeriod=s.append_entries_period,
             autoTickPeriod=s.auto_tick_period,
             raftMinTimeout=s.election_timeout_min,
