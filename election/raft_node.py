@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Protocol
@@ -113,6 +115,21 @@ def raft_conf(self_address: str, **overrides: Any) -> SyncObjConf:
     }
     settings.update(overrides)
     return SyncObjConf(**settings)
+
+
+def is_loopback_address(address: str) -> bool:
+    """Whether the host of ``host:port`` is a loopback address (every address a
+    name resolves to must be: ``localhost`` is, a host name of the machine is not)."""
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(resolved) and all(ipaddress.ip_address(ip).is_loopback for ip in resolved)
 
 
 def is_connected(node: SyncObj, raft_address: str) -> bool:

@@ -50,6 +50,12 @@ def sc() -> None:
     help="host:port of another replica's Raft node (repeat for each).",
 )
 @click.option(
+    "--allow-unauthenticated-raft",
+    is_flag=True,
+    help="Start although --raft-address is not loopback: the Raft port is not "
+    "authenticated, whoever reaches it can run code in this replica.",
+)
+@click.option(
     "--etcd-endpoint",
     "etcd_endpoints",
     multiple=True,
@@ -103,6 +109,7 @@ def run(
     data_dir: Path,
     raft_address: str,
     raft_peers: tuple[str, ...],
+    allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
     public_address: str,
@@ -121,6 +128,7 @@ def run(
         "data_dir": data_dir.expanduser(),
         "raft_address": raft_address,
         "raft_peers": raft_peers,
+        "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
         "public_address": public_address,

@@ -20,7 +20,14 @@ from pysyncobj import SyncObj, SyncObjConsumer
 
 from election.guard import Guard
 from election.raft_lease import RaftLeases, command
-from election.raft_node import CommandNotCommitted, is_connected, peer_node, raft_conf, submit
+from election.raft_node import (
+    CommandNotCommitted,
+    is_connected,
+    is_loopback_address,
+    peer_node,
+    raft_conf,
+    submit,
+)
 from ha_sc.kv import raft_membership
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
@@ -131,6 +138,12 @@ class RaftKv:
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
         )
+        if not is_loopback_address(self_address):
+            log.warning(
+                "raft node %s listens on a non-loopback address and its port is not"
+                " authenticated: anyone who can reach it can run code in this process",
+                self_address,
+            )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
         self.node = SyncObj(
             self_address,
