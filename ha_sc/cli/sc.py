@@ -51,6 +51,12 @@ def sc() -> None:
     help="host:port of another replica's Raft node (repeat for each).",
 )
 @click.option(
+    "--allow-unauthenticated-raft",
+    is_flag=True,
+    help="Start although --raft-address is not loopback: the Raft port is not "
+    "authenticated, whoever reaches it can run code in this replica.",
+)
+@click.option(
     "--etcd-endpoint",
     "etcd_endpoints",
     multiple=True,
@@ -106,6 +112,7 @@ def run(
     data_dir: Path | None,
     raft_address: str,
     raft_peers: tuple[str, ...],
+    allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
     public_address: str,
@@ -125,6 +132,7 @@ def run(
         "data_dir": data_dir,
         "raft_address": raft_address,
         "raft_peers": raft_peers,
+        "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
         "public_address": public_address,

@@ -25,7 +25,14 @@ from pysyncobj import SyncObjConsumer
 from election.guard import Guard
 from election.raft_append import RaftSyncObj
 from election.raft_lease import RaftLeases, command
-from election.raft_node import CommandNotCommitted, is_connected, peer_node, raft_conf, submit
+from election.raft_node import (
+    CommandNotCommitted,
+    is_connected,
+    is_loopback_address,
+    peer_node,
+    raft_conf,
+    submit,
+)
 from ha_sc.kv import raft_membership
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
@@ -159,6 +166,7 @@ class RaftKv:
         )
         s = self.settings
         conf = raft_conf(
+            self_address,
             appendEntriesPeriod=s.append_entries_period,
             autoTickPeriod=s.auto_tick_period,
             raftMinTimeout=s.election_timeout_min,
@@ -169,6 +177,12 @@ class RaftKv:
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
         )
+        if not is_loopback_address(self_address):
+            log.warning(
+                "raft node %s listens on a non-loopback address and its port is not"
+                " authenticated: anyone who can reach it can run code in this process",
+                self_address,
+            )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
         self.node = RaftSyncObj(
             self_address,
