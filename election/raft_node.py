@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Protocol
@@ -22,18 +24,24 @@ _FAIL_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if not n
 _NOT_APPLIED = {
     FAIL_REASON.MISSING_LEADER,
     FAIL_REASON.NOT_LEADER,
-    FAIL_REASON.LEADER_CHANGED,
     FAIL_REASON.DISCARDED,
     FAIL_REASON.QUEUE_FULL,
 }
-"""pysyncobj's failures after which the command is known not to have been applied."""
+"""pysyncobj's failures after which the command is known not to have been applied.
+
+Not LEADER_CHANGED: a follower reports it for a command it forwarded when the leader
+changes before answering, but that leader may have logged and replicated it, and the
+next one commit it. Nor UNKNOWN_OUTCOME. A command that must survive those is sent
+again under its client-session tag (ha_sc.kv.session_table), which makes a copy harmless.
+"""
 
 
 class CommandNotCommitted(Exception):
     """A Raft command failed or did not commit in time.
 
     ``retryable`` is True when the command is known not to have been applied, so
-    sending it again cannot apply it twice; after a timeout it may still apply.
+    sending it again cannot apply it twice; after a timeout, LEADER_CHANGED or
+    UNKNOWN_OUTCOME it may have applied or still apply.
     """
 
     def __init__(self, message: str, *, retryable: bool) -> None:
@@ -88,9 +96,14 @@ class RaftLeaseHost(Protocol):
         ...
 
 
-def raft_conf(**overrides: Any) -> SyncObjConf:
-    """pysyncobj settings for elections on a local network (overridable)."""
+def raft_conf(self_address: str, **overrides: Any) -> SyncObjConf:
+    """pysyncobj settings for elections on a local network (overridable).
+
+    The Raft port listens on ``self_address`` only: left alone, pysyncobj binds
+    0.0.0.0 whatever the node's address, and it unpickles what arrives there.
+    """
     settings: dict[str, Any] = {
+        "bindAddress": self_address,
         "appendEntriesPeriod": 0.005,
         "autoTickPeriod": 0.005,
         "raftMinTimeout": 0.15,
@@ -108,6 +121,21 @@ def raft_conf(**overrides: Any) -> SyncObjConf:
     }
     settings.update(overrides)
     return SyncObjConf(**settings)
+
+
+def is_loopback_address(address: str) -> bool:
+    """Whether the host of ``host:port`` is a loopback address (every address a
+    name resolves to must be: ``localhost`` is, a host name of the machine is not)."""
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(resolved) and all(ipaddress.ip_address(ip).is_loopback for ip in resolved)
 
 
 def is_connected(node: SyncObj, raft_address: str) -> bool:
@@ -148,7 +176,7 @@ class LeaseNode:
     def __init__(self, address: str, partners: list[str], journal: str | None = None) -> None:
         self.address = address
         self.leases = RaftLeases()
-        conf = raft_conf(journalFile=journal)
+        conf = raft_conf(address, journalFile=journal)
         self.node = SyncObj(
             address, [peer_node(p) for p in partners], conf=conf, consumers=[self.leases]
         )

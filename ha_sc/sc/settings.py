@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from election.raft_node import is_loopback_address
 from election.timing import ElectionTiming
 
 
@@ -31,6 +32,9 @@ class ScSettings(BaseModel):
     """host:port of this replica's Raft node (raft backend)."""
     raft_peers: tuple[str, ...] = ()
     """host:port of the other replicas' Raft nodes (raft backend)."""
+    allow_unauthenticated_raft: bool = False
+    """Accept a Raft address that is not loopback although the Raft port is not
+    authenticated (whoever reaches it can run code in this process)."""
     etcd_endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
     """etcd client endpoints (etcd backend)."""
     etcd_root: str = "/ha-sc/"
@@ -69,6 +73,21 @@ class ScSettings(BaseModel):
     def _raft_peers_distinct(self) -> ScSettings:
         if self.raft_address in self.raft_peers:
             raise ValueError(f"raft_peers must not contain this replica ({self.raft_address})")
+        return self
+
+    @model_validator(mode="after")
+    def _raft_port_not_exposed(self) -> ScSettings:
+        if (
+            self.backend is Backend.RAFT
+            and not self.allow_unauthenticated_raft
+            and not is_loopback_address(self.raft_address)
+        ):
+            raise ValueError(
+                f"raft address {self.raft_address} is not loopback, and the Raft port is not"
+                " authenticated: anyone who can reach it can run code in this replica;"
+                " use a loopback address, or pass --allow-unauthenticated-raft on a"
+                " network only trusted hosts can reach"
+            )
         return self
 
     @model_validator(mode="after")

@@ -4,9 +4,9 @@ The task ``spu-state-file`` rewrites the file after changes, at most once per
 ``interval``, and never spends more than one part in ``COST_RATIO`` of the time on
 it: an SPU holding 60k replicas writes a document of several MB, so after a write
 that took ``w`` seconds the next waits ``COST_RATIO * w`` at least. Each write
-replaces the file atomically (write aside, rename), so a reader never sees half a
-document. The SPU reads its highest epoch back on
-start, so a restarted SPU still refuses a deposed leader.
+replaces the file durably (write aside, fsync, rename, fsync the directory), so a
+reader never sees half a document and a power loss never loses a recorded epoch.
+The SPU reads its highest epoch back on start, so a restarted SPU still refuses a deposed leader.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ha_sc.durable import replace_atomically
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -72,7 +74,6 @@ class StateFile:
         """Write the current document now."""
         doc = {**self._document(), "pid": os.getpid(), "written_at": time.time()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        aside = self.path.with_name(f".{self.path.name}.tmp")
-        aside.write_text(json.dumps(doc, sort_keys=True) + "\n")  # one line: C encoder
-        os.replace(aside, self.path)
+        data = (json.dumps(doc, sort_keys=True) + "\n").encode()  # one line: C encoder
+        replace_atomically(self.path, data)
         self.writes += 1

@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from ha_sc.spu import SpuSettings, StateFile, read_state
 from ha_sc.spu.node import restored_epoch
 
@@ -33,7 +35,7 @@ async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> 
     assert 2 <= state_file.writes <= elapsed / 0.1 + 1  # not one per change
     doc = read_state(path)
     assert doc is not None and doc["n"] == 30  # the last change made it
-    assert not (tmp_path / ".spu-state.json.tmp").exists()  # replaced, not left aside
+    assert not (tmp_path / "spu-state.json.tmp").exists()  # replaced, not left aside
 
 
 async def test_a_costly_document_is_written_less_often(tmp_path: Path) -> None:
@@ -71,3 +73,23 @@ def test_the_highest_epoch_is_restored_for_the_same_spu_only(tmp_path: Path) -> 
     assert restored_epoch(settings) == 9
     settings.state_file.write_text(json.dumps({"id": 5002, "highest_epoch": 9}))
     assert restored_epoch(settings) == 0
+
+
+def test_the_state_file_is_flushed_with_its_directory_before_write_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    path = tmp_path / "spu-state.json"
+    StateFile(path, lambda: {"id": 1, "highest_epoch": 7}, interval=0.1).write()
+    assert len(flushed) == 2  # the document, then the directory holding its new name
+    doc = read_state(path)
+    assert doc is not None and doc["highest_epoch"] == 7
