@@ -12,6 +12,7 @@ from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.problems import Handler, problem_middleware
 from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT, split_host_port
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.sc.replica_view import ReplicaView
 
 log = logging.getLogger("ha_sc.api")
@@ -44,6 +45,7 @@ def create_app(
     provision_timeout: float = 10.0,
     ready: Callable[[], bool] | None = None,
     watch_heartbeat: float = 15.0,
+    limits: TopicLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """The public API of one replica.
 
@@ -60,6 +62,7 @@ def create_app(
         provision_timeout=provision_timeout,
         ready=ready if ready is not None else (lambda: view.cache.revision > 0),
         watch_heartbeat=watch_heartbeat,
+        limits=limits,
     )
     app[CONTEXT] = ctx
     for method, path, handler in ROUTES:
@@ -84,10 +87,15 @@ class ApiServer:
         ready: Callable[[], bool] | None = None,
         watch_heartbeat: float = 15.0,
         shutdown_timeout: float = 5.0,
+        limits: TopicLimits = DEFAULT_LIMITS,
     ) -> None:
         self._host, self._port = split_host_port(address)
         self._app = create_app(
-            view, provision_timeout=provision_timeout, ready=ready, watch_heartbeat=watch_heartbeat
+            view,
+            provision_timeout=provision_timeout,
+            ready=ready,
+            watch_heartbeat=watch_heartbeat,
+            limits=limits,
         )
         self._runner = web.AppRunner(self._app, shutdown_timeout=shutdown_timeout)
         self._address: str | None = None

@@ -11,6 +11,7 @@ from aiohttp import web
 from election.term import Term
 from ha_sc.api.problems import ApiProblem
 from ha_sc.api.wire import LeaderInfo
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.sc.replica_view import KnownLeader, ReplicaView
 
 
@@ -23,6 +24,8 @@ class ApiContext:
     """Whether the cache has done its first full sync."""
     watch_heartbeat: float
     """Seconds between heartbeat lines of an idle watch stream."""
+    limits: TopicLimits = DEFAULT_LIMITS
+    """The partition caps a topic create is checked against."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server shuts down: open watch streams end."""
     spu_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

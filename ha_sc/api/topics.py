@@ -12,7 +12,7 @@ from ha_sc.api.provisioning import await_provisioned
 from ha_sc.api.settle import until_reflected
 from ha_sc.api.wire import API_PREFIX, CreateTopicRequest, list_body, object_json
 from ha_sc.controllers.spu_info import spu_infos
-from ha_sc.controllers.topic_validation import validate_topic_spec
+from ha_sc.controllers.topic_validation import partitions_ahead, validate_topic_spec
 from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Topic
@@ -56,7 +56,13 @@ async def create_topic(request: web.Request) -> web.Response:
             return _created(topic, wanted.name)
     if wanted.name in cache.topics:
         raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
-    problem = validate_topic_spec(wanted.spec, spu_infos(cache.spus.objects()))
+    _, in_cluster = partitions_ahead(cache.topics.objects(), ctx.limits)
+    problem = validate_topic_spec(
+        wanted.spec,
+        spu_infos(cache.spus.objects()),
+        limits=ctx.limits,
+        partitions_elsewhere=in_cluster,
+    )
     if problem is not None:
         raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
     if key:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
+from ha_sc.controllers.topic_validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
 
@@ -106,6 +107,20 @@ def sc() -> None:
     help="Time between the leader's renewals (less than --renew-deadline)  "
     "[default: 0.1 on raft, 0.25 on etcd]",
 )
+@click.option(
+    "--max-partitions-per-topic",
+    type=click.IntRange(min=1),
+    default=MAX_PARTITIONS_PER_TOPIC,
+    show_default=True,
+    help="Most partitions one topic may have (a create asking more is refused).",
+)
+@click.option(
+    "--max-partitions-in-cluster",
+    type=click.IntRange(min=1),
+    default=MAX_PARTITIONS_IN_CLUSTER,
+    show_default=True,
+    help="Most partitions all topics may have together (a create going over is refused).",
+)
 def run(
     replica_id: str,
     backend: str,
@@ -121,6 +136,8 @@ def run(
     lease_ttl: float | None,
     renew_deadline: float | None,
     renew_interval: float | None,
+    max_partitions_per_topic: int,
+    max_partitions_in_cluster: int,
 ) -> None:
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status.
 
@@ -140,6 +157,8 @@ def run(
         "lease_ttl": lease_ttl,
         "renew_deadline": renew_deadline,
         "renew_interval": renew_interval,
+        "max_partitions_per_topic": max_partitions_per_topic,
+        "max_partitions_in_cluster": max_partitions_in_cluster,
     }
     if etcd_endpoints:
         fields["etcd_endpoints"] = etcd_endpoints

@@ -12,6 +12,7 @@ from ha_sc.controllers.spu_health import reduce_spu_status
 from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
 from ha_sc.controllers.spu_load import spu_load
 from ha_sc.controllers.topic_reducer import reduce_topic
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits, partitions_ahead
 from ha_sc.model.kinds import Partition, Spu, Topic
 
 
@@ -23,6 +24,7 @@ def plan_cluster(
     connected: Collection[int] | None,
     reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
     topics_revision: int = 0,
+    limits: TopicLimits = DEFAULT_LIMITS,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -31,6 +33,8 @@ def plan_cluster(
     then left as stored, so a new leader does not fail every partition over.
     ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
     ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
+    ``limits``: the partition caps; of topics that cross the cluster cap together,
+    the ones created later become InvalidConfig (``partitions_ahead``).
 
     Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
     a topic created again under their topic's name gets its partitions created
@@ -48,9 +52,17 @@ def plan_cluster(
     skipped = owned.orphans.keys() | owned.undecided
     live = {k: p for k, p in partitions.items() if k not in skipped} if skipped else partitions
     load = spu_load(live.values())
+    ahead, _ = partitions_ahead(topics.values(), limits)
     for topic in topics.values():
         mine = owned.by_topic.get(topic.key, {})
-        actions += reduce_topic(topic, spus=infos, partitions=mine, load=load)
+        actions += reduce_topic(
+            topic,
+            spus=infos,
+            partitions=mine,
+            load=load,
+            limits=limits,
+            partitions_elsewhere=ahead[topic.key],
+        )
     by_id = spus_by_id(infos)
     for partition in live.values():
         offsets = reported.get(partition.key) if reported else None

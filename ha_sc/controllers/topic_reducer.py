@@ -40,7 +40,7 @@ from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
 from ha_sc.controllers.replica_assignment import InsufficientSpus, assign_replicas
 from ha_sc.controllers.spu_info import SpuInfo
 from ha_sc.controllers.spu_load import SpuLoad
-from ha_sc.controllers.topic_validation import validate_topic_spec
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits, validate_topic_spec
 from ha_sc.model.kinds import Kind, Partition, Topic
 from ha_sc.model.meta import OwnerRef
 from ha_sc.model.partition import PartitionSpec, PartitionStatus, partition_key
@@ -58,18 +58,24 @@ def reduce_topic(
     spus: Sequence[SpuInfo],
     partitions: Mapping[str, Partition],
     load: SpuLoad | None = None,
+    limits: TopicLimits = DEFAULT_LIMITS,
+    partitions_elsewhere: int = 0,
 ) -> list[Action]:
     """The writes that move ``topic`` one step through its life cycle.
 
     ``partitions`` maps partition keys to cached partitions (all of them, or at
-    least this topic's); ``load`` is ``spu_load`` of the cached partitions.
+    least this topic's); ``load`` is ``spu_load`` of the cached partitions;
+    ``limits`` the partition caps and ``partitions_elsewhere`` what the topics
+    counted before this one hold (``partitions_ahead``).
     """
     resolution = topic.status.resolution
     if resolution is TopicResolution.DELETING:
         return []
     if resolution is TopicResolution.PROVISIONED:
         return _create_missing(topic, topic.status.replica_map, partitions)
-    problem = validate_topic_spec(topic.spec, spus)
+    problem = validate_topic_spec(
+        topic.spec, spus, limits=limits, partitions_elsewhere=partitions_elsewhere
+    )
     if problem is not None:
         return _set_status(
             topic, TopicStatus(resolution=TopicResolution.INVALID_CONFIG, reason=problem)

@@ -31,6 +31,7 @@ from typing import Any
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
@@ -63,6 +64,7 @@ class ControllerLoop:
         min_interval: float = 0.05,
         reports: Callable[[], list[StatusReport]] = list,
         wake: asyncio.Event | None = None,
+        limits: TopicLimits = DEFAULT_LIMITS,
     ) -> None:
         self._cache = cache
         self._wake = wake
@@ -71,6 +73,7 @@ class ControllerLoop:
         self._resync = resync
         self._min_interval = min_interval
         self._reports = reports
+        self._limits = limits
         self._window = WriteWindow()
         self.passes = 0
         self.plan_seconds = 0.0
@@ -92,6 +95,7 @@ class ControllerLoop:
                 partitions=self._cache.partitions.snapshot(),
                 connected=self._connected(),
                 reports=self._reports(),
+                limits=self._limits,
             )
             self.plan_seconds = time.monotonic() - planning
             self.passes += 1
@@ -149,6 +153,7 @@ def _plan(
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
     reports: list[StatusReport],
+    limits: TopicLimits,
 ) -> list[Action]:
     """One pass's plan (run on a worker thread: everything it gets is immutable)."""
     return plan_cluster(
@@ -158,4 +163,5 @@ def _plan(
         connected=connected,
         reported=offsets_by_partition(reports) if connected is not None else None,
         topics_revision=topics_revision,
+        limits=limits,
     )

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from election.api import Candidate
 from election.term import Term
 from election.threaded import ThreadedCandidate
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
 from ha_sc.protocol import StatusReport
@@ -92,6 +93,7 @@ class LeaderRole:
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
         controller_resync: float = 1.0,
+        limits: TopicLimits = DEFAULT_LIMITS,
     ) -> None:
         self.candidate = candidate
         self._kv = kv
@@ -102,6 +104,7 @@ class LeaderRole:
         self._reports = reports
         self._spus_changed = spus_changed
         self._controller_resync = controller_resync
+        self._limits = limits
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -145,6 +148,7 @@ class LeaderRole:
             reports=self._reports,
             wake=self._spus_changed,
             resync=self._controller_resync,
+            limits=self._limits,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

@@ -145,12 +145,14 @@ class ScReplica:
             connected_spus=spus.connected_ids,
             reports=spus.connected_reports,
             spus_changed=spus.connections_changed,
+            limits=self.settings.topic_limits(),
         )
         dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
         api = ApiServer(
             self,
             self.settings.public_address,
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
+            limits=self.settings.topic_limits(),
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

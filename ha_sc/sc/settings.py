@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from election.raft_node import is_loopback_address
 from election.timing import ElectionTiming
+from ha_sc.controllers.topic_validation import (
+    MAX_PARTITIONS_IN_CLUSTER,
+    MAX_PARTITIONS_PER_TOPIC,
+    TopicLimits,
+)
 
 
 class Backend(enum.StrEnum):
@@ -54,6 +59,16 @@ class ScSettings(BaseModel):
     renew_interval: float | None = Field(default=None, gt=0)
     """How often the leader renews (None: the backend's default, 0.1 s on Raft, 0.25 s
     on etcd)."""
+    max_partitions_per_topic: int = Field(default=MAX_PARTITIONS_PER_TOPIC, ge=1)
+    """Most partitions one topic may have: a create asking more is refused at the API, a
+    spec with more written to the KV by hand becomes InvalidConfig, never an allocation."""
+    max_partitions_in_cluster: int = Field(default=MAX_PARTITIONS_IN_CLUSTER, ge=1)
+    """Most partitions all topics may have together, refused the same way; of topics
+    written by hand that cross it together, the one created later is refused."""
+
+    def topic_limits(self) -> TopicLimits:
+        """The partition caps topic creates and the topic reducer check."""
+        return TopicLimits(self.max_partitions_per_topic, self.max_partitions_in_cluster)
 
     def election_timing(self) -> ElectionTiming:
         """The backend's default lease timings with what these settings set instead."""

@@ -16,6 +16,7 @@ from election.term import Term
 from ha_sc.api import ApiServer
 from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.client import AdminClient, ApiError
+from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
@@ -24,7 +25,9 @@ from ha_sc.model import (
     Kind,
     SpuSpec,
     SpuType,
+    TopicReplicas,
     TopicResolution,
+    TopicSpec,
     TopicStatus,
     encode_value,
 )
@@ -49,7 +52,9 @@ class FlakyKv(MemoryKv):
 class Replica:
     """A ReplicaView whose leadership the test sets by hand."""
 
-    def __init__(self, *, ready: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self, *, ready: Callable[[], bool] | None = None, limits: TopicLimits = DEFAULT_LIMITS
+    ) -> None:
         self.replica_id = "sc-a"
         self.kv = FlakyKv()
         self.cache = GlobalStore()
@@ -63,6 +68,7 @@ class Replica:
             provision_timeout=2.0,
             ready=ready or (lambda: all(d.ready.is_set() for d in self.dispatchers.values())),
             watch_heartbeat=0.1,
+            limits=limits,
         )
 
     def term(self) -> Term | None:
@@ -270,6 +276,33 @@ async def test_an_assigned_map_naming_unknown_spus_is_a_conflict(
     assert status == 409
     assert doc["error"] == "invalid topic config: assigned replicas name unknown spu id: 5009"
     assert await replica.kv.get(Kind.TOPIC.value, "orders") is None
+
+
+async def test_a_create_over_the_partition_caps_is_refused_naming_the_limit(
+    http: aiohttp.ClientSession,
+) -> None:
+    replica = Replica(limits=TopicLimits(max_partitions_per_topic=10, max_partitions_in_cluster=12))
+    await replica.server.start()
+    try:
+        replica.lead()
+        held = TopicSpec(replicas=TopicReplicas.new_computed(8, 1))
+        await replica.kv.create(Kind.TOPIC.value, "held", encode_value(held))
+        await asyncio.wait_for(_until(lambda: "held" in replica.cache.topics), 2)
+        url = f"{replica.base}/api/v1/topics"
+
+        def computed(partitions: int) -> dict[str, Any]:
+            return {"replicas": {"computed": {"partitions": partitions, "replication_factor": 1}}}
+
+        status, doc, _ = await call(http, "POST", url, json=topic_body(**computed(11)))
+        assert status == 409
+        assert "limit of 10 partitions per topic" in doc["error"]
+        status, doc, _ = await call(http, "POST", url, json=topic_body(**computed(5)))
+        assert status == 409
+        assert "to 13, over the limit of 12 partitions in the cluster" in doc["error"]
+        assert await replica.kv.get(Kind.TOPIC.value, "orders") is None
+    finally:
+        await replica.server.stop()
+        await replica.supervisor.stop()
 
 
 # leadership
