@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from chaos.scenarios import control_plane, data_plane, host_faults, manual, topic_failover
+from chaos.scenarios import (
+    control_plane,
+    data_plane,
+    host_faults,
+    manual,
+    operator_cli,
+    topic_failover,
+)
 from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.soak import soak_scenario
 
@@ -14,6 +21,7 @@ SCENARIOS: dict[str, Scenario] = {
         *data_plane.SCENARIOS,
         *host_faults.SCENARIOS,
         *manual.SCENARIOS,
+        *operator_cli.SCENARIOS,
         soak_scenario(),
     ]
 }
