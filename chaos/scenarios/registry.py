@@ -5,6 +5,7 @@ from __future__ import annotations
 from chaos.scenarios import (
     control_plane,
     data_plane,
+    etcd_delete,
     host_faults,
     manual,
     operator_cli,
@@ -22,6 +23,7 @@ SCENARIOS: dict[str, Scenario] = {
         *host_faults.SCENARIOS,
         *manual.SCENARIOS,
         *operator_cli.SCENARIOS,
+        *etcd_delete.SCENARIOS,
         soak_scenario(),
     ]
 }
