@@ -9,6 +9,7 @@ from chaos.scenarios import (
     host_faults,
     manual,
     operator_cli,
+    restart_loop,
     topic_failover,
 )
 from chaos.scenarios.scenario import Scenario
@@ -24,6 +25,7 @@ SCENARIOS: dict[str, Scenario] = {
         *manual.SCENARIOS,
         *operator_cli.SCENARIOS,
         *etcd_delete.SCENARIOS,
+        *restart_loop.SCENARIOS,
         soak_scenario(),
     ]
 }
