@@ -70,11 +70,14 @@ CLEAR = Impairment()
 class FaultProxy:
     """Listens on ``listen`` and forwards each connection to ``target``."""
 
-    def __init__(self, target: str, *, listen_host: str = "127.0.0.1", name: str = "") -> None:
+    def __init__(
+        self, target: str, *, listen_host: str = "127.0.0.1", listen_port: int = 0, name: str = ""
+    ) -> None:
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
         self.name = name or f"proxy->{target}"
         self._listen_host = listen_host
+        self._listen_port = listen_port
         self._server_sock: socket.socket | None = None
         self._accept_task: asyncio.Task[None] | None = None
         self._accepting = asyncio.Event()
@@ -98,7 +101,7 @@ class FaultProxy:
     async def start(self) -> FaultProxy:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._listen_host, 0))
+        sock.bind((self._listen_host, self._listen_port))
         sock.listen(128)
         sock.setblocking(False)
         self._server_sock = sock

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from chaos.cluster.ports import Ports
 from chaos.proxy import FaultProxy
 
 
@@ -38,14 +39,21 @@ def replication_link(spu: int) -> str:
 class Links:
     """Every proxied link of one cluster; closes them all at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, ports: Ports | None = None) -> None:
         self._proxies: dict[str, FaultProxy] = {}
+        self._ports = ports
+        """Where each proxy's listening port comes from (default: any the kernel gives)."""
 
     async def add(self, name: str, target: str) -> FaultProxy:
         """A proxy named ``name`` in front of ``target`` (host:port), started."""
         if name in self._proxies:
             raise ValueError(f"link {name} exists")
-        proxy = await FaultProxy(target, name=name).start()
+        port = 0
+        if self._ports is not None:
+            address = self._ports.address()
+            self._ports.release([address])
+            port = int(address.rsplit(":", 1)[1])
+        proxy = await FaultProxy(target, listen_port=port, name=name).start()
         self._proxies[name] = proxy
         return proxy
 

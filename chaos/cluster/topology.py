@@ -64,7 +64,8 @@ class ChaosCluster:
             raise ValueError(f"backend {shape.backend!r}: raft or etcd")
         self.directory = directory
         self.shape = shape
-        self.links = Links()
+        self._ports = Ports()
+        self.links = Links(self._ports)
         self.replicas: dict[str, Member] = {}
         self.spus: dict[int, Member] = {}
         self.etcd: Member | None = None
@@ -73,7 +74,6 @@ class ChaosCluster:
         self._raft: dict[str, str] = {}
         self._spu_addresses: dict[int, tuple[str, str]] = {}
         self._etcd_url = ""
-        self._ports = Ports()
 
     # addresses and files
 

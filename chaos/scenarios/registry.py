@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from chaos.scenarios import control_plane, data_plane, host_faults, manual, topic_failover
+from chaos.scenarios import (
+    control_plane,
+    data_plane,
+    etcd_delete,
+    host_faults,
+    manual,
+    operator_cli,
+    restart_loop,
+    topic_failover,
+)
 from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.soak import soak_scenario
 
@@ -14,6 +23,9 @@ SCENARIOS: dict[str, Scenario] = {
         *data_plane.SCENARIOS,
         *host_faults.SCENARIOS,
         *manual.SCENARIOS,
+        *operator_cli.SCENARIOS,
+        *etcd_delete.SCENARIOS,
+        *restart_loop.SCENARIOS,
         soak_scenario(),
     ]
 }

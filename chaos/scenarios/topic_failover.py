@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chaos.faults.process import Kill
+from chaos.faults.process import Kill, Pause
 from chaos.scenarios.scenario import FaultContext, Scenario
 from ha_sc.client import ApiError
 from ha_sc.model import TopicReplicas, TopicResolution, TopicSpec
 
 TOPIC = "chaos-created"
+PAUSED_TOPIC = "chaos-created-paused"
 PARTITIONS = 2
 ATTEMPTS = 10
 
@@ -37,25 +38,54 @@ async def topic_during_failover(ctx: FaultContext) -> None:
         await ctx.new_leader(epoch)
         await ctx.hold()
     ctx.notes["create_attempts"] = attempts
+    await check_created_once(ctx, TOPIC, PARTITIONS)
+
+
+async def check_created_once(ctx: FaultContext, topic: str, partitions: int) -> None:
+    """Expect ``topic`` there exactly once, provisioned, with ``partitions`` partitions."""
     await ctx.leader()
     async with ctx.cluster.admin(timeout=5.0) as client:
-        topics = [t for t in await client.list_topics() if t.key == TOPIC]
-        partitions = sorted(p.key for p in await client.list_partitions(TOPIC))
+        topics = [t for t in await client.list_topics() if t.key == topic]
+        found = sorted(p.key for p in await client.list_partitions(topic))
     wrong: list[object] = []
     if len(topics) != 1:
-        wrong.append(f"{len(topics)} topics named {TOPIC}")
+        wrong.append(f"{len(topics)} topics named {topic}")
     elif topics[0].status.resolution is not TopicResolution.PROVISIONED:
         wrong.append(f"topic {topics[0].status.resolution}")
-    expected = [f"{TOPIC}-{i}" for i in range(PARTITIONS)]
-    if partitions != expected:
-        wrong.append(f"partitions {partitions}, expected {expected}")
+    expected = [f"{topic}-{i}" for i in range(partitions)]
+    if found != expected:
+        wrong.append(f"partitions {found}, expected {expected}")
     ctx.expect(
         "topic_not_created_once",
-        f"the topic created during the failover is not there exactly once with {PARTITIONS} "
+        f"the topic created during the failover is not there exactly once with {partitions} "
         "partitions, provisioned",
         len(wrong),
         wrong,
     )
+
+
+async def create_during_sigstop(ctx: FaultContext) -> None:
+    """One create (replication 2) sent right after the leader's SIGSTOP, no retry by the
+    scenario: it must end created and provisioned, not refused (the client's own
+    failover and idempotent retries may carry it to the new leader)."""
+    leader, epoch = await ctx.leader_member()
+    spec = TopicSpec(replicas=TopicReplicas.new_computed(PARTITIONS, 2))
+    async with ctx.injector.applied(Pause(leader)):
+        started = time.monotonic()
+        async with ctx.cluster.admin(timeout=10.0) as client:
+            try:
+                await client.create_topic(PAUSED_TOPIC, spec, wait=20.0)
+                outcome = "created"
+            except (ApiError, OSError, TimeoutError) as error:
+                outcome = f"{type(error).__name__}: {error}"
+        ctx.notes["create_outcome"] = outcome
+        ctx.notes["create_seconds"] = round(time.monotonic() - started, 3)
+        await ctx.new_leader(epoch)
+        await ctx.hold()
+    refused: list[object] = [] if outcome == "created" else [outcome]
+    ctx.expect("create_refused", "the create sent during the failover did not succeed",
+               len(refused), refused)  # fmt: skip
+    await check_created_once(ctx, PAUSED_TOPIC, PARTITIONS)
 
 
 SCENARIOS = [
@@ -63,5 +93,13 @@ SCENARIOS = [
         "topic-during-failover",
         "a topic created while the SC leader is SIGKILLed: created exactly once",
         topic_during_failover,
-    )
+    ),
+    Scenario(
+        "create-during-failover",
+        "a topic (replication 2) created right after the SC leader's SIGSTOP: created once, "
+        "provisioned, not refused",
+        create_during_sigstop,
+        quick=False,
+        min_fault=6.0,
+    ),
 ]

@@ -1,0 +1,150 @@
+"""Operator paths under a frozen SC replica: the real ``ha-sc`` command run against the
+cluster's public endpoints while one replica is SIGSTOPped. Every verb must answer
+correctly; each verb's latency is reported, and checked against the issue's bound
+(lease TTL + 1 s, reported) and a looser bound that allows for the CLI's own start on
+a loaded machine (asserted: a verb must not hang)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+from chaos.faults.process import Pause
+from chaos.scenarios.scenario import FaultContext, Scenario
+
+LEASE_TTL = {"raft": 0.8, "etcd": 2.0}
+"""Each backend's lease TTL (s) as the chaos cluster runs it."""
+ISSUE_MARGIN = 1.0
+"""The issue's bound: every verb answers within lease TTL + this."""
+HANG_MARGIN = 6.0
+"""The asserted bound: lease TTL + this (a Python CLI starts in 0.5-2 s on a loaded host)."""
+VERB_TIMEOUT = 60.0
+TOPIC = "chaos-cli"
+
+
+@dataclass(frozen=True)
+class VerbRun:
+    verb: str
+    code: int
+    seconds: float
+    output: str
+
+
+async def ha_sc(ctx: FaultContext, *args: str, stdin: bytes | None = None) -> VerbRun:
+    """One run of the ``ha-sc`` command with the cluster's public endpoints."""
+    endpoints = ",".join(ctx.cluster.public.values())
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ha_sc.cli", *args, "--sc", endpoints,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(stdin), VERB_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return VerbRun(" ".join(args[:2]), -1, time.monotonic() - started, "no answer")
+    return VerbRun(
+        " ".join(args[:2]), proc.returncode or 0, time.monotonic() - started, out.decode()
+    )
+
+
+def verb_is_right(run: VerbRun, expect: str | None) -> bool:
+    return run.code == 0 and (expect is None or expect in run.output)
+
+
+async def operator_verbs(ctx: FaultContext, topic: str) -> list[tuple[VerbRun, bool]]:
+    """Every verb in an operator's order, each with whether it answered correctly."""
+    steps: list[tuple[tuple[str, ...], str | None]] = [
+        (("topic", "create", topic, "--partitions", "1", "--replication", "1"), None),
+        (("topic", "list", "-O", "json"), f'"{topic}"'),
+        (("topic", "describe", topic, "-O", "json"), f'"{topic}"'),
+        (("partition", "list", "-O", "json"), f'"{topic}-0"'),
+        (("spu", "list", "-O", "json"), "5001"),
+        (("topic", "delete", topic), None),
+    ]
+    results = []
+    for args, expect in steps:
+        run = await ha_sc(ctx, *args)
+        results.append((run, verb_is_right(run, expect)))
+    return results
+
+
+async def cli_start_cost(ctx: FaultContext) -> float:
+    """Seconds the CLI takes to start and exit with nothing to ask (``--help``)."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ha_sc.cli", "--help", stdout=asyncio.subprocess.DEVNULL
+    )
+    await proc.wait()
+    return time.monotonic() - started
+
+
+def judge(ctx: FaultContext, results: list[tuple[VerbRun, bool]], start_cost: float) -> None:
+    ttl = LEASE_TTL[ctx.cluster.shape.backend]
+    issue_bound, hang_bound = ttl + ISSUE_MARGIN, ttl + HANG_MARGIN
+    ctx.notes["verb_seconds"] = {r.verb: round(r.seconds, 3) for r, _ in results}
+    ctx.notes["cli_start_seconds"] = round(start_cost, 3)
+    ctx.notes["issue_bound_seconds"] = issue_bound
+    ctx.notes["asserted_bound_seconds"] = hang_bound
+    ctx.notes["verbs_over_issue_bound"] = [r.verb for r, _ in results if r.seconds > issue_bound]
+    wrong: list[object] = [
+        f"{r.verb}: exit {r.code}: {r.output.strip()[-300:]}" for r, ok in results if not ok
+    ]
+    ctx.expect("cli_verb_wrong", "a CLI verb failed or answered wrongly during the fault",
+               len(wrong), wrong)  # fmt: skip
+    slow: list[object] = [
+        f"{r.verb}: {r.seconds:.2f} s" for r, _ in results if r.seconds > hang_bound
+    ]
+    ctx.expect("cli_verb_hung", f"a CLI verb took longer than lease TTL + {HANG_MARGIN:g} s "
+               f"({hang_bound:g} s)", len(slow), slow)  # fmt: skip
+
+
+async def cli_frozen_standby(ctx: FaultContext) -> None:
+    """One SC standby SIGSTOPped; every CLI verb run during the fault."""
+    name, _ = await ctx.leader()
+    standby = ctx.cluster.replicas[sorted(r for r in ctx.cluster.replicas if r != name)[0]]
+    ctx.notes["frozen"] = standby.name
+    start_cost = await cli_start_cost(ctx)
+    async with ctx.injector.applied(Pause(standby)):
+        results = await operator_verbs(ctx, TOPIC)
+        await ctx.hold()
+    judge(ctx, results, start_cost)
+
+
+async def cli_frozen_leader(ctx: FaultContext) -> None:
+    """The SC leader SIGSTOPped past its lease; once a new leader is elected, every CLI
+    verb run while the old one is still frozen."""
+    leader, epoch = await ctx.leader_member()
+    ctx.notes["frozen"] = leader.name
+    start_cost = await cli_start_cost(ctx)
+    async with ctx.injector.applied(Pause(leader)):
+        new, _ = await ctx.new_leader(epoch)
+        ctx.notes["new_leader"] = new
+        results = await operator_verbs(ctx, TOPIC)
+        await ctx.hold()
+    judge(ctx, results, start_cost)
+
+
+SCENARIOS = [
+    Scenario(
+        "cli-frozen-standby",
+        "one SC standby SIGSTOPped; every ha-sc CLI verb answers correctly, none hangs",
+        cli_frozen_standby,
+        quick=False,
+        duration=30.0,
+        min_fault=10.0,
+    ),
+    Scenario(
+        "cli-frozen-leader",
+        "SC leader SIGSTOPped past its lease; after the new leader, every CLI verb answers",
+        cli_frozen_leader,
+        quick=False,
+        duration=30.0,
+        min_fault=12.0,
+    ),
+]
