@@ -23,6 +23,7 @@ def plan_cluster(
     connected: Collection[int] | None,
     reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
     topics_revision: int = 0,
+    settling: bool = False,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -31,6 +32,8 @@ def plan_cluster(
     then left as stored, so a new leader does not fail every partition over.
     ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
     ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
+    ``settling``: within a new leader's grace, SPUs may still be coming over; a
+    topic that cannot be placed yet waits instead of becoming InsufficientResources.
 
     Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
     a topic created again under their topic's name gets its partitions created
@@ -50,7 +53,7 @@ def plan_cluster(
     load = spu_load(live.values())
     for topic in topics.values():
         mine = owned.by_topic.get(topic.key, {})
-        actions += reduce_topic(topic, spus=infos, partitions=mine, load=load)
+        actions += reduce_topic(topic, spus=infos, partitions=mine, load=load, settling=settling)
     by_id = spus_by_id(infos)
     for partition in live.values():
         offsets = reported.get(partition.key) if reported else None

@@ -63,8 +63,10 @@ class ControllerLoop:
         min_interval: float = 0.05,
         reports: Callable[[], list[StatusReport]] = list,
         wake: asyncio.Event | None = None,
+        settling: Callable[[], bool] = lambda: False,
     ) -> None:
         self._cache = cache
+        self._settling = settling
         self._wake = wake
         self._writer = writer
         self._connected = connected
@@ -92,6 +94,7 @@ class ControllerLoop:
                 partitions=self._cache.partitions.snapshot(),
                 connected=self._connected(),
                 reports=self._reports(),
+                settling=self._settling(),
             )
             self.plan_seconds = time.monotonic() - planning
             self.passes += 1
@@ -149,6 +152,7 @@ def _plan(
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
     reports: list[StatusReport],
+    settling: bool = False,
 ) -> list[Action]:
     """One pass's plan (run on a worker thread: everything it gets is immutable)."""
     return plan_cluster(
@@ -158,4 +162,5 @@ def _plan(
         connected=connected,
         reported=offsets_by_partition(reports) if connected is not None else None,
         topics_revision=topics_revision,
+        settling=settling,
     )

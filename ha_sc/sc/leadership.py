@@ -26,6 +26,7 @@ from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.sc.spu_grace import DEFAULT_SPU_GRACE
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc")
@@ -88,7 +89,7 @@ class LeaderRole:
         *,
         replica: str,
         connected_spus: Callable[[], Collection[int]] | None = None,
-        spu_grace: float = 1.5,
+        spu_grace: float = DEFAULT_SPU_GRACE,
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
         controller_resync: float = 1.0,
@@ -123,25 +124,31 @@ class LeaderRole:
                 self.term = None
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
-    def _spu_health(self) -> ConnectedSpus:
-        """Which SPUs are connected, or None while they may still be reconnecting to this
-        new leader (``spu_grace``): judging them earlier would fail every partition over
-        at every SC election."""
+    def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool]]:
+        """Which SPUs are connected, or None while they may still be coming over to this
+        new leader (``spu_grace``, derived from the SPU and SC timings): judging them
+        earlier would fail every partition over at every SC election. The second
+        function says whether that grace is still running (a create then waits)."""
         connected_spus = self._connected_spus
         since = time.monotonic()
 
+        def settling() -> bool:
+            return time.monotonic() - since < self._spu_grace
+
         def connected() -> Collection[int] | None:
-            if connected_spus is None or time.monotonic() - since < self._spu_grace:
+            if connected_spus is None or settling():
                 return None
             return connected_spus()
 
-        return connected
+        return connected, settling
 
     async def _lead(self, term: Term) -> None:
+        connected, settling = self._spu_health()
         loop = ControllerLoop(
             self._cache,
             ActionWriter(self._kv, self._cache),
-            connected=self._spu_health(),
+            connected=connected,
+            settling=settling,
             reports=self._reports,
             wake=self._spus_changed,
             resync=self._controller_resync,

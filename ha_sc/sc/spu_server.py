@@ -43,6 +43,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
+from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.store import Supervisor
 
@@ -61,14 +62,16 @@ class SpuServer:
         address: str,
         *,
         health_timeout: float = 1.2,
-        keepalive_interval: float = 0.5,
-        hold: float = 1.0,
+        keepalive_interval: float = KEEPALIVE_INTERVAL,
+        hold: float = HOLD,
     ) -> None:
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
                 f"({keepalive_interval}) must be > 0"
             )
+        # SPUs run with their default timings: a hold or keepalive they cannot wait out fails here
+        check_follow_timing(FollowTiming(hold=hold, keepalive_interval=keepalive_interval))
         parse_address(address)  # fail here rather than at start
         self._view = view
         self._bind = address
