@@ -36,11 +36,13 @@ from ha_sc.protocol import (
     Register,
     SpuMessage,
     StatusReport,
+    Watch,
     encode_message,
     format_address,
     parse_address,
     spu_message_decoder,
 )
+from ha_sc.sc.leader_watch import serve_watch
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
@@ -160,8 +162,12 @@ class SpuServer:
             received = await self._first_messages(reader, decoder, peer)
             if received is None:
                 return
-            register, rest = received
-            handed_over = await self._answer(register, reader, writer, decoder, rest, peer)
+            first, rest = received
+            if isinstance(first, Watch):
+                reason = await serve_watch(first.spu_id, self._view.leader, reader, writer, peer)
+                log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
+                return
+            handed_over = await self._answer(first, reader, writer, decoder, rest, peer)
         finally:
             if not handed_over:
                 writer.close()
@@ -170,8 +176,9 @@ class SpuServer:
 
     async def _first_messages(
         self, reader: asyncio.StreamReader, decoder: MessageDecoder[SpuMessage], peer: str
-    ) -> tuple[Register, list[SpuMessage]] | None:
-        """The register message and any that arrived with it; None if there is none."""
+    ) -> tuple[Register | Watch, list[SpuMessage]] | None:
+        """The register (or watch) message and any that arrived with it; None if there
+        is none."""
         try:
             async with asyncio.timeout(self._health_timeout):
                 while True:
@@ -189,7 +196,7 @@ class SpuServer:
             reason = f"connection lost: {exc}"
         else:
             first, *rest = messages
-            if isinstance(first, Register):
+            if isinstance(first, Register | Watch):
                 return first, rest
             reason = f"expected a register message first, got {first.type}"
         log.warning("spu connection from %s closed before registering: %s", peer, reason)
