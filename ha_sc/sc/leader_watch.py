@@ -31,9 +31,33 @@ def notice_due(leader: KnownLeader | None, last_told: int) -> LeaderNotice | Non
     return LeaderNotice(epoch=leader.epoch, leader_private=leader.addresses.private)
 
 
+class LeaderChanges:
+    """One look at the replica's view of the leader every ``WATCH_POLL`` s for all the
+    watches it serves (run ``run`` as a task); ``next_change`` wakes at a new epoch."""
+
+    def __init__(self, leader: Callable[[], KnownLeader | None]) -> None:
+        self.leader = leader
+        self._changed = asyncio.Event()
+
+    def next_change(self) -> asyncio.Event:
+        """Set at the next change of the leader's epoch."""
+        return self._changed
+
+    async def run(self) -> None:
+        seen: int | None = None
+        while True:
+            current = self.leader()
+            epoch = current.epoch if current is not None else None
+            if epoch != seen:
+                seen = epoch
+                changed, self._changed = self._changed, asyncio.Event()
+                changed.set()
+            await asyncio.sleep(WATCH_POLL)
+
+
 async def serve_watch(
     spu_id: int,
-    leader: Callable[[], KnownLeader | None],
+    changes: LeaderChanges,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     peer: str,
@@ -43,7 +67,8 @@ async def serve_watch(
     closed = asyncio.create_task(_until_closed(reader), name=f"spu-watch-{spu_id}-read")
     try:
         while not closed.done():
-            notice = notice_due(leader(), last_told)
+            changed = changes.next_change()
+            notice = notice_due(changes.leader(), last_told)
             if notice is not None:
                 writer.write(encode_message(notice))
                 await writer.drain()
@@ -55,7 +80,11 @@ async def serve_watch(
                     notice.epoch,
                     notice.leader_private,
                 )
-            await asyncio.wait({closed}, timeout=WATCH_POLL)
+            waiting = asyncio.create_task(changed.wait(), name=f"spu-watch-{spu_id}-change")
+            try:
+                await asyncio.wait({closed, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
     except ConnectionError as exc:
         return f"connection lost: {exc}"
     finally:

@@ -42,7 +42,7 @@ from ha_sc.protocol import (
     parse_address,
     spu_message_decoder,
 )
-from ha_sc.sc.leader_watch import serve_watch
+from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
@@ -89,6 +89,7 @@ class SpuServer:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._statuses: dict[int, ReceivedStatus] = {}
         self._replica_specs = ReplicaSpecs(view.cache.topics)
+        self._leader_changes = LeaderChanges(view.leader)
         self._accepted = itertools.count(1)
         self._served = itertools.count(1)
         self.connections_changed = asyncio.Event()
@@ -129,6 +130,7 @@ class SpuServer:
         self._supervisor.start(
             "replica-specs-warm", keep_warm(self._replica_specs, self._view.cache), critical=False
         )
+        self._supervisor.start("leader-changes", self._leader_changes.run())
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         self._address = format_address(bound_host, bound_port)
         log.info("spu server of %s listening on %s", self._view.replica_id, self._address)
@@ -164,7 +166,7 @@ class SpuServer:
                 return
             first, rest = received
             if isinstance(first, Watch):
-                reason = await serve_watch(first.spu_id, self._view.leader, reader, writer, peer)
+                reason = await serve_watch(first.spu_id, self._leader_changes, reader, writer, peer)
                 log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
                 return
             handed_over = await self._answer(first, reader, writer, decoder, rest, peer)
