@@ -6,10 +6,13 @@ may be held at a standby that has not yet seen the new leader (up to ``hold``)
 and waits up to ``backoff_max`` between attempts. Until that much time has passed
 since the win, an SPU that is not yet connected may still be on its way: the
 leader leaves SPU health as stored and does not refuse a create for want of SPUs
-(``spu_grace``). The timings only make sense together (``check_follow_timing``).
+(``spu_grace``), unless every SPU stored Online has already connected to it
+(``grace_over``). The timings only make sense together (``check_follow_timing``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,3 +82,12 @@ def spu_grace(timing: FollowTiming) -> float:
 
 DEFAULT_SPU_GRACE = spu_grace(FollowTiming())
 """The grace for SPUs and SCs run with their default timings."""
+
+
+def grace_over(
+    *, elapsed: float, grace: float, were_online: Collection[int], connected: Collection[int]
+) -> bool:
+    """Whether a new leader may judge SPU health ``elapsed`` s after its win: once the
+    grace has run out, or sooner once every SPU stored Online (under the previous
+    leader) has connected to it, as they do at once on a leader notice."""
+    return elapsed >= grace or set(were_online) <= set(connected)

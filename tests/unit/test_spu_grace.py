@@ -26,6 +26,7 @@ from ha_sc.sc.spu_grace import (
     FollowTiming,
     FollowTimingError,
     check_follow_timing,
+    grace_over,
     spu_grace,
 )
 from ha_sc.spu.settings import SpuSettings
@@ -138,3 +139,14 @@ def test_after_the_grace_too_few_spus_is_insufficient_resources() -> None:
     assert state.topics["during-pause"].status.resolution is (
         TopicResolution.INSUFFICIENT_RESOURCES
     )
+
+
+def test_the_grace_ends_when_it_runs_out() -> None:
+    assert not grace_over(elapsed=4.6, grace=4.7, were_online=[5001], connected=[])
+    assert grace_over(elapsed=4.7, grace=4.7, were_online=[5001], connected=[])
+
+
+def test_the_grace_ends_early_once_every_spu_online_before_has_come_over() -> None:
+    assert not grace_over(elapsed=0.1, grace=4.7, were_online=[5001, 5002], connected=[5001])
+    assert grace_over(elapsed=0.1, grace=4.7, were_online=[5001, 5002], connected=[5002, 5001])
+    assert grace_over(elapsed=0.1, grace=4.7, were_online=[5001], connected=[5001, 5003])
