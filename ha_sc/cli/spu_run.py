@@ -76,7 +76,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     type=Duration(),
     default=2.0,
     show_default=True,
-    help="Silence from the SC before looking for the leader again. " + help_suffix(),
+    help="Silence from the SC before looking for the leader again (a notice of a newer "
+    "leader from any SC replica moves the SPU at once). " + help_suffix(),
 )
 @click.option(
     "--fsync",

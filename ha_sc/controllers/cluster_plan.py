@@ -25,6 +25,7 @@ def plan_cluster(
     reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
     topics_revision: int = 0,
     limits: TopicLimits = DEFAULT_LIMITS,
+    settling: bool = False,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -35,6 +36,8 @@ def plan_cluster(
     ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
     ``limits``: the partition caps; of topics that cross the cluster cap together,
     the ones created later become InvalidConfig (``partitions_ahead``).
+    ``settling``: within a new leader's grace, SPUs may still be coming over; a
+    topic that cannot be placed yet waits instead of becoming InsufficientResources.
 
     Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
     a topic created again under their topic's name gets its partitions created
@@ -62,6 +65,7 @@ def plan_cluster(
             load=load,
             limits=limits,
             partitions_elsewhere=ahead[topic.key],
+            settling=settling,
         )
     by_id = spus_by_id(infos)
     for partition in live.values():

@@ -15,7 +15,9 @@ One pass moves a topic at most one step, as Fluvio's topic controller does:
   offline is then the partition controller's business). Placed -> ``Provisioned``
   with the replica map, plus a create for every partition ``topic-N`` not stored
   yet; too few online SPUs -> ``InsufficientResources`` with a reason naming
-  them. Level-based: the loop runs this again when SPUs change, so the topic is
+  them, unless the SPUs are settling (a new leader's grace, ``spu_grace``): SPUs
+  online under the previous leader may still be coming over, so the topic stays
+  where it is and waits. Level-based: the loop runs this again when SPUs change, so the topic is
   provisioned once enough SPUs are online (and the reason is rewritten while
   the set of online SPUs changes without becoming enough).
 - ``Provisioned``: recreate any partition that is missing, from the replica map.
@@ -60,6 +62,7 @@ def reduce_topic(
     load: SpuLoad | None = None,
     limits: TopicLimits = DEFAULT_LIMITS,
     partitions_elsewhere: int = 0,
+    settling: bool = False,
 ) -> list[Action]:
     """The writes that move ``topic`` one step through its life cycle.
 
@@ -67,6 +70,8 @@ def reduce_topic(
     least this topic's); ``load`` is ``spu_load`` of the cached partitions;
     ``limits`` the partition caps and ``partitions_elsewhere`` what the topics
     counted before this one hold (``partitions_ahead``).
+    ``settling``: SPUs may still be reconnecting to a new leader, so too few online
+    SPUs means wait, not ``InsufficientResources``.
     """
     resolution = topic.status.resolution
     if resolution is TopicResolution.DELETING:
@@ -86,6 +91,8 @@ def reduce_topic(
         )
     placement = _place(topic, spus, partitions, load)
     if isinstance(placement, InsufficientSpus):
+        if settling:
+            return []
         return _set_status(
             topic,
             TopicStatus(resolution=TopicResolution.INSUFFICIENT_RESOURCES, reason=placement.reason),

@@ -12,6 +12,7 @@ from ha_sc.protocol.framing import (
 from ha_sc.protocol.messages import (
     Delta,
     FullSync,
+    LeaderNotice,
     Message,
     NotLeader,
     Refused,
@@ -22,12 +23,14 @@ from ha_sc.protocol.messages import (
     ScMessage,
     SpuMessage,
     StatusReport,
+    Watch,
 )
 
 __all__ = [
     "MAX_FRAME_SIZE",
     "Delta",
     "FullSync",
+    "LeaderNotice",
     "Message",
     "MessageDecoder",
     "NotLeader",
@@ -40,6 +43,7 @@ __all__ = [
     "ScMessage",
     "SpuMessage",
     "StatusReport",
+    "Watch",
     "encode_message",
     "format_address",
     "parse_address",

@@ -60,6 +60,14 @@ class Register(_Message):
     than send the SPU back to the one it lost."""
 
 
+class Watch(_Message):
+    """The first message of an SPU's watch connection to an SC replica: no session, only
+    ``leader_notice``s each time the replica sees a newer leader than it last told of."""
+
+    type: Literal["watch"] = "watch"
+    spu_id: SpuId
+
+
 class ReplicaReport(_Message):
     """The offsets of one replica the SPU holds."""
 
@@ -151,6 +159,14 @@ class NotLeader(_ScMessage):
     """The leader's private address ``host:port``, or None when none is known."""
 
 
+class LeaderNotice(_ScMessage):
+    """On a watch connection: a leader of ``epoch`` won, reach it at ``leader_private``.
+    An SPU leaves its leader at once for a notice above the highest epoch it has seen."""
+
+    type: Literal["leader_notice"] = "leader_notice"
+    leader_private: str = Field(min_length=1)
+
+
 class Refused(_ScMessage):
     """The leader will not serve this SPU (say, an unknown id). The SC closes after it."""
 
@@ -185,13 +201,15 @@ class Delta(_ScMessage):
         )
 
 
-SpuMessage: TypeAlias = Annotated[Register | StatusReport, Field(discriminator="type")]
+SpuMessage: TypeAlias = Annotated[Register | Watch | StatusReport, Field(discriminator="type")]
 """What an SPU sends (and the SC reads)."""
 
 ScMessage: TypeAlias = Annotated[
-    NotLeader | Refused | FullSync | Delta, Field(discriminator="type")
+    NotLeader | Refused | FullSync | Delta | LeaderNotice, Field(discriminator="type")
 ]
 """What the SC sends (and an SPU reads)."""
 
-Message: TypeAlias = Register | StatusReport | NotLeader | Refused | FullSync | Delta
+Message: TypeAlias = (
+    Register | Watch | StatusReport | NotLeader | Refused | FullSync | Delta | LeaderNotice
+)
 """Any message of the channel."""

@@ -65,8 +65,10 @@ class ControllerLoop:
         reports: Callable[[], list[StatusReport]] = list,
         wake: asyncio.Event | None = None,
         limits: TopicLimits = DEFAULT_LIMITS,
+        settling: Callable[[], bool] = lambda: False,
     ) -> None:
         self._cache = cache
+        self._settling = settling
         self._wake = wake
         self._writer = writer
         self._connected = connected
@@ -96,6 +98,7 @@ class ControllerLoop:
                 connected=self._connected(),
                 reports=self._reports(),
                 limits=self._limits,
+                settling=self._settling(),
             )
             self.plan_seconds = time.monotonic() - planning
             self.passes += 1
@@ -154,6 +157,7 @@ def _plan(
     connected: Collection[int] | None,
     reports: list[StatusReport],
     limits: TopicLimits,
+    settling: bool = False,
 ) -> list[Action]:
     """One pass's plan (run on a worker thread: everything it gets is immutable)."""
     return plan_cluster(
@@ -164,4 +168,5 @@ def _plan(
         reported=offsets_by_partition(reports) if connected is not None else None,
         topics_revision=topics_revision,
         limits=limits,
+        settling=settling,
     )

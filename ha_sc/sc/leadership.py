@@ -21,12 +21,14 @@ from election.threaded import ThreadedCandidate
 from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
+from ha_sc.model.spu import SpuResolution
 from ha_sc.protocol import StatusReport
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.sc.spu_grace import DEFAULT_SPU_GRACE, grace_over
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc")
@@ -89,7 +91,7 @@ class LeaderRole:
         *,
         replica: str,
         connected_spus: Callable[[], Collection[int]] | None = None,
-        spu_grace: float = 1.5,
+        spu_grace: float = DEFAULT_SPU_GRACE,
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
         controller_resync: float = 1.0,
@@ -126,25 +128,45 @@ class LeaderRole:
                 self.term = None
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
-    def _spu_health(self) -> ConnectedSpus:
-        """Which SPUs are connected, or None while they may still be reconnecting to this
-        new leader (``spu_grace``): judging them earlier would fail every partition over
-        at every SC election."""
+    def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool]]:
+        """Which SPUs are connected, or None while they may still be coming over to this
+        new leader (``spu_grace``, derived from the SPU and SC timings, or until every SPU
+        stored Online has connected): judging them earlier would fail every partition
+        over at every SC election. The second function says whether that grace is still
+        running (a create then waits)."""
         connected_spus = self._connected_spus
         since = time.monotonic()
+        over = False
+
+        def settling() -> bool:
+            nonlocal over
+            if not over:
+                over = grace_over(
+                    elapsed=time.monotonic() - since,
+                    grace=self._spu_grace,
+                    were_online=[
+                        spu.spec.id
+                        for spu in self._cache.spus.objects()
+                        if spu.status.resolution is SpuResolution.ONLINE
+                    ],
+                    connected=connected_spus() if connected_spus is not None else (),
+                )
+            return not over
 
         def connected() -> Collection[int] | None:
-            if connected_spus is None or time.monotonic() - since < self._spu_grace:
+            if connected_spus is None or settling():
                 return None
             return connected_spus()
 
-        return connected
+        return connected, settling
 
     async def _lead(self, term: Term) -> None:
+        connected, settling = self._spu_health()
         loop = ControllerLoop(
             self._cache,
             ActionWriter(self._kv, self._cache),
-            connected=self._spu_health(),
+            connected=connected,
+            settling=settling,
             reports=self._reports,
             wake=self._spus_changed,
             resync=self._controller_resync,

@@ -34,6 +34,7 @@ from ha_sc.protocol import (
     Register,
     SpuMessage,
     StatusReport,
+    Watch,
     encode_message,
 )
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
@@ -201,6 +202,8 @@ class SpuConnection:
         """Take in one message; returns what is wrong with it, if anything."""
         if isinstance(message, Register):
             return "the spu registered twice"
+        if isinstance(message, Watch):
+            return "the spu sent a watch message during its session"
         if message.spu_id != self.spu_id:
             return f"a status report of spu {message.spu_id} on the connection of spu {self.spu_id}"
         self._on_status(ReceivedStatus(message, time.monotonic()))

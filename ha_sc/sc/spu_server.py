@@ -36,13 +36,16 @@ from ha_sc.protocol import (
     Register,
     SpuMessage,
     StatusReport,
+    Watch,
     encode_message,
     format_address,
     parse_address,
     spu_message_decoder,
 )
+from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
+from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.store import Supervisor
 
@@ -61,14 +64,16 @@ class SpuServer:
         address: str,
         *,
         health_timeout: float = 1.2,
-        keepalive_interval: float = 0.5,
-        hold: float = 1.0,
+        keepalive_interval: float = KEEPALIVE_INTERVAL,
+        hold: float = HOLD,
     ) -> None:
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
                 f"({keepalive_interval}) must be > 0"
             )
+        # SPUs run with their default timings: a hold or keepalive they cannot wait out fails here
+        check_follow_timing(FollowTiming(hold=hold, keepalive_interval=keepalive_interval))
         parse_address(address)  # fail here rather than at start
         self._view = view
         self._bind = address
@@ -84,6 +89,7 @@ class SpuServer:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._statuses: dict[int, ReceivedStatus] = {}
         self._replica_specs = ReplicaSpecs(view.cache.topics)
+        self._leader_changes = LeaderChanges(view.leader)
         self._accepted = itertools.count(1)
         self._served = itertools.count(1)
         self.connections_changed = asyncio.Event()
@@ -124,6 +130,7 @@ class SpuServer:
         self._supervisor.start(
             "replica-specs-warm", keep_warm(self._replica_specs, self._view.cache), critical=False
         )
+        self._supervisor.start("leader-changes", self._leader_changes.run())
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         self._address = format_address(bound_host, bound_port)
         log.info("spu server of %s listening on %s", self._view.replica_id, self._address)
@@ -157,8 +164,12 @@ class SpuServer:
             received = await self._first_messages(reader, decoder, peer)
             if received is None:
                 return
-            register, rest = received
-            handed_over = await self._answer(register, reader, writer, decoder, rest, peer)
+            first, rest = received
+            if isinstance(first, Watch):
+                reason = await serve_watch(first.spu_id, self._leader_changes, reader, writer, peer)
+                log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
+                return
+            handed_over = await self._answer(first, reader, writer, decoder, rest, peer)
         finally:
             if not handed_over:
                 writer.close()
@@ -167,8 +178,9 @@ class SpuServer:
 
     async def _first_messages(
         self, reader: asyncio.StreamReader, decoder: MessageDecoder[SpuMessage], peer: str
-    ) -> tuple[Register, list[SpuMessage]] | None:
-        """The register message and any that arrived with it; None if there is none."""
+    ) -> tuple[Register | Watch, list[SpuMessage]] | None:
+        """The register (or watch) message and any that arrived with it; None if there
+        is none."""
         try:
             async with asyncio.timeout(self._health_timeout):
                 while True:
@@ -186,7 +198,7 @@ class SpuServer:
             reason = f"connection lost: {exc}"
         else:
             first, *rest = messages
-            if isinstance(first, Register):
+            if isinstance(first, Register | Watch):
                 return first, rest
             reason = f"expected a register message first, got {first.type}"
         log.warning("spu connection from %s closed before registering: %s", peer, reason)

@@ -18,6 +18,14 @@ given as ``ADDR@DIAL`` is dialled at DIAL whenever ADDR is meant, redirects
 included. The fence's decisions are also appended to ``control-events.jsonl`` in
 the data dir (``control_events.py``), for audits and chaos runs.
 ``not_leader`` and ``refused`` pass no fence: they change nothing the SPU holds.
+
+Besides its session the SPU keeps a watch connection to every SC replica it knows
+(``ha_sc/sc/leader_watch.py``): the replica sends a ``leader_notice`` as soon as it
+sees a newer leader, and the SPU, if the notice's epoch is above any it has seen
+(``follow.py``), ends its session at once and registers with the named leader
+without a backoff; a notice below the fence is refused and recorded like a stale
+message. So SPUs leave a frozen or cut-off leader at the new leader's win, not
+after ``sc_timeout``.
 """
 
 from __future__ import annotations
@@ -33,20 +41,24 @@ from ha_sc import awake
 from ha_sc.protocol import (
     Delta,
     FullSync,
+    LeaderNotice,
     NotLeader,
     ProtocolError,
     Refused,
     Register,
     ScMessage,
     StatusReport,
+    Watch,
     encode_message,
     parse_address,
     sc_message_decoder,
 )
 from ha_sc.spu.control_events import CONTROL_EVENTS_FILE, ControlEventLog
 from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
+from ha_sc.store import Supervisor
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -76,7 +88,7 @@ class _Channel:
         self._decoder = sc_message_decoder()
         self._pending: list[ScMessage] = []
 
-    async def send(self, message: Register | StatusReport) -> None:
+    async def send(self, message: Register | Watch | StatusReport) -> None:
         """Send; TimeoutError if the SC does not take it within the timeout."""
         self._writer.write(encode_message(message))
         await awake.within(self._timeout, self._writer.drain)
@@ -114,9 +126,26 @@ class ScLink:
         self._left_epoch: int | None = None
         """The epoch of the leader whose session just ended, until another serves this SPU."""
         """The fence's decisions, appended to ``control-events.jsonl``."""
+        self._watches = Supervisor()
+        self._watched: set[str] = set()
+        self._session_with: str | None = None
+        """The replica of the session under way (being answered or served), if any."""
+        self._moved_for = 0
+        """The highest epoch of a leader notice this SPU moved for."""
+        self._move_to: str | None = None
+        self._move = asyncio.Event()
+        """Set when a leader notice says to move to ``_move_to`` now."""
+        self.moves = 0
+        """Sessions ended at once for a leader notice."""
 
     async def run(self) -> None:
         """Connect, follow, reconnect; until cancelled."""
+        try:
+            await self._run()
+        finally:
+            await self._watches.stop()
+
+    async def _run(self) -> None:
         settings = self._settings
         addresses = self.addresses
         spu_id = settings.spu_id
@@ -124,17 +153,25 @@ class ScLink:
         turn = 0
         redirect: str | None = None
         while True:
-            if redirect is not None:
+            self._watch_every_replica()
+            if self._move.is_set() and self._move_to is not None:
+                address, redirected = self._move_to, True
+                self._move.clear()
+                delay = settings.backoff_initial
+            elif redirect is not None:
                 address, redirected = redirect, True
             else:
                 address, redirected = addresses[turn % len(addresses)], False
                 turn += 1
             redirect = None
-            end = await self._session(address)
+            end = await self._session_unless_moved(address)
             if end.served:
                 delay = settings.backoff_initial
                 # the leader is gone (or deposed): say so where it registers next
                 self._left_epoch = self._state.highest_epoch
+            if self._move.is_set():
+                log.info("spu %d: sc %s: %s; moving now", spu_id, address, end.reason)
+                continue
             if end.redirect is not None:
                 redirect = end.redirect  # the leader-elect may name itself: retry it after a wait
                 if redirect != address and not redirected:
@@ -143,8 +180,99 @@ class ScLink:
             log.info(
                 "spu %d: sc %s: %s; next attempt in %.2f s", spu_id, address, end.reason, delay
             )
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._move.wait(), delay)  # a notice cuts the wait
             delay = min(delay * 2, settings.backoff_max)
+
+    async def _session_unless_moved(self, address: str) -> SessionEnd:
+        """The session with ``address``, ended at once when a leader notice says to move."""
+        self._session_with = address
+        session = asyncio.create_task(self._session(address), name="sc-link-session")
+        moved = asyncio.create_task(self._move.wait(), name="sc-link-move")
+        try:
+            await asyncio.wait({session, moved}, return_when=asyncio.FIRST_COMPLETED)
+            if session.done():
+                return session.result()
+            served = self._state.sc_address is not None
+            session.cancel()
+            await asyncio.gather(session, return_exceptions=True)
+            self.moves += 1
+            return SessionEnd(
+                f"a leader of epoch {self._moved_for} won at {self._move_to}", served=served
+            )
+        finally:
+            self._session_with = None
+            for task in (session, moved):
+                task.cancel()
+            await asyncio.gather(session, moved, return_exceptions=True)
+
+    def _watch_every_replica(self) -> None:
+        for address in self.addresses:
+            if address not in self._watched:
+                self._watched.add(address)
+                self._watches.start(f"sc-watch-{address}", self._watch(address), critical=False)
+
+    async def _watch(self, address: str) -> None:
+        """Keep a watch connection to ``address``; act on every leader notice it sends."""
+        host, port = parse_address(self._dial.get(address, address))
+        settings = self._settings
+        while True:
+            try:
+                async with asyncio.timeout(settings.connect_timeout):
+                    reader, writer = await asyncio.open_connection(host, port)
+            except (TimeoutError, OSError):
+                await asyncio.sleep(settings.backoff_max)
+                continue
+            try:
+                channel = _Channel(reader, writer, settings.connect_timeout)
+                await channel.send(Watch(spu_id=settings.spu_id))
+                while True:
+                    try:
+                        message = await channel.receive()
+                    except TimeoutError:
+                        continue  # a watch is silent until a leader wins
+                    if not isinstance(message, LeaderNotice):
+                        break
+                    self._on_notice(address, message)
+            except (ConnectionError, ProtocolError, TimeoutError):
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+            await asyncio.sleep(settings.backoff_max)
+
+    def _on_notice(self, address: str, notice: LeaderNotice) -> None:
+        spu_id = self._settings.spu_id
+        decision = on_leader_notice(
+            epoch=notice.epoch,
+            leader_private=notice.leader_private,
+            highest_epoch=self._state.highest_epoch,
+            moved_for=self._moved_for,
+            session_with=self._session_with,
+        )
+        if isinstance(decision, RefuseStale):
+            self.events.record(
+                epoch=notice.epoch,
+                accepted=False,
+                message=notice.type,
+                highest=self._state.highest_epoch,
+            )
+            log.info(
+                "spu %d: refused a leader notice from sc %s: %s", spu_id, address, decision.reason
+            )
+        elif isinstance(decision, MoveTo):
+            log.info(
+                "spu %d: sc %s tells of a leader of epoch %d at %s: moving there now",
+                spu_id,
+                address,
+                decision.epoch,
+                decision.leader_private,
+            )
+            self._moved_for = decision.epoch
+            self._move_to = decision.leader_private
+            self._learn([decision.leader_private])
+            self._move.set()
 
     async def _session(self, address: str) -> SessionEnd:
         host, port = parse_address(self._dial.get(address, address))
@@ -183,8 +311,8 @@ class ScLink:
                 first.reason,
             )
             return SessionEnd(f"refused: {first.reason}")
-        if isinstance(first, Delta):
-            return SessionEnd("protocol violation: a delta before the full sync")
+        if isinstance(first, Delta | LeaderNotice):
+            return SessionEnd(f"protocol violation: a {first.type} before the full sync")
         if not self._apply(first):
             return self._stale(first)
         self._learn(first.sc_replicas)

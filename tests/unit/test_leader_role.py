@@ -14,6 +14,7 @@ from ha_sc.model import (
     Endpoint,
     Kind,
     PartitionResolution,
+    SpuResolution,
     SpuSpec,
     TopicReplicas,
     TopicSpec,
@@ -95,5 +96,63 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
             await asyncio.gather(*tasks, return_exceptions=True)
         moved = cache.partitions.get("orders-0")
         assert moved is not None and moved.spec.leader == (SPUS - {dead}).pop()
+    finally:
+        await supervisor.stop()
+
+
+async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> None:
+    """Every SPU stored Online connected to the new leader at once (as on a leader
+    notice): SPU health is judged then, not when the grace (here an hour) runs out, so
+    an SPU not stored Online that connected too is Online at once."""
+    kv = MemoryKv()
+    cache = GlobalStore()
+    supervisor = Supervisor()
+    start_dispatchers(cache, kv, supervisor)
+    try:
+        for spu_id in sorted(SPUS):
+            spec = SpuSpec(
+                id=spu_id,
+                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
+                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
+            )
+            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        # an earlier term saw only 5001
+        holder = kv.leases.acquire(ELECTION, "replica-a")
+        assert holder is not None
+        first = Term(Guard(ELECTION, holder.epoch), valid_until=time.monotonic() + 3600)
+        earlier = ControllerLoop(cache, ActionWriter(kv, cache), connected=lambda: {5001})
+
+        def resolution(spu_id: int) -> SpuResolution | None:
+            spu = cache.spus.get(f"spu-{spu_id}")
+            return spu.status.resolution if spu is not None else None
+
+        task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
+        await until(lambda: resolution(5001) is SpuResolution.ONLINE)
+        assert resolution(5002) is not SpuResolution.ONLINE  # never connected to it
+        first.end("test: replica-a goes away")
+        await asyncio.wait_for(task, 2)
+        assert kv.leases.release(ELECTION, holder.epoch)
+
+        candidate = MemoryCandidate(kv.leases, election=ELECTION, name="replica-b", address="")
+        role = LeaderRole(
+            candidate,
+            kv,
+            cache,
+            replica="replica-b",
+            connected_spus=lambda: SPUS,
+            spu_grace=3600.0,
+            spus_changed=asyncio.Event(),
+            controller_resync=0.05,
+        )
+        tasks = [
+            asyncio.create_task(candidate.run(), name="candidate-b"),
+            asyncio.create_task(role.run(), name="leader-role-b"),
+        ]
+        try:
+            await until(lambda: resolution(5002) is SpuResolution.ONLINE)
+        finally:
+            for running in tasks:
+                running.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await supervisor.stop()

@@ -23,6 +23,7 @@ from ha_sc.protocol import (
     ReplicaSpec,
     SpuMessage,
     StatusReport,
+    Watch,
     encode_message,
     spu_message_decoder,
 )
@@ -68,6 +69,9 @@ class ScriptedSc:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.peers: list[Peer] = []
+        """Session connections (first message: register), in order."""
+        self.watchers: list[Peer] = []
+        """Watch connections (first message: watch): kept open, silent."""
         self.accepted_at: list[float] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,16 +87,21 @@ class ScriptedSc:
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = Peer(reader, writer)
-        self.peers.append(peer)
-        self.accepted_at.append(time.monotonic())
-        task = asyncio.create_task(self._run(peer), name=f"scripted-sc-{len(self.peers)}")
+        accepted = time.monotonic()
+        task = asyncio.create_task(self._run(peer, accepted), name="scripted-sc-connection")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, peer: Peer) -> None:
+    async def _run(self, peer: Peer, accepted: float) -> None:
         try:
-            register = await peer.receive()
-            assert register == Register(spu_id=ME)
+            first = await peer.receive()
+            if isinstance(first, Watch):
+                self.watchers.append(peer)
+                await peer.until_closed()
+                return
+            assert isinstance(first, Register) and first.spu_id == ME
+            self.peers.append(peer)
+            self.accepted_at.append(accepted)
             await self.script(peer)
         except ConnectionError:
             pass

@@ -19,6 +19,7 @@ from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
 from ha_sc.protocol import (
     Delta,
     FullSync,
+    LeaderNotice,
     Message,
     NotLeader,
     Refused,
@@ -26,6 +27,7 @@ from ha_sc.protocol import (
     ReplicaReport,
     ScMessage,
     StatusReport,
+    Watch,
     encode_message,
     parse_address,
     sc_message_decoder,
@@ -519,3 +521,19 @@ async def test_a_stall_of_the_leaders_own_loop_is_not_the_spus_silence(
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_a_watch_is_told_of_each_newer_leader_whatever_the_replicas_role(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    """A standby (this replica leads no term here) tells a watching SPU of the leader it
+    sees, then of each newer one, and nothing of an epoch it already told of."""
+    client = await connect()
+    await client.send(Watch(spu_id=ME))
+    view.known_leader = KnownLeader("sc-2", 4, ReplicaAddresses("127.0.0.1:1", "127.0.0.1:2"))
+    assert await client.receive() == LeaderNotice(epoch=4, leader_private="127.0.0.1:2")
+    view.known_leader = KnownLeader("sc-3", 5, ReplicaAddresses("127.0.0.1:3", "127.0.0.1:4"))
+    assert await client.receive() == LeaderNotice(epoch=5, leader_private="127.0.0.1:4")
+    assert server.connected_ids() == set()
+    with pytest.raises(TimeoutError):
+        await client.receive(timeout=0.2)  # the same leader: nothing more
