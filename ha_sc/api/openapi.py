@@ -267,7 +267,10 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_MEMBERS, "Removed (or not a member)"),
                     "400": _error("Invalid address"),
-                    "409": _error("Not a Raft replica set, or this replica's own address"),
+                    "409": _error(
+                        "Not a Raft replica set, this replica's own address, or the Raft "
+                        "leader (step it down first)"
+                    ),
                 },
             }
         },

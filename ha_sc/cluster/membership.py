@@ -106,7 +106,9 @@ async def remove(layout: ClusterLayout, replica_id: str, directory: Path) -> Rep
 
 async def _leave_raft(leaving: ReplicaEntry, others: list[ReplicaEntry]) -> None:
     last: Exception | None = None
-    for _ in range(5):  # Raft leadership may come back to it before the removal commits
+    # Raft leadership may come back to it before the removal commits: the removal is
+    # then refused at once (409) and it is asked to step down again
+    for _ in range(5):
         try:
             if is_running(leaving.pid):
                 await _call("POST", f"http://{leaving.public}/cluster/step-down")

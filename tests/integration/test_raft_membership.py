@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ha_sc.kv.raft import RaftKv
-from ha_sc.kv.raft_membership import MembershipError
+from ha_sc.kv.raft_membership import LeavingMemberLeads, MembershipError
 from tests.net import free_addresses
 
 pytestmark = [pytest.mark.raft, pytest.mark.timeout(60)]
@@ -103,3 +103,27 @@ async def test_members_leave_one_by_one_and_the_rest_keeps_committing(group: Gro
     await until(last.is_raft_leader)
     assert last.members() == {last.address}
     assert await last.create("topics", "alone", b"{}") > revision
+
+
+async def test_a_member_leading_again_after_a_hand_over_is_removed_once_it_hands_over_again(
+    group: Group,
+) -> None:
+    leaving = group.leader()
+    await leaving.hand_over_leadership()
+    successor = group.nodes[str(leaving.raft_leader())]  # known as soon as it returns
+    assert successor is not leaving
+
+    # leadership comes back before the removal: the hand-over's election lost to it
+    await successor.hand_over_leadership(leaving.address)
+    await until(leaving.is_raft_leader)
+    remover = next(n for n in group.nodes.values() if n not in (leaving, successor))
+    await until(lambda: remover.raft_leader() == leaving.address)
+    with pytest.raises(LeavingMemberLeads, match="hand leadership over"):
+        await remover.remove_member(leaving.address)  # at once, not after retrying 10 s
+
+    await leaving.hand_over_leadership()
+    assert await remover.remove_member(leaving.address)
+    await group.stop(leaving.address)
+    await until(lambda: all(len(n.members()) == 2 for n in group.nodes.values()))
+    revision = await remover.create("topics", "after-the-leader-left", b"{}")
+    await until(lambda: all(n.revision >= revision for n in group.nodes.values()))
