@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 
-def ha_sc(directory: Path, *args: str, timeout: float = 300) -> str:
-    """Run the CLI on the cluster in ``directory``; its stdout (raises on failure)."""
+def ha_sc(directory: Path, *args: str, timeout: float = 300, check: bool = True) -> str:
+    """Run the CLI on the cluster in ``directory``; its stdout (raises on failure when
+    ``check``)."""
     env = {**os.environ, "HA_SC_DIR": str(directory)}
     env.pop("HA_SC_ENDPOINTS", None)
     return subprocess.run(
@@ -23,13 +24,15 @@ def ha_sc(directory: Path, *args: str, timeout: float = 300) -> str:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
         timeout=timeout,
     ).stdout
 
 
 def status(directory: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ha_sc(directory, "cluster", "status", "-O", "json"))
+    """``cluster status`` as JSON (it exits 1 while no replica leads: not a failure here)."""
+    out = ha_sc(directory, "cluster", "status", "-O", "json", check=False)
+    doc: dict[str, Any] = json.loads(out)
     return doc
 
 

@@ -24,18 +24,24 @@ _FAIL_NAMES = {value: name for name, value in vars(FAIL_REASON).items() if not n
 _NOT_APPLIED = {
     FAIL_REASON.MISSING_LEADER,
     FAIL_REASON.NOT_LEADER,
-    FAIL_REASON.LEADER_CHANGED,
     FAIL_REASON.DISCARDED,
     FAIL_REASON.QUEUE_FULL,
 }
-"""pysyncobj's failures after which the command is known not to have been applied."""
+"""pysyncobj's failures after which the command is known not to have been applied.
+
+Not LEADER_CHANGED: a follower reports it for a command it forwarded when the leader
+changes before answering, but that leader may have logged and replicated it, and the
+next one commit it. Nor UNKNOWN_OUTCOME. A command that must survive those is sent
+again under its client-session tag (ha_sc.kv.session_table), which makes a copy harmless.
+"""
 
 
 class CommandNotCommitted(Exception):
     """A Raft command failed or did not commit in time.
 
     ``retryable`` is True when the command is known not to have been applied, so
-    sending it again cannot apply it twice; after a timeout it may still apply.
+    sending it again cannot apply it twice; after a timeout, LEADER_CHANGED or
+    UNKNOWN_OUTCOME it may have applied or still apply.
     """
 
     def __init__(self, message: str, *, retryable: bool) -> None:

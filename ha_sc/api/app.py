@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
+from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.problems import Handler, problem_middleware
 from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.sc.replica_view import ReplicaView
@@ -52,7 +53,8 @@ def create_app(
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application(middlewares=[idempotency_middleware, problem_middleware])
+    app[LEDGER] = RequestLedger()
     ctx = ApiContext(
         view=view,
         provision_timeout=provision_timeout,
@@ -106,7 +108,8 @@ class ApiServer:
         """Listen; raises OSError (nothing left running) if the address cannot be bound."""
         await self._runner.setup()
         self._set_up = True
-        site = web.TCPSite(self._runner, self._host, self._port)
+        # SO_REUSEADDR: a restarted replica binds at once, whatever TIME_WAIT is left
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         try:
             await site.start()
         except BaseException:

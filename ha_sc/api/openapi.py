@@ -409,9 +409,32 @@ def _document() -> dict[str, Any]:
             "description": "Served by every SC replica. Reads come from the replica's "
             "cache; writes are made by the leader (a standby answers 307 to it).",
         },
-        "paths": _paths(),
+        "paths": _keyed_writes(_paths()),
         "components": {"schemas": {**generated.get("$defs", {}), **_hand_written_schemas()}},
     }
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "One value per logical request, the same on every retry of it: a "
+    "repeat gets the first final answer (with `Idempotent-Replay: true`) instead of being "
+    "carried out again; for a topic create this holds on a new leader after a failover too.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _keyed_writes(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every write takes an ``Idempotency-Key`` header (see ``idempotency``)."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in ("post", "put", "patch", "delete"):
+                operation["parameters"] = [*operation.get("parameters", []), _IDEMPOTENCY_KEY]
+                operation["responses"].setdefault(
+                    "422", _error("The Idempotency-Key was used for a different request")
+                )
+    return paths
 
 
 _MEMBERS = {

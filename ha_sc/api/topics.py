@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ha_sc.api import request_marks
 from ha_sc.api.context import ApiContext, context
+from ha_sc.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.provisioning import await_provisioned
 from ha_sc.api.settle import until_reflected
@@ -13,7 +15,7 @@ from ha_sc.controllers.spu_info import spu_infos
 from ha_sc.controllers.topic_validation import validate_topic_spec
 from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
-from ha_sc.model.kinds import Kind
+from ha_sc.model.kinds import Kind, Topic
 
 MAX_WAIT = 600.0
 """The longest provisioning wait a request may ask for (``?timeout=``)."""
@@ -44,11 +46,21 @@ async def create_topic(request: web.Request) -> web.Response:
     timeout = _wait_seconds(request, ctx)
     term = ctx.leading_term(request)
     cache = ctx.view.cache
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key:
+        earlier = await request_marks.created_by(ctx, key, Kind.TOPIC.value, wanted.name)
+        if earlier is not None:  # a repeat of a create a former leader stored
+            topic = await await_provisioned(
+                ctx, term, wanted.name, earlier.create_revision, timeout
+            )
+            return _created(topic, wanted.name)
     if wanted.name in cache.topics:
         raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
     problem = validate_topic_spec(wanted.spec, spu_infos(cache.spus.objects()))
     if problem is not None:
         raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
+    if key:
+        await request_marks.mark(ctx, term, key, Kind.TOPIC.value, wanted.name)
     try:
         revision = await ctx.view.kv.create(
             Kind.TOPIC.value, wanted.name, encode_value(wanted.spec), guard=term.guard
@@ -56,10 +68,14 @@ async def create_topic(request: web.Request) -> web.Response:
     except KeyExists:
         raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
     topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
+    return _created(topic, wanted.name)
+
+
+def _created(topic: Topic, name: str) -> web.Response:
     return web.json_response(
         object_json(topic),
         status=201,
-        headers={"Location": f"{API_PREFIX}/topics/{wanted.name}"},
+        headers={"Location": f"{API_PREFIX}/topics/{name}"},
     )
 
 

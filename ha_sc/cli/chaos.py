@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ha_sc.cli.duration import Duration, help_suffix
+
 if TYPE_CHECKING:  # the chaos package (and matplotlib) load only when a chaos verb runs
     from chaos.report.summary import RunSummary
     from chaos.scenarios.scenario import Scenario
@@ -50,7 +52,9 @@ def list_scenarios() -> None:
 @chaos.command("run")
 @click.argument("name")
 @click.option("--backend", type=click.Choice(BACKENDS), default="raft", show_default=True)
-@click.option("--duration", type=float, help="Seconds of baseline + fault + recovery.")
+@click.option(
+    "--duration", type=Duration(minimum=0), help="Baseline + fault + recovery. " + help_suffix()
+)
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
 def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
     """Run scenario NAME once on a fresh cluster and print its summary."""
@@ -67,7 +71,8 @@ def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
 @click.option("--backend", "backends", type=click.Choice(BACKENDS), multiple=True,
               help="Repeat for both; default both.")  # fmt: skip
 @click.option("--all", "everything", is_flag=True, help="Every scenario, not only the quick ones.")
-@click.option("--duration", type=float, help="Seconds per run (default: each scenario's own).")
+@click.option("--duration", type=Duration(minimum=0),
+              help="Per run (default: each scenario's own). " + help_suffix())  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
 def suite(backends: tuple[str, ...], everything: bool, duration: float | None, out: Path) -> None:
     """Run the quick suite (or --all) on each backend; one line per run at the end."""
@@ -92,8 +97,8 @@ def suite(backends: tuple[str, ...], everything: bool, duration: float | None, o
 
 @chaos.command("soak")
 @click.option("--backend", type=click.Choice(BACKENDS), default="raft", show_default=True)
-@click.option("--duration", type=float, default=120.0, show_default=True,
-              help="Seconds of the whole run; about half of it random faults.")  # fmt: skip
+@click.option("--duration", type=Duration(minimum=0), default=120.0, show_default=True,
+              help="The whole run; about half of it random faults. " + help_suffix())  # fmt: skip
 @click.option("--seed", type=int, help="Seed of the fault schedule (to replay one).")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
 def soak(backend: str, duration: float, seed: int | None, out: Path) -> None:

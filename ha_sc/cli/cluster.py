@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cluster.bring_up import NotReady, bring_up
-from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, cluster_dir
+from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, cluster_dir, cluster_locked
 from ha_sc.cluster.membership import MembershipFailed, remove
+from ha_sc.cluster.port_check import PortsTaken
+from ha_sc.cluster.port_registry import NoBlock
+from ha_sc.cluster.ports import BLOCK_SIZE, DEFAULT_BASE, SLOTS, BadBlock
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.cluster.processes import is_running, stop
 
@@ -25,9 +31,17 @@ def cluster() -> None:
 
 
 @cluster.command("up")
-@click.option("--replicas", type=click.IntRange(1, 9), default=3, show_default=True)
-@click.option("--spus", type=click.IntRange(0, 50), default=3, show_default=True)
-@click.option("--backend", type=click.Choice(["raft", "etcd"]), default="raft", show_default=True)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 9),
+    help="SC replicas  [default: as recorded, else 3]",
+)
+@click.option("--spus", type=click.IntRange(0, SLOTS), help="SPUs  [default: as recorded, else 3]")
+@click.option(
+    "--backend",
+    type=click.Choice(["raft", "etcd"]),
+    help="Where the SCs keep cluster objects  [default: as recorded, else raft]",
+)
 @click.option(
     "--etcd-endpoint",
     "etcd_endpoints",
@@ -36,34 +50,41 @@ def cluster() -> None:
 )
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
 @click.option(
+    "--base-port",
+    type=click.IntRange(1024, 65535),
+    help=f"First port of the cluster's block of {BLOCK_SIZE}, when it is made  "
+    f"[default: the first free block from {DEFAULT_BASE}]",
+)
+@click.option(
     "--timeout",
-    type=float,
+    type=Duration(),
     default=60.0,
     show_default=True,
-    help="Seconds to wait for a leader and every SPU online.",
+    help="How long to wait for a leader and every SPU online. " + help_suffix(),
 )
 @click.option(
     "--lease-ttl",
-    type=float,
-    help="The SC lease's TTL in seconds, for every replica  [default: 0.8 on raft, 2 on etcd]",
+    type=Duration(),
+    help="The SC lease's TTL, for every replica  [default: 0.8s on raft, 2s on etcd]",
 )
 @click.option(
     "--renew-deadline",
-    type=float,
-    help="Seconds without a renewal before a leader stops acting  "
-    "[default: 0.55 on raft, 1.5 on etcd]",
+    type=Duration(),
+    help="Time without a renewal before a leader stops acting  "
+    "[default: 0.55s on raft, 1.5s on etcd]",
 )
 @click.option(
     "--renew-interval",
-    type=float,
-    help="Seconds between a leader's renewals  [default: 0.1 on raft, 0.25 on etcd]",
+    type=Duration(),
+    help="Time between a leader's renewals  [default: 0.1s on raft, 0.25s on etcd]",
 )
 def up(
-    replicas: int,
-    spus: int,
-    backend: str,
+    replicas: int | None,
+    spus: int | None,
+    backend: str | None,
     etcd_endpoints: tuple[str, ...],
     directory: Path | None,
+    base_port: int | None,
     timeout: float,
     lease_ttl: float | None,
     renew_deadline: float | None,
@@ -74,27 +95,41 @@ def up(
     Run it again on the same DIR to bring back a member that is down; running members
     are left alone. With more --replicas than the cluster has, the new replicas join the
     running set one at a time (on Raft, each is added to the Raft group); to shrink the
-    set use `cluster remove`. Lease timings are fixed when the cluster is made: every
-    replica runs with the same ones.
+    set use `cluster remove`. Counts, ports and lease timings are fixed when the
+    cluster is made (every replica runs with the same timings); a re-run changes only
+    what its flags say.
+
+    \b
+    Ports: a block of 500 per cluster (default from 9003, as Fluvio), outside the
+    kernel's ephemeral range, recorded in cluster.json and kept across restarts:
+      SC replica sc-N   public base+10(N-1), private +1, Raft +4
+      SPU 5001+K        public base+10K+2, private +3
+      local etcd        client base+5, peer base+6
+    A second cluster (another --dir) takes the next free block; deleting a cluster's
+    DIR gives its block back. Every port is checked free before anything starts.
     """
     where = cluster_dir(directory)
     timings = LeaseTimings(
         lease_ttl=lease_ttl, renew_deadline=renew_deadline, renew_interval=renew_interval
     )
     try:
-        layout = asyncio.run(
-            bring_up(
-                where,
-                replicas=replicas,
-                spus=spus,
-                backend=backend,
-                etcd_endpoints=list(etcd_endpoints),
-                timeout=timeout,
-                progress=lambda line: click.echo(f"  {line}"),
-                timings=timings if timings != LeaseTimings() else None,
+        with cluster_locked(where, _waiting(where)):
+            layout = asyncio.run(
+                bring_up(
+                    where,
+                    replicas=replicas,
+                    spus=spus,
+                    backend=backend,
+                    etcd_endpoints=list(etcd_endpoints),
+                    timeout=timeout,
+                    progress=lambda line: click.echo(f"  {line}"),
+                    timings=timings if timings != LeaseTimings() else None,
+                    base_port=base_port,
+                )
             )
-        )
-    except (NotReady, MembershipFailed, ValueError, FileNotFoundError) as failed:
+    except (PortsTaken, NoBlock, BadBlock) as refused:
+        raise click.ClickException(str(refused)) from None
+    except (NotReady, MembershipFailed, ValueError, OSError) as failed:
         raise click.ClickException(f"{failed} (logs: {where / 'logs'})") from None
     click.echo(
         f"cluster up: {len(layout.replicas)} SC replicas ({layout.backend}), "
@@ -107,7 +142,9 @@ def up(
 @click.option("-O", "--output", type=click.Choice(["table", "json"]), default="table")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help=DIR_HELP)
 def status(output: str, directory: Path | None) -> None:
-    """Every SC replica's role, epoch, revision and lag; every SPU's status and PID."""
+    """Every SC replica's role, epoch, revision and lag; every SPU's status and PID.
+
+    Exits 1 when no replica leads (none answering included), as a health check wants."""
     layout = _load(directory)
     reports = asyncio.run(replica_reports(layout))
     leaders = [r for r in reports if r.role == "leader"]
@@ -147,7 +184,15 @@ def status(output: str, directory: Path | None) -> None:
     }
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
-        return
+    else:
+        _print_status(replicas, spus)
+    if leader is None:
+        answering = any(r.role != "down" for r in reports)
+        click.echo("no SC replica leads" if answering else "no SC replica answers", err=True)
+        sys.exit(1)
+
+
+def _print_status(replicas: list[dict[str, Any]], spus: list[dict[str, Any]]) -> None:
     click.echo(
         f"{'REPLICA':<8} {'ROLE':<8} {'EPOCH':>6} {'REVISION':>9} {'LAG':>5} "
         f"{'PID':>8}  PUBLIC / PRIVATE"
@@ -173,9 +218,10 @@ def remove_replica(replica: str, directory: Path | None) -> None:
     another replica removes it from the Raft group; the rest keep serving throughout.
     """
     where = cluster_dir(directory)
-    layout = _load(directory)
     try:
-        gone = asyncio.run(remove(layout, replica, where))
+        with cluster_locked(where, _waiting(where)):
+            layout = _load(directory)
+            gone = asyncio.run(remove(layout, replica, where))
     except MembershipFailed as failed:
         raise click.ClickException(str(failed)) from None
     click.echo(
@@ -192,18 +238,19 @@ def down(directory: Path | None) -> None:
     Data stays in DIR: `cluster up` brings the same cluster back.
     """
     where = cluster_dir(directory)
-    layout = _load(directory)
-    stopped = 0
-    for spu in layout.spus:
-        stopped += stop(spu.pid)
-        spu.pid = None
-    for replica in layout.replicas:
-        stopped += stop(replica.pid)
-        replica.pid = None
-    if layout.etcd is not None and layout.etcd.managed:
-        stopped += stop(layout.etcd.pid, "etcd")
-        layout.etcd.pid = None
-    layout.save(where)
+    with cluster_locked(where, _waiting(where)):
+        layout = _load(directory)
+        stopped = 0
+        for spu in layout.spus:
+            stopped += stop(spu.pid)
+            spu.pid = None
+        for replica in layout.replicas:
+            stopped += stop(replica.pid)
+            replica.pid = None
+        if layout.etcd is not None and layout.etcd.managed:
+            stopped += stop(layout.etcd.pid, "etcd")
+            layout.etcd.pid = None
+        layout.save(where)
     click.echo(f"cluster down: {stopped} processes stopped; data kept in {where}")
 
 
@@ -214,6 +261,14 @@ def _load(directory: Path | None) -> ClusterLayout:
         click.echo(f"Error: no cluster in {where} (run `ha-sc cluster up`)", err=True)
         sys.exit(1)
     return layout
+
+
+def _waiting(where: Path) -> Callable[[int | None], None]:
+    def say(holder: int | None) -> None:
+        who = f"process {holder}" if holder is not None else "another command"
+        click.echo(f"  waiting for {who}, which is changing the cluster in {where}", err=True)
+
+    return say
 
 
 def _cell(value: object) -> str:

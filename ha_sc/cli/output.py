@@ -35,15 +35,25 @@ def output_option(command: F) -> F:
     )(command)
 
 
+def split_addresses(
+    ctx: click.Context, param: click.Parameter, given: Sequence[str]
+) -> tuple[str, ...]:
+    """A repeatable address flag whose values may also be comma lists:
+    ``--sc a:1,b:2 --sc c:3`` gives ``a:1``, ``b:2``, ``c:3``."""
+    return tuple(part.strip() for value in given for part in value.split(",") if part.strip())
+
+
 def endpoints_option(command: F) -> F:
-    """``--sc HOST:PORT`` (repeatable)."""
+    """``--sc HOST:PORT`` (repeatable, or a comma list)."""
     return click.option(
         "--sc",
         "endpoints",
         multiple=True,
         metavar="HOST:PORT",
-        help=f"Public API address of an SC replica; repeat for each. Default: ${ENV_ENDPOINTS} "
-        "(comma list), then the replicas in $HA_SC_DIR/cluster.json (~/.ha-sc/cluster.json).",
+        callback=split_addresses,
+        help="Public API address of an SC replica; repeat, or a comma list. Default: "
+        f"${ENV_ENDPOINTS} (comma list), then the replicas in $HA_SC_DIR/cluster.json "
+        "(~/.ha-sc/cluster.json).",
     )(command)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.output import endpoints_option
 from ha_sc.cli.stream_input import MissingSeparator, read_lines, split_key
 from ha_sc.cli.stream_session import run_stream
@@ -105,11 +106,10 @@ async def produce_lines(
 )
 @click.option(
     "--linger",
-    type=click.FloatRange(min=0),
+    type=Duration("ms", minimum=0),
     default=5.0,
     show_default=True,
-    metavar="MS",
-    help="Milliseconds a partly filled batch waits for more records.",
+    help="How long a partly filled batch waits for more records. " + help_suffix("ms"),
 )
 @click.option(
     "--batch-size",
@@ -121,11 +121,10 @@ async def produce_lines(
 )
 @click.option(
     "--delivery-timeout",
-    type=click.FloatRange(min=0.1),
+    type=Duration(minimum=0.1),
     default=60.0,
     show_default=True,
-    metavar="SECONDS",
-    help="How long a batch is retried before its records count as failed.",
+    help="How long a batch is retried before its records count as failed. " + help_suffix(),
 )
 @endpoints_option
 def produce(

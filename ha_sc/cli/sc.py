@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from ha_sc.cli.data_dir import lock_data_dir
+from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
 
@@ -33,9 +35,8 @@ def sc() -> None:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    default=Path("~/.ha-sc/sc-1"),
-    show_default=True,
-    help="Raft log and snapshots.",
+    help="Raft log and snapshots, locked against a second process (raft backend)  "
+    "[default: ~/.ha-sc/<id>]",
 )
 @click.option(
     "--raft-address",
@@ -81,32 +82,34 @@ def sc() -> None:
 )
 @click.option(
     "--status-interval",
-    type=float,
+    type=Duration(),
     default=5.0,
     show_default=True,
-    help="Seconds between status lines.",
+    help="Time between status lines. " + help_suffix(),
 )
 @click.option(
     "--lease-ttl",
-    type=float,
-    help="Seconds the SC lease outlives its last renewal  [default: 0.8 on raft, 2 on etcd]",
+    type=Duration(),
+    help="How long the SC lease outlives its last renewal. "
+    + help_suffix()
+    + "  [default: 0.8 on raft, 2 on etcd]",
 )
 @click.option(
     "--renew-deadline",
-    type=float,
-    help="Seconds without a successful renewal after which the leader stops acting "
+    type=Duration(),
+    help="Time without a successful renewal after which the leader stops acting "
     "(less than --lease-ttl)  [default: 0.55 on raft, 1.5 on etcd]",
 )
 @click.option(
     "--renew-interval",
-    type=float,
-    help="Seconds between the leader's renewals (less than --renew-deadline)  "
+    type=Duration(),
+    help="Time between the leader's renewals (less than --renew-deadline)  "
     "[default: 0.1 on raft, 0.25 on etcd]",
 )
 def run(
     replica_id: str,
     backend: str,
-    data_dir: Path,
+    data_dir: Path | None,
     raft_address: str,
     raft_peers: tuple[str, ...],
     allow_unauthenticated_raft: bool,
@@ -122,10 +125,11 @@ def run(
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status.
 
     Every replica of a set must run with the same lease timings."""
+    data_dir = (data_dir or Path("~/.ha-sc") / replica_id).expanduser()
     fields: dict[str, object] = {
         "replica_id": replica_id,
         "backend": backend,
-        "data_dir": data_dir.expanduser(),
+        "data_dir": data_dir,
         "raft_address": raft_address,
         "raft_peers": raft_peers,
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
@@ -147,6 +151,8 @@ def run(
     # GIL; with the default 5 ms switch interval every one of them can wait 5 ms behind
     # a busy main thread, and under load Raft heartbeats arrive late enough to depose
     # the Raft leader. A shorter interval lets them back in sooner.
+    if settings.backend == Backend.RAFT:
+        lock_data_dir(data_dir)  # the Raft journal's one writer, until the process exits
     sys.setswitchinterval(SWITCH_INTERVAL)
     from ha_sc.sc.replica import ScReplica  # the whole SC: loaded only to run one
 

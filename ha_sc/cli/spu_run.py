@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from ha_sc.cli.data_dir import lock_data_dir
+from ha_sc.cli.duration import Duration, help_suffix
+from ha_sc.cli.output import split_addresses
 from ha_sc.model.codec import format_validation_error
 from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.node import SpuNode
@@ -25,11 +28,20 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 @click.command("run")
 @click.option("--id", "spu_id", type=int, required=True, help="This SPU's id.")
 @click.option(
-    "--sc",
+    "--sc-private",
     "sc_addresses",
     multiple=True,
-    required=True,
-    help="host:port of an SC replica's private API (repeat for every replica).",
+    callback=split_addresses,
+    metavar="HOST:PORT",
+    help="Private (SPU) address of an SC replica: repeat, or a comma list, for every replica.",
+)
+@click.option(
+    "--sc",
+    "old_sc_addresses",
+    multiple=True,
+    hidden=True,
+    callback=split_addresses,
+    help="Deprecated name of --sc-private.",
 )
 @click.option(
     "--public",
@@ -49,21 +61,22 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     "--data-dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="State file (and later logs) directory.  [default: ~/.ha-sc/spu-<id>]",
+    help="State file and partition logs; locked against a second process.  "
+    "[default: ~/.ha-sc/spu-<id>]",
 )
 @click.option(
     "--status-interval",
-    type=float,
+    type=Duration(),
     default=0.3,
     show_default=True,
-    help="Seconds between status reports to the SC (at most 0.4).",
+    help="Time between status reports to the SC (at most 400ms). " + help_suffix(),
 )
 @click.option(
     "--sc-timeout",
-    type=float,
+    type=Duration(),
     default=2.0,
     show_default=True,
-    help="Seconds of silence from the SC before looking for the leader again.",
+    help="Silence from the SC before looking for the leader again. " + help_suffix(),
 )
 @click.option(
     "--fsync",
@@ -81,21 +94,23 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 )
 @click.option(
     "--lag-time",
-    type=float,
+    type=Duration(),
     default=10.0,
     show_default=True,
-    help="Seconds a follower may lag before it leaves the in-sync set.",
+    help="How long a follower may lag before it leaves the in-sync set. " + help_suffix(),
 )
 @click.option(
     "--retention-interval",
-    type=float,
+    type=Duration(),
     default=10.0,
     show_default=True,
-    help="Seconds between two deletions of the segments the topics' retention lets go.",
+    help="Time between two deletions of the segments the topics' retention lets go. "
+    + help_suffix(),
 )
 def spu_run(
     spu_id: int,
     sc_addresses: tuple[str, ...],
+    old_sc_addresses: tuple[str, ...],
     public_address: str,
     private_address: str,
     data_dir: Path | None,
@@ -108,6 +123,11 @@ def spu_run(
 ) -> None:
     """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
     produce and fetch, replicate."""
+    if old_sc_addresses:
+        click.echo("warning: `spu run --sc` is deprecated; use --sc-private", err=True)
+        sc_addresses += old_sc_addresses
+    if not sc_addresses:
+        raise click.UsageError("Missing option '--sc-private' (an SC replica's private address).")
     fields: dict[str, object] = {
         "spu_id": spu_id,
         "sc_addresses": sc_addresses,
@@ -127,6 +147,7 @@ def spu_run(
         settings = SpuSettings.model_validate(fields)
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    lock_data_dir(settings.data_dir)  # held until the process exits
     sys.exit(asyncio.run(SpuNode(settings).run()))
 
 

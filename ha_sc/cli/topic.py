@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from ha_sc.api.wire import object_json
+from ha_sc.cli.duration import Duration, help_suffix, parse_seconds
 from ha_sc.cli.output import (
     echo_json,
     endpoints_option,
@@ -32,15 +33,6 @@ TOPIC_COLUMNS = ("NAME", "TYPE", "PARTITIONS", "REPLICAS", "RETENTION TIME", "ST
 
 # parsing of flag values
 
-_DURATION = re.compile(r"(?:\s*\d+\s*[a-z]*)+")
-_DURATION_PART = re.compile(r"(\d+)\s*([a-z]*)")
-_SECONDS = {
-    "": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "week": 604800, "weeks": 604800,
-}  # fmt: skip
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 _BYTES = {
     "": 1, "b": 1,
@@ -51,12 +43,11 @@ _BYTES = {
 
 
 def parse_duration(text: str) -> int:
-    """Seconds from ``3600``, ``90s``, ``1h 30m``, ``7 days``; raises ValueError."""
-    cleaned = text.strip().lower()
-    parts = _DURATION_PART.findall(cleaned) if _DURATION.fullmatch(cleaned) else []
-    if not parts or any(unit not in _SECONDS for _, unit in parts):
-        raise ValueError(f"{text!r} is not a duration such as 3600, 90s, 1h 30m or 7d")
-    return sum(int(count) * _SECONDS[unit] for count, unit in parts)
+    """Whole seconds from ``3600``, ``90s``, ``1h 30m``, ``7 days``; raises ValueError."""
+    seconds = parse_seconds(text)
+    if seconds != int(seconds):
+        raise ValueError(f"{text!r} is not a whole number of seconds")
+    return int(seconds)
 
 
 def parse_size(text: str) -> int:
@@ -198,9 +189,8 @@ def topic() -> None:
 )
 @click.option(
     "--retention-time",
-    callback=_flag(parse_duration),
-    metavar="SECONDS",
-    help="How long data is kept: seconds, or e.g. 12h, 7d.",
+    type=Duration(whole=True),
+    help="How long data is kept. " + help_suffix(),
 )
 @click.option(
     "--segment-size",
@@ -222,7 +212,7 @@ def create(
     replication: int | None,
     replica_assignment: Path | None,
     ignore_rack_assignment: bool,
-    retention_time: int | None,
+    retention_time: float | None,
     segment_size: int | None,
     max_partition_size: int | None,
     endpoints: tuple[str, ...],
@@ -243,7 +233,7 @@ def create(
     try:
         spec = TopicSpec(
             replicas=replicas,
-            retention_time_seconds=retention_time,
+            retention_time_seconds=None if retention_time is None else int(retention_time),
             segment_size=segment_size,
             max_partition_size=max_partition_size,
         )

@@ -27,9 +27,10 @@ PROVISION_MARGIN = 5.0
 class AdminClient:
     """Topics, partitions and SPUs of one cluster, through any of its replicas.
 
-    ``endpoints`` are the replicas' public addresses (``host:port``), tried in
-    order; ``timeout`` bounds each call (a topic create also waits up to
-    ``timeout`` s for provisioning). Use ``async with`` or call ``close``.
+    ``endpoints`` are the replicas' public addresses (``host:port``), asked with
+    hedged requests (see ``transport``); ``timeout`` bounds each call (a topic
+    create also waits up to ``timeout`` s for provisioning). Use ``async with`` or
+    call ``close``.
     """
 
     def __init__(self, endpoints: Iterable[str], *, timeout: float = 10.0) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -206,7 +207,7 @@ class ClusterMetadata:
             except ApiError as exc:
                 self.last_error = f"SC unreachable: {exc.message}"
                 log.info("metadata watch interrupted, retrying in %.1f s: %s", pause, exc.message)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(pause * random.random())  # full jitter
             pause = min(pause * 2, RETRY_PAUSE[1])
 
     def _task_failed(self, failure: TaskFailure) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ha_sc.protocol.data import DataError, ErrorCode
@@ -49,6 +51,13 @@ CONNECTION_LOST = Decision(Next.REROUTE, pause=True, refresh=True)
 """What to do when the connection failed or an answer did not come in time."""
 
 
-def backoff(attempt: int, *, initial: float, maximum: float) -> float:
-    """Seconds to pause before retry number ``attempt`` (1 for the first): doubling."""
-    return min(initial * 2.0 ** max(attempt - 1, 0), maximum)
+def backoff(
+    attempt: int, *, initial: float, maximum: float, draw: Callable[[], float] = random.random
+) -> float:
+    """Seconds to pause before retry number ``attempt`` (1 for the first).
+
+    Full jitter: a uniform draw below a ceiling that doubles from ``initial`` up to
+    ``maximum``, so clients that failed together do not retry together. ``draw``
+    gives a number in [0, 1) (tests pass a fixed one)."""
+    ceiling = min(initial * 2.0 ** max(attempt - 1, 0), maximum)
+    return ceiling * draw()

@@ -1,18 +1,27 @@
-"""HTTP exchanges with a set of SC replicas: fail over, follow the leader, retry.
+"""HTTP exchanges with a set of SC replicas: hedged, leader-following, idempotent.
 
-Reads go to the replica that answered last, then the next ones: a replica that
-cannot be reached, or whose cache has not synced (503), is passed over. Writes
-follow a standby's 307 to the leader; a write refused with 503 and
-``Retry-After`` (no leader yet, leadership changed: nothing was written) is
-tried again until the deadline, as is one whose leader could not be reached
-after a redirect (it may just have died). A write whose connection drops midway
-is not repeated: it may have been applied.
+No call waits out one unresponsive replica while another answers. A call asks
+one replica first (reads: the one that answered last; writes: the replica that
+answered last as the leader) and, if no answer comes within a short hedge delay,
+asks the next one too, and so on: the first answer wins and the others are
+dropped. A replica that cannot be reached, or (reads) whose cache has not synced
+(503), is passed over at once.
+
+Writes follow a standby's 307 to the leader and remember it. Every write carries
+an ``Idempotency-Key`` header, the same on every attempt of one call, so a write
+whose outcome is unknown (no answer in time, a dropped connection, an attempt
+dropped for a hedge) is sent again safely: the leader answers a repeat with the
+first outcome. A write refused with 503 and ``Retry-After`` (nothing was
+written) is tried again, as is one whose replicas could not be reached, until
+the deadline. Pauses between rounds are jittered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +31,17 @@ from yarl import URL
 
 from ha_sc.api.wire import split_host_port
 from ha_sc.client.errors import ApiError, Unreachable
+from ha_sc.client.retry_policy import backoff
 
 MAX_REDIRECTS = 3
 RETRY_PAUSE = (0.05, 1.0)
-"""Bounds of the pause between write attempts, in seconds."""
-MIN_ATTEMPT = 0.1
-"""A write is tried again only if at least this many seconds are left for it."""
+"""Bounds of the (jittered) pause before another round of write attempts, in seconds."""
+HEDGE_DELAY = (0.2, 1.0)
+"""Bounds of the wait for an answer before another replica is asked too, in seconds."""
+MAX_IN_FLIGHT = 3
+"""Attempts of one call in flight at once; the oldest is dropped to start another."""
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def base_url(endpoint: str) -> URL:
@@ -47,6 +61,8 @@ class Reply:
     doc: Any
     retry_after: float | None
     redirected: bool
+    origin: URL
+    """The replica that gave this answer (after redirects)."""
 
 
 class _Lost(Exception):
@@ -59,6 +75,13 @@ class _Lost(Exception):
         self.after_redirect = False
 
 
+def hedge_delay(launched: int, draw: float) -> float:
+    """Seconds to wait for an answer after attempt number ``launched`` (1 for the first)
+    before asking another replica: doubling within HEDGE_DELAY, jittered by half."""
+    ceiling = min(HEDGE_DELAY[0] * 2.0 ** max(launched - 1, 0), HEDGE_DELAY[1])
+    return ceiling * (0.5 + draw / 2)
+
+
 class Transport:
     """One aiohttp session over the replicas' public addresses."""
 
@@ -68,6 +91,7 @@ class Transport:
         self.bases = [base_url(e) for e in endpoints]
         self.timeout = timeout
         self._preferred = 0
+        self._leader: URL | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -80,6 +104,15 @@ class Transport:
             await self._session.close()
             self._session = None
 
+    @property
+    def leader(self) -> URL | None:
+        """The replica that last answered a write, as far as this client knows."""
+        return self._leader
+
+    def follow(self, leader: URL | None) -> None:
+        """Remember the replica that answered a write (None: the leader is unknown)."""
+        self._leader = leader
+
     def rotation(self) -> list[tuple[int, URL]]:
         """Endpoints in the order to try them: the last good one first."""
         count = len(self.bases)
@@ -90,6 +123,14 @@ class Transport:
 
     def answered(self, index: int) -> None:
         self._preferred = index
+
+    def targets(self, write: bool) -> list[tuple[int | None, URL]]:
+        """Whom to ask, in order: for a write the known leader first."""
+        order: list[tuple[int | None, URL]] = list(self.rotation())
+        if write and self._leader is not None:
+            leader = self._leader
+            order = [(None, leader)] + [(i, b) for i, b in order if b.origin() != leader]
+        return order
 
     async def call(
         self,
@@ -104,44 +145,41 @@ class Transport:
         """The JSON of a 2xx answer; raises ApiError with the server's message."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
-        pause = RETRY_PAUSE[0]
-        while True:
-            retry_in: float | None = None
-            failures: list[str] = []
-            error: ApiError | None = None
-            for index, base in self.rotation():
-                url = base.join(URL(path.lstrip("/"))).with_query(params or {})
-                try:
-                    reply = await self._exchange(method, url, body, write, deadline)
-                except _Lost as lost:
-                    failures.append(str(lost))
-                    if write and lost.connected:
-                        raise ApiError(
-                            503, f"{lost}; the request may or may not have been applied"
-                        ) from None
-                    if write and lost.after_redirect:
-                        retry_in = pause
-                    continue
-                if 200 <= reply.status < 300:
-                    self.answered(index)
-                    return reply.doc
-                error = _api_error(reply)
-                if reply.status == 503 and write and reply.retry_after is not None:
-                    retry_in = reply.retry_after
-                    break
-                if reply.status == 503 and not write:
-                    continue  # e.g. a cache not synced yet: another replica may serve
-                raise error
-            remaining = deadline - loop.time()
-            if retry_in is None or remaining < MIN_ATTEMPT:
-                if error is not None:
-                    raise error
-                raise Unreachable("no SC replica could be reached: " + "; ".join(failures))
-            await asyncio.sleep(min(retry_in, pause, remaining - MIN_ATTEMPT))
-            pause = min(pause * 2, RETRY_PAUSE[1])
+        write = write or method.upper() in WRITE_METHODS
+        call = _Call(self, method, URL(path.lstrip("/")).with_query(params or {}), body, write)
+        try:
+            while (now := loop.time()) < deadline:
+                if call.may_start_round(now):
+                    call.start_round(now)
+                elif call.may_launch(now):
+                    call.launch(now, deadline)
+                elif not call.in_flight:
+                    if not call.queue and not write:
+                        break
+                    await asyncio.sleep(max(min(call.next_launch, deadline) - now, 0.0))
+                else:
+                    wait = deadline - now
+                    if call.queue or write:
+                        wait = min(wait, max(call.next_launch - now, 0.0))
+                    done, _ = await asyncio.wait(
+                        call.in_flight, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        reply = call.settle(task, loop.time())
+                        if reply is not None:
+                            return reply.doc
+        finally:
+            await call.drop()
+        raise call.failure()
 
     async def _exchange(
-        self, method: str, url: URL, body: Any, write: bool, deadline: float
+        self,
+        method: str,
+        url: URL,
+        body: Any,
+        headers: dict[str, str],
+        write: bool,
+        deadline: float,
     ) -> Reply:
         loop = asyncio.get_running_loop()
         redirected = False
@@ -152,6 +190,7 @@ class Transport:
                     method,
                     url,
                     json=body,
+                    headers=headers,
                     allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=remaining),
                 ) as response:
@@ -172,8 +211,118 @@ class Transport:
                 url = url.join(URL(location))
                 redirected = True
                 continue
-            return Reply(status, doc, retry_after, redirected)
+            return Reply(status, doc, retry_after, redirected, url.origin())
         raise ApiError(508, f"more than {MAX_REDIRECTS} redirects, last to {url}")
+
+
+class _Call:
+    """The attempts of one call: who is asked next, what is in flight, what failed."""
+
+    def __init__(
+        self, transport: Transport, method: str, relative: URL, body: Any, write: bool
+    ) -> None:
+        self.transport = transport
+        self.method = method
+        self.relative = relative
+        self.body = body
+        self.write = write
+        self.headers = {IDEMPOTENCY_HEADER: uuid.uuid4().hex} if write else {}
+        self.queue = transport.targets(write)
+        self.in_flight: list[asyncio.Task[Reply]] = []
+        self.where: dict[asyncio.Task[Reply], int | None] = {}
+        self.failures: list[str] = []
+        self.error: ApiError | None = None
+        self.maybe_applied = False
+        self.launched = 0
+        self.rounds = 1
+        self.next_launch = 0.0
+
+    def may_start_round(self, now: float) -> bool:
+        """A write whose replicas were all tried without an answer: ask them again
+        (attempts still in flight may hang on a frozen replica)."""
+        return self.write and not self.queue and now >= self.next_launch
+
+    def start_round(self, now: float) -> None:
+        self.rounds += 1
+        self.queue = self.transport.targets(self.write)
+        self.next_launch = now + backoff(
+            self.rounds - 1, initial=RETRY_PAUSE[0], maximum=RETRY_PAUSE[1]
+        )
+
+    def may_launch(self, now: float) -> bool:
+        return bool(self.queue) and now >= self.next_launch
+
+    def launch(self, now: float, deadline: float) -> None:
+        """Ask the next replica; drops the oldest attempt if too many are in flight."""
+        if len(self.in_flight) >= MAX_IN_FLIGHT:
+            oldest = self.in_flight.pop(0)
+            oldest.cancel()
+            self.maybe_applied = self.maybe_applied or self.write
+        index, base = self.queue.pop(0)
+        self.launched += 1
+        exchange = self.transport._exchange(
+            self.method, base.join(self.relative), self.body, self.headers, self.write, deadline
+        )
+        task = asyncio.create_task(exchange, name=f"sc-call-{self.method}-{base.origin()}")
+        self.in_flight.append(task)
+        self.where[task] = index
+        self.next_launch = now + hedge_delay(self.launched, random.random())
+
+    def settle(self, task: asyncio.Task[Reply], now: float) -> Reply | None:
+        """The reply to return, if ``task`` ended the call; raises a definitive refusal."""
+        self.in_flight.remove(task)
+        transport = self.transport
+        try:
+            reply = task.result()
+        except _Lost as lost:
+            self.failures.append(str(lost))
+            self.maybe_applied = self.maybe_applied or (self.write and lost.connected)
+            leader = transport.leader
+            if self.write and leader is not None and str(lost).startswith(str(leader.origin())):
+                transport.follow(None)
+            self.next_launch = now
+            return None
+        if 200 <= reply.status < 300:
+            index = self.where[task]
+            if index is not None and not reply.redirected:
+                transport.answered(index)
+            if self.write:
+                transport.follow(reply.origin)
+            return reply
+        if reply.status == 404 and self.method.upper() == "DELETE" and self.maybe_applied:
+            return reply  # an earlier attempt may have deleted it (on a leader since replaced)
+        self.error = _api_error(reply)
+        if reply.status == 503 and self.write and reply.retry_after is not None:
+            transport.follow(None)
+            pause = backoff(self.rounds, initial=RETRY_PAUSE[0], maximum=RETRY_PAUSE[1])
+            self.next_launch = now + min(reply.retry_after, pause)
+            return None
+        if reply.status == 503 and not self.write:
+            self.next_launch = now  # a cache not synced yet: another replica may serve
+            return None
+        raise self.error
+
+    async def drop(self) -> None:
+        for task in self.in_flight:
+            task.cancel()
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        self.in_flight.clear()
+
+    def failure(self) -> ApiError:
+        """What to raise when the deadline passed or every replica failed."""
+        if self.maybe_applied:
+            last = self.failures[-1] if self.failures else "no answer in time"
+            key = self.headers[IDEMPOTENCY_HEADER]
+            return ApiError(
+                503,
+                f"{last}; the request may or may not have been applied (its attempts "
+                f"carried {IDEMPOTENCY_HEADER} {key}: a retry with that key is safe)",
+            )
+        if self.error is not None:
+            return self.error
+        reasons = "; ".join(dict.fromkeys(self.failures)) or "no answer in time"
+        return Unreachable("no SC replica could be reached: " + reasons)
 
 
 def describe(error: BaseException) -> str:

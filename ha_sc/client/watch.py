@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from types import TracebackType
@@ -16,6 +17,9 @@ from ha_sc.client.transport import Transport, describe
 from ha_sc.model.kinds import Kind
 
 MAX_SILENT_RECONNECTS = 3
+CONNECT_WAIT = 1.0
+"""Seconds a replica has to answer a watch request before the next one is asked
+(a frozen replica accepts the connection and never answers)."""
 """Reconnects in a row that bring not one line before the stream gives up."""
 
 
@@ -88,7 +92,8 @@ class WatchStream:
         for index, base in self._transport.rotation():
             url = base.join(URL(f"{API_PREFIX.lstrip('/')}/watch")).with_query(kinds=self._kinds)
             try:
-                response = await self._transport.session().get(url, timeout=timeout)
+                async with asyncio.timeout(min(self._transport.timeout, CONNECT_WAIT)):
+                    response = await self._transport.session().get(url, timeout=timeout)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failures.append(f"{base.origin()}: {describe(exc)}")
                 continue

@@ -8,9 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.cluster.launcher import plan, start_missing, start_replica
+from ha_sc.cluster.launcher import (
+    DEFAULT_REPLICAS,
+    DEFAULT_SPUS,
+    plan,
+    slots_free,
+    start_missing,
+    start_replica,
+)
 from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, ReplicaEntry, SpuEntry
 from ha_sc.cluster.membership import join
+from ha_sc.cluster.port_check import check_free
+from ha_sc.cluster.port_registry import claim_block
+from ha_sc.cluster.ports import block
 from ha_sc.cluster.probe import replica_reports, spu_statuses
 from ha_sc.model import CustomSpuSpec, Endpoint
 
@@ -29,24 +39,42 @@ def _endpoint(address: str) -> Endpoint:
 async def bring_up(
     directory: Path,
     *,
-    replicas: int,
-    spus: int,
-    backend: str,
+    replicas: int | None,
+    spus: int | None,
+    backend: str | None,
     etcd_endpoints: list[str],
     timeout: float,
     progress: Progress,
     timings: LeaseTimings | None = None,
+    base_port: int | None = None,
 ) -> ClusterLayout:
+    """Call with the cluster file locked (``cluster_locked``)."""
     existing = ClusterLayout.load(directory)
     recorded = {r.id for r in existing.replicas} if existing is not None else set()
+    slots = max(replicas or DEFAULT_REPLICAS, spus or DEFAULT_SPUS, 1)
+    block_base = claim_block(
+        directory,
+        existing.base_port if existing is not None and existing.base_port else base_port,
+        is_free=lambda base: slots_free(base, slots),
+    )
     layout = plan(
         existing,
         replicas=replicas,
         spus=spus,
-        backend=backend,
+        backend=backend or (existing.backend if existing is not None else "raft"),
         etcd_endpoints=etcd_endpoints,
         timings=timings,
+        base_port=base_port if base_port is not None else block_base,
     )
+    if existing is None or existing.base_port is None:
+        progress(f"ports {block(block_base)} (base {block_base})")
+    if existing is not None and existing.base_port is None and existing.replicas:
+        progress(
+            "this cluster was made before port blocks: its members keep the ports they "
+            "have (`cluster down` and delete the directory to make it anew)"
+        )
+    layout.save(directory)  # ports are chosen once: recorded before anything starts
+    check_free(layout)
     # a set that exists grows one replica at a time, each joining the running ones
     joining = [r for r in layout.replicas if recorded and r.id not in recorded]
     deadline = time.monotonic() + timeout

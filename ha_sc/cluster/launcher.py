@@ -9,12 +9,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ha_sc.cluster import ports
 from ha_sc.cluster.layout import ClusterLayout, EtcdEntry, LeaseTimings, ReplicaEntry, SpuEntry
+from ha_sc.cluster.port_holders import can_listen
+from ha_sc.cluster.ports import Offset
 from ha_sc.cluster.processes import free_address, is_running, python_module, spawn
 
 log = logging.getLogger("ha_sc.cluster")
 
 FIRST_SPU_ID = 5001
+DEFAULT_REPLICAS = 3
+DEFAULT_SPUS = 3
 ETCD_BINARY = Path("/usr/bin/etcd")
 
 
@@ -28,18 +33,24 @@ class Started:
 def plan(
     existing: ClusterLayout | None,
     *,
-    replicas: int,
-    spus: int,
+    replicas: int | None,
+    spus: int | None,
     backend: str,
     etcd_endpoints: list[str],
     timings: LeaseTimings | None = None,
+    base_port: int | None = None,
 ) -> ClusterLayout:
     """The layout to run: members already recorded keep their addresses; new ones get
-    free loopback ports. ``timings`` are fixed when the cluster is made (None: as
-    recorded, or the backend's defaults)."""
+    the ports of their slot in the cluster's block (``ha_sc.cluster.ports``) at
+    ``base_port`` (the recorded block if there is one; without either, free loopback
+    ports, as test harnesses want). ``replicas`` and ``spus`` (None: as recorded, else
+    3). ``timings`` are fixed when the cluster is made (None: as recorded, or the
+    backend's defaults)."""
     if timings is not None:
         check_timings(backend, timings)
-    layout = existing or ClusterLayout(backend=backend, timings=timings or LeaseTimings())
+    layout = existing or ClusterLayout(
+        backend=backend, timings=timings or LeaseTimings(), base_port=base_port
+    )
     if existing is not None and existing.backend != backend:
         raise ValueError(
             f"this cluster runs on {existing.backend}; `cluster down` it first to change backend"
@@ -49,28 +60,67 @@ def plan(
             f"this cluster's replicas run with {_described(existing.timings)}; every replica "
             "must use the same lease timings: `cluster down` it first to change them"
         )
+    if base_port is not None and layout.base_port not in (None, base_port):
+        raise ValueError(
+            f"this cluster's ports are the block from {layout.base_port}; ports are chosen "
+            "once when a cluster is made, so --base-port cannot move it"
+        )
+    if layout.base_port is None:
+        layout.base_port = base_port
+    if replicas is None:
+        replicas = len(existing.replicas) if existing is not None else DEFAULT_REPLICAS
+    if spus is None:
+        spus = len(existing.spus) if existing is not None else DEFAULT_SPUS
     if existing is not None and len(existing.replicas) > replicas:
         raise ValueError(
             f"this cluster has {len(existing.replicas)} SC replicas; remove one with "
             "`ha-sc cluster remove REPLICA`"
         )
+    base = layout.base_port
     while len(layout.replicas) < replicas:
+        name = f"sc-{_next_replica_number(layout)}"
+        slot = None if base is None else ports.replica_slot(name)
         layout.replicas.append(
             ReplicaEntry(
-                id=f"sc-{_next_replica_number(layout)}",
-                public=free_address(),
-                private=free_address(),
-                raft=free_address() if backend == "raft" else "",
+                id=name,
+                public=_address(base, slot, Offset.SC_PUBLIC),
+                private=_address(base, slot, Offset.SC_PRIVATE),
+                raft=_address(base, slot, Offset.RAFT) if backend == "raft" else "",
             )
         )
     while len(layout.spus) < spus:
         spu_id = FIRST_SPU_ID + len(layout.spus)
-        layout.spus.append(SpuEntry(id=spu_id, public=free_address(), private=free_address()))
+        slot = None if base is None else ports.spu_slot(spu_id, FIRST_SPU_ID)
+        layout.spus.append(
+            SpuEntry(
+                id=spu_id,
+                public=_address(base, slot, Offset.SPU_PUBLIC),
+                private=_address(base, slot, Offset.SPU_PRIVATE),
+            )
+        )
     if backend == "etcd" and layout.etcd is None:
         layout.etcd = EtcdEntry(
-            endpoints=etcd_endpoints or [free_address()], managed=not etcd_endpoints
+            endpoints=etcd_endpoints or [_address(base, 0, Offset.ETCD_CLIENT)],
+            managed=not etcd_endpoints,
+            peer="" if etcd_endpoints else _address(base, 0, Offset.ETCD_PEER),
         )
     return layout
+
+
+def slots_free(base: int, slots: int, host: str = "127.0.0.1") -> bool:
+    """Whether every port of the first ``slots`` slots of the block at ``base`` can be
+    listened on (a block is probed before a new cluster claims it)."""
+    return all(
+        can_listen(host, ports.slot_port(base, slot, offset))
+        for slot in range(min(slots, ports.SLOTS))
+        for offset in Offset
+    )
+
+
+def _address(base: int | None, slot: int | None, offset: Offset) -> str:
+    if base is None or slot is None:
+        return free_address()
+    return ports.address(base, slot, offset)
 
 
 def check_timings(backend: str, timings: LeaseTimings) -> None:
@@ -91,7 +141,9 @@ def _described(timings: LeaseTimings) -> str:
 def _next_replica_number(layout: ClusterLayout) -> int:
     """Names are never reused: a removed replica's name (and data dir) stays gone."""
     numbers = [int(r.id.removeprefix("sc-")) for r in layout.replicas if r.id[3:].isdigit()]
-    return max(numbers, default=0) + 1
+    number = max([*numbers, layout.last_replica_number]) + 1
+    layout.last_replica_number = number
+    return number
 
 
 def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> list[str]:
@@ -124,7 +176,7 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
         "--data-dir", str(directory / f"spu-{spu.id}"),
     ]  # fmt: skip
     for private in layout.private_endpoints():
-        args += ["--sc", private]
+        args += ["--sc-private", private]
     return python_module("ha_sc.cli", *args)
 
 
@@ -135,8 +187,7 @@ def start_replica(layout: ClusterLayout, replica: ReplicaEntry, directory: Path)
     layout.save(directory)
 
 
-def etcd_args(endpoint: str, directory: Path) -> list[str]:
-    peer = free_address()
+def etcd_args(endpoint: str, peer: str, directory: Path) -> list[str]:
     return [
         str(ETCD_BINARY),
         "--name", "ha-sc",
@@ -168,7 +219,8 @@ def start_missing(
             raise FileNotFoundError(
                 f"{ETCD_BINARY} not found: install etcd-server, or pass --etcd-endpoint"
             )
-        etcd.pid = spawn(etcd_args(etcd.endpoints[0], directory), logs / "etcd.log")
+        peer = etcd.peer or free_address()  # a file from before etcd's peer was recorded
+        etcd.pid = spawn(etcd_args(etcd.endpoints[0], peer, directory), logs / "etcd.log")
         started.etcd = True
     for replica in layout.replicas:
         if replica.id not in skip and not is_running(replica.pid):

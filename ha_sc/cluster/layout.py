@@ -8,12 +8,18 @@ again comes back where the others expect it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ha_sc.durable import replace_atomically
+from ha_sc.filelock import held
+
 CLUSTER_FILE = "cluster.json"
+LOCK_FILE = "cluster.lock"
 
 
 def cluster_dir(explicit: Path | None = None) -> Path:
@@ -51,6 +57,8 @@ class EtcdEntry(BaseModel):
     endpoints: list[str]
     managed: bool = False
     """True when the launcher runs this etcd itself (no endpoints were given)."""
+    peer: str = ""
+    """host:port of a managed etcd's peer URL."""
     pid: int | None = None
 
 
@@ -76,7 +84,12 @@ class ClusterLayout(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = "raft"
+    base_port: int | None = None
+    """First port of the cluster's block (see ``ha_sc.cluster.ports``); None in files
+    written before blocks, whose members keep the addresses they have."""
     timings: LeaseTimings = Field(default_factory=LeaseTimings)
+    last_replica_number: int = 0
+    """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)
     spus: list[SpuEntry] = Field(default_factory=list)
     etcd: EtcdEntry | None = None
@@ -90,12 +103,21 @@ class ClusterLayout(BaseModel):
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / (CLUSTER_FILE + ".tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        os.replace(tmp, directory / CLUSTER_FILE)
+        replace_atomically(directory / CLUSTER_FILE, self.model_dump_json(indent=2).encode())
 
     def public_endpoints(self) -> list[str]:
         return [r.public for r in self.replicas]
 
     def private_endpoints(self) -> list[str]:
         return [r.private for r in self.replicas]
+
+
+@contextlib.contextmanager
+def cluster_locked(
+    directory: Path, waiting: Callable[[int | None], None] | None = None
+) -> Iterator[None]:
+    """Held around every read-modify-write of the cluster file (``cluster up``,
+    ``remove``, ``down``), so two commands on one DIR take turns and lose nothing;
+    ``waiting(holder_pid)`` is called if another command holds it."""
+    with held(directory / LOCK_FILE, waiting=waiting):
+        yield

@@ -59,6 +59,8 @@ class DeleteObject:
     kind: Kind
     key: str
     revision: int | None = None
+    reason: str | None = None
+    """Why, in the domain's words, for the log (``orphaned: owner topic orders gone``)."""
 
 
 Action: TypeAlias = CreateObject | UpdateSpec | UpdateStatus | DeleteObject

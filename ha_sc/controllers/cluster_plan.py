@@ -5,23 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action
+from ha_sc.controllers.orphans import collect_orphans, sort_by_owner
 from ha_sc.controllers.partition_offsets import ReportedOffsets
 from ha_sc.controllers.partition_reducer import reduce_partition
 from ha_sc.controllers.spu_health import reduce_spu_status
 from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
 from ha_sc.controllers.spu_load import spu_load
 from ha_sc.controllers.topic_reducer import reduce_topic
-from ha_sc.model.kinds import Kind, Partition, Spu, Topic
-
-
-def partitions_by_topic(partitions: Mapping[str, Partition]) -> dict[str, dict[str, Partition]]:
-    """Partitions grouped by the key of the topic owning them (one pass, not one per topic)."""
-    owned: dict[str, dict[str, Partition]] = {}
-    for key, partition in partitions.items():
-        owner = partition.meta.owner
-        if owner is not None and owner.kind == Kind.TOPIC.value:
-            owned.setdefault(owner.key, {})[key] = partition
-    return owned
+from ha_sc.model.kinds import Partition, Spu, Topic
 
 
 def plan_cluster(
@@ -31,6 +22,7 @@ def plan_cluster(
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
     reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None,
+    topics_revision: int = 0,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -38,20 +30,29 @@ def plan_cluster(
     None while the leader has not yet given SPUs time to connect: SPU health is
     then left as stored, so a new leader does not fail every partition over.
     ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
+    ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
+
+    Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
+    a topic created again under their topic's name gets its partitions created
+    fresh, later in the same pass; they count for no topic, no SPU load and get
+    no status of their own.
     """
-    actions: list[Action] = []
+    owned = sort_by_owner(partitions, topics, topics_revision=topics_revision)
+    actions: list[Action] = list(collect_orphans(partitions, owned.orphans))
     if connected is not None:
         for spu in spus.values():
             actions += reduce_spu_status(spu, connected=spu.spec.id in connected)
     infos = spu_infos(spus.values())
     if connected is not None:
         infos = [SpuInfo(i.id, i.rack, i.id in connected) for i in infos]
-    load = spu_load(partitions.values())
-    owned = partitions_by_topic(partitions)
+    skipped = owned.orphans.keys() | owned.undecided
+    live = {k: p for k, p in partitions.items() if k not in skipped} if skipped else partitions
+    load = spu_load(live.values())
     for topic in topics.values():
-        actions += reduce_topic(topic, spus=infos, partitions=owned.get(topic.key, {}), load=load)
+        mine = owned.by_topic.get(topic.key, {})
+        actions += reduce_topic(topic, spus=infos, partitions=mine, load=load)
     by_id = spus_by_id(infos)
-    for partition in partitions.values():
+    for partition in live.values():
         offsets = reported.get(partition.key) if reported else None
         actions += reduce_partition(partition, spus=by_id, reported=offsets)
     return actions

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from ha_sc.controllers.actions import Action, CreateObject, DeleteObject, UpdateSpec, UpdateStatus
 from ha_sc.model.kinds import Kind, Partition, Spu, Topic, kind_info
-from ha_sc.model.meta import ObjectMeta, OwnerRef, StoredObject
+from ha_sc.model.meta import ObjectMeta, StoredObject
 
 AnyObject = StoredObject[Any, Any]
 
@@ -99,10 +99,10 @@ def _apply(objects: dict[Kind, dict[str, AnyObject]], action: Action, revision: 
 
 def _delete(objects: dict[Kind, dict[str, AnyObject]], kind: Kind, key: str) -> None:
     objects[kind].pop(key, None)
-    owner = OwnerRef(kind=kind.value, key=key)
     for owned_kind, by_key in objects.items():
         for owned_key, obj in list(by_key.items()):
-            if obj.meta.owner == owner and owned_key in by_key:
+            owner = obj.meta.owner
+            if owner is not None and owner.names(kind.value, key) and owned_key in by_key:
                 _delete(objects, owned_kind, owned_key)
 
 

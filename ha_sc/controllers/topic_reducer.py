@@ -23,6 +23,9 @@ One pass moves a topic at most one step, as Fluvio's topic controller does:
 - ``Deleting``: nothing. Deleting a topic in the KV deletes its partitions with
   it (they name the topic as owner), so no reducer step and no ``Deleting``
   status are needed; a topic in that status, written by someone else, is left alone.
+  Partitions left behind by a topic deleted another way are orphans (``orphans``):
+  the partitions given here are the topic's own, never those of an earlier topic
+  of the same name. Each names its topic by key and create revision.
 
 The status update comes before the partition creates: the replica map is written
 first, so a crash between them leaves a ``Provisioned`` topic whose missing
@@ -122,7 +125,9 @@ def _create_missing(
     topic: Topic, replica_map: Mapping[int, list[int]], partitions: Mapping[str, Partition]
 ) -> list[Action]:
     """Creates for the partitions of ``replica_map`` not stored, first replica leading."""
-    owner = OwnerRef(kind=Kind.TOPIC.value, key=topic.key)
+    owner = OwnerRef(
+        kind=Kind.TOPIC.value, key=topic.key, create_revision=topic.meta.create_revision or None
+    )
     actions: list[Action] = []
     for pid, replicas in sorted(replica_map.items()):
         key = partition_key(topic.key, pid)

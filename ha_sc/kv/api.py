@@ -22,7 +22,23 @@ from election.guard import Guard
 
 
 class KvError(Exception):
-    """Base class of every error the KV layer raises."""
+    """Base class of every error the KV layer raises.
+
+    Picklable whatever the subclass's constructor takes: the Raft state machine keeps
+    the answers of recent writes, refusals included, in its snapshots.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[KvError], args: tuple[object, ...], state: dict[str, object]
+) -> KvError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class KeyExists(KvError):

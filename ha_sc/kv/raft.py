@@ -4,6 +4,10 @@ Writes are Raft commands (a follower's are forwarded to the Raft leader); each
 node applies the log to its own copy, reads come from that copy, and watches are
 fed from the entries it applied. The log and snapshots live in the data dir, so
 a full restart of every node keeps every committed write.
+
+Every write carries its client-session tag (ha_sc.kv.session_table) and is sent
+again under that tag until it is answered, so a write caught by a Raft leader
+change, a timeout or a reconnect is applied exactly once.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConsumer
+from pysyncobj import SyncObjConsumer
 
 from election.guard import Guard
+from election.raft_append import RaftSyncObj
 from election.raft_lease import RaftLeases, command
 from election.raft_node import (
     CommandNotCommitted,
@@ -31,11 +36,16 @@ from election.raft_node import (
 from ha_sc.kv import raft_membership
 from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
+from ha_sc.kv.session_table import CommandTag, SessionTable
+from ha_sc.kv.session_writer import SessionWriter
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
 
 log = logging.getLogger(__name__)
 
 GuardArg = tuple[str, int] | None
+TagArg = tuple[str, int, int, float] | None
+"""A CommandTag as a plain tuple (what the log carries); None in entries written
+before client sessions, which are applied as they are."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,9 @@ class RaftSettings:
     connection_retry: float = 0.3
     """Seconds between reconnection attempts to a peer that is down."""
     commit_timeout: float = 5.0
-    """A write not committed within this many seconds fails with KvUnavailable."""
+    """A write not answered within this many seconds fails with KvUnavailable."""
+    resend_after: float = 1.0
+    """A write sent but not answered within this many seconds is sent again (same tag)."""
     compaction_min_entries: int = 50_000
     """Log entries between snapshots."""
 
@@ -74,37 +86,59 @@ class KvConsumer(SyncObjConsumer):  # type: ignore[misc]
         self._signal = signal
         super().__init__()
         self.state = KvState(history_size=history_size)
+        self.sessions = SessionTable()
 
     def _deserialize(self, data: Any) -> None:
+        if "sessions" not in data:  # a snapshot from before client sessions
+            data = {**data, "sessions": SessionTable()}
         with self.lock:
             super()._deserialize(data)
         self._signal.notify()
 
-    def _apply(self, guard: GuardArg, change: Callable[[], int]) -> int | KvError:
-        with self.lock:
+    def _apply(self, tag: TagArg, guard: GuardArg, change: Callable[[], int]) -> object:
+        def checked() -> int | KvError:
             try:
                 check_guard(self._leases.table, None if guard is None else Guard(*guard))
-                result: int | KvError = change()
+                return change()
             except KvError as refused:
                 return refused
-        self._signal.notify()
-        return result
+
+        with self.lock:
+            answer = checked() if tag is None else self.sessions.run(CommandTag(*tag), checked)
+        if isinstance(answer, int):
+            self._signal.notify()
+        return answer
 
     @command
-    def create(self, kind: str, key: str, value: bytes, guard: GuardArg) -> int | KvError:
-        return self._apply(guard, lambda: self.state.create(kind, key, value))
+    def create(
+        self, kind: str, key: str, value: bytes, guard: GuardArg, tag: TagArg = None
+    ) -> object:
+        return self._apply(tag, guard, lambda: self.state.create(kind, key, value))
 
     @command
     def update(
-        self, kind: str, key: str, value: bytes, expected_revision: int, guard: GuardArg
-    ) -> int | KvError:
-        return self._apply(guard, lambda: self.state.update(kind, key, value, expected_revision))
+        self,
+        kind: str,
+        key: str,
+        value: bytes,
+        expected_revision: int,
+        guard: GuardArg,
+        tag: TagArg = None,
+    ) -> object:
+        return self._apply(
+            tag, guard, lambda: self.state.update(kind, key, value, expected_revision)
+        )
 
     @command
     def delete(
-        self, kind: str, key: str, expected_revision: int | None, guard: GuardArg
-    ) -> int | KvError:
-        return self._apply(guard, lambda: self.state.delete(kind, key, expected_revision))
+        self,
+        kind: str,
+        key: str,
+        expected_revision: int | None,
+        guard: GuardArg,
+        tag: TagArg = None,
+    ) -> object:
+        return self._apply(tag, guard, lambda: self.state.delete(kind, key, expected_revision))
 
 
 class RaftKv:
@@ -125,6 +159,11 @@ class RaftKv:
         self._signal = ChangeSignal()
         self.leases = RaftLeases()
         self._consumer = KvConsumer(self.leases, self._signal, history_size)
+        self._writer = SessionWriter(
+            f"raft node {self_address}",
+            commit_timeout=self.settings.commit_timeout,
+            resend_after=self.settings.resend_after,
+        )
         s = self.settings
         conf = raft_conf(
             self_address,
@@ -145,7 +184,7 @@ class RaftKv:
                 self_address,
             )
         log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
-        self.node = SyncObj(
+        self.node = RaftSyncObj(
             self_address,
             [peer_node(p) for p in partners],
             conf=conf,
@@ -195,11 +234,13 @@ class RaftKv:
         await raft_membership.hand_over_leadership(self.node, to=to, timeout=timeout)
 
     async def submit(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Run a replicated command; a KV refusal is raised as the KvError it is.
+        """Run a replicated command without a session tag (lease commands); a KV refusal
+        is raised as the KvError it is.
 
-        A command that pysyncobj reports as not applied (no leader yet, leader
-        changed before commit, discarded by a new leader) is sent again until
-        ``commit_timeout``; one whose outcome is unknown (timeout) is not.
+        A command that pysyncobj reports as not applied (no leader yet, not the
+        leader, discarded by a new leader, queue full) is sent again until
+        ``commit_timeout``; one whose outcome is unknown (timeout, leader changed
+        before answering) is not. KV writes go through ``write`` instead.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.commit_timeout
@@ -214,6 +255,41 @@ class RaftKv:
         if isinstance(result, KvError):
             raise result
         return result
+
+    async def write(self, method: Callable[..., Any], *args: Any) -> int:
+        """Run a KV write exactly once (see ha_sc.kv.session_writer): sent again under
+        its client-session tag after any failure until answered or ``commit_timeout``;
+        a copy that reaches the state machine after the first gets the first's answer."""
+        return await self._writer.write(method, *args)
+
+    @property
+    def resent(self) -> int:
+        """Writes this node has sent more than once (each applied once all the same)."""
+        return self._writer.resent
+
+    def fingerprint(self) -> tuple[int, str, str]:
+        """This replica's revision and digests of its objects and of its session table
+        (see ``KvState.fingerprint``), read at one point of the log."""
+        with self._consumer.lock:
+            consumer = self._consumer
+            return (
+                consumer.state.revision,
+                consumer.state.fingerprint(),
+                consumer.sessions.fingerprint(),
+            )
+
+    @property
+    def commands(self) -> KvConsumer:
+        """The replicated KV commands (``create``, ``update``, ``delete``), to send one
+        with an explicit tag through ``submit``: what a copy of a write carries."""
+        return self._consumer
+
+    def session_of(self, client: str) -> tuple[int, dict[int, object]] | None:
+        """What the state machine on this node keeps of ``client``: its floor and the
+        answers it would give to copies of its writes."""
+        with self._consumer.lock:
+            session = self._consumer.sessions.session(client)
+            return None if session is None else (session.floor, dict(session.answers))
 
     async def submit_lease(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
         """Run a lease-table command (for the election on this node)."""
@@ -230,8 +306,7 @@ class RaftKv:
             return self._consumer.state.get(kind, key)
 
     async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
-        result: int = await self.submit(self._consumer.create, kind, key, value, _guard_arg(guard))
-        return result
+        return await self.write(self._consumer.create, kind, key, value, _guard_arg(guard))
 
     async def update(
         self,
@@ -242,10 +317,9 @@ class RaftKv:
         expected_revision: int,
         guard: Guard | None = None,
     ) -> int:
-        result: int = await self.submit(
+        return await self.write(
             self._consumer.update, kind, key, value, expected_revision, _guard_arg(guard)
         )
-        return result
 
     async def delete(
         self,
@@ -255,10 +329,9 @@ class RaftKv:
         expected_revision: int | None = None,
         guard: Guard | None = None,
     ) -> int:
-        result: int = await self.submit(
+        return await self.write(
             self._consumer.delete, kind, key, expected_revision, _guard_arg(guard)
         )
-        return result
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_history(self._read_since, self._signal, kind, start_revision)

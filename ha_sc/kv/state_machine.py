@@ -10,6 +10,7 @@ lease table is replicated separately from the objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -104,6 +105,18 @@ class KvState:
             if event.kind == kind:
                 out.append(event)
         return out
+
+    def fingerprint(self) -> str:
+        """A digest of every object with its revisions, and of the store revision: two
+        replicas with equal fingerprints hold the same contents."""
+        digest = hashlib.sha256(f"{self.revision}:{self.compacted}".encode())
+        for kind in sorted(self._objects):
+            objects = self._objects[kind]
+            for key in sorted(objects):
+                r = objects[key]
+                digest.update(f"|{kind}/{key}@{r.revision}/{r.create_revision}=".encode())
+                digest.update(r.value)
+        return digest.hexdigest()
 
     # writes
 

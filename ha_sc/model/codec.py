@@ -1,8 +1,10 @@
 """The stored value format: the contract between the model and the KV layer.
 
-A value is UTF-8 JSON of `{"spec": {...}, "status": {...}, "owner": {"kind", "key"}}`.
+A value is UTF-8 JSON of
+`{"spec": {...}, "status": {...}, "owner": {"kind", "key", "create_revision"}}`.
 `status` and `owner` may be absent; an absent status is the kind's default status, so an
-operator can create an object by hand with only a spec.
+operator can create an object by hand with only a spec. The owner's `create_revision`
+(its identity) is absent in values written before owners had one: they still load.
 """
 
 import json
@@ -47,7 +49,7 @@ def encode_value(
     if status is not None:
         doc["status"] = status.model_dump(mode="json", exclude_none=True)
     if owner is not None:
-        doc["owner"] = owner.model_dump(mode="json")
+        doc["owner"] = owner.model_dump(mode="json", exclude_none=True)
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -9,12 +9,24 @@ StatusT = TypeVar("StatusT", bound=BaseModel)
 
 
 class OwnerRef(BaseModel):
-    """The object that owns another; deleting the owner deletes the owned."""
+    """The object that owns another; deleting the owner deletes the owned.
+
+    ``create_revision`` is the owner's identity: the KV revision at which the owner
+    was created. An owner deleted and created again under the same key gets a new
+    one, so what the first owned is told apart from what the second owns (an
+    orphan, collected, never adopted). ``None`` in references written before
+    owners had an identity (see ``controllers.orphans`` for how those are judged).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
     key: str
+    create_revision: int | None = Field(default=None, ge=1)
+
+    def names(self, kind: str, key: str) -> bool:
+        """Whether this reference names ``kind/key`` (whichever object holds that key)."""
+        return self.kind == kind and self.key == key
 
 
 class ObjectMeta(BaseModel):

@@ -121,6 +121,10 @@ class ReplicaSpec(_Message):
     replicas: list[SpuId]
     storage: ReplicaStorage = NO_STORAGE_SETTINGS
     """Absent in messages of SCs before it: the defaults."""
+    generation: int | None = Field(default=None, ge=1)
+    """The partition's identity: its create revision in the store. A partition deleted
+    and created again under the same key has another, and its replicas start empty.
+    Absent in messages of SCs before it: any log of that key is the replica's own."""
 
     @model_validator(mode="after")
     def _leader_is_replica(self) -> Self:

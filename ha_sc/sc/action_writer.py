@@ -36,6 +36,15 @@ class ActionWriter:
         except (KeyExists, KeyNotFound, RevisionConflict) as stale:
             log.debug("skipped %s: %s", type(action).__name__, stale)
             return Outcome.STALE
+        if isinstance(action, DeleteObject) and action.reason is not None:
+            log.info(
+                "%s %s %s; deleted (epoch %d)",
+                action.kind.value.removesuffix("s"),
+                action.key,
+                action.reason,
+                guard.epoch,
+            )
+            return Outcome.APPLIED
         log.log(
             log_level,
             "%s %s/%s (epoch %d)",

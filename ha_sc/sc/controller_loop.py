@@ -88,6 +88,7 @@ class ControllerLoop:
                 _plan,
                 spus=self._cache.spus.snapshot(),
                 topics=self._cache.topics.snapshot(),
+                topics_revision=self._cache.topics.revision,
                 partitions=self._cache.partitions.snapshot(),
                 connected=self._connected(),
                 reports=self._reports(),
@@ -144,6 +145,7 @@ def _plan(
     *,
     spus: Mapping[str, Spu],
     topics: Mapping[str, Topic],
+    topics_revision: int,
     partitions: Mapping[str, Partition],
     connected: Collection[int] | None,
     reports: list[StatusReport],
@@ -155,4 +157,5 @@ def _plan(
         partitions=partitions,
         connected=connected,
         reported=offsets_by_partition(reports) if connected is not None else None,
+        topics_revision=topics_revision,
     )

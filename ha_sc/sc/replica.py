@@ -153,12 +153,12 @@ class ScReplica:
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
         )
         try:
-            try:
-                await api.start()
-                await spus.start()
-            except OSError as cannot:
-                log.critical("sc %s cannot serve its public API: %s", self.replica_id, cannot)
-                return 1
+            for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):
+                try:
+                    await start()
+                except OSError as cannot:
+                    log.critical("sc %s cannot serve its %s: %s", self.replica_id, listener, cannot)
+                    return 1
             log.info(
                 "sc %s public API on %s, SPUs connect on %s",
                 self.settings.replica_id,

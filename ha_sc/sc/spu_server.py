@@ -120,7 +120,7 @@ class SpuServer:
         if self._server is not None:
             raise RuntimeError("the spu server is already started")
         host, port = parse_address(self._bind)
-        self._server = await asyncio.start_server(self._accept, host, port)
+        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
         self._supervisor.start(
             "replica-specs-warm", keep_warm(self._replica_specs, self._view.cache), critical=False
         )

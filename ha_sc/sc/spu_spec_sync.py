@@ -56,6 +56,7 @@ def replica_spec(partition: Partition, topic: Topic | None = None) -> ReplicaSpe
         leader=partition.spec.leader,
         replicas=list(partition.spec.replicas),
         storage=replica_storage(topic.spec if topic is not None else None),
+        generation=partition.meta.create_revision or None,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
@@ -32,6 +32,16 @@ class LocalReplica:
     replicas: tuple[int, ...]
     storage: ReplicaStorage = NO_STORAGE_SETTINGS
     """The topic's segment and retention settings for this replica's log."""
+    generation: int | None = None
+    """The partition's identity in the store (None from an SC that sends none)."""
+
+    def is_another_partition(self, other: LocalReplica) -> bool:
+        """``other`` has this key but is another partition (its topic was created again)."""
+        return (
+            self.generation is not None
+            and other.generation is not None
+            and self.generation != other.generation
+        )
 
     def describe(self) -> str:
         if self.role is ReplicaRole.LEADER:
@@ -58,6 +68,8 @@ class ChangeKind(enum.StrEnum):
     LEADER_CHANGED = "leader changed"
     REPLICAS_CHANGED = "replicas changed"
     STORAGE_CHANGED = "storage settings changed"
+    REPLACED = "replaced"
+    """Another partition of the same key: the old replica's log goes, the new starts empty."""
     REMOVED = "removed"
 
 
@@ -84,6 +96,11 @@ class ReplicaChange:
             return f"{name} removed (was {before.describe()})"
         if before is None or after is None:
             return f"{name} {self.kind}"
+        if self.kind is ChangeKind.REPLACED:
+            return (
+                f"{name} is another partition now (generation {before.generation} -> "
+                f"{after.generation}): {after.describe()}, its log starts empty"
+            )
         if self.kind is ChangeKind.PROMOTED:
             return f"{name} promoted to leader (was {before.describe()})"
         if self.kind is ChangeKind.DEMOTED:
@@ -152,12 +169,23 @@ class ReplicaTable:
             del self._replicas[spec.partition]
             return ReplicaChange(ChangeKind.REMOVED, before, None)
         role = ReplicaRole.LEADER if spec.leader == self.spu_id else ReplicaRole.FOLLOWER
-        after = LocalReplica(spec.partition, role, spec.leader, tuple(spec.replicas), spec.storage)
+        after = LocalReplica(
+            spec.partition,
+            role,
+            spec.leader,
+            tuple(spec.replicas),
+            spec.storage,
+            spec.generation,
+        )
         self._replicas[spec.partition] = after
         if before is None:
             return ReplicaChange(ChangeKind.ADDED, None, after)
         if before == after:
             return None
+        if before.is_another_partition(after):
+            return ReplicaChange(ChangeKind.REPLACED, before, after)
+        if before == replace(after, generation=before.generation):
+            return None  # its generation first told (by a newer SC): the same replica
         if before.role is not after.role:
             kind = ChangeKind.PROMOTED if role is ReplicaRole.LEADER else ChangeKind.DEMOTED
         elif before.leader != after.leader:

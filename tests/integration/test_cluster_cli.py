@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ha_sc.cluster.ports import block, read_ephemeral
+from tests.net import free_port
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
@@ -34,16 +39,43 @@ def ha_sc(directory: Path, *args: str, check: bool = True) -> subprocess.Complet
 
 
 def status(directory: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ha_sc(directory, "cluster", "status", "-O", "json").stdout)
+    """``cluster status`` as JSON; it exits 1 exactly when no replica leads."""
+    result = ha_sc(directory, "cluster", "status", "-O", "json", check=False)
+    doc: dict[str, Any] = json.loads(result.stdout)
+    assert result.returncode == (0 if doc["leader"] is not None else 1), result.stderr
     return doc
+
+
+def recorded(directory: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((directory / "cluster.json").read_text())
+    return doc
+
+
+def addresses(doc: dict[str, Any]) -> list[str]:
+    found = [r[k] for r in doc["replicas"] for k in ("public", "private", "raft") if r[k]]
+    return found + [s[k] for s in doc["spus"] for k in ("public", "private")]
+
+
+def pids(doc: dict[str, Any]) -> list[int | None]:
+    return [member["pid"] for member in [*doc["replicas"], *doc["spus"]]]
 
 
 @pytest.fixture
 def cluster_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "cluster"
     try:
-        yield tmp_path
+        yield directory
     finally:
-        ha_sc(tmp_path, "cluster", "down", check=False)
+        retire(directory)
+
+
+def retire(directory: Path) -> None:
+    """``cluster down``, then delete the cluster (its logs kept beside it): its port block
+    is free again for the next test run."""
+    ha_sc(directory, "cluster", "down", check=False)
+    if (directory / "logs").exists():
+        shutil.move(directory / "logs", directory.with_name(directory.name + "-logs"))
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
@@ -135,3 +167,152 @@ def test_the_replica_set_grows_and_shrinks_while_running(cluster_dir: Path) -> N
     ha_sc(cluster_dir, "topic", "create", "after-shrinking", "-p", "1", "-r", "2")
     refused = ha_sc(cluster_dir, "cluster", "up", "--replicas", "2", "--spus", "2", check=False)
     assert refused.returncode != 0 and "cluster remove" in refused.stderr
+
+
+def test_a_killed_leader_comes_back_on_its_recorded_ports_and_rejoins(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "1")
+    made = recorded(cluster_dir)
+    ports = [int(address.rsplit(":", 1)[1]) for address in addresses(made)]
+    assert len(set(ports)) == len(ports)
+    ephemeral = read_ephemeral()
+    assert not [port for port in ports if port in ephemeral]
+
+    for _ in range(3):
+        old = status(cluster_dir)["leader"]
+        assert old is not None
+        os.kill(old["pid"], signal.SIGKILL)
+        again = ha_sc(cluster_dir, "cluster", "up")  # no flags: the recorded counts
+        assert f"started SC replica {old['id']}" in again.stdout
+        assert addresses(recorded(cluster_dir)) == addresses(made)
+        deadline = time.monotonic() + 20
+        while True:
+            now = status(cluster_dir)
+            back = next(r for r in now["replicas"] if r["id"] == old["id"])
+            rejoined = back["role"] in ("leader", "standby") and back["lag"] == 0
+            if now["leader"] is not None and rejoined:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.2)
+        assert back["pid"] != old["pid"]
+        assert now["leader"]["epoch"] > old["epoch"]
+        assert [s["status"] for s in now["spus"]] == ["Online"]
+
+
+def test_a_taken_port_stops_cluster_up_before_anything_starts(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "1", "--spus", "1")
+    ha_sc(cluster_dir, "cluster", "down")
+    host, port = recorded(cluster_dir)["spus"][0]["private"].rsplit(":", 1)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        refused = ha_sc(cluster_dir, "cluster", "up", check=False)
+    assert refused.returncode == 1
+    assert "nothing was started" in refused.stderr
+    assert f"port {port} (private port of SPU 5001) is held by pid {os.getpid()}" in refused.stderr
+    assert pids(recorded(cluster_dir)) == [None, None]
+    assert status(cluster_dir)["leader"] is None
+
+
+def test_two_cluster_up_at_once_on_one_dir_lose_nothing(cluster_dir: Path) -> None:
+    env = {**os.environ, "HA_SC_DIR": str(cluster_dir)}
+    command = [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", "cluster", "up",
+               "--replicas", "3", "--spus", "2"]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=90) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    members = pids(recorded(cluster_dir))
+    assert len(members) == 5 and None not in members
+    # one process per member, each recorded: none started twice, none lost
+    ours = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(cluster_dir).encode() in cmdline and b"ha_sc.cli" in cmdline:
+                ours.add(int(entry.name))
+    assert ours == set(members)
+    assert status(cluster_dir)["leader"] is not None
+
+
+def test_cluster_status_exits_1_without_a_leader(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "0")
+    first = status(cluster_dir)
+    assert first["leader"] is not None
+    standby = next(r for r in first["replicas"] if r["role"] == "standby")
+    for pid in (first["leader"]["pid"], standby["pid"]):
+        os.kill(pid, signal.SIGKILL)  # one of three left: no majority
+    deadline = time.monotonic() + 20
+    while True:
+        result = ha_sc(cluster_dir, "cluster", "status", check=False)
+        if result.returncode != 0:
+            break
+        assert time.monotonic() < deadline, result.stdout
+        time.sleep(0.2)
+    assert result.returncode == 1 and "no SC replica leads" in result.stderr
+    ha_sc(cluster_dir, "cluster", "down")
+    none = ha_sc(cluster_dir, "cluster", "status", check=False)
+    assert none.returncode == 1 and "no SC replica answers" in none.stderr
+
+
+def test_a_second_sc_run_on_one_data_dir_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+
+    def sc_run() -> list[str]:
+        return [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", "sc", "run",
+                "--id", "sc-7", "--raft-address", f"127.0.0.1:{free_port()}",
+                "--public-address", f"127.0.0.1:{free_port()}",
+                "--private-address", f"127.0.0.1:{free_port()}"]  # fmt: skip
+
+    lock = tmp_path / ".ha-sc" / "sc-7" / "process.lock"  # the data dir follows --id
+    quiet = subprocess.DEVNULL
+    first = subprocess.Popen(sc_run(), env=env, stdout=quiet, stderr=quiet)
+    try:
+        deadline = time.monotonic() + 30
+        while not (lock.exists() and lock.read_text() == f"{first.pid}\n"):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        second = subprocess.run(
+            sc_run(), env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert second.returncode == 1
+        assert f"is in use by process {first.pid}" in second.stderr
+        assert first.poll() is None  # the first runs on
+    finally:
+        first.kill()
+        first.wait()
+
+
+@pytest.mark.etcd
+def test_two_clusters_on_one_machine_get_blocks_that_do_not_overlap(tmp_path: Path) -> None:
+    dirs = {"raft": tmp_path / "a", "etcd": tmp_path / "b"}
+    runs = {}
+    try:
+        for backend, directory in dirs.items():
+            env = {**os.environ, "HA_SC_DIR": str(directory)}
+            command = [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", "cluster",
+                       "up", "--replicas", "1", "--spus", "1", "--backend", backend]  # fmt: skip
+            runs[backend] = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        outputs = {backend: run.communicate(timeout=90) for backend, run in runs.items()}
+        assert {b: run.returncode for b, run in runs.items()} == {"raft": 0, "etcd": 0}, outputs
+        blocks = {}
+        for backend, directory in dirs.items():
+            doc = recorded(directory)
+            used = addresses(doc)
+            if backend == "etcd":
+                used += [*doc["etcd"]["endpoints"], doc["etcd"]["peer"]]
+            ports = {int(address.rsplit(":", 1)[1]) for address in used}
+            assert all(port in block(doc["base_port"]) for port in ports)
+            assert status(directory)["leader"] is not None
+            blocks[backend] = block(doc["base_port"])
+        assert not blocks["raft"].overlaps(blocks["etcd"])
+    finally:
+        for directory in dirs.values():
+            retire(directory)

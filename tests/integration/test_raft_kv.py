@@ -1,81 +1,33 @@
-"""Raft KV nodes killed and restarted for real: separate OS processes, SIGKILL."""
+"""Raft KV nodes killed, frozen and restarted for real: separate OS processes, signals."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ha_sc.kv.raft import RaftKv
+from election.guard import Guard
+from ha_sc.kv.api import KeyExists, KvError
+from ha_sc.kv.raft import RaftKv, RaftSettings
 from tests.net import free_addresses
+from tests.raft_peer_process import PeerProcess, depose_leader
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Peer:
-    """A Raft node in its own process; stopped only by its own PID."""
-
-    def __init__(self, address: str, peers: list[str], data_dir: Path) -> None:
-        self.address = address
-        self.peers = peers
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with (self.data_dir / "peer.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.raft_peer",
-                    "--self",
-                    self.address,
-                    "--peers",
-                    ",".join(self.peers),
-                    "--dir",
-                    str(self.data_dir),
-                ],
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def applied(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.data_dir / "applied.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return {"revision": 0, "keys": [], "ready": False}
-        return data
-
-    async def wait_applied(self, revision: int, timeout: float = 20.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while (state := self.applied())["revision"] < revision:
-                await asyncio.sleep(0.05)
-        return state
-
 
 @pytest.fixture
-def group(tmp_path: Path) -> Iterator[tuple[list[str], list[Peer]]]:
+def group(tmp_path: Path) -> Iterator[tuple[list[str], list[PeerProcess]]]:
     """Addresses of three nodes; nodes 1 and 2 run as processes, node 0 in the test."""
     addresses = free_addresses(3)
     peers = [
-        Peer(addresses[i], [a for a in addresses if a != addresses[i]], tmp_path / f"node{i}")
+        PeerProcess(
+            addresses[i], [a for a in addresses if a != addresses[i]], tmp_path / f"node{i}"
+        )
         for i in (1, 2)
     ]
     for peer in peers:
@@ -87,12 +39,14 @@ def group(tmp_path: Path) -> Iterator[tuple[list[str], list[Peer]]]:
             peer.kill()
 
 
-def local_node(addresses: list[str], data_dir: Path) -> RaftKv:
-    return RaftKv(addresses[0], addresses[1:], data_dir)
+def local_node(
+    addresses: list[str], data_dir: Path, settings: RaftSettings | None = None
+) -> RaftKv:
+    return RaftKv(addresses[0], addresses[1:], data_dir, settings=settings)
 
 
 async def test_killed_node_restarts_and_catches_up(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     addresses, (peer1, peer2) = group
     node = local_node(addresses, tmp_path / "node0")
@@ -117,7 +71,7 @@ async def test_killed_node_restarts_and_catches_up(
 
 
 async def test_full_restart_keeps_every_committed_write(
-    group: tuple[list[str], list[Peer]], tmp_path: Path
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
 ) -> None:
     addresses, peers = group
     node = local_node(addresses, tmp_path / "node0")
@@ -148,5 +102,162 @@ async def test_full_restart_keeps_every_committed_write(
         assert await node.create("topics", "new", b"{}") > rev
         successor = await node.submit(node.leases.transfer, "sc", holder.epoch, "replica-b", "", "")
         assert successor is not None and successor.epoch > holder.epoch
+    finally:
+        await node.close()
+
+
+# exactly-once writes (client sessions)
+
+WRITERS = 12
+UPDATES = 3
+LEADER_CHANGES = 6
+
+
+def versioned(key: str, version: int) -> bytes:
+    return json.dumps({"spec": {"key": key, "version": version}}).encode()
+
+
+async def force_leader_changes(node: RaftKv, peers: list[PeerProcess], count: int) -> int:
+    """Depose the Raft leader ``count`` times while writes go on, each time another way:
+    SIGKILL and restart, SIGSTOP past an election then SIGCONT, or a hand-over when the
+    in-test node leads. Returns how many changes were made."""
+    for change in range(count):
+        await asyncio.sleep(0.4)
+        await depose_leader(node, peers, kill=change % 2 == 0, frozen_for=0.3)
+    return count
+
+
+async def test_writes_apply_exactly_once_across_forced_leader_changes(
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
+) -> None:
+    """A stream of creates and guarded updates from one node while the Raft leader is
+    deposed again and again: every write is answered with its own revision, none twice."""
+    addresses, peers = group
+    node = local_node(
+        addresses, tmp_path / "node0", RaftSettings(commit_timeout=20.0, resend_after=0.05)
+    )
+    try:
+        await node.wait_ready()
+        holder = await node.submit(node.leases.acquire, "sc", "writer", "", "")
+        guard = Guard("sc", holder.epoch)
+        if node.is_raft_leader():  # the in-test node forwards its writes to a leader
+            await node.hand_over_leadership()
+        written: dict[str, list[int]] = {}
+        failures: list[KvError] = []
+        changing = asyncio.create_task(force_leader_changes(node, peers, LEADER_CHANGES))
+
+        async def writer(index: int) -> None:
+            for n in range(400):  # bounded; stops once the leader changes are over
+                if changing.done() and n >= 5:
+                    return
+                key = f"w{index}-{n}"
+                try:
+                    revisions = [await node.create("topics", key, versioned(key, 0), guard=guard)]
+                    for version in range(1, UPDATES + 1):
+                        revisions.append(
+                            await node.update(
+                                "topics",
+                                key,
+                                versioned(key, version),
+                                expected_revision=revisions[-1],
+                                guard=guard,
+                            )
+                        )
+                except KvError as failed:  # KeyExists, RevisionConflict, KvUnavailable
+                    failures.append(failed)
+                    continue
+                written[key] = revisions
+
+        async with asyncio.timeout(100):
+            await asyncio.gather(*(writer(w) for w in range(WRITERS)), changing)
+        assert changing.result() == LEADER_CHANGES
+        assert failures == []
+        assert node.resent > 0, "no write was caught by a leader change; nothing was tested"
+
+        # each write applied once: one revision each, and the store used no other
+        writes = sum(len(revisions) for revisions in written.values())
+        assert node.revision == writes
+        events = await _events(node, writes)
+        by_key: dict[str, list[int]] = {}
+        for event in events:
+            by_key.setdefault(event.key, []).append(event.revision)
+        assert by_key == written
+        for key, revisions in written.items():
+            entry = await node.get("topics", key)
+            assert entry is not None
+            assert (entry.value, entry.revision) == (versioned(key, UPDATES), revisions[-1])
+            assert entry.create_revision == revisions[0]
+
+        # and every replica holds the same objects and the same session table
+        mine = list(node.fingerprint())
+        for peer in peers:
+            assert await peer.fingerprint_at(node.revision) == mine
+    finally:
+        await node.close()
+
+
+async def _events(node: RaftKv, count: int) -> list[Any]:
+    events = []
+    async with asyncio.timeout(10):
+        async for event in node.watch("topics", 1):
+            events.append(event)
+            if len(events) == count:
+                return events
+    return events
+
+
+async def snapshotted(data_dirs: list[Path], timeout: float = 20.0) -> None:
+    """Wait until every node has written a snapshot (and so dropped the log before it)."""
+    async with asyncio.timeout(timeout):
+        while not all((d / "raft.dump").exists() for d in data_dirs):
+            await asyncio.sleep(0.05)
+
+
+async def test_the_session_table_survives_snapshots_and_a_full_restart(
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
+) -> None:
+    """Copies of writes answered before a snapshot and a restart of every node get the
+    same answers after it, and are not applied again."""
+    addresses, peers = group
+    for peer in peers:  # restarted with snapshots every 50 entries
+        peer.kill()
+        peer.options += ["--compaction-entries", "50"]
+        peer.start()
+    settings = RaftSettings(compaction_min_entries=50)
+    node = local_node(addresses, tmp_path / "node0", settings)
+    await node.wait_ready()
+    created = ("topics", "orders", b'{"v": 1}', None, ("client-x", 1, 1, time.time()))
+    refused = ("topics", "orders", b'{"v": 2}', None, ("client-x", 2, 1, time.time()))
+    first_created = await node.submit(node.commands.create, *created)
+    with pytest.raises(KeyExists):
+        await node.submit(node.commands.create, *refused)
+    for n in range(120):  # past the snapshot threshold on every node
+        await node.create("topics", f"t{n}", b"{}")
+    await snapshotted([tmp_path / "node0", *(p.data_dir for p in peers)])
+    before = node.fingerprint()
+    for peer in peers:
+        peer.kill()
+    await node.close()
+
+    for peer in peers:
+        peer.start()
+    node = local_node(addresses, tmp_path / "node0", settings)
+    try:
+        await node.wait_ready()
+        async with asyncio.timeout(20):
+            while node.revision < before[0]:
+                await asyncio.sleep(0.05)
+        assert node.fingerprint() == before  # objects and sessions alike
+        assert node.session_of("client-x") is not None
+        # the copies: the first answers again, nothing applied
+        assert await node.submit(node.commands.create, *created) == first_created
+        with pytest.raises(KeyExists):
+            await node.submit(node.commands.create, *refused)
+        assert node.revision == before[0]
+        entry = await node.get("topics", "orders")
+        assert entry is not None and entry.value == b'{"v": 1}'
+        # every replica agrees
+        for peer in peers:
+            assert await peer.fingerprint_at(before[0]) == list(node.fingerprint())
     finally:
         await node.close()

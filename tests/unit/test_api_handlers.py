@@ -14,6 +14,7 @@ import pytest
 from election.guard import Guard
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.kv.memory import MemoryKv
@@ -427,3 +428,75 @@ async def test_a_taken_address_fails_to_start_and_leaves_nothing_running(
         await second.start()
     await second.stop()  # harmless, as is stopping a server never started
     await ApiServer(replica, "127.0.0.1:0").stop()
+
+
+# idempotency keys
+
+
+async def test_a_repeated_write_with_one_key_gets_the_first_answer(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    replica.lead()
+    body = {
+        "name": "edge",
+        "id": 9,
+        "public_endpoint": {"host": "h", "port": 1},
+        "private_endpoint": {"host": "h", "port": 2},
+    }
+    url = f"{replica.base}/api/v1/spus"
+    key = {"Idempotency-Key": "k-1"}
+    first = await call(http, "POST", url, json=body, headers=key)
+    again = await call(http, "POST", url, json=body, headers=key)
+    assert first[0] == again[0] == 201  # not 409 "already exists"
+    assert first[1] == again[1]
+    assert again[2]["Idempotent-Replay"] == "true"
+    status, _, _ = await call(http, "POST", url, json=body, headers={"Idempotency-Key": "k-2"})
+    assert status == 409  # a new key is a new request
+    status, doc, _ = await call(http, "POST", url, json={**body, "id": 10}, headers=key)
+    assert status == 422 and "different request" in doc["error"]
+    deleted = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
+    deleted_again = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
+    assert deleted[0] == deleted_again[0] == 200  # not 404
+
+
+async def test_concurrent_repeats_of_one_key_run_once(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    replica.lead()
+    body = {
+        "name": "edge",
+        "id": 9,
+        "public_endpoint": {"host": "h", "port": 1},
+        "private_endpoint": {"host": "h", "port": 2},
+    }
+    url = f"{replica.base}/api/v1/spus"
+    key = {"Idempotency-Key": "register-edge"}
+    registers = [call(http, "POST", url, json=body, headers=key) for _ in range(3)]
+    answers = await asyncio.wait_for(asyncio.gather(*registers), 10)
+    assert [status for status, _, _ in answers] == [201, 201, 201]
+
+
+async def test_an_unfinished_answer_is_not_kept(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    url = f"{replica.base}/api/v1/topics/orders"
+    key = {"Idempotency-Key": "early"}
+    status, _, _ = await call(http, "DELETE", url, headers=key)
+    assert status == 503  # no leader yet: nothing written, nothing remembered
+    replica.lead()
+    status, _, _ = await call(http, "DELETE", url, headers=key)
+    assert status == 404  # carried out afresh
+
+
+def test_the_ledger_forgets_by_count_and_age() -> None:
+    now = [0.0]
+    ledger = RequestLedger(capacity=2, max_age=10.0, clock=lambda: now[0])
+
+    async def fill() -> None:
+        for key in ("a", "b", "c"):
+            ledger.finish(key, ledger.begin(key, "f"), Answer(200, b"{}", ()))
+
+    asyncio.run(fill())
+    assert ledger.find("a") is None and ledger.find("c") is not None
+    now[0] = 11.0
+    assert ledger.find("c") is None and len(ledger) == 0

@@ -152,12 +152,10 @@ def test_errors_decide_reroute_retry_or_fail() -> None:
     assert after_error(DataError(code=ErrorCode.MALFORMED, message="")).next is Next.FAIL
     resend = after_error(DataError(code=ErrorCode.OUT_OF_SEQUENCE, message=""))
     assert resend.next is Next.NEW_PRODUCER and not resend.pause and not resend.refresh
-    assert [backoff(n, initial=0.02, maximum=0.25) for n in (1, 2, 3, 5)] == [
-        0.02,
-        0.04,
-        0.08,
-        0.25,
-    ]
+    ceilings = [backoff(n, initial=0.02, maximum=0.25, draw=lambda: 1.0) for n in (1, 2, 3, 5)]
+    assert ceilings == [0.02, 0.04, 0.08, 0.25]
+    assert backoff(3, initial=0.02, maximum=0.25, draw=lambda: 0.5) == 0.04  # full jitter
+    assert backoff(3, initial=0.02, maximum=0.25, draw=lambda: 0.0) == 0.0
 
 
 def test_lines_are_split_across_reads_and_keys_cut_at_the_separator() -> None:

@@ -189,3 +189,25 @@ def test_a_storage_settings_change_is_its_own_kind() -> None:
     local = table.get("a-0")
     assert local is not None and local.storage == storage and local.role is ReplicaRole.LEADER
     assert table.update([changed]) == []
+
+
+def test_a_new_generation_of_a_key_replaces_the_replica() -> None:
+    table = ReplicaTable(ME)
+    old = ReplicaSpec(partition="a-0", leader=ME, replicas=[ME, 5002], generation=4)
+    table.update([old])
+    new = old.model_copy(update={"generation": 9})
+    (replaced,) = table.update([new])
+    assert replaced.kind is ChangeKind.REPLACED
+    assert str(replaced) == (
+        "replica a-0 is another partition now (generation 4 -> 9): leader, its log starts empty"
+    )
+    assert table.get("a-0") == LocalReplica("a-0", ReplicaRole.LEADER, ME, (ME, 5002), generation=9)
+
+
+def test_a_generation_first_sent_by_a_newer_sc_is_the_same_replica() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME, 5002)])
+    with_generation = ReplicaSpec(partition="a-0", leader=ME, replicas=[ME, 5002], generation=4)
+    assert table.update([with_generation]) == []  # nothing to say: the same replica
+    replica = table.get("a-0")
+    assert replica is not None and replica.generation == 4

@@ -83,7 +83,30 @@ async def test_the_full_sync_has_every_spu_and_replica_spec(store: Store) -> Non
     assert full.epoch == 7
     assert full.trace == {}
     assert sorted(s.id for s in full.spus) == [5001, 5002]
-    assert full.replicas == [ReplicaSpec(partition="orders-0", leader=5001, replicas=[5001, 5002])]
+    created = store.cache.partitions.get("orders-0").meta.create_revision  # type: ignore[union-attr]
+    assert full.replicas == [
+        ReplicaSpec(partition="orders-0", leader=5001, replicas=[5001, 5002], generation=created)
+    ]
+
+
+async def test_a_partition_created_again_under_its_key_is_another_generation(
+    store: Store,
+) -> None:
+    """Deleted and created again between two deltas: one change, with the new generation
+    (the SPU tells the partitions apart by it, not by the key)."""
+    sync = SpecSync(store.cache)
+    (before,) = (await sync.full_sync(1)).replicas
+    await store.delete(Kind.PARTITION, "orders-0")
+    await store.put_partition("orders-0", 5001, [5001, 5002])
+    delta = sync.delta(1)
+    (after,) = delta.replicas_changed
+    assert before.generation is not None and after.generation is not None
+    assert after.generation > before.generation
+    assert (after.partition, after.leader, after.replicas) == (
+        before.partition,
+        before.leader,
+        before.replicas,
+    )
 
 
 async def test_deltas_carry_spec_changes_and_removals(store: Store) -> None:

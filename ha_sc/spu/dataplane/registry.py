@@ -15,6 +15,9 @@ hosts with the replica table and brings each replica to the role the SC gave it:
   from that leader again); the log is cut at the replica's own HW (``truncation.py``);
   then a new follow loop pulls from the leader.
 - **removed**: it stops serving and its log is deleted.
+- **replaced** (same key, another partition: its topic was deleted and created again):
+  removed, then added; the new replica starts empty (also after a restart: the log
+  directory records its partition's generation, see ``generation.py``).
 
 Every replica's log uses the segment size and retention of its spec (the topic's
 ``storage`` settings), from when it is opened; a changed spec changes them in place
@@ -135,8 +138,14 @@ class ReplicaRegistry:
             hosted = self._hosted.get(key)
             if hosted is None:
                 await self._add(spec)
+            elif hosted.spec.is_another_partition(spec):
+                await self._remove(key)
+                await self._add(spec)
             elif hosted.spec != spec:
-                if dataclasses.replace(hosted.spec, storage=spec.storage) == spec:
+                same_role = dataclasses.replace(
+                    hosted.spec, storage=spec.storage, generation=spec.generation
+                )
+                if same_role == spec:
                     self._set_storage(hosted, spec)  # only the storage settings changed
                 else:
                     await self._take_role(hosted, spec)
@@ -203,6 +212,7 @@ class ReplicaRegistry:
             tail_bytes=self._settings.producer_tail_bytes,
             hw_moved=self.hw_moved,
             moved=self.offsets_moved,
+            generation=spec.generation,
         )
         hosted = Hosted(replica, spec)
         self._hosted[key] = hosted
@@ -241,6 +251,7 @@ class ReplicaRegistry:
 
     def _set_storage(self, hosted: Hosted, spec: LocalReplica) -> None:
         before, hosted.spec = hosted.spec, spec
+        hosted.replica.generation = spec.generation
         if before.storage != spec.storage:
             hosted.replica.set_log_settings(self.log_settings(spec.storage))
 

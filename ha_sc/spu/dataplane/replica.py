@@ -5,8 +5,10 @@ the data plane's I/O threads. Calls that change it run one at a time per replica
 the order they were made, and finish (the cached offsets brought up to date) even when
 the caller is cancelled; reads run beside them. The log is opened when the replica is
 added if its directory exists, and otherwise created by the first write: a replica that
-never held a record costs no file. After a storage error the log is closed; the next
-call opens it again, which recovers it from its files.
+never held a record costs no file. A directory written for an earlier partition of the
+same key (another ``generation``, see ``generation.py``) is deleted before opening.
+After a storage error the log is closed; the next call opens it again, which recovers
+it from its files.
 
 The event loop reads only the cached offsets (``leo``, ``hw``, ``log_start``); the
 high watermark is decided here (by the leader's ISR, or the follower's fetches) and
@@ -24,6 +26,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import TypeVar
 
+from ha_sc.spu.dataplane.generation import mark_generation, written_for_another
 from ha_sc.spu.dataplane.producer_state import ProducerTable
 from ha_sc.spu.dataplane.waiting import ChangeSignal
 from ha_sc.spu.storage import LogClosed, LogSettings, ReplicaLog, StorageError
@@ -46,8 +49,11 @@ class Replica:
         tail_bytes: int,
         hw_moved: set[Replica] | None = None,
         moved: set[str] | None = None,
+        generation: int | None = None,
     ) -> None:
         self.key = key
+        self.generation = generation
+        """The partition's identity in the store (None: not known, any log is its own)."""
         self._hw_moved = hw_moved
         self.directory = directory
         self._log_settings = log_settings
@@ -179,7 +185,13 @@ class Replica:
             self._open()
 
     def _open(self) -> ReplicaLog:
+        self._forget_another_generation()
         opened = ReplicaLog.open(self.directory, self._log_settings)
+        try:
+            mark_generation(self.directory, self.generation)
+        except OSError:
+            opened.close()
+            raise
         try:
             self.producers = ProducerTable.from_headers(opened.tail_headers(self._tail_bytes))
         except BaseException:
@@ -189,6 +201,20 @@ class Replica:
         if self.hw == 0:
             self.hw = opened.hw  # the checkpoint, read in this thread: set before the refresh
         return opened
+
+    def _forget_another_generation(self) -> None:
+        """Delete the directory if it holds the log of an earlier partition of this key."""
+        other = written_for_another(self.directory, self.generation)
+        if other is not None:
+            shutil.rmtree(self.directory)
+            log.warning(
+                "replica %s: deleted the log of an earlier partition %s (generation %d); "
+                "this one (generation %d) starts empty",
+                self.key,
+                self.key,
+                other,
+                self.generation,
+            )
 
     def _run(self, change: Callable[[ReplicaLog], T]) -> T:
         current = self._log or self._open()
