@@ -13,7 +13,9 @@ load) and adds:
 - the term/vote file written aside, fsynced, renamed, and its directory fsynced, before
   ``setCurrentTerm`` returns (a vote is granted and a candidacy announced only after);
 - log changes (add, clear, truncation) marked pending and flushed by ``sync`` (msync
-  of the mapping, which on Linux also makes the file's size durable).
+  of the mapping, which on Linux also makes the file's size durable);
+- the snapshot file, which pysyncobj renames into place without fsync, fsynced before
+  the log entries it replaces are cleared from the journal.
 
 ``DurableTransport`` calls ``sync`` before every message the node sends, so one flush
 covers every entry a message handler or a tick appended, before the answer
@@ -77,15 +79,19 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
     """pysyncobj's FileJournal whose changes are flushed by ``sync`` and whose term and
     vote are durable when ``setCurrentTerm`` returns."""
 
-    def __init__(self, journal_file: str) -> None:
+    def __init__(self, journal_file: str, snapshot_file: str | None = None) -> None:
         super().__init__(journal_file)
+        self._snapshot = None if snapshot_file is None else Path(snapshot_file)
         self.meta = DurableMetaStorer(journal_file + ".meta")
         # FileJournal keeps its storer under a private name; its term/vote writes go
         # through it.
         self._FileJournal__metaStorer = self.meta
         self._pending = False
+        self._rewriting = False
         self.syncs = 0
         """Times pending log changes were flushed to disk."""
+        self.snapshot_syncs = 0
+        """Times the snapshot file was fsynced before entries were cleared."""
         self.flush()
         _fsync_dir(Path(journal_file).resolve().parent)  # the file's creation
 
@@ -106,6 +112,8 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         self._pending = True
 
     def clear(self) -> None:
+        if not self._rewriting:
+            self._sync_snapshot()
         super().clear()
         self._pending = True
 
@@ -114,8 +122,26 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         self._pending = True
 
     def deleteEntriesTo(self, entryTo: int) -> None:
-        super().deleteEntriesTo(entryTo)
+        self._sync_snapshot()
+        self._rewriting = True  # FileJournal rewrites the log through clear and add
+        try:
+            super().deleteEntriesTo(entryTo)
+        finally:
+            self._rewriting = False
         self._pending = True
+
+    def _sync_snapshot(self) -> None:
+        """Make the snapshot file durable before the entries it replaces leave the log:
+        pysyncobj writes it (aside, then renamed) without fsync."""
+        if self._snapshot is None or not self._snapshot.exists():
+            return
+        fd = os.open(self._snapshot, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self._snapshot.resolve().parent)
+        self.snapshot_syncs += 1
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
         self.sync()  # a leader counts its own entries towards the commit
@@ -182,7 +208,9 @@ class DurableSyncObj(SyncObj):  # type: ignore[misc]
             return
 
         def build(journal_file: str) -> DurableJournal:
-            self.journal = DurableJournal(journal_file)
+            conf = getattr(self, "_SyncObj__conf", None)
+            snapshot = getattr(conf, "fullDumpFile", None)
+            self.journal = DurableJournal(journal_file, snapshot)
             return self.journal
 
         with _journals_from(build):

@@ -125,3 +125,30 @@ def test_the_transport_flushes_the_journal_before_each_message(
     assert pending_at_send == [False]
     assert journal.syncs == 1
     journal._destroy()
+
+
+def test_the_snapshot_is_fsynced_before_the_entries_it_replaces_are_cleared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot = tmp_path / "raft.dump"
+    journal = DurableJournal(str(tmp_path / "raft.journal"), str(snapshot))
+    for idx in range(1, 11):
+        journal.add(b"entry", idx, 1)
+    journal.deleteEntriesTo(3)  # no snapshot file yet: nothing to fsync
+    assert journal.snapshot_syncs == 0
+    snapshot.write_bytes(b"state up to entry 8")
+    entries_when_fsynced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        entries_when_fsynced.append(len(journal))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    journal.deleteEntriesTo(5)
+    assert journal.snapshot_syncs == 1
+    assert entries_when_fsynced[:2] == [7, 7]  # the dump and its directory, entries still held
+    assert len(journal) == 2
+    journal.clear()  # a snapshot installed from the leader
+    assert journal.snapshot_syncs == 2
+    journal._destroy()
