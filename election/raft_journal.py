@@ -86,6 +86,7 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         # FileJournal keeps its storer under a private name; its term/vote writes go
         # through it.
         self._FileJournal__metaStorer = self.meta
+        self._lock = threading.RLock()
         self._pending = False
         self._rewriting = False
         self.syncs = 0
@@ -101,34 +102,42 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         return self._pending
 
     def sync(self) -> None:
-        """Flush pending log changes to disk (nothing to do when there are none)."""
-        if self._pending:
-            self.flush()
-            self._pending = False
-            self.syncs += 1
+        """Flush pending log changes to disk (nothing to do when there are none).
+
+        A message can be sent from another thread than the Raft thread (pysyncobj's
+        transferLeadership does), so changes and flushes take a lock."""
+        with self._lock:
+            if self._pending:
+                self.flush()
+                self._pending = False
+                self.syncs += 1
 
     def add(self, command: bytes, idx: int, term: int) -> None:
-        super().add(command, idx, term)
-        self._pending = True
+        with self._lock:
+            super().add(command, idx, term)
+            self._pending = True
 
     def clear(self) -> None:
-        if not self._rewriting:
-            self._sync_snapshot()
-        super().clear()
-        self._pending = True
+        with self._lock:
+            if not self._rewriting:
+                self._sync_snapshot()
+            super().clear()
+            self._pending = True
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
-        super().deleteEntriesFrom(entryFrom)
-        self._pending = True
+        with self._lock:
+            super().deleteEntriesFrom(entryFrom)
+            self._pending = True
 
     def deleteEntriesTo(self, entryTo: int) -> None:
-        self._sync_snapshot()
-        self._rewriting = True  # FileJournal rewrites the log through clear and add
-        try:
-            super().deleteEntriesTo(entryTo)
-        finally:
-            self._rewriting = False
-        self._pending = True
+        with self._lock:
+            self._sync_snapshot()
+            self._rewriting = True  # FileJournal rewrites the log through clear and add
+            try:
+                super().deleteEntriesTo(entryTo)
+            finally:
+                self._rewriting = False
+            self._pending = True
 
     def _sync_snapshot(self) -> None:
         """Make the snapshot file durable before the entries it replaces leave the log:
