@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ha_sc.kv.api import KvStore
-from ha_sc.kv.raft import RaftKv
+from ha_sc.kv.raft import RaftKv, RaftSettings
 from tests.net import free_addresses
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +60,12 @@ def rss_mib() -> float:
 class RaftPeers:
     """Raft nodes in their own processes, beside the ones a benchmark runs in-process."""
 
-    def __init__(self, addresses: list[str], data_dir: Path) -> None:
+    def __init__(
+        self, addresses: list[str], data_dir: Path, *, durable_journal: bool = True
+    ) -> None:
         self.addresses = addresses
         self.data_dir = data_dir
+        self.extra = [] if durable_journal else ["--no-durable-journal"]
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, own: list[str]) -> None:
@@ -85,6 +88,7 @@ class RaftPeers:
                             str(node_dir),
                             "--kind",
                             "none",
+                            *self.extra,
                         ],
                         cwd=REPO,
                         stdout=log,
@@ -105,14 +109,17 @@ class RaftPeers:
 
 
 @asynccontextmanager
-async def raft_group(data_dir: Path, *, in_process: int, peers: int) -> AsyncIterator[list[RaftKv]]:
+async def raft_group(
+    data_dir: Path, *, in_process: int, peers: int, durable_journal: bool = True
+) -> AsyncIterator[list[RaftKv]]:
     """``in_process`` Raft KV nodes in this process and ``peers`` more in their own."""
     addresses = free_addresses(in_process + peers)
     own, others = addresses[:in_process], addresses[in_process:]
-    group = RaftPeers(others, data_dir)
+    group = RaftPeers(others, data_dir, durable_journal=durable_journal)
     group.start(own)
+    settings = RaftSettings(durable_journal=durable_journal)
     nodes = [
-        RaftKv(a, [b for b in addresses if b != a], data_dir / f"node{i}")
+        RaftKv(a, [b for b in addresses if b != a], data_dir / f"node{i}", settings=settings)
         for i, a in enumerate(own)
     ]
     try:

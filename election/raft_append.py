@@ -30,6 +30,8 @@ from typing import Any
 
 from pysyncobj import SyncObj
 
+from election.raft_journal import DurableSyncObj
+
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, int, int]
@@ -131,8 +133,9 @@ def _restarted(
     return {**message, "prevLogIdx": prev, "prevLogTerm": term_at(prev), "entries": entries}
 
 
-class RaftSyncObj(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj with append-entries trimmed by ``trim_held`` on a follower.
+class RaftSyncObj(DurableSyncObj):
+    """pysyncobj's SyncObj with append-entries trimmed by ``trim_held`` on a follower,
+    and its journal flushed before each message it sends (election/raft_journal.py).
 
     It reads the follower's log through pysyncobj 0.3.17's private names; on a
     pysyncobj without them it warns once and leaves messages as they are.

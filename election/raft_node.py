@@ -14,6 +14,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
 from pysyncobj.dns_resolver import globalDnsResolver
 from pysyncobj.node import TCPNode
 
+from election.raft_journal import DurableSyncObj
 from election.raft_lease import RaftLeases
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class LeaseNode:
         self.address = address
         self.leases = RaftLeases()
         conf = raft_conf(address, journalFile=journal)
-        self.node = SyncObj(
+        self.node = DurableSyncObj(
             address, [peer_node(p) for p in partners], conf=conf, consumers=[self.leases]
         )
 

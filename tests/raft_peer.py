@@ -39,7 +39,10 @@ def raft_status(node: RaftKv) -> dict[str, Any]:
 
 async def serve(args: argparse.Namespace) -> None:
     data_dir = Path(args.dir)
-    settings = RaftSettings(compaction_min_entries=args.compaction_entries)
+    settings = RaftSettings(
+        compaction_min_entries=args.compaction_entries,
+        durable_journal=not args.no_durable_journal,
+    )
     node = RaftKv(args.self, [p for p in args.peers.split(",") if p], data_dir, settings=settings)
     report = data_dir / "applied.json"
     fingerprint: tuple[int, str, str] | None = None
@@ -75,6 +78,11 @@ def main() -> None:
     parser.add_argument("--peers", required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--kind", default="topics")
+    parser.add_argument(
+        "--no-durable-journal",
+        action="store_true",
+        help="do not flush the Raft journal before answering (to measure its cost)",
+    )
     parser.add_argument(
         "--compaction-entries",
         type=int,

@@ -70,6 +70,9 @@ class RaftSettings:
     """A write sent but not answered within this many seconds is sent again (same tag)."""
     compaction_min_entries: int = 50_000
     """Log entries between snapshots."""
+    durable_journal: bool = True
+    """Flush the journal, term and vote to disk before each Raft message is sent
+    (election/raft_journal.py); off only to measure what the flush costs."""
 
 
 def _guard_arg(guard: Guard | None) -> GuardArg:
@@ -189,6 +192,7 @@ class RaftKv:
             [peer_node(p) for p in partners],
             conf=conf,
             consumers=[self._consumer, self.leases],
+            durable=s.durable_journal,
         )
 
     # node state
