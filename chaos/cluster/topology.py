@@ -8,7 +8,7 @@ files they write, and ended by their own PIDs. Proxied links (``links.py``):
 - SC -> KV: each replica reaches etcd through its own proxy.
 - SC <-> SC: each pair of Raft nodes through one proxy (pysyncobj keeps one connection
   per pair, dialled by the node with the greater address: ``--raft-peer ADDR@PROXY``).
-- SPU -> SC: each SPU has a proxy per replica, given as ``--sc ADDR@PROXY`` so the
+- SPU -> SC: each SPU has a proxy per replica, given as ``--sc-private ADDR@PROXY`` so the
   SPU dials the proxy whenever it means that replica (redirects included).
 - clients -> SPU and SPU -> SPU: each SPU is registered with proxy endpoints.
 """
@@ -205,7 +205,7 @@ class ChaosCluster:
         ]  # fmt: skip
         for name, address in self.private.items():
             proxy = await self.links.add(sc_link(spu, name), address)
-            args += ["--sc", f"{address}@{proxy.address}"]
+            args += ["--sc-private", f"{address}@{proxy.address}"]
         return _ha_sc(*args)
 
     async def _register_spus(self) -> None:

@@ -114,7 +114,7 @@ class SpuProcess:
     async def start(self) -> None:
         args = ["-m", "ha_sc.spu", "--id", str(self.spu_id), "--data-dir", str(self.data_dir)]
         for address in self.sc:
-            args += ["--sc", address]
+            args += ["--sc-private", address]
         args += ["--status-interval", "0.1"]
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
