@@ -74,8 +74,15 @@ def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
 @click.option("--duration", type=Duration(minimum=0),
               help="Per run (default: each scenario's own). " + help_suffix())  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
-def suite(backends: tuple[str, ...], everything: bool, duration: float | None, out: Path) -> None:
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs of each scenario on each backend, in rounds (each round runs every "
+              "scenario once); runs already under --out count, so a cut-short campaign "
+              "goes on where it stopped.")  # fmt: skip
+def suite(
+    backends: tuple[str, ...], everything: bool, duration: float | None, out: Path, repeat: int
+) -> None:
     """Run the quick suite (or --all) on each backend; one line per run at the end."""
+    from chaos.report.campaign import runs_done
     from chaos.scenarios.registry import SCENARIOS, quick_suite
 
     chosen = (
@@ -83,11 +90,13 @@ def suite(backends: tuple[str, ...], everything: bool, duration: float | None, o
         if everything
         else quick_suite()
     )
+    done = runs_done(out) if repeat > 1 else {}
     results = [
         _run(s, backend, duration, out)
+        for round_ in range(repeat)
         for backend in backends or BACKENDS
         for s in chosen
-        if backend in s.backends
+        if backend in s.backends and done.get((s.name, backend), 0) <= round_
     ]
     click.echo("\nsuite:")
     for r in results:
@@ -110,8 +119,16 @@ def soak(backend: str, duration: float, seed: int | None, out: Path) -> None:
 
 @chaos.command("report")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(directory: Path) -> None:
+@click.option("--by-scenario", is_flag=True,
+              help="One row per scenario and backend over all its runs (a --repeat campaign): "
+              "runs, invariants held, failover seconds median and worst.")  # fmt: skip
+def report(directory: Path, by_scenario: bool) -> None:
     """A Markdown table of every run under DIRECTORY (an --out of run, suite or soak)."""
+    if by_scenario:
+        from chaos.report.campaign import campaign_table
+
+        click.echo(campaign_table(directory))
+        return
     from chaos.report.suite import suite_table
 
     click.echo(suite_table(directory))
