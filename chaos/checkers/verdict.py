@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaos.checkers import epochs, figures, records
+from chaos.checkers import bulk, epochs, figures, records
 from chaos.history.history import History
 
 EXAMPLES = 10
@@ -94,11 +94,37 @@ def check(history: History) -> Verdict:
             examples=[[e, r] for e, r in list(shared.items())[:EXAMPLES]],
         ),
     ]
-    return Verdict(
-        passed=all(i.ok for i in invariants),
-        invariants=invariants,
-        figures=_figures(history, lost_leader),
-    )
+    load = bulk.check_bulk(history)
+    if history.bulks:
+        invariants += _load_invariants(load)
+    found = _figures(history, lost_leader)
+    if history.bulks:
+        found["load"] = {
+            "acked": load.acked,
+            "unknown_outcome": load.unknown,
+            "records_per_s": None if load.records_per_s is None else round(load.records_per_s),
+        }
+    return Verdict(passed=all(i.ok for i in invariants), invariants=invariants, figures=found)
+
+
+def _load_invariants(load: bulk.BulkCheck) -> list[Invariant]:
+    """The bulk load's own invariants (only in runs with a bulk load)."""
+    return [
+        Invariant(
+            name="lost_acks_all_load",
+            meaning="bulk-load records acknowledged (acks=all) that the final read does not "
+            "hold at the offset acknowledged",
+            checked=load.checked,
+            count=load.lost,
+            examples=[list(e) for e in load.lost_examples],
+        ),
+        Invariant(
+            name="duplicates_load",
+            meaning="bulk-load records read at more than one offset",
+            checked=load.checked,
+            count=load.duplicates,
+        ),
+    ]
 
 
 def _figures(history: History, lost_leader: records.Losses) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The events of a chaos run's history, one JSON object per line of ``history.jsonl``.
 
 Every event has a ``type`` and a wall-clock time (seconds since the epoch, so events
-from several processes line up): client operations (``produce``, ``read``), SC
-leadership as observed (``leader``), SPU epoch-fence decisions (``control``), fault
-windows (``fault``) and the scenario's phases (``phase``).
+from several processes line up): client operations (``produce``, ``read``; ``bulk``
+and ``span`` for the bulk load's calls and reads), SC leadership as observed
+(``leader``), SPU epoch-fence decisions (``control``), fault windows (``fault``) and
+the scenario's phases (``phase``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,42 @@ class Read(_Event):
     offset: int
     producer: str
     seq: int
+
+
+class Bulk(_Event):
+    """Records of the bulk load acknowledged (or not) together: ``count`` records of
+    ``producer`` with seqs ``first_seq`` onward, at consecutive offsets of one
+    partition from ``offset``. The bulk load is checked on these and on ``Span`` reads,
+    not record by record (a hundred thousand records a second would not fit)."""
+
+    type: Literal["bulk"] = "bulk"
+    producer: str
+    topic: str
+    partition: int
+    first_seq: int
+    count: int
+    acks: Literal["all", "leader"]
+    start: float
+    end: float
+    outcome: Literal["ok", "unknown"]
+    offset: int | None = None
+    """The base offset the acknowledgement gave."""
+    error: str | None = None
+
+
+class Span(_Event):
+    """Records read back in one run: offsets ``offset`` onward holding seqs ``seq``
+    onward of ``producer``, ``count`` of them (the bulk load's reads)."""
+
+    type: Literal["span"] = "span"
+    reader: str
+    t: float
+    topic: str
+    partition: int
+    offset: int
+    producer: str
+    seq: int
+    count: int
 
 
 class Leader(_Event):
@@ -95,6 +132,6 @@ class Phase(_Event):
 
 
 Event: TypeAlias = Annotated[
-    Produce | Read | Leader | Control | Fault | Phase, Field(discriminator="type")
+    Produce | Read | Bulk | Span | Leader | Control | Fault | Phase, Field(discriminator="type")
 ]
 EVENT = TypeAdapter[Event](Event)

@@ -9,7 +9,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chaos.history.events import EVENT, Control, Event, Fault, Leader, Phase, Produce, Read
+from chaos.history.events import (
+    EVENT,
+    Bulk,
+    Control,
+    Event,
+    Fault,
+    Leader,
+    Phase,
+    Produce,
+    Read,
+    Span,
+)
 
 FINAL_READER = "final"
 """The reader of the drain phase: it reads every partition from its start."""
@@ -37,6 +48,8 @@ class History:
         self.reads = [e for e in self.events if isinstance(e, Read)]
         self.leaders = [e for e in self.events if isinstance(e, Leader)]
         self.controls = [e for e in self.events if isinstance(e, Control)]
+        self.bulks = [e for e in self.events if isinstance(e, Bulk)]
+        self.spans = [e for e in self.events if isinstance(e, Span)]
 
     @classmethod
     def load(cls, path: Path) -> History:
@@ -88,4 +101,4 @@ class History:
 
 
 def _time(event: Event) -> float:
-    return event.start if isinstance(event, Produce) else event.t
+    return event.start if isinstance(event, Produce | Bulk) else event.t

@@ -123,6 +123,12 @@ def table(summary: RunSummary) -> str:
         ("client errors", f.get("client_errors") or {}),
         ("SPU refusals", f.get("spu_refusals") or {}),
     ]
+    if f.get("load"):
+        load = f["load"]
+        rows.append(
+            ("bulk load acked (acks=all)", f"{load['acked']} records, {load['records_per_s']} "
+             f"records/s; unknown outcome {load['unknown_outcome']}")
+        )  # fmt: skip
     if f.get("member_tracebacks"):
         rows.append(("tracebacks in logs", f["member_tracebacks"]))
     lines += [f"  {name:<28} {value}" for name, value in rows]

@@ -6,7 +6,8 @@ a second, record ``seq`` to partition ``seq % partitions``, the value
 ``<producer>:<seq>`` (unique in the run). Every record's outcome is one ``produce``
 event (start, end, outcome, offset); every record read one ``read`` event. A produce
 that failed in any way counts as ``unknown`` (the client retried: an earlier attempt
-may have been written), never as a sure ``fail``.
+may have been written), never as a sure ``fail``. With ``load`` (records a second),
+the bulk load (``bulk.py``) runs beside them on its own topic.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from chaos.cluster.topology import ChaosCluster
 from chaos.history.events import Produce, Read
 from chaos.history.history import FINAL_READER
 from chaos.history.recorder import Recorder
+from chaos.workload.bulk import BulkLoad
+from chaos.workload.producers import START_TIMEOUT, producer_when_known
 from ha_sc.client import (
     AdminClient,
     ApiError,
@@ -34,7 +37,6 @@ from ha_sc.client import (
     StreamClient,
     StreamError,
     TopicProducer,
-    UnknownTopic,
 )
 from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
 from ha_sc.protocol.data import Acks
@@ -49,8 +51,6 @@ DELIVERY_TIMEOUT = 15.0
 SETTLE_TIMEOUT = DELIVERY_TIMEOUT + 10.0
 """Seconds ``stop`` waits for the outcome of everything sent."""
 FINAL_READ_TIMEOUT = 30.0
-START_TIMEOUT = 20.0
-"""Seconds for the topic to be Online on every replica and known to the client."""
 SETTLE_HW_TIMEOUT = 10.0
 """Seconds the drain waits for every partition's high watermark to reach its end."""
 
@@ -64,6 +64,7 @@ class StreamingWorkload:
         rate: float = 50.0,
         partitions: int = 2,
         replication: int = 2,
+        load: float = 0.0,
     ) -> None:
         self._cluster = cluster
         self._recorder = recorder
@@ -75,6 +76,7 @@ class StreamingWorkload:
         self._producers: dict[str, TopicProducer] = {}
         self._outcomes: set[asyncio.Task[None]] = set()
         self.consumer_errors = 0
+        self._bulk = BulkLoad(cluster, recorder, load) if load > 0 else None
 
     async def start(self) -> None:
         spec = TopicSpec(replicas=TopicReplicas.new_computed(self._partitions, self._replication))
@@ -88,6 +90,8 @@ class StreamingWorkload:
             self._producers[name] = producer
             self._tasks.start(f"chaos-produce-{name}", self._produce(name, acks, producer))
         self._tasks.start("chaos-consume-live", self._consume_live(), critical=False)
+        if self._bulk is not None:
+            await self._bulk.start()
 
     async def _online_everywhere(self) -> None:
         """Until every SC replica lists the topic's partitions, each Online (bounded):
@@ -112,16 +116,11 @@ class StreamingWorkload:
         )
 
     async def _producer(self, settings: ProducerSettings) -> TopicProducer:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                return await self._client.topic_producer(TOPIC, settings)
-            except UnknownTopic:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+        return await producer_when_known(self._client, TOPIC, settings)
 
     async def stop(self) -> None:
+        if self._bulk is not None:
+            await self._bulk.stop()
         for name in self._producers:
             task = self._tasks.tasks.get(f"chaos-produce-{name}")
             if task is not None:
@@ -145,8 +144,12 @@ class StreamingWorkload:
         async with asyncio.timeout(FINAL_READ_TIMEOUT), stream:
             async for batch in stream.batches():
                 self._record_reads(FINAL_READER, batch)
+        if self._bulk is not None:
+            await self._bulk.drain()
 
     async def close(self) -> None:
+        if self._bulk is not None:
+            await self._bulk.close()
         for task in list(self._outcomes):
             task.cancel()
         await self._tasks.stop()

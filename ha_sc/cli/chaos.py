@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # the chaos package (and matplotlib) load only when a chaos v
 
 BACKENDS = ("raft", "etcd")
 OUT_HELP = "Where each run's report directory is written."
+LOAD_HELP = (
+    "Records a second of bulk load (acks=all, send_many calls of 1000) beside the "
+    "workload, checked by the range; 0: none."
+)
 DEFAULT_OUT = Path("chaos-reports")
 
 
@@ -56,7 +60,9 @@ def list_scenarios() -> None:
     "--duration", type=Duration(minimum=0), help="Baseline + fault + recovery. " + help_suffix()
 )
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
-def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
+@click.option("--load", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help=LOAD_HELP)  # fmt: skip
+def run_one(name: str, backend: str, duration: float | None, out: Path, load: float) -> None:
     """Run scenario NAME once on a fresh cluster and print its summary."""
     from chaos.scenarios.registry import scenario
 
@@ -64,7 +70,7 @@ def run_one(name: str, backend: str, duration: float | None, out: Path) -> None:
         chosen = scenario(name)
     except KeyError as unknown:
         raise click.BadParameter(str(unknown.args[0]), param_hint="NAME") from None
-    _exit([_run(chosen, backend, duration, out)])
+    _exit([_run(chosen, backend, duration, out, load)])
 
 
 @chaos.command("suite")
@@ -110,11 +116,13 @@ def suite(
               help="The whole run; about half of it random faults. " + help_suffix())  # fmt: skip
 @click.option("--seed", type=int, help="Seed of the fault schedule (to replay one).")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help=OUT_HELP)
-def soak(backend: str, duration: float, seed: int | None, out: Path) -> None:
+@click.option("--load", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help=LOAD_HELP)  # fmt: skip
+def soak(backend: str, duration: float, seed: int | None, out: Path, load: float) -> None:
     """Random faults one after another, then recovery and every check."""
     from chaos.scenarios.soak import soak_scenario
 
-    _exit([_run(soak_scenario(seed), backend, duration, out)])
+    _exit([_run(soak_scenario(seed), backend, duration, out, load)])
 
 
 @chaos.command("report")
@@ -134,14 +142,22 @@ def report(directory: Path, by_scenario: bool) -> None:
     click.echo(suite_table(directory))
 
 
-def _run(chosen: Scenario, backend: str, duration: float | None, out: Path) -> RunSummary:
+def _run(
+    chosen: Scenario, backend: str, duration: float | None, out: Path, load: float = 0.0
+) -> RunSummary:
     from chaos.report.summary import table
     from chaos.runner import run
     from chaos.workload.available import streaming_workload
 
     click.echo(f"== {chosen.name} on {backend}", err=True)
     summary = asyncio.run(
-        run(chosen, backend=backend, out=out, duration=duration, workload=streaming_workload())
+        run(
+            chosen,
+            backend=backend,
+            out=out,
+            duration=duration,
+            workload=streaming_workload(load),
+        )
     )
     click.echo(table(summary))
     return summary
