@@ -195,6 +195,11 @@ class FaultProxy:
         except OSError:
             _abort(client_writer)
             return
+        except asyncio.CancelledError:
+            # closed while dialling a target that does not accept (a stopped process
+            # whose backlog is full): the client's side must not be left open
+            client_writer.close()
+            raise
         link = (client_writer, up_writer)
         self._links.add(link)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -128,3 +129,32 @@ def test_loss_is_a_delay_that_doubles_with_each_loss_in_a_row() -> None:
     assert always.wait(rng) == pytest.approx(0.1 * (2**6 - 1))  # gives up doubling
     waits = [Impairment(drop=0.5, rto=0.1).wait(rng) for _ in range(1000)]
     assert 0.4 < sum(1 for w in waits if w == 0.0) / len(waits) < 0.6
+
+
+async def test_closing_while_dialling_a_target_that_never_accepts_closes_the_client() -> None:
+    """A stopped target whose backlog is full leaves the proxy dialling; closing the
+    proxy then must close the client's side too (not leave it open for the collector)."""
+    target = socket.socket()
+    target.bind(("127.0.0.1", 0))
+    target.listen(0)
+    address = target.getsockname()
+    fillers = []
+    for _ in range(4):  # fill the backlog: further SYNs are dropped, connects hang
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(address)
+        fillers.append(filler)
+    stuck = await FaultProxy(f"{address[0]}:{address[1]}", name="stuck").start()
+    host, port = stuck.address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"hello")
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the proxy has accepted and is dialling the target
+        await stuck.close()
+        async with asyncio.timeout(5.0):
+            assert await reader.read() == b""
+    finally:
+        writer.close()
+        for sock in (*fillers, target):
+            sock.close()
