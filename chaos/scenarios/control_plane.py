@@ -51,7 +51,7 @@ async def sc_leader_isolated(ctx: FaultContext) -> None:
     """The leader cut from the KV (etcd link, or its Raft peers) and from every SPU."""
     cluster = ctx.cluster
     name, epoch = await ctx.leader()
-    kv = _kv_links(ctx, name)
+    kv = kv_links(ctx, name)
     spus = cluster.links.sc_links_to(name)
     async with ctx.injector.applied(Blackhole(kv + spus, label=f"{name} from KV and SPUs")):
         await ctx.new_leader(epoch)
@@ -143,7 +143,7 @@ async def rolling_restart(ctx: FaultContext) -> None:
         await asyncio.sleep(0.5)
 
 
-def _kv_links(ctx: FaultContext, replica: str) -> list[FaultProxy]:
+def kv_links(ctx: FaultContext, replica: str) -> list[FaultProxy]:
     links = ctx.cluster.links
     if ctx.cluster.shape.backend == "etcd":
         return [links[kv_link(replica)]]

@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+from chaos.faults.base import Fault
+from chaos.faults.network import Blackhole
 from chaos.faults.process import Kill, Pause
+from chaos.scenarios.control_plane import kv_links
 from chaos.scenarios.scenario import FaultContext, Scenario
 from ha_sc.client import ApiError
 from ha_sc.model import TopicReplicas, TopicResolution, TopicSpec
 
 TOPIC = "chaos-created"
 PAUSED_TOPIC = "chaos-created-paused"
+ISOLATED_TOPIC = "chaos-created-isolated"
 PARTITIONS = 2
 ATTEMPTS = 10
 
@@ -65,16 +69,30 @@ async def check_created_once(ctx: FaultContext, topic: str, partitions: int) -> 
 
 
 async def create_during_sigstop(ctx: FaultContext) -> None:
-    """One create (replication 2) sent right after the leader's SIGSTOP, no retry by the
-    scenario: it must end created and provisioned, not refused (the client's own
-    failover and idempotent retries may carry it to the new leader)."""
+    """One create (replication 2) sent right after the leader's SIGSTOP."""
     leader, epoch = await ctx.leader_member()
+    await _create_during(ctx, Pause(leader), epoch, PAUSED_TOPIC)
+
+
+async def create_during_isolation(ctx: FaultContext) -> None:
+    """One create (replication 2) sent right after the leader is cut from the KV and from
+    every SPU (its public API still reachable, as a client on its host would see it)."""
+    name, epoch = await ctx.leader()
+    cut = Blackhole(kv_links(ctx, name) + ctx.cluster.links.sc_links_to(name),
+                    label=f"{name} from KV and SPUs")  # fmt: skip
+    await _create_during(ctx, cut, epoch, ISOLATED_TOPIC)
+
+
+async def _create_during(ctx: FaultContext, fault: Fault, epoch: int, topic: str) -> None:
+    """One create sent right after ``fault``, no retry by the scenario: it must end created
+    and provisioned, not refused (the client's own failover and idempotent retries may
+    carry it to the new leader)."""
     spec = TopicSpec(replicas=TopicReplicas.new_computed(PARTITIONS, 2))
-    async with ctx.injector.applied(Pause(leader)):
+    async with ctx.injector.applied(fault):
         started = time.monotonic()
         async with ctx.cluster.admin(timeout=10.0) as client:
             try:
-                await client.create_topic(PAUSED_TOPIC, spec, wait=20.0)
+                await client.create_topic(topic, spec, wait=20.0)
                 outcome = "created"
             except (ApiError, OSError, TimeoutError) as error:
                 outcome = f"{type(error).__name__}: {error}"
@@ -85,7 +103,7 @@ async def create_during_sigstop(ctx: FaultContext) -> None:
     refused: list[object] = [] if outcome == "created" else [outcome]
     ctx.expect("create_refused", "the create sent during the failover did not succeed",
                len(refused), refused)  # fmt: skip
-    await check_created_once(ctx, PAUSED_TOPIC, PARTITIONS)
+    await check_created_once(ctx, topic, PARTITIONS)
 
 
 SCENARIOS = [
@@ -99,6 +117,14 @@ SCENARIOS = [
         "a topic (replication 2) created right after the SC leader's SIGSTOP: created once, "
         "provisioned, not refused",
         create_during_sigstop,
+        quick=False,
+        min_fault=6.0,
+    ),
+    Scenario(
+        "create-during-isolation",
+        "a topic (replication 2) created right after the SC leader is cut from the KV and the "
+        "SPUs: created once, provisioned, not refused",
+        create_during_isolation,
         quick=False,
         min_fault=6.0,
     ),

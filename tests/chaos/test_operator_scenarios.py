@@ -15,6 +15,7 @@ NEW = {
     "etcdctl-delete-topic": ("etcd",),
     "restart-loop": ("raft", "etcd"),
     "create-during-failover": ("raft", "etcd"),
+    "create-during-isolation": ("raft", "etcd"),
 }
 
 
