@@ -1,15 +1,19 @@
 """Operator paths under a frozen SC replica: the real ``ha-sc`` command run against the
 cluster's public endpoints while one replica is SIGSTOPped. Every verb must answer
-correctly; each verb's latency is reported, and checked against the issue's bound
-(lease TTL + 1 s, reported) and a looser bound that allows for the CLI's own start on
-a loaded machine (asserted: a verb must not hang)."""
+correctly, within lease TTL + 1 s from the moment its modules are loaded
+(``chaos.timed_cli``: the interpreter's start-up, seconds on a loaded machine, is the
+host's cost, not the cluster's), and its whole process within a looser bound that
+allows for that start-up (a verb must not hang)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from chaos.faults.process import Pause
 from chaos.scenarios.scenario import FaultContext, Scenario
@@ -29,15 +33,29 @@ class VerbRun:
     verb: str
     code: int
     seconds: float
+    """The process's whole life, the interpreter's start-up included."""
     output: str
+    answer_s: float | None = None
+    """From the CLI's modules loaded to its exit (None: it never got that far)."""
 
 
 async def ha_sc(ctx: FaultContext, *args: str, stdin: bytes | None = None) -> VerbRun:
     """One run of the ``ha-sc`` command with the cluster's public endpoints."""
     endpoints = ",".join(ctx.cluster.public.values())
+    with tempfile.TemporaryDirectory(prefix="chaos-cli-") as scratch:
+        report = Path(scratch) / "timing.json"
+        run = await _timed(report, *args, "--sc", endpoints, stdin=stdin)
+        try:
+            answer_s: float | None = float(json.loads(report.read_text())["answer_s"])
+        except (OSError, ValueError, KeyError):
+            answer_s = None
+    return VerbRun(run.verb, run.code, run.seconds, run.output, answer_s)
+
+
+async def _timed(report: Path, *args: str, stdin: bytes | None) -> VerbRun:
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ha_sc.cli", *args, "--sc", endpoints,
+        sys.executable, "-m", "chaos.timed_cli", str(report), *args,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -88,20 +106,26 @@ def judge(ctx: FaultContext, results: list[tuple[VerbRun, bool]], start_cost: fl
     ttl = LEASE_TTL[ctx.cluster.shape.backend]
     issue_bound, hang_bound = ttl + ISSUE_MARGIN, ttl + HANG_MARGIN
     ctx.notes["verb_seconds"] = {r.verb: round(r.seconds, 3) for r, _ in results}
+    ctx.notes["verb_answer_seconds"] = {r.verb: r.answer_s for r, _ in results}
     ctx.notes["cli_start_seconds"] = round(start_cost, 3)
-    ctx.notes["issue_bound_seconds"] = issue_bound
-    ctx.notes["asserted_bound_seconds"] = hang_bound
-    ctx.notes["verbs_over_issue_bound"] = [r.verb for r, _ in results if r.seconds > issue_bound]
+    ctx.notes["answer_bound_seconds"] = issue_bound
+    ctx.notes["process_bound_seconds"] = hang_bound
     wrong: list[object] = [
         f"{r.verb}: exit {r.code}: {r.output.strip()[-300:]}" for r, ok in results if not ok
     ]
     ctx.expect("cli_verb_wrong", "a CLI verb failed or answered wrongly during the fault",
                len(wrong), wrong)  # fmt: skip
-    slow: list[object] = [
+    late: list[object] = [
+        f"{r.verb}: answered {r.answer_s:.2f} s after its start" for r, _ in results
+        if r.answer_s is not None and r.answer_s > issue_bound
+    ]  # fmt: skip
+    ctx.expect("cli_verb_slow", f"a CLI verb answered later than lease TTL + {ISSUE_MARGIN:g} s "
+               f"({issue_bound:g} s) after its modules were loaded", len(late), late)  # fmt: skip
+    hung: list[object] = [
         f"{r.verb}: {r.seconds:.2f} s" for r, _ in results if r.seconds > hang_bound
     ]
-    ctx.expect("cli_verb_hung", f"a CLI verb took longer than lease TTL + {HANG_MARGIN:g} s "
-               f"({hang_bound:g} s)", len(slow), slow)  # fmt: skip
+    ctx.expect("cli_verb_hung", f"a CLI verb's process took longer than lease TTL + "
+               f"{HANG_MARGIN:g} s ({hang_bound:g} s)", len(hung), hung)  # fmt: skip
 
 
 async def cli_frozen_standby(ctx: FaultContext) -> None:

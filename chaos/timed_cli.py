@@ -1,0 +1,33 @@
+"""``python -m chaos.timed_cli REPORT ARG...``: the ``ha-sc`` command line ARG... run
+through the console script's entry point, timed from inside the process.
+
+The clock starts once the CLI's modules are imported, so the interpreter's start-up
+(seconds on a loaded machine) is not counted as the cluster's answer time, and stops
+at exit. REPORT gets one JSON object: ``{"answer_s": seconds}``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> None:
+    report, args = Path(argv[0]), argv[1:]
+    from ha_sc.cli import main as ha_sc  # what the ha-sc console script runs
+
+    started = time.monotonic()
+
+    def answered() -> None:
+        report.write_text(json.dumps({"answer_s": round(time.monotonic() - started, 4)}))
+
+    atexit.register(answered)
+    sys.argv = ["ha-sc", *args]
+    ha_sc()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
