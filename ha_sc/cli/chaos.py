@@ -24,6 +24,8 @@ LOAD_HELP = (
     "workload, checked by the range; 0: none."
 )
 DEFAULT_OUT = Path("chaos-reports")
+STOP_FILE = "STOP"
+"""A file under --out that ends a suite after the run under way."""
 
 
 @click.group()
@@ -83,7 +85,8 @@ def run_one(name: str, backend: str, duration: float | None, out: Path, load: fl
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs of each scenario on each backend, in rounds (each round runs every "
               "scenario once); runs already under --out count, so a cut-short campaign "
-              "goes on where it stopped.")  # fmt: skip
+              f"goes on where it stopped. Creating --out/{STOP_FILE} stops it after the run "
+              "under way.")  # fmt: skip
 def suite(
     backends: tuple[str, ...], everything: bool, duration: float | None, out: Path, repeat: int
 ) -> None:
@@ -97,13 +100,20 @@ def suite(
         else quick_suite()
     )
     done = runs_done(out) if repeat > 1 else {}
-    results = [
-        _run(s, backend, duration, out)
+    planned = [
+        (s, backend)
         for round_ in range(repeat)
         for backend in backends or BACKENDS
         for s in chosen
         if backend in s.backends and done.get((s.name, backend), 0) <= round_
     ]
+    stop = out / STOP_FILE
+    results = []
+    for s, backend in planned:
+        if stop.exists():
+            click.echo(f"{stop} exists: stopping before {s.name} on {backend}", err=True)
+            break
+        results.append(_run(s, backend, duration, out))
     click.echo("\nsuite:")
     for r in results:
         click.echo(f"  {r.scenario:<26} {r.backend:<5} {r.status:<8} {r.reason or ''}")

@@ -64,3 +64,17 @@ def test_a_campaign_counts_the_runs_it_already_has(tmp_path: Path) -> None:
     assert done[("sc-leader-sigkill", "raft")] == 1
     assert done[("sc-leader-sigkill", "etcd")] == 1
     assert runs_done(tmp_path / "nowhere") == {}
+
+
+def test_a_stop_file_ends_a_campaign_before_its_next_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ha_sc.cli.chaos import STOP_FILE, chaos
+
+    (tmp_path / STOP_FILE).touch()
+    result = CliRunner().invoke(
+        chaos, ["suite", "--repeat", "3", "--backend", "raft", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "stopping before sc-leader-sigkill on raft" in result.output
+    assert not list(tmp_path.rglob("summary.json"))
