@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -122,27 +123,60 @@ def warm(directory: Path, timeout: float = 600) -> dict[str, object]:
         time.sleep(0.5)
 
 
-def trial(directory: Path, backend: str) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Takeover:
+    """Wall-clock times of one fault on the SC leader and what followed it."""
+
+    faulted: float
+    """The signal was sent."""
+    won: float
+    """First ``became leader`` at a newer epoch in another replica's log."""
+    synced: float
+    """The last SPU's first full sync at a newer epoch."""
+
+
+def signal_leader(
+    directory: Path,
+    signum: signal.Signals,
+    timeout: float,
+    *,
+    afterwards: signal.Signals | None = None,
+) -> Takeover:
+    """Send ``signum`` to the warm cluster's SC leader and wait until another replica leads
+    and every SPU had a full sync from it; ``afterwards`` (e.g. SIGCONT) is sent to the old
+    leader however the wait ends."""
     now = warm(directory)
     leader = now["leader"]
     assert isinstance(leader, dict)
     logs = directory / "logs"
     spu_logs = [logs / f"spu-{s['id']}.log" for s in now["spus"]]  # type: ignore[attr-defined]
     sc_logs = [logs / f"{r['id']}.log" for r in now["replicas"] if r["id"] != leader["id"]]  # type: ignore[attr-defined]
-    killed = time.time()
-    os.kill(leader["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while True:
-        won = [first_after(log, BECAME_LEADER, leader["epoch"]) for log in sc_logs]
-        synced = [first_after(log, FULL_SYNC, leader["epoch"]) for log in spu_logs]
-        if any(won) and all(t is not None for t in synced):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"SPUs not resynced: {synced}")
-        time.sleep(0.05)
+    faulted = time.time()
+    os.kill(leader["pid"], signum)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            won = [first_after(log, BECAME_LEADER, leader["epoch"]) for log in sc_logs]
+            synced = [first_after(log, FULL_SYNC, leader["epoch"]) for log in spu_logs]
+            if any(won) and all(t is not None for t in synced):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"SPUs not on the new leader: {synced}")
+            time.sleep(0.05)
+    finally:
+        if afterwards is not None:
+            os.kill(leader["pid"], afterwards)
+    return Takeover(
+        faulted,
+        min(t for t in won if t is not None),
+        max(t for t in synced if t is not None),
+    )
+
+
+def trial(directory: Path, backend: str) -> tuple[float, float]:
+    takeover = signal_leader(directory, signal.SIGKILL, 120)
     ha_sc(directory, "cluster", "up", "--replicas", "3", "--spus", "3", "--backend", backend)
-    leading = min(t for t in won if t is not None) - killed
-    return leading, max(t for t in synced if t is not None) - killed
+    return takeover.won - takeover.faulted, takeover.synced - takeover.faulted
 
 
 def run(backend: str, trials: int, partitions: int, up_flags: list[str]) -> None:

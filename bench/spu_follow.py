@@ -14,40 +14,18 @@ notices an SPU leaves a frozen leader only after its 2 s SC timeout.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import time
 from pathlib import Path
 
 from bench.common import machine, summary
 from bench.local_cluster import local_cluster
-from bench.sc_failover import BECAME_LEADER, FULL_SYNC, first_after, warm
+from bench.sc_failover import signal_leader
 
 
 def trial(directory: Path) -> tuple[float, float]:
     """(SIGSTOP -> new leader acting, new leader acting -> every SPU synced by it)."""
-    now = warm(directory)
-    leader = now["leader"]
-    assert isinstance(leader, dict)
-    logs = directory / "logs"
-    spu_logs = [logs / f"spu-{s['id']}.log" for s in now["spus"]]  # type: ignore[attr-defined]
-    sc_logs = [logs / f"{r['id']}.log" for r in now["replicas"] if r["id"] != leader["id"]]  # type: ignore[attr-defined]
-    stopped = time.time()
-    os.kill(leader["pid"], signal.SIGSTOP)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            won = [first_after(log, BECAME_LEADER, leader["epoch"]) for log in sc_logs]
-            synced = [first_after(log, FULL_SYNC, leader["epoch"]) for log in spu_logs]
-            if any(won) and all(t is not None for t in synced):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"SPUs not on the new leader: {synced}")
-            time.sleep(0.05)
-    finally:
-        os.kill(leader["pid"], signal.SIGCONT)
-    acting = min(t for t in won if t is not None)
-    return acting - stopped, max(t for t in synced if t is not None) - acting
+    takeover = signal_leader(directory, signal.SIGSTOP, 60, afterwards=signal.SIGCONT)
+    return takeover.won - takeover.faulted, takeover.synced - takeover.won
 
 
 def main() -> None:
