@@ -14,6 +14,7 @@ from ha_sc.controllers.topic_validation import (
     MAX_PARTITIONS_PER_TOPIC,
     TopicLimits,
 )
+from ha_sc.sc.tuning import ScTuning
 
 
 class Backend(enum.StrEnum):
@@ -65,6 +66,9 @@ class ScSettings(BaseModel):
     max_partitions_in_cluster: int = Field(default=MAX_PARTITIONS_IN_CLUSTER, ge=1)
     """Most partitions all topics may have together, refused the same way; of topics
     written by hand that cross it together, the one created later is refused."""
+    tuning: ScTuning = Field(default_factory=ScTuning)
+    """Timings and sizes of the replica's parts (``--config`` file, ``--<group>-<field>``
+    flags), checked together."""
 
     def topic_limits(self) -> TopicLimits:
         """The partition caps topic creates and the topic reducer check."""
