@@ -121,7 +121,9 @@ class LeaderRole:
         while True:
             term = await self.candidate.wait_won()
             try:
-                revision = await catch_up(self._kv, self._cache, term, self._replica)
+                revision = await catch_up(
+                    self._kv, self._cache, term, self._replica, self._tuning.catch_up
+                )
             except StaleGuard:
                 term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():

@@ -117,6 +117,19 @@ class ScSettings(BaseModel):
             raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
+    @model_validator(mode="after")
+    def _slow_writes_noticed_before_the_deadline(self) -> ScSettings:
+        # a renewal queued behind writes slower than this would miss its deadline before
+        # the write window narrowed
+        slow, deadline = self.tuning.write_window.slow, self.election_timing().renew_deadline
+        if slow >= deadline:
+            raise ValueError(
+                f"write_window.slow {slow:g} s must stay below the lease's renew_deadline "
+                f"{deadline:g} s, or renewals queue behind slow writes past their deadline "
+                "before the write window narrows"
+            )
+        return self
+
 
 def default_timing(backend: Backend) -> ElectionTiming:
     """The lease timings a backend uses unless told otherwise."""

@@ -1,11 +1,13 @@
 """The SC's settings tree: every timing and size of an SC replica's parts, checked together.
 
 ``ScTuning`` groups them by the part they govern (the controller loop, its pacing and
-write window, the SPU link, and the SPU timings the SC relies on); it is reachable as
-``ScSettings.tuning`` and settable by ``ha-sc sc run`` flags (``--<group>-<field>``)
-or a TOML file whose keys are the field paths (``[spu_link] hold = 1.0``). Timings
-that only make sense together are checked here, with the SPU's side included where
-they meet. Protocol facts (frame sizes, poll steps) stay constants beside their code.
+write window, the SPU link, the SPU timings the SC relies on, a new leader's
+catch-up); it is reachable as ``ScSettings.tuning`` and settable by ``ha-sc sc run``
+flags (``--<group>-<field>``) or a TOML file whose keys are the field paths
+(``[spu_link] hold = 1.0``). Timings that only make sense together are checked here,
+with the SPU's side included where they meet (and against the lease in
+``ScSettings``). Protocol facts (frame sizes, poll steps) stay constants beside their
+code.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ha_sc.controllers.settings import (
     WriteWindowSettings,
 )
 from ha_sc.protocol.link_timing import report_cadence_problem
+from ha_sc.sc.catch_up import CatchUpSettings
 from ha_sc.sc.spu_grace import FollowTiming, FollowTimingError, check_follow_timing, spu_grace
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 
@@ -40,6 +43,8 @@ class ScTuning(BaseModel):
     """How this replica talks to the SPUs."""
     spu: AssumedSpuSettings = Field(default_factory=AssumedSpuSettings)
     """The SPUs' own timings this replica's timings rest on."""
+    catch_up: CatchUpSettings = Field(default_factory=CatchUpSettings)
+    """How a new leader catches its cache up before acting."""
 
     def follow_timing(self) -> FollowTiming:
         """The timings that decide how long SPUs take to come over to a new leader."""

@@ -188,3 +188,21 @@ def test_sc_run_refuses_an_unknown_key_in_its_config(tmp_path: Path) -> None:
     result = run_sc("--config", str(path), "--print-settings")
     assert result.exit_code == 2
     assert "unknown key 'pacing.speed'" in result.output
+
+
+def test_a_new_leaders_retries_are_ordered() -> None:
+    message = refused({"catch_up": {"retry_initial": 1.0}})
+    assert "catch_up.retry_initial 1 s must not exceed catch_up.retry_max 0.5 s" in message
+
+
+def test_slow_writes_are_judged_within_the_leases_renew_deadline() -> None:
+    with pytest.raises(ValidationError, match=r"write_window.slow 0\.6 s must stay below"):
+        ScSettings.model_validate({"tuning": {"write_window": {"slow": 0.6}}})  # raft: 0.55 s
+    etcd = ScSettings.model_validate(
+        {"backend": "etcd", "tuning": {"write_window": {"slow": 0.6}}}  # etcd: 1.5 s
+    )
+    assert etcd.tuning.write_window.slow == 0.6
+    with pytest.raises(ValidationError, match=r"renew_deadline 1 s"):
+        ScSettings.model_validate(
+            {"renew_deadline": 1.0, "lease_ttl": 2.0, "tuning": {"write_window": {"slow": 1.0}}}
+        )
