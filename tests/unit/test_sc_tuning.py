@@ -22,7 +22,7 @@ from ha_sc.cli.sc_tuning import (
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_grace import DEFAULT_SPU_GRACE
-from ha_sc.sc.tuning import ScTuning
+from ha_sc.sc.tuning import ScTuning, leaf_fields
 from ha_sc.spu.settings import SpuSettings
 
 
@@ -206,3 +206,9 @@ def test_slow_writes_are_judged_within_the_leases_renew_deadline() -> None:
         ScSettings.model_validate(
             {"renew_deadline": 1.0, "lease_ttl": 2.0, "tuning": {"write_window": {"slow": 1.0}}}
         )
+
+
+def test_the_settings_doc_lists_every_field() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "sc-settings.md").read_text()
+    missing = [f"{g}.{n}" for g, n, _ in leaf_fields() if f"`{g}.{n}`" not in doc]
+    assert missing == []
