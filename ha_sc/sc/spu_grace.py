@@ -18,11 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 
-
-def _default(model: type[BaseModel], name: str) -> float:
-    default = model.model_fields[name].default
-    assert isinstance(default, float)
-    return default
+_SPU = AssumedSpuSettings()
+_LINK = SpuLinkSettings()
 
 
 class FollowTiming(BaseModel):
@@ -31,12 +28,12 @@ class FollowTiming(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sc_timeout: float = Field(default=_default(AssumedSpuSettings, "sc_timeout"), gt=0)
-    connect_timeout: float = Field(default=_default(AssumedSpuSettings, "connect_timeout"), gt=0)
-    backoff_max: float = Field(default=_default(AssumedSpuSettings, "backoff_max"), gt=0)
-    hold: float = Field(default=_default(SpuLinkSettings, "hold"), ge=0)
-    keepalive_interval: float = Field(default=_default(SpuLinkSettings, "keepalive_interval"), gt=0)
-    margin: float = Field(default=_default(SpuLinkSettings, "grace_margin"), ge=0)
+    sc_timeout: float = Field(default=_SPU.sc_timeout, gt=0)
+    connect_timeout: float = Field(default=_SPU.connect_timeout, gt=0)
+    backoff_max: float = Field(default=_SPU.backoff_max, gt=0)
+    hold: float = Field(default=_LINK.hold, ge=0)
+    keepalive_interval: float = Field(default=_LINK.keepalive_interval, gt=0)
+    margin: float = Field(default=_LINK.grace_margin, ge=0)
 
 
 class FollowTimingError(ValueError):
