@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from ha_sc.cli.duration import Duration, help_suffix
+from ha_sc.cli.sc_tuning import TuningFileError, tuning_document, tuning_options
 from ha_sc.cluster.bring_up import NotReady, bring_up
-from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, cluster_dir, cluster_locked
+from ha_sc.cluster.layout import (
+    ClusterLayout,
+    LeaseTimings,
+    ScOptions,
+    cluster_dir,
+    cluster_locked,
+)
 from ha_sc.cluster.membership import MembershipFailed, remove
 from ha_sc.cluster.port_check import PortsTaken
 from ha_sc.cluster.port_registry import NoBlock
@@ -78,6 +86,23 @@ def cluster() -> None:
     type=Duration(),
     help="Time between a leader's renewals  [default: 0.1s on raft, 0.25s on etcd]",
 )
+@click.option(
+    "--max-partitions-per-topic",
+    type=click.IntRange(min=1),
+    help="Passed to every SC replica (sc run's flag)  [default: as recorded, else sc run's]",
+)
+@click.option(
+    "--max-partitions-in-cluster",
+    type=click.IntRange(min=1),
+    help="Passed to every SC replica (sc run's flag)  [default: as recorded, else sc run's]",
+)
+@click.option(
+    "--sc-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SC settings file (sc run --config) for every replica; the settings-tree flags "
+    "below override it for every replica  [default: as recorded]",
+)
+@tuning_options
 def up(
     replicas: int | None,
     spus: int | None,
@@ -89,6 +114,10 @@ def up(
     lease_ttl: float | None,
     renew_deadline: float | None,
     renew_interval: float | None,
+    max_partitions_per_topic: int | None,
+    max_partitions_in_cluster: int | None,
+    sc_config: Path | None,
+    tuning_flags: dict[str, dict[str, float | int]],
 ) -> None:
     """Start every member that is not running, then wait for a leader and all SPUs online.
 
@@ -97,7 +126,9 @@ def up(
     running set one at a time (on Raft, each is added to the Raft group); to shrink the
     set use `cluster remove`. Counts, ports and lease timings are fixed when the
     cluster is made (every replica runs with the same timings); a re-run changes only
-    what its flags say.
+    what its flags say. The SC settings (--sc-config, settings-tree flags, partition
+    caps) are recorded too: a re-run keeps them, and what it sets replaces them for
+    the replicas it starts.
 
     \b
     Ports: a block of 500 per cluster (default from 9003, as Fluvio), outside the
@@ -112,6 +143,13 @@ def up(
     timings = LeaseTimings(
         lease_ttl=lease_ttl, renew_deadline=renew_deadline, renew_interval=renew_interval
     )
+    sc_options = ScOptions(
+        config=str(sc_config.resolve()) if sc_config is not None else None,
+        tuning=tuning_flags,
+        max_partitions_per_topic=max_partitions_per_topic,
+        max_partitions_in_cluster=max_partitions_in_cluster,
+    )
+    _check_sc_options(where, backend, sc_options)
     try:
         with cluster_locked(where, _waiting(where)):
             layout = asyncio.run(
@@ -125,6 +163,7 @@ def up(
                     progress=lambda line: click.echo(f"  {line}"),
                     timings=timings if timings != LeaseTimings() else None,
                     base_port=base_port,
+                    sc_options=sc_options,
                 )
             )
     except (PortsTaken, NoBlock, BadBlock) as refused:
@@ -136,6 +175,32 @@ def up(
         f"{len(layout.spus)} SPUs; file {where / 'cluster.json'}"
     )
     click.echo(f"  public API endpoints: {','.join(layout.public_endpoints())}")
+
+
+def _check_sc_options(where: Path, backend: str | None, options: ScOptions) -> None:
+    """Refuse SC settings the replicas would refuse, before anything starts."""
+    from ha_sc.model.codec import format_validation_error
+    from ha_sc.sc.settings import ScSettings
+
+    recorded = ClusterLayout.load(where)
+    if recorded is not None:
+        options = recorded.sc_options.updated(options)
+        backend = backend or recorded.backend
+    caps = {
+        cap: value
+        for cap in ("max_partitions_per_topic", "max_partitions_in_cluster")
+        if (value := getattr(options, cap)) is not None
+    }
+    try:
+        config = Path(options.config) if options.config is not None else None
+        tuning = tuning_document(config, options.tuning)
+        ScSettings.model_validate({"backend": backend or "raft", "tuning": tuning, **caps})
+    except TuningFileError as invalid:
+        raise click.BadParameter(str(invalid), param_hint="'--sc-config'") from None
+    except ValidationError as invalid:
+        raise click.ClickException(
+            f"the SC replicas would refuse these settings: {format_validation_error(invalid)}"
+        ) from None
 
 
 @cluster.command("status")

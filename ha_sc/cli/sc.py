@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
+from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
 from ha_sc.controllers.topic_validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
@@ -121,6 +122,18 @@ def sc() -> None:
     show_default=True,
     help="Most partitions all topics may have together (a create going over is refused).",
 )
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of settings-tree values (keys: the field paths, [spu_link] hold = 0.75); "
+    "the flags below override it, an unknown key is an error.",
+)
+@click.option(
+    "--print-settings",
+    is_flag=True,
+    help="Print the effective settings tree as TOML (a config file) and exit.",
+)
+@tuning_options
 def run(
     replica_id: str,
     backend: str,
@@ -138,10 +151,15 @@ def run(
     renew_interval: float | None,
     max_partitions_per_topic: int,
     max_partitions_in_cluster: int,
+    config: Path | None,
+    print_settings: bool,
+    tuning_flags: dict[str, dict[str, object]],
 ) -> None:
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status.
 
-    Every replica of a set must run with the same lease timings."""
+    Every replica of a set must run with the same lease timings. The replica's timings
+    and sizes (the settings tree: --config and the --<group>-<field> flags) are logged
+    at start, one line per group."""
     data_dir = (data_dir or Path("~/.ha-sc") / replica_id).expanduser()
     fields: dict[str, object] = {
         "replica_id": replica_id,
@@ -163,9 +181,15 @@ def run(
     if etcd_endpoints:
         fields["etcd_endpoints"] = etcd_endpoints
     try:
+        fields["tuning"] = tuning_document(config, tuning_flags)
         settings = ScSettings.model_validate(fields)
+    except TuningFileError as invalid:
+        raise click.BadParameter(str(invalid), param_hint="'--config'") from None
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    if print_settings:
+        click.echo(render_toml(settings.tuning), nl=False)
+        return
     # The Raft and election threads do many short socket operations, each giving up the
     # GIL; with the default 5 ms switch interval every one of them can wait 5 ms behind
     # a busy main thread, and under load Raft heartbeats arrive late enough to depose

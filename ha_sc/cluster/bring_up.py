@@ -16,7 +16,7 @@ from ha_sc.cluster.launcher import (
     start_missing,
     start_replica,
 )
-from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, ReplicaEntry, SpuEntry
+from ha_sc.cluster.layout import ClusterLayout, LeaseTimings, ReplicaEntry, ScOptions, SpuEntry
 from ha_sc.cluster.membership import join
 from ha_sc.cluster.port_check import check_free
 from ha_sc.cluster.port_registry import claim_block
@@ -47,6 +47,7 @@ async def bring_up(
     progress: Progress,
     timings: LeaseTimings | None = None,
     base_port: int | None = None,
+    sc_options: ScOptions | None = None,
 ) -> ClusterLayout:
     """Call with the cluster file locked (``cluster_locked``)."""
     existing = ClusterLayout.load(directory)
@@ -65,6 +66,7 @@ async def bring_up(
         etcd_endpoints=etcd_endpoints,
         timings=timings,
         base_port=base_port if base_port is not None else block_base,
+        sc_options=sc_options,
     )
     if existing is None or existing.base_port is None:
         progress(f"ports {block(block_base)} (base {block_base})")

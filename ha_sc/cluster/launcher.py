@@ -10,7 +10,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ha_sc.cluster import ports
-from ha_sc.cluster.layout import ClusterLayout, EtcdEntry, LeaseTimings, ReplicaEntry, SpuEntry
+from ha_sc.cluster.layout import (
+    ClusterLayout,
+    EtcdEntry,
+    LeaseTimings,
+    ReplicaEntry,
+    ScOptions,
+    SpuEntry,
+)
 from ha_sc.cluster.port_holders import can_listen
 from ha_sc.cluster.ports import Offset
 from ha_sc.cluster.processes import free_address, is_running, python_module, spawn
@@ -39,13 +46,15 @@ def plan(
     etcd_endpoints: list[str],
     timings: LeaseTimings | None = None,
     base_port: int | None = None,
+    sc_options: ScOptions | None = None,
 ) -> ClusterLayout:
     """The layout to run: members already recorded keep their addresses; new ones get
     the ports of their slot in the cluster's block (``ha_sc.cluster.ports``) at
     ``base_port`` (the recorded block if there is one; without either, free loopback
     ports, as test harnesses want). ``replicas`` and ``spus`` (None: as recorded, else
     3). ``timings`` are fixed when the cluster is made (None: as recorded, or the
-    backend's defaults)."""
+    backend's defaults). ``sc_options`` are recorded over the recorded ones and apply
+    to the replicas started from now on."""
     if timings is not None:
         check_timings(backend, timings)
     layout = existing or ClusterLayout(
@@ -67,6 +76,8 @@ def plan(
         )
     if layout.base_port is None:
         layout.base_port = base_port
+    if sc_options is not None:
+        layout.sc_options = layout.sc_options.updated(sc_options)
     if replicas is None:
         replicas = len(existing.replicas) if existing is not None else DEFAULT_REPLICAS
     if spus is None:
@@ -155,6 +166,7 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         "--public-address", replica.public,
         "--private-address", replica.private,
         *layout.timings.flags(),
+        *layout.sc_options.flags(),
     ]  # fmt: skip
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]

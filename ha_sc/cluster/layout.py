@@ -80,6 +80,46 @@ class LeaseTimings(BaseModel):
         return args
 
 
+class ScOptions(BaseModel):
+    """What every SC replica is started with beyond its addresses and lease timings:
+    ``cluster up``'s ``--sc-config``, settings-tree flags and partition caps, kept so a
+    re-run starts replicas the same way (a re-run's own values replace these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config: str | None = None
+    """Absolute path of the SC config file (read by each replica when it starts)."""
+    tuning: dict[str, dict[str, float | int]] = Field(default_factory=dict)
+    """Settings-tree values given as flags, by group and field."""
+    max_partitions_per_topic: int | None = None
+    max_partitions_in_cluster: int | None = None
+
+    def updated(self, newer: ScOptions) -> ScOptions:
+        """These options with what ``newer`` sets over them."""
+        tuning = {group: dict(values) for group, values in self.tuning.items()}
+        for group, values in newer.tuning.items():
+            tuning.setdefault(group, {}).update(values)
+        return ScOptions(
+            config=newer.config or self.config,
+            tuning=tuning,
+            max_partitions_per_topic=newer.max_partitions_per_topic
+            or self.max_partitions_per_topic,
+            max_partitions_in_cluster=newer.max_partitions_in_cluster
+            or self.max_partitions_in_cluster,
+        )
+
+    def flags(self) -> list[str]:
+        """As ``sc run`` flags (``--config``, ``--<group>-<field>``, the caps)."""
+        args = ["--config", self.config] if self.config is not None else []
+        for group, values in self.tuning.items():
+            for name, value in values.items():
+                args += [f"--{group}-{name}".replace("_", "-"), repr(value)]
+        for cap in ("max_partitions_per_topic", "max_partitions_in_cluster"):
+            if (limit := getattr(self, cap)) is not None:
+                args += [f"--{cap.replace('_', '-')}", str(limit)]
+        return args
+
+
 class ClusterLayout(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +128,8 @@ class ClusterLayout(BaseModel):
     """First port of the cluster's block (see ``ha_sc.cluster.ports``); None in files
     written before blocks, whose members keep the addresses they have."""
     timings: LeaseTimings = Field(default_factory=LeaseTimings)
+    sc_options: ScOptions = Field(default_factory=ScOptions)
+    """Config file, settings and caps every SC replica is started with."""
     last_replica_number: int = 0
     """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)

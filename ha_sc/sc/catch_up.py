@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from election.term import Term
+from ha_sc.controllers.settings import SECONDS
 from ha_sc.kv.api import KeyExists, KvStore, KvUnavailable, RevisionConflict
 from ha_sc.model.kinds import Kind
 from ha_sc.store import GlobalStore
@@ -19,19 +22,46 @@ from ha_sc.store.progress import PROGRESS_KEY, progress_value
 
 log = logging.getLogger("ha_sc.sc")
 
-RETRY_FIRST = 0.05
-RETRY_MAX = 0.5
-MARK_WAIT = 5.0
-"""How long the watch may take to bring a mark before the dispatchers re-list instead."""
+
+class CatchUpSettings(BaseModel):
+    """How a new leader writes its progress marks and waits for them (the ``catch_up``
+    group of the settings tree)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    mark_wait: float = Field(default=5.0, gt=0, json_schema_extra=SECONDS)
+    """How long the watch may take to bring the marks back before the dispatchers
+    re-list instead (seconds): a watch delivers in milliseconds, so 5 s means it is
+    stuck, and a re-list of a large store costs seconds too."""
+    retry_initial: float = Field(default=0.05, gt=0, json_schema_extra=SECONDS)
+    """Wait before writing a mark again when the store is unavailable (seconds); it
+    doubles with each failure: 50 ms retries a Raft election's gap at once."""
+    retry_max: float = Field(default=0.5, gt=0, json_schema_extra=SECONDS)
+    """The longest wait between two attempts at a mark (seconds): half a second keeps
+    a new leader's start prompt once the store is back."""
+
+    @model_validator(mode="after")
+    def _retries_ordered(self) -> CatchUpSettings:
+        if self.retry_initial > self.retry_max:
+            raise ValueError(
+                f"catch_up.retry_initial {self.retry_initial:g} s must not exceed "
+                f"catch_up.retry_max {self.retry_max:g} s"
+            )
+        return self
 
 
-async def write_mark(kv: KvStore, kind: Kind, term: Term, replica: str) -> int:
+_DEFAULT = CatchUpSettings()
+
+
+async def write_mark(
+    kv: KvStore, kind: Kind, term: Term, replica: str, settings: CatchUpSettings = _DEFAULT
+) -> int:
     """Write this term's progress mark for ``kind``; returns the mark's revision.
 
     Raises StaleGuard once a newer epoch leads; retries while the KV is unreachable.
     """
     value = progress_value(term.epoch, replica)
-    delay = RETRY_FIRST
+    delay = settings.retry_initial
     while True:
         try:
             entry = await kv.get(kind.value, PROGRESS_KEY)
@@ -49,22 +79,28 @@ async def write_mark(kv: KvStore, kind: Kind, term: Term, replica: str) -> int:
         except KvUnavailable as exc:
             log.warning("epoch=%d: KV unavailable writing the %s mark: %s", term.epoch, kind, exc)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
+            delay = min(delay * 2, settings.retry_max)
 
 
-async def catch_up(kv: KvStore, cache: GlobalStore, term: Term, replica: str) -> int:
+async def catch_up(
+    kv: KvStore,
+    cache: GlobalStore,
+    term: Term,
+    replica: str,
+    settings: CatchUpSettings = _DEFAULT,
+) -> int:
     """Return once the cache reflects the store as of this term's win; returns the
     highest mark revision."""
-    marks = {kind: await write_mark(kv, kind, term, replica) for kind in Kind}
+    marks = {kind: await write_mark(kv, kind, term, replica, settings) for kind in Kind}
     highest = max(marks.values())
     try:
-        async with asyncio.timeout(MARK_WAIT):
+        async with asyncio.timeout(settings.mark_wait):
             await cache.wait_for_marks(marks)
     except TimeoutError:
         log.warning(
             "epoch=%d: marks not seen through the watch within %.0f s; re-listing",
             term.epoch,
-            MARK_WAIT,
+            settings.mark_wait,
         )
         await cache.wait_for_revision(highest)
     return highest

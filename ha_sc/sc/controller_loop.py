@@ -14,8 +14,8 @@ The plan is computed on a worker thread from immutable snapshots of the cache:
 at 100k partitions a pass takes about half a second of CPU, and on the event
 loop it would hold up the lease renewals that keep this replica the leader.
 Passes are paced by what they cost: after a plan that took ``p`` seconds the next
-starts no sooner than ``PACE * p`` after it, and the periodic one comes every
-``RESYNC_PLANS * p`` seconds if that is longer than ``resync``, so a large store
+starts no sooner than ``pacing.pace * p`` after it, and the periodic one comes every
+``pacing.resync_plans * p`` seconds if that is longer than ``resync``, so a large store
 costs the leader at most half its time in planning, and little while nothing moves.
 """
 
@@ -31,6 +31,7 @@ from typing import Any
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.model.kinds import Partition, Spu, Topic
@@ -44,13 +45,8 @@ from ha_sc.store import GlobalStore, StoreView
 log = logging.getLogger("ha_sc.controllers")
 
 ConnectedSpus = Callable[[], Collection[int] | None]
-UNAVAILABLE_PAUSE = 0.5
-"""Seconds between a pass whose writes could not be committed and the next one."""
-PACE = 2.0
-"""A pass starts no sooner than this many times the last plan's duration after the
-last one started: planning takes at most half the leader's time."""
-RESYNC_PLANS = 10.0
-"""With nothing changing, a pass every this many plan durations (or ``resync``)."""
+_PACING = PacingSettings()
+_WINDOW = WriteWindowSettings()
 
 
 class ControllerLoop:
@@ -66,6 +62,9 @@ class ControllerLoop:
         wake: asyncio.Event | None = None,
         limits: TopicLimits = DEFAULT_LIMITS,
         settling: Callable[[], bool] = lambda: False,
+        unavailable_pause: float = 0.5,
+        pacing: PacingSettings = _PACING,
+        window: WriteWindowSettings = _WINDOW,
     ) -> None:
         self._cache = cache
         self._settling = settling
@@ -76,7 +75,9 @@ class ControllerLoop:
         self._min_interval = min_interval
         self._reports = reports
         self._limits = limits
-        self._window = WriteWindow()
+        self._unavailable_pause = unavailable_pause
+        self._pacing = pacing
+        self._window = WriteWindow(start=window.start, limit=window.limit, slow=window.slow)
         self.passes = 0
         self.plan_seconds = 0.0
         """How long the last pass took to plan."""
@@ -110,13 +111,13 @@ class ControllerLoop:
                     "epoch=%d: store unavailable during a pass (%s); next pass in %.1f s",
                     term.epoch,
                     unavailable,
-                    UNAVAILABLE_PAUSE,
+                    self._unavailable_pause,
                 )
-                await _sleep_unless_lost(term, UNAVAILABLE_PAUSE)
+                await _sleep_unless_lost(term, self._unavailable_pause)
                 continue
-            spacing = max(self._min_interval, PACE * self.plan_seconds)
+            spacing = max(self._min_interval, self._pacing.pace * self.plan_seconds)
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
-            resync = max(self._resync, RESYNC_PLANS * self.plan_seconds)
+            resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)
 
     def _epochs(self) -> tuple[int, int, int]:

@@ -28,7 +28,8 @@ from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
 from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
-from ha_sc.sc.spu_grace import DEFAULT_SPU_GRACE, grace_over
+from ha_sc.sc.spu_grace import grace_over
+from ha_sc.sc.tuning import ScTuning
 from ha_sc.store import GlobalStore
 
 log = logging.getLogger("ha_sc.sc")
@@ -91,21 +92,27 @@ class LeaderRole:
         *,
         replica: str,
         connected_spus: Callable[[], Collection[int]] | None = None,
-        spu_grace: float = DEFAULT_SPU_GRACE,
+        spu_grace: float | None = None,
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
-        controller_resync: float = 1.0,
+        controller_resync: float | None = None,
         limits: TopicLimits = DEFAULT_LIMITS,
+        tuning: ScTuning | None = None,
     ) -> None:
+        """``tuning`` gives the controller loop its settings and the grace for SPUs;
+        ``spu_grace`` and ``controller_resync`` override those two (tests)."""
         self.candidate = candidate
         self._kv = kv
         self._cache = cache
         self._connected_spus = connected_spus
-        self._spu_grace = spu_grace
+        self._tuning = tuning = tuning if tuning is not None else ScTuning()
+        self._spu_grace = spu_grace if spu_grace is not None else tuning.spu_grace
         self._replica = replica
         self._reports = reports
         self._spus_changed = spus_changed
-        self._controller_resync = controller_resync
+        self._controller_resync = (
+            controller_resync if controller_resync is not None else tuning.controller.resync
+        )
         self._limits = limits
         self.term: Term | None = None
         """The term whose duties are running, if any."""
@@ -114,7 +121,9 @@ class LeaderRole:
         while True:
             term = await self.candidate.wait_won()
             try:
-                revision = await catch_up(self._kv, self._cache, term, self._replica)
+                revision = await catch_up(
+                    self._kv, self._cache, term, self._replica, self._tuning.catch_up
+                )
             except StaleGuard:
                 term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():
@@ -171,6 +180,10 @@ class LeaderRole:
             wake=self._spus_changed,
             resync=self._controller_resync,
             limits=self._limits,
+            min_interval=self._tuning.controller.min_interval,
+            unavailable_pause=self._tuning.controller.unavailable_pause,
+            pacing=self._tuning.pacing,
+            window=self._tuning.write_window,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

@@ -136,7 +136,18 @@ class ScReplica:
             loop.add_signal_handler(sig, self._stop.set)
         kv = self._kv = open_kv(self.settings)
         candidate = self._candidate = make_candidate(self.settings, kv)
-        spus = SpuServer(self, self.settings.private_address)
+        tuning = self.settings.tuning
+        for line in tuning.summary():
+            log.info("sc %s settings: %s", self.replica_id, line)
+        spus = SpuServer(
+            self,
+            self.settings.private_address,
+            health_timeout=tuning.spu_link.health_timeout,
+            keepalive_interval=tuning.spu_link.keepalive_interval,
+            hold=tuning.spu_link.hold,
+            warm_interval=tuning.spu_link.warm_interval,
+            spu=tuning.spu,
+        )
         role = self._role = LeaderRole(
             candidate,
             kv,
@@ -146,6 +157,7 @@ class ScReplica:
             reports=spus.connected_reports,
             spus_changed=spus.connections_changed,
             limits=self.settings.topic_limits(),
+            tuning=tuning,
         )
         dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
         api = ApiServer(

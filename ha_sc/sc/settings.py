@@ -14,6 +14,7 @@ from ha_sc.controllers.topic_validation import (
     MAX_PARTITIONS_PER_TOPIC,
     TopicLimits,
 )
+from ha_sc.sc.tuning import ScTuning
 
 
 class Backend(enum.StrEnum):
@@ -65,6 +66,9 @@ class ScSettings(BaseModel):
     max_partitions_in_cluster: int = Field(default=MAX_PARTITIONS_IN_CLUSTER, ge=1)
     """Most partitions all topics may have together, refused the same way; of topics
     written by hand that cross it together, the one created later is refused."""
+    tuning: ScTuning = Field(default_factory=ScTuning)
+    """Timings and sizes of the replica's parts (``--config`` file, ``--<group>-<field>``
+    flags), checked together."""
 
     def topic_limits(self) -> TopicLimits:
         """The partition caps topic creates and the topic reducer check."""
@@ -111,6 +115,19 @@ class ScSettings(BaseModel):
             self.election_timing()
         except ValidationError as invalid:
             raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+    @model_validator(mode="after")
+    def _slow_writes_noticed_before_the_deadline(self) -> ScSettings:
+        # a renewal queued behind writes slower than this would miss its deadline before
+        # the write window narrowed
+        slow, deadline = self.tuning.write_window.slow, self.election_timing().renew_deadline
+        if slow >= deadline:
+            raise ValueError(
+                f"write_window.slow {slow:g} s must stay below the lease's renew_deadline "
+                f"{deadline:g} s, or renewals queue behind slow writes past their deadline "
+                "before the write window narrows"
+            )
         return self
 
 

@@ -16,35 +16,24 @@ from collections.abc import Collection
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ha_sc.spu.settings import SpuSettings
+from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 
-HOLD = 1.0
-"""Longest an SC replica holds an SPU's registration around a failover (seconds)."""
-
-KEEPALIVE_INTERVAL = 0.5
-"""Seconds between the SC's messages to an SPU when nothing changes."""
-
-GRACE_MARGIN = 0.5
-"""Room for scheduling on a busy host and the SPU's registration round trip (seconds)."""
-
-
-def _spu_default(name: str) -> float:
-    default = SpuSettings.model_fields[name].default
-    assert isinstance(default, float)
-    return default
+_SPU = AssumedSpuSettings()
+_LINK = SpuLinkSettings()
 
 
 class FollowTiming(BaseModel):
-    """The SPU and SC timings that decide how long SPUs take to come over to a new leader."""
+    """The SPU and SC timings that decide how long SPUs take to come over to a new leader
+    (defaults: the SPU's and the SC's, ``spu`` and ``spu_link`` of the settings tree)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sc_timeout: float = Field(default=_spu_default("sc_timeout"), gt=0)
-    connect_timeout: float = Field(default=_spu_default("connect_timeout"), gt=0)
-    backoff_max: float = Field(default=_spu_default("backoff_max"), gt=0)
-    hold: float = Field(default=HOLD, ge=0)
-    keepalive_interval: float = Field(default=KEEPALIVE_INTERVAL, gt=0)
-    margin: float = Field(default=GRACE_MARGIN, ge=0)
+    sc_timeout: float = Field(default=_SPU.sc_timeout, gt=0)
+    connect_timeout: float = Field(default=_SPU.connect_timeout, gt=0)
+    backoff_max: float = Field(default=_SPU.backoff_max, gt=0)
+    hold: float = Field(default=_LINK.hold, ge=0)
+    keepalive_interval: float = Field(default=_LINK.keepalive_interval, gt=0)
+    margin: float = Field(default=_LINK.grace_margin, ge=0)
 
 
 class FollowTimingError(ValueError):
@@ -55,15 +44,15 @@ def check_follow_timing(timing: FollowTiming) -> None:
     """Raise ``FollowTimingError`` naming the first broken constraint."""
     if timing.hold >= timing.sc_timeout:
         raise FollowTimingError(
-            f"hold < sc_timeout is broken: hold ({timing.hold:g} s) must be shorter than the "
-            f"SPU's wait for an answer, sc_timeout ({timing.sc_timeout:g} s), or a held SPU "
-            "gives up before it is answered"
+            f"hold < sc_timeout is broken: the hold {timing.hold:g} s at a standby must stay "
+            f"below the SPU's sc_timeout {timing.sc_timeout:g} s (its wait for an answer), "
+            "or a held SPU gives up before it is answered"
         )
     if timing.keepalive_interval >= timing.sc_timeout:
         raise FollowTimingError(
-            f"keepalive_interval < sc_timeout is broken: keepalive_interval "
-            f"({timing.keepalive_interval:g} s) must be shorter than sc_timeout "
-            f"({timing.sc_timeout:g} s), or SPUs leave a live leader that has nothing to say"
+            f"keepalive_interval < sc_timeout is broken: the keepalive interval "
+            f"{timing.keepalive_interval:g} s must stay below the SPU's sc_timeout "
+            f"{timing.sc_timeout:g} s, or SPUs leave a live leader that has nothing to say"
         )
 
 

@@ -45,7 +45,8 @@ from ha_sc.protocol import (
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
-from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
+from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
+from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.store import Supervisor
 
@@ -53,6 +54,7 @@ log = logging.getLogger("ha_sc.sc.spu")
 
 HOLD_POLL = 0.005
 """Seconds between two looks at the leadership while a registration is held."""
+_LINK = SpuLinkSettings()
 
 
 class SpuServer:
@@ -63,17 +65,26 @@ class SpuServer:
         view: ReplicaView,
         address: str,
         *,
-        health_timeout: float = 1.2,
-        keepalive_interval: float = KEEPALIVE_INTERVAL,
-        hold: float = HOLD,
+        health_timeout: float = _LINK.health_timeout,
+        keepalive_interval: float = _LINK.keepalive_interval,
+        hold: float = _LINK.hold,
+        warm_interval: float = _LINK.warm_interval,
+        spu: AssumedSpuSettings | None = None,
     ) -> None:
+        """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
+        timings they must fit (default: the SPU's defaults)."""
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
                 f"({keepalive_interval}) must be > 0"
             )
-        # SPUs run with their default timings: a hold or keepalive they cannot wait out fails here
-        check_follow_timing(FollowTiming(hold=hold, keepalive_interval=keepalive_interval))
+        # a hold or keepalive the SPUs cannot wait out fails here
+        spu = spu if spu is not None else AssumedSpuSettings()
+        check_follow_timing(
+            FollowTiming(
+                hold=hold, keepalive_interval=keepalive_interval, sc_timeout=spu.sc_timeout
+            )
+        )
         parse_address(address)  # fail here rather than at start
         self._view = view
         self._bind = address
@@ -82,6 +93,7 @@ class SpuServer:
         self._hold = hold
         """Longest a registration is held around a failover (below the SPU's 2 s wait
         for an answer)."""
+        self._warm_interval = warm_interval
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -128,7 +140,9 @@ class SpuServer:
         host, port = parse_address(self._bind)
         self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
         self._supervisor.start(
-            "replica-specs-warm", keep_warm(self._replica_specs, self._view.cache), critical=False
+            "replica-specs-warm",
+            keep_warm(self._replica_specs, self._view.cache, interval=self._warm_interval),
+            critical=False,
         )
         self._supervisor.start("leader-changes", self._leader_changes.run())
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]

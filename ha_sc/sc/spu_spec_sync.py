@@ -186,17 +186,15 @@ class ReplicaSpecs:
 
 SYNC_SLICE = 5000
 """Partitions a full sync looks at between two yields to the event loop."""
-WARM_INTERVAL = 1.0
 WARM_SLICE = 1000
 """Specs built between two yields to the event loop."""
 
 
-async def keep_warm(
-    specs: ReplicaSpecs, cache: GlobalStore, *, interval: float = WARM_INTERVAL
-) -> None:
+async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float) -> None:
     """Build the replica specs of partitions as they are cached or change (a task, on
     every replica): a standby that wins then sends its first full syncs from specs
     already built (building 67k of them took a new leader about a second per SPU).
+    ``interval`` (seconds, ``spu_link.warm_interval``) spaces the passes.
     After a pass with nothing new, each SPU's whole set is brought up to date too."""
     partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
     while True:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ha_sc.model.ints import SpuId
 from ha_sc.protocol import parse_address
+from ha_sc.protocol.link_timing import DEFAULT_HEALTH_TIMEOUT, report_cadence_problem
 from ha_sc.spu.dataplane.settings import DataPlaneSettings
 
 STATE_FILE_NAME = "spu-state.json"
@@ -34,9 +35,9 @@ class SpuSettings(BaseModel):
     """Where other SPUs will reach this SPU for replication."""
     data_dir: Path
     """Where the SPU keeps its state file and, under ``logs/``, its partition logs."""
-    status_interval: float = Field(default=0.3, gt=0, le=0.4)
+    status_interval: float = Field(default=0.3, gt=0)
     """Seconds between status reports; the SC counts silence past its health timeout
-    (1.2 s by default) as the SPU going offline."""
+    (1.2 s by default) as the SPU going offline, so at most a third of it (0.4 s)."""
     sc_timeout: float = Field(default=2.0, gt=0)
     """Seconds of silence from the SC (it sends a keepalive every 0.5 s) after which the
     SPU gives the connection up and looks for the leader again: how long SPUs stay with
@@ -73,6 +74,15 @@ class SpuSettings(BaseModel):
                 f"backoff_initial ({self.backoff_initial}) must not exceed "
                 f"backoff_max ({self.backoff_max})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _reports_often_enough(self) -> SpuSettings:
+        problem = report_cadence_problem(
+            status_interval=self.status_interval, health_timeout=DEFAULT_HEALTH_TIMEOUT
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -123,6 +123,49 @@ def test_lease_timings_given_to_up_reach_every_replica_and_stay(cluster_dir: Pat
     assert status(cluster_dir)["leader"] is not None  # nothing was stopped
 
 
+def test_sc_settings_given_to_up_reach_every_replica_and_stay(
+    cluster_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "sc.toml"
+    config.write_text('[spu_link]\nhold = "750ms"\n\n[write_window]\nlimit = 32\n')
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "2", "--spus", "0",
+          "--sc-config", str(config), "--controller-resync", "1500ms",
+          "--max-partitions-per-topic", "4")  # fmt: skip
+    for replica in ("sc-1", "sc-2"):
+        log = (cluster_dir / "logs" / f"{replica}.log").read_text()
+        assert f"sc {replica} settings: spu_link health_timeout=1.2s" in log
+        assert "keepalive_interval=0.5s hold=0.75s" in log  # from the file
+        assert "settings: write_window start=16 limit=32 slow=0.1s" in log
+        assert "settings: controller resync=1.5s min_interval=0.05s" in log  # a flag
+    refused = ha_sc(cluster_dir, "topic", "create", "wide", "-p", "5", "-r", "1", check=False)
+    assert refused.returncode != 0
+    assert "exceed the limit of 4 partitions per topic" in refused.stdout + refused.stderr
+
+    options = recorded(cluster_dir)["sc_options"]
+    assert options["config"] == str(config.resolve())
+    assert options["tuning"] == {"controller": {"resync": 1.5}}
+    leader = status(cluster_dir)["leader"]
+    os.kill(leader["pid"], signal.SIGKILL)
+    log_path = cluster_dir / "logs" / f"{leader['id']}.log"
+    before = len(log_path.read_text())
+    ha_sc(cluster_dir, "cluster", "up")  # no flags: the recorded settings again
+    again = log_path.read_text()[before:]
+    assert "hold=0.75s" in again and "controller resync=1.5s" in again
+
+
+def test_sc_settings_that_cannot_work_stop_up_before_anything_starts(
+    cluster_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "sc.toml"
+    config.write_text("[spu_link]\nhodl = 0.5\n")
+    refused = ha_sc(cluster_dir, "cluster", "up", "--sc-config", str(config), check=False)
+    assert refused.returncode != 0 and "unknown key 'spu_link.hodl'" in refused.stderr
+    refused = ha_sc(cluster_dir, "cluster", "up", "--spu-link-hold", "3s", check=False)
+    assert refused.returncode != 0
+    assert "must stay below the SPU's sc_timeout 2 s" in refused.stderr
+    assert not (cluster_dir / "cluster.json").exists()
+
+
 def test_the_replica_set_grows_and_shrinks_while_running(cluster_dir: Path) -> None:
     ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "2")
     ha_sc(cluster_dir, "topic", "create", "orders", "-p", "2", "-r", "2")
