@@ -28,7 +28,7 @@ from chaos.report.summary import RunSummary, summarize
 from chaos.report.timeline import draw_timeline
 from chaos.scenarios.scenario import BASELINE_SHARE, FAULT_SHARE, FaultContext, Scenario
 from chaos.workload.base import Idle, Workload
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("chaos.runner")
 

@@ -36,8 +36,7 @@ from chaos.cluster.links import (
 from chaos.cluster.member import Member
 from chaos.cluster.ports import Ports
 from chaos.history.leadership import leader_report
-from ha_sc.client import AdminClient, ApiError
-from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
+from ha_sc.client import AdminClient, ApiError, CustomSpuSpec, Endpoint, SpuResolution
 
 log = logging.getLogger("chaos.cluster")
 

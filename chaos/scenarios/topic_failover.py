@@ -9,8 +9,7 @@ import time
 
 from chaos.faults.process import Kill, Pause
 from chaos.scenarios.scenario import FaultContext, Scenario
-from ha_sc.client import ApiError
-from ha_sc.model import TopicReplicas, TopicResolution, TopicSpec
+from ha_sc.client import ApiError, TopicReplicas, TopicResolution, TopicSpec
 
 TOPIC = "chaos-created"
 PAUSED_TOPIC = "chaos-created-paused"

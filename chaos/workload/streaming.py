@@ -21,6 +21,7 @@ from chaos.history.events import Produce, Read
 from chaos.history.history import FINAL_READER
 from chaos.history.recorder import Recorder
 from ha_sc.client import (
+    Acks,
     AdminClient,
     ApiError,
     ConsumeFailed,
@@ -28,17 +29,18 @@ from ha_sc.client import (
     ConsumerSettings,
     DeliveryTimeout,
     Offset,
+    PartitionResolution,
     ProduceFailed,
     ProducerSettings,
     RecordAck,
     StreamClient,
     StreamError,
     TopicProducer,
+    TopicReplicas,
+    TopicSpec,
     UnknownTopic,
 )
-from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
-from ha_sc.protocol.data import Acks
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("chaos.workload")
 

@@ -20,9 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from election.term import Term
 from ha_sc import awake
@@ -39,6 +38,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore
+from ha_sc.tasks import first_of
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -125,7 +125,7 @@ class SpuConnection:
             full.epoch,
         )
         name = f"spu-conn-{self.spu_id}"
-        return await _first_of(
+        return await first_of(
             {
                 f"{name}-push": self._push(),
                 f"{name}-status": self._read_status(first_wait=self._patience(len(full.replicas))),
@@ -235,21 +235,6 @@ class SpuConnection:
         except ConnectionError as exc:
             return f"connection lost: {exc or type(exc).__name__}"
         return None
-
-
-async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
-    """Run the coroutines as named tasks; return the first result and cancel the rest."""
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    first = next(task for task in tasks if task in done)
-    if first.cancelled():
-        raise asyncio.CancelledError
-    return first.result()  # an unexpected error propagates: the supervisor logs it
 
 
 def _describe(delta: Delta) -> str:

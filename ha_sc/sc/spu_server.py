@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from election.term import Term
+from ha_sc.api.replica_view import ReplicaView
 from ha_sc.protocol import (
     MessageDecoder,
     NotLeader,
@@ -43,11 +44,10 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
-from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import HOLD, KEEPALIVE_INTERVAL, FollowTiming, check_follow_timing
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.sc.spu")
 

@@ -33,9 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from ha_sc import awake
 from ha_sc.protocol import (
@@ -58,7 +56,7 @@ from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor, first_of
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -318,7 +316,7 @@ class ScLink:
         self._learn(first.sc_replicas)
         self._state.connected(address)
         log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
-        reason = await _first_of(
+        reason = await first_of(
             {"sc-link-read": self._read(channel), "sc-link-status": self._report(channel)}
         )
         return SessionEnd(reason, served=True)
@@ -382,14 +380,3 @@ def split_dial(spec: str) -> tuple[str, str]:
     address, _, dial = spec.partition("@")
     return address, dial or address
 
-
-async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
-    """Run the coroutines as named tasks; return the first result and cancel the rest."""
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return next(task for task in tasks if task in done).result()

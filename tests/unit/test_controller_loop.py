@@ -26,7 +26,8 @@ from ha_sc.model import (
 from ha_sc.sc import controller_loop
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.controller_loop import ControllerLoop
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 
 class Cluster:

@@ -19,8 +19,8 @@ from ha_sc.spu.dataplane.isr import (
     next_isr,
 )
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.waiting import CommitWaiters
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 

@@ -44,8 +44,8 @@ from ha_sc.spu.dataplane.follower import Follower
 from ha_sc.spu.dataplane.leader import Leadership
 from ha_sc.spu.dataplane.link import LeaderLink
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.truncation import cut_to_follow
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.replica_table import LocalReplica, ReplicaRole
 from ha_sc.spu.storage import LogSettings, StorageError
 from ha_sc.spu.storage.settings import MAX_SEGMENT_BYTES
