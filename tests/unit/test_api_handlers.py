@@ -18,7 +18,7 @@ from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.api.replica_view import KnownLeader
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (

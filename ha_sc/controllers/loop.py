@@ -31,17 +31,17 @@ from typing import Any
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.write_waves import apply_actions
+from ha_sc.controllers.write_window import WriteWindow
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
-from ha_sc.sc.action_waves import apply_actions
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.reported_offsets import offsets_by_partition
-from ha_sc.sc.write_window import WriteWindow
 from ha_sc.store import GlobalStore, StoreView
 
-log = logging.getLogger("ha_sc.controllers")
+log = logging.getLogger(__name__)
 
 ConnectedSpus = Callable[[], Collection[int] | None]
 UNAVAILABLE_PAUSE = 0.5
