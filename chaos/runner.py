@@ -22,7 +22,7 @@ from chaos.cluster.topology import ChaosCluster, Shape
 from chaos.faults.base import Injector, Unavailable
 from chaos.history import collect
 from chaos.history.history import History
-from chaos.history.leadership import LeadershipWatch
+from chaos.history.leader_reports import LeadershipWatch
 from chaos.history.recorder import Recorder
 from chaos.report.summary import RunSummary, summarize
 from chaos.report.timeline import draw_timeline

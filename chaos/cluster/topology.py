@@ -35,7 +35,7 @@ from chaos.cluster.links import (
 )
 from chaos.cluster.member import Member
 from chaos.cluster.ports import Ports
-from chaos.history.leadership import leader_report
+from chaos.history.leader_reports import leader_report
 from ha_sc.client import AdminClient, ApiError, CustomSpuSpec, Endpoint, SpuResolution
 
 log = logging.getLogger("chaos.cluster")

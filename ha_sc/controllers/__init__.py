@@ -19,8 +19,8 @@ from ha_sc.controllers.actions import (
     UpdateStatus,
 )
 from ha_sc.controllers.partitions.leader_election import choose_leader, is_in_sync
-from ha_sc.controllers.partitions.offsets import ReportedOffsets, with_reported_offsets
 from ha_sc.controllers.partitions.reducer import led_by, reduce_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets, with_reported_offsets
 from ha_sc.controllers.simulation import ActionRefused, SimulatedCluster, simulate_actions
 from ha_sc.controllers.spus.health import reduce_spu_status, spu_resolution
 from ha_sc.controllers.spus.info import SpuInfo, spu_infos, spus_by_id

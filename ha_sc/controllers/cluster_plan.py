@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.orphans import collect_orphans, sort_by_owner
-from ha_sc.controllers.partitions.offsets import ReportedOffsets
 from ha_sc.controllers.partitions.reducer import reduce_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
 from ha_sc.controllers.spus.health import reduce_spu_status
 from ha_sc.controllers.spus.info import SpuInfo, spu_infos, spus_by_id
 from ha_sc.controllers.spus.load import spu_load

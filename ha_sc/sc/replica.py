@@ -26,7 +26,7 @@ from ha_sc.kv.raft import RaftKv
 from ha_sc.kv.raft_membership import MembershipError
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.kv_backend import open_kv, store_ready
-from ha_sc.sc.leadership import ELECTION, LeaderRole, make_candidate
+from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers

@@ -72,7 +72,7 @@ class SpuConnection:
         peer: str,
         health_timeout: float,
         keepalive_interval: float,
-        sc_replicas: Callable[[], list[str]] = list,
+        sc_members: Callable[[], list[str]] = list,
         replica_specs: ReplicaSpecs | None = None,
     ) -> None:
         self.spu_id = spu_id
@@ -86,7 +86,7 @@ class SpuConnection:
         self._on_status = on_status
         self._health_timeout = health_timeout
         self._keepalive = keepalive_interval
-        self._sc_replicas = sc_replicas
+        self._sc_members = sc_members
         self._close_requested = asyncio.Event()
         self._close_reason = ""
         self._silent_until = 0.0
@@ -109,7 +109,7 @@ class SpuConnection:
 
     async def _serve(self) -> str:
         full = (await self._sync.full_sync(self._term.epoch)).model_copy(
-            update={"sc_replicas": self._sc_replicas()}
+            update={"sc_members": self._sc_members()}
         )
         if not self._term.is_valid():
             return self._term_reason()

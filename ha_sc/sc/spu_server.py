@@ -248,7 +248,7 @@ class SpuServer:
             term=term,
             cache=self._view.cache,
             on_status=self._record_status,
-            sc_replicas=self._view.replica_privates,
+            sc_members=self._view.replica_privates,
             replica_specs=self._replica_specs,
             peer=peer,
             health_timeout=self._health_timeout,

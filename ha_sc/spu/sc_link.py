@@ -313,7 +313,7 @@ class ScLink:
             return SessionEnd(f"protocol violation: a {first.type} before the full sync")
         if not self._apply(first):
             return self._stale(first)
-        self._learn(first.sc_replicas)
+        self._learn(first.sc_members)
         self._state.connected(address)
         log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
         reason = await first_of(
@@ -332,10 +332,10 @@ class ScLink:
         )
         return accepted
 
-    def _learn(self, sc_replicas: list[str]) -> None:
+    def _learn(self, sc_members: list[str]) -> None:
         """Add SC replicas the leader knows of to those this SPU tries (never removes:
         a replica it cannot reach costs one refused connection in a round)."""
-        new = [a for a in sc_replicas if a not in self.addresses]
+        new = [a for a in sc_members if a not in self.addresses]
         if new:
             self.addresses.extend(new)
             log.info("spu %d: learned of sc replicas %s", self._settings.spu_id, ", ".join(new))

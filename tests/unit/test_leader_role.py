@@ -22,7 +22,7 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
-from ha_sc.sc.leadership import ELECTION, LeaderRole
+from ha_sc.sc.leader_role import ELECTION, LeaderRole
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 

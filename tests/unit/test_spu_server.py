@@ -190,7 +190,7 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     term = view.win()
     client, full = await registered(connect)
     assert full.epoch == term.epoch
-    assert full.sc_replicas == view.privates
+    assert full.sc_members == view.privates
     assert [s.id for s in full.spus] == [ME]
     assert server.connected_ids() == {ME}
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 from ha_sc.controllers.actions import Action, UpdateSpec, UpdateStatus
 from ha_sc.controllers.partitions.leader_election import choose_leader
-from ha_sc.controllers.partitions.offsets import ReportedOffsets, with_reported_offsets
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets, with_reported_offsets
 from ha_sc.controllers.spus.info import SpuInfo
 from ha_sc.model.kinds import Kind, Partition
 from ha_sc.model.partition import (
