@@ -147,3 +147,22 @@ async def first_of(coros: Mapping[str, Coroutine[Any, Any, T]]) -> T:
     if first.cancelled():
         raise asyncio.CancelledError
     return first.result()
+
+
+async def until_first(
+    coros: Mapping[str, Coroutine[Any, Any, object]], *, timeout: float | None = None
+) -> None:
+    """Return once the first of the coroutines (run as tasks named by their keys) ends,
+    however it ends, or after ``timeout`` seconds; the rest are cancelled and awaited.
+
+    For waits on several signals where only "something happened" matters (a store
+    changed, the term was lost, a connection closed): the caller looks again."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

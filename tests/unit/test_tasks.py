@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ha_sc.tasks import Supervisor, TaskFailure, first_of
+from ha_sc.tasks import Supervisor, TaskFailure, first_of, until_first
 
 
 async def _after(event: asyncio.Event, value: str) -> str:
@@ -104,3 +104,26 @@ async def test_a_critical_task_that_returns_is_a_failure() -> None:
     assert failure.error is None
     assert failures == [failure]
     await supervisor.stop()
+
+
+async def test_until_first_returns_when_one_signal_fires_and_cancels_the_rest() -> None:
+    fired = asyncio.Event()
+    fired.set()
+    await until_first({"sig-fired": fired.wait(), "sig-idle": _forever()}, timeout=60)
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("sig-")]
+
+
+async def test_until_first_returns_after_the_timeout_when_nothing_fires() -> None:
+    await until_first({"quiet-1": _forever(), "quiet-2": _forever()}, timeout=0)
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("quiet-")]
+
+
+async def test_until_first_ignores_how_the_first_ended() -> None:
+    async def broken() -> None:
+        raise RuntimeError("store closed")
+
+    await until_first({"broken": broken(), "idle": _forever()})
+
+
+async def test_until_first_of_nothing_returns_at_once() -> None:
+    await until_first({})
