@@ -23,7 +23,8 @@ from ha_sc.kv.api import KvStore
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model import Kind
-from ha_sc.store import Dispatcher, GlobalStore, Supervisor
+from ha_sc.store import Dispatcher, GlobalStore
+from ha_sc.tasks import Supervisor
 from tests.net import free_addresses
 
 

@@ -14,7 +14,7 @@ import argparse
 import time
 
 from bench.common import machine, summary
-from ha_sc.controllers import ClusterState, CreateObject, apply_actions
+from ha_sc.controllers import CreateObject, SimulatedCluster, simulate_actions
 from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.model import Kind, SpuSpec, TopicReplicas, TopicSpec
 from ha_sc.model.spu import Endpoint
@@ -23,7 +23,7 @@ SPUS = (5001, 5002, 5003)
 PER_TOPIC = 100
 
 
-def settled(partitions: int) -> ClusterState:
+def settled(partitions: int) -> SimulatedCluster:
     endpoint = Endpoint(host="127.0.0.1", port=9005)
     creates = [
         CreateObject(
@@ -40,16 +40,16 @@ def settled(partitions: int) -> ClusterState:
         )
         for n in range(topics)
     ]
-    state = apply_actions(ClusterState(), creates)
+    state = simulate_actions(SimulatedCluster(), creates)
     for _ in range(10):
         actions = plan(state)
         if not actions:
             return state
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     raise RuntimeError("the cluster did not settle in 10 passes")
 
 
-def plan(state: ClusterState) -> list[object]:
+def plan(state: SimulatedCluster) -> list[object]:
     return list(
         plan_cluster(
             spus=state.spus,

@@ -23,7 +23,8 @@ from pathlib import Path
 from bench.common import machine, raft_group, summary
 from ha_sc.kv.api import KvStore
 from ha_sc.model import Kind, OwnerRef, PartitionSpec, PartitionStatus, encode_value
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 
 def partition_value(topic: str, index: int) -> bytes:

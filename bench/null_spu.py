@@ -13,7 +13,7 @@ import asyncio
 import sys
 
 from ha_sc.protocol.data import ProduceRequest, ProduceResponse, encode_frame, request_decoder
-from ha_sc.spu.storage.batch import HEADER
+from ha_sc.protocol.record_batch import HEADER
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

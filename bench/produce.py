@@ -42,7 +42,7 @@ from ha_sc.client.consumer_record import decode_batch_records
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.producer_batch import BulkAck, batch_clock
 from ha_sc.protocol.data import Acks
-from ha_sc.spu.storage.batch import iter_batches
+from ha_sc.protocol.record_batch import iter_batches
 from tests.fake_spu import FakeSc
 from tests.net import free_port
 

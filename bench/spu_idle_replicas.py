@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.common import machine
 from ha_sc.protocol import Delta, ReplicaSpec
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from tests.dataplane_harness import Cluster
 
 

@@ -22,13 +22,13 @@ from chaos.cluster.topology import ChaosCluster, Shape
 from chaos.faults.base import Injector, Unavailable
 from chaos.history import collect
 from chaos.history.history import History
-from chaos.history.leadership import LeadershipWatch
+from chaos.history.leader_reports import LeadershipWatch
 from chaos.history.recorder import Recorder
 from chaos.report.summary import RunSummary, summarize
-from chaos.report.timeline import draw_timeline
+from chaos.report.timeline import WITHOUT_MATPLOTLIB, draw_timeline
 from chaos.scenarios.scenario import BASELINE_SHARE, FAULT_SHARE, FaultContext, Scenario
 from chaos.workload.base import Idle, Workload
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("chaos.runner")
 
@@ -112,7 +112,9 @@ async def run(
         started=started,
         tracebacks=_tracebacks(cluster),
     )
-    draw_timeline(history, directory / "timeline.png", title=f"{scenario.name} on {backend}")
+    title = f"{scenario.name} on {backend}"
+    if not draw_timeline(history, directory / "timeline.png", title=title):
+        log.warning("%s: report written without timeline.png: %s", directory, WITHOUT_MATPLOTLIB)
     return summary
 
 

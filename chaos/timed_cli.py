@@ -12,12 +12,14 @@ import atexit
 import json
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
     report, args = Path(argv[0]), argv[1:]
-    from ha_sc.cli import main as ha_sc  # what the ha-sc console script runs
+    (script,) = entry_points(group="console_scripts", name="ha-sc")
+    ha_sc = script.load()  # what the installed ha-sc command runs, its modules loaded
 
     started = time.monotonic()
 

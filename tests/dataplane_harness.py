@@ -12,9 +12,9 @@ from ha_sc.model import Endpoint, SpuSpec
 from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, parse_address
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.plane import DataPlane
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.settings import SpuSettings
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor
 from tests.net import free_addresses
 
 SC_TIMEOUT = 0.1

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ha_sc.api.wire import WatchBatch
 from ha_sc.client.errors import Unreachable
 from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.model import (
@@ -31,6 +30,7 @@ from ha_sc.model import (
     SpuStatus,
 )
 from ha_sc.model.kinds import Kind, Partition, Spu
+from ha_sc.protocol.api_wire import WatchBatch
 from ha_sc.protocol.data import (
     Acks,
     DataError,
@@ -44,7 +44,7 @@ from ha_sc.protocol.data import (
     encode_frame,
     request_decoder,
 )
-from ha_sc.spu.storage.batch import check_batch, iter_batches, with_base_offset
+from ha_sc.protocol.record_batch import check_batch, iter_batches, with_base_offset
 
 
 @dataclass

@@ -35,9 +35,8 @@ from chaos.cluster.links import (
 )
 from chaos.cluster.member import Member
 from chaos.cluster.ports import Ports
-from chaos.history.leadership import leader_report
-from ha_sc.client import AdminClient, ApiError
-from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
+from chaos.history.leader_reports import leader_report
+from ha_sc.client import AdminClient, ApiError, CustomSpuSpec, Endpoint, SpuResolution
 
 log = logging.getLogger("chaos.cluster")
 

@@ -1,21 +1,31 @@
 """``timeline.png``: produce throughput and latency over time, fault windows shaded,
 leadership changes marked, and the epochs each SPU accepted. Drawn with matplotlib's
-``Figure`` and its Agg canvas directly (no pyplot, no display needed)."""
+``Figure`` and its Agg canvas directly (no pyplot, no display needed).
+
+matplotlib is an extra (``pip install 'ha-sc[chaos]'``): without it a run writes its
+report without the picture."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from chaos.checkers import epochs, figures
 from chaos.history.history import History
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-def draw_timeline(history: History, path: Path, *, title: str) -> None:
+WITHOUT_MATPLOTLIB = "matplotlib is not installed (pip install 'ha-sc[chaos]')"
+
+
+def draw_timeline(history: History, path: Path, *, title: str) -> bool:
+    """Draw ``history`` to ``path``; False (and nothing written) without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
     t0 = history.span.start
     fig = Figure(figsize=(11, 7.5))
     FigureCanvasAgg(fig)
@@ -42,6 +52,7 @@ def draw_timeline(history: History, path: Path, *, title: str) -> None:
                        va="bottom", fontsize="x-small", color="darkorange")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    return True
 
 
 def _throughput(axis: Axes, history: History, t0: float) -> None:
@@ -71,6 +82,8 @@ def _latency(axis: Axes, history: History, t0: float) -> None:
 
 
 def _fence(axis: Axes, history: History, t0: float) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     end = history.span.end - t0
     for spu in sorted({c.spu for c in history.controls}):
         mine = [c for c in history.controls if c.spu == spu]

@@ -12,7 +12,7 @@ import time
 from chaos.faults.base import Unavailable
 from chaos.scenarios.operator_cli import VerbRun, ha_sc
 from chaos.scenarios.scenario import FaultContext, Scenario
-from ha_sc.model import TopicReplicas, TopicSpec
+from ha_sc.client import TopicReplicas, TopicSpec
 
 TOPIC = "chaos-etcd-deleted"
 PARTITIONS = 2

@@ -12,8 +12,7 @@ from chaos.faults.network import Blackhole
 from chaos.faults.process import Kill, Pause
 from chaos.scenarios.control_plane import kv_links
 from chaos.scenarios.scenario import FaultContext, Scenario
-from ha_sc.client import ApiError
-from ha_sc.model import TopicReplicas, TopicResolution, TopicSpec
+from ha_sc.client import ApiError, TopicReplicas, TopicResolution, TopicSpec
 
 TOPIC = "chaos-created"
 PAUSED_TOPIC = "chaos-created-paused"

@@ -25,6 +25,7 @@ from chaos.history.history import FINAL_READER
 from chaos.history.recorder import Recorder
 from chaos.workload.producers import producer_when_known
 from ha_sc.client import (
+    Acks,
     BulkAck,
     ConsumerRecord,
     ConsumerSettings,
@@ -33,10 +34,10 @@ from ha_sc.client import (
     StreamClient,
     StreamError,
     TopicProducer,
+    TopicReplicas,
+    TopicSpec,
 )
-from ha_sc.model import TopicReplicas, TopicSpec
-from ha_sc.protocol.data import Acks
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("chaos.workload.bulk")
 

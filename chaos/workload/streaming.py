@@ -24,6 +24,7 @@ from chaos.history.recorder import Recorder
 from chaos.workload.bulk import BulkLoad
 from chaos.workload.producers import START_TIMEOUT, producer_when_known
 from ha_sc.client import (
+    Acks,
     AdminClient,
     ApiError,
     ConsumeFailed,
@@ -31,16 +32,17 @@ from ha_sc.client import (
     ConsumerSettings,
     DeliveryTimeout,
     Offset,
+    PartitionResolution,
     ProduceFailed,
     ProducerSettings,
     RecordAck,
     StreamClient,
     StreamError,
     TopicProducer,
+    TopicReplicas,
+    TopicSpec,
 )
-from ha_sc.model import PartitionResolution, TopicReplicas, TopicSpec
-from ha_sc.protocol.data import Acks
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("chaos.workload")
 

@@ -4,7 +4,7 @@ Reads come from the replica's warm cache; writes are made by the leader, fenced
 by its epoch; a standby answers a write with 307 to the leader's address.
 
 The server side (``ApiServer``, routes, the OpenAPI document) is imported on first
-use: clients need only ``ha_sc.api.wire``, and loading the aiohttp server
+use: clients need only ``ha_sc.protocol.api_wire``, and loading the aiohttp server
 application would add about a second to every CLI command.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT
+from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT
 
 if TYPE_CHECKING:
     from ha_sc.api.app import ROUTES, ApiServer, create_app

@@ -11,9 +11,9 @@ from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.problems import Handler, problem_middleware
-from ha_sc.api.wire import API_PREFIX, DEFAULT_PORT, split_host_port
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
-from ha_sc.sc.replica_view import ReplicaView
+from ha_sc.api.replica_view import ReplicaView
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 
 log = logging.getLogger("ha_sc.api")
 

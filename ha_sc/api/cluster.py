@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ha_sc.api.context import context, leader_info
-from ha_sc.api.wire import LeaderReport, error_json
+from ha_sc.protocol.api_wire import LeaderReport, error_json
 
 
 async def get_leader(request: web.Request) -> web.Response:

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from election.term import Term
 from ha_sc.api.problems import ApiProblem
-from ha_sc.api.wire import LeaderInfo
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
-from ha_sc.sc.replica_view import KnownLeader, ReplicaView
+from ha_sc.api.replica_view import KnownLeader, ReplicaView
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.protocol.api_wire import LeaderInfo
 
 
 @dataclass

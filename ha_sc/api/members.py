@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ha_sc.api.context import context
 from ha_sc.api.problems import ApiProblem, parse_body, read_json
-from ha_sc.api.wire import split_host_port
+from ha_sc.api.replica_view import RaftGroup
 from ha_sc.kv.raft_membership import MembershipError
-from ha_sc.sc.replica_view import RaftGroup
+from ha_sc.protocol.api_wire import split_host_port
 
 
 class AddMember(BaseModel):

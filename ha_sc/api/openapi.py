@@ -15,11 +15,11 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ha_sc.api.wire import API_PREFIX, NDJSON, CreateTopicRequest, RegisterSpuRequest
 from ha_sc.model.kinds import Kind
 from ha_sc.model.partition import PartitionSpec, PartitionStatus
 from ha_sc.model.spu import SpuSpec, SpuStatus
 from ha_sc.model.topic import TopicSpec, TopicStatus
+from ha_sc.protocol.api_wire import API_PREFIX, NDJSON, CreateTopicRequest, RegisterSpuRequest
 
 _REF = "#/components/schemas/{model}"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ha_sc.api.context import context
-from ha_sc.api.wire import list_body, object_json
 from ha_sc.model.kinds import Partition
 from ha_sc.model.partition import parse_partition_key
+from ha_sc.protocol.api_wire import list_body, object_json
 
 
 def _order(partition: Partition) -> tuple[str, int]:

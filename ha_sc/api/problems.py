@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ha_sc.api.wire import error_json, first_error_field
 from ha_sc.kv.api import KvError, KvUnavailable, StaleGuard
 from ha_sc.model.codec import format_validation_error
+from ha_sc.protocol.api_wire import error_json, first_error_field
 
 log = logging.getLogger("ha_sc.api")
 

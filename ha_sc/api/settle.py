@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from election.term import Term
 from ha_sc.store import StoreView
+from ha_sc.tasks import until_first
 
 
 async def until_reflected(view: StoreView[Any, Any], revision: int, timeout: float) -> bool:
@@ -33,17 +34,11 @@ async def until_changed(
 ) -> None:
     """Return when a view changes after its epoch, ``term`` is lost, ``closing`` is set,
     or ``timeout`` s pass, whichever comes first."""
-    waits = [
-        asyncio.create_task(view.wait_for_change(epoch), name=f"api-await-{view.kind}")
-        for view, epoch in views
-    ]
+    waits: dict[str, Coroutine[Any, Any, object]] = {
+        f"api-await-{view.kind}": view.wait_for_change(epoch) for view, epoch in views
+    }
     if term is not None:
-        waits.append(asyncio.create_task(term.lost.wait(), name="api-await-term-lost"))
+        waits["api-await-term-lost"] = term.lost.wait()
     if closing is not None:
-        waits.append(asyncio.create_task(closing.wait(), name="api-await-closing"))
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+        waits["api-await-closing"] = closing.wait()
+    await until_first(waits, timeout=timeout)

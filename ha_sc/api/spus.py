@@ -7,12 +7,12 @@ from aiohttp import web
 from ha_sc.api.context import context
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.settle import until_reflected
-from ha_sc.api.wire import API_PREFIX, RegisterSpuRequest, list_body, object_json
 from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Spu
 from ha_sc.model.meta import ObjectMeta
 from ha_sc.model.spu import SpuStatus, SpuType
+from ha_sc.protocol.api_wire import API_PREFIX, RegisterSpuRequest, list_body, object_json
 
 
 async def list_spus(request: web.Request) -> web.Response:

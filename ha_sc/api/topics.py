@@ -10,12 +10,12 @@ from ha_sc.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.provisioning import await_provisioned
 from ha_sc.api.settle import until_reflected
-from ha_sc.api.wire import API_PREFIX, CreateTopicRequest, list_body, object_json
-from ha_sc.controllers.spu_info import spu_infos
-from ha_sc.controllers.topic_validation import partitions_ahead, validate_topic_spec
+from ha_sc.controllers.spus.info import spu_infos
+from ha_sc.controllers.topics.validation import partitions_ahead, validate_topic_spec
 from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Topic
+from ha_sc.protocol.api_wire import API_PREFIX, CreateTopicRequest, list_body, object_json
 
 MAX_WAIT = 600.0
 """The longest provisioning wait a request may ask for (``?timeout=``)."""

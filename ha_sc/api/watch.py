@@ -17,8 +17,8 @@ from aiohttp import web
 from ha_sc.api.context import ApiContext, context
 from ha_sc.api.problems import ApiProblem
 from ha_sc.api.settle import until_changed
-from ha_sc.api.wire import NDJSON, WatchBatch, parse_kinds
 from ha_sc.model.kinds import Kind
+from ha_sc.protocol.api_wire import NDJSON, WatchBatch, parse_kinds
 from ha_sc.store import ChangeListener
 
 log = logging.getLogger("ha_sc.api")

@@ -6,10 +6,10 @@ import logging
 
 import click
 
-from ha_sc.cli.chaos import chaos
 from ha_sc.cli.cluster import cluster
 from ha_sc.cli.consume import consume
 from ha_sc.cli.partition import partition
+from ha_sc.cli.plugins import PluginGroup
 from ha_sc.cli.produce import produce
 from ha_sc.cli.sc import sc
 from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
@@ -17,7 +17,7 @@ from ha_sc.cli.spu_run import spu_run
 from ha_sc.cli.topic import topic
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -45,7 +45,6 @@ spu.add_command(spu_register)
 spu.add_command(spu_unregister)
 
 cli.add_command(cluster)
-cli.add_command(chaos)
 cli.add_command(sc)
 cli.add_command(spu)
 cli.add_command(topic)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import click
 
-from ha_sc.api.wire import object_json
 from ha_sc.cli.output import (
     echo_json,
     endpoints_option,
@@ -17,6 +16,7 @@ from ha_sc.cli.output import (
 )
 from ha_sc.model.kinds import Partition
 from ha_sc.model.partition import parse_partition_key
+from ha_sc.protocol.api_wire import object_json
 
 PARTITION_COLUMNS = (
     "TOPIC",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
-from ha_sc.controllers.topic_validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
+from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import click
 from pydantic import ValidationError
 
-from ha_sc.api.wire import object_json, split_host_port
 from ha_sc.cli.output import echo_json, endpoints_option, output_option, render_table, run_admin
 from ha_sc.model.codec import format_validation_error
 from ha_sc.model.kinds import Spu
 from ha_sc.model.spu import CustomSpuSpec, Endpoint
+from ha_sc.protocol.api_wire import object_json, split_host_port
 
 SPU_COLUMNS = ("ID", "NAME", "STATUS", "TYPE", "RACK", "PUBLIC", "PRIVATE")
 

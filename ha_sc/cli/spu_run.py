@@ -17,7 +17,7 @@ from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.output import split_addresses
 from ha_sc.model.codec import format_validation_error
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.node import SpuNode
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import FsyncPolicy

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from ha_sc.api.wire import object_json
 from ha_sc.cli.duration import Duration, help_suffix, parse_seconds
 from ha_sc.cli.output import (
     echo_json,
@@ -28,6 +27,7 @@ from ha_sc.model.codec import format_validation_error
 from ha_sc.model.kinds import Partition, Topic
 from ha_sc.model.replicas import PartitionMap, TopicReplicas
 from ha_sc.model.topic import TopicSpec
+from ha_sc.protocol.api_wire import object_json
 
 TOPIC_COLUMNS = ("NAME", "TYPE", "PARTITIONS", "REPLICAS", "RETENTION TIME", "STATUS", "REASON")
 

@@ -7,18 +7,18 @@ from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import quote
 
-from ha_sc.api.wire import (
-    API_PREFIX,
-    LeaderReport,
-    WireError,
-    object_from_json,
-)
 from ha_sc.client.errors import ApiError
 from ha_sc.client.transport import Transport
 from ha_sc.client.watch import WatchStream
 from ha_sc.model.kinds import Kind, Partition, Spu, Topic
 from ha_sc.model.spu import CustomSpuSpec
 from ha_sc.model.topic import TopicSpec
+from ha_sc.protocol.api_wire import (
+    API_PREFIX,
+    LeaderReport,
+    WireError,
+    object_from_json,
+)
 
 PROVISION_MARGIN = 5.0
 """Seconds a create waits for its answer beyond the provisioning wait it asks for."""

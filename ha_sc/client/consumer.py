@@ -20,7 +20,7 @@ from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.offsets import Offset
 from ha_sc.client.partition_stream import PartitionStream
 from ha_sc.client.stream_settings import ConsumerSettings
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 QUEUE_DEPTH = 4
 """Lists of records a partition may have waiting for the reader of an all-partition stream."""

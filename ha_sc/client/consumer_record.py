@@ -13,7 +13,7 @@ import gc
 import struct
 from typing import NamedTuple
 
-from ha_sc.spu.storage.batch import Buffer, MalformedBatch
+from ha_sc.protocol.record_batch import Buffer, MalformedBatch
 
 _KEYLESS = struct.Struct(">iI")
 _VALUE_LENGTH = struct.Struct(">I")

@@ -17,12 +17,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ha_sc.api.wire import WatchBatch
 from ha_sc.client.data_errors import UnknownTopic
 from ha_sc.client.errors import ApiError
 from ha_sc.model.kinds import Kind, Partition, Spu
 from ha_sc.model.partition import parse_partition_key
-from ha_sc.store.supervisor import Supervisor, TaskFailure
+from ha_sc.protocol.api_wire import WatchBatch
+from ha_sc.tasks import Supervisor, TaskFailure
 
 log = logging.getLogger(__name__)
 

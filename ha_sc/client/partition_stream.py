@@ -22,7 +22,7 @@ from ha_sc.client.retry_policy import CONNECTION_LOST, Decision, Next, after_err
 from ha_sc.client.spu_channel import SpuChannel
 from ha_sc.client.stream_settings import ConsumerSettings
 from ha_sc.protocol.data import ErrorCode, FetchRequest, FetchResponse, Isolation
-from ha_sc.spu.storage.batch import MalformedBatch, iter_batches
+from ha_sc.protocol.record_batch import MalformedBatch, iter_batches
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from ha_sc.client.partition_sender import PartitionSender
 from ha_sc.client.partitioner import RoundRobin, partition_for_key
 from ha_sc.client.producer_batch import BulkAck, ProducerBatch, RecordAck, batch_clock
 from ha_sc.client.stream_settings import ProducerSettings
-from ha_sc.store.supervisor import Supervisor, TaskFailure
+from ha_sc.tasks import Supervisor, TaskFailure
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_sc.client.record_codec import encode_pairs, encode_values
-from ha_sc.spu.storage.batch import NO_PRODUCER, NO_SEQUENCE, make_batch, with_producer
+from ha_sc.protocol.record_batch import NO_PRODUCER, NO_SEQUENCE, make_batch, with_producer
 
 Clock = Callable[[], tuple[float, int]]
 """Monotonic seconds (for timeouts) and wall-clock ms since the epoch (for timestamps)."""

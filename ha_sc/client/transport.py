@@ -29,9 +29,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ha_sc.api.wire import split_host_port
 from ha_sc.client.errors import ApiError, Unreachable
 from ha_sc.client.retry_policy import backoff
+from ha_sc.protocol.api_wire import split_host_port
 
 MAX_REDIRECTS = 3
 RETRY_PAUSE = (0.05, 1.0)

@@ -11,10 +11,10 @@ from typing import Self
 import aiohttp
 from yarl import URL
 
-from ha_sc.api.wire import API_PREFIX, WatchBatch, parse_kinds
 from ha_sc.client.errors import ApiError, Unreachable
 from ha_sc.client.transport import Transport, describe
 from ha_sc.model.kinds import Kind
+from ha_sc.protocol.api_wire import API_PREFIX, WatchBatch, parse_kinds
 
 MAX_SILENT_RECONNECTS = 3
 CONNECT_WAIT = 1.0

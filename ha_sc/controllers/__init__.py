@@ -1,7 +1,14 @@
-"""Controller decisions: pure reducers from cached state to write intents.
+"""The controllers: the leader's reconciling loop, the pure reducers it runs, the typed
+actions they return and the fenced writer that sends them to the KV.
 
-Nothing here does I/O. The loops that watch the cache, run these reducers and
-send their actions to the KV live elsewhere.
+Per concern: ``topics/`` (validation, replica assignment, the topic reducer),
+``partitions/`` (leader election, reported offsets, the partition reducer), ``spus/``
+(health, what the others read of SPUs), ``orphans`` (objects whose owner is gone).
+Shared: ``actions`` (the typed write intents), ``cluster_plan`` (every reducer over one
+snapshot of the cache), ``loop`` (the loop), ``writer``, ``write_waves`` and
+``write_window`` (the fenced writes), ``simulation`` (a pure model of the KV's write
+rules, for tests and benchmarks). Only the pure parts are re-exported here: importing
+this package does no I/O and loads no store.
 """
 
 from ha_sc.controllers.actions import (
@@ -11,35 +18,34 @@ from ha_sc.controllers.actions import (
     UpdateSpec,
     UpdateStatus,
 )
-from ha_sc.controllers.cluster_state import ActionRefused, ClusterState, apply_actions
-from ha_sc.controllers.leader_election import choose_leader, is_in_sync
-from ha_sc.controllers.partition_offsets import ReportedOffsets, with_reported_offsets
-from ha_sc.controllers.partition_reducer import led_by, reduce_partition
-from ha_sc.controllers.replica_assignment import (
+from ha_sc.controllers.partitions.leader_election import choose_leader, is_in_sync
+from ha_sc.controllers.partitions.reducer import led_by, reduce_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets, with_reported_offsets
+from ha_sc.controllers.simulation import ActionRefused, SimulatedCluster, simulate_actions
+from ha_sc.controllers.spus.health import reduce_spu_status, spu_resolution
+from ha_sc.controllers.spus.info import SpuInfo, spu_infos, spus_by_id
+from ha_sc.controllers.spus.load import SpuLoad, spu_load
+from ha_sc.controllers.topics.reducer import PENDING_REASON, reduce_topic
+from ha_sc.controllers.topics.replica_assignment import (
     InsufficientSpus,
     assign_replicas,
     validate_assigned_map,
 )
-from ha_sc.controllers.spu_health import reduce_spu_status, spu_resolution
-from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
-from ha_sc.controllers.spu_load import SpuLoad, spu_load
-from ha_sc.controllers.topic_reducer import PENDING_REASON, reduce_topic
-from ha_sc.controllers.topic_validation import validate_topic_spec
+from ha_sc.controllers.topics.validation import validate_topic_spec
 
 __all__ = [
     "PENDING_REASON",
     "Action",
     "ActionRefused",
-    "ClusterState",
     "CreateObject",
     "DeleteObject",
     "InsufficientSpus",
     "ReportedOffsets",
+    "SimulatedCluster",
     "SpuInfo",
     "SpuLoad",
     "UpdateSpec",
     "UpdateStatus",
-    "apply_actions",
     "assign_replicas",
     "choose_leader",
     "is_in_sync",
@@ -47,6 +53,7 @@ __all__ = [
     "reduce_partition",
     "reduce_spu_status",
     "reduce_topic",
+    "simulate_actions",
     "spu_infos",
     "spu_load",
     "spu_resolution",

@@ -6,13 +6,13 @@ from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.orphans import collect_orphans, sort_by_owner
-from ha_sc.controllers.partition_offsets import ReportedOffsets
-from ha_sc.controllers.partition_reducer import reduce_partition
-from ha_sc.controllers.spu_health import reduce_spu_status
-from ha_sc.controllers.spu_info import SpuInfo, spu_infos, spus_by_id
-from ha_sc.controllers.spu_load import spu_load
-from ha_sc.controllers.topic_reducer import reduce_topic
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits, partitions_ahead
+from ha_sc.controllers.partitions.reducer import reduce_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
+from ha_sc.controllers.spus.health import reduce_spu_status
+from ha_sc.controllers.spus.info import SpuInfo, spu_infos, spus_by_id
+from ha_sc.controllers.spus.load import spu_load
+from ha_sc.controllers.topics.reducer import reduce_topic
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits, partitions_ahead
 from ha_sc.model.kinds import Partition, Spu, Topic
 
 

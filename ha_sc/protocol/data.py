@@ -6,7 +6,7 @@ port (follower SPUs: ``replica_fetch``). Every frame is::
     u32 total length (big-endian) of what follows
     u32 header length
     header: UTF-8 JSON object, its ``type`` field names it
-    body:   the rest; zero or more record batches back to back (storage/batch.py),
+    body:   the rest; zero or more record batches back to back (protocol/record_batch.py),
             carried as opaque bytes, never parsed by the framing
 
 Requests carry an ``id`` the client chooses; the response echoes it, so a client may

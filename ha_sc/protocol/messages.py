@@ -180,8 +180,8 @@ class FullSync(_ScMessage):
     type: Literal["full_sync"] = "full_sync"
     spus: list[SpuSpec] = Field(default_factory=list)
     replicas: list[ReplicaSpec] = Field(default_factory=list)
-    sc_replicas: list[str] = Field(default_factory=list)
-    """Private addresses of the SC replicas the leader knows of: the SPU adds them to
+    sc_members: list[str] = Field(default_factory=list)
+    """Private addresses of the SC members (replicas) the leader knows of: the SPU adds them to
     those it tries, so it finds the set after replicas were added or removed."""
 
 

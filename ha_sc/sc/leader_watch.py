@@ -14,8 +14,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.protocol import LeaderNotice, encode_message
-from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_connection import READ_CHUNK
 
 log = logging.getLogger("ha_sc.sc")

@@ -17,19 +17,20 @@ from typing import Any
 from election.api import Candidate
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.api.replica_view import KnownLeader, RaftGroup
 from ha_sc.awake import watch_loop
 from ha_sc.heap import keep_collections_short
 from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.kv.raft_membership import MembershipError
 from ha_sc.model.kinds import Kind
-from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.kv_backend import open_kv, store_ready
-from ha_sc.sc.leadership import ELECTION, LeaderRole, make_candidate
-from ha_sc.sc.replica_view import KnownLeader, RaftGroup
+from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
-from ha_sc.store import Dispatcher, GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.sc")
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from election.raft_node import is_loopback_address
 from election.timing import ElectionTiming
-from ha_sc.controllers.topic_validation import (
+from ha_sc.controllers.topics.validation import (
     MAX_PARTITIONS_IN_CLUSTER,
     MAX_PARTITIONS_PER_TOPIC,
     TopicLimits,

@@ -20,9 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from election.term import Term
 from ha_sc import awake
@@ -39,6 +38,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore
+from ha_sc.tasks import first_of
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -72,7 +72,7 @@ class SpuConnection:
         peer: str,
         health_timeout: float,
         keepalive_interval: float,
-        sc_replicas: Callable[[], list[str]] = list,
+        sc_members: Callable[[], list[str]] = list,
         replica_specs: ReplicaSpecs | None = None,
     ) -> None:
         self.spu_id = spu_id
@@ -86,7 +86,7 @@ class SpuConnection:
         self._on_status = on_status
         self._health_timeout = health_timeout
         self._keepalive = keepalive_interval
-        self._sc_replicas = sc_replicas
+        self._sc_members = sc_members
         self._close_requested = asyncio.Event()
         self._close_reason = ""
         self._silent_until = 0.0
@@ -109,7 +109,7 @@ class SpuConnection:
 
     async def _serve(self) -> str:
         full = (await self._sync.full_sync(self._term.epoch)).model_copy(
-            update={"sc_replicas": self._sc_replicas()}
+            update={"sc_members": self._sc_members()}
         )
         if not self._term.is_valid():
             return self._term_reason()
@@ -125,7 +125,7 @@ class SpuConnection:
             full.epoch,
         )
         name = f"spu-conn-{self.spu_id}"
-        return await _first_of(
+        return await first_of(
             {
                 f"{name}-push": self._push(),
                 f"{name}-status": self._read_status(first_wait=self._patience(len(full.replicas))),
@@ -235,21 +235,6 @@ class SpuConnection:
         except ConnectionError as exc:
             return f"connection lost: {exc or type(exc).__name__}"
         return None
-
-
-async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
-    """Run the coroutines as named tasks; return the first result and cancel the rest."""
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    first = next(task for task in tasks if task in done)
-    if first.cancelled():
-        raise asyncio.CancelledError
-    return first.result()  # an unexpected error propagates: the supervisor logs it
 
 
 def _describe(delta: Delta) -> str:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from election.term import Term
+from ha_sc.api.replica_view import ReplicaView
 from ha_sc.protocol import (
     MessageDecoder,
     NotLeader,
@@ -43,12 +44,11 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
-from ha_sc.sc.replica_view import ReplicaView
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -262,7 +262,7 @@ class SpuServer:
             term=term,
             cache=self._view.cache,
             on_status=self._record_status,
-            sc_replicas=self._view.replica_privates,
+            sc_members=self._view.replica_privates,
             replica_specs=self._replica_specs,
             peer=peer,
             health_timeout=self._health_timeout,

@@ -16,7 +16,6 @@ partitions) rebuilds its partitions' replica specs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from ha_sc.model.topic import TopicSpec
 from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
 from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView
+from ha_sc.tasks import until_first
 
 T = TypeVar("T")
 
@@ -324,18 +324,14 @@ class SpecSync:
         """Return once a spec changed, or after ``timeout`` seconds."""
         if self.has_change():
             return
-        waits = [
-            asyncio.create_task(self._spus.wait_for_change(), name="await-spu-specs"),
-            asyncio.create_task(self._partitions.wait_for_change(), name="await-replica-specs"),
-            asyncio.create_task(self._topics.wait_for_change(), name="await-topic-specs"),
-        ]
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*waits, return_exceptions=True)
+        await until_first(
+            {
+                "await-spu-specs": self._spus.wait_for_change(),
+                "await-replica-specs": self._partitions.wait_for_change(),
+                "await-topic-specs": self._topics.wait_for_change(),
+            },
+            timeout=timeout,
+        )
 
 
 def _diff(

@@ -20,7 +20,7 @@ from ha_sc.spu.replica_status import OffsetSource
 from ha_sc.spu.sc_link import ScLink
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.state_file import StateFile, read_state
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.spu")
 

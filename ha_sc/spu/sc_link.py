@@ -33,9 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from ha_sc import awake
 from ha_sc.protocol import (
@@ -58,7 +56,7 @@ from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor, first_of
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -315,10 +313,10 @@ class ScLink:
             return SessionEnd(f"protocol violation: a {first.type} before the full sync")
         if not self._apply(first):
             return self._stale(first)
-        self._learn(first.sc_replicas)
+        self._learn(first.sc_members)
         self._state.connected(address)
         log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
-        reason = await _first_of(
+        reason = await first_of(
             {"sc-link-read": self._read(channel), "sc-link-status": self._report(channel)}
         )
         return SessionEnd(reason, served=True)
@@ -334,10 +332,10 @@ class ScLink:
         )
         return accepted
 
-    def _learn(self, sc_replicas: list[str]) -> None:
+    def _learn(self, sc_members: list[str]) -> None:
         """Add SC replicas the leader knows of to those this SPU tries (never removes:
         a replica it cannot reach costs one refused connection in a round)."""
-        new = [a for a in sc_replicas if a not in self.addresses]
+        new = [a for a in sc_members if a not in self.addresses]
         if new:
             self.addresses.extend(new)
             log.info("spu %d: learned of sc replicas %s", self._settings.spu_id, ", ".join(new))
@@ -381,15 +379,3 @@ def split_dial(spec: str) -> tuple[str, str]:
     dial it: the same, or a proxy or tunnel in front of it (as ``--raft-peer`` has)."""
     address, _, dial = spec.partition("@")
     return address, dial or address
-
-
-async def _first_of(coros: dict[str, Coroutine[Any, Any, str]]) -> str:
-    """Run the coroutines as named tasks; return the first result and cancel the rest."""
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return next(task for task in tasks if task in done).result()

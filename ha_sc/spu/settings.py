@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ha_sc.model.ints import SpuId
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.link_timing import DEFAULT_HEALTH_TIMEOUT, report_cadence_problem
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 
 STATE_FILE_NAME = "spu-state.json"
 LOGS_DIR_NAME = "logs"

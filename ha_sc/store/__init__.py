@@ -7,7 +7,6 @@ from ha_sc.store.errors import CacheCorrupted
 from ha_sc.store.global_store import GlobalStore
 from ha_sc.store.listener import ChangeListener
 from ha_sc.store.settings import DispatcherSettings
-from ha_sc.store.supervisor import Supervisor, TaskFailure
 from ha_sc.store.view import EpochEntry, StoreView
 
 __all__ = [
@@ -23,8 +22,6 @@ __all__ = [
     "LocalStore",
     "RejectedValue",
     "StoreView",
-    "Supervisor",
     "SyncSummary",
-    "TaskFailure",
     "start_dispatchers",
 ]

@@ -49,7 +49,7 @@ from ha_sc.store.errors import CacheCorrupted
 from ha_sc.store.global_store import GlobalStore
 from ha_sc.store.progress import is_progress_key
 from ha_sc.store.settings import DispatcherSettings
-from ha_sc.store.supervisor import Supervisor
+from ha_sc.tasks import Supervisor
 
 logger = logging.getLogger(__name__)
 

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import Generic, Protocol
 
 from ha_sc.model.meta import SpecT, StatusT
 from ha_sc.store.changes import ChangeFocus, Changes
-from ha_sc.store.view import StoreView
+
+
+class ChangeSource(Protocol[SpecT, StatusT]):
+    """What a listener reads of its store (a ``StoreView`` is one): defined here so the
+    view can hand out listeners without the two modules importing each other."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    def last_change(self, focus: ChangeFocus = ChangeFocus.ANY) -> int: ...
+
+    def changes_since(
+        self, epoch: int, *, focus: ChangeFocus = ChangeFocus.ANY
+    ) -> Changes[SpecT, StatusT]: ...
+
+    def full_sync(self) -> Changes[SpecT, StatusT]: ...
+
+    async def wait_for_change(
+        self, after_epoch: int, *, focus: ChangeFocus = ChangeFocus.ANY
+    ) -> int: ...
+
+    async def wait_for_revision(self, revision: int, *, relist: bool = True) -> None: ...
 
 
 class ChangeListener(Generic[SpecT, StatusT]):
@@ -17,7 +38,7 @@ class ChangeListener(Generic[SpecT, StatusT]):
     """
 
     def __init__(
-        self, store: StoreView[SpecT, StatusT], *, focus: ChangeFocus = ChangeFocus.ANY
+        self, store: ChangeSource[SpecT, StatusT], *, focus: ChangeFocus = ChangeFocus.ANY
     ) -> None:
         self._store = store
         self._focus = focus

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol
+from typing import Generic, Protocol
 
 from ha_sc.model.kinds import Kind
 from ha_sc.model.meta import SpecT, StatusT, StoredObject
 from ha_sc.store.changes import ChangeFocus, Changes
-
-if TYPE_CHECKING:
-    from ha_sc.store.listener import ChangeListener
+from ha_sc.store.listener import ChangeListener
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def test_a_campaign_counts_the_runs_it_already_has(tmp_path: Path) -> None:
 def test_a_stop_file_ends_a_campaign_before_its_next_run(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from ha_sc.cli.chaos import STOP_FILE, chaos
+    from chaos.cli import STOP_FILE, chaos
 
     (tmp_path / STOP_FILE).touch()
     result = CliRunner().invoke(

@@ -20,6 +20,8 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
+from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import StaleGuard
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model import (
@@ -33,9 +35,8 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.controller_loop import ControllerLoop
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 from tests.harnesses import RaftHarness
 
 pytestmark = [pytest.mark.raft]

@@ -18,10 +18,14 @@ from click.testing import CliRunner, Result
 from election.guard import Guard
 from election.term import Term
 from ha_sc.api import ROUTES, ApiServer
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.cli.partition import partition
 from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
 from ha_sc.cli.topic import topic
 from ha_sc.client import AdminClient, ApiError
+from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     CustomSpuSpec,
@@ -34,11 +38,8 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.controller_loop import ControllerLoop
-from ha_sc.sc.replica_view import KnownLeader
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 SPUS = (5001, 5002, 5003)
 

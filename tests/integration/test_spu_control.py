@@ -19,13 +19,14 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
-from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.spu import read_state
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 ELECTION = "sc"
 HEALTH_TIMEOUT = 1.2

@@ -20,7 +20,7 @@ from ha_sc.protocol.data import (
     ProduceResponse,
     ReplicaFetchRequest,
 )
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.replica_status import StatusReporter
 from ha_sc.spu.storage.checkpoint import read_hw
 from tests.data_client import RawDataClient, records_batch, values_in

@@ -11,7 +11,7 @@ import pytest
 
 from ha_sc.protocol import ReplicaStorage
 from ha_sc.protocol.data import ErrorCode
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from tests.data_client import RawDataClient, records_batch
 from tests.dataplane_harness import Cluster
 from tests.sc_processes import eventually

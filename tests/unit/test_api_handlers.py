@@ -14,9 +14,11 @@ import pytest
 from election.guard import Guard
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.idempotency import Answer, RequestLedger
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
@@ -31,9 +33,8 @@ from ha_sc.model import (
     TopicStatus,
     encode_value,
 )
-from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.replica_view import KnownLeader
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 
 class FlakyKv(MemoryKv):

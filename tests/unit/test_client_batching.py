@@ -18,7 +18,7 @@ from ha_sc.client.partitioner import RoundRobin, partition_for_key
 from ha_sc.client.record_codec import encode_pairs, encode_values
 from ha_sc.client.retry_policy import Next, after_error, backoff
 from ha_sc.protocol.data import DataError, ErrorCode
-from ha_sc.spu.storage.batch import MalformedBatch
+from ha_sc.protocol.record_batch import MalformedBatch
 from ha_sc.spu.storage.records import decode_records, encode_records
 
 

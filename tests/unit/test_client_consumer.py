@@ -15,7 +15,7 @@ from ha_sc.client.offsets import Offset
 from ha_sc.client.record_codec import encode_pairs, encode_values
 from ha_sc.client.stream_settings import ConsumerSettings
 from ha_sc.protocol.data import Isolation
-from ha_sc.spu.storage.batch import make_batch
+from ha_sc.protocol.record_batch import make_batch
 from tests.fake_spu import FakeLog, StandIns, stand_ins
 
 FAST = ConsumerSettings(wait=0.2, retry_backoff=0.005, retry_backoff_max=0.02)

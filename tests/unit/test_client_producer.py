@@ -14,7 +14,7 @@ from ha_sc.client.data_errors import DeliveryTimeout, ProduceFailed, UnknownTopi
 from ha_sc.client.producer import TopicProducer
 from ha_sc.client.stream_settings import ProducerSettings
 from ha_sc.protocol.data import ErrorCode, ProduceRequest
-from ha_sc.spu.storage.batch import iter_batches
+from ha_sc.protocol.record_batch import iter_batches
 from ha_sc.spu.storage.records import decode_records
 from tests.fake_spu import FakeSpu, StandIns, stand_ins
 

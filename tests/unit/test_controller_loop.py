@@ -11,6 +11,9 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
+from ha_sc.controllers import loop as controller_loop
+from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
@@ -23,10 +26,8 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
-from ha_sc.sc import controller_loop
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.controller_loop import ControllerLoop
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 
 class Cluster:

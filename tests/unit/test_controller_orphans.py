@@ -4,11 +4,11 @@ from collections.abc import Iterable
 
 from ha_sc.controllers import (
     Action,
-    ClusterState,
     CreateObject,
     DeleteObject,
+    SimulatedCluster,
     UpdateStatus,
-    apply_actions,
+    simulate_actions,
 )
 from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.controllers.orphans import Ownership, judge_owner
@@ -44,36 +44,38 @@ def spu(spu_id: int) -> Spu:
     )
 
 
-def plan(state: ClusterState) -> list[Action]:
+def plan(state: SimulatedCluster) -> list[Action]:
     return plan_cluster(
         spus=state.spus, topics=state.topics, partitions=state.partitions, connected=SPUS
     )
 
 
-def settle(state: ClusterState, *, max_passes: int = 8) -> ClusterState:
+def settle(state: SimulatedCluster, *, max_passes: int = 8) -> SimulatedCluster:
     """Apply whole-cluster passes until one yields no action."""
     for _ in range(max_passes):
         actions = plan(state)
         if not actions:
             return state
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     raise AssertionError(f"no fixed point after {max_passes} passes")
 
 
-def create_topic(state: ClusterState, name: str = "orders", partitions: int = 2) -> ClusterState:
+def create_topic(
+    state: SimulatedCluster, name: str = "orders", partitions: int = 2
+) -> SimulatedCluster:
     spec = TopicSpec(replicas=TopicReplicas.new_computed(partitions, 2))
-    return apply_actions(state, [CreateObject(Kind.TOPIC, name, spec)])
+    return simulate_actions(state, [CreateObject(Kind.TOPIC, name, spec)])
 
 
-def provisioned_topic() -> ClusterState:
-    state = ClusterState.of((Kind.SPU, spu(i)) for i in SPUS)
+def provisioned_topic() -> SimulatedCluster:
+    state = SimulatedCluster.of((Kind.SPU, spu(i)) for i in SPUS)
     state = settle(create_topic(state))
     assert state.topics["orders"].status.resolution is TopicResolution.PROVISIONED
     assert set(state.partitions) == {"orders-0", "orders-1"}
     return state
 
 
-def deleted_by_hand(state: ClusterState, name: str = "orders") -> ClusterState:
+def deleted_by_hand(state: SimulatedCluster, name: str = "orders") -> SimulatedCluster:
     """``state`` without the topic but with its partitions: an ``etcdctl del`` of the key."""
     kept: Iterable[tuple[Kind, object]] = [
         (kind, obj)
@@ -81,7 +83,7 @@ def deleted_by_hand(state: ClusterState, name: str = "orders") -> ClusterState:
         for key, obj in by_key.items()
         if not (kind is Kind.TOPIC and key == name)
     ]
-    return ClusterState.of(kept, revision=state.revision + 1)  # type: ignore[arg-type]
+    return SimulatedCluster.of(kept, revision=state.revision + 1)  # type: ignore[arg-type]
 
 
 def test_partitions_name_their_topic_by_key_and_create_revision() -> None:
@@ -135,7 +137,9 @@ def test_an_orphan_is_never_given_to_the_new_topic_nor_a_status() -> None:
     state = create_topic(deleted_by_hand(provisioned_topic()), partitions=3)
     topic = state.topics["orders"]
     pending = TopicStatus(resolution=TopicResolution.PENDING)
-    state = apply_actions(state, [UpdateStatus(Kind.TOPIC, "orders", topic.meta.revision, pending)])
+    state = simulate_actions(
+        state, [UpdateStatus(Kind.TOPIC, "orders", topic.meta.revision, pending)]
+    )
     actions = plan(state)
     on_partitions = [a for a in actions if a.kind is Kind.PARTITION]
     assert [type(a).__name__ for a in on_partitions] == ["DeleteObject"] * 2 + ["CreateObject"] * 3
@@ -143,14 +147,14 @@ def test_an_orphan_is_never_given_to_the_new_topic_nor_a_status() -> None:
     creates = [a for a in on_partitions if isinstance(a, CreateObject)]
     assert [a.key for a in creates] == ["orders-0", "orders-1", "orders-2"]
     assert all(a.owner == owner for a in creates)
-    after = apply_actions(state, actions)  # the deletes land before the creates of their keys
+    after = simulate_actions(state, actions)  # the deletes land before the creates of their keys
     assert all(p.meta.owner == owner for p in after.partitions.values())
 
 
 def test_an_api_delete_still_cascades_to_partitions_with_an_identity() -> None:
     state = provisioned_topic()
     topic = state.topics["orders"]
-    state = apply_actions(state, [DeleteObject(Kind.TOPIC, "orders", topic.meta.revision)])
+    state = simulate_actions(state, [DeleteObject(Kind.TOPIC, "orders", topic.meta.revision)])
     assert state.partitions == {}
 
 
@@ -212,7 +216,7 @@ def test_an_owner_newer_than_the_cached_topic_is_left_for_a_later_pass() -> None
         status=PartitionStatus(),
     )
     assert judge_owner(partition, {"orders": topic_at(3)}).ownership is Ownership.UNDECIDED
-    state = ClusterState.of(
+    state = SimulatedCluster.of(
         [
             *((Kind.SPU, spu(i)) for i in SPUS),
             (Kind.TOPIC, topic_at(3)),

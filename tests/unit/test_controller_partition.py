@@ -4,15 +4,15 @@ import pytest
 
 from ha_sc.controllers import (
     Action,
-    ClusterState,
     ReportedOffsets,
+    SimulatedCluster,
     SpuInfo,
     UpdateSpec,
     UpdateStatus,
-    apply_actions,
     choose_leader,
     is_in_sync,
     reduce_partition,
+    simulate_actions,
     with_reported_offsets,
 )
 from ha_sc.model import (
@@ -56,7 +56,7 @@ def spus(online: list[int], offline: tuple[int, ...] = ()) -> dict[int, SpuInfo]
 
 
 def settle(p: Partition, cluster: dict[int, SpuInfo]) -> tuple[Partition, list[list[Action]]]:
-    state = ClusterState.of([(Kind.PARTITION, p)])
+    state = SimulatedCluster.of([(Kind.PARTITION, p)])
     passes: list[list[Action]] = []
     for _ in range(5):
         current = state.partitions["orders-0"]
@@ -66,7 +66,7 @@ def settle(p: Partition, cluster: dict[int, SpuInfo]) -> tuple[Partition, list[l
             return current, passes
         assert len({(a.kind, a.key) for a in actions}) == len(actions), "two writes to one object"
         passes.append(actions)
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     raise AssertionError("no fixed point")
 
 

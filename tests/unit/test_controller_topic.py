@@ -7,12 +7,12 @@ import pytest
 from ha_sc.controllers import (
     PENDING_REASON,
     Action,
-    ClusterState,
     CreateObject,
     DeleteObject,
+    SimulatedCluster,
     UpdateStatus,
-    apply_actions,
     reduce_topic,
+    simulate_actions,
     spu_infos,
     spu_load,
 )
@@ -58,13 +58,13 @@ def topic(
     )
 
 
-def cluster(*objects: Spu | Topic) -> ClusterState:
+def cluster(*objects: Spu | Topic) -> SimulatedCluster:
     kinds = {Spu: Kind.SPU, Topic: Kind.TOPIC}
-    return ClusterState.of((kinds[type(obj)], obj) for obj in objects)
+    return SimulatedCluster.of((kinds[type(obj)], obj) for obj in objects)
 
 
-def with_spus(state: ClusterState, spus: Iterable[Spu]) -> ClusterState:
-    return ClusterState.of(
+def with_spus(state: SimulatedCluster, spus: Iterable[Spu]) -> SimulatedCluster:
+    return SimulatedCluster.of(
         [
             *((Kind.TOPIC, t) for t in state.topics.values()),
             *((Kind.PARTITION, p) for p in state.partitions.values()),
@@ -74,7 +74,7 @@ def with_spus(state: ClusterState, spus: Iterable[Spu]) -> ClusterState:
     )
 
 
-def reduce_all(state: ClusterState) -> list[Action]:
+def reduce_all(state: SimulatedCluster) -> list[Action]:
     spus = spu_infos(state.spus.values())
     load = spu_load(state.partitions.values())
     actions: list[Action] = []
@@ -85,18 +85,18 @@ def reduce_all(state: ClusterState) -> list[Action]:
     return actions
 
 
-def settle(state: ClusterState, *, max_passes: int = 5) -> tuple[ClusterState, int]:
+def settle(state: SimulatedCluster, *, max_passes: int = 5) -> tuple[SimulatedCluster, int]:
     """Apply passes until one yields no action; returns the state and the passes that wrote."""
     for passes in range(max_passes + 1):
         actions = reduce_all(state)
         if not actions:
             return state, passes
         assert reduce_all(state) == actions, "same state, different actions"
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     raise AssertionError(f"no fixed point after {max_passes} passes")
 
 
-def resolution(state: ClusterState, name: str = "orders") -> TopicResolution:
+def resolution(state: SimulatedCluster, name: str = "orders") -> TopicResolution:
     return state.topics[name].status.resolution
 
 
@@ -205,7 +205,7 @@ def test_invalid_config_clears_once_the_spec_is_fixed() -> None:
     fixed = state.topics["orders"].model_copy(
         update={"spec": TopicSpec(replicas=TopicReplicas.new_assigned({0: [5001]}))}
     )
-    state, passes = settle(ClusterState.of([(Kind.SPU, spu(5001)), (Kind.TOPIC, fixed)]))
+    state, passes = settle(SimulatedCluster.of([(Kind.SPU, spu(5001)), (Kind.TOPIC, fixed)]))
     assert passes == 2
     assert state.topics["orders"].status.replica_map == {0: [5001]}
 
@@ -238,7 +238,7 @@ def test_missing_partition_is_recreated_from_the_replica_map() -> None:
     state, _ = settle(cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2)))
     lost = state.partitions["orders-1"]
     kept = {k: v for k, v in state.partitions.items() if k != "orders-1"}
-    state = ClusterState.of(
+    state = SimulatedCluster.of(
         [
             *((Kind.SPU, s) for s in state.spus.values()),
             (Kind.TOPIC, state.topics["orders"]),
@@ -255,7 +255,7 @@ def test_missing_partition_is_recreated_from_the_replica_map() -> None:
             OwnerRef(kind="topics", key="orders"),
         )
     ]
-    assert reduce_all(apply_actions(state, actions)) == []
+    assert reduce_all(simulate_actions(state, actions)) == []
 
 
 def test_partitions_stored_before_the_status_keep_their_replicas() -> None:
@@ -268,14 +268,14 @@ def test_partitions_stored_before_the_status_keep_their_replicas() -> None:
         PartitionStatus(),
         OwnerRef(kind="topics", key="orders"),
     )
-    state = apply_actions(state, [early])
+    state = simulate_actions(state, [early])
     actions = reduce_all(state)
     status = actions[0]
     assert isinstance(status, UpdateStatus)
     assert isinstance(status.status, TopicStatus)
     assert status.status.replica_map[0] == [5003, 5002]
     assert [a.key for a in actions[1:]] == ["orders-1", "orders-2"]
-    state, _ = settle(apply_actions(state, actions))
+    state, _ = settle(simulate_actions(state, actions))
     assert state.partitions["orders-0"].spec.leader == 5003
 
 
@@ -283,7 +283,7 @@ def test_second_topic_spreads_over_the_first_topics_load() -> None:
     first = topic(TopicReplicas.new_computed(1, 1), name="first")
     second = topic(TopicReplicas.new_computed(2, 1), name="second")
     state, _ = settle(cluster(spu(5001), spu(5002), spu(5003), first))
-    state, _ = settle(apply_actions(state, [CreateObject(Kind.TOPIC, "second", second.spec)]))
+    state, _ = settle(simulate_actions(state, [CreateObject(Kind.TOPIC, "second", second.spec)]))
     assert state.topics["first"].status.replica_map == {0: [5001]}
     assert state.topics["second"].status.replica_map == {0: [5002], 1: [5003]}
 
@@ -296,7 +296,7 @@ def test_deleting_topic_needs_nothing() -> None:
 def test_deleting_the_topic_deletes_its_partitions() -> None:
     state, _ = settle(cluster(spu(5001), spu(5002), topic(COMPUTED_3X2)))
     revision = state.topics["orders"].meta.revision
-    state = apply_actions(state, [DeleteObject(Kind.TOPIC, "orders", revision)])
+    state = simulate_actions(state, [DeleteObject(Kind.TOPIC, "orders", revision)])
     assert state.topics == {}
     assert state.partitions == {}
     assert reduce_all(state) == []
@@ -311,7 +311,7 @@ def test_reduce_is_idempotent_at_every_step(spu_count: int) -> None:
         assert reduce_all(state) == actions
         if not actions:
             break
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     assert reduce_all(state) == []
     expected = (
         TopicResolution.PROVISIONED if spu_count >= 2 else TopicResolution.INSUFFICIENT_RESOURCES

@@ -12,7 +12,7 @@ import pytest
 from ha_sc.protocol.data import ReplicaFetchRequest, ReplicaFetchResponse
 from ha_sc.spu.dataplane.follower import Follower
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.storage import LogSettings
 from tests.data_client import records_batch
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ha_sc.protocol import ReplicaStorage
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.storage import FsyncPolicy, LogSettings
 from ha_sc.spu.storage.settings import MAX_SEGMENT_BYTES
 

@@ -36,10 +36,10 @@ from ha_sc.store import (
     DispatcherSettings,
     GlobalStore,
     LocalStore,
-    Supervisor,
     start_dispatchers,
 )
 from ha_sc.store.progress import PROGRESS_KEY, progress_value
+from ha_sc.tasks import Supervisor
 
 pytestmark = pytest.mark.timeout(15)
 

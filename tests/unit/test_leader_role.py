@@ -9,6 +9,8 @@ from collections.abc import Callable
 from election.guard import Guard
 from election.memory import MemoryCandidate
 from election.term import Term
+from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     Endpoint,
@@ -20,10 +22,9 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.controller_loop import ControllerLoop
-from ha_sc.sc.leadership import ELECTION, LeaderRole
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.sc.leader_role import ELECTION, LeaderRole
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 SPUS = {5001, 5002}
 

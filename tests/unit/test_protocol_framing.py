@@ -231,7 +231,7 @@ def test_a_large_full_sync_encoded_in_chunks_reads_back_whole(count: int) -> Non
             ReplicaSpec(partition=f"t-{i}", leader=5001 + i % 2, replicas=[5001, 5002])
             for i in range(count)
         ],
-        sc_replicas=["127.0.0.1:9004", "127.0.0.1:9104"],
+        sc_members=["127.0.0.1:9004", "127.0.0.1:9104"],
     )
     wire = encode_message(message)
     assert sc_message_decoder().feed(wire) == [message]

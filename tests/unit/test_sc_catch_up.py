@@ -14,8 +14,9 @@ from ha_sc.kv.api import StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import Kind
 from ha_sc.sc.catch_up import catch_up
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.store.progress import PROGRESS_KEY
+from ha_sc.tasks import Supervisor
 
 pytestmark = pytest.mark.timeout(15)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.protocol import LeaderNotice, encode_message, sc_message_decoder
-from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.leader_watch import notice_due
-from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.spu.follow import MoveTo, RefuseStale, Stay, on_leader_notice
 
 NEW = "127.0.0.1:9104"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ha_sc.controllers import ClusterState, apply_actions
+from ha_sc.controllers import SimulatedCluster, simulate_actions
 from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.model import (
     Endpoint,
@@ -90,14 +90,14 @@ def spu(spu_id: int, resolution: SpuResolution) -> Spu:
     )
 
 
-def after_failover() -> ClusterState:
+def after_failover() -> SimulatedCluster:
     """One SPU stored Online, one stored Offline, and a topic needing both."""
     topic = Topic(
         meta=ObjectMeta(key="during-pause", revision=1),
         spec=TopicSpec(replicas=TopicReplicas.new_computed(2, 2)),
         status=TopicStatus(),
     )
-    return ClusterState.of(
+    return SimulatedCluster.of(
         [
             (Kind.SPU, spu(5001, SpuResolution.ONLINE)),
             (Kind.SPU, spu(5002, SpuResolution.OFFLINE)),
@@ -107,8 +107,8 @@ def after_failover() -> ClusterState:
 
 
 def run_passes(
-    state: ClusterState, *, connected: set[int] | None, settling: bool, passes: int = 4
-) -> ClusterState:
+    state: SimulatedCluster, *, connected: set[int] | None, settling: bool, passes: int = 4
+) -> SimulatedCluster:
     for _ in range(passes):
         actions = plan_cluster(
             spus=state.spus,
@@ -119,7 +119,7 @@ def run_passes(
         )
         if not actions:
             break
-        state = apply_actions(state, actions)
+        state = simulate_actions(state, actions)
     return state
 
 

@@ -54,7 +54,7 @@ async def test_a_redirect_to_a_known_replica_is_dialled_through_its_dial_address
     tmp_path: Path,
 ) -> None:
     leader_identity, standby_identity = free_addresses(2)  # nothing listens there
-    sync = FullSync(epoch=2, spus=[spu_spec()], replicas=[], sc_replicas=[leader_identity])
+    sync = FullSync(epoch=2, spus=[spu_spec()], replicas=[], sc_members=[leader_identity])
     async with (
         scripted(sync) as (leader_dial, leader_connections),
         scripted(NotLeader(epoch=2, leader_private=leader_identity)) as (standby_dial, _),

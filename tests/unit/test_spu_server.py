@@ -14,6 +14,8 @@ import pytest
 from election.guard import Guard
 from election.term import Term
 from ha_sc import awake
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.api.replica_view import KnownLeader
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
 from ha_sc.protocol import (
@@ -33,10 +35,9 @@ from ha_sc.protocol import (
     sc_message_decoder,
 )
 from ha_sc.sc import spu_connection
-from ha_sc.sc.addresses import ReplicaAddresses
-from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 ME = 5001
 
@@ -189,7 +190,7 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     term = view.win()
     client, full = await registered(connect)
     assert full.epoch == term.epoch
-    assert full.sc_replicas == view.privates
+    assert full.sc_members == view.privates
     assert [s.id for s in full.spus] == [ME]
     assert server.connected_ids() == {ME}
 

@@ -24,7 +24,8 @@ from ha_sc.model import (
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
 from ha_sc.sc import spu_spec_sync
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm, spec_version
-from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from ha_sc.store import GlobalStore, start_dispatchers
+from ha_sc.tasks import Supervisor
 
 
 class Store:

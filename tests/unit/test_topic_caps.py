@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ha_sc.controllers.actions import UpdateStatus
 from ha_sc.controllers.cluster_plan import plan_cluster
-from ha_sc.controllers.topic_validation import (
+from ha_sc.controllers.topics.validation import (
     MAX_PARTITIONS_PER_TOPIC,
     MAX_REPLICATION_FACTOR,
     TopicLimits,

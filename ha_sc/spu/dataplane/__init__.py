@@ -4,6 +4,6 @@ port, leader-to-follower replication on the private port (docs/dataplane.md).
 ``plane.DataPlane`` is the whole of it; ``SpuNode`` runs one.
 """
 
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 
 __all__ = ["DataPlaneSettings"]

@@ -22,8 +22,8 @@ import logging
 from ha_sc.protocol.data import ErrorCode, ReplicaFetchRequest
 from ha_sc.spu.dataplane.link import LeaderLink, LinkDown
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.truncation import Gap, cut_for_shorter_leader, replication_step
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.storage import MalformedBatch, ReplicaLog, StorageError, iter_batches
 
 log = logging.getLogger("ha_sc.spu.dataplane")

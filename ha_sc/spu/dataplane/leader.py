@@ -19,13 +19,13 @@ from ha_sc.spu.dataplane.isr import (
     next_isr,
 )
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.waiting import CommitWaiters
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
 
-class Leadership:
+class PartitionLeadership:
     """What one replica holds while it leads its partition."""
 
     def __init__(
@@ -36,7 +36,7 @@ class Leadership:
         assumed_in_sync_followers: Iterable[int],
         settings: DataPlaneSettings,
         may_shrink: Callable[[], bool],
-        watched: set[Leadership] | None = None,
+        watched: set[PartitionLeadership] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.replica = replica

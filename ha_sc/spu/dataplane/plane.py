@@ -32,7 +32,7 @@ from ha_sc.spu.dataplane.offsets import HostedOffsets
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import StorageError
-from ha_sc.store import Supervisor
+from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 

@@ -41,11 +41,11 @@ from ha_sc.protocol import ReplicaStorage
 from ha_sc.protocol.data import DataError, ErrorCode
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.follower import Follower
-from ha_sc.spu.dataplane.leader import Leadership
+from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.link import LeaderLink
 from ha_sc.spu.dataplane.replica import Replica
-from ha_sc.spu.dataplane.settings import DataPlaneSettings
 from ha_sc.spu.dataplane.truncation import cut_to_follow
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.replica_table import LocalReplica, ReplicaRole
 from ha_sc.spu.storage import LogSettings, StorageError
 from ha_sc.spu.storage.settings import MAX_SEGMENT_BYTES
@@ -59,7 +59,7 @@ class Hosted:
 
     replica: Replica
     spec: LocalReplica
-    leadership: Leadership | None = None
+    leadership: PartitionLeadership | None = None
     follower: asyncio.Task[None] | None = None
     opened: bool = False
     """Adding it opened its log (or found none on disk)."""
@@ -91,8 +91,8 @@ class ReplicaRegistry:
         self._log_settings = LogSettings(fsync=settings.fsync)
         self._hosted: dict[str, Hosted] = {}
         self._links: dict[int, LeaderLink] = {}
-        self.watched: set[Leadership] = set()
-        """Leaderships that time alone may change (see ``Leadership``)."""
+        self.watched: set[PartitionLeadership] = set()
+        """Leaderships that time alone may change (see ``PartitionLeadership``)."""
         self.hw_moved: set[Replica] = set()
         """Replicas whose HW moved since their log last heard of it."""
         self.offsets_moved: set[str] = set()
@@ -257,7 +257,7 @@ class ReplicaRegistry:
 
     def _lead(self, hosted: Hosted, followers: list[int], *, assumed: list[int]) -> None:
         replica = hosted.replica
-        hosted.leadership = Leadership(
+        hosted.leadership = PartitionLeadership(
             replica,
             followers,
             assumed_in_sync_followers=assumed,

@@ -29,7 +29,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchResponse,
 )
 from ha_sc.spu.dataplane.appender import WriteOutcome
-from ha_sc.spu.dataplane.leader import Leadership
+from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
@@ -40,7 +40,7 @@ MAX_READ = MAX_DATA_FRAME - MAX_HEADER
 
 
 def produce(
-    leadership: Leadership,
+    leadership: PartitionLeadership,
     request: ProduceRequest,
     body: bytes,
     not_leader: Callable[[], DataError],
@@ -112,7 +112,9 @@ def _fetch_result(
 
 
 async def replica_fetch(
-    leadership: Leadership, request: ReplicaFetchRequest, not_leader: Callable[[], DataError]
+    leadership: PartitionLeadership,
+    request: ReplicaFetchRequest,
+    not_leader: Callable[[], DataError],
 ) -> Frame:
     """A follower's fetch from its LEO: note how far it is, then send what it lacks, or a
     newer HW, or (after ``wait_ms``) nothing."""

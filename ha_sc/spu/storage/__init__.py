@@ -5,7 +5,7 @@
 fsync policy: docs/storage.md.
 """
 
-from ha_sc.spu.storage.batch import (
+from ha_sc.protocol.record_batch import (
     HEADER_SIZE,
     NO_PRODUCER,
     NO_SEQUENCE,

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ha_sc.spu.storage.batch import Buffer, MalformedBatch
+from ha_sc.protocol.record_batch import Buffer, MalformedBatch
 
 _KEY_LENGTH = struct.Struct(">i")
 _VALUE_LENGTH = struct.Struct(">I")

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ha_sc.durable import fsync_dir
-from ha_sc.spu.storage.batch import (
+from ha_sc.protocol.record_batch import (
     CRC_FROM,
     BatchHeader,
     RawBatch,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from ha_sc.spu.storage.batch import (
+from ha_sc.protocol.record_batch import (
     HEADER_SIZE,
     BatchHeader,
     MalformedBatch,

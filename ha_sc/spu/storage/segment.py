@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ha_sc.durable import write_all
-from ha_sc.spu.storage.batch import HEADER_SIZE, BatchHeader, MalformedBatch, parse_header
+from ha_sc.protocol.record_batch import HEADER_SIZE, BatchHeader, MalformedBatch, parse_header
 from ha_sc.spu.storage.errors import CorruptLog
 from ha_sc.spu.storage.index import OffsetIndex
 from ha_sc.spu.storage.layout import index_path, log_path

@@ -18,15 +18,15 @@ from collections.abc import Callable, Collection
 from election.api import Candidate
 from election.term import Term
 from election.threaded import ThreadedCandidate
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.api.addresses import ReplicaAddresses
+from ha_sc.controllers.loop import ConnectedSpus, ControllerLoop
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import KvStore, StaleGuard
 from ha_sc.kv.raft import RaftKv
 from ha_sc.model.spu import SpuResolution
 from ha_sc.protocol import StatusReport
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.catch_up import catch_up
-from ha_sc.sc.controller_loop import ConnectedSpus, ControllerLoop
 from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.sc.spu_grace import grace_over
 from ha_sc.sc.tuning import ScTuning

@@ -27,9 +27,9 @@ back would cost a second leader change for no gain in safety.
 from collections.abc import Mapping
 
 from ha_sc.controllers.actions import Action, UpdateSpec, UpdateStatus
-from ha_sc.controllers.leader_election import choose_leader
-from ha_sc.controllers.partition_offsets import ReportedOffsets, with_reported_offsets
-from ha_sc.controllers.spu_info import SpuInfo
+from ha_sc.controllers.partitions.leader_election import choose_leader
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets, with_reported_offsets
+from ha_sc.controllers.spus.info import SpuInfo
 from ha_sc.model.kinds import Kind, Partition
 from ha_sc.model.partition import (
     PartitionResolution,

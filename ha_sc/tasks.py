@@ -1,4 +1,5 @@
-"""Named, supervised background tasks: a failure is logged and never silent."""
+"""Named, supervised background tasks: a failure is logged and never silent; and the
+"first of several, cancel the rest" race between named tasks."""
 
 from __future__ import annotations
 
@@ -124,3 +125,44 @@ class Supervisor:
             self._on_fatal(failure)
         except Exception:
             logger.exception("fatal handler failed for %s", failure)
+
+
+async def first_of(coros: Mapping[str, Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutines as tasks named by their keys; return the first one's result
+    and cancel the rest (waiting until they have ended).
+
+    When several finish together the earliest in ``coros``' order wins. The winner's
+    exception propagates (a supervisor above logs it); so does its cancellation, and
+    cancelling the caller cancels every task."""
+    if not coros:
+        raise ValueError("first_of needs at least one coroutine")
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    first = next(task for task in tasks if task in done)
+    if first.cancelled():
+        raise asyncio.CancelledError
+    return first.result()
+
+
+async def until_first(
+    coros: Mapping[str, Coroutine[Any, Any, object]], *, timeout: float | None = None
+) -> None:
+    """Return once the first of the coroutines (run as tasks named by their keys) ends,
+    however it ends, or after ``timeout`` seconds; the rest are cancelled and awaited.
+
+    For waits on several signals where only "something happened" matters (a store
+    changed, the term was lost, a connection closed): the caller looks again."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

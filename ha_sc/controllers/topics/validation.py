@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from ha_sc.controllers.replica_assignment import validate_assigned_map
-from ha_sc.controllers.spu_info import SpuInfo
+from ha_sc.controllers.spus.info import SpuInfo
+from ha_sc.controllers.topics.replica_assignment import validate_assigned_map
 from ha_sc.model.codec import format_validation_error
 from ha_sc.model.kinds import Topic
 from ha_sc.model.replicas import TopicReplicas

@@ -39,10 +39,10 @@ status write places the same partitions the same way.
 from collections.abc import Mapping, Sequence
 
 from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
-from ha_sc.controllers.replica_assignment import InsufficientSpus, assign_replicas
-from ha_sc.controllers.spu_info import SpuInfo
-from ha_sc.controllers.spu_load import SpuLoad
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits, validate_topic_spec
+from ha_sc.controllers.spus.info import SpuInfo
+from ha_sc.controllers.spus.load import SpuLoad
+from ha_sc.controllers.topics.replica_assignment import InsufficientSpus, assign_replicas
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits, validate_topic_spec
 from ha_sc.model.kinds import Kind, Partition, Topic
 from ha_sc.model.meta import OwnerRef
 from ha_sc.model.partition import PartitionSpec, PartitionStatus, partition_key

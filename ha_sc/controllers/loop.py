@@ -25,24 +25,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
-from ha_sc.controllers.topic_validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.controllers.write_waves import apply_actions
+from ha_sc.controllers.write_window import WriteWindow
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import KvUnavailable
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
-from ha_sc.sc.action_waves import apply_actions
-from ha_sc.sc.action_writer import ActionWriter
-from ha_sc.sc.reported_offsets import offsets_by_partition
-from ha_sc.sc.write_window import WriteWindow
 from ha_sc.store import GlobalStore, StoreView
+from ha_sc.tasks import until_first
 
-log = logging.getLogger("ha_sc.controllers")
+log = logging.getLogger(__name__)
 
 ConnectedSpus = Callable[[], Collection[int] | None]
 _PACING = PacingSettings()
@@ -127,20 +128,14 @@ class ControllerLoop:
     async def _until_changed(self, epochs: tuple[int, int, int], term: Term, resync: float) -> None:
         cache = self._cache
         views: tuple[StoreView[Any, Any], ...] = (cache.spus, cache.topics, cache.partitions)
-        waits = [
-            asyncio.create_task(view.wait_for_change(epoch), name=f"await-{view.kind}")
+        waits: dict[str, Coroutine[Any, Any, object]] = {
+            f"await-{view.kind}": view.wait_for_change(epoch)
             for view, epoch in zip(views, epochs, strict=True)
-        ]
-        waits.append(asyncio.create_task(term.lost.wait(), name="await-term-lost"))
+        }
+        waits["await-term-lost"] = term.lost.wait()
         if self._wake is not None:
-            waits.append(asyncio.create_task(self._wake.wait(), name="await-spu-connections"))
-        try:
-            await asyncio.wait(waits, timeout=resync, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*waits, return_exceptions=True)
+            waits["await-spu-connections"] = self._wake.wait()
+        await until_first(waits, timeout=resync)
 
 
 async def _sleep_unless_lost(term: Term, seconds: float) -> None:

@@ -10,6 +10,8 @@ import pytest
 from election.guard import Guard
 from election.term import Term
 from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
+from ha_sc.controllers.write_waves import apply_actions, waves
+from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
@@ -21,8 +23,6 @@ from ha_sc.model import (
     TopicSpec,
     TopicStatus,
 )
-from ha_sc.sc.action_waves import apply_actions, waves
-from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.store import GlobalStore
 
 OWNER = OwnerRef(kind="topics", key="orders")

@@ -1,5 +1,8 @@
 """``ha-sc chaos list|run|suite|soak``: fault-injection scenarios against a fresh local
-cluster, each run writing a report directory (history, summary, timeline)."""
+cluster, each run writing a report directory (history, summary, timeline).
+
+A plugin verb of ``ha-sc``: registered under the ``ha_sc.cli_plugins`` entry points
+(pyproject.toml), so the product CLI never imports this package to start."""
 
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
+from ha_sc.controllers.write_window import WriteWindow
+from ha_sc.controllers.writer import ActionWriter, Outcome
 from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.model.kinds import Kind
-from ha_sc.sc.action_writer import ActionWriter, Outcome
-from ha_sc.sc.write_window import WriteWindow
 
-log = logging.getLogger("ha_sc.controllers")
+log = logging.getLogger(__name__)
 
 IN_FLIGHT = 16
 LOG_EACH_UP_TO = 20

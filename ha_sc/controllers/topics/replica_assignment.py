@@ -13,8 +13,8 @@ across racks. Ties go to the lowest SPU id: the same input gives the same map.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ha_sc.controllers.spu_info import SpuInfo
-from ha_sc.controllers.spu_load import SpuLoad
+from ha_sc.controllers.spus.info import SpuInfo
+from ha_sc.controllers.spus.load import SpuLoad
 
 __all__ = [
     "InsufficientSpus",

@@ -11,7 +11,7 @@ from ha_sc.kv.api import KeyExists, KeyNotFound, KvStore, RevisionConflict
 from ha_sc.model.codec import encode_value
 from ha_sc.store import GlobalStore
 
-log = logging.getLogger("ha_sc.controllers")
+log = logging.getLogger(__name__)
 
 
 class Outcome(enum.StrEnum):

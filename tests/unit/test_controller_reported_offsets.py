@@ -1,8 +1,8 @@
 """The connected SPUs' reports, arranged per partition for the partition controller."""
 
 from ha_sc.controllers import ReportedOffsets
+from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
 from ha_sc.protocol import ReplicaReport, StatusReport
-from ha_sc.sc.reported_offsets import offsets_by_partition
 
 
 def test_each_partition_gets_every_reporting_spus_offsets() -> None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from election.term import Term
+from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.kv.api import KvStore
-from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.store import GlobalStore
 
 

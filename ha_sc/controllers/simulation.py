@@ -1,6 +1,6 @@
 """A pure model of the KV's write rules, to run reducers against without any I/O.
 
-``apply_actions`` applies actions the way the controller loops will send them to
+``simulate_actions`` applies actions the way the controller loops will send them to
 the KV: one write per action, each getting the next revision, updates and
 deletes conditional on the revision they name, deletes cascading to owned
 objects. Tests use it to check that reducers converge and are idempotent; it
@@ -24,14 +24,16 @@ class ActionRefused(Exception):
 
 
 @dataclass(frozen=True)
-class ClusterState:
+class SimulatedCluster:
     """Every object by kind and key, and the revision of the last write."""
 
     objects: Mapping[Kind, Mapping[str, AnyObject]] = field(default_factory=dict)
     revision: int = 0
 
     @classmethod
-    def of(cls, objects: Iterable[tuple[Kind, AnyObject]], *, revision: int = 0) -> "ClusterState":
+    def of(
+        cls, objects: Iterable[tuple[Kind, AnyObject]], *, revision: int = 0
+    ) -> "SimulatedCluster":
         """A state holding ``objects`` as given (their revisions are kept)."""
         by_kind: dict[Kind, dict[str, AnyObject]] = {}
         for kind, obj in objects:
@@ -56,14 +58,14 @@ class ClusterState:
         return cast(Mapping[str, Partition], self.of_kind(Kind.PARTITION))
 
 
-def apply_actions(state: ClusterState, actions: Iterable[Action]) -> ClusterState:
+def simulate_actions(state: SimulatedCluster, actions: Iterable[Action]) -> SimulatedCluster:
     """The state after every action, in order; raises ActionRefused like the KV would."""
     objects = {kind: dict(by_key) for kind, by_key in state.objects.items()}
     revision = state.revision
     for action in actions:
         revision += 1
         _apply(objects, action, revision)
-    return ClusterState(_freeze(objects), revision)
+    return SimulatedCluster(_freeze(objects), revision)
 
 
 def _apply(objects: dict[Kind, dict[str, AnyObject]], action: Action, revision: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ha_sc.protocol.record_batch import with_producer
 from ha_sc.spu.storage import (
     HEADER_SIZE,
     MalformedBatch,
@@ -21,7 +22,6 @@ from ha_sc.spu.storage import (
     parse_header,
     with_base_offset,
 )
-from ha_sc.spu.storage.batch import with_producer
 
 
 def batch(values: list[bytes], *, ts: int = 1_000, base_offset: int = 0) -> bytes:

@@ -6,19 +6,6 @@ import pytest
 from pydantic import ValidationError
 
 from ha_sc.api import ROUTES, openapi_document
-from ha_sc.api.wire import (
-    CreateTopicRequest,
-    LeaderInfo,
-    LeaderReport,
-    RegisterSpuRequest,
-    WatchBatch,
-    WireError,
-    first_error_field,
-    object_from_json,
-    object_json,
-    parse_kinds,
-    split_host_port,
-)
 from ha_sc.model import (
     Kind,
     ObjectMeta,
@@ -32,6 +19,19 @@ from ha_sc.model import (
     TopicStatus,
 )
 from ha_sc.model.kinds import Partition
+from ha_sc.protocol.api_wire import (
+    CreateTopicRequest,
+    LeaderInfo,
+    LeaderReport,
+    RegisterSpuRequest,
+    WatchBatch,
+    WireError,
+    first_error_field,
+    object_from_json,
+    object_json,
+    parse_kinds,
+    split_host_port,
+)
 
 
 def topic() -> Topic:

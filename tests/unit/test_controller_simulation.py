@@ -4,12 +4,12 @@ import pytest
 
 from ha_sc.controllers import (
     ActionRefused,
-    ClusterState,
     CreateObject,
     DeleteObject,
+    SimulatedCluster,
     UpdateSpec,
     UpdateStatus,
-    apply_actions,
+    simulate_actions,
 )
 from ha_sc.model import (
     Kind,
@@ -26,9 +26,9 @@ SPEC = TopicSpec(replicas=TopicReplicas.new_computed(1, 1))
 OWNER = OwnerRef(kind="topics", key="orders")
 
 
-def created() -> ClusterState:
-    return apply_actions(
-        ClusterState(),
+def created() -> SimulatedCluster:
+    return simulate_actions(
+        SimulatedCluster(),
         [
             CreateObject(Kind.TOPIC, "orders", SPEC),
             CreateObject(
@@ -51,12 +51,12 @@ def test_create_sets_revisions_and_default_status() -> None:
 def test_updates_bump_the_revision_and_keep_the_other_part() -> None:
     state = created()
     status = TopicStatus(resolution=TopicResolution.PENDING)
-    state = apply_actions(state, [UpdateStatus(Kind.TOPIC, "orders", 1, status)])
+    state = simulate_actions(state, [UpdateStatus(Kind.TOPIC, "orders", 1, status)])
     topic = state.topics["orders"]
     assert (topic.meta.revision, topic.meta.create_revision) == (3, 1)
     assert (topic.spec, topic.status) == (SPEC, status)
     spec = PartitionSpec(leader=2, replicas=[1, 2])
-    state = apply_actions(state, [UpdateSpec(Kind.PARTITION, "orders-0", 2, spec)])
+    state = simulate_actions(state, [UpdateSpec(Kind.PARTITION, "orders-0", 2, spec)])
     assert state.partitions["orders-0"].spec == spec
     assert state.partitions["orders-0"].status == PartitionStatus()
 
@@ -74,13 +74,13 @@ def test_refuses_what_the_kv_refuses(
     action: CreateObject | UpdateStatus | UpdateSpec | DeleteObject,
 ) -> None:
     with pytest.raises(ActionRefused):
-        apply_actions(created(), [action])
+        simulate_actions(created(), [action])
 
 
 def test_second_write_at_the_same_revision_is_refused() -> None:
     status = TopicStatus(resolution=TopicResolution.PENDING)
     with pytest.raises(ActionRefused, match="not 1"):
-        apply_actions(
+        simulate_actions(
             created(),
             [
                 UpdateSpec(Kind.TOPIC, "orders", 1, SPEC),
@@ -90,6 +90,6 @@ def test_second_write_at_the_same_revision_is_refused() -> None:
 
 
 def test_delete_cascades_to_owned_objects() -> None:
-    state = apply_actions(created(), [DeleteObject(Kind.TOPIC, "orders")])
+    state = simulate_actions(created(), [DeleteObject(Kind.TOPIC, "orders")])
     assert state.topics == {}
     assert state.partitions == {}

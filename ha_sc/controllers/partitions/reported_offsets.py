@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ha_sc.controllers.partition_offsets import ReportedOffsets
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
 from ha_sc.protocol import StatusReport
 
 

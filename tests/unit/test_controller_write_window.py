@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ha_sc.sc.write_window import WriteWindow
+from ha_sc.controllers.write_window import WriteWindow
 
 
 def test_fast_commits_widen_the_window_up_to_its_limit() -> None:
