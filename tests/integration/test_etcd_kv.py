@@ -203,13 +203,14 @@ async def test_cascade_racing_a_writer_leaves_no_orphan(
     scan = kv._scan
     scans = 0
 
-    def scan_then_race() -> object:
+    async def scan_then_race() -> object:
         nonlocal scans
-        result = scan()
+        result = await scan()
         scans += 1
         if scans == 1:
             value = envelope({"racing": True}, ("topics", "t")).decode()
-            harness.server.etcdctl("put", f"{harness.root}partitions/{racing_child}", value)
+            key = f"{harness.root}partitions/{racing_child}"
+            await asyncio.to_thread(harness.server.etcdctl, "put", key, value)
         return result
 
     monkeypatch.setattr(kv, "_scan", scan_then_race)

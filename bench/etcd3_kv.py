@@ -1,0 +1,532 @@
+"""The etcd3 KV client as it was before the move to aetcd, kept for bench/etcd_clients.py.
+
+Object ``<kind>/<key>`` lives at etcd key ``<root><kind>/<key>``; the value is
+stored exactly as given. A fenced write is one etcd transaction that also
+compares the create revision of the election's leader key with the guard's
+epoch. etcd3 is synchronous: every call runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+# etcd3 0.12 ships protobuf modules generated for protobuf 3, which the C
+# implementation of protobuf >= 4 refuses ("Descriptors cannot be created
+# directly"); the pure-Python implementation accepts them. protobuf reads this
+# variable once, on its first import, so it is set here before anything below
+# imports protobuf, and it then holds for the whole process (other protobuf
+# users, such as OTLP exporters, get slower, not wrong). setdefault keeps an
+# operator's explicit choice. For the same reason ha_sc.kv does not import
+# this module: import it before anything that loads protobuf.
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+try:
+    with warnings.catch_warnings():
+        # etcd3's generated modules build descriptors the way protobuf 3 did, which
+        # protobuf's Python implementation reports as deprecated on every import
+        warnings.filterwarnings("ignore", "Call to deprecated create function", DeprecationWarning)
+        import etcd3
+        from etcd3 import etcdrpc
+except TypeError as error:  # protobuf was loaded earlier with its C implementation
+    raise ImportError(
+        "etcd3 cannot load its protobuf modules: protobuf was imported before "
+        "ha_sc.kv.etcd with a non-Python implementation; set "
+        "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python in the environment"
+    ) from error
+
+from bench.etcd3_watch import (
+    WatchStream,
+    describe_rpc_error,
+    watch_prefix,
+)
+from election.etcd_keys import DEFAULT_ROOT, leader_key
+from election.guard import Guard
+from ha_sc.kv.api import (
+    KeyExists,
+    KeyNotFound,
+    KvEntry,
+    KvError,
+    KvUnavailable,
+    Listing,
+    RevisionConflict,
+    StaleGuard,
+    WatchEvent,
+)
+from ha_sc.kv.state_machine import ObjectId, owner_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REQUEST_TIMEOUT = 5.0
+LIST_PAGE_SIZE = 500
+LIST_ATTEMPTS = 3
+READ_RETRY_PAUSE = 0.1
+CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
+CASCADE_ATTEMPTS = 5
+CALL_THREADS = 16  # etcd calls in flight at once per client
+
+_UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_CHANNEL_OPTIONS = [
+    # re-dial a restarted server within a second instead of gRPC's default minutes
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # notice a silently dead connection (etcd refuses pings more often than every 5 s)
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+
+
+_KeyValues = list[Any]  # etcd KeyValue messages
+_T = TypeVar("_T")
+
+
+class _HistoryGone(KvError):
+    """A paged read's revision was compacted between two pages."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TxnOutcome:
+    succeeded: bool
+    revision: int
+    found: tuple[Any | None, ...]  # what the failure branch read, in order; None if absent
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """Every key under the root at one revision; leader keys never own anything."""
+
+    revision: int
+    objects: dict[ObjectId, KvEntry]
+    children: dict[ObjectId, list[ObjectId]]
+
+
+class EtcdKv:
+    """KvStore on etcd. ``endpoints`` are ``host:port`` of the cluster's members.
+
+    Calls go to one endpoint at a time; one that cannot be reached hands over
+    to the next. Reads retry within ``request_timeout``; a write is sent once
+    (re-sending one whose outcome is unknown could apply it twice) and
+    KvUnavailable tells the caller it may retry.
+    """
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        *,
+        root: str = DEFAULT_ROOT,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("EtcdKv needs at least one endpoint")
+        if not root.endswith("/"):
+            raise ValueError(f"the KV root must end with '/', got {root!r}")
+        self._endpoints = list(endpoints)
+        self._clients = [_client(endpoint) for endpoint in endpoints]
+        self._current = 0
+        self._root = root
+        self._timeout = request_timeout
+        self._closed = False
+        self._streams: set[WatchStream] = set()
+        # etcd3 blocks; its calls get threads of their own, apart from the loop's default pool
+        self._executor = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="etcd-kv")
+        self._election_prefix = leader_key("", root).encode()
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    # KvStore
+
+    async def list(self, kind: str) -> Listing:
+        prefix = self._prefix(kind)
+        kvs, revision = await self._blocking(self._range_all, prefix)
+        entries = tuple(_entry(kind, bytes(kv.key)[len(prefix) :].decode(), kv) for kv in kvs)
+        return Listing(entries, revision)
+
+    async def get(self, kind: str, key: str) -> KvEntry | None:
+        request = etcdrpc.RangeRequest(key=self._etcd_key(kind, key))
+        response = await self._blocking(self._read, "Range", request)
+        return _entry(kind, key, response.kvs[0]) if response.kvs else None
+
+    async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
+        target = self._etcd_key(kind, key)
+        outcome = await self._txn(guard, [_version(target, "==", 0)], [_put(target, value)], [])
+        if not outcome.succeeded:
+            raise KeyExists(kind, key)
+        return outcome.revision
+
+    async def update(
+        self,
+        kind: str,
+        key: str,
+        value: bytes,
+        *,
+        expected_revision: int,
+        guard: Guard | None = None,
+    ) -> int:
+        target = self._etcd_key(kind, key)
+        compares = [_version(target, ">", 0), _mod(target, expected_revision)]
+        outcome = await self._txn(guard, compares, [_put(target, value)], [target])
+        if not outcome.succeeded:
+            raise _mismatch(kind, key, expected_revision, outcome.found[0])
+        return outcome.revision
+
+    async def delete(
+        self,
+        kind: str,
+        key: str,
+        *,
+        expected_revision: int | None = None,
+        guard: Guard | None = None,
+    ) -> int:
+        # Owned objects go first, in transactions of at most CASCADE_CHUNK
+        # deletes (etcd caps a transaction at --max-txn-ops, 128 by default),
+        # then the owner in a transaction of its own. A crash in between leaves
+        # some owned objects deleted and the owner present, still owning the
+        # rest: repeating the delete finishes the job.
+        for _ in range(CASCADE_ATTEMPTS):
+            scan = await self._blocking(self._scan)
+            current = scan.objects.get((kind, key))
+            revision = expected_revision
+            if revision is None:
+                revision = current.revision if current is not None else 0
+            unchanged = current is not None and current.revision == revision
+            if unchanged and not await self._delete_owned(scan, (kind, key), revision, guard):
+                continue
+            outcome = await self._delete_owner(kind, key, revision, scan.revision, guard)
+            if outcome.succeeded:
+                return outcome.revision
+            refusal = _owner_refusal(kind, key, expected_revision, outcome.found[0])
+            if refusal is not None:
+                raise refusal
+            log.info(
+                "%s/%s changed, or objects were created, while deleting; re-reading", kind, key
+            )
+        raise KvError(
+            f"delete of {kind}/{key} kept racing with concurrent writes; owned objects "
+            "deleted so far stay deleted, repeat the delete to finish"
+        )
+
+    def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+        return watch_prefix(self, kind, self._prefix(kind), start_revision)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for stream in list(self._streams):
+            stream.cancel()
+        self._streams.clear()
+        for client in self._clients:
+            client.close()
+        self._executor.shutdown(wait=False)  # queued calls still run, and fail as closed
+
+    # WatchHost
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def streams(self) -> set[WatchStream]:
+        return self._streams
+
+    def watch_stub(self) -> Any:
+        return etcdrpc.WatchStub(self._clients[self._current].channel)
+
+    def watch_request(self, prefix: bytes, start_revision: int) -> Any:
+        create = etcdrpc.WatchCreateRequest(
+            key=prefix, range_end=range_end(prefix), start_revision=start_revision, prev_kv=True
+        )
+        return etcdrpc.WatchRequest(create_request=create)
+
+    def endpoint_lost(self) -> None:
+        self._move_on(self._current)
+
+    # cascade
+
+    async def _delete_owned(
+        self, scan: _Scan, owner: ObjectId, owner_revision: int, guard: Guard | None
+    ) -> bool:
+        """Delete everything ``owner`` owns, deepest first; False if something changed."""
+        owned = _owned_tree(scan.children, owner)
+        if owned:
+            log.info("deleting %s/%s and the %d objects it owns", *owner, len(owned))
+        owner_key = self._etcd_key(*owner)
+        for start in range(0, len(owned), CASCADE_CHUNK):
+            chunk = owned[start : start + CASCADE_CHUNK]
+            compares = [_version(owner_key, ">", 0), _mod(owner_key, owner_revision)]
+            compares += [_mod(self._etcd_key(*o), scan.objects[o].revision) for o in chunk]
+            deletes = [_delete(self._etcd_key(*o)) for o in chunk]
+            if not (await self._txn(guard, compares, deletes, [])).succeeded:
+                log.info("objects owned by %s/%s changed while deleting; re-reading", *owner)
+                return False
+        return True
+
+    async def _delete_owner(
+        self, kind: str, key: str, revision: int, scanned_at: int, guard: Guard | None
+    ) -> _TxnOutcome:
+        """Delete the owner at ``revision`` if nothing was created since the scan."""
+        target = self._etcd_key(kind, key)
+        root = self._root.encode()
+        compares = [
+            _version(target, ">", 0),
+            _mod(target, revision),
+            # nothing created since the scan, so no new owned object is left behind
+            _compare(root, "<", create_revision=scanned_at + 1, until=range_end(root)),
+        ]
+        return await self._txn(guard, compares, [_delete(target)], [target])
+
+    def _scan(self) -> _Scan:
+        kvs, revision = self._range_all(self._root.encode())
+        objects: dict[ObjectId, KvEntry] = {}
+        children: dict[ObjectId, list[ObjectId]] = {}
+        for kv in kvs:
+            name = bytes(kv.key)
+            kind, _, key = name[len(self._root) :].decode().partition("/")
+            objects[(kind, key)] = entry = _entry(kind, key, kv)
+            owner = None if name.startswith(self._election_prefix) else owner_of(entry.value)
+            if owner is not None:
+                children.setdefault(owner, []).append((kind, key))
+        return _Scan(revision, objects, children)
+
+    # transactions and calls
+
+    async def _txn(
+        self,
+        guard: Guard | None,
+        compares: Sequence[Any],
+        success: Sequence[Any],
+        reads: Sequence[bytes],
+    ) -> _TxnOutcome:
+        """One etcd transaction, fenced by ``guard``; the failure branch reads ``reads``."""
+        if guard is not None:
+            holder = leader_key(guard.election, self._root).encode()
+            compares = [_compare(holder, "==", create_revision=guard.epoch), *compares]
+            reads = [holder, *reads]
+        request = etcdrpc.TxnRequest(
+            compare=compares, success=success, failure=[_range(key) for key in reads]
+        )
+        response = await self._blocking(self._write, "Txn", request)
+        revision = int(response.header.revision)
+        if response.succeeded:
+            return _TxnOutcome(True, revision, ())
+        found = tuple(_first(op.response_range) for op in response.responses)
+        if guard is not None:
+            holder_kv, found = found[0], found[1:]
+            if holder_kv is None or int(holder_kv.create_revision) != guard.epoch:
+                raise StaleGuard(guard)
+        return _TxnOutcome(False, revision, found)
+
+    async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking etcd3 call on the client's threads."""
+        if self._closed:
+            raise KvUnavailable("the etcd KV client is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    def _range_all(self, prefix: bytes) -> tuple[_KeyValues, int]:
+        """Every key under ``prefix`` and the revision they were read at (blocking)."""
+        for _ in range(LIST_ATTEMPTS):
+            try:
+                return self._range_pages(prefix)
+            except _HistoryGone:
+                log.info("history compacted while reading %r; reading again", prefix)
+        raise KvUnavailable(f"could not read {prefix!r}: compacted while paging, every time")
+
+    def _range_pages(self, prefix: bytes) -> tuple[_KeyValues, int]:
+        end = range_end(prefix)
+        response = self._read(
+            "Range", etcdrpc.RangeRequest(key=prefix, range_end=end, limit=LIST_PAGE_SIZE)
+        )
+        revision = int(response.header.revision)
+        kvs = list(response.kvs)
+        while response.more:
+            page = etcdrpc.RangeRequest(
+                key=bytes(kvs[-1].key) + b"\0",
+                range_end=end,
+                limit=LIST_PAGE_SIZE,
+                revision=revision,
+            )
+            response = self._read("Range", page)
+            kvs.extend(response.kvs)
+        return kvs, revision
+
+    def _read(self, method: str, request: Any) -> Any:
+        """A read, retried (other endpoints included) until the request timeout (blocking)."""
+        deadline = time.monotonic() + self._timeout
+        attempt_timeout = self._timeout / len(self._clients)
+        while True:
+            try:
+                return self._call(
+                    method, request, min(deadline, time.monotonic() + attempt_timeout)
+                )
+            except KvUnavailable:
+                if self._closed or time.monotonic() + READ_RETRY_PAUSE >= deadline:
+                    raise
+                time.sleep(READ_RETRY_PAUSE)
+
+    def _write(self, method: str, request: Any) -> Any:
+        """A write, sent once; waits up to the request timeout for a connection (blocking)."""
+        return self._call(method, request, time.monotonic() + self._timeout, write=True)
+
+    def _call(self, method: str, request: Any, deadline: float, *, write: bool = False) -> Any:
+        if self._closed:
+            raise KvUnavailable("the etcd KV client is closed")
+        index = self._current
+        rpc = getattr(self._clients[index].kvstub, method)
+        timeout = max(deadline - time.monotonic(), 0.01)
+        try:
+            return rpc(request, timeout=timeout, wait_for_ready=True)
+        except grpc.RpcError as error:
+            raise self._failure(index, method, error, write=write) from error
+        except ValueError as error:  # the channel was closed under the call
+            raise KvUnavailable(f"etcd {method} failed: {error}") from error
+
+    def _failure(self, index: int, method: str, error: grpc.RpcError, *, write: bool) -> KvError:
+        code = error.code() if isinstance(error, grpc.Call) else None
+        reason = describe_rpc_error(error)
+        if self._closed:
+            return KvUnavailable(f"the etcd KV client was closed during {method}")
+        if code == grpc.StatusCode.OUT_OF_RANGE:
+            return _HistoryGone(f"etcd {method}: {reason}")
+        if code not in _UNREACHABLE:
+            return KvError(f"etcd rejected {method}: {reason}")
+        self._move_on(index)
+        outcome = "; the write may or may not have been applied" if write else ""
+        return KvUnavailable(f"etcd at {self._endpoints[index]} unreachable ({reason}){outcome}")
+
+    def _move_on(self, failed: int) -> None:
+        if self._current == failed and len(self._clients) > 1:
+            self._current = (failed + 1) % len(self._clients)
+            log.warning(
+                "etcd endpoint %s unreachable; switching to %s",
+                self._endpoints[failed],
+                self._endpoints[self._current],
+            )
+
+    # keys
+
+    def _prefix(self, kind: str) -> bytes:
+        return f"{self._root}{kind}/".encode()
+
+    def _etcd_key(self, kind: str, key: str) -> bytes:
+        return f"{self._root}{kind}/{key}".encode()
+
+
+def _client(endpoint: str) -> Any:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"etcd endpoint must be host:port, got {endpoint!r}")
+    return etcd3.client(host=host, port=int(port), grpc_options=_CHANNEL_OPTIONS)
+
+
+def _entry(kind: str, key: str, kv: Any) -> KvEntry:
+    return KvEntry(kind, key, bytes(kv.value), int(kv.mod_revision), int(kv.create_revision))
+
+
+def _mismatch(kind: str, key: str, expected: int, current: Any | None) -> KvError:
+    if current is None:
+        return KeyNotFound(kind, key)
+    return RevisionConflict(kind, key, expected, int(current.mod_revision))
+
+
+def _owner_refusal(
+    kind: str, key: str, expected_revision: int | None, current: Any | None
+) -> KvError | None:
+    """Why deleting the owner failed for good; None if another try may succeed."""
+    if current is None:
+        return KeyNotFound(kind, key)
+    if expected_revision is not None and int(current.mod_revision) != expected_revision:
+        return RevisionConflict(kind, key, expected_revision, int(current.mod_revision))
+    return None
+
+
+def _first(range_response: Any) -> Any | None:
+    return range_response.kvs[0] if range_response.kvs else None
+
+
+def _owned_tree(children: dict[ObjectId, list[ObjectId]], owner: ObjectId) -> list[ObjectId]:
+    """Everything ``owner`` owns, directly or not, each object after everything it owns."""
+    order: list[ObjectId] = []
+    seen = {owner}
+    stack: list[tuple[ObjectId, Iterator[ObjectId]]] = [
+        (owner, iter(sorted(children.get(owner, []))))
+    ]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            if node != owner:
+                order.append(node)
+        elif child not in seen:
+            seen.add(child)
+            stack.append((child, iter(sorted(children.get(child, [])))))
+    return order
+
+
+# etcd request builders
+
+
+def range_end(prefix: bytes) -> bytes:
+    """The etcd range end that covers every key starting with ``prefix``."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return b"\0"  # every key
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+_RESULTS = {
+    "==": etcdrpc.Compare.EQUAL,
+    "!=": etcdrpc.Compare.NOT_EQUAL,
+    "<": etcdrpc.Compare.LESS,
+    ">": etcdrpc.Compare.GREATER,
+}
+_TARGETS = {
+    "version": etcdrpc.Compare.VERSION,
+    "create_revision": etcdrpc.Compare.CREATE,
+    "mod_revision": etcdrpc.Compare.MOD,
+}
+
+
+def _compare(key: bytes, result: str, *, until: bytes = b"", **target: int) -> Any:
+    """``target`` of ``key`` (of every key in [key, until) if given) ``result`` a value."""
+    ((field, value),) = target.items()
+    return etcdrpc.Compare(
+        key=key,
+        range_end=until,
+        result=_RESULTS[result],
+        target=_TARGETS[field],
+        **{field: value},
+    )
+
+
+def _version(key: bytes, result: str, version: int) -> Any:
+    return _compare(key, result, version=version)
+
+
+def _mod(key: bytes, revision: int) -> Any:
+    return _compare(key, "==", mod_revision=revision)
+
+
+def _put(key: bytes, value: bytes) -> Any:
+    return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=key, value=value))
+
+
+def _delete(key: bytes) -> Any:
+    return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key))
+
+
+def _range(key: bytes) -> Any:
+    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=key))

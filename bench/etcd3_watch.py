@@ -1,0 +1,207 @@
+"""The etcd3 client's watch as it was before the move to aetcd (for bench/etcd3_kv.py).
+
+Each etcd Watch stream is read on a daemon thread of its own and handed to
+asyncio through ``call_soon_threadsafe``. etcd3's own ``Watcher`` is not used:
+while the server is unreachable its thread re-dials in a tight loop (a full
+core), and it dies with an unhandled exception once its channel is closed.
+
+When a stream is lost the watch opens a new one from the revision after the
+last one it delivered. etcd sends all events of one revision in one response,
+so that resume point neither repeats nor skips an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from typing import Any, Protocol
+
+import grpc
+
+from ha_sc.kv.api import EventType, RevisionCompacted, WatchEvent
+
+log = logging.getLogger(__name__)
+
+RESUME_BACKOFF_FIRST = 0.1
+RESUME_BACKOFF_MAX = 1.0
+
+
+class WatchHost(Protocol):
+    """What a watch needs from the KV client that owns it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def streams(self) -> set[WatchStream]:
+        """Live streams, cancelled all at once when the client closes."""
+        ...
+
+    def watch_stub(self) -> Any:
+        """The etcd Watch service of the endpoint in use."""
+        ...
+
+    def watch_request(self, prefix: bytes, start_revision: int) -> Any:
+        """The etcd WatchRequest creating a watch of ``prefix`` from ``start_revision``."""
+        ...
+
+    def endpoint_lost(self) -> None:
+        """The endpoint in use stopped answering: move on to the next one."""
+        ...
+
+
+class StreamLost(Exception):
+    """A watch stream ended; the watch opens another one."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def describe_rpc_error(error: grpc.RpcError) -> str:
+    """``CODE: details`` of a gRPC failure, for logs and error messages."""
+    code = error.code() if isinstance(error, grpc.Call) else None
+    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    return f"{code.name if code else 'error'}: {details}"
+
+
+class WatchStream:
+    """One etcd Watch RPC over a key range from a revision, read on a daemon thread."""
+
+    def __init__(self, stub: Any, create: Any) -> None:
+        self._create = create
+        self._stub = stub
+        self._done = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._responses: asyncio.Queue[Any] = asyncio.Queue()
+        self._call: Any = None
+
+    def start(self, name: str) -> None:
+        try:
+            self._call = self._stub.Watch(self._requests())
+        except ValueError as error:  # the channel was closed under us
+            raise StreamLost(str(error)) from error
+        threading.Thread(target=self._read, name=name, daemon=True).start()
+
+    async def next_response(self) -> Any:
+        """The next etcd WatchResponse; raises StreamLost when the stream has ended."""
+        item = await self._responses.get()
+        if isinstance(item, StreamLost):
+            raise item
+        return item
+
+    def cancel(self) -> None:
+        self._done.set()
+        if self._call is not None:
+            self._call.cancel()
+
+    def _requests(self) -> Iterator[Any]:
+        yield self._create
+        self._done.wait()  # keep the request side open until the stream ends
+
+    def _read(self) -> None:
+        try:
+            for response in self._call:
+                self._hand_over(response)
+            self._hand_over(StreamLost("stream closed by the server"))
+        except grpc.RpcError as error:
+            self._hand_over(StreamLost(describe_rpc_error(error)))
+        except Exception as error:  # still only the end of this stream
+            self._hand_over(StreamLost(f"{type(error).__name__}: {error}"))
+        finally:
+            self._done.set()
+
+    def _hand_over(self, item: Any) -> None:
+        with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self._loop.call_soon_threadsafe(self._responses.put_nowait, item)
+
+
+async def watch_prefix(
+    host: WatchHost, kind: str, prefix: bytes, start_revision: int
+) -> AsyncIterator[WatchEvent]:
+    """Events under ``prefix`` from ``start_revision`` on, in order, each once, forever.
+
+    Ends quietly when the host closes; raises RevisionCompacted when etcd no
+    longer has the history the watch needs next.
+    """
+    next_revision = max(start_revision, 1)
+    backoff = RESUME_BACKOFF_FIRST
+    lost = False
+    while not host.closed:
+        stream = WatchStream(host.watch_stub(), host.watch_request(prefix, next_revision))
+        host.streams.add(stream)
+        try:
+            stream.start(f"etcd-watch-{kind}")
+            while True:
+                response = await stream.next_response()
+                _check_response(response, next_revision)
+                if response.created:
+                    backoff = _resumed(kind, next_revision, lost)
+                    lost = False
+                    continue
+                for event in _events(response, kind, prefix, next_revision):
+                    yield event
+                next_revision = _after(response, next_revision)
+        except StreamLost as error:
+            if host.closed:
+                return
+            _report_loss(kind, error.reason, next_revision, first=not lost)
+            lost = True
+            host.endpoint_lost()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESUME_BACKOFF_MAX)
+        finally:
+            stream.cancel()
+            host.streams.discard(stream)
+
+
+def _check_response(response: Any, next_revision: int) -> None:
+    if response.compact_revision:
+        # etcd's compact_revision is the oldest revision it still has: all before it are gone
+        raise RevisionCompacted(next_revision, int(response.compact_revision) - 1)
+    if response.canceled:
+        raise StreamLost(f"cancelled by etcd: {response.cancel_reason or 'no reason given'}")
+
+
+def _resumed(kind: str, next_revision: int, lost: bool) -> float:
+    if lost:
+        log.info("etcd watch of %s resumed from revision %d", kind, next_revision)
+    return RESUME_BACKOFF_FIRST
+
+
+def _report_loss(kind: str, reason: str, next_revision: int, *, first: bool) -> None:
+    level = logging.WARNING if first else logging.DEBUG
+    log.log(
+        level,
+        "etcd watch of %s lost (%s); resuming from revision %d",
+        kind,
+        reason,
+        next_revision,
+    )
+
+
+def _events(response: Any, kind: str, prefix: bytes, floor: int) -> Iterator[WatchEvent]:
+    for event in response.events:
+        if event.kv.mod_revision >= floor:
+            yield _watch_event(event, kind, prefix)
+
+
+def _after(response: Any, next_revision: int) -> int:
+    """The resume point once every event of ``response`` is delivered."""
+    revisions = [int(event.kv.mod_revision) for event in response.events]
+    return max([next_revision - 1, *revisions]) + 1
+
+
+def _watch_event(event: Any, kind: str, prefix: bytes) -> WatchEvent:
+    kv = event.kv
+    key = bytes(kv.key)[len(prefix) :].decode()
+    if event.type == event.DELETE:
+        # a delete carries only the tombstone; the created revision is in the previous value
+        created = int(event.prev_kv.create_revision) if event.HasField("prev_kv") else 0
+        return WatchEvent(EventType.DELETE, kind, key, b"", int(kv.mod_revision), created)
+    return WatchEvent(
+        EventType.PUT, kind, key, bytes(kv.value), int(kv.mod_revision), int(kv.create_revision)
+    )
