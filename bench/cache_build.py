@@ -1,7 +1,7 @@
 """Cache build time and memory for 100k partition objects.
 
     .venv/bin/python -m bench.cache_build [--objects 100000] [--backend memory|raft|etcd]
-        [--etcd-client etcd3|aetcd|both] [--rounds 1]
+        [--etcd-client etcd3|aetcd|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Loads the objects into the KV first, then times a fresh replica's partitions
 dispatcher from start to its first full sync (list, decode, index) and reports
@@ -22,8 +22,10 @@ from pathlib import Path
 
 from bench.common import fill, machine, rss_mib
 from bench.etcd_clients import (
-    CLIENTS,
     Metric,
+    add_client_arguments,
+    chosen_clients,
+    client_trees,
     compare,
     open_etcd_kv,
     protobuf_implementation,
@@ -88,11 +90,12 @@ async def etcd_child(client: str, endpoint: str, objects: int) -> None:
         await kv.close()
 
 
-async def etcd_side_by_side(data_dir: Path, clients: list[str], objects: int, rounds: int) -> None:
+async def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> None:
     """Load the objects once, then each client builds a cache in its own process, alternating."""
     from ha_sc.kv.etcd import EtcdKv
     from tests.etcd_server import EtcdServer
 
+    clients, rounds, objects = chosen_clients(args), args.rounds, args.objects
     server = EtcdServer(data_dir / "etcd")
     server.start()
     results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
@@ -102,12 +105,15 @@ async def etcd_side_by_side(data_dir: Path, clients: list[str], objects: int, ro
         await fill(kv, Kind.PARTITION.value, partition_items(objects), window=256)
         await kv.close()
         print(f"[etcd] loaded {objects:,} partitions in {time.perf_counter() - start:.1f} s")
-        for n in range(rounds):
-            for client in clients:
-                print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
-                args = ["--etcd-endpoint", server.endpoint, "--objects", str(objects)]
-                child = asyncio.to_thread(run_child, client, "bench.cache_build", args)
-                results[client].append(await child)
+        with client_trees(clients, args.etcd3_from) as trees:
+            for n in range(rounds):
+                for client in clients:
+                    print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
+                    child_args = ["--etcd-endpoint", server.endpoint, "--objects", str(objects)]
+                    child = asyncio.to_thread(
+                        run_child, trees[client], client, "bench.cache_build", child_args
+                    )
+                    results[client].append(await child)
     finally:
         server.stop()
     compare(results, FIGURES)
@@ -117,24 +123,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--backend", choices=["memory", "raft", "etcd"], default="memory")
-    parser.add_argument(
-        "--etcd-client",
-        choices=[*CLIENTS, "both"],
-        default="both",
-        help="etcd client(s) to measure, each in its own process against one etcd",
-    )
-    parser.add_argument("--rounds", type=int, default=1, help="builds per etcd client")
-    parser.add_argument("--child-client", choices=CLIENTS, help=argparse.SUPPRESS)
-    parser.add_argument("--etcd-endpoint", help=argparse.SUPPRESS)
+    add_client_arguments(parser, rounds="builds per etcd client")
     args = parser.parse_args()
     if args.child_client:
         await etcd_child(args.child_client, args.etcd_endpoint, args.objects)
         return
     print(f"machine: {machine()}")
     if args.backend == "etcd":
-        clients = list(CLIENTS) if args.etcd_client == "both" else [args.etcd_client]
         with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
-            await etcd_side_by_side(Path(tmp), clients, args.objects, args.rounds)
+            await etcd_side_by_side(Path(tmp), args)
         return
     items = partition_items(args.objects)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:

@@ -2,28 +2,41 @@
 
 The two cannot share a process: etcd3 0.12 loads only with protobuf's pure-Python
 implementation, chosen process-wide before protobuf is first imported, and aetcd
-runs on the C one. A benchmark started with ``--etcd-client both`` starts one etcd,
-runs itself again per client and round as a child (``--child-client``) against that
-server, alternating the clients so both see the same load on a shared machine, and
-prints each child's figures, then every figure's median over the rounds per client
-and the ratio aetcd / etcd3.
+runs on the C one. A benchmark started with ``--etcd-client both`` starts one etcd
+and runs a child per client and round against it (``--child-client``), alternating
+the clients so both see the same load on a shared machine; it prints each child's
+figures, then every figure's median over the rounds per client and the ratio
+aetcd / etcd3.
+
+The project no longer ships the etcd3 client: its child runs the benchmark of
+ETCD3_COMMIT, the last commit that had it (exported to a temporary directory with
+``git archive``), or of a checkout given with ``--etcd3-from``; the ``etcd3``
+package must be installed (``pip install etcd3==0.12.0``; nothing else needs it).
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 from bench.common import REPO
+from ha_sc.kv.api import KvStore
 
 CLIENTS = ("etcd3", "aetcd")
+ETCD3_COMMIT = "58ac5861f1229de41cc1e9f8852a82f1ed20198b"
+"""The last commit with the etcd3 client (bench/etcd3_kv.py) and these child options."""
 RESULT_PREFIX = "RESULT "
 
 
@@ -34,13 +47,33 @@ class Metric:
     unit: str
 
 
-def open_etcd_kv(client: str, endpoint: str, root: str) -> Any:
-    """An EtcdKv of ``client``, in a child process of its own."""
-    if client == "etcd3":
-        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-        from bench.etcd3_kv import EtcdKv as Etcd3Kv
+def add_client_arguments(parser: argparse.ArgumentParser, *, rounds: str) -> None:
+    parser.add_argument(
+        "--etcd-client",
+        choices=[*CLIENTS, "both"],
+        default="both",
+        help="etcd client(s) to measure, each in its own process against one etcd",
+    )
+    parser.add_argument(
+        "--etcd3-from",
+        default=ETCD3_COMMIT,
+        metavar="COMMIT|DIR",
+        help="the code the etcd3 client runs: a commit of this repository that still has "
+        "it, or a checkout of one (default: %(default)s)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help=rounds)
+    parser.add_argument("--child-client", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--etcd-endpoint", help=argparse.SUPPRESS)
 
-        return Etcd3Kv([endpoint], root=root)
+
+def chosen_clients(args: argparse.Namespace) -> list[str]:
+    return list(CLIENTS) if args.etcd_client == "both" else [args.etcd_client]
+
+
+def open_etcd_kv(client: str, endpoint: str, root: str) -> KvStore:
+    """The aetcd EtcdKv, in a child process (etcd3's child runs the code of ETCD3_COMMIT)."""
+    if client != "aetcd":
+        raise SystemExit(f"this tree has no {client} client; see --etcd3-from")
     from ha_sc.kv.etcd import EtcdKv
 
     return EtcdKv([endpoint], root=root)
@@ -57,22 +90,45 @@ def report(figures: dict[str, float]) -> None:
     print(RESULT_PREFIX + json.dumps(figures), flush=True)
 
 
-def client_tree(client: str) -> Path:
-    """The source tree whose code runs as ``client``."""
-    del client
-    return REPO
+@contextmanager
+def client_trees(clients: Sequence[str], etcd3_from: str) -> Iterator[dict[str, Path]]:
+    """The source tree each client's child runs in."""
+    trees = {"aetcd": REPO}
+    if "etcd3" not in clients:
+        yield trees
+        return
+    if find_spec("etcd3") is None:
+        raise SystemExit("the etcd3 package is not installed: pip install etcd3==0.12.0")
+    if Path(etcd3_from).is_dir():
+        yield {**trees, "etcd3": Path(etcd3_from)}
+        return
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", etcd3_from],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise SystemExit(
+            f"cannot export {etcd3_from} for the etcd3 client: "
+            f"{archive.stderr.decode(errors='replace').strip()}; give a checkout with --etcd3-from"
+        )
+    with tempfile.TemporaryDirectory(prefix="bench-etcd3-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        yield {**trees, "etcd3": Path(tmp)}
 
 
-def run_child(client: str, module: str, args: Sequence[str]) -> dict[str, float]:
-    """Run ``python -m module --child-client client *args``; echo its output, return its figures."""
-    env = {**os.environ, "PYTHONPATH": str(client_tree(client))}
+def run_child(tree: Path, client: str, module: str, args: Sequence[str]) -> dict[str, float]:
+    """Run ``python -m module --child-client client *args`` in ``tree``; echo its output,
+    return its figures."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     if client == "etcd3":
         env["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
     else:
         env.pop("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", None)
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--child-client", client, *args],
-        cwd=client_tree(client),
+        cwd=tree,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
 """KV write throughput and watch-to-cache latency, 10k partition objects, etcd and Raft.
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
-        [--etcd-client etcd3|aetcd|both] [--rounds 1]
+        [--etcd-client etcd3|aetcd|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
 in this process, the third node in its own. etcd: one real etcd on loopback,
@@ -28,8 +28,10 @@ from pathlib import Path
 
 from bench.common import machine, percentile, raft_group, summary
 from bench.etcd_clients import (
-    CLIENTS,
     Metric,
+    add_client_arguments,
+    chosen_clients,
+    client_trees,
     compare,
     open_etcd_kv,
     protobuf_implementation,
@@ -202,38 +204,43 @@ async def etcd_child(client: str, endpoint: str, root: str, objects: int) -> Non
         await standby.close()
 
 
-def etcd_side_by_side(data_dir: Path, clients: list[str], objects: int, rounds: int) -> None:
+def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> None:
     """Each client in its own process against one etcd, alternating, ``rounds`` times."""
     from tests.etcd_server import EtcdServer
 
+    clients, rounds, objects = chosen_clients(args), args.rounds, args.objects
     server = EtcdServer(data_dir / "etcd")
     server.start()
     results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
     try:
-        for n in range(rounds):
-            for client in clients:
-                print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
-                args = ["--etcd-endpoint", server.endpoint, "--root", f"/bench-{client}-{n}/"]
-                args += ["--objects", str(objects)]
-                results[client].append(run_child(client, "bench.kv_write", args))
+        with client_trees(clients, args.etcd3_from) as trees:
+            _alternate(trees, clients, rounds, server.endpoint, objects, results)
     finally:
         server.stop()
     compare(results, FIGURES)
+
+
+def _alternate(
+    trees: dict[str, Path],
+    clients: list[str],
+    rounds: int,
+    endpoint: str,
+    objects: int,
+    results: dict[str, list[dict[str, float]]],
+) -> None:
+    for n in range(rounds):
+        for client in clients:
+            print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
+            args = ["--etcd-endpoint", endpoint, "--root", f"/bench-{client}-{n}/"]
+            args += ["--objects", str(objects)]
+            results[client].append(run_child(trees[client], client, "bench.kv_write", args))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["raft", "etcd", "both"], default="both")
     parser.add_argument("--objects", type=int, default=10_000)
-    parser.add_argument(
-        "--etcd-client",
-        choices=[*CLIENTS, "both"],
-        default="both",
-        help="etcd client(s) to measure, each in its own process against one etcd",
-    )
-    parser.add_argument("--rounds", type=int, default=1, help="runs per etcd client")
-    parser.add_argument("--child-client", choices=CLIENTS, help=argparse.SUPPRESS)
-    parser.add_argument("--etcd-endpoint", help=argparse.SUPPRESS)
+    add_client_arguments(parser, rounds="runs per etcd client")
     parser.add_argument("--root", default="/bench/", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_client:
@@ -241,11 +248,10 @@ async def main() -> None:
         return
     print(f"machine: {machine()}")
     backends = ["raft", "etcd"] if args.backend == "both" else [args.backend]
-    clients = list(CLIENTS) if args.etcd_client == "both" else [args.etcd_client]
     for backend in backends:
         with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
             if backend == "etcd":
-                etcd_side_by_side(Path(tmp), clients, args.objects, args.rounds)
+                etcd_side_by_side(Path(tmp), args)
                 continue
             async with raft_backend(Path(tmp)) as (writer, standby):
                 await measure(writer, standby, args.objects, backend)
