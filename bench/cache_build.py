@@ -1,14 +1,15 @@
 """Cache build time and memory for 100k partition objects.
 
     .venv/bin/python -m bench.cache_build [--objects 100000] [--backend memory|raft|etcd]
-        [--etcd-client etcd3|aetcd|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
+        [--etcd-client aetcd|etcd3|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Loads the objects into the KV first, then times a fresh replica's partitions
 dispatcher from start to its first full sync (list, decode, index) and reports
 the resident memory the cache added. ``memory`` isolates the cache's own cost;
 ``raft`` (one local node) and ``etcd`` (a real server) include the listing. On
-etcd the objects are loaded once, and each client (``--etcd-client``, both by
-default) builds its cache from them in a process of its own (bench/etcd_clients.py).
+etcd the objects are loaded once, and each client (``--etcd-client``: aetcd by
+default, or etcd3, or both) builds its cache from them in a process of its own
+(bench/etcd_clients.py).
 """
 
 from __future__ import annotations

@@ -51,8 +51,9 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, rounds: str) -> Non
     parser.add_argument(
         "--etcd-client",
         choices=[*CLIENTS, "both"],
-        default="both",
-        help="etcd client(s) to measure, each in its own process against one etcd",
+        default="aetcd",
+        help="etcd client(s) to measure, each in its own process against one etcd "
+        "(etcd3: the client before aetcd, see --etcd3-from)",
     )
     parser.add_argument(
         "--etcd3-from",

@@ -1,7 +1,7 @@
 """KV write throughput and watch-to-cache latency, 10k partition objects, etcd and Raft.
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
-        [--etcd-client etcd3|aetcd|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
+        [--etcd-client aetcd|etcd3|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
 in this process, the third node in its own. etcd: one real etcd on loopback,
@@ -11,7 +11,7 @@ its own KV view), in two phases: a window of 64 writes in flight (throughput),
 then one write at a time (latency at low load). CPU per write is this process's
 CPU time (writer and standby together) over the writes of a phase.
 
-On etcd, ``--etcd-client both`` (the default) runs the etcd3 and the aetcd client
+On etcd, ``--etcd-client both`` runs the etcd3 and the aetcd client
 against one etcd, each in its own process (see bench/etcd_clients.py).
 """
 
