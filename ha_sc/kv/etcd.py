@@ -354,8 +354,14 @@ class EtcdKv:
             return await rpc(request, timeout=timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
             raise self._failure(index, method, error, write=write) from error
-        except grpc.aio.UsageError as error:  # the channel was closed under the call
+        except grpc.aio.UsageError as error:  # the channel was closed before the call
             raise KvUnavailable(f"etcd {method} failed: {error}") from error
+        except asyncio.CancelledError:
+            # gRPC raises CancelledError in a call that closing the channel cancelled
+            task = asyncio.current_task()
+            if self._closed and (task is None or not task.cancelling()):
+                raise KvUnavailable(f"the etcd KV client was closed during {method}") from None
+            raise
 
     def _failure(
         self, index: int, method: str, error: grpc.aio.AioRpcError, *, write: bool
