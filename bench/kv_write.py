@@ -1,26 +1,43 @@
 """KV write throughput and watch-to-cache latency, 10k partition objects, etcd and Raft.
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
+        [--etcd-client aetcd|etcd3|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
 in this process, the third node in its own. etcd: one real etcd on loopback,
 one client writing and another feeding the standby's cache. Each write is timed
 from the call to the object appearing in the standby's cache (a dispatcher on
 its own KV view), in two phases: a window of 64 writes in flight (throughput),
-then one write at a time (latency at low load).
+then one write at a time (latency at low load). CPU per write is this process's
+CPU time (writer and standby together) over the writes of a phase.
+
+On etcd, ``--etcd-client both`` runs the etcd3 and the aetcd client
+against one etcd, each in its own process (see bench/etcd_clients.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bench.common import machine, raft_group, summary
+from bench.common import machine, percentile, raft_group, summary
+from bench.etcd_clients import (
+    Metric,
+    add_client_arguments,
+    chosen_clients,
+    client_trees,
+    compare,
+    open_etcd_kv,
+    protobuf_implementation,
+    report,
+    run_child,
+)
 from ha_sc.kv.api import KvStore
 from ha_sc.model import Kind, OwnerRef, PartitionSpec, PartitionStatus, encode_value
 from ha_sc.store import GlobalStore, start_dispatchers
@@ -60,7 +77,25 @@ class CacheClock:
         return self.seen[key]
 
 
-async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -> None:
+FIGURES = (
+    Metric("throughput", "64 in flight: writes acknowledged", "objects/s"),
+    Metric("cached_rate", "64 in flight: all in the standby's cache", "objects/s"),
+    Metric("window_cache_p50", "64 in flight: call -> standby cache, median", "ms"),
+    Metric("window_cache_p99", "64 in flight: call -> standby cache, p99", "ms"),
+    Metric("window_cpu", "64 in flight: CPU per write", "ms"),
+    Metric("single_ack_p50", "one at a time: acknowledged, median", "ms"),
+    Metric("single_ack_p99", "one at a time: acknowledged, p99", "ms"),
+    Metric("single_cache_p50", "one at a time: call -> standby cache, median", "ms"),
+    Metric("single_cache_p99", "one at a time: call -> standby cache, p99", "ms"),
+    Metric("single_cpu", "one at a time: CPU per write", "ms"),
+)
+
+
+def _ms(values: list[float], q: float) -> float:
+    return (statistics.median(values) if q == 50 else percentile(values, q)) * 1000
+
+
+async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -> dict[str, float]:
     cache = GlobalStore()
     supervisor = Supervisor()
     start_dispatchers(cache, standby, supervisor)
@@ -81,12 +116,14 @@ async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -
                 acked[key] = time.perf_counter()
 
         start = time.perf_counter()
+        cpu_start = time.process_time()
         await asyncio.gather(*(write() for _ in range(64)))
         acked_all = time.perf_counter()
         await clock.wait_for(keys[-1])
         for key in keys:
             await clock.wait_for(key)
         cached_all = time.perf_counter()
+        window_cpu = time.process_time() - cpu_start
         print(f"[{label}] {objects} partition writes, 64 in flight:")
         print(
             f"  write throughput: {objects / (acked_all - start):,.0f} objects/s "
@@ -96,13 +133,13 @@ async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -
             f"  all in the standby's cache after {cached_all - start:.2f} s "
             f"({objects / (cached_all - start):,.0f} objects/s)"
         )
-        print(
-            "  write call -> standby cache: "
-            + summary([clock.seen[k] - submitted[k] for k in keys])
-        )
+        window_latency = [clock.seen[k] - submitted[k] for k in keys]
+        print("  write call -> standby cache: " + summary(window_latency))
+        print(f"  CPU per write (writer and standby): {window_cpu / objects * 1000:.2f} ms")
         # phase 2: one at a time
         ack_latency: list[float] = []
         cache_latency: list[float] = []
+        single_cpu_start = time.process_time()
         for n in range(1000):
             key = f"single-{n}"
             sent = time.perf_counter()
@@ -111,8 +148,22 @@ async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -
             cache_latency.append(await clock.wait_for(key) - sent)
         print(f"[{label}] one write at a time (1000 writes):")
         print("  write acknowledged:          " + summary(ack_latency))
+        single_cpu = (time.process_time() - single_cpu_start) / 1000
         print("  write call -> standby cache: " + summary(cache_latency))
+        print(f"  CPU per write (writer and standby): {single_cpu * 1000:.2f} ms")
         await same_contents(writer, standby, label)
+        return {
+            "throughput": objects / (acked_all - start),
+            "cached_rate": objects / (cached_all - start),
+            "window_cache_p50": _ms(window_latency, 50),
+            "window_cache_p99": _ms(window_latency, 99),
+            "window_cpu": window_cpu / objects * 1000,
+            "single_ack_p50": _ms(ack_latency, 50),
+            "single_ack_p99": _ms(ack_latency, 99),
+            "single_cache_p50": _ms(cache_latency, 50),
+            "single_cache_p99": _ms(cache_latency, 99),
+            "single_cpu": single_cpu * 1000,
+        }
     finally:
         await supervisor.stop()
 
@@ -141,34 +192,67 @@ async def raft_backend(data_dir: Path) -> AsyncIterator[tuple[KvStore, KvStore]]
         yield leader, standby
 
 
-@asynccontextmanager
-async def etcd_backend(data_dir: Path) -> AsyncIterator[tuple[KvStore, KvStore]]:
-    from ha_sc.kv.etcd import EtcdKv
-    from tests.etcd_server import EtcdServer
-
-    server = EtcdServer(data_dir / "etcd")
-    server.start()
-    writer = EtcdKv([server.endpoint], root="/bench/")
-    standby = EtcdKv([server.endpoint], root="/bench/")
+async def etcd_child(client: str, endpoint: str, root: str, objects: int) -> None:
+    """One client's run against a running etcd (a child of ``etcd_side_by_side``)."""
+    print(f"{client}: protobuf implementation {protobuf_implementation()}")
+    writer, standby = open_etcd_kv(client, endpoint, root), open_etcd_kv(client, endpoint, root)
     try:
-        yield writer, standby
+        report(await measure(writer, standby, objects, client))
     finally:
         await writer.close()
         await standby.close()
+
+
+def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> None:
+    """Each client in its own process against one etcd, alternating, ``rounds`` times."""
+    from tests.etcd_server import EtcdServer
+
+    clients, rounds, objects = chosen_clients(args), args.rounds, args.objects
+    server = EtcdServer(data_dir / "etcd")
+    server.start()
+    results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
+    try:
+        with client_trees(clients, args.etcd3_from) as trees:
+            _alternate(trees, clients, rounds, server.endpoint, objects, results)
+    finally:
         server.stop()
+    compare(results, FIGURES)
+
+
+def _alternate(
+    trees: dict[str, Path],
+    clients: list[str],
+    rounds: int,
+    endpoint: str,
+    objects: int,
+    results: dict[str, list[dict[str, float]]],
+) -> None:
+    for n in range(rounds):
+        for client in clients:
+            print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
+            args = ["--etcd-endpoint", endpoint, "--root", f"/bench-{client}-{n}/"]
+            args += ["--objects", str(objects)]
+            results[client].append(run_child(trees[client], client, "bench.kv_write", args))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["raft", "etcd", "both"], default="both")
     parser.add_argument("--objects", type=int, default=10_000)
+    add_client_arguments(parser, rounds="runs per etcd client")
+    parser.add_argument("--root", default="/bench/", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_client:
+        await etcd_child(args.child_client, args.etcd_endpoint, args.root, args.objects)
+        return
     print(f"machine: {machine()}")
     backends = ["raft", "etcd"] if args.backend == "both" else [args.backend]
     for backend in backends:
         with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
-            opener = raft_backend if backend == "raft" else etcd_backend
-            async with opener(Path(tmp)) as (writer, standby):
+            if backend == "etcd":
+                etcd_side_by_side(Path(tmp), args)
+                continue
+            async with raft_backend(Path(tmp)) as (writer, standby):
                 await measure(writer, standby, args.objects, backend)
 
 

@@ -21,20 +21,13 @@ then stands back for ``lease_ttl`` so a watching standby takes over.
 
 from __future__ import annotations
 
-import os
-
-# etcd3 needs the pure-Python protobuf, chosen before protobuf is first imported:
-# see election/etcd_client.py, which this module imports before anything else.
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from election.etcd_client import (
     ElectionClient,
@@ -61,8 +54,6 @@ WATCH_WINDOW = 3.0
 """Longest a watch stays open; the candidate then reads the key again (level-triggered)."""
 RETRY_BACKOFF_MAX = 0.5
 """Longest pause between campaign attempts while etcd is unreachable."""
-ETCD_THREADS = 4
-"""Worker threads per candidate: a renewal, a campaign call and a watch at once, plus one."""
 
 
 @dataclass(slots=True)
@@ -95,7 +86,6 @@ class EtcdCandidate:
         self.leadership = Leadership(election, name, timing)
         self._ttl = whole_seconds(timing.lease_ttl)
         self._client = ElectionClient(endpoints, request_timeout=request_timeout(timing))
-        self._threads = ThreadPoolExecutor(ETCD_THREADS, thread_name_prefix=f"etcd-{name}")
         self._value = claim_value(name, address)
         self._lease: _Lease | None = None
         self._term_lease = 0
@@ -147,7 +137,7 @@ class EtcdCandidate:
         self._lose("resigned")
         self._poke.set()
         try:
-            released = await self._call(self._client.release, self.key, term.epoch)
+            released = await self._call(self._client.release(self.key, term.epoch))
         except (EtcdUnreachable, LeaseGone) as error:
             log.warning(
                 "%s could not release %s epoch=%d (%s); it expires with the lease",
@@ -169,8 +159,7 @@ class EtcdCandidate:
         self._poke.set()
         if self._running:
             await self._stopped.wait()
-        self._client.close()
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        await self._client.close()
 
     # the campaign: claim, observe, watch
 
@@ -193,7 +182,7 @@ class EtcdCandidate:
             state = await self._claim_or_read()
             term = self.leadership.held
         else:
-            state = await self._call(self._client.read, self.key)
+            state = await self._call(self._client.read(self.key))
         self._observe(state)
         if term is not None:
             if not _still_ours(term, state.key):
@@ -208,12 +197,12 @@ class EtcdCandidate:
     async def _claim_or_read(self) -> KeyState:
         lease = self._campaign_lease()
         if lease is None:
-            return await self._call(self._client.read, self.key)
+            return await self._call(self._client.read(self.key))
         try:
-            claim = await self._call(self._client.claim, self.key, self._value, lease.id)
+            claim = await self._call(self._client.claim(self.key, self._value, lease.id))
         except LeaseGone:
             self._drop_lease(lease, "lease lost")
-            return await self._call(self._client.read, self.key)
+            return await self._call(self._client.read(self.key))
         key = claim.state.key
         if claim.won and key is not None and self._may_win(lease):
             self._term_lease = lease.id
@@ -222,20 +211,22 @@ class EtcdCandidate:
 
     async def _await_change(self, state: KeyState, term: Term | None, window: float) -> None:
         """Wait until the key changes after ``state``, the term ends, or the candidate is poked."""
-        watch = self._client.watch(self.key, state.revision + 1, window)
-        wakers: list[asyncio.Future[Any]] = []
+        changed = asyncio.create_task(
+            self._client.next_change(self.key, state.revision + 1, window),
+            name=f"election-watch-{self.name}",
+        )
+        wakers = [asyncio.create_task(self._poke.wait(), name=f"election-poked-{self.name}")]
+        if term is not None:
+            wakers.append(asyncio.create_task(term.lost.wait(), name=f"term-lost-{self.name}"))
         try:
-            changed = asyncio.get_running_loop().run_in_executor(self._threads, watch.wait)
-            changed.add_done_callback(_retrieve)
-            wakers.append(asyncio.ensure_future(self._poke.wait()))
-            if term is not None:
-                wakers.append(asyncio.ensure_future(term.lost.wait()))
             await asyncio.wait([changed, *wakers], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            watch.cancel()
-            for waker in wakers:
-                waker.cancel()
-        change = await changed  # the watch is cancelled, so this returns at once
+            for task in [changed, *wakers]:
+                task.cancel()
+            await asyncio.wait([changed, *wakers])
+        if changed.cancelled():
+            return
+        change = changed.result()  # EtcdUnreachable goes to the campaign's retry
         if change is None:
             return
         self._observe(change)
@@ -250,7 +241,7 @@ class EtcdCandidate:
             self.election,
             key.create_revision,
         )
-        await self._call(self._client.release, self.key, key.create_revision)
+        await self._call(self._client.release(self.key, key.create_revision))
 
     def _campaign_lease(self) -> _Lease | None:
         """The lease to campaign with, if campaigning is allowed and the lease is fresh enough
@@ -319,7 +310,7 @@ class EtcdCandidate:
 
     async def _grant(self) -> _Lease:
         sent = time.monotonic()
-        lease_id, granted = await self._call(self._client.grant, self._ttl)
+        lease_id, granted = await self._call(self._client.grant(self._ttl))
         if granted != self._ttl:
             log.info(
                 "election %s: etcd granted %s a %ds lease instead of %ds",
@@ -333,7 +324,7 @@ class EtcdCandidate:
     async def _renew(self, lease: _Lease) -> None:
         sent = lease.last_sent = time.monotonic()
         try:
-            ttl = await self._call(self._client.refresh, lease.id)
+            ttl = await self._call(self._client.refresh(lease.id))
         except EtcdUnreachable as error:
             self._report_unreachable(error)
             return
@@ -365,12 +356,11 @@ class EtcdCandidate:
         lease, self._lease = self._lease, None
         if lease is not None:
             with contextlib.suppress(EtcdUnreachable, LeaseGone, RuntimeError):
-                await self._call(self._client.revoke, lease.id)
+                await self._call(self._client.revoke(lease.id))
         self._stopped.set()
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._threads, function, *args)
+    async def _call(self, call: Awaitable[T]) -> T:
+        result = await call
         self._report_reachable()
         return result
 
@@ -429,9 +419,3 @@ def request_timeout(timing: ElectionTiming) -> float:
 
 def _still_ours(term: Term, key: LeaderKey | None) -> bool:
     return key is not None and key.create_revision == term.epoch
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Consume a result nobody awaits any more, so asyncio does not report it as lost."""
-    if not future.cancelled():
-        future.exception()

@@ -1,4 +1,4 @@
-"""Wake asyncio waiters from any thread (pysyncobj and etcd3 call back on their own).
+"""Wake asyncio waiters from any thread (pysyncobj calls back on its own).
 
 A notify from another thread schedules one wake-up per waiter on the waiter's loop,
 unless one is already scheduled and has not run yet: a Raft node applying thousands

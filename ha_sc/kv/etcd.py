@@ -1,51 +1,26 @@
-"""The KV store on a real etcd cluster, through the ``etcd3`` package.
+"""The KV store on a real etcd cluster, through the asyncio client ``aetcd``.
 
 Object ``<kind>/<key>`` lives at etcd key ``<root><kind>/<key>``; the value is
 stored exactly as given. A fenced write is one etcd transaction that also
 compares the create revision of the election's leader key with the guard's
-epoch. etcd3 is synchronous: every call runs on a worker thread.
+epoch. Every call runs on the caller's event loop (gRPC asyncio); nothing
+blocks it.
 """
 
 from __future__ import annotations
 
-import os
-
-# etcd3 0.12 ships protobuf modules generated for protobuf 3, which the C
-# implementation of protobuf >= 4 refuses ("Descriptors cannot be created
-# directly"); the pure-Python implementation accepts them. protobuf reads this
-# variable once, on its first import, so it is set here before anything below
-# imports protobuf, and it then holds for the whole process (other protobuf
-# users, such as OTLP exporters, get slower, not wrong). setdefault keeps an
-# operator's explicit choice. For the same reason ha_sc.kv does not import
-# this module: import it before anything that loads protobuf.
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 import asyncio
 import logging
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
-
-try:
-    with warnings.catch_warnings():
-        # etcd3's generated modules build descriptors the way protobuf 3 did, which
-        # protobuf's Python implementation reports as deprecated on every import
-        warnings.filterwarnings("ignore", "Call to deprecated create function", DeprecationWarning)
-        import etcd3
-        from etcd3 import etcdrpc
-except TypeError as error:  # protobuf was loaded earlier with its C implementation
-    raise ImportError(
-        "etcd3 cannot load its protobuf modules: protobuf was imported before "
-        "ha_sc.kv.etcd with a non-Python implementation; set "
-        "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python in the environment"
-    ) from error
+from aetcd import rpc as etcdrpc
 
 from election.etcd_keys import DEFAULT_ROOT, leader_key
+from election.etcd_member import EtcdMember, describe_rpc_error, status_of
 from election.guard import Guard
 from ha_sc.kv.api import (
     KeyExists,
@@ -58,11 +33,7 @@ from ha_sc.kv.api import (
     StaleGuard,
     WatchEvent,
 )
-from ha_sc.kv.etcd_watch import (
-    WatchStream,
-    describe_rpc_error,
-    watch_prefix,
-)
+from ha_sc.kv.etcd_watch import WatchStream, watch_prefix
 from ha_sc.kv.state_machine import ObjectId, owner_of
 
 log = logging.getLogger(__name__)
@@ -73,7 +44,6 @@ LIST_ATTEMPTS = 3
 READ_RETRY_PAUSE = 0.1
 CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
 CASCADE_ATTEMPTS = 5
-CALL_THREADS = 16  # etcd calls in flight at once per client
 
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _CHANNEL_OPTIONS = [
@@ -88,7 +58,6 @@ _CHANNEL_OPTIONS = [
 
 
 _KeyValues = list[Any]  # etcd KeyValue messages
-_T = TypeVar("_T")
 
 
 class _HistoryGone(KvError):
@@ -132,14 +101,12 @@ class EtcdKv:
         if not root.endswith("/"):
             raise ValueError(f"the KV root must end with '/', got {root!r}")
         self._endpoints = list(endpoints)
-        self._clients = [_client(endpoint) for endpoint in endpoints]
+        self._members = [EtcdMember(endpoint, _CHANNEL_OPTIONS) for endpoint in endpoints]
         self._current = 0
         self._root = root
         self._timeout = request_timeout
         self._closed = False
         self._streams: set[WatchStream] = set()
-        # etcd3 blocks; its calls get threads of their own, apart from the loop's default pool
-        self._executor = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="etcd-kv")
         self._election_prefix = leader_key("", root).encode()
 
     @property
@@ -150,13 +117,13 @@ class EtcdKv:
 
     async def list(self, kind: str) -> Listing:
         prefix = self._prefix(kind)
-        kvs, revision = await self._blocking(self._range_all, prefix)
+        kvs, revision = await self._range_all(prefix)
         entries = tuple(_entry(kind, bytes(kv.key)[len(prefix) :].decode(), kv) for kv in kvs)
         return Listing(entries, revision)
 
     async def get(self, kind: str, key: str) -> KvEntry | None:
         request = etcdrpc.RangeRequest(key=self._etcd_key(kind, key))
-        response = await self._blocking(self._read, "Range", request)
+        response = await self._read("Range", request)
         return _entry(kind, key, response.kvs[0]) if response.kvs else None
 
     async def create(self, kind: str, key: str, value: bytes, *, guard: Guard | None = None) -> int:
@@ -196,7 +163,7 @@ class EtcdKv:
         # some owned objects deleted and the owner present, still owning the
         # rest: repeating the delete finishes the job.
         for _ in range(CASCADE_ATTEMPTS):
-            scan = await self._blocking(self._scan)
+            scan = await self._scan()
             current = scan.objects.get((kind, key))
             revision = expected_revision
             if revision is None:
@@ -225,12 +192,12 @@ class EtcdKv:
         if self._closed:
             return
         self._closed = True
-        for stream in list(self._streams):
+        streams = list(self._streams)
+        for stream in streams:
             stream.cancel()
         self._streams.clear()
-        for client in self._clients:
-            client.close()
-        self._executor.shutdown(wait=False)  # queued calls still run, and fail as closed
+        await asyncio.gather(*(stream.ended() for stream in streams))
+        await asyncio.gather(*(member.close() for member in self._members))
 
     # WatchHost
 
@@ -242,8 +209,8 @@ class EtcdKv:
     def streams(self) -> set[WatchStream]:
         return self._streams
 
-    def watch_stub(self) -> Any:
-        return etcdrpc.WatchStub(self._clients[self._current].channel)
+    async def watch_stub(self) -> Any:
+        return await self._members[self._current].watch_stub()
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
         create = etcdrpc.WatchCreateRequest(
@@ -288,8 +255,8 @@ class EtcdKv:
         ]
         return await self._txn(guard, compares, [_delete(target)], [target])
 
-    def _scan(self) -> _Scan:
-        kvs, revision = self._range_all(self._root.encode())
+    async def _scan(self) -> _Scan:
+        kvs, revision = await self._range_all(self._root.encode())
         objects: dict[ObjectId, KvEntry] = {}
         children: dict[ObjectId, list[ObjectId]] = {}
         for kv in kvs:
@@ -318,7 +285,7 @@ class EtcdKv:
         request = etcdrpc.TxnRequest(
             compare=compares, success=success, failure=[_range(key) for key in reads]
         )
-        response = await self._blocking(self._write, "Txn", request)
+        response = await self._write("Txn", request)
         revision = int(response.header.revision)
         if response.succeeded:
             return _TxnOutcome(True, revision, ())
@@ -329,24 +296,18 @@ class EtcdKv:
                 raise StaleGuard(guard)
         return _TxnOutcome(False, revision, found)
 
-    async def _blocking(self, call: Callable[..., _T], *args: Any) -> _T:
-        """Run a blocking etcd3 call on the client's threads."""
-        if self._closed:
-            raise KvUnavailable("the etcd KV client is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
-
-    def _range_all(self, prefix: bytes) -> tuple[_KeyValues, int]:
-        """Every key under ``prefix`` and the revision they were read at (blocking)."""
+    async def _range_all(self, prefix: bytes) -> tuple[_KeyValues, int]:
+        """Every key under ``prefix`` and the revision they were read at."""
         for _ in range(LIST_ATTEMPTS):
             try:
-                return self._range_pages(prefix)
+                return await self._range_pages(prefix)
             except _HistoryGone:
                 log.info("history compacted while reading %r; reading again", prefix)
         raise KvUnavailable(f"could not read {prefix!r}: compacted while paging, every time")
 
-    def _range_pages(self, prefix: bytes) -> tuple[_KeyValues, int]:
+    async def _range_pages(self, prefix: bytes) -> tuple[_KeyValues, int]:
         end = range_end(prefix)
-        response = self._read(
+        response = await self._read(
             "Range", etcdrpc.RangeRequest(key=prefix, range_end=end, limit=LIST_PAGE_SIZE)
         )
         revision = int(response.header.revision)
@@ -358,43 +319,54 @@ class EtcdKv:
                 limit=LIST_PAGE_SIZE,
                 revision=revision,
             )
-            response = self._read("Range", page)
+            response = await self._read("Range", page)
             kvs.extend(response.kvs)
         return kvs, revision
 
-    def _read(self, method: str, request: Any) -> Any:
-        """A read, retried (other endpoints included) until the request timeout (blocking)."""
+    async def _read(self, method: str, request: Any) -> Any:
+        """A read, retried (other endpoints included) until the request timeout."""
         deadline = time.monotonic() + self._timeout
-        attempt_timeout = self._timeout / len(self._clients)
+        attempt_timeout = self._timeout / len(self._members)
         while True:
             try:
-                return self._call(
+                return await self._call(
                     method, request, min(deadline, time.monotonic() + attempt_timeout)
                 )
             except KvUnavailable:
                 if self._closed or time.monotonic() + READ_RETRY_PAUSE >= deadline:
                     raise
-                time.sleep(READ_RETRY_PAUSE)
+                await asyncio.sleep(READ_RETRY_PAUSE)
 
-    def _write(self, method: str, request: Any) -> Any:
-        """A write, sent once; waits up to the request timeout for a connection (blocking)."""
-        return self._call(method, request, time.monotonic() + self._timeout, write=True)
+    async def _write(self, method: str, request: Any) -> Any:
+        """A write, sent once; waits up to the request timeout for a connection."""
+        return await self._call(method, request, time.monotonic() + self._timeout, write=True)
 
-    def _call(self, method: str, request: Any, deadline: float, *, write: bool = False) -> Any:
+    async def _call(
+        self, method: str, request: Any, deadline: float, *, write: bool = False
+    ) -> Any:
         if self._closed:
             raise KvUnavailable("the etcd KV client is closed")
         index = self._current
-        rpc = getattr(self._clients[index].kvstub, method)
-        timeout = max(deadline - time.monotonic(), 0.01)
         try:
-            return rpc(request, timeout=timeout, wait_for_ready=True)
-        except grpc.RpcError as error:
+            services = await self._members[index].services()
+            rpc = getattr(services.kvstub, method)
+            timeout = max(deadline - time.monotonic(), 0.01)
+            return await rpc(request, timeout=timeout, wait_for_ready=True)
+        except grpc.aio.AioRpcError as error:
             raise self._failure(index, method, error, write=write) from error
-        except ValueError as error:  # the channel was closed under the call
+        except grpc.aio.UsageError as error:  # the channel was closed before the call
             raise KvUnavailable(f"etcd {method} failed: {error}") from error
+        except asyncio.CancelledError:
+            # gRPC raises CancelledError in a call that closing the channel cancelled
+            task = asyncio.current_task()
+            if self._closed and (task is None or not task.cancelling()):
+                raise KvUnavailable(f"the etcd KV client was closed during {method}") from None
+            raise
 
-    def _failure(self, index: int, method: str, error: grpc.RpcError, *, write: bool) -> KvError:
-        code = error.code() if isinstance(error, grpc.Call) else None
+    def _failure(
+        self, index: int, method: str, error: grpc.aio.AioRpcError, *, write: bool
+    ) -> KvError:
+        code = status_of(error)
         reason = describe_rpc_error(error)
         if self._closed:
             return KvUnavailable(f"the etcd KV client was closed during {method}")
@@ -407,8 +379,8 @@ class EtcdKv:
         return KvUnavailable(f"etcd at {self._endpoints[index]} unreachable ({reason}){outcome}")
 
     def _move_on(self, failed: int) -> None:
-        if self._current == failed and len(self._clients) > 1:
-            self._current = (failed + 1) % len(self._clients)
+        if self._current == failed and len(self._members) > 1:
+            self._current = (failed + 1) % len(self._members)
             log.warning(
                 "etcd endpoint %s unreachable; switching to %s",
                 self._endpoints[failed],
@@ -422,13 +394,6 @@ class EtcdKv:
 
     def _etcd_key(self, kind: str, key: str) -> bytes:
         return f"{self._root}{kind}/{key}".encode()
-
-
-def _client(endpoint: str) -> Any:
-    host, _, port = endpoint.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"etcd endpoint must be host:port, got {endpoint!r}")
-    return etcd3.client(host=host, port=int(port), grpc_options=_CHANNEL_OPTIONS)
 
 
 def _entry(kind: str, key: str, kv: Any) -> KvEntry:

@@ -1,9 +1,9 @@
 """Watching one etcd key prefix from a revision, across lost connections.
 
-Each etcd Watch stream is read on a daemon thread of its own and handed to
-asyncio through ``call_soon_threadsafe``. etcd3's own ``Watcher`` is not used:
-while the server is unreachable its thread re-dials in a tight loop (a full
-core), and it dies with an unhandled exception once its channel is closed.
+Each watch is one etcd Watch stream of its own (gRPC asyncio), read on the
+caller's event loop. aetcd's ``Watcher`` multiplexes every watch of a client on
+one stream and reports a lost stream only as an error to every watch; a stream
+per watch lets each resume on its own from its own revision.
 
 When a stream is lost the watch opens a new one from the revision after the
 last one it delivered. etcd sends all events of one revision in one response,
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from typing import Any, Protocol
 
 import grpc
 
+from election.etcd_member import describe_rpc_error
 from ha_sc.kv.api import EventType, RevisionCompacted, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class WatchHost(Protocol):
         """Live streams, cancelled all at once when the client closes."""
         ...
 
-    def watch_stub(self) -> Any:
+    async def watch_stub(self) -> Any:
         """The etcd Watch service of the endpoint in use."""
         ...
 
@@ -61,62 +61,62 @@ class StreamLost(Exception):
         self.reason = reason
 
 
-def describe_rpc_error(error: grpc.RpcError) -> str:
-    """``CODE: details`` of a gRPC failure, for logs and error messages."""
-    code = error.code() if isinstance(error, grpc.Call) else None
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
-    return f"{code.name if code else 'error'}: {details}"
-
-
 class WatchStream:
-    """One etcd Watch RPC over a key range from a revision, read on a daemon thread."""
+    """One etcd Watch RPC over a key range from a revision."""
 
-    def __init__(self, stub: Any, create: Any) -> None:
+    def __init__(self, create: Any) -> None:
         self._create = create
-        self._stub = stub
-        self._done = threading.Event()
-        self._loop = asyncio.get_running_loop()
-        self._responses: asyncio.Queue[Any] = asyncio.Queue()
         self._call: Any = None
+        self._cancelled = False
 
-    def start(self, name: str) -> None:
+    async def start(self, stub: Any) -> None:
+        """Open the stream and send the create request."""
         try:
-            self._call = self._stub.Watch(self._requests())
-        except ValueError as error:  # the channel was closed under us
-            raise StreamLost(str(error)) from error
-        threading.Thread(target=self._read, name=name, daemon=True).start()
+            self._call = stub.Watch()
+            if self._cancelled:
+                self._call.cancel()
+            await self._call.write(self._create)
+        except asyncio.CancelledError:
+            if self._cancelled_here():
+                raise StreamLost("watch stream cancelled") from None
+            raise
+        except grpc.aio.AioRpcError as error:
+            raise StreamLost(describe_rpc_error(error)) from error
+        except Exception as error:  # the channel was closed, or the call ended under us
+            raise StreamLost(f"{type(error).__name__}: {error}") from error
 
     async def next_response(self) -> Any:
         """The next etcd WatchResponse; raises StreamLost when the stream has ended."""
-        item = await self._responses.get()
-        if isinstance(item, StreamLost):
-            raise item
-        return item
+        try:
+            response = await self._call.read()
+        except asyncio.CancelledError:
+            if self._cancelled_here():
+                raise StreamLost("watch stream cancelled") from None
+            raise
+        except grpc.aio.AioRpcError as error:
+            raise StreamLost(describe_rpc_error(error)) from error
+        except Exception as error:  # still only the end of this stream
+            raise StreamLost(f"{type(error).__name__}: {error}") from error
+        if response is grpc.aio.EOF:
+            raise StreamLost("stream closed by the server")
+        return response
 
     def cancel(self) -> None:
-        self._done.set()
+        self._cancelled = True
         if self._call is not None:
             self._call.cancel()
 
-    def _requests(self) -> Iterator[Any]:
-        yield self._create
-        self._done.wait()  # keep the request side open until the stream ends
+    def _cancelled_here(self) -> bool:
+        """Whether a CancelledError from gRPC means only that ``cancel`` ended the call
+        (gRPC raises it then), not that the task itself is being cancelled."""
+        task = asyncio.current_task()
+        return self._cancelled and (task is None or not task.cancelling())
 
-    def _read(self) -> None:
-        try:
-            for response in self._call:
-                self._hand_over(response)
-            self._hand_over(StreamLost("stream closed by the server"))
-        except grpc.RpcError as error:
-            self._hand_over(StreamLost(describe_rpc_error(error)))
-        except Exception as error:  # still only the end of this stream
-            self._hand_over(StreamLost(f"{type(error).__name__}: {error}"))
-        finally:
-            self._done.set()
-
-    def _hand_over(self, item: Any) -> None:
-        with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._responses.put_nowait, item)
+    async def ended(self) -> None:
+        """Wait until gRPC has finished with the stream (after ``cancel``)."""
+        if self._call is not None:
+            with suppress(Exception):
+                await self._call.code()
 
 
 async def watch_prefix(
@@ -131,10 +131,10 @@ async def watch_prefix(
     backoff = RESUME_BACKOFF_FIRST
     lost = False
     while not host.closed:
-        stream = WatchStream(host.watch_stub(), host.watch_request(prefix, next_revision))
+        stream = WatchStream(host.watch_request(prefix, next_revision))
         host.streams.add(stream)
         try:
-            stream.start(f"etcd-watch-{kind}")
+            await stream.start(await host.watch_stub())
             while True:
                 response = await stream.next_response()
                 _check_response(response, next_revision)
@@ -156,6 +156,7 @@ async def watch_prefix(
         finally:
             stream.cancel()
             host.streams.discard(stream)
+            await stream.ended()
 
 
 def _check_response(response: Any, next_revision: int) -> None:

@@ -22,7 +22,7 @@ def open_kv(settings: ScSettings) -> KvStore:
         return MemoryKv()
     if settings.backend is Backend.RAFT:
         return RaftKv(settings.raft_address, settings.raft_peers, settings.data_dir / "raft")
-    from ha_sc.kv.etcd import EtcdKv  # imports etcd3 only when it is used
+    from ha_sc.kv.etcd import EtcdKv  # loads the etcd client only when it is used
 
     return EtcdKv(list(settings.etcd_endpoints), root=settings.etcd_root)
 

@@ -94,9 +94,9 @@ class Candidates:
     async def read_key(self) -> KeyState:
         client = ElectionClient([self.endpoint], request_timeout=2.0)
         try:
-            return await asyncio.to_thread(client.read, self.members[0].key)
+            return await client.read(self.members[0].key)
         finally:
-            client.close()
+            await client.close()
 
 
 class TermLog:
@@ -199,9 +199,9 @@ async def test_deleting_the_leader_key_ends_the_term_at_once(three: Candidates) 
     client = ElectionClient([three.endpoint], request_timeout=2.0)
     try:
         deleted_at = time.monotonic()
-        assert await asyncio.to_thread(client.release, leader.key, term.epoch)
+        assert await client.release(leader.key, term.epoch)
     finally:
-        client.close()
+        await client.close()
     async with asyncio.timeout(1.0):
         await term.lost.wait()
     log.info("leader noticed its deleted key after %.3fs", time.monotonic() - deleted_at)

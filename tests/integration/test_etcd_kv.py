@@ -203,13 +203,14 @@ async def test_cascade_racing_a_writer_leaves_no_orphan(
     scan = kv._scan
     scans = 0
 
-    def scan_then_race() -> object:
+    async def scan_then_race() -> object:
         nonlocal scans
-        result = scan()
+        result = await scan()
         scans += 1
         if scans == 1:
             value = envelope({"racing": True}, ("topics", "t")).decode()
-            harness.server.etcdctl("put", f"{harness.root}partitions/{racing_child}", value)
+            key = f"{harness.root}partitions/{racing_child}"
+            await asyncio.to_thread(harness.server.etcdctl, "put", key, value)
         return result
 
     monkeypatch.setattr(kv, "_scan", scan_then_race)
@@ -304,3 +305,20 @@ async def test_close_ends_open_watches_quietly(etcd_server: EtcdServer) -> None:
         await task  # the watch ended without an error
     with pytest.raises(KvUnavailable, match="closed"):
         await kv.list("topics")
+
+
+async def test_a_call_under_way_when_the_client_closes_raises_kv_unavailable(
+    own_etcd: EtcdServer,
+) -> None:
+    kv = EtcdKv([own_etcd.endpoint], root="/closing-call/")
+    await kv.list("topics")  # connected
+    own_etcd.pause()
+    try:
+        listing = asyncio.create_task(kv.list("topics"), name="list-while-closing")
+        await asyncio.sleep(0.2)  # the Range is sent and waits for the paused server
+        await kv.close()
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(KvUnavailable, match="closed"):
+                await listing
+    finally:
+        own_etcd.resume()
