@@ -2,8 +2,8 @@
 cluster's public endpoints while one replica is SIGSTOPped. Every verb must answer
 correctly, within lease TTL + 1 s from the moment its modules are loaded
 (``chaos.timed_cli``: the interpreter's start-up, seconds on a loaded machine, is the
-host's cost, not the cluster's), and its whole process within a looser bound that
-allows for that start-up (a verb must not hang)."""
+host's cost, not the cluster's); a verb that never answers is ended after
+``VERB_TIMEOUT`` and counted as hung. Each verb's whole process time is in the notes."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ LEASE_TTL = {"raft": 0.8, "etcd": 2.0}
 """Each backend's lease TTL (s) as the chaos cluster runs it."""
 ISSUE_MARGIN = 1.0
 """The issue's bound: every verb answers within lease TTL + this."""
-HANG_MARGIN = 6.0
-"""The asserted bound: lease TTL + this (a Python CLI starts in 0.5-2 s on a loaded host)."""
 VERB_TIMEOUT = 60.0
 TOPIC = "chaos-cli"
 
@@ -104,12 +102,11 @@ async def cli_start_cost(ctx: FaultContext) -> float:
 
 def judge(ctx: FaultContext, results: list[tuple[VerbRun, bool]], start_cost: float) -> None:
     ttl = LEASE_TTL[ctx.cluster.shape.backend]
-    issue_bound, hang_bound = ttl + ISSUE_MARGIN, ttl + HANG_MARGIN
+    issue_bound = ttl + ISSUE_MARGIN
     ctx.notes["verb_seconds"] = {r.verb: round(r.seconds, 3) for r, _ in results}
     ctx.notes["verb_answer_seconds"] = {r.verb: r.answer_s for r, _ in results}
     ctx.notes["cli_start_seconds"] = round(start_cost, 3)
     ctx.notes["answer_bound_seconds"] = issue_bound
-    ctx.notes["process_bound_seconds"] = hang_bound
     wrong: list[object] = [
         f"{r.verb}: exit {r.code}: {r.output.strip()[-300:]}" for r, ok in results if not ok
     ]
@@ -122,10 +119,11 @@ def judge(ctx: FaultContext, results: list[tuple[VerbRun, bool]], start_cost: fl
     ctx.expect("cli_verb_slow", f"a CLI verb answered later than lease TTL + {ISSUE_MARGIN:g} s "
                f"({issue_bound:g} s) after its modules were loaded", len(late), late)  # fmt: skip
     hung: list[object] = [
-        f"{r.verb}: {r.seconds:.2f} s" for r, _ in results if r.seconds > hang_bound
-    ]
-    ctx.expect("cli_verb_hung", f"a CLI verb's process took longer than lease TTL + "
-               f"{HANG_MARGIN:g} s ({hang_bound:g} s)", len(hung), hung)  # fmt: skip
+        f"{r.verb}: no answer in {r.seconds:.2f} s (ended)" for r, _ in results
+        if r.answer_s is None
+    ]  # fmt: skip
+    ctx.expect("cli_verb_hung", f"a CLI verb never answered (ended after {VERB_TIMEOUT:g} s)",
+               len(hung), hung)  # fmt: skip
 
 
 async def cli_frozen_standby(ctx: FaultContext) -> None:
