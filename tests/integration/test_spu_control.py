@@ -26,6 +26,7 @@ from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.spu import read_state
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from tests.waiting import eventually
 
 ELECTION = "sc"
 HEALTH_TIMEOUT = 1.2
@@ -193,15 +194,6 @@ async def spus(tmp_path: Path) -> AsyncIterator[SpuFactory]:
     yield start
     for spu in started:
         await spu.end()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or check}")
-        await asyncio.sleep(0.05)
-    return result
 
 
 def leading(store: Store, name: str) -> View:

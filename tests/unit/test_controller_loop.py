@@ -27,6 +27,7 @@ from ha_sc.sc import controller_loop
 from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.controller_loop import ControllerLoop
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from tests.waiting import eventually
 
 
 class Cluster:
@@ -60,17 +61,13 @@ class Cluster:
         await self.kv.create(Kind.TOPIC.value, name, encode_value(spec))
 
     async def until_online(self, key: str) -> None:
-        await self.until(
+        await eventually(
             lambda: (
                 (p := self.cache.partitions.get(key)) is not None
                 and p.status.resolution is PartitionResolution.ONLINE
-            )
+            ),
+            what=f"partition {key} online",
         )
-
-    async def until(self, condition: object, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():  # type: ignore[operator]
-                await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -90,7 +87,7 @@ async def test_a_topic_is_provisioned_with_its_partitions(cluster: Cluster) -> N
     term = cluster.term()
     task = asyncio.create_task(cluster.loop().run(term), name="controllers")
     try:
-        await cluster.until(
+        await eventually(
             lambda: (
                 (t := cluster.cache.topics.get("orders")) is not None
                 and t.status.resolution is TopicResolution.PROVISIONED
@@ -120,11 +117,11 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
     term = cluster.term()
     task = asyncio.create_task(cluster.loop().run(term), name="controllers")
     try:
-        await cluster.until(lambda: len(cluster.cache.partitions) == 1)
+        await eventually(lambda: len(cluster.cache.partitions) == 1)
         first = cluster.cache.partitions.objects()[0]
         old_leader = first.spec.leader
         cluster.connected = {5001, 5002, 5003} - {old_leader}
-        await cluster.until(
+        await eventually(
             lambda: (
                 (p := cluster.cache.partitions.get("orders-0")) is not None
                 and p.spec.leader != old_leader
@@ -158,7 +155,7 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
         passes = loop.passes
         cluster.connected = {5001, 5002} - {old_leader}
         wake.set()
-        await cluster.until(
+        await eventually(
             lambda: (
                 (p := cluster.cache.partitions.get("orders-0")) is not None
                 and p.spec.leader != old_leader
@@ -221,7 +218,7 @@ async def test_no_spu_health_verdicts_during_the_grace_period(cluster: Cluster) 
     loop = cluster.loop()
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
-        await cluster.until(lambda: loop.passes >= 3)
+        await eventually(lambda: loop.passes >= 3)
         spu = cluster.cache.spus.get("spu-5001")
         assert spu is not None and spu.status.resolution.value == "Init"
     finally:
@@ -264,7 +261,7 @@ async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
         term = cluster.term()
         task = asyncio.create_task(cluster.loop().run(term), name="controllers")
         try:
-            await cluster.until(
+            await eventually(
                 lambda: (
                     (t := cluster.cache.topics.get("orders")) is not None
                     and t.status.resolution is TopicResolution.PROVISIONED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from election.guard import Guard
 from election.memory import MemoryCandidate
@@ -24,14 +23,9 @@ from ha_sc.sc.action_writer import ActionWriter
 from ha_sc.sc.controller_loop import ControllerLoop
 from ha_sc.sc.leadership import ELECTION, LeaderRole
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from tests.waiting import eventually
 
 SPUS = {5001, 5002}
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends() -> None:
@@ -65,7 +59,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
         first = Term(Guard(ELECTION, holder.epoch), valid_until=time.monotonic() + 3600)
         earlier = ControllerLoop(cache, ActionWriter(kv, cache), connected=lambda: SPUS)
         task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
-        await until(lambda: online_leader() is not None)
+        await eventually(lambda: online_leader() is not None)
         first.end("test: replica-a goes away")
         await asyncio.wait_for(task, 2)
         assert kv.leases.release(ELECTION, holder.epoch)
@@ -89,7 +83,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
             asyncio.create_task(role.run(), name="leader-role-b"),
         ]
         try:
-            await until(lambda: online_leader() not in (None, dead))
+            await eventually(lambda: online_leader() not in (None, dead))
         finally:
             for running in tasks:
                 running.cancel()
@@ -127,7 +121,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
             return spu.status.resolution if spu is not None else None
 
         task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
-        await until(lambda: resolution(5001) is SpuResolution.ONLINE)
+        await eventually(lambda: resolution(5001) is SpuResolution.ONLINE)
         assert resolution(5002) is not SpuResolution.ONLINE  # never connected to it
         first.end("test: replica-a goes away")
         await asyncio.wait_for(task, 2)
@@ -149,7 +143,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
             asyncio.create_task(role.run(), name="leader-role-b"),
         ]
         try:
-            await until(lambda: resolution(5002) is SpuResolution.ONLINE)
+            await eventually(lambda: resolution(5002) is SpuResolution.ONLINE)
         finally:
             for running in tasks:
                 running.cancel()

@@ -37,6 +37,7 @@ from ha_sc.sc.addresses import ReplicaAddresses
 from ha_sc.sc.replica_view import KnownLeader
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
+from tests.waiting import eventually
 
 ME = 5001
 
@@ -175,12 +176,6 @@ async def registered(connect: Connect) -> tuple[Client, FullSync]:
     full = await client.receive()
     assert isinstance(full, FullSync)
     return client, full
-
-
-async def eventually(check: Callable[[], object], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
