@@ -28,6 +28,8 @@ from ha_sc.spu import read_state
 from ha_sc.store import GlobalStore, Supervisor, start_dispatchers
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.slow  # SPUs as OS processes
+
 ELECTION = "sc"
 HEALTH_TIMEOUT = 1.2
 
