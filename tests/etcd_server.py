@@ -207,7 +207,10 @@ class EtcdServer:
     def _wait_healthy(self) -> None:
         try:
             eventually_sync(
-                self._started, timeout=START_TIMEOUT, interval=0.05, what=f"etcd {self.endpoint}"
+                self._healthy_or_raise,
+                timeout=START_TIMEOUT,
+                interval=0.05,
+                what=f"etcd {self.endpoint}",
             )
         except AssertionError:
             pid = self.pid
@@ -217,7 +220,7 @@ class EtcdServer:
                 f"log tail:\n{self.log_tail()}"
             ) from None
 
-    def _started(self) -> bool:
+    def _healthy_or_raise(self) -> bool:
         """Healthy yet; raises if the process ended while starting."""
         if self._process is not None and self._process.poll() is not None:
             tail = self.log_tail()

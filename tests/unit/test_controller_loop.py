@@ -135,6 +135,7 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
         await asyncio.wait_for(task, 2)
 
 
+@pytest.mark.looptime
 async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Cluster) -> None:
     """A lost SPU connection is not a cache change: the loop is woken for it rather than
     noticing it at its next periodic pass (here an hour away)."""
@@ -148,7 +149,7 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
         await cluster.until_online("orders-0")
-        await asyncio.sleep(0.2)  # the loop has settled and waits for a change
+        await asyncio.sleep(0.2)  # the loop has settled and waits for a change (loop time)
         partition = cluster.cache.partitions.get("orders-0")
         assert partition is not None
         old_leader = partition.spec.leader
@@ -168,11 +169,12 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
         await asyncio.wait_for(task, 2)
 
 
+@pytest.mark.looptime
 async def test_passes_are_paced_by_how_long_planning_takes(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A plan of 0.1 s (a store of ~25k partitions) with resync 0.05 s: the periodic
-    pass comes every ~1 s (10 plans), not every 0.15 s."""
+    pass comes every ~1 s (10 plans), not every 0.15 s. The sleeps are loop time."""
     await cluster.add_spu(5001)
     cluster.connected = {5001}
     await cluster.add_topic("orders", 1, 1)
@@ -248,6 +250,7 @@ class FlakyKv(MemoryKv):
         return await super().update(*args, **kwargs)
 
 
+@pytest.mark.looptime
 async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
     cluster = Cluster()
     cluster.kv = FlakyKv(failures=0)
