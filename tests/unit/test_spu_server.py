@@ -134,9 +134,7 @@ async def view() -> AsyncIterator[View]:
         private_endpoint=Endpoint(host="127.0.0.1", port=9006),
     )
     await v.kv.create(Kind.SPU.value, "custom-spu", encode_value(spec))
-    async with asyncio.timeout(5):
-        while len(v.cache.spus) == 0:
-            await asyncio.sleep(0.005)
+    await eventually(lambda: len(v.cache.spus), what="the spu cached")
     yield v
     await supervisor.stop()
 
