@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Collection
 
 from election.api import Candidate
@@ -135,14 +134,15 @@ class LeaderRole:
         over at every SC election. The second function says whether that grace is still
         running (a create then waits)."""
         connected_spus = self._connected_spus
-        since = time.monotonic()
+        clock = asyncio.get_running_loop()  # the clock of the timer that ends the grace
+        since = clock.time()
         over = False
 
         def settling() -> bool:
             nonlocal over
             if not over:
                 over = grace_over(
-                    elapsed=time.monotonic() - since,
+                    elapsed=clock.time() - since,
                     grace=self._spu_grace,
                     were_online=[
                         spu.spec.id

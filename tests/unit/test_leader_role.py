@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from election.guard import Guard
 from election.memory import MemoryCandidate
 from election.term import Term
@@ -28,6 +30,7 @@ from tests.waiting import eventually
 SPUS = {5001, 5002}
 
 
+@pytest.mark.looptime
 async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends() -> None:
     """The SPU that led a partition did not come back to the new leader: the partition
     moves once the grace for reconnecting SPUs is over, not at a periodic pass (here
@@ -94,6 +97,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
         await supervisor.stop()
 
 
+@pytest.mark.looptime
 async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> None:
     """Every SPU stored Online connected to the new leader at once (as on a leader
     notice): SPU health is judged then, not when the grace (here an hour) runs out, so
