@@ -30,6 +30,16 @@ from tests.waiting import eventually
 SPUS = {5001, 5002}
 
 
+async def add_spus(kv: MemoryKv) -> None:
+    for spu_id in sorted(SPUS):
+        spec = SpuSpec(
+            id=spu_id,
+            public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
+            private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
+        )
+        await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+
+
 @pytest.mark.looptime
 async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends() -> None:
     """The SPU that led a partition did not come back to the new leader: the partition
@@ -40,13 +50,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
     supervisor = Supervisor()
     start_dispatchers(cache, kv, supervisor)
     try:
-        for spu_id in sorted(SPUS):
-            spec = SpuSpec(
-                id=spu_id,
-                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
-                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
-            )
-            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        await add_spus(kv)
         spec = TopicSpec(replicas=TopicReplicas.new_computed(1, 2))
         await kv.create(Kind.TOPIC.value, "orders", encode_value(spec))
 
@@ -107,13 +111,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
     supervisor = Supervisor()
     start_dispatchers(cache, kv, supervisor)
     try:
-        for spu_id in sorted(SPUS):
-            spec = SpuSpec(
-                id=spu_id,
-                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
-                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
-            )
-            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        await add_spus(kv)
         # an earlier term saw only 5001
         holder = kv.leases.acquire(ELECTION, "replica-a")
         assert holder is not None
