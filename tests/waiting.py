@@ -1,9 +1,10 @@
 """The one way a test waits for something to become true: poll a check, bounded in time.
 
 ``eventually`` (in a coroutine) and ``eventually_sync`` (in a thread or plain test) call
-``check`` until it returns something true and return that value. After ``timeout``
-seconds they fail the test with an ``AssertionError`` naming ``what`` was awaited and
-the last value seen. An exception raised by ``check`` ends the wait at once.
+``check`` until it returns something true (or, given ``until``, something ``until``
+accepts) and return that value. After ``timeout`` seconds they fail the test with an
+``AssertionError`` naming ``what`` was awaited and the last value seen. An exception
+raised by ``check`` ends the wait at once.
 
 The async wait measures time on the running loop's clock, so a test on a fake clock
 waits in fake time. Domain waits ("until the SPU is online") are thin functions over
@@ -37,15 +38,16 @@ async def eventually(
     timeout: float = WAIT,
     interval: float = INTERVAL,
     what: str = "",
+    until: Callable[[T], object] = bool,
 ) -> T:
-    """Poll ``check`` (sync or async) until it returns something true; return that."""
+    """Poll ``check`` (sync or async) until ``until`` accepts its value; return that."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         result = check()
         if inspect.isawaitable(result):
             result = await result
-        if result:
+        if until(result):  # type: ignore[arg-type]
             return result  # type: ignore[return-value]
         if loop.time() >= deadline:
             raise _failure(what, check, timeout, result)
@@ -58,12 +60,13 @@ def eventually_sync(
     timeout: float = WAIT,
     interval: float = INTERVAL,
     what: str = "",
+    until: Callable[[T], object] = bool,
 ) -> T:
     """``eventually`` outside an event loop: blocks the calling thread between checks."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if result:
+        if until(result):
             return result
         if time.monotonic() >= deadline:
             raise _failure(what, check, timeout, result)

@@ -43,3 +43,10 @@ def test_the_sync_wait_returns_and_fails_alike() -> None:
     assert eventually_sync(lambda: next(counter) == 2, interval=0) is True
     with pytest.raises(AssertionError, match=r"nothing \(last seen: 0\)"):
         eventually_sync(lambda: 0, timeout=0.02, interval=0.01, what="nothing")
+
+
+async def test_until_decides_and_the_last_value_is_named() -> None:
+    counter = itertools.count()
+    assert await eventually(lambda: next(counter), until=lambda n: n >= 2, interval=0) == 2
+    with pytest.raises(AssertionError, match=r"an odd number \(last seen: 2\)"):
+        eventually_sync(lambda: 2, until=lambda n: n % 2, timeout=0.02, what="an odd number")
