@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 
 from ha_sc.spu import SpuSettings, StateFile, read_state
+from ha_sc.spu import state_file as state_file_module
 from ha_sc.spu.node import restored_epoch
 
 
 @pytest.mark.looptime
-async def test_changes_are_written_at_most_once_per_interval(tmp_path: Path) -> None:
+async def test_changes_are_written_at_most_once_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the interval alone: a write's real cost (an fsync on a busy disk) would stretch it
+    monkeypatch.setattr(state_file_module, "COST_RATIO", 0)
     counter = {"n": 0}
     path = tmp_path / "spu-state.json"
     state_file = StateFile(path, lambda: {"id": 1, "n": counter["n"]}, interval=0.1)
