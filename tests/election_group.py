@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chaos.proxy import FaultProxy
 from tests.net import free_addresses
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,15 +131,17 @@ class ElectionGroup:
         return out
 
     async def wait_for(self, condition: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def met() -> list[dict[str, Any]] | None:
             events = self.events()
-            if condition(events):
-                return events
-            if time.monotonic() > deadline:
-                tail = "\n".join(json.dumps(e) for e in events[-15:])
-                raise TimeoutError(f"condition not met in {timeout:.0f}s; last events:\n{tail}")
-            await asyncio.sleep(0.01)
+            return events if condition(events) else None
+
+        try:
+            return await eventually(met, timeout=timeout, interval=0.01, what=str(condition))
+        except AssertionError:
+            tail = "\n".join(json.dumps(e) for e in self.events()[-15:])
+            raise TimeoutError(
+                f"condition not met in {timeout:.0f}s; last events:\n{tail}"
+            ) from None
 
     async def wait_won(
         self, *, after: float = 0.0, exclude: str = "", timeout: float = 30.0

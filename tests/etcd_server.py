@@ -23,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -36,6 +35,7 @@ from election.guard import Guard
 from ha_sc.kv.api import KeyExists, KvStore
 from ha_sc.kv.etcd import EtcdKv
 from tests.net import free_port
+from tests.waiting import eventually_sync
 
 if TYPE_CHECKING:
     import pytest
@@ -205,24 +205,31 @@ class EtcdServer:
         os.kill(process.pid, signum)
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                tail = self.log_tail()
-                if "address already in use" in tail:
-                    raise PortTaken(f"etcd {self.endpoint}: port taken")
-                raise RuntimeError(
-                    f"etcd exited with {self._process.returncode} while starting; log tail:\n{tail}"
-                )
-            if self._healthy():
-                return
-            time.sleep(0.05)
-        pid = self.pid
-        self.kill()
-        raise RuntimeError(
-            f"etcd {self.endpoint} (pid {pid}) not healthy after {START_TIMEOUT:.0f} s; "
-            f"log tail:\n{self.log_tail()}"
-        )
+        try:
+            eventually_sync(
+                self._healthy_or_raise,
+                timeout=START_TIMEOUT,
+                interval=0.05,
+                what=f"etcd {self.endpoint}",
+            )
+        except AssertionError:
+            pid = self.pid
+            self.kill()
+            raise RuntimeError(
+                f"etcd {self.endpoint} (pid {pid}) not healthy after {START_TIMEOUT:.0f} s; "
+                f"log tail:\n{self.log_tail()}"
+            ) from None
+
+    def _healthy_or_raise(self) -> bool:
+        """Healthy yet; raises if the process ended while starting."""
+        if self._process is not None and self._process.poll() is not None:
+            tail = self.log_tail()
+            if "address already in use" in tail:
+                raise PortTaken(f"etcd {self.endpoint}: port taken")
+            raise RuntimeError(
+                f"etcd exited with {self._process.returncode} while starting; log tail:\n{tail}"
+            )
+        return self._healthy()
 
     def _healthy(self) -> bool:
         try:

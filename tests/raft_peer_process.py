@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ha_sc.kv.raft import RaftKv
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,27 +77,41 @@ class PeerProcess:
         return data
 
     async def wait_applied(self, revision: int, timeout: float = 20.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while (state := self.applied())["revision"] < revision:
-                await asyncio.sleep(0.05)
-        return state
+        def reached() -> dict[str, Any] | None:
+            state = self.applied()
+            return state if state["revision"] >= revision else None
+
+        return await eventually(
+            reached, timeout=timeout, interval=0.05, what=f"{self.address} applied {revision}"
+        )
 
     async def fingerprint_at(self, revision: int, timeout: float = 30.0) -> list[Any]:
         """Its fingerprint (revision, objects digest, sessions digest) once at ``revision``."""
-        async with asyncio.timeout(timeout):
-            while True:
-                fingerprint = self.applied().get("fingerprint")
-                if fingerprint is not None and fingerprint[0] >= revision:
-                    return list(fingerprint)
-                await asyncio.sleep(0.05)
+
+        def reached() -> list[Any] | None:
+            fingerprint = self.applied().get("fingerprint")
+            return (
+                list(fingerprint)
+                if fingerprint is not None and fingerprint[0] >= revision
+                else None
+            )
+
+        return await eventually(
+            reached,
+            timeout=timeout,
+            interval=0.05,
+            what=f"{self.address} fingerprint at {revision}",
+        )
 
 
 async def new_leader(node: RaftKv, old: str | None, timeout: float = 60.0) -> str:
     """Wait until ``node`` knows of a Raft leader other than ``old``."""
-    async with asyncio.timeout(timeout):
-        while (leader := node.raft_leader()) is None or leader == old:
-            await asyncio.sleep(0.02)
-    return leader
+
+    def other() -> str | None:
+        leader = node.raft_leader()
+        return leader if leader != old else None
+
+    return await eventually(other, timeout=timeout, what=f"a Raft leader other than {old}")
 
 
 async def depose_leader(

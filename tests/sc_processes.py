@@ -15,13 +15,11 @@ own PID when the ``LocalCluster`` context exits::
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import re
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -40,9 +38,8 @@ from ha_sc.model import (
     TopicSpec,
 )
 from ha_sc.spu import STATE_FILE_NAME, read_state
+from tests.waiting import WAIT, eventually
 
-WAIT = 30.0
-"""Default bound of every wait: generous, for a noisy 2-core machine."""
 POLL = 0.05
 STOP_TIMEOUT = 10.0
 BECAME_LEADER = re.compile(r"became leader epoch=(\d+)")
@@ -50,24 +47,6 @@ SPU_APPLIED = re.compile(
     r"ha_sc\.spu: spu \d+: (?:full sync at epoch (\d+)|.*\(epoch (\d+)\)$)", re.MULTILINE
 )
 """A spec message an SPU applied, with its epoch (a full sync, or one replica change)."""
-
-
-async def eventually(
-    check: Callable[[], Any], *, timeout: float = WAIT, what: str = "", poll: float = POLL
-) -> Any:
-    """Poll ``check`` (sync or async) until it returns something true; return that.
-
-    Fails the test, naming ``what`` and the last value seen, after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what or check} (last: {result!r})")
-        await asyncio.sleep(poll)
 
 
 class Member:

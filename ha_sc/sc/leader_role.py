@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Collection
 
 from election.api import Candidate
@@ -137,21 +136,23 @@ class LeaderRole:
                 self.term = None
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
-    def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool]]:
+    def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool], Callable[[], None]]:
         """Which SPUs are connected, or None while they may still be coming over to this
         new leader (``spu_grace``, derived from the SPU and SC timings, or until every SPU
         stored Online has connected): judging them earlier would fail every partition
         over at every SC election. The second function says whether that grace is still
-        running (a create then waits)."""
+        running (a create then waits); the third ends it (the grace's timer: a timer may
+        fire a hair before its time, and the pass it wakes must see the grace over)."""
         connected_spus = self._connected_spus
-        since = time.monotonic()
+        clock = asyncio.get_running_loop()  # the clock of the timer that ends the grace
+        since = clock.time()
         over = False
 
         def settling() -> bool:
             nonlocal over
             if not over:
                 over = grace_over(
-                    elapsed=time.monotonic() - since,
+                    elapsed=clock.time() - since,
                     grace=self._spu_grace,
                     were_online=[
                         spu.spec.id
@@ -167,10 +168,14 @@ class LeaderRole:
                 return None
             return connected_spus()
 
-        return connected, settling
+        def end() -> None:
+            nonlocal over
+            over = True
+
+        return connected, settling, end
 
     async def _lead(self, term: Term) -> None:
-        connected, settling = self._spu_health()
+        connected, settling, end_grace = self._spu_health()
         loop = ControllerLoop(
             self._cache,
             ActionWriter(self._kv, self._cache),
@@ -188,9 +193,16 @@ class LeaderRole:
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")
         # SPU health is judged once the grace ends: a pass then, not at the next resync
+        spus_changed = self._spus_changed
+
+        def grace_ran_out() -> None:
+            end_grace()
+            if spus_changed is not None:
+                spus_changed.set()
+
         grace_over = (
-            asyncio.get_running_loop().call_later(self._spu_grace, self._spus_changed.set)
-            if self._spus_changed is not None
+            asyncio.get_running_loop().call_later(self._spu_grace, grace_ran_out)
+            if spus_changed is not None
             else None
         )
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -9,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 
 from ha_sc.cluster.ports import block, read_ephemeral
 from tests.net import free_port
+from tests.waiting import eventually_sync
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
@@ -91,13 +92,13 @@ def test_cluster_up_topics_failover_and_restart(cluster_dir: Path) -> None:
 
     old = first["leader"]
     os.kill(old["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while True:
-        now = status(cluster_dir)
-        if now["leader"] is not None and now["leader"]["id"] != old["id"]:
-            break
-        assert time.monotonic() < deadline, now
-        time.sleep(0.2)
+    now = eventually_sync(
+        lambda: status(cluster_dir),
+        until=lambda now: now["leader"] is not None and now["leader"]["id"] != old["id"],
+        timeout=20,
+        interval=0.2,
+        what="a new leader",
+    )
     assert now["leader"]["epoch"] > old["epoch"]
     assert [r["role"] for r in now["replicas"] if r["id"] == old["id"]] == ["down"]
     topics = json.loads(ha_sc(cluster_dir, "topic", "list", "-O", "json").stdout)
@@ -195,21 +196,26 @@ def test_the_replica_set_grows_and_shrinks_while_running(cluster_dir: Path) -> N
 
     # three members now: a SIGKILLed leader is replaced by a majority of the three
     os.kill(shrunk["leader"]["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while True:
-        after = status(cluster_dir)
-        online = [s["status"] for s in after["spus"]] == ["Online"] * 2
-        if (
+    eventually_sync(
+        lambda: status(cluster_dir),
+        until=lambda after: (
             after["leader"] is not None
             and after["leader"]["id"] != shrunk["leader"]["id"]
-            and online
-        ):
-            break
-        assert time.monotonic() < deadline, after
-        time.sleep(0.2)
+            and [s["status"] for s in after["spus"]] == ["Online"] * 2
+        ),
+        timeout=20,
+        interval=0.2,
+        what="a new leader of three and both SPUs online",
+    )
     ha_sc(cluster_dir, "topic", "create", "after-shrinking", "-p", "1", "-r", "2")
     refused = ha_sc(cluster_dir, "cluster", "up", "--replicas", "2", "--spus", "2", check=False)
     assert refused.returncode != 0 and "cluster remove" in refused.stderr
+
+
+def rejoined(replica_id: str, now: dict[str, Any]) -> bool:
+    """A leader is known and ``replica_id`` is a leader or standby with no lag."""
+    back = next(r for r in now["replicas"] if r["id"] == replica_id)
+    return now["leader"] is not None and back["role"] in ("leader", "standby") and back["lag"] == 0
 
 
 def test_a_killed_leader_comes_back_on_its_recorded_ports_and_rejoins(cluster_dir: Path) -> None:
@@ -227,15 +233,14 @@ def test_a_killed_leader_comes_back_on_its_recorded_ports_and_rejoins(cluster_di
         again = ha_sc(cluster_dir, "cluster", "up")  # no flags: the recorded counts
         assert f"started SC replica {old['id']}" in again.stdout
         assert addresses(recorded(cluster_dir)) == addresses(made)
-        deadline = time.monotonic() + 20
-        while True:
-            now = status(cluster_dir)
-            back = next(r for r in now["replicas"] if r["id"] == old["id"])
-            rejoined = back["role"] in ("leader", "standby") and back["lag"] == 0
-            if now["leader"] is not None and rejoined:
-                break
-            assert time.monotonic() < deadline, now
-            time.sleep(0.2)
+        now = eventually_sync(
+            lambda: status(cluster_dir),
+            until=functools.partial(rejoined, old["id"]),
+            timeout=20,
+            interval=0.2,
+            what=f"{old['id']} back and caught up",
+        )
+        back = next(r for r in now["replicas"] if r["id"] == old["id"])
         assert back["pid"] != old["pid"]
         assert now["leader"]["epoch"] > old["epoch"]
         assert [s["status"] for s in now["spus"]] == ["Online"]
@@ -290,13 +295,13 @@ def test_cluster_status_exits_1_without_a_leader(cluster_dir: Path) -> None:
     standby = next(r for r in first["replicas"] if r["role"] == "standby")
     for pid in (first["leader"]["pid"], standby["pid"]):
         os.kill(pid, signal.SIGKILL)  # one of three left: no majority
-    deadline = time.monotonic() + 20
-    while True:
-        result = ha_sc(cluster_dir, "cluster", "status", check=False)
-        if result.returncode != 0:
-            break
-        assert time.monotonic() < deadline, result.stdout
-        time.sleep(0.2)
+    result = eventually_sync(
+        lambda: ha_sc(cluster_dir, "cluster", "status", check=False),
+        until=lambda result: result.returncode != 0,
+        timeout=20,
+        interval=0.2,
+        what="cluster status failing",
+    )
     assert result.returncode == 1 and "no SC replica leads" in result.stderr
     ha_sc(cluster_dir, "cluster", "down")
     none = ha_sc(cluster_dir, "cluster", "status", check=False)
@@ -316,10 +321,12 @@ def test_a_second_sc_run_on_one_data_dir_is_refused(tmp_path: Path) -> None:
     quiet = subprocess.DEVNULL
     first = subprocess.Popen(sc_run(), env=env, stdout=quiet, stderr=quiet)
     try:
-        deadline = time.monotonic() + 30
-        while not (lock.exists() and lock.read_text() == f"{first.pid}\n"):
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+
+        def locked() -> bool:
+            assert first.poll() is None, "the first sc run ended"
+            return lock.exists() and lock.read_text() == f"{first.pid}\n"
+
+        eventually_sync(locked, timeout=30, interval=0.1, what="the first run's lock")
         second = subprocess.run(
             sc_run(), env=env, capture_output=True, text=True, timeout=60, check=False
         )

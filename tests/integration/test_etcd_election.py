@@ -21,6 +21,7 @@ from election.etcd_client import ElectionClient, KeyState
 from election.term import LeaderInfo, Term
 from election.timing import ElectionTiming
 from tests.etcd_server import EtcdServer
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.etcd
 
@@ -76,20 +77,23 @@ class Candidates:
 
     async def one_leader(self, *, within: float = 5.0) -> EtcdCandidate:
         """The single candidate holding a term, once there is exactly one."""
-        async with asyncio.timeout(within):
-            while True:
-                leaders = self.leaders()
-                if len(leaders) == 1:
-                    return leaders[0]
-                await asyncio.sleep(0.005)
+
+        def single() -> EtcdCandidate | None:
+            leaders = self.leaders()
+            return leaders[0] if len(leaders) == 1 else None
+
+        return await eventually(single, timeout=within, interval=0.005, what="one leader")
 
     async def new_leader(self, *, after_epoch: int, within: float) -> EtcdCandidate:
-        async with asyncio.timeout(within):
-            while True:
-                leaders = self.leaders()
-                if len(leaders) == 1 and epoch_of(leaders[0]) > after_epoch:
-                    return leaders[0]
-                await asyncio.sleep(0.005)
+        def newer() -> EtcdCandidate | None:
+            leaders = self.leaders()
+            if len(leaders) == 1 and epoch_of(leaders[0]) > after_epoch:
+                return leaders[0]
+            return None
+
+        return await eventually(
+            newer, timeout=within, interval=0.005, what=f"one leader above epoch {after_epoch}"
+        )
 
     async def read_key(self) -> KeyState:
         client = ElectionClient([self.endpoint], request_timeout=2.0)
@@ -339,9 +343,12 @@ async def test_closing_while_etcd_hangs_is_prompt_and_leaves_no_thread(
         closing = time.monotonic() - started
         log.info("closing while etcd hangs took %.3fs", closing)
         assert closing < 4 * candidate.timing.renew_deadline / 3
-        async with asyncio.timeout(2.0):
-            while any(thread.name.startswith(f"etcd-{name}") for thread in threading.enumerate()):
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: not any(t.name.startswith(f"etcd-{name}") for t in threading.enumerate()),
+            timeout=2.0,
+            interval=0.05,
+            what=f"no etcd-{name} thread left",
+        )
     finally:
         os.kill(pid, signal.SIGCONT)
 

@@ -25,6 +25,7 @@ from ha_sc.kv.api import (
 )
 from ha_sc.kv.etcd import EtcdKv
 from tests.etcd_server import EtcdHarness, EtcdServer, free_port
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 
@@ -68,11 +69,12 @@ class Collector:
         self._task = asyncio.create_task(self._drain(), name=f"collect-{kind}")
 
     async def wait_for(self, count: int) -> list[WatchEvent]:
-        async with asyncio.timeout(WAIT):
-            while len(self.events) < count:
-                if self._task.done():
-                    self._task.result()  # re-raise what ended the watch
-                await asyncio.sleep(0.01)
+        def enough() -> bool:
+            if self._task.done():
+                self._task.result()  # re-raise what ended the watch
+            return len(self.events) >= count
+
+        await eventually(enough, timeout=WAIT, what=f"{count} watch events")
         return self.events
 
     async def stop(self) -> None:

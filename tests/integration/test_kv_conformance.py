@@ -19,6 +19,7 @@ from ha_sc.kv.api import (
     WatchEvent,
 )
 from tests.kv_harness import KvHarness
+from tests.waiting import eventually
 
 TOPIC = b'{"spec": {"replicas": {"computed": {"partitions": 1, "replication_factor": 1}}}}'
 
@@ -29,9 +30,11 @@ def child_of(topic: str, n: int) -> bytes:
 
 async def caught_up(view: KvStore, revision: int, timeout: float = 10.0) -> None:
     """Wait until another replica's view has applied ``revision``."""
-    async with asyncio.timeout(timeout):
-        while (await view.list("topics")).revision < revision:
-            await asyncio.sleep(0.01)
+
+    async def applied() -> bool:
+        return (await view.list("topics")).revision >= revision
+
+    await eventually(applied, timeout=timeout, interval=0.01, what=f"a view at {revision}")
 
 
 async def take(

@@ -38,6 +38,7 @@ from ha_sc.model import (
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from tests.harnesses import RaftHarness
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.raft]
 
@@ -68,11 +69,6 @@ class Leader:
         return ControllerLoop(
             self.cache, ActionWriter(self.kv, self.cache), connected=lambda: SPUS, resync=0.05
         )
-
-    async def until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
 
     def provisioned(self, topic: str, partitions: int) -> bool:
         cached = self.cache.topics.get(topic)
@@ -124,7 +120,7 @@ async def put_by_hand(kv: RaftKv, key: str, owner: OwnerRef) -> int:
 async def run_until(leader: Leader, term: Term, condition: Callable[[], bool]) -> None:
     task = asyncio.create_task(leader.loop().run(term), name="controllers")
     try:
-        await leader.until(condition)
+        await eventually(condition)
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 5)
@@ -150,7 +146,7 @@ async def test_partitions_naming_a_gone_or_earlier_owner_are_collected_by_a_new_
     earlier = OwnerRef(kind="topics", key="orders", create_revision=first_orders)
     await put_by_hand(kv, "orders-0", earlier)
     gone = await put_by_hand(kv, "ghost-0", OwnerRef(kind="topics", key="ghost"))
-    await leader.until(lambda: leader.cache.partitions.revision >= gone)
+    await eventually(lambda: leader.cache.partitions.revision >= gone)
 
     # a deposed leader's pass changes nothing: its deletes are refused for its epoch
     deposed = await leader.term("sc-1")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -40,6 +40,7 @@ from ha_sc.model import (
 )
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 SPUS = (5001, 5002, 5003)
 
@@ -131,12 +132,6 @@ async def cluster() -> AsyncIterator[Cluster]:
         await c.stop()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 def computed(partitions: int, replication: int) -> TopicSpec:
     return TopicSpec(replicas=TopicReplicas.new_computed(partitions, replication))
 
@@ -149,7 +144,7 @@ async def test_a_topic_created_through_the_standby_is_provisioned(cluster: Clust
         # the leader answered once the partitions were stored too
         assert len(cluster.leader.cache.partitions) == 3
         # reads come from the standby's own cache, which follows the KV
-        await until(lambda: len(cluster.standby.cache.partitions) == 3)
+        await eventually(lambda: len(cluster.standby.cache.partitions) == 3)
         listed = await admin.list_topics()
         assert [t.key for t in listed] == ["orders"]
         partitions = await admin.list_partitions("orders")
@@ -215,7 +210,7 @@ async def test_deleting_a_topic_deletes_its_partitions(cluster: Cluster) -> None
         await admin.create_topic("orders", computed(2, 1))
         await admin.delete_topic("orders")
         assert "orders" not in cluster.leader.cache.topics
-        await until(lambda: len(cluster.standby.cache.partitions) == 0)
+        await eventually(lambda: len(cluster.standby.cache.partitions) == 0)
         assert await admin.list_partitions() == []
         with pytest.raises(ApiError) as missing:
             await admin.describe_topic("orders")
@@ -236,7 +231,7 @@ async def test_spus_register_and_unregister(cluster: Cluster) -> None:
         with pytest.raises(ApiError) as taken:
             await admin.register_spu(spec, name="other")
         assert (taken.value.status, taken.value.field) == (409, "id")
-        await until(lambda: "custom-spu-6001" in cluster.standby.cache.spus)
+        await eventually(lambda: "custom-spu-6001" in cluster.standby.cache.spus)
         assert [s.spec.id for s in await admin.list_spus()] == [*SPUS, 6001]
         await admin.unregister_spu("custom-spu-6001")
         with pytest.raises(ApiError) as gone:
@@ -333,7 +328,7 @@ async def test_cli_topic_commands(cluster: Cluster) -> None:
     created = await run_cli("topic", "create", "orders", "-p", "2", "-r", "2", *sc)
     assert created.exit_code == 0, created.output
     assert created.stdout == 'topic "orders" created\n'
-    await until(lambda: len(cluster.standby.cache.partitions) == 2)
+    await eventually(lambda: len(cluster.standby.cache.partitions) == 2)
 
     listed = await run_cli("topic", "list", *sc)
     assert listed.exit_code == 0, listed.output
@@ -371,7 +366,7 @@ async def test_cli_topic_commands(cluster: Cluster) -> None:
 async def test_cli_partition_and_spu_tables(cluster: Cluster) -> None:
     env = {"HA_SC_ENDPOINTS": f"{cluster.leader.address},{cluster.standby.address}"}
     assert (await run_cli("topic", "create", "orders", env=env)).exit_code == 0
-    await until(
+    await eventually(
         lambda: any(
             p.status.resolution is PartitionResolution.ONLINE
             for p in cluster.leader.cache.partitions.objects()

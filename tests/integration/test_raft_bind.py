@@ -13,6 +13,7 @@ import pytest
 
 from election.raft_node import LeaseNode
 from tests.net import free_port
+from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.raft
 
@@ -27,10 +28,9 @@ def test_a_loopback_raft_address_is_not_reachable_on_another_local_address() -> 
     port = free_port()
     node = LeaseNode(f"127.0.0.1:{port}", [])
     try:
-        deadline = time.monotonic() + 5.0
-        while not _accepts("127.0.0.1", port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _accepts("127.0.0.1", port)
+        eventually_sync(
+            lambda: _accepts("127.0.0.1", port), timeout=5.0, interval=0.05, what="raft listening"
+        )
         assert not _accepts("127.0.0.2", port)
     finally:
         node.node.destroy_synchronous()

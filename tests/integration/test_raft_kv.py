@@ -16,6 +16,7 @@ from ha_sc.kv.api import KeyExists, KvError
 from ha_sc.kv.raft import RaftKv, RaftSettings
 from tests.net import free_addresses
 from tests.raft_peer_process import PeerProcess, depose_leader
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
@@ -91,9 +92,7 @@ async def test_full_restart_keeps_every_committed_write(
     node = local_node(addresses, tmp_path / "node0")
     try:
         await node.wait_ready()
-        async with asyncio.timeout(20):
-            while node.revision < rev:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: node.revision >= rev, timeout=20, what=f"node0 at {rev}")
         listing = await node.list("topics")
         assert sorted(e.key for e in listing.entries) == sorted(f"t{n}" for n in range(200))
         t0 = await node.get("topics", "t0")
@@ -208,9 +207,11 @@ async def _events(node: RaftKv, count: int) -> list[Any]:
 
 async def snapshotted(data_dirs: list[Path], timeout: float = 20.0) -> None:
     """Wait until every node has written a snapshot (and so dropped the log before it)."""
-    async with asyncio.timeout(timeout):
-        while not all((d / "raft.dump").exists() for d in data_dirs):
-            await asyncio.sleep(0.05)
+    await eventually(
+        lambda: all((d / "raft.dump").exists() for d in data_dirs),
+        timeout=timeout,
+        what="a snapshot on every node",
+    )
 
 
 async def test_the_session_table_survives_snapshots_and_a_full_restart(
@@ -244,9 +245,7 @@ async def test_the_session_table_survives_snapshots_and_a_full_restart(
     node = local_node(addresses, tmp_path / "node0", settings)
     try:
         await node.wait_ready()
-        async with asyncio.timeout(20):
-            while node.revision < before[0]:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: node.revision >= before[0], timeout=20, what="node0 caught up")
         assert node.fingerprint() == before  # objects and sessions alike
         assert node.session_of("client-x") is not None
         # the copies: the first answers again, nothing applied

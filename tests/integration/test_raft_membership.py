@@ -11,6 +11,7 @@ import pytest
 from ha_sc.kv.raft import RaftKv
 from ha_sc.kv.raft_membership import LeavingMemberLeads, MembershipError
 from tests.net import free_addresses
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.raft, pytest.mark.timeout(60)]
 
@@ -49,13 +50,6 @@ async def group(tmp_path: Path) -> AsyncIterator[Group]:
         await asyncio.gather(*(n.close() for n in group.nodes.values()))
 
 
-async def until(check: object, timeout: float = 15.0) -> None:
-    assert callable(check)
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
-
-
 async def test_a_started_node_joins_once_added_and_catches_up(group: Group) -> None:
     members = group.addresses[:3]
     kv = group.nodes[members[0]]
@@ -69,13 +63,13 @@ async def test_a_started_node_joins_once_added_and_catches_up(group: Group) -> N
     assert newcomer_address not in kv.members()
 
     assert await group.nodes[members[1]].add_member(newcomer_address)  # a follower or not
-    await until(lambda: newcomer.revision == kv.revision)
-    await until(lambda: all(newcomer_address in n.members() for n in group.nodes.values()))
+    await eventually(lambda: newcomer.revision == kv.revision)
+    await eventually(lambda: all(newcomer_address in n.members() for n in group.nodes.values()))
     assert newcomer.members() == set(group.addresses[:4])
     assert not await kv.add_member(newcomer_address)  # already in: nothing to do
 
     revision = await newcomer.create("topics", "written-by-the-newcomer", b"{}")
-    await until(lambda: all(n.revision >= revision for n in group.nodes.values()))
+    await eventually(lambda: all(n.revision >= revision for n in group.nodes.values()))
 
 
 async def test_members_leave_one_by_one_and_the_rest_keeps_committing(group: Group) -> None:
@@ -90,17 +84,17 @@ async def test_members_leave_one_by_one_and_the_rest_keeps_committing(group: Gro
     remover = next(n for n in group.nodes.values() if n is not leader)
     assert await remover.remove_member(leader.address)
     await group.stop(leader.address)
-    await until(lambda: all(len(n.members()) == 2 for n in group.nodes.values()))
+    await eventually(lambda: all(len(n.members()) == 2 for n in group.nodes.values()))
 
     revision = await follower.create("topics", "after-the-leader-left", b"{}")
-    await until(lambda: all(n.revision >= revision for n in group.nodes.values()))
+    await eventually(lambda: all(n.revision >= revision for n in group.nodes.values()))
 
     # down to one: a majority of one still commits
     last, leaving = sorted(group.nodes.values(), key=lambda n: n.is_raft_leader(), reverse=True)
     await leaving.hand_over_leadership()
     assert await last.remove_member(leaving.address)
     await group.stop(leaving.address)
-    await until(last.is_raft_leader)
+    await eventually(last.is_raft_leader)
     assert last.members() == {last.address}
     assert await last.create("topics", "alone", b"{}") > revision
 
@@ -115,15 +109,15 @@ async def test_a_member_leading_again_after_a_hand_over_is_removed_once_it_hands
 
     # leadership comes back before the removal: the hand-over's election lost to it
     await successor.hand_over_leadership(leaving.address)
-    await until(leaving.is_raft_leader)
+    await eventually(leaving.is_raft_leader)
     remover = next(n for n in group.nodes.values() if n not in (leaving, successor))
-    await until(lambda: remover.raft_leader() == leaving.address)
+    await eventually(lambda: remover.raft_leader() == leaving.address)
     with pytest.raises(LeavingMemberLeads, match="hand leadership over"):
         await remover.remove_member(leaving.address)  # at once, not after retrying 10 s
 
     await leaving.hand_over_leadership()
     assert await remover.remove_member(leaving.address)
     await group.stop(leaving.address)
-    await until(lambda: all(len(n.members()) == 2 for n in group.nodes.values()))
+    await eventually(lambda: all(len(n.members()) == 2 for n in group.nodes.values()))
     revision = await remover.create("topics", "after-the-leader-left", b"{}")
-    await until(lambda: all(n.revision >= revision for n in group.nodes.values()))
+    await eventually(lambda: all(n.revision >= revision for n in group.nodes.values()))

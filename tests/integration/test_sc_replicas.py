@@ -3,13 +3,12 @@ a SIGKILLed leader is replaced by a standby that continues where it stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from ha_sc.model import (
     encode_value,
 )
 from tests.net import free_port
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
 
@@ -98,13 +98,6 @@ async def kv(replicas: Replicas) -> AsyncIterator[EtcdKv]:
     client = EtcdKv([replicas.endpoint], root=replicas.root)
     yield client
     await client.close()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (result := await check()):
-            await asyncio.sleep(0.1)
-    return result
 
 
 async def add_online_spu(kv: EtcdKv, spu_id: int) -> None:

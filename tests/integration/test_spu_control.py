@@ -27,6 +27,9 @@ from ha_sc.sc.spu_server import SpuServer
 from ha_sc.spu import read_state
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow  # SPUs as OS processes
 
 ELECTION = "sc"
 HEALTH_TIMEOUT = 1.2
@@ -194,15 +197,6 @@ async def spus(tmp_path: Path) -> AsyncIterator[SpuFactory]:
     yield start
     for spu in started:
         await spu.end()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or check}")
-        await asyncio.sleep(0.05)
-    return result
 
 
 def leading(store: Store, name: str) -> View:

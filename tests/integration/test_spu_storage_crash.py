@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ha_sc.spu.storage import (
     FsyncPolicy,
     LogSettings,
@@ -25,6 +27,8 @@ from ha_sc.spu.storage import (
     make_batch,
     with_base_offset,
 )
+
+pytestmark = pytest.mark.slow  # a child process, SIGKILLed
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = LogSettings(segment_bytes=32 * 1024, fsync=FsyncPolicy.ALWAYS)

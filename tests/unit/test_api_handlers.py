@@ -35,6 +35,7 @@ from ha_sc.model import (
 )
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 
 class FlakyKv(MemoryKv):
@@ -271,7 +272,7 @@ async def test_an_assigned_map_naming_unknown_spus_is_a_conflict(
 ) -> None:
     replica.lead()
     await add_spu(replica.kv, 5001)
-    await asyncio.wait_for(_until(lambda: "spu-5001" in replica.cache.spus), 2)
+    await eventually(lambda: "spu-5001" in replica.cache.spus, timeout=2)
     body = topic_body(replicas={"assigned": {"maps": [{"id": 0, "replicas": [5001, 5009]}]}})
     status, doc, _ = await call(http, "POST", f"{replica.base}/api/v1/topics", json=body)
     assert status == 409
@@ -288,7 +289,7 @@ async def test_a_create_over_the_partition_caps_is_refused_naming_the_limit(
         replica.lead()
         held = TopicSpec(replicas=TopicReplicas.new_computed(8, 1))
         await replica.kv.create(Kind.TOPIC.value, "held", encode_value(held))
-        await asyncio.wait_for(_until(lambda: "held" in replica.cache.topics), 2)
+        await eventually(lambda: "held" in replica.cache.topics, timeout=2)
         url = f"{replica.base}/api/v1/topics"
 
         def computed(partitions: int) -> dict[str, Any]:
@@ -400,7 +401,7 @@ async def test_an_invalid_config_found_by_the_controllers_is_409_and_undone(
     replica.lead()
 
     async def controller() -> None:
-        await _until(lambda: "orders" in replica.cache.topics)
+        await eventually(lambda: "orders" in replica.cache.topics)
         seen = replica.cache.topics.get("orders")
         assert seen is not None
         status = TopicStatus(resolution=TopicResolution.INVALID_CONFIG, reason="too odd")
@@ -451,16 +452,11 @@ async def test_a_managed_spu_cannot_be_unregistered(
 ) -> None:
     replica.lead()
     await add_spu(replica.kv, 5001, managed=True)
-    await asyncio.wait_for(_until(lambda: "spu-5001" in replica.cache.spus), 2)
+    await eventually(lambda: "spu-5001" in replica.cache.spus, timeout=2)
     status, doc, _ = await call(http, "DELETE", f"{replica.base}/api/v1/spus/spu-5001")
     assert status == 409
     assert "managed by an spu group" in doc["error"]
     assert await replica.kv.get(Kind.SPU.value, "spu-5001") is not None
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 async def test_a_taken_address_fails_to_start_and_leaves_nothing_running(

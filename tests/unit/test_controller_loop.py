@@ -28,6 +28,7 @@ from ha_sc.model import (
 )
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 
 class Cluster:
@@ -61,17 +62,13 @@ class Cluster:
         await self.kv.create(Kind.TOPIC.value, name, encode_value(spec))
 
     async def until_online(self, key: str) -> None:
-        await self.until(
+        await eventually(
             lambda: (
                 (p := self.cache.partitions.get(key)) is not None
                 and p.status.resolution is PartitionResolution.ONLINE
-            )
+            ),
+            what=f"partition {key} online",
         )
-
-    async def until(self, condition: object, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():  # type: ignore[operator]
-                await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -91,7 +88,7 @@ async def test_a_topic_is_provisioned_with_its_partitions(cluster: Cluster) -> N
     term = cluster.term()
     task = asyncio.create_task(cluster.loop().run(term), name="controllers")
     try:
-        await cluster.until(
+        await eventually(
             lambda: (
                 (t := cluster.cache.topics.get("orders")) is not None
                 and t.status.resolution is TopicResolution.PROVISIONED
@@ -121,11 +118,11 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
     term = cluster.term()
     task = asyncio.create_task(cluster.loop().run(term), name="controllers")
     try:
-        await cluster.until(lambda: len(cluster.cache.partitions) == 1)
+        await eventually(lambda: len(cluster.cache.partitions) == 1)
         first = cluster.cache.partitions.objects()[0]
         old_leader = first.spec.leader
         cluster.connected = {5001, 5002, 5003} - {old_leader}
-        await cluster.until(
+        await eventually(
             lambda: (
                 (p := cluster.cache.partitions.get("orders-0")) is not None
                 and p.spec.leader != old_leader
@@ -139,6 +136,7 @@ async def test_a_partition_whose_leader_spu_goes_offline_gets_a_new_leader(
         await asyncio.wait_for(task, 2)
 
 
+@pytest.mark.looptime
 async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Cluster) -> None:
     """A lost SPU connection is not a cache change: the loop is woken for it rather than
     noticing it at its next periodic pass (here an hour away)."""
@@ -152,14 +150,14 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
         await cluster.until_online("orders-0")
-        await asyncio.sleep(0.2)  # the loop has settled and waits for a change
+        await asyncio.sleep(0.2)  # the loop has settled and waits for a change (loop time)
         partition = cluster.cache.partitions.get("orders-0")
         assert partition is not None
         old_leader = partition.spec.leader
         passes = loop.passes
         cluster.connected = {5001, 5002} - {old_leader}
         wake.set()
-        await cluster.until(
+        await eventually(
             lambda: (
                 (p := cluster.cache.partitions.get("orders-0")) is not None
                 and p.spec.leader != old_leader
@@ -172,11 +170,12 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
         await asyncio.wait_for(task, 2)
 
 
+@pytest.mark.looptime
 async def test_passes_are_paced_by_how_long_planning_takes(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A plan of 0.1 s (a store of ~25k partitions) with resync 0.05 s: the periodic
-    pass comes every ~1 s (10 plans), not every 0.15 s."""
+    pass comes every ~1 s (10 plans), not every 0.15 s. The sleeps are loop time."""
     await cluster.add_spu(5001)
     cluster.connected = {5001}
     await cluster.add_topic("orders", 1, 1)
@@ -222,7 +221,7 @@ async def test_no_spu_health_verdicts_during_the_grace_period(cluster: Cluster) 
     loop = cluster.loop()
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
-        await cluster.until(lambda: loop.passes >= 3)
+        await eventually(lambda: loop.passes >= 3)
         spu = cluster.cache.spus.get("spu-5001")
         assert spu is not None and spu.status.resolution.value == "Init"
     finally:
@@ -252,6 +251,7 @@ class FlakyKv(MemoryKv):
         return await super().update(*args, **kwargs)
 
 
+@pytest.mark.looptime
 async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
     cluster = Cluster()
     cluster.kv = FlakyKv(failures=0)
@@ -265,7 +265,7 @@ async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
         term = cluster.term()
         task = asyncio.create_task(cluster.loop().run(term), name="controllers")
         try:
-            await cluster.until(
+            await eventually(
                 lambda: (
                     (t := cluster.cache.topics.get("orders")) is not None
                     and t.status.resolution is TopicResolution.PROVISIONED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ha_sc.controllers.write_window import WriteWindow
+from tests.waiting import eventually
 
 
 def test_fast_commits_widen_the_window_up_to_its_limit() -> None:
@@ -41,8 +42,7 @@ async def test_slots_hold_writes_to_the_window() -> None:
             await release.wait()
 
     tasks = [asyncio.create_task(write(), name=f"write-{n}") for n in range(10)]
-    await asyncio.sleep(0.05)
-    assert window.in_flight == 3
+    await eventually(lambda: window.in_flight == 3, what="three writes in flight")
     release.set()
     await asyncio.gather(*tasks)
     assert most == 3 and window.in_flight == 0

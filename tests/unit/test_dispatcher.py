@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
@@ -40,6 +40,7 @@ from ha_sc.store import (
 )
 from ha_sc.store.progress import PROGRESS_KEY, progress_value
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually  # not wait_for_revision: it makes the dispatcher re-list
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -66,13 +67,6 @@ def spu_value(spu_id: int) -> bytes:
 
 def topic_store() -> LocalStore[TopicSpec, TopicStatus]:
     return LocalStore[TopicSpec, TopicStatus](TOPICS)
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``condition``; not ``wait_for_revision``, which would make the dispatcher re-list."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def kv_topics(kv: MemoryKv) -> dict[str, Topic]:

@@ -13,6 +13,7 @@ from election.lease_table import LeaseTable
 from election.memory import MemoryCandidate
 from election.threaded import MirroredTerm, ThreadedCandidate
 from election.timing import ElectionTiming
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -105,9 +106,7 @@ async def test_ending_the_mirror_ends_the_candidates_term() -> None:
         assert inner_term is not None
         term.end("a write was refused: a newer epoch leads")
         assert not term.is_valid()
-        async with asyncio.timeout(5):
-            while not inner_term.lost.is_set():
-                await asyncio.sleep(0.01)
+        await eventually(inner_term.lost.is_set, what="the inner term lost")
         assert inner_term.lost_reason == "a write was refused: a newer epoch leads"
     finally:
         run.cancel()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each case runs a fresh interpreter
+
 REPO = Path(__file__).resolve().parents[2]
 ETCD_MODULES = "import ha_sc.kv.etcd, election.etcd, election.etcd_client"
 REPORT = (

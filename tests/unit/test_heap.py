@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from ha_sc.heap import _PauseRecorder, keep_collections_short
+from tests.waiting import eventually
 
 
 class Node:
@@ -37,9 +38,7 @@ async def test_the_heap_is_frozen_after_its_garbage_cycles_are_collected() -> No
     thresholds = gc.get_threshold()
     task = asyncio.create_task(keep_collections_short(interval=0.05), name="heap-freezer")
     try:
-        async with asyncio.timeout(5):
-            while gc.get_freeze_count() == 0:
-                await asyncio.sleep(0.02)
+        await eventually(gc.get_freeze_count, what="a frozen heap")
         assert gc.get_threshold()[2] > 100_000  # no full collections but the freezer's
     finally:
         task.cancel()
@@ -60,9 +59,7 @@ async def test_a_long_collection_is_logged(caplog: pytest.LogCaptureFixture) -> 
         recorder("start", {"generation": 2})
         time.sleep(0.55)  # noqa: ASYNC251 -- holding everything up, as a long collection does
         recorder("stop", {"generation": 2})
-        async with asyncio.timeout(5):
-            while "paused the process" not in caplog.text:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: "paused the process" in caplog.text, what="the pause logged")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

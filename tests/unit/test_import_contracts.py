@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ha_sc.cli.main import cli
 from ha_sc.cli.plugins import plugin_entry_points
+
+pytestmark = pytest.mark.slow  # fresh interpreters and lint-imports as subprocesses
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_PACKAGES = ("ha_sc.sc", "ha_sc.api", "ha_sc.store", "ha_sc.controllers", "ha_sc.kv")

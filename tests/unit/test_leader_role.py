@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+
+import pytest
 
 from election.guard import Guard
 from election.memory import MemoryCandidate
@@ -25,16 +26,22 @@ from ha_sc.model import (
 from ha_sc.sc.leader_role import ELECTION, LeaderRole
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 SPUS = {5001, 5002}
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def add_spus(kv: MemoryKv) -> None:
+    for spu_id in sorted(SPUS):
+        spec = SpuSpec(
+            id=spu_id,
+            public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
+            private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
+        )
+        await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
 
 
+@pytest.mark.looptime
 async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends() -> None:
     """The SPU that led a partition did not come back to the new leader: the partition
     moves once the grace for reconnecting SPUs is over, not at a periodic pass (here
@@ -44,13 +51,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
     supervisor = Supervisor()
     start_dispatchers(cache, kv, supervisor)
     try:
-        for spu_id in sorted(SPUS):
-            spec = SpuSpec(
-                id=spu_id,
-                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
-                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
-            )
-            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        await add_spus(kv)
         spec = TopicSpec(replicas=TopicReplicas.new_computed(1, 2))
         await kv.create(Kind.TOPIC.value, "orders", encode_value(spec))
 
@@ -66,7 +67,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
         first = Term(Guard(ELECTION, holder.epoch), valid_until=time.monotonic() + 3600)
         earlier = ControllerLoop(cache, ActionWriter(kv, cache), connected=lambda: SPUS)
         task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
-        await until(lambda: online_leader() is not None)
+        await eventually(lambda: online_leader() is not None)
         first.end("test: replica-a goes away")
         await asyncio.wait_for(task, 2)
         assert kv.leases.release(ELECTION, holder.epoch)
@@ -90,7 +91,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
             asyncio.create_task(role.run(), name="leader-role-b"),
         ]
         try:
-            await until(lambda: online_leader() not in (None, dead))
+            await eventually(lambda: online_leader() not in (None, dead))
         finally:
             for running in tasks:
                 running.cancel()
@@ -101,6 +102,7 @@ async def test_a_new_term_fails_over_a_dead_spus_partitions_when_its_grace_ends(
         await supervisor.stop()
 
 
+@pytest.mark.looptime
 async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> None:
     """Every SPU stored Online connected to the new leader at once (as on a leader
     notice): SPU health is judged then, not when the grace (here an hour) runs out, so
@@ -110,13 +112,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
     supervisor = Supervisor()
     start_dispatchers(cache, kv, supervisor)
     try:
-        for spu_id in sorted(SPUS):
-            spec = SpuSpec(
-                id=spu_id,
-                public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
-                private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
-            )
-            await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        await add_spus(kv)
         # an earlier term saw only 5001
         holder = kv.leases.acquire(ELECTION, "replica-a")
         assert holder is not None
@@ -128,7 +124,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
             return spu.status.resolution if spu is not None else None
 
         task = asyncio.create_task(earlier.run(first), name="controllers-first-term")
-        await until(lambda: resolution(5001) is SpuResolution.ONLINE)
+        await eventually(lambda: resolution(5001) is SpuResolution.ONLINE)
         assert resolution(5002) is not SpuResolution.ONLINE  # never connected to it
         first.end("test: replica-a goes away")
         await asyncio.wait_for(task, 2)
@@ -150,7 +146,7 @@ async def test_the_grace_ends_once_every_spu_online_before_has_come_over() -> No
             asyncio.create_task(role.run(), name="leader-role-b"),
         ]
         try:
-            await until(lambda: resolution(5002) is SpuResolution.ONLINE)
+            await eventually(lambda: resolution(5002) is SpuResolution.ONLINE)
         finally:
             for running in tasks:
                 running.cancel()

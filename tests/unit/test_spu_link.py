@@ -28,6 +28,7 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.spu import ControlState, NoLogs, ReplicaRole, ScLink, SpuSettings
+from tests.waiting import eventually
 
 ME = 5001
 
@@ -166,12 +167,6 @@ def spu(spu_id: int) -> SpuSpec:
 
 def spec(partition: str, leader: int, *replicas: int) -> ReplicaSpec:
     return ReplicaSpec(partition=partition, leader=leader, replicas=list(replicas))
-
-
-async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def serve(peer: Peer, epoch: int, *replicas: ReplicaSpec) -> None:

@@ -13,6 +13,7 @@ from ha_sc.protocol import FullSync, Message, NotLeader, encode_message
 from ha_sc.spu import ControlState, NoLogs, ScLink, SpuSettings
 from ha_sc.spu.sc_link import split_dial
 from tests.net import free_addresses
+from tests.waiting import eventually
 
 ME = 5001
 
@@ -70,9 +71,9 @@ async def test_a_redirect_to_a_known_replica_is_dialled_through_its_dial_address
         assert link.addresses == [standby_identity, leader_identity]
         task = asyncio.create_task(link.run(), name="sc-link")
         try:
-            async with asyncio.timeout(5.0):
-                while state.sc_address != leader_identity:
-                    await asyncio.sleep(0.01)
+            await eventually(
+                lambda: state.sc_address == leader_identity, what="the spu on the leader"
+            )
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -38,6 +38,7 @@ from ha_sc.sc import spu_connection
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 ME = 5001
 
@@ -134,9 +135,7 @@ async def view() -> AsyncIterator[View]:
         private_endpoint=Endpoint(host="127.0.0.1", port=9006),
     )
     await v.kv.create(Kind.SPU.value, "custom-spu", encode_value(spec))
-    async with asyncio.timeout(5):
-        while len(v.cache.spus) == 0:
-            await asyncio.sleep(0.005)
+    await eventually(lambda: len(v.cache.spus), what="the spu cached")
     yield v
     await supervisor.stop()
 
@@ -176,12 +175,6 @@ async def registered(connect: Connect) -> tuple[Client, FullSync]:
     full = await client.receive()
     assert isinstance(full, FullSync)
     return client, full
-
-
-async def eventually(check: Callable[[], object], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(

@@ -26,6 +26,7 @@ from ha_sc.sc import spu_spec_sync
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync, keep_warm, spec_version
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
+from tests.waiting import eventually
 
 
 class Store:
@@ -36,9 +37,9 @@ class Store:
 
     async def settle(self, kind: Kind, revision: int) -> None:
         """Until the watch has brought ``kind`` to ``revision``."""
-        async with asyncio.timeout(5):
-            while self.cache.view(kind).revision < revision:
-                await asyncio.sleep(0.005)
+        await eventually(
+            lambda: self.cache.view(kind).revision >= revision, what=f"{kind.value} at {revision}"
+        )
 
     async def put(self, kind: Kind, key: str, value: bytes) -> None:
         entry = await self.kv.get(kind.value, key)
@@ -251,9 +252,10 @@ async def test_specs_are_kept_warm_as_partitions_are_cached_and_change(store: St
         await store.put_partition("orders-1", 5002, [5002, 5001])
 
         async def built(key: str, leader: int) -> None:
-            async with asyncio.timeout(5):
-                while (spec := specs.built(key)) is None or spec.leader != leader:
-                    await asyncio.sleep(0.01)
+            await eventually(
+                lambda: (spec := specs.built(key)) is not None and spec.leader == leader,
+                what=f"{key} built with leader {leader}",
+            )
 
         await built("orders-0", 5001)  # cached before: built on the first look
         await built("orders-1", 5002)  # cached after: built as it came
@@ -274,9 +276,10 @@ async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_sp
         await store.put_partition("orders-1", 5002, [5002])
 
         async def current(spu_id: int) -> None:
-            async with asyncio.timeout(5):
-                while not specs.is_hosted_current(spu_id, spec_version(store.cache)):
-                    await asyncio.sleep(0.01)
+            await eventually(
+                lambda: specs.is_hosted_current(spu_id, spec_version(store.cache)),
+                what=f"spu {spu_id}'s set warm",
+            )
 
         await current(5001)
         await current(5002)
