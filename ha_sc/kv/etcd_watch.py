@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 import grpc
@@ -71,32 +71,16 @@ class WatchStream:
 
     async def start(self, stub: Any) -> None:
         """Open the stream and send the create request."""
-        try:
+        with self._lost_as_stream_lost():
             self._call = stub.Watch()
             if self._cancelled:
                 self._call.cancel()
             await self._call.write(self._create)
-        except asyncio.CancelledError:
-            if self._cancelled_here():
-                raise StreamLost("watch stream cancelled") from None
-            raise
-        except grpc.aio.AioRpcError as error:
-            raise StreamLost(describe_rpc_error(error)) from error
-        except Exception as error:  # the channel was closed, or the call ended under us
-            raise StreamLost(f"{type(error).__name__}: {error}") from error
 
     async def next_response(self) -> Any:
         """The next etcd WatchResponse; raises StreamLost when the stream has ended."""
-        try:
+        with self._lost_as_stream_lost():
             response = await self._call.read()
-        except asyncio.CancelledError:
-            if self._cancelled_here():
-                raise StreamLost("watch stream cancelled") from None
-            raise
-        except grpc.aio.AioRpcError as error:
-            raise StreamLost(describe_rpc_error(error)) from error
-        except Exception as error:  # still only the end of this stream
-            raise StreamLost(f"{type(error).__name__}: {error}") from error
         if response is grpc.aio.EOF:
             raise StreamLost("stream closed by the server")
         return response
@@ -105,6 +89,22 @@ class WatchStream:
         self._cancelled = True
         if self._call is not None:
             self._call.cancel()
+
+    @contextmanager
+    def _lost_as_stream_lost(self) -> Iterator[None]:
+        """Whatever ends this stream (a gRPC error, a closed channel, a call ended under
+        us, our own ``cancel``) as ``StreamLost``; a cancel of the task itself goes
+        through."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self._cancelled_here():
+                raise StreamLost("watch stream cancelled") from None
+            raise
+        except grpc.aio.AioRpcError as error:
+            raise StreamLost(describe_rpc_error(error)) from error
+        except Exception as error:
+            raise StreamLost(f"{type(error).__name__}: {error}") from error
 
     def _cancelled_here(self) -> bool:
         """Whether a CancelledError from gRPC means only that ``cancel`` ended the call
