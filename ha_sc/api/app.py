@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
@@ -14,6 +15,7 @@ from ha_sc.api.problems import Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
+from ha_sc.telemetry.metrics_http import add_metrics_route
 
 log = logging.getLogger("ha_sc.api")
 
@@ -46,12 +48,13 @@ def create_app(
     ready: Callable[[], bool] | None = None,
     watch_heartbeat: float = 15.0,
     limits: TopicLimits = DEFAULT_LIMITS,
+    metrics: CollectorRegistry | None = None,
 ) -> web.Application:
     """The public API of one replica.
 
     ``ready`` tells whether the cache did its first full sync (the replica passes
     its dispatchers' ``ready`` events); without it, a cache that reflects some KV
-    revision counts as synced.
+    revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
@@ -67,6 +70,8 @@ def create_app(
     app[CONTEXT] = ctx
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    if metrics is not None:
+        add_metrics_route(app, metrics)
 
     async def end_watches(_: web.Application) -> None:
         ctx.closing.set()
@@ -88,6 +93,7 @@ class ApiServer:
         watch_heartbeat: float = 15.0,
         shutdown_timeout: float = 5.0,
         limits: TopicLimits = DEFAULT_LIMITS,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
         self._host, self._port = split_host_port(address)
         self._app = create_app(
@@ -96,6 +102,7 @@ class ApiServer:
             ready=ready,
             watch_heartbeat=watch_heartbeat,
             limits=limits,
+            metrics=metrics,
         )
         self._runner = web.AppRunner(self._app, shutdown_timeout=shutdown_timeout)
         self._address: str | None = None

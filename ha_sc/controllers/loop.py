@@ -37,13 +37,17 @@ from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.controllers.write_waves import apply_actions
 from ha_sc.controllers.write_window import WriteWindow
 from ha_sc.controllers.writer import ActionWriter
-from ha_sc.kv.api import KvUnavailable
+from ha_sc.kv.api import KvUnavailable, StaleGuard
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
 from ha_sc.store import GlobalStore, StoreView
 from ha_sc.tasks import until_first
+from ha_sc.telemetry.metrics_sc import ControllerMetrics
 
 log = logging.getLogger(__name__)
+
+CONTROLLER = "cluster"
+"""The metrics label of this loop's passes (it plans topics, partitions and SPUs at once)."""
 
 ConnectedSpus = Callable[[], Collection[int] | None]
 _PACING = PacingSettings()
@@ -66,7 +70,9 @@ class ControllerLoop:
         unavailable_pause: float = 0.5,
         pacing: PacingSettings = _PACING,
         window: WriteWindowSettings = _WINDOW,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._cache = cache
         self._settling = settling
         self._wake = wake
@@ -106,7 +112,11 @@ class ControllerLoop:
             self.passes += 1
             try:
                 await apply_actions(self._writer, actions, term, window=self._window)
+            except StaleGuard:
+                self._count_error("fenced")
+                raise
             except KvUnavailable as unavailable:
+                self._count_error("store_unavailable")
                 # level-based: the next pass plans again from whatever did land
                 log.warning(
                     "epoch=%d: store unavailable during a pass (%s); next pass in %.1f s",
@@ -116,10 +126,20 @@ class ControllerLoop:
                 )
                 await _sleep_unless_lost(term, self._unavailable_pause)
                 continue
+            if self._metrics is not None:
+                self._metrics.passes.labels(CONTROLLER).inc()
+                self._metrics.pass_seconds.labels(CONTROLLER).observe(time.monotonic() - started)
             spacing = max(self._min_interval, self._pacing.pace * self.plan_seconds)
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
             resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)
+
+    def _count_error(self, reason: str) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.errors.labels(CONTROLLER, reason).inc()
+        if reason == "fenced":
+            self._metrics.fenced_writes_refused.inc()
 
     def _epochs(self) -> tuple[int, int, int]:
         cache = self._cache

@@ -30,6 +30,7 @@ from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.sc.spu_grace import grace_over
 from ha_sc.sc.tuning import ScTuning
 from ha_sc.store import GlobalStore
+from ha_sc.telemetry.metrics_sc import ControllerMetrics
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -97,6 +98,7 @@ class LeaderRole:
         controller_resync: float | None = None,
         limits: TopicLimits = DEFAULT_LIMITS,
         tuning: ScTuning | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         """``tuning`` gives the controller loop its settings and the grace for SPUs;
         ``spu_grace`` and ``controller_resync`` override those two (tests)."""
@@ -113,6 +115,7 @@ class LeaderRole:
             controller_resync if controller_resync is not None else tuning.controller.resync
         )
         self._limits = limits
+        self._metrics = metrics
         self.term: Term | None = None
         """The term whose duties are running, if any."""
 
@@ -124,17 +127,25 @@ class LeaderRole:
                     self._kv, self._cache, term, self._replica, self._tuning.catch_up
                 )
             except StaleGuard:
+                if self._metrics is not None:
+                    self._metrics.fenced_writes_refused.inc()
                 term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():
                 log.info("epoch=%d ended before its cache caught up", term.epoch)
                 continue
             log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
             self.term = term
+            self._count_change("won")
             try:
                 await self._lead(term)
             finally:
                 self.term = None
+                self._count_change("lost")
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
+
+    def _count_change(self, change: str) -> None:
+        if self._metrics is not None:
+            self._metrics.leadership_changes.labels(change).inc()
 
     def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool], Callable[[], None]]:
         """Which SPUs are connected, or None while they may still be coming over to this
@@ -189,6 +200,7 @@ class LeaderRole:
             unavailable_pause=self._tuning.controller.unavailable_pause,
             pacing=self._tuning.pacing,
             window=self._tuning.write_window,
+            metrics=self._metrics,
         )
         duties = asyncio.create_task(loop.run(term), name=f"controllers-epoch-{term.epoch}")
         lost = asyncio.create_task(term.lost.wait(), name=f"term-{term.epoch}-lost")

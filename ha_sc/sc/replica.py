@@ -27,6 +27,7 @@ from ha_sc.kv.raft_membership import MembershipError
 from ha_sc.model.kinds import Kind
 from ha_sc.sc.kv_backend import open_kv, store_ready
 from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
+from ha_sc.sc.replica_metrics import replica_metrics
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers
@@ -149,6 +150,14 @@ class ScReplica:
             warm_interval=tuning.spu_link.warm_interval,
             spu=tuning.spu,
         )
+        metrics = replica_metrics(
+            self.settings,
+            self.cache,
+            kv=lambda: self._kv,
+            candidate=lambda: self._candidate,
+            term=self.term,
+            connected_spus=spus.connected_ids,
+        )
         role = self._role = LeaderRole(
             candidate,
             kv,
@@ -159,6 +168,7 @@ class ScReplica:
             spus_changed=spus.connections_changed,
             limits=self.settings.topic_limits(),
             tuning=tuning,
+            metrics=metrics.controllers,
         )
         dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
         api = ApiServer(
@@ -166,6 +176,7 @@ class ScReplica:
             self.settings.public_address,
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
             limits=self.settings.topic_limits(),
+            metrics=metrics.registry,
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

@@ -1,0 +1,66 @@
+"""``GET /metrics`` as an aiohttp handler, and a server with only that route (SPUs)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from ha_sc.protocol.api_wire import split_host_port
+from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition
+
+log = logging.getLogger("ha_sc.telemetry")
+
+METRICS_PATH = "/metrics"
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+async def serve_metrics(request: web.Request) -> web.Response:
+    """The app's registry in the Prometheus text format."""
+    body = exposition(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def add_metrics_route(app: web.Application, registry: CollectorRegistry) -> None:
+    app[REGISTRY] = registry
+    app.router.add_get(METRICS_PATH, serve_metrics)
+
+
+class MetricsServer:
+    """Serves ``/metrics`` of ``registry`` on ``address`` (``host:port``; port 0 picks one)."""
+
+    def __init__(self, registry: CollectorRegistry, address: str) -> None:
+        self._host, self._port = split_host_port(address)
+        app = web.Application()
+        add_metrics_route(app, registry)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._address: str | None = None
+        self._set_up = False
+
+    @property
+    def address(self) -> str:
+        """The bound ``host:port``; known once started."""
+        if self._address is None:
+            raise RuntimeError("the metrics server is not started")
+        return self._address
+
+    async def start(self) -> None:
+        """Listen; raises OSError (nothing left running) if the address cannot be bound."""
+        await self._runner.setup()
+        self._set_up = True
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        host, port = self._runner.addresses[0][:2]
+        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        log.info("metrics on http://%s%s", self._address, METRICS_PATH)
+
+    async def stop(self) -> None:
+        if self._set_up:
+            self._set_up = False
+            await self._runner.cleanup()
+        self._address = None
