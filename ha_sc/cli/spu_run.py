@@ -108,6 +108,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     help="Time between two deletions of the segments the topics' retention lets go. "
     + help_suffix(),
 )
+@click.option(
+    "--metrics-address",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md). "
+    "[default: off]",
+)
 def spu_run(
     spu_id: int,
     sc_addresses: tuple[str, ...],
@@ -121,6 +128,7 @@ def spu_run(
     min_insync: int,
     lag_time: float,
     retention_interval: float,
+    metrics_address: str | None,
 ) -> None:
     """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
     produce and fetch, replicate."""
@@ -137,6 +145,7 @@ def spu_run(
         "data_dir": (data_dir or Path(f"~/.ha-sc/spu-{spu_id}")).expanduser(),
         "status_interval": status_interval,
         "sc_timeout": sc_timeout,
+        "metrics_address": metrics_address,
     }
     try:
         fields["dataplane"] = DataPlaneSettings(

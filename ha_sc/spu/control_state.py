@@ -41,6 +41,8 @@ class ControlState:
         """The SC replica whose full sync this SPU follows now; None while disconnected."""
         self.syncs = 0
         """Full syncs applied."""
+        self.applied = 0
+        """SC messages (full syncs, deltas, keepalives) that passed the fence."""
         self._public = public_address
         self._private = private_address
         self._on_change = on_change
@@ -59,6 +61,7 @@ class ControlState:
         highest = self.fence.highest
         admitted = self.fence.admit(message.epoch)
         if admitted:
+            self.applied += 1
             if isinstance(message, FullSync):
                 self._full_sync(message)
             else:

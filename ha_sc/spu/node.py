@@ -16,11 +16,13 @@ from ha_sc.awake import watch_loop
 from ha_sc.heap import keep_collections_short
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.plane import DataPlane
+from ha_sc.spu.metrics import spu_metrics
 from ha_sc.spu.replica_status import OffsetSource
 from ha_sc.spu.sc_link import ScLink
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.state_file import StateFile, read_state
 from ha_sc.tasks import Supervisor
+from ha_sc.telemetry.metrics_http import MetricsServer
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -52,6 +54,11 @@ class SpuNode:
         self.dataplane = DataPlane(settings, self.state)
         self.link = ScLink(settings, self.state, offsets or self.dataplane.offsets)
         self.supervisor = Supervisor()
+        self.metrics = (
+            None
+            if settings.metrics_address is None
+            else MetricsServer(spu_metrics(self.state, self.dataplane), settings.metrics_address)
+        )
         self._stop = asyncio.Event()
 
     def _state_changed(self) -> None:
@@ -82,6 +89,12 @@ class SpuNode:
         except OSError as exc:
             log.critical("spu %d: cannot write its state file: %s", settings.spu_id, exc)
             return 1
+        if self.metrics is not None:
+            try:
+                await self.metrics.start()
+            except OSError as cannot:
+                log.critical("spu %d cannot serve its metrics: %s", settings.spu_id, cannot)
+                return 1
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
@@ -105,6 +118,8 @@ class SpuNode:
                 stop.cancel()
                 failed.cancel()
         finally:
+            if self.metrics is not None:
+                await self.metrics.stop()
             await self.supervisor.stop()
             await self._close_dataplane()
             for sig in (signal.SIGTERM, signal.SIGINT):

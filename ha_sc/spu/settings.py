@@ -53,6 +53,8 @@ class SpuSettings(BaseModel):
     state_interval: float = Field(default=0.2, gt=0)
     """The state file is written at most once per this many seconds."""
     dataplane: DataPlaneSettings = Field(default_factory=DataPlaneSettings)
+    metrics_address: str | None = None
+    """Where ``/metrics`` is served (``host:port``); None serves no metrics."""
     """Storage, serving and replication."""
 
     @field_validator("sc_addresses")
@@ -66,6 +68,11 @@ class SpuSettings(BaseModel):
     @classmethod
     def _address_valid(cls, address: str) -> str:
         return _valid_address(address)
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address_valid(cls, address: str | None) -> str | None:
+        return None if address is None else _valid_address(address)
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> SpuSettings:

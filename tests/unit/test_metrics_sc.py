@@ -6,7 +6,6 @@ import asyncio
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from election.memory import MemoryCandidate
 from ha_sc.api import ApiServer
@@ -18,25 +17,9 @@ from ha_sc.sc.settings import ScSettings
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition
+from tests.metrics_text import parse, value
 from tests.unit.test_leader_role import SPUS, add_spus
 from tests.waiting import eventually
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(text: str) -> tuple[Samples, dict[str, str]]:
-    """Every sample by (name, sorted labels), and every family's type."""
-    samples: Samples = {}
-    types: dict[str, str] = {}
-    for family in text_string_to_metric_families(text):
-        types[family.name] = family.type
-        for s in family.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples, types
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[(name, tuple(sorted(labels.items())))]
 
 
 async def test_a_replica_shows_its_leadership_cache_and_controller_passes() -> None:
@@ -67,7 +50,7 @@ async def test_a_replica_shows_its_leadership_cache_and_controller_passes() -> N
     )
     tasks: list[asyncio.Task[None]] = []
     try:
-        before, types = scrape(exposition(metrics.registry).decode())
+        before, types = parse(exposition(metrics.registry).decode())
         assert value(before, "ha_sc_is_leader") == 0
         assert value(before, "ha_sc_epoch") == 0
         assert types["ha_sc_is_leader"] == "gauge"
@@ -81,7 +64,7 @@ async def test_a_replica_shows_its_leadership_cache_and_controller_passes() -> N
         ]
         await eventually(lambda: len(cache.partitions) == 2 and role.term is not None)
         await eventually(lambda: max(cache.view(k).revision for k in Kind) == kv.revision)
-        samples, types = scrape(exposition(metrics.registry).decode())
+        samples, types = parse(exposition(metrics.registry).decode())
     finally:
         for running in tasks:
             running.cancel()
@@ -137,7 +120,7 @@ async def test_the_public_api_serves_the_registry_in_the_text_format(path: str) 
         ):
             assert response.status == 200
             assert response.headers["Content-Type"] == CONTENT_TYPE
-            samples, _ = scrape(await response.text())
+            samples, _ = parse(await response.text())
     finally:
         await server.stop()
     assert value(samples, "ha_sc_is_leader") == 0

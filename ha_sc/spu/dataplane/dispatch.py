@@ -28,6 +28,7 @@ from ha_sc.protocol.data import (
 from ha_sc.spu.dataplane import serving
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
 from ha_sc.spu.dataplane.serving import Frame
+from ha_sc.telemetry.metrics_spu import DataTraffic
 
 _RESULT_TYPES = {
     "produce": ProduceResponse,
@@ -39,8 +40,10 @@ _RESULT_TYPES = {
 class Dispatcher:
     """Turns each decoded request frame into the future of its answer."""
 
-    def __init__(self, registry: ReplicaRegistry) -> None:
+    def __init__(self, registry: ReplicaRegistry, traffic: DataTraffic | None = None) -> None:
         self._registry = registry
+        self.traffic = traffic if traffic is not None else DataTraffic()
+        """Produce and fetch totals, read by the SPU's metrics."""
 
     def public(self, header: Any, body: bytes) -> asyncio.Future[Frame]:
         if isinstance(header, ProduceRequest):
@@ -55,6 +58,8 @@ class Dispatcher:
         return self._refuse(header, "the private port takes replica_fetch")
 
     def _produce(self, request: ProduceRequest, body: bytes) -> asyncio.Future[Frame]:
+        self.traffic.produce_requests += 1
+        self.traffic.produce_bytes += len(body)
         key = f"{request.topic}-{request.partition}"
         hosted = self._registry.get(key)
         if hosted is None:
@@ -74,9 +79,17 @@ class Dispatcher:
                 code=ErrorCode.UNKNOWN_PARTITION, message=f"{key} is being opened; try again"
             )
             return _answer(FetchResponse(id=request.id, error=loading))
-        return asyncio.create_task(
+        fetching = asyncio.create_task(
             serving.fetch(hosted.replica, request), name=f"fetch {key} id {request.id}"
         )
+        fetching.add_done_callback(self._fetched)
+        return fetching
+
+    def _fetched(self, fetching: asyncio.Future[Frame]) -> None:
+        if fetching.cancelled() or fetching.exception() is not None:
+            return
+        self.traffic.fetch_requests += 1
+        self.traffic.fetch_bytes += len(fetching.result()[1])
 
     def _replica_fetch(self, request: ReplicaFetchRequest) -> asyncio.Future[Frame]:
         key = f"{request.topic}-{request.partition}"

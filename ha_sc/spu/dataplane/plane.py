@@ -55,6 +55,7 @@ class DataPlane:
         )
         self.offsets = HostedOffsets(self.registry, settings.logs_dir)
         dispatcher = Dispatcher(self.registry)
+        self.traffic = dispatcher.traffic
         self.public = DataPort(
             "public",
             settings.public_address,
