@@ -134,7 +134,7 @@ def up(
     Ports: a block of 500 per cluster (default from 9003, as Fluvio), outside the
     kernel's ephemeral range, recorded in cluster.json and kept across restarts:
       SC replica sc-N   public base+10(N-1), private +1, Raft +4
-      SPU 5001+K        public base+10K+2, private +3
+      SPU 5001+K        public base+10K+2, private +3, metrics +7
       local etcd        client base+5, peer base+6
     A second cluster (another --dir) takes the next free block; deleting a cluster's
     DIR gives its block back. Every port is checked free before anything starts.
@@ -237,6 +237,7 @@ def status(output: str, directory: Path | None) -> None:
             "id": s.id,
             "status": spu_state.get(s.id, "Unknown") if is_running(s.pid) else "down",
             "pid": s.pid if is_running(s.pid) else None,
+            "metrics": s.metrics or None,
         }
         for s in layout.spus
     ]
@@ -268,9 +269,9 @@ def _print_status(replicas: list[dict[str, Any]], spus: list[dict[str, Any]]) ->
             f"{_cell(r['revision']):>9} {_cell(r['lag']):>5} {_cell(r['pid']):>8}  "
             f"{r['public']} / {r['private']}"
         )
-    click.echo(f"\n{'SPU':<6} {'STATUS':<8} {'PID':>8}")
+    click.echo(f"\n{'SPU':<6} {'STATUS':<8} {'PID':>8}  METRICS")
     for s in spus:
-        click.echo(f"{s['id']:<6} {s['status']:<8} {_cell(s['pid']):>8}")
+        click.echo(f"{s['id']:<6} {s['status']:<8} {_cell(s['pid']):>8}  {_cell(s['metrics'])}")
 
 
 @cluster.command("remove")

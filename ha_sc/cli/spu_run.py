@@ -112,8 +112,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     "--metrics-address",
     default=None,
     metavar="HOST:PORT",
-    help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md). "
-    "[default: off]",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md). [default: off]",
 )
 def spu_run(
     spu_id: int,

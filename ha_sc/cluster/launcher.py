@@ -107,8 +107,13 @@ def plan(
                 id=spu_id,
                 public=_address(base, slot, Offset.SPU_PUBLIC),
                 private=_address(base, slot, Offset.SPU_PRIVATE),
+                metrics=_address(base, slot, Offset.SPU_METRICS),
             )
         )
+    for spu in layout.spus:  # a cluster made before SPUs served metrics
+        if not spu.metrics:
+            slot = None if base is None else ports.spu_slot(spu.id, FIRST_SPU_ID)
+            spu.metrics = _address(base, slot, Offset.SPU_METRICS)
     if backend == "etcd" and layout.etcd is None:
         layout.etcd = EtcdEntry(
             endpoints=etcd_endpoints or [_address(base, 0, Offset.ETCD_CLIENT)],
@@ -189,6 +194,8 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
     ]  # fmt: skip
     for private in layout.private_endpoints():
         args += ["--sc-private", private]
+    if spu.metrics:
+        args += ["--metrics-address", spu.metrics]
     return python_module("ha_sc.cli", *args)
 
 

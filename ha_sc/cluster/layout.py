@@ -48,6 +48,8 @@ class SpuEntry(BaseModel):
     id: int
     public: str
     private: str
+    metrics: str = ""
+    """host:port of its /metrics; empty in a cluster.json from before metrics."""
     pid: int | None = None
 
 

@@ -48,6 +48,8 @@ def listeners(layout: ClusterLayout, *, started: Collection[str] = ()) -> list[L
             continue
         found.append(Listener(s.public, f"public port of SPU {s.id}"))
         found.append(Listener(s.private, f"private port of SPU {s.id}"))
+        if s.metrics:
+            found.append(Listener(s.metrics, f"metrics port of SPU {s.id}"))
     return found
 
 

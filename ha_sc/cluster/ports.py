@@ -10,6 +10,7 @@ holds SC replica ``sc-(k+1)`` and SPU ``5001+k``::
     base + 10k + 3   SPU private          (9006)
     base + 10k + 4   SC Raft              (9007)
     base + 5, + 6    etcd client, peer    (slot 0 only, when the launcher runs etcd)
+    base + 10k + 7   SPU metrics          (9010 for SPU 5001; an SC's are on its public port)
 
 A member's ports follow its name, and replica names are never reused (SPU ids
 neither), so neither are ports. A block never reaches
@@ -44,6 +45,7 @@ class Offset(IntEnum):
     RAFT = 4
     ETCD_CLIENT = 5
     ETCD_PEER = 6
+    SPU_METRICS = 7
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ha_sc.cluster.launcher import FIRST_SPU_ID, plan
+from ha_sc.cluster.launcher import FIRST_SPU_ID, plan, spu_args
 from ha_sc.cluster.layout import ClusterLayout
 from ha_sc.cluster.port_check import Listener, listeners, taken_ports
 from ha_sc.cluster.port_holders import parse_proc_net_tcp
@@ -33,7 +33,7 @@ EPHEMERAL = PortRange(32768, 60999)
 
 def every_port(layout: ClusterLayout) -> list[int]:
     addresses = [a for r in layout.replicas for a in (r.public, r.private, r.raft) if a]
-    addresses += [a for s in layout.spus for a in (s.public, s.private)]
+    addresses += [a for s in layout.spus for a in (s.public, s.private, s.metrics)]
     if layout.etcd is not None:
         addresses += [*layout.etcd.endpoints, layout.etcd.peer]
     return [int(a.rsplit(":", 1)[1]) for a in addresses]
@@ -50,6 +50,7 @@ def test_first_members_get_fluvios_ports() -> None:
     sc1, spu1 = layout.replicas[0], layout.spus[0]
     assert (sc1.public, sc1.private) == ("127.0.0.1:9003", "127.0.0.1:9004")
     assert (spu1.public, spu1.private) == ("127.0.0.1:9005", "127.0.0.1:9006")
+    assert spu1.metrics == "127.0.0.1:9010"
     assert layout.base_port == 9003
 
 
@@ -198,7 +199,19 @@ def test_every_member_not_running_is_checked() -> None:
     assert "client port of the local etcd" in whats and "peer port of the local etcd" in whats
     assert "private (SPU) port of SC replica sc-2" in whats
     assert f"public port of SPU {FIRST_SPU_ID}" in whats
-    assert len(whats) == 2 + 2 * 2 + 2
+    assert f"metrics port of SPU {FIRST_SPU_ID}" in whats
+    assert len(whats) == 2 + 2 * 2 + 3
+
+
+def test_spus_get_a_metrics_port_also_in_a_cluster_made_before_metrics(tmp_path: Path) -> None:
+    layout = made(9003, replicas=1, spus=2)
+    recorded = layout.model_copy(
+        update={"spus": [s.model_copy(update={"metrics": ""}) for s in layout.spus]}
+    )
+    again = plan(recorded, replicas=None, spus=None, backend="raft", etcd_endpoints=[])
+    assert [s.metrics for s in again.spus] == ["127.0.0.1:9010", "127.0.0.1:9020"]
+    args = spu_args(again, again.spus[1], tmp_path)
+    assert args[args.index("--metrics-address") + 1] == "127.0.0.1:9020"
 
 
 def test_proc_net_tcp_lines_are_read() -> None:
