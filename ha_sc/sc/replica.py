@@ -157,6 +157,7 @@ class ScReplica:
             candidate=lambda: self._candidate,
             term=self.term,
             connected_spus=spus.connected_ids,
+            pushes=spus.pushes,
         )
         role = self._role = LeaderRole(
             candidate,

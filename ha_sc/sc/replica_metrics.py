@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from election.api import Candidate
 from election.term import Term
@@ -31,6 +31,7 @@ def replica_sample(
     candidate: Candidate | None,
     term: Term | None,
     connected_spus: Callable[[], Collection[int]],
+    pushes: Mapping[str, int] | None = None,
 ) -> ScSample:
     seen = None if candidate is None else candidate.leader()
     epoch = term.epoch if term is not None else (seen.epoch if seen is not None else 0)
@@ -43,6 +44,7 @@ def replica_sample(
         kv_revision=local_kv_revision(kv),
         objects={kind.value: len(cache.view(kind)) for kind in Kind},
         connected_spus=len(connected_spus()),
+        pushes=dict(pushes or {}),
     )
 
 
@@ -54,6 +56,7 @@ def replica_metrics(
     candidate: Callable[[], Candidate | None],
     term: Callable[[], Term | None],
     connected_spus: Callable[[], Collection[int]],
+    pushes: Mapping[str, int] | None = None,
 ) -> ScMetrics:
     """The replica's registry; each scrape reads the replica through the callables."""
     return ScMetrics(
@@ -64,5 +67,6 @@ def replica_metrics(
             candidate=candidate(),
             term=term(),
             connected_spus=connected_spus,
+            pushes=pushes,
         )
     )

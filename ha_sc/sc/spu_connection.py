@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,11 @@ class SpuConnection:
         keepalive_interval: float,
         sc_members: Callable[[], list[str]] = list,
         replica_specs: ReplicaSpecs | None = None,
+        pushes: Counter[str] | None = None,
     ) -> None:
         self.spu_id = spu_id
+        self._pushes: Counter[str] = pushes if pushes is not None else Counter()
+        """Messages sent, by kind (``push_kind``), for the replica's metrics."""
         self.peer = peer
         self._reader = reader
         self._writer = writer
@@ -234,7 +238,14 @@ class SpuConnection:
             return f"the spu took no message for {self._health_timeout:g} s"
         except ConnectionError as exc:
             return f"connection lost: {exc or type(exc).__name__}"
+        self._pushes[push_kind(message)] += 1
         return None
+
+
+def push_kind(message: FullSync | Delta) -> str:
+    if isinstance(message, FullSync):
+        return "full_sync"
+    return "keepalive" if message.is_empty else "delta"
 
 
 def _describe(delta: Delta) -> str:

@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -104,6 +105,8 @@ class SpuServer:
         self._leader_changes = LeaderChanges(view.leader)
         self._accepted = itertools.count(1)
         self._served = itertools.count(1)
+        self.pushes: Counter[str] = Counter()
+        """Messages sent to SPUs by kind (full_sync, delta, keepalive)."""
         self.connections_changed = asyncio.Event()
         """Set when an SPU's connection is registered or ends (the controllers wake on it)."""
 
@@ -267,6 +270,7 @@ class SpuServer:
             peer=peer,
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,
+            pushes=self.pushes,
         )
         # a name of its own: the task of the connection it replaces has ended, but the
         # supervisor may not have let go of that task's name yet

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ha_sc.telemetry.metrics import PREFIX, new_registry
@@ -39,6 +39,8 @@ class ScSample:
     objects: Mapping[str, int] = field(default_factory=dict)
     """Cached objects per kind."""
     connected_spus: int = 0
+    pushes: Mapping[str, int] = field(default_factory=dict)
+    """Control messages sent to SPUs, by kind (full_sync, delta, keepalive)."""
 
 
 class ControllerMetrics:
@@ -121,6 +123,12 @@ class ScCollector:
             "SPUs with a live control connection to this replica.",
             value=s.connected_spus,
         )
+        pushes = CounterMetricFamily(
+            f"{PREFIX}_pushes", "Control messages sent to SPUs, by kind.", labels=["kind"]
+        )
+        for kind, count in sorted(s.pushes.items()):
+            pushes.add_metric([kind], count)
+        yield pushes
 
 
 class ScMetrics:

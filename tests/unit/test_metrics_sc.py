@@ -102,6 +102,7 @@ async def test_the_public_api_serves_the_registry_in_the_text_format(path: str) 
         candidate=lambda: None,
         term=lambda: None,
         connected_spus=set,
+        pushes={"full_sync": 2, "delta": 5},
     )
 
     class View:
@@ -125,3 +126,5 @@ async def test_the_public_api_serves_the_registry_in_the_text_format(path: str) 
         await server.stop()
     assert value(samples, "ha_sc_is_leader") == 0
     assert value(samples, "ha_sc_cache_objects", kind="topics") == 0
+    assert value(samples, "ha_sc_pushes_total", kind="full_sync") == 2
+    assert value(samples, "ha_sc_pushes_total", kind="delta") == 5
