@@ -6,16 +6,16 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
-from ha_sc.api.problems import Handler, problem_middleware
+from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route
+from ha_sc.telemetry.metrics_sc import ScMetrics
 
 log = logging.getLogger("ha_sc.api")
 
@@ -48,13 +48,14 @@ def create_app(
     ready: Callable[[], bool] | None = None,
     watch_heartbeat: float = 15.0,
     limits: TopicLimits = DEFAULT_LIMITS,
-    metrics: CollectorRegistry | None = None,
+    metrics: ScMetrics | None = None,
 ) -> web.Application:
     """The public API of one replica.
 
     ``ready`` tells whether the cache did its first full sync (the replica passes
     its dispatchers' ``ready`` events); without it, a cache that reflects some KV
-    revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``.
+    revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``
+    and counts the API's writes refused for a newer epoch.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
@@ -71,7 +72,8 @@ def create_app(
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     if metrics is not None:
-        add_metrics_route(app, metrics)
+        add_metrics_route(app, metrics.registry)
+        app[FENCED_REFUSED] = metrics.controllers.fenced_writes_refused.labels("api").inc
 
     async def end_watches(_: web.Application) -> None:
         ctx.closing.set()
@@ -93,7 +95,7 @@ class ApiServer:
         watch_heartbeat: float = 15.0,
         shutdown_timeout: float = 5.0,
         limits: TopicLimits = DEFAULT_LIMITS,
-        metrics: CollectorRegistry | None = None,
+        metrics: ScMetrics | None = None,
     ) -> None:
         self._host, self._port = split_host_port(address)
         self._app = create_app(

@@ -18,6 +18,9 @@ log = logging.getLogger("ha_sc.api")
 
 M = TypeVar("M", bound=BaseModel)
 
+FENCED_REFUSED: web.AppKey[Callable[[], None]] = web.AppKey("fenced_refused")
+"""Called for each API write the KV refused for a newer epoch (the replica's metrics)."""
+
 RETRY_AFTER_SECONDS = 1
 """Sent with every 503 that is safe to retry: nothing was written."""
 
@@ -76,6 +79,10 @@ def parse_body(model: type[M], body: Any) -> M:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _nothing() -> None:
+    pass
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as JSON; KV trouble is a 503."""
@@ -84,6 +91,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except ApiProblem as problem:
         return problem.response()
     except StaleGuard:
+        request.app.get(FENCED_REFUSED, _nothing)()
         return ApiProblem(503, "leadership changed, retry", retry=True).response()
     except KvUnavailable as exc:
         return ApiProblem(503, f"the KV store is unavailable: {exc}").response()

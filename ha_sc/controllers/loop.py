@@ -139,7 +139,7 @@ class ControllerLoop:
             return
         self._metrics.errors.labels(CONTROLLER, reason).inc()
         if reason == "fenced":
-            self._metrics.fenced_writes_refused.inc()
+            self._metrics.fenced_writes_refused.labels("controllers").inc()
 
     def _epochs(self) -> tuple[int, int, int]:
         cache = self._cache

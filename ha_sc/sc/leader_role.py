@@ -128,7 +128,7 @@ class LeaderRole:
                 )
             except StaleGuard:
                 if self._metrics is not None:
-                    self._metrics.fenced_writes_refused.inc()
+                    self._metrics.fenced_writes_refused.labels("catch_up").inc()
                 term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():
                 log.info("epoch=%d ended before its cache caught up", term.epoch)

@@ -177,7 +177,7 @@ class ScReplica:
             self.settings.public_address,
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
             limits=self.settings.topic_limits(),
-            metrics=metrics.registry,
+            metrics=metrics,
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

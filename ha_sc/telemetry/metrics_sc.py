@@ -68,7 +68,8 @@ class ControllerMetrics:
         )
         self.fenced_writes_refused = Counter(
             f"{PREFIX}_fenced_writes_refused",
-            "KV writes refused because a newer epoch holds the lease.",
+            "KV writes refused because a newer epoch holds the lease, by writer.",
+            ["writer"],
             registry=registry,
         )
         self.leadership_changes = Counter(

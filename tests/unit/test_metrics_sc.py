@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
 
+from election.guard import Guard
 from election.memory import MemoryCandidate
+from election.term import Term
 from ha_sc.api import ApiServer
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import Kind, TopicReplicas, TopicSpec, encode_value
@@ -18,6 +21,7 @@ from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition
 from tests.metrics_text import parse, value
+from tests.unit.test_api_handlers import Replica, call, topic_body
 from tests.unit.test_leader_role import SPUS, add_spus
 from tests.waiting import eventually
 
@@ -112,7 +116,7 @@ async def test_the_public_api_serves_the_registry_in_the_text_format(path: str) 
             self.cache = cache
             self.kv = kv
 
-    server = ApiServer(View(), "127.0.0.1:0", metrics=metrics.registry)  # type: ignore[arg-type]
+    server = ApiServer(View(), "127.0.0.1:0", metrics=metrics)  # type: ignore[arg-type]
     await server.start()
     try:
         async with (
@@ -128,3 +132,37 @@ async def test_the_public_api_serves_the_registry_in_the_text_format(path: str) 
     assert value(samples, "ha_sc_cache_objects", kind="topics") == 0
     assert value(samples, "ha_sc_pushes_total", kind="full_sync") == 2
     assert value(samples, "ha_sc_pushes_total", kind="delta") == 5
+
+
+async def test_an_api_write_refused_for_a_newer_epoch_is_counted() -> None:
+    """The replica still believes in its term, but another replica took the lease: the
+    KV refuses the create (503), and the refusal shows under writer="api"."""
+    view = Replica()
+    metrics = replica_metrics(
+        ScSettings(replica_id=view.replica_id, backend="memory"),
+        view.cache,
+        kv=lambda: view.kv,
+        candidate=lambda: None,
+        term=view.term,
+        connected_spus=set,
+    )
+    server = ApiServer(view, "127.0.0.1:0", metrics=metrics)
+    await server.start()
+    try:
+        holder = view.kv.leases.acquire(ELECTION, view.replica_id)
+        assert holder is not None
+        view.current_term = Term(Guard(ELECTION, holder.epoch), valid_until=time.monotonic() + 60)
+        assert view.kv.leases.release(ELECTION, holder.epoch)
+        assert view.kv.leases.acquire(ELECTION, "sc-b") is not None
+        await eventually(lambda: all(d.ready.is_set() for d in view.dispatchers.values()))
+        async with aiohttp.ClientSession() as http:
+            created = await call(
+                http, "POST", f"http://{server.address}/api/v1/topics", json=topic_body()
+            )
+            assert created[0] == 503, created
+            async with http.get(f"http://{server.address}/metrics") as response:
+                samples, _ = parse(await response.text())
+    finally:
+        await server.stop()
+        await view.supervisor.stop()
+    assert value(samples, "ha_sc_fenced_writes_refused_total", writer="api") == 1
