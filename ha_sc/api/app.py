@@ -13,6 +13,7 @@ from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.http_site import HttpSite
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route
 from ha_sc.telemetry.metrics_sc import ScMetrics
@@ -97,7 +98,7 @@ class ApiServer:
         limits: TopicLimits = DEFAULT_LIMITS,
         metrics: ScMetrics | None = None,
     ) -> None:
-        self._host, self._port = split_host_port(address)
+        host, port = split_host_port(address)
         self._app = create_app(
             view,
             provision_timeout=provision_timeout,
@@ -106,9 +107,7 @@ class ApiServer:
             limits=limits,
             metrics=metrics,
         )
-        self._runner = web.AppRunner(self._app, shutdown_timeout=shutdown_timeout)
-        self._address: str | None = None
-        self._set_up = False
+        self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
 
     @property
     def app(self) -> web.Application:
@@ -117,28 +116,14 @@ class ApiServer:
     @property
     def address(self) -> str:
         """The bound ``host:port``; known once started."""
-        if self._address is None:
+        if self._site.address is None:
             raise RuntimeError("the API server is not started")
-        return self._address
+        return self._site.address
 
     async def start(self) -> None:
         """Listen; raises OSError (nothing left running) if the address cannot be bound."""
-        await self._runner.setup()
-        self._set_up = True
-        # SO_REUSEADDR: a restarted replica binds at once, whatever TIME_WAIT is left
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await self.stop()
-            raise
-        host, port = self._runner.addresses[0][:2]
-        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        log.info("public API listening on %s", self._address)
+        log.info("public API listening on %s", await self._site.start())
 
     async def stop(self) -> None:
         """Ends open watch streams, then stops serving; does nothing if not started."""
-        if self._set_up:
-            self._set_up = False
-            await self._runner.cleanup()
-        self._address = None
+        await self._site.stop()

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ha_sc.http_site import HttpSite
 from ha_sc.protocol.api_wire import split_host_port
 from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition
 
@@ -31,36 +32,20 @@ class MetricsServer:
     """Serves ``/metrics`` of ``registry`` on ``address`` (``host:port``; port 0 picks one)."""
 
     def __init__(self, registry: CollectorRegistry, address: str) -> None:
-        self._host, self._port = split_host_port(address)
         app = web.Application()
         add_metrics_route(app, registry)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._address: str | None = None
-        self._set_up = False
+        self._site = HttpSite(app, *split_host_port(address))
 
     @property
     def address(self) -> str:
         """The bound ``host:port``; known once started."""
-        if self._address is None:
+        if self._site.address is None:
             raise RuntimeError("the metrics server is not started")
-        return self._address
+        return self._site.address
 
     async def start(self) -> None:
         """Listen; raises OSError (nothing left running) if the address cannot be bound."""
-        await self._runner.setup()
-        self._set_up = True
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await self.stop()
-            raise
-        host, port = self._runner.addresses[0][:2]
-        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        log.info("metrics on http://%s%s", self._address, METRICS_PATH)
+        log.info("metrics on http://%s%s", await self._site.start(), METRICS_PATH)
 
     async def stop(self) -> None:
-        if self._set_up:
-            self._set_up = False
-            await self._runner.cleanup()
-        self._address = None
+        await self._site.stop()

@@ -1,0 +1,45 @@
+"""One aiohttp application listening on one ``host``/``port``: start, its bound address, stop."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+class HttpSite:
+    """Runs ``app`` on ``host:port`` (port 0 picks one)."""
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
+    ) -> None:
+        self._host, self._port = host, port
+        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+        self._address: str | None = None
+        self._set_up = False
+
+    @property
+    def address(self) -> str | None:
+        """The bound ``host:port`` while listening."""
+        return self._address
+
+    async def start(self) -> str:
+        """Listen and return the bound address; raises OSError (nothing left running) if
+        it cannot be bound."""
+        await self._runner.setup()
+        self._set_up = True
+        # SO_REUSEADDR: a restarted process binds at once, whatever TIME_WAIT is left
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        host, port = self._runner.addresses[0][:2]
+        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return self._address
+
+    async def stop(self) -> None:
+        """Stop serving (the app's shutdown hooks run first); does nothing if not started."""
+        if self._set_up:
+            self._set_up = False
+            await self._runner.cleanup()
+        self._address = None
