@@ -42,12 +42,9 @@ from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.protocol import StatusReport
 from ha_sc.store import GlobalStore, StoreView
 from ha_sc.tasks import until_first
-from ha_sc.telemetry.metrics_sc import ControllerMetrics
+from ha_sc.telemetry.metrics_sc import CONTROLLER, ControllerMetrics
 
 log = logging.getLogger(__name__)
-
-CONTROLLER = "cluster"
-"""The metrics label of this loop's passes (it plans topics, partitions and SPUs at once)."""
 
 ConnectedSpus = Callable[[], Collection[int] | None]
 _PACING = PacingSettings()

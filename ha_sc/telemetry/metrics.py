@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
 
@@ -28,7 +28,11 @@ class Collector(Protocol):
 
 
 def new_registry() -> CollectorRegistry:
-    """An empty registry of one process's metrics."""
+    """An empty registry of one process's metrics.
+
+    Counters and histograms go without their ``_created`` series (a process-wide
+    setting of the client; the registries here are the process's only ones)."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the client
     return CollectorRegistry(auto_describe=False)
 
 

@@ -22,6 +22,13 @@ PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 about half a second at 100k partitions."""
 
 
+CONTROLLER = "cluster"
+"""The ``controller`` label: one loop plans topics, partitions and SPUs at once."""
+ERROR_REASONS = ("store_unavailable", "fenced")
+WRITERS = ("controllers", "catch_up", "api")
+"""Who made a fenced write: the controller loop, a new leader's catch-up marks, the API."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScSample:
     """What a replica shows at one scrape."""
@@ -78,6 +85,15 @@ class ControllerMetrics:
             ["change"],
             registry=registry,
         )
+        # every series from the first scrape on, at 0: rate() and absent() need no guessing
+        self.passes.labels(CONTROLLER)
+        self.pass_seconds.labels(CONTROLLER)
+        for reason in ERROR_REASONS:
+            self.errors.labels(CONTROLLER, reason)
+        for writer in WRITERS:
+            self.fenced_writes_refused.labels(writer)
+        for change in ("won", "lost"):
+            self.leadership_changes.labels(change)
 
 
 class ScCollector:

@@ -92,6 +92,12 @@ async def test_a_replica_shows_its_leadership_cache_and_controller_passes() -> N
     assert types["ha_sc_controller_passes"] == "counter"
     assert types["ha_sc_controller_pass_seconds"] == "histogram"
     assert types["ha_sc_fenced_writes_refused"] == "counter"
+    # every labelled series is there from the start, at 0
+    assert value(samples, "ha_sc_fenced_writes_refused_total", writer="controllers") == 0
+    assert value(samples, "ha_sc_leadership_changes_total", change="lost") == 0
+    errors = value(samples, "ha_sc_controller_errors_total", controller="cluster", reason="fenced")
+    assert errors == 0
+    assert not any(name.endswith("_created") for name, _ in samples)
 
 
 @pytest.mark.parametrize("path", ["/metrics"])
