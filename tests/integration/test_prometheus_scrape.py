@@ -14,7 +14,7 @@ from tests.integration.test_cluster_cli import cluster_dir, ha_sc, recorded, sta
 from tests.prometheus_server import Prometheus, running_prometheus
 from tests.waiting import eventually_sync
 
-pytestmark = [pytest.mark.raft, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 __all__ = ["cluster_dir"]  # the fixture, used by name
 
@@ -26,10 +26,14 @@ def leaders(prometheus: Prometheus) -> dict[str, float]:
     return prometheus.values('ha_sc_is_leader{job="sc"} == 1')
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("raft", marks=pytest.mark.raft), pytest.param("etcd", marks=pytest.mark.etcd)],
+)
 def test_prometheus_sees_one_leader_before_and_after_a_leader_sigkill(
-    cluster_dir: Path, tmp_path: Path
+    cluster_dir: Path, tmp_path: Path, backend: str
 ) -> None:
-    ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "2")
+    ha_sc(cluster_dir, "cluster", "up", "--backend", backend, "--replicas", "3", "--spus", "2")
     layout = recorded(cluster_dir)
     replicas = {r["public"]: r for r in layout["replicas"]}
     spus = [s["metrics"] for s in layout["spus"]]
