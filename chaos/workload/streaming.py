@@ -101,21 +101,24 @@ class StreamingWorkload:
         deadline = time.monotonic() + START_TIMEOUT
         for address in self._cluster.public.values():
             async with AdminClient([address], timeout=2.0) as admin:
-                while not await self._online(admin):
+                while (seen := await self._online(admin)) is not None:
                     if time.monotonic() > deadline:
                         raise TimeoutError(
-                            f"{TOPIC} not Online on {address} in {START_TIMEOUT:g} s"
+                            f"{TOPIC} not Online on {address} in {START_TIMEOUT:g} s: {seen}"
                         )
                     await asyncio.sleep(0.1)
 
-    async def _online(self, admin: AdminClient) -> bool:
+    async def _online(self, admin: AdminClient) -> str | None:
+        """None when every partition is listed Online; else what the replica answered."""
         try:
             partitions = await admin.list_partitions(TOPIC)
-        except (ApiError, OSError, TimeoutError):
-            return False
-        return len(partitions) == self._partitions and all(
+        except (ApiError, OSError, TimeoutError) as error:
+            return f"{type(error).__name__}: {error}"
+        if len(partitions) == self._partitions and all(
             p.status.resolution is PartitionResolution.ONLINE for p in partitions
-        )
+        ):
+            return None
+        return ", ".join(f"{p.key} {p.status.resolution}" for p in partitions) or "no partitions"
 
     async def _producer(self, settings: ProducerSettings) -> TopicProducer:
         return await producer_when_known(self._client, TOPIC, settings)
