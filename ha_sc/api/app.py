@@ -14,6 +14,7 @@ from ha_sc.api.problems import Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
+from ha_sc.telemetry.tracing_http import tracing_middleware
 
 log = logging.getLogger("ha_sc.api")
 
@@ -55,7 +56,9 @@ def create_app(
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
-    app = web.Application(middlewares=[idempotency_middleware, problem_middleware])
+    app = web.Application(
+        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware]
+    )
     app[LEDGER] = RequestLedger()
     ctx = ApiContext(
         view=view,

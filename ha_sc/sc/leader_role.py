@@ -14,6 +14,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 
+from opentelemetry import trace
+
 from election.api import Candidate
 from election.term import Term
 from election.threaded import ThreadedCandidate
@@ -30,6 +32,7 @@ from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.sc.spu_grace import grace_over
 from ha_sc.sc.tuning import ScTuning
 from ha_sc.store import GlobalStore
+from ha_sc.telemetry.tracing_spans import leadership_lost, leadership_won
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -119,21 +122,26 @@ class LeaderRole:
     async def run(self) -> None:
         while True:
             term = await self.candidate.wait_won()
-            try:
-                revision = await catch_up(
-                    self._kv, self._cache, term, self._replica, self._tuning.catch_up
-                )
-            except StaleGuard:
-                term.end("a newer epoch leads: its guard refused this term's progress mark")
-            if not term.is_valid():
-                log.info("epoch=%d ended before its cache caught up", term.epoch)
-                continue
+            won = leadership_won(term.epoch, self._replica)
+            with trace.use_span(won, end_on_exit=True):
+                try:
+                    revision = await catch_up(
+                        self._kv, self._cache, term, self._replica, self._tuning.catch_up
+                    )
+                except StaleGuard:
+                    term.end("a newer epoch leads: its guard refused this term's progress mark")
+                if not term.is_valid():
+                    log.info("epoch=%d ended before its cache caught up", term.epoch)
+                    leadership_lost(term.epoch, self._replica, "ended before the cache caught up")
+                    continue
+                won.set_attribute("revision", revision)
             log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
             self.term = term
             try:
                 await self._lead(term)
             finally:
                 self.term = None
+                leadership_lost(term.epoch, self._replica, term.lost_reason or "stale")
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
     def _spu_health(self) -> tuple[ConnectedSpus, Callable[[], bool], Callable[[], None]]:

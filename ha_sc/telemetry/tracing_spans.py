@@ -1,0 +1,198 @@
+"""The spans the SC writes in the domain's words, as small helpers its layers call.
+
+Attribute names: ``kind``, ``key``, ``epoch``, ``revision``, ``spu_id``, ``action``,
+``controller``. Each helper costs a no-op span while tracing is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
+
+from ha_sc.telemetry.tracing_context import ORIGINS, as_parent, from_carrier, tracer
+
+_TRACER = tracer("ha_sc")
+
+
+@contextmanager
+def fenced_write(
+    op: str, kind: str, key: str, epoch: int, *, parent: Context | None = None
+) -> Iterator[Span]:
+    """One KV write fenced by ``epoch`` (``op``: create, update, delete), a child of
+    ``parent`` (the current span by default). A refusal (a stale guard, a conflict)
+    ends the span with an error status giving the reason; a write that lands becomes
+    the origin of ``kind/key``. The caller may set ``revision`` on the span."""
+    with _TRACER.start_as_current_span(
+        f"kv {op} {kind}/{key}",
+        context=parent,
+        attributes={"kind": kind, "key": key, "epoch": epoch, "action": op},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except BaseException as refused:
+            span.set_status(Status(StatusCode.ERROR, f"{type(refused).__name__}: {refused}"))
+            raise
+        ORIGINS.remember(kind, key, span)
+
+
+@contextmanager
+def cache_apply(kind: str, key: str, event: str, revision: int) -> Iterator[Span]:
+    """A watch event applied to the cache: a child of the write that made it when this
+    process made it (the leader), and then the origin of ``kind/key``."""
+    with _TRACER.start_as_current_span(
+        f"cache {event} {kind}/{key}",
+        context=as_parent(ORIGINS.last(kind, key)),
+        attributes={"kind": kind, "key": key, "revision": revision, "action": event},
+    ) as span:
+        yield span
+    ORIGINS.remember(kind, key, span)
+
+
+class PassSpans:
+    """The spans of one controller pass that decided something: the pass, and under it
+    (or under the change that caused it: the origin of the key) one reconcile span per
+    object with the actions decided for it. Writes are children of their reconcile."""
+
+    def __init__(self, epoch: int, number: int, start_ns: int, plan_seconds: float) -> None:
+        """Pass 1 of a term is a child of the leadership won."""
+        won = ORIGINS.last(*LEADERSHIP) if number == 1 else None
+        self.span = _TRACER.start_span(
+            "controller pass",
+            context=as_parent(won) if won is not None else None,
+            start_time=start_ns,
+            attributes={"epoch": epoch, "pass": number, "plan_seconds": plan_seconds},
+        )
+        self._epoch = epoch
+        self._reconciles: dict[tuple[str, str], Span] = {}
+        self._decided: dict[tuple[str, str], list[str]] = {}
+
+    def reconcile(self, controller: str, key: str, action: str) -> Context | None:
+        """The context a write of ``action`` on behalf of ``controller``'s ``key`` runs in
+        (None while tracing is off: nothing is kept)."""
+        if not self.span.is_recording():
+            return None
+        span = self._reconciles.get((controller, key))
+        if span is None:
+            origin = ORIGINS.last(controller, key)
+            links = [Link(self.span.get_span_context())] if origin is not None else []
+            span = _TRACER.start_span(
+                f"reconcile {controller}/{key}",
+                context=as_parent(origin) or trace.set_span_in_context(self.span),
+                links=links,
+                attributes={"controller": controller, "key": key, "epoch": self._epoch},
+            )
+            self._reconciles[(controller, key)] = span
+        decided = self._decided.setdefault((controller, key), [])
+        decided.append(action)
+        span.set_attribute("action", decided)
+        context: Context = trace.set_span_in_context(span)
+        return context
+
+    def end(self, error: BaseException | None = None) -> None:
+        for span in self._reconciles.values():
+            span.end()
+        self.span.set_attribute("reconciles", len(self._reconciles))
+        if error is not None:
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        self.span.end()
+
+
+LINKS_KEPT = 32
+"""The most other causes a push or report links to (a delta may serve many traces)."""
+
+
+@contextmanager
+def spu_push(spu_id: int, epoch: int, message: str, partitions: list[str]) -> Iterator[Span]:
+    """A control message pushed to an SPU: a child of the change to the first of
+    ``partitions`` this process traced, linked to the changes of the others. The caller
+    puts ``carrier(span)`` into the message, so the SPU's apply is its child."""
+    causes = [c for c in (ORIGINS.last("partitions", key) for key in partitions) if c is not None]
+    if message == "full_sync":
+        causes = [c for c in [ORIGINS.last(*LEADERSHIP)] if c is not None]
+    with _TRACER.start_as_current_span(
+        f"push {message} to spu {spu_id}",
+        context=as_parent(causes[0]) if causes else None,
+        links=[Link(cause) for cause in causes[1:LINKS_KEPT]],
+        attributes={"spu_id": spu_id, "epoch": epoch, "replicas": len(partitions)},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def ended_with(span: Span, failure: str | None) -> None:
+    """Mark ``span`` failed with ``failure``, if any (a message that could not be sent)."""
+    if failure:
+        span.set_status(Status(StatusCode.ERROR, failure))
+
+
+@contextmanager
+def spu_apply(spu_id: int, message: str, epoch: int, headers: dict[str, str]) -> Iterator[Span]:
+    """The SPU applying a control message: a child of the SC's push (its ``trace``)."""
+    with _TRACER.start_as_current_span(
+        f"spu {spu_id} apply {message}",
+        context=from_carrier(headers),
+        attributes={"spu_id": spu_id, "epoch": epoch, "action": message},
+    ) as span:
+        yield span
+
+
+def refused(span: Span, reason: str) -> None:
+    span.set_status(Status(StatusCode.ERROR, reason))
+
+
+@contextmanager
+def spu_status_report(spu_id: int, after: SpanContext) -> Iterator[Span]:
+    """The SPU's first status report after applying a traced message: a child of it."""
+    with _TRACER.start_as_current_span(
+        f"spu {spu_id} status report", context=as_parent(after), attributes={"spu_id": spu_id}
+    ) as span:
+        yield span
+
+
+def status_received(spu_id: int, headers: dict[str, str], partitions: list[str]) -> None:
+    """The SC took a traced status report: the partitions it names have it as origin, so
+    the status writes that follow (a partition Online) join the SPU's trace."""
+    parent = from_carrier(headers)
+    if parent is None:
+        return
+    with _TRACER.start_as_current_span(
+        f"status from spu {spu_id}",
+        context=parent,
+        attributes={"spu_id": spu_id, "replicas": len(partitions)},
+    ) as span:
+        for partition in partitions:
+            ORIGINS.remember("partitions", partition, span)
+
+
+LEADERSHIP = ("leadership", "sc")
+"""The origin of what a new leader does first: its first pass, its full syncs."""
+
+
+def leadership_won(epoch: int, replica: str) -> Span:
+    """A span from the win to acting (the catch-up runs in it); end it when acting."""
+    span = _TRACER.start_span(
+        f"leadership won epoch {epoch}",
+        context=Context(),  # a trace of its own, whatever runs around it
+        attributes={"epoch": epoch, "replica": replica},
+    )
+    ORIGINS.remember(*LEADERSHIP, span)
+    return span
+
+
+def leadership_lost(epoch: int, replica: str, reason: str) -> None:
+    """The term ended: a span of no length with the reason."""
+    won = ORIGINS.last(*LEADERSHIP)
+    with _TRACER.start_as_current_span(
+        f"leadership lost epoch {epoch}",
+        context=Context(),
+        links=[Link(won)] if won is not None else [],
+        attributes={"epoch": epoch, "replica": replica, "reason": reason},
+    ):
+        pass
