@@ -11,6 +11,7 @@ trace. It keeps only span contexts that are sampled: with tracing off it stays e
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from opentelemetry import trace
@@ -21,6 +22,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 _PROPAGATOR = TraceContextTextMapPropagator()
 ORIGINS_KEPT = 100_000
 """The most objects whose last change is remembered (the oldest go first)."""
+TRACE_GROWS_FOR = 30.0
+"""Seconds after its first remembered span during which a trace takes in what follows
+from it; later changes start traces of their own (else a partition's create trace
+would go on taking in every status write of its life)."""
 
 
 def tracer(name: str) -> Tracer:
@@ -60,10 +65,13 @@ class Origins:
     """Per ``kind/key``: the span context that last changed the object (thread-safe:
     the controller plans on a worker thread)."""
 
-    def __init__(self, kept: int = ORIGINS_KEPT) -> None:
+    def __init__(self, kept: int = ORIGINS_KEPT, grows_for: float = TRACE_GROWS_FOR) -> None:
         self._kept = kept
+        self._grows_for = grows_for
         self._lock = threading.Lock()
         self._last: OrderedDict[str, SpanContext] = OrderedDict()
+        self._born: OrderedDict[int, float] = OrderedDict()
+        """Trace id -> when its first span was remembered (monotonic)."""
 
     def remember(self, kind: str, key: str, span: Span | SpanContext) -> None:
         context = span if isinstance(span, SpanContext) else span.get_span_context()
@@ -75,12 +83,38 @@ class Origins:
             self._last.move_to_end(name)
             while len(self._last) > self._kept:
                 self._last.popitem(last=False)
+            if context.trace_id not in self._born:
+                self._born[context.trace_id] = time.monotonic()
+                while len(self._born) > self._kept:
+                    self._born.popitem(last=False)
+
+    def restore(self, kind: str, key: str, span: Span, earlier: SpanContext | None) -> None:
+        """Undo ``remember(kind, key, span)`` (its write was refused): ``earlier`` again."""
+        name = f"{kind}/{key}"
+        with self._lock:
+            if self._last.get(name) != span.get_span_context():
+                return  # something newer came since
+            if earlier is None:
+                del self._last[name]
+            else:
+                self._last[name] = earlier
+
+    def clear(self) -> None:
+        with self._lock:
+            self._last.clear()
+            self._born.clear()
 
     def last(self, kind: str, key: str) -> SpanContext | None:
         if not self._last:  # tracing off: no lock taken
             return None
         with self._lock:
-            return self._last.get(f"{kind}/{key}")
+            context = self._last.get(f"{kind}/{key}")
+            if context is None:
+                return None
+            born = self._born.get(context.trace_id)
+        if born is None or time.monotonic() - born > self._grows_for:
+            return None
+        return context
 
     def __len__(self) -> int:
         return len(self._last)

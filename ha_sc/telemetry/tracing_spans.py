@@ -33,21 +33,29 @@ def fenced_write(
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
+        before = ORIGINS.last(kind, key)
+        ORIGINS.remember(kind, key, span)  # now: the watch may bring it before the KV answers
         try:
             yield span
         except BaseException as refused:
             span.set_status(Status(StatusCode.ERROR, f"{type(refused).__name__}: {refused}"))
+            ORIGINS.restore(kind, key, span, before)
             raise
-        ORIGINS.remember(kind, key, span)
 
 
 @contextmanager
-def cache_apply(kind: str, key: str, event: str, revision: int) -> Iterator[Span]:
-    """A watch event applied to the cache: a child of the write that made it when this
-    process made it (the leader), and then the origin of ``kind/key``."""
+def cache_apply(kind: str, key: str, event: str, revision: int) -> Iterator[Span | None]:
+    """A watch event applied to the cache, traced where this process caused it (the
+    leader's own writes): a child of that write, then the origin of ``kind/key``. Other
+    events (on a standby, or of writes from elsewhere) get no span: a trace of one span
+    per event on every replica would bury the ones that tell a story."""
+    cause = ORIGINS.last(kind, key)
+    if cause is None:
+        yield None
+        return
     with _TRACER.start_as_current_span(
         f"cache {event} {kind}/{key}",
-        context=as_parent(ORIGINS.last(kind, key)),
+        context=as_parent(cause),
         attributes={"kind": kind, "key": key, "revision": revision, "action": event},
     ) as span:
         yield span
