@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ha_sc.telemetry.tracing_file import BadSpanLine, read_span_files
+from ha_sc.telemetry.tracing_file import BadSpanLine, SpanFiles
 from ha_sc.telemetry.tracing_tree import build_traces, render, select
 
 
@@ -25,10 +25,17 @@ def show(files: tuple[Path, ...], trace_id: str | None, slowest: int | None) -> 
     """Print each trace in FILES (JSON-lines span files, or directories of them: every
     member of `cluster up --trace-file DIR` writes DIR/<member>.jsonl) as a tree: each
     span with its duration, its start after the trace's, the member, key attributes."""
+    spans = SpanFiles(list(files))
     try:
-        traces = build_traces(read_span_files(list(files)))
+        traces = build_traces(spans)
     except BadSpanLine as bad:
         raise click.ClickException(str(bad)) from None
+    if spans.torn:
+        click.echo(
+            f"skipped {len(spans.torn)} torn line(s) (a member killed mid-write): "
+            + ", ".join(spans.torn[:5]),
+            err=True,
+        )
     shown = select(traces, trace_id=trace_id, slowest=slowest)
     if not shown:
         raise click.ClickException(

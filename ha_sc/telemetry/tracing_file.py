@@ -119,25 +119,40 @@ class BadSpanLine(ValueError):
     """A line of a span file that is not a span record."""
 
 
-def read_span_files(paths: Sequence[Path]) -> Iterator[SpanRecord]:
+class SpanFiles:
     """Every span of ``paths`` (files, or directories whose ``*.jsonl`` are read).
 
-    A line cut short by a killed writer (the last line, unterminated) is skipped;
-    any other bad line raises BadSpanLine naming the file and line."""
-    for path in paths:
-        members = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-        for member in members:
-            yield from _read_one(member)
+    A line that is not JSON was torn by a member killed mid-write (a restarted member
+    appends after it): it is skipped and counted in ``torn``. A JSON line that is not a
+    span record raises BadSpanLine naming the file and line."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+        self.torn: list[str] = []
+        """``file:line`` of each torn line skipped."""
+
+    def __iter__(self) -> Iterator[SpanRecord]:
+        for path in self.paths:
+            members = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+            for member in members:
+                yield from self._read_one(member)
+
+    def _read_one(self, path: Path) -> Iterator[SpanRecord]:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    document = json.loads(line)
+                except json.JSONDecodeError:
+                    self.torn.append(f"{path}:{number}")
+                    continue
+                try:
+                    yield SpanRecord.model_validate(document)
+                except ValidationError as exc:
+                    raise BadSpanLine(f"{path}:{number}: not a span record: {exc}") from exc
 
 
-def _read_one(path: Path) -> Iterator[SpanRecord]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield SpanRecord.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValidationError) as exc:
-                if not line.endswith("\n"):
-                    return  # the writer was killed mid-line
-                raise BadSpanLine(f"{path}:{number}: not a span record: {exc}") from exc
+def read_span_files(paths: Sequence[Path]) -> Iterator[SpanRecord]:
+    """Every span of ``paths`` (see ``SpanFiles``)."""
+    return iter(SpanFiles(paths))
