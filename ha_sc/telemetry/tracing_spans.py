@@ -62,6 +62,10 @@ def cache_apply(kind: str, key: str, event: str, revision: int) -> Iterator[Span
     ORIGINS.remember(kind, key, span)
 
 
+ACTIONS_SHOWN = 10
+"""A reconcile span names this many of its actions (a topic's can be 100k creates)."""
+
+
 class PassSpans:
     """The spans of one controller pass that decided something: the pass, and under it
     (or under the change that caused it: the origin of the key) one reconcile span per
@@ -96,14 +100,17 @@ class PassSpans:
                 attributes={"controller": controller, "key": key, "epoch": self._epoch},
             )
             self._reconciles[(controller, key)] = span
-        decided = self._decided.setdefault((controller, key), [])
-        decided.append(action)
-        span.set_attribute("action", decided)
+        self._decided.setdefault((controller, key), []).append(action)
         context: Context = trace.set_span_in_context(span)
         return context
 
     def end(self, error: BaseException | None = None) -> None:
-        for span in self._reconciles.values():
+        for subject, span in self._reconciles.items():
+            decided = self._decided[subject]
+            shown = decided[:ACTIONS_SHOWN]
+            if len(decided) > ACTIONS_SHOWN:
+                shown.append(f"... {len(decided) - ACTIONS_SHOWN} more")
+            span.set_attributes({"action": shown, "actions": len(decided)})
             span.end()
         self.span.set_attribute("reconciles", len(self._reconciles))
         if error is not None:
