@@ -80,6 +80,13 @@ class PassSpans:
             start_time=start_ns,
             attributes={"epoch": epoch, "pass": number, "plan_seconds": plan_seconds},
         )
+        if self.span.is_recording():  # the plan ran on a worker thread: timed from here
+            _TRACER.start_span(
+                "controller plan",
+                context=trace.set_span_in_context(self.span),
+                start_time=start_ns,
+                attributes={"epoch": epoch},
+            ).end(end_time=start_ns + int(plan_seconds * 1e9))
         self._epoch = epoch
         self._reconciles: dict[tuple[str, str], Span] = {}
         self._decided: dict[tuple[str, str], list[str]] = {}

@@ -137,6 +137,9 @@ async def test_the_spus_apply_descends_from_the_push_the_reconcile_and_the_reque
     attributes = dict(reconcile.attributes or {})
     assert attributes["controller"] == "topics" and attributes["key"] == "orders"
     assert "CreateObject partitions/orders-0" in list(attributes["action"])  # type: ignore[arg-type]
+    passes = {s.context.span_id for s in by_name(spans, "controller pass")}
+    plans = by_name(spans, "controller plan")
+    assert plans and all(p.parent is not None and p.parent.span_id in passes for p in plans)
     (create,) = by_name(spans, "kv create partitions/orders-0")
     assert dict(create.attributes or {})["epoch"] == term.epoch
 
