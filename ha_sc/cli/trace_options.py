@@ -28,8 +28,11 @@ def trace_file_option(function: F) -> F:
 def start_member_tracing(
     service: str, attributes: Mapping[str, str | int], trace_file: Path | None
 ) -> None:
-    """Tracing on for this process if asked for; a bad ``OTEL_*`` setting is a usage error."""
+    """Tracing on for this process if asked for; a bad ``OTEL_*`` setting or a span file
+    that cannot be opened is a usage error."""
     try:
         start_tracing(service, attributes, trace_file=trace_file)
     except TracingConfigError as invalid:
         raise click.UsageError(str(invalid)) from None
+    except OSError as unwritable:
+        raise click.BadParameter(str(unwritable), param_hint="'--trace-file'") from None

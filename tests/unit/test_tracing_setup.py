@@ -104,3 +104,17 @@ def test_a_bad_line_is_named_and_a_line_cut_by_a_kill_is_skipped(tmp_path: Path)
     result = CliRunner().invoke(cli, ["trace", "show", str(spans)])
     assert result.exit_code == 1
     assert f"{spans}:8: not a span record" in result.output
+
+
+def test_sc_run_refuses_a_bad_exporter_or_an_unwritable_span_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = ["sc", "run", "--backend", "memory", "--data-dir", str(tmp_path / "sc")]
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    result = CliRunner().invoke(cli, run)
+    assert result.exit_code == 2 and "unknown exporter(s) zipkin" in result.output
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, [*run, "--trace-file", str(blocker / "sc-1.jsonl")])
+    assert result.exit_code == 2 and "--trace-file" in result.output
