@@ -26,21 +26,21 @@ def fenced_write(
     ``parent`` (the current span by default). A refusal (a stale guard, a conflict)
     ends the span with an error status giving the reason; a write that lands becomes
     the origin of ``kind/key``. The caller may set ``revision`` on the span."""
-    with _TRACER.start_as_current_span(
+    span = _TRACER.start_span(  # not made current: nothing below it makes spans
         f"kv {op} {kind}/{key}",
         context=parent,
         attributes={"kind": kind, "key": key, "epoch": epoch, "action": op},
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        before = ORIGINS.last(kind, key)
-        ORIGINS.remember(kind, key, span)  # now: the watch may bring it before the KV answers
-        try:
-            yield span
-        except BaseException as refused:
-            span.set_status(Status(StatusCode.ERROR, f"{type(refused).__name__}: {refused}"))
-            ORIGINS.restore(kind, key, span, before)
-            raise
+    )
+    before = ORIGINS.last(kind, key)
+    ORIGINS.remember(kind, key, span)  # now: the watch may bring it before the KV answers
+    try:
+        yield span
+    except BaseException as refused:
+        span.set_status(Status(StatusCode.ERROR, f"{type(refused).__name__}: {refused}"))
+        ORIGINS.restore(kind, key, span, before)
+        raise
+    finally:
+        span.end()
 
 
 @contextmanager
@@ -53,12 +53,15 @@ def cache_apply(kind: str, key: str, event: str, revision: int) -> Iterator[Span
     if cause is None:
         yield None
         return
-    with _TRACER.start_as_current_span(
+    span = _TRACER.start_span(
         f"cache {event} {kind}/{key}",
         context=as_parent(cause),
         attributes={"kind": kind, "key": key, "revision": revision, "action": event},
-    ) as span:
+    )
+    try:
         yield span
+    finally:
+        span.end()
     ORIGINS.remember(kind, key, span)
 
 
