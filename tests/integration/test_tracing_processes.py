@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -185,3 +186,39 @@ async def test_a_three_replica_cluster_exports_over_otlp_http_with_its_resources
     }
     assert "kv create topics/orders" in names
     assert any(name.startswith("spu 5001 apply") for name in names)
+
+
+def failover_of(spans: list[dict[str, Any]], epoch: int) -> list[dict[str, Any]] | None:
+    """The spans of the trace of ``leadership won epoch <epoch>`` once it holds an SPU's
+    apply of the new leader's full sync."""
+    won = [s for s in spans if s["name"] == f"leadership won epoch {epoch}"]
+    if not won:
+        return None
+    trace = [s for s in spans if s["trace_id"] == won[0]["trace_id"]]
+    applied = [s for s in trace if s["name"].endswith("apply full_sync")]
+    return trace if applied else None
+
+
+async def test_a_failover_is_one_trace_from_the_win_to_the_spus_full_sync(
+    cluster_dir: Path,
+) -> None:
+    traces = cluster_dir / "traces"
+    await ha_sc(
+        cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "1", "--trace-file", str(traces)
+    )
+    status = json.loads(await ha_sc(cluster_dir, "cluster", "status", "-O", "json"))
+    leader = status["leader"]
+    first = await eventually(lambda: failover_of(spans_in(traces), leader["epoch"]), timeout=30)
+    assert {s["resource"]["service.instance.id"] for s in first} >= {leader["id"], "spu-5001"}
+    os.kill(leader["pid"], signal.SIGKILL)
+    after = leader["epoch"] + 1
+    trace = await eventually(lambda: failover_of(spans_in(traces), after), timeout=30)
+    won = next(s for s in trace if s["name"] == f"leadership won epoch {after}")
+    assert won["resource"]["service.instance.id"] != leader["id"]
+    assert won["attributes"]["epoch"] == after
+    marks = [s for s in trace if s["name"].startswith("kv progress mark")]
+    assert marks and all(s["parent_span_id"] == won["span_id"] for s in marks)
+    (applied,) = [s for s in trace if s["name"] == "spu 5001 apply full_sync"]
+    assert applied["attributes"]["epoch"] == after
+    shown = await ha_sc(cluster_dir, "trace", "show", str(traces), "--trace-id", won["trace_id"])
+    assert f"leadership won epoch {after}" in shown.splitlines()[1]
