@@ -14,8 +14,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 
-from opentelemetry import trace
-
 from election.api import Candidate
 from election.term import Term
 from election.threaded import ThreadedCandidate
@@ -32,7 +30,7 @@ from ha_sc.sc.settings import Backend, ScSettings
 from ha_sc.sc.spu_grace import grace_over
 from ha_sc.sc.tuning import ScTuning
 from ha_sc.store import GlobalStore
-from ha_sc.telemetry.tracing_spans import leadership_lost, leadership_won
+from ha_sc.telemetry.tracing_spans import LeadershipWon, leadership_lost
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -122,19 +120,18 @@ class LeaderRole:
     async def run(self) -> None:
         while True:
             term = await self.candidate.wait_won()
-            won = leadership_won(term.epoch, self._replica)
-            with trace.use_span(won, end_on_exit=True):
-                try:
-                    revision = await catch_up(
-                        self._kv, self._cache, term, self._replica, self._tuning.catch_up
-                    )
-                except StaleGuard:
-                    term.end("a newer epoch leads: its guard refused this term's progress mark")
-                if not term.is_valid():
-                    log.info("epoch=%d ended before its cache caught up", term.epoch)
-                    leadership_lost(term.epoch, self._replica, "ended before the cache caught up")
-                    continue
-                won.set_attribute("revision", revision)
+            won = LeadershipWon(term.epoch, self._replica)
+            try:
+                revision = await catch_up(
+                    self._kv, self._cache, term, self._replica, self._tuning.catch_up
+                )
+            except StaleGuard:
+                term.end("a newer epoch leads: its guard refused this term's progress mark")
+            if not term.is_valid():
+                log.info("epoch=%d ended before its cache caught up", term.epoch)
+                won.ended_early("the term ended before the cache caught up")
+                continue
+            won.acting(revision)
             log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
             self.term = term
             try:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import Token
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
 from ha_sc.telemetry.tracing_context import ORIGINS, as_parent, from_carrier, tracer
@@ -200,15 +201,36 @@ LEADERSHIP = ("leadership", "sc")
 """The origin of what a new leader does first: its first pass, its full syncs."""
 
 
-def leadership_won(epoch: int, replica: str) -> Span:
-    """A span from the win to acting (the catch-up runs in it); end it when acting."""
-    span = _TRACER.start_span(
-        f"leadership won epoch {epoch}",
-        context=Context(),  # a trace of its own, whatever runs around it
-        attributes={"epoch": epoch, "replica": replica},
-    )
-    ORIGINS.remember(*LEADERSHIP, span)
-    return span
+class LeadershipWon:
+    """A span from the win to acting: the current span meanwhile, so the catch-up's
+    progress marks are its children. End it with ``acting`` or ``ended_early``."""
+
+    def __init__(self, epoch: int, replica: str) -> None:
+        self.epoch, self.replica = epoch, replica
+        self.span = _TRACER.start_span(
+            f"leadership won epoch {epoch}",
+            context=Context(),  # a trace of its own, whatever runs around it
+            attributes={"epoch": epoch, "replica": replica},
+        )
+        ORIGINS.remember(*LEADERSHIP, self.span)
+        self._token: Token[Context] | None = attach(trace.set_span_in_context(self.span))
+
+    def acting(self, revision: int) -> None:
+        """Caught up at ``revision``: the leader acts."""
+        self.span.set_attribute("revision", revision)
+        self._end()
+
+    def ended_early(self, reason: str) -> None:
+        """The term ended before the cache caught up."""
+        self.span.set_status(Status(StatusCode.ERROR, reason))
+        self._end()
+        leadership_lost(self.epoch, self.replica, reason)
+
+    def _end(self) -> None:
+        if self._token is not None:
+            detach(self._token)
+            self._token = None
+        self.span.end()
 
 
 def leadership_lost(epoch: int, replica: str, reason: str) -> None:
