@@ -17,6 +17,7 @@ from ha_sc.http_site import HttpSite
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route
 from ha_sc.telemetry.metrics_sc import ScMetrics
+from ha_sc.telemetry.tracing_http import tracing_middleware
 
 log = logging.getLogger("ha_sc.api")
 
@@ -60,7 +61,9 @@ def create_app(
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
-    app = web.Application(middlewares=[idempotency_middleware, problem_middleware])
+    app = web.Application(
+        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware]
+    )
     app[LEDGER] = RequestLedger()
     ctx = ApiContext(
         view=view,

@@ -16,6 +16,7 @@ from ha_sc.kv.api import KeyExists, KeyNotFound
 from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Topic
 from ha_sc.protocol.api_wire import API_PREFIX, CreateTopicRequest, list_body, object_json
+from ha_sc.telemetry.tracing_spans import fenced_write
 
 MAX_WAIT = 600.0
 """The longest provisioning wait a request may ask for (``?timeout=``)."""
@@ -68,9 +69,11 @@ async def create_topic(request: web.Request) -> web.Response:
     if key:
         await request_marks.mark(ctx, term, key, Kind.TOPIC.value, wanted.name)
     try:
-        revision = await ctx.view.kv.create(
-            Kind.TOPIC.value, wanted.name, encode_value(wanted.spec), guard=term.guard
-        )
+        with fenced_write("create", Kind.TOPIC.value, wanted.name, term.epoch) as span:
+            revision = await ctx.view.kv.create(
+                Kind.TOPIC.value, wanted.name, encode_value(wanted.spec), guard=term.guard
+            )
+            span.set_attribute("revision", revision)
     except KeyExists:
         raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
     topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
@@ -91,7 +94,9 @@ async def delete_topic(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     term = ctx.leading_term(request)
     try:
-        revision = await ctx.view.kv.delete(Kind.TOPIC.value, name, guard=term.guard)
+        with fenced_write("delete", Kind.TOPIC.value, name, term.epoch) as span:
+            revision = await ctx.view.kv.delete(Kind.TOPIC.value, name, guard=term.guard)
+            span.set_attribute("revision", revision)
     except KeyNotFound:
         raise not_found("topic", name) from None
     await until_reflected(ctx.view.cache.topics, revision, ctx.provision_timeout)

@@ -102,6 +102,13 @@ def cluster() -> None:
     help="SC settings file (sc run --config) for every replica; the settings-tree flags "
     "below override it for every replica  [default: as recorded]",
 )
+@click.option(
+    "--trace-file",
+    "trace_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Turn tracing on for every member started: each writes DIR/<member>.jsonl "
+    "(read them with `ha-sc trace show DIR`)  [default: as recorded, else off]",
+)
 @tuning_options
 def up(
     replicas: int | None,
@@ -117,6 +124,7 @@ def up(
     max_partitions_per_topic: int | None,
     max_partitions_in_cluster: int | None,
     sc_config: Path | None,
+    trace_dir: Path | None,
     tuning_flags: dict[str, dict[str, float | int]],
 ) -> None:
     """Start every member that is not running, then wait for a leader and all SPUs online.
@@ -164,6 +172,7 @@ def up(
                     timings=timings if timings != LeaseTimings() else None,
                     base_port=base_port,
                     sc_options=sc_options,
+                    trace_dir=trace_dir,
                 )
             )
     except (PortsTaken, NoBlock, BadBlock) as refused:

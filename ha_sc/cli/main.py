@@ -15,6 +15,7 @@ from ha_sc.cli.sc import sc
 from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
 from ha_sc.cli.spu_run import spu_run
 from ha_sc.cli.topic import topic
+from ha_sc.cli.trace import trace
 
 
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,6 +52,7 @@ cli.add_command(topic)
 cli.add_command(partition)
 cli.add_command(produce)
 cli.add_command(consume)
+cli.add_command(trace)
 
 
 def main() -> None:

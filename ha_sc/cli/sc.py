@@ -12,9 +12,11 @@ from pydantic import ValidationError
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
+from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.telemetry.tracing import SC_SERVICE, sc_resource
 
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while another waits for it (CPython's default: 0.005)."""
@@ -133,6 +135,7 @@ def sc() -> None:
     is_flag=True,
     help="Print the effective settings tree as TOML (a config file) and exit.",
 )
+@trace_file_option
 @tuning_options
 def run(
     replica_id: str,
@@ -153,6 +156,7 @@ def run(
     max_partitions_in_cluster: int,
     config: Path | None,
     print_settings: bool,
+    trace_file: Path | None,
     tuning_flags: dict[str, dict[str, object]],
 ) -> None:
     """Run one SC replica until SIGTERM or Ctrl-C, logging its status.
@@ -197,6 +201,7 @@ def run(
     if settings.backend == Backend.RAFT:
         lock_data_dir(data_dir)  # the Raft journal's one writer, until the process exits
     sys.setswitchinterval(SWITCH_INTERVAL)
+    start_member_tracing(SC_SERVICE, sc_resource(replica_id, backend), trace_file)
     from ha_sc.sc.replica import ScReplica  # the whole SC: loaded only to run one
 
     sys.exit(asyncio.run(ScReplica(settings).run()))

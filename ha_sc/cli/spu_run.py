@@ -16,11 +16,14 @@ from pydantic import ValidationError
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.output import split_addresses
+from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.model.codec import format_validation_error
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.node import SpuNode
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import FsyncPolicy
+from ha_sc.telemetry.tracing import SPU_SERVICE, spu_resource
+from ha_sc.telemetry.tracing_produce import DEFAULT_PRODUCE_RATIO, PRODUCE
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -114,6 +117,14 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     metavar="HOST:PORT",
     help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md). [default: off]",
 )
+@trace_file_option
+@click.option(
+    "--trace-produce-ratio",
+    type=click.FloatRange(0.0, 1.0),
+    default=DEFAULT_PRODUCE_RATIO,
+    show_default=True,
+    help="Share of produce requests traced, while tracing is on (--trace-file, OTEL_*).",
+)
 def spu_run(
     spu_id: int,
     sc_addresses: tuple[str, ...],
@@ -128,6 +139,8 @@ def spu_run(
     lag_time: float,
     retention_interval: float,
     metrics_address: str | None,
+    trace_file: Path | None,
+    trace_produce_ratio: float,
 ) -> None:
     """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
     produce and fetch, replicate."""
@@ -157,6 +170,8 @@ def spu_run(
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
     lock_data_dir(settings.data_dir)  # held until the process exits
+    start_member_tracing(SPU_SERVICE, spu_resource(spu_id), trace_file)
+    PRODUCE.configure(trace_produce_ratio)
     sys.exit(asyncio.run(SpuNode(settings).run()))
 
 

@@ -48,6 +48,7 @@ async def bring_up(
     timings: LeaseTimings | None = None,
     base_port: int | None = None,
     sc_options: ScOptions | None = None,
+    trace_dir: Path | None = None,
 ) -> ClusterLayout:
     """Call with the cluster file locked (``cluster_locked``)."""
     existing = ClusterLayout.load(directory)
@@ -67,6 +68,7 @@ async def bring_up(
         timings=timings,
         base_port=base_port if base_port is not None else block_base,
         sc_options=sc_options,
+        trace_dir=trace_dir,
     )
     if existing is None or existing.base_port is None:
         progress(f"ports {block(block_base)} (base {block_base})")

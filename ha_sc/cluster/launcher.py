@@ -47,6 +47,7 @@ def plan(
     timings: LeaseTimings | None = None,
     base_port: int | None = None,
     sc_options: ScOptions | None = None,
+    trace_dir: Path | None = None,
 ) -> ClusterLayout:
     """The layout to run: members already recorded keep their addresses; new ones get
     the ports of their slot in the cluster's block (``ha_sc.cluster.ports``) at
@@ -78,6 +79,8 @@ def plan(
         layout.base_port = base_port
     if sc_options is not None:
         layout.sc_options = layout.sc_options.updated(sc_options)
+    if trace_dir is not None:
+        layout.trace_dir = str(trace_dir.resolve())
     if replicas is None:
         replicas = len(existing.replicas) if existing is not None else DEFAULT_REPLICAS
     if spus is None:
@@ -172,6 +175,7 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         "--private-address", replica.private,
         *layout.timings.flags(),
         *layout.sc_options.flags(),
+        *layout.trace_flags(replica.id),
     ]  # fmt: skip
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]
@@ -191,6 +195,7 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
         "--public", spu.public,
         "--private", spu.private,
         "--data-dir", str(directory / f"spu-{spu.id}"),
+        *layout.trace_flags(f"spu-{spu.id}"),
     ]  # fmt: skip
     for private in layout.private_endpoints():
         args += ["--sc-private", private]

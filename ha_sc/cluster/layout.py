@@ -132,11 +132,20 @@ class ClusterLayout(BaseModel):
     timings: LeaseTimings = Field(default_factory=LeaseTimings)
     sc_options: ScOptions = Field(default_factory=ScOptions)
     """Config file, settings and caps every SC replica is started with."""
+    trace_dir: str | None = None
+    """``cluster up --trace-file DIR``: each member started writes its spans to
+    ``DIR/<member>.jsonl``."""
     last_replica_number: int = 0
     """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)
     spus: list[SpuEntry] = Field(default_factory=list)
     etcd: EtcdEntry | None = None
+
+    def trace_flags(self, member: str) -> list[str]:
+        """``--trace-file`` for ``member`` (an SC replica's id, ``spu-<id>``), if traced."""
+        if self.trace_dir is None:
+            return []
+        return ["--trace-file", str(Path(self.trace_dir) / f"{member}.jsonl")]
 
     @classmethod
     def load(cls, directory: Path) -> ClusterLayout | None:

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
+from opentelemetry.context import Context
+
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
@@ -43,6 +45,7 @@ from ha_sc.protocol import StatusReport
 from ha_sc.store import GlobalStore, StoreView
 from ha_sc.tasks import until_first
 from ha_sc.telemetry.metrics_sc import CONTROLLER, ControllerMetrics
+from ha_sc.telemetry.tracing_spans import PassSpans
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class ControllerLoop:
                 self._wake.clear()  # this pass sees every connection made or lost so far
             epochs = self._epochs()
             planning = time.monotonic()
+            planning_ns = time.time_ns()
             actions = await asyncio.to_thread(
                 _plan,
                 spus=self._cache.spus.snapshot(),
@@ -107,13 +111,28 @@ class ControllerLoop:
             )
             self.plan_seconds = time.monotonic() - planning
             self.passes += 1
+            spans = (
+                PassSpans(term.epoch, self.passes, planning_ns, self.plan_seconds)
+                if actions
+                else None
+            )
             try:
-                await apply_actions(self._writer, actions, term, window=self._window)
-            except StaleGuard:
+                await apply_actions(
+                    self._writer,
+                    actions,
+                    term,
+                    window=self._window,
+                    parents=_reconciles(spans, actions),
+                )
+            except StaleGuard as stale:
                 self._count_error("fenced")
+                if spans is not None:
+                    spans.end(stale)
                 raise
             except KvUnavailable as unavailable:
                 self._count_error("store_unavailable")
+                if spans is not None:
+                    spans.end(unavailable)
                 # level-based: the next pass plans again from whatever did land
                 log.warning(
                     "epoch=%d: store unavailable during a pass (%s); next pass in %.1f s",
@@ -123,6 +142,12 @@ class ControllerLoop:
                 )
                 await _sleep_unless_lost(term, self._unavailable_pause)
                 continue
+            except BaseException as ended:
+                if spans is not None:
+                    spans.end(ended)
+                raise
+            if spans is not None:
+                spans.end()
             if self._metrics is not None:
                 self._metrics.passes.labels(CONTROLLER).inc()
                 self._metrics.pass_seconds.labels(CONTROLLER).observe(time.monotonic() - started)
@@ -159,6 +184,25 @@ async def _sleep_unless_lost(term: Term, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await term.lost.wait()
+
+
+def _reconciles(spans: PassSpans | None, actions: list[Action]) -> dict[int, Context] | None:
+    """Each action's reconcile span (by ``id``), under the controller of the object it
+    serves: a partition created for a topic is the topic's reconcile."""
+    if spans is None:
+        return None
+    parents: dict[int, Context] = {}
+    for action in actions:
+        owner = getattr(action, "owner", None)
+        controller, key = (
+            (owner.kind, owner.key) if owner is not None else (action.kind.value, action.key)
+        )
+        verb = type(action).__name__
+        parent = spans.reconcile(controller, key, f"{verb} {action.kind.value}/{action.key}")
+        if parent is None:
+            return None
+        parents[id(action)] = parent
+    return parents
 
 
 def _plan(

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from opentelemetry.context import Context
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
@@ -60,6 +62,7 @@ async def apply_actions(
     *,
     window: WriteWindow | None = None,
     in_flight: int = IN_FLIGHT,
+    parents: Mapping[int, Context] | None = None,
 ) -> None:
     """Apply ``actions`` under ``term``; stops starting writes once the term ends.
 
@@ -67,7 +70,9 @@ async def apply_actions(
     without one, a fixed ``in_flight``.
     Raises StaleGuard when the KV refused a write for a newer epoch, KvUnavailable when
     a write could not be committed (the writes of its wave still waiting are cancelled).
+    ``parents``: the trace context of each action's write, by the action's ``id``.
     """
+    parents = parents or {}
     if window is None:
         window = WriteWindow(start=in_flight, limit=in_flight)
     for wave in waves(actions):
@@ -75,13 +80,17 @@ async def apply_actions(
             return
         if len(wave) == 1:
             async with window.slot():
-                await writer.apply(wave[0], term.guard)
+                await writer.apply(wave[0], term.guard, parent=parents.get(id(wave[0])))
             continue
-        await _apply_wave(writer, wave, term, window)
+        await _apply_wave(writer, wave, term, window, parents)
 
 
 async def _apply_wave(
-    writer: ActionWriter, wave: list[Action], term: Term, window: WriteWindow
+    writer: ActionWriter,
+    wave: list[Action],
+    term: Term,
+    window: WriteWindow,
+    parents: Mapping[int, Context],
 ) -> None:
     quiet = len(wave) > LOG_EACH_UP_TO
     level = logging.DEBUG if quiet else logging.INFO
@@ -91,7 +100,9 @@ async def _apply_wave(
         async with window.slot():
             if not term.is_valid():  # re-checked before every write
                 return
-            outcome = await writer.apply(action, term.guard, log_level=level)
+            outcome = await writer.apply(
+                action, term.guard, log_level=level, parent=parents.get(id(action))
+            )
             if outcome is Outcome.APPLIED:
                 outcomes[f"{type(action).__name__} {action.kind.value}"] += 1
 

@@ -94,6 +94,8 @@ class StatusReport(_Message):
     replicas: list[ReplicaReport] = Field(default_factory=list)
     full: bool = True
     removed: list[PartitionKey] = Field(default_factory=list)
+    trace: dict[str, str] = Field(default_factory=dict)
+    """Trace context (W3C traceparent) of the SPU's apply this report follows, if traced."""
 
 
 # SC -> SPU

@@ -19,6 +19,7 @@ from ha_sc.kv.api import KeyExists, KvStore, KvUnavailable, RevisionConflict
 from ha_sc.model.kinds import Kind
 from ha_sc.store import GlobalStore
 from ha_sc.store.progress import PROGRESS_KEY, progress_value
+from ha_sc.telemetry.tracing_spans import fenced_write
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -64,16 +65,17 @@ async def write_mark(
     delay = settings.retry_initial
     while True:
         try:
-            entry = await kv.get(kind.value, PROGRESS_KEY)
-            if entry is None:
-                return await kv.create(kind.value, PROGRESS_KEY, value, guard=term.guard)
-            return await kv.update(
-                kind.value,
-                PROGRESS_KEY,
-                value,
-                expected_revision=entry.revision,
-                guard=term.guard,
-            )
+            with fenced_write("progress mark", kind.value, PROGRESS_KEY, term.epoch):
+                entry = await kv.get(kind.value, PROGRESS_KEY)
+                if entry is None:
+                    return await kv.create(kind.value, PROGRESS_KEY, value, guard=term.guard)
+                return await kv.update(
+                    kind.value,
+                    PROGRESS_KEY,
+                    value,
+                    expected_revision=entry.revision,
+                    guard=term.guard,
+                )
         except (KeyExists, RevisionConflict):
             continue  # another mark landed between read and write: read again
         except KvUnavailable as exc:

@@ -31,6 +31,7 @@ from ha_sc.sc.spu_grace import grace_over
 from ha_sc.sc.tuning import ScTuning
 from ha_sc.store import GlobalStore
 from ha_sc.telemetry.metrics_sc import ControllerMetrics
+from ha_sc.telemetry.tracing_spans import LeadershipWon, leadership_lost
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -122,6 +123,7 @@ class LeaderRole:
     async def run(self) -> None:
         while True:
             term = await self.candidate.wait_won()
+            won = LeadershipWon(term.epoch, self._replica)
             try:
                 revision = await catch_up(
                     self._kv, self._cache, term, self._replica, self._tuning.catch_up
@@ -132,7 +134,9 @@ class LeaderRole:
                 term.end("a newer epoch leads: its guard refused this term's progress mark")
             if not term.is_valid():
                 log.info("epoch=%d ended before its cache caught up", term.epoch)
+                won.ended_early("the term ended before the cache caught up")
                 continue
+            won.acting(revision)
             log.info("became leader epoch=%d (cache at revision %d)", term.epoch, revision)
             self.term = term
             self._count_change("won")
@@ -141,6 +145,7 @@ class LeaderRole:
             finally:
                 self.term = None
                 self._count_change("lost")
+                leadership_lost(term.epoch, self._replica, term.lost_reason or "stale")
             log.info("stepped down from epoch=%d: %s", term.epoch, term.lost_reason or "stale")
 
     def _count_change(self, change: str) -> None:

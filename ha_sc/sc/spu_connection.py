@@ -40,6 +40,8 @@ from ha_sc.protocol import (
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore
 from ha_sc.tasks import first_of
+from ha_sc.telemetry.tracing_context import carrier
+from ha_sc.telemetry.tracing_spans import ended_with, spu_push
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -117,7 +119,7 @@ class SpuConnection:
         )
         if not self._term.is_valid():
             return self._term_reason()
-        failure = await self._send(full)
+        failure = await self._traced_send(full)
         if failure:
             return failure
         log.info(
@@ -148,7 +150,7 @@ class SpuConnection:
             delta = self._sync.delta(self._term.epoch)
             if delta.is_empty and loop.time() - last_sent < self._keepalive:
                 continue
-            failure = await self._send(delta)
+            failure = await (self._send(delta) if delta.is_empty else self._traced_send(delta))
             if failure:
                 return failure
             self._be_patient(len(delta.replicas_changed))
@@ -228,6 +230,19 @@ class SpuConnection:
     def _term_reason(self) -> str:
         reason = self._term.lost_reason or "its renew deadline passed"
         return f"term at epoch {self._term.epoch} ended: {reason}"
+
+    async def _traced_send(self, message: FullSync | Delta) -> str | None:
+        """``_send`` in a push span whose context travels in the message's ``trace``."""
+        changed = message.replicas if isinstance(message, FullSync) else message.replicas_changed
+        partitions = [] if isinstance(message, FullSync) else [r.partition for r in changed]
+        with spu_push(self.spu_id, message.epoch, message.type, partitions) as span:
+            span.set_attribute("replicas", len(changed))
+            headers = carrier(span)
+            if headers:
+                message = message.model_copy(update={"trace": headers})
+            failure = await self._send(message)
+            ended_with(span, failure)
+            return failure
 
     async def _send(self, message: FullSync | Delta) -> str | None:
         """Send and wait until the SPU takes it; why the connection cannot go on, if so."""

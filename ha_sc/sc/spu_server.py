@@ -50,6 +50,7 @@ from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.tasks import Supervisor
+from ha_sc.telemetry.tracing_spans import status_received
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -330,6 +331,8 @@ class SpuServer:
     def _record_status(self, status: ReceivedStatus) -> None:
         """Keep the SPU's whole picture: a full report replaces it, a partial one amends it."""
         report = status.report
+        if report.trace:
+            status_received(report.spu_id, report.trace, [r.partition for r in report.replicas])
         earlier = self._statuses.get(report.spu_id)
         if not report.full and earlier is not None:
             merged = {r.partition: r for r in earlier.report.replicas}

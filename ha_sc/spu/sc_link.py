@@ -35,6 +35,8 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanContext
+
 from ha_sc import awake
 from ha_sc.protocol import (
     Delta,
@@ -57,6 +59,8 @@ from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.tasks import Supervisor, first_of
+from ha_sc.telemetry.tracing_context import carrier
+from ha_sc.telemetry.tracing_spans import refused, spu_apply, spu_status_report
 
 log = logging.getLogger("ha_sc.spu")
 
@@ -135,6 +139,8 @@ class ScLink:
         """Set when a leader notice says to move to ``_move_to`` now."""
         self.moves = 0
         """Sessions ended at once for a leader notice."""
+        self._applied_trace: SpanContext | None = None
+        """The span of the last traced message applied, until a status report follows it."""
 
     async def run(self) -> None:
         """Connect, follow, reconnect; until cancelled."""
@@ -323,7 +329,17 @@ class ScLink:
 
     def _apply(self, message: FullSync | Delta) -> bool:
         """Pass ``message`` through the fence (and apply it); note the decision."""
-        accepted = self._state.apply(message)
+        if not message.trace:
+            accepted = self._state.apply(message)
+        else:
+            with spu_apply(
+                self._settings.spu_id, message.type, message.epoch, message.trace
+            ) as span:
+                accepted = self._state.apply(message)
+                if accepted:
+                    self._applied_trace = span.get_span_context()
+                else:
+                    refused(span, f"stale epoch {message.epoch} < {self._state.highest_epoch}")
         self.events.record(
             epoch=message.epoch,
             accepted=accepted,
@@ -358,8 +374,13 @@ class ScLink:
         interval = self._settings.status_interval
         reporter = StatusReporter()
         while True:
+            report = reporter.next_report(self._state.replicas, self._offsets)
+            if self._applied_trace is not None:
+                with spu_status_report(self._settings.spu_id, self._applied_trace) as span:
+                    report = report.model_copy(update={"trace": carrier(span)})
+                self._applied_trace = None
             try:
-                await channel.send(reporter.next_report(self._state.replicas, self._offsets))
+                await channel.send(report)
             except TimeoutError:
                 return "the sc does not read status reports"
             except ConnectionError as exc:

@@ -50,6 +50,7 @@ from ha_sc.store.global_store import GlobalStore
 from ha_sc.store.progress import is_progress_key
 from ha_sc.store.settings import DispatcherSettings
 from ha_sc.tasks import Supervisor
+from ha_sc.telemetry.tracing_spans import cache_apply
 
 logger = logging.getLogger(__name__)
 
@@ -254,10 +255,12 @@ class Dispatcher(Generic[SpecT, StatusT]):
             if is_progress_key(event.key):
                 self._store.advance_revision(event.revision)
             elif event.type is EventType.PUT:
-                self._apply_put(event)
+                with cache_apply(self.kind, event.key, "put", event.revision):
+                    self._apply_put(event)
             elif event.type is EventType.DELETE:
                 self._rejected.pop(event.key, None)
-                self._store.apply_delete(event.key, event.revision)
+                with cache_apply(self.kind, event.key, "delete", event.revision):
+                    self._store.apply_delete(event.key, event.revision)
                 logger.debug(
                     "dispatcher %s: deleted %s at revision %d", self.kind, event.key, event.revision
                 )

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from opentelemetry.trace import StatusCode
 
 from ha_sc.model import Endpoint, SpuSpec
 from ha_sc.protocol import (
@@ -28,6 +29,8 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.spu import ControlState, NoLogs, ReplicaRole, ScLink, SpuSettings
+from ha_sc.telemetry.tracing_context import carrier, tracer
+from tests.tracing_capture import by_name, captured_spans
 from tests.waiting import eventually
 
 ME = 5001
@@ -253,3 +256,36 @@ async def test_a_refused_spu_keeps_trying_with_backoff(
         assert all(0.16 <= g < 0.4 for g in gaps[3:6])  # ...up to the cap
         assert state.sc_address is None
     assert "refused this spu at epoch 2: spu 5001 is not registered" in caplog.text
+
+
+async def test_a_traced_push_is_applied_as_its_child_and_the_next_report_carries_it_on(
+    tmp_path: Path, scs: Callable[[Script], Awaitable[ScriptedSc]]
+) -> None:
+    with captured_spans() as exported:
+        with tracer("test").start_as_current_span("push full_sync to spu 5001") as push:
+            pushed = carrier(push)
+        with tracer("test").start_as_current_span("push delta to spu 5001") as stale_push:
+            stale = carrier(stale_push)
+
+        async def traced(peer: Peer) -> None:
+            await peer.send(FullSync(epoch=5, trace=pushed, spus=[spu(ME)], replicas=[]))
+            for _ in range(20):  # the register, then status reports until a traced one
+                message = await peer.receive()
+                if isinstance(message, StatusReport) and message.trace:
+                    break
+            await peer.send(Delta(epoch=4, trace=stale, replicas_removed=["a-0"]))
+            await peer.until_closed()
+
+        sc = await scs(traced)
+        async with running_link(tmp_path, [sc.address]) as (_, state):
+            await eventually(lambda: state.refused >= 1)
+        spans = exported.get_finished_spans()
+    (applied,) = by_name(spans, f"spu {ME} apply full_sync")
+    assert applied.parent is not None and applied.parent.span_id == push.get_span_context().span_id
+    report = next(r for r in sc.peers[0].received if isinstance(r, StatusReport) and r.trace)
+    (reported,) = by_name(spans, f"spu {ME} status report")
+    assert reported.parent is not None and reported.parent.span_id == applied.context.span_id
+    assert f"{reported.context.span_id:016x}" in report.trace["traceparent"]
+    (refused,) = by_name(spans, f"spu {ME} apply delta")
+    assert refused.status.status_code is StatusCode.ERROR
+    assert "stale epoch 4" in (refused.status.description or "")

@@ -29,6 +29,7 @@ from ha_sc.spu.dataplane import serving
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
 from ha_sc.spu.dataplane.serving import Frame
 from ha_sc.telemetry.metrics_spu import DataTraffic
+from ha_sc.telemetry.tracing_produce import PRODUCE, end_produce
 
 _RESULT_TYPES = {
     "produce": ProduceResponse,
@@ -67,7 +68,13 @@ class Dispatcher:
         leadership = hosted.leadership
         if leadership is None:
             return _answer(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
-        return serving.produce(leadership, request, body, lambda: self._registry.not_leader(key))
+        span = PRODUCE.start(key, request.id, len(body))
+        answer = serving.produce(leadership, request, body, lambda: self._registry.not_leader(key))
+        if span is not None:
+            answer.add_done_callback(
+                lambda done: end_produce(span, None if done.cancelled() else done.result()[0])
+            )
+        return answer
 
     def _fetch(self, request: FetchRequest) -> asyncio.Future[Frame]:
         key = f"{request.topic}-{request.partition}"
