@@ -52,7 +52,8 @@ def sc() -> None:
     "--raft-peer",
     "raft_peers",
     multiple=True,
-    help="host:port of another replica's Raft node (repeat for each).",
+    help="host:port of another replica's Raft node (repeat for each); this replica's "
+    "own --raft-address is skipped, so every replica can be given the same list.",
 )
 @click.option(
     "--allow-unauthenticated-raft",
@@ -170,7 +171,7 @@ def run(
         "backend": backend,
         "data_dir": data_dir,
         "raft_address": raft_address,
-        "raft_peers": raft_peers,
+        "raft_peers": tuple(p for p in raft_peers if p != raft_address),
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
