@@ -239,3 +239,33 @@ def test_the_manifests_name_the_image_the_dockerfile_builds() -> None:
     assert 'ENTRYPOINT ["ha-sc"]' in dockerfile
     images = {c["image"] for o in base() for c in containers(o)}
     assert images == {"ha-sc:0.1.0"}
+
+
+def allowed_sources(policy: Manifest, port: int) -> list[dict[str, Any]] | None:
+    """The peers a NetworkPolicy admits on ``port``: None for everyone, else the list."""
+    sources: list[dict[str, Any]] = []
+    for rule in policy["spec"]["ingress"]:
+        if port in {p["port"] for p in rule.get("ports", [])}:
+            if "from" not in rule:
+                return None
+            sources.extend(rule["from"])
+    return sources
+
+
+def test_network_policies_keep_the_raft_and_replication_ports_to_their_peers() -> None:
+    objects = base()
+    sc_args = command_line(containers(find(objects, "StatefulSet", "ha-sc-sc"))[0])
+    spu_args = command_line(containers(find(objects, "StatefulSet", "ha-sc-spu"))[0])
+    sc_policy = find(objects, "NetworkPolicy", "ha-sc-sc")
+    spu_policy = find(objects, "NetworkPolicy", "ha-sc-spu")
+    sc_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ha-sc-sc"}}}
+    spu_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ha-sc-spu"}}}
+    assert allowed_sources(sc_policy, port_of(option(sc_args, "--raft-address"))) == [sc_pods]
+    private = allowed_sources(sc_policy, port_of(option(sc_args, "--private-address")))
+    assert private is not None and sorted(map(str, private)) == sorted(
+        map(str, [sc_pods, spu_pods])
+    )
+    assert allowed_sources(sc_policy, port_of(option(sc_args, "--public-address"))) is None
+    assert allowed_sources(spu_policy, port_of(option(spu_args, "--private"))) == [spu_pods]
+    assert allowed_sources(spu_policy, port_of(option(spu_args, "--public"))) is None
+    assert allowed_sources(spu_policy, port_of(option(spu_args, "--metrics-address"))) is None
