@@ -16,7 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ha_sc.cli.main import cli
 from ha_sc.client import AdminClient
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
 from tests.net import free_port
@@ -191,3 +193,17 @@ async def test_spu_unit_command_registers_and_stops_on_its_signal(tmp_path: Path
 def _endpoint(address: str) -> Endpoint:
     host, port = address.rsplit(":", 1)
     return Endpoint(host=host, port=int(port))
+
+
+def test_every_args_line_of_the_sc_example_gives_valid_settings() -> None:
+    """The raft line and the commented etcd alternative both pass ``--print-settings``."""
+    lines = [
+        line.lstrip("# ")
+        for line in (UNITS / "sc.env.example").read_text().splitlines()
+        if line.lstrip("# ").startswith("HA_SC_SC_ARGS=")
+    ]
+    assert len(lines) == 2
+    for line in lines:
+        args = shlex.split(line.split("=", 1)[1])[0].split()
+        result = CliRunner().invoke(cli, ["sc", "run", "--id", SC_ID, *args, "--print-settings"])
+        assert result.exit_code == 0, (line, result.output)
