@@ -42,6 +42,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 """Every route: method, path, handler."""
 
+DEFAULT_MAX_BODY = 1024 * 1024
+"""Largest request body read, in bytes (``listeners.api_max_body_bytes``)."""
+
 
 def create_app(
     view: ReplicaView,
@@ -51,18 +54,21 @@ def create_app(
     watch_heartbeat: float = 15.0,
     limits: TopicLimits = DEFAULT_LIMITS,
     metrics: ScMetrics | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> web.Application:
     """The public API of one replica.
 
     ``ready`` tells whether the cache did its first full sync (the replica passes
     its dispatchers' ``ready`` events); without it, a cache that reflects some KV
     revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``
-    and counts the API's writes refused for a newer epoch.
+    and counts the API's writes refused for a newer epoch. A request body larger than
+    ``max_body`` bytes is answered 413 without being read.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
     app = web.Application(
-        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware]
+        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware],
+        client_max_size=max_body,
     )
     app[LEDGER] = RequestLedger()
     ctx = ApiContext(
@@ -100,6 +106,7 @@ class ApiServer:
         shutdown_timeout: float = 5.0,
         limits: TopicLimits = DEFAULT_LIMITS,
         metrics: ScMetrics | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -109,6 +116,7 @@ class ApiServer:
             watch_heartbeat=watch_heartbeat,
             limits=limits,
             metrics=metrics,
+            max_body=max_body,
         )
         self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
 

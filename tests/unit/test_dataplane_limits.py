@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ha_sc.protocol import parse_address
+from ha_sc.protocol.admission import Admission, RefusalLog
 from ha_sc.protocol.data import (
     MAX_DATA_FRAME,
     FetchRequest,
@@ -23,13 +24,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchRequest,
     encode_frame,
 )
-from ha_sc.spu.dataplane.admission import (
-    Admission,
-    PortLimits,
-    RefusalLog,
-    RequestCaps,
-    capped,
-)
+from ha_sc.spu.dataplane.admission import PortLimits, RequestCaps, capped
 from ha_sc.spu.dataplane.connection import HIGH_WATER
 from ha_sc.spu.dataplane.listener import DataPort
 from ha_sc.spu.dataplane.serving import Frame
@@ -218,7 +213,7 @@ async def test_a_bad_frame_closes_only_its_connection(bad: bytes) -> None:
 
 
 def test_admission_counts_each_peer_and_gives_slots_back() -> None:
-    admission = Admission(limits(max_connections=3, max_connections_per_peer=2))
+    admission = Admission(max_connections=3, max_connections_per_peer=2)
     assert admission.refusal("10.0.0.1") is None
     assert admission.refusal("10.0.0.1") is None
     refused = admission.refusal("10.0.0.1")

@@ -13,7 +13,8 @@ import logging
 import time
 
 from ha_sc.protocol import parse_address
-from ha_sc.spu.dataplane.admission import Admission, PortLimits, RefusalLog
+from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.spu.dataplane.admission import PortLimits
 from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
 
 log = logging.getLogger("ha_sc.spu.dataplane")
@@ -35,7 +36,7 @@ class DataPort:
         self._dispatch = dispatch
         self._in_order = in_order
         self._limits = limits
-        self.admission = Admission(limits)
+        self.admission = Admission(limits.max_connections, limits.max_connections_per_peer)
         self._refusals = RefusalLog()
         self._connections: dict[asyncio.Task[None], RequestStream] = {}
         self.bound = asyncio.Event()
