@@ -10,7 +10,7 @@ from ha_sc.spu.storage import FsyncPolicy
 class DataPlaneSettings(BaseModel):
     """How the SPU stores, serves and replicates its partitions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     fsync: FsyncPolicy = FsyncPolicy.ALWAYS
     """When appends reach the disk (docs/storage.md); every append group is fsynced once
@@ -56,4 +56,4 @@ class DataPlaneSettings(BaseModel):
     """Bytes answered to one fetch or replica fetch at most, whatever it asks for."""
     max_wait_ms: int = Field(default=600_000, gt=0)
     """The longest a fetch or replica fetch waits for records, whatever it asks for
-    (above ``replica_idle_wait_ms``, so followers' own fetches are not cut short)."""
+    (above replica_idle_wait_ms, so followers' own fetches are not cut short)."""
