@@ -56,7 +56,7 @@ class FakeDispatch:
 def limits(**changes: Any) -> PortLimits:
     base: dict[str, Any] = dict(
         max_connections=100, max_connections_per_peer=100, first_frame_timeout=30.0,
-        max_in_flight=64,
+        max_in_flight=64, max_answer=1 << 20,
     )  # fmt: skip
     return PortLimits(**{**base, **changes})
 
@@ -270,3 +270,23 @@ def test_a_fetch_ask_is_lowered_to_the_caps(ask: Ask) -> None:
     assert (lowered.max_bytes, lowered.wait_ms) == (1000, 500)
     within = ask(10, 20)
     assert capped(within, caps) is within
+
+
+async def test_unanswered_fetches_hold_the_answers_they_may_get_on_the_public_port() -> None:
+    """Answers leave a public connection in request order, so a fetch behind a waiting
+    one keeps its answer: the port counts each fetch's ask (capped at max_answer)
+    against the connection's 64 MiB, and hands on no more than that covers."""
+    dispatch = FakeDispatch(answer=False)
+    big_ask = limits(max_in_flight=256, max_answer=8 << 20)
+    async with (
+        port(dispatch, big_ask) as data_port,
+        RawDataClient(data_port.address) as client,
+    ):
+        asks = (
+            FetchRequest(id=i, topic="t", partition=0, offset=0, max_bytes=1 << 30)
+            for i in range(1, 101)
+        )
+        client.send_raw(b"".join(b"".join(encode_frame(ask)) for ask in asks))
+        await eventually(lambda: dispatch.requests >= 8, what="eight fetches handed on")
+        await asyncio.sleep(0.2)  # a port counting only request bodies hands on all 100
+        assert dispatch.requests == 8

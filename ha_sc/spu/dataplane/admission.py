@@ -27,6 +27,9 @@ class PortLimits:
     max_in_flight: int
     """Requests one connection may have unanswered; reading waits beyond it (checked
     before each frame is handed on)."""
+    max_answer: int
+    """Bytes one answer may carry (the port's ``max_fetch_bytes``): an in-order port
+    counts each unanswered fetch's ask, up to this, as held for its connection."""
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ READ_CHUNK = 1 << 20
 HIGH_WATER = 8 << 20
 """Bytes buffered for sending past which reading waits for the socket to drain."""
 MAX_BODY_BYTES = 64 << 20
-"""Bytes of request bodies unanswered past which reading waits (one larger request
-still goes through alone)."""
+"""Bytes in flight past which reading waits: request bodies unanswered and, on an
+in-order (public) port, the bytes each unanswered fetch may be answered with (its
+``max_bytes``, capped by ``max_answer``). One larger request still goes through alone."""
 
 Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
 
@@ -51,6 +52,7 @@ class RequestStream:
         in_order: bool,
         max_in_flight: int,
         frame_timeout: float,
+        max_answer: int = MAX_BODY_BYTES,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -58,6 +60,7 @@ class RequestStream:
         self._in_order = in_order
         self._max_in_flight = max_in_flight
         self._frame_timeout = frame_timeout
+        self._max_answer = max_answer
         self._queue: collections.deque[asyncio.Future[Frame]] = collections.deque()
         self._in_flight: dict[asyncio.Future[Frame], int] = {}
         self._body_bytes = 0
@@ -78,7 +81,7 @@ class RequestStream:
                     if self._failed is not None or not await self._drained():
                         return
                     header, body = frame
-                    self._accept(self._dispatch(header, body), len(body))
+                    self._accept(self._dispatch(header, body), self._weight(header, body))
                     deadline = None
                 if not await self._drained():
                     return
@@ -128,6 +131,15 @@ class RequestStream:
             self._writer.transport.abort()  # what it did not read is dropped, not flushed
             return False
         return True
+
+    def _weight(self, header: Any, body: bytes) -> int:
+        """Bytes this request holds until answered: its body, and on an in-order port the
+        answer it may get (answers queue there behind the oldest)."""
+        if not self._in_order:
+            return len(body)
+        asked = getattr(header, "max_bytes", 0)
+        answer = min(asked, self._max_answer) if isinstance(asked, int) else 0
+        return len(body) + answer
 
     def _accept(self, answer: asyncio.Future[Frame], body_bytes: int) -> None:
         self._in_flight[answer] = body_bytes

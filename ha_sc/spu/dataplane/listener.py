@@ -105,6 +105,7 @@ class DataPort:
             in_order=self._in_order,
             max_in_flight=self._limits.max_in_flight,
             frame_timeout=self._limits.first_frame_timeout,
+            max_answer=self._limits.max_answer,
         )
         task = asyncio.current_task()
         assert task is not None

@@ -129,4 +129,5 @@ def _port_limits(data: DataPlaneSettings, max_in_flight: int) -> PortLimits:
         max_connections_per_peer=data.max_connections_per_peer,
         first_frame_timeout=data.frame_timeout,
         max_in_flight=max_in_flight,
+        max_answer=data.max_fetch_bytes,
     )
