@@ -19,6 +19,9 @@ class ListenerLimits(BaseModel):
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body the public API reads (bytes); a larger one is answered 413
     without being read: 1 MiB is far above any topic or SPU document."""
+    api_max_requests_per_peer: int = Field(default=256, ge=1)
+    """Requests one client host may have open on the public API, watch streams
+    included; the next is answered 429."""
     spu_max_connections: int = Field(default=1024, ge=1)
     """Open connections on the private (SPU) port; the next one is closed at once."""
     spu_max_connections_per_peer: int = Field(default=16, ge=1)

@@ -181,6 +181,7 @@ class ScReplica:
             limits=self.settings.topic_limits(),
             metrics=metrics,
             max_body=tuning.listeners.api_max_body_bytes,
+            max_requests_per_peer=tuning.listeners.api_max_requests_per_peer,
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

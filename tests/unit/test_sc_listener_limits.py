@@ -123,3 +123,35 @@ def test_the_listener_limits_are_part_of_the_settings_tree() -> None:
     tuning = ScTuning.model_validate({"listeners": {"api_max_body_bytes": 4096}})
     assert tuning.listeners == ListenerLimits(api_max_body_bytes=4096)
     assert any("api_max_body_bytes" in line for line in tuning.summary())
+
+
+async def test_a_host_past_its_open_api_requests_is_answered_429_until_one_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    replica = Replica()
+    replica.server = ApiServer(
+        replica, "127.0.0.1:0", ready=lambda: True, watch_heartbeat=0.1, max_requests_per_peer=2
+    )
+    await replica.server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            watch = f"{replica.base}/api/v1/watch?kinds=spus"
+            topics = f"{replica.base}/api/v1/topics"
+            async with http.get(watch) as first, http.get(watch) as second:
+                assert (first.status, second.status) == (200, 200)
+                with caplog.at_level(logging.WARNING, logger="ha_sc.api"):
+                    for _ in range(5):
+                        async with http.get(topics) as refused:
+                            assert refused.status == 429
+                refusals = [r for r in caplog.records if "refused a request" in r.getMessage()]
+                assert len(refusals) == 1
+
+            # the streams ended: their host may ask again
+            async def answered() -> bool:
+                async with http.get(topics) as response:
+                    return response.status == 200
+
+            assert await eventually(answered, what="a request answered once the streams ended")
+    finally:
+        await replica.server.stop()
+        await replica.supervisor.stop()
