@@ -56,15 +56,21 @@ class FakeDispatch:
 def limits(**changes: Any) -> PortLimits:
     base: dict[str, Any] = dict(
         max_connections=100, max_connections_per_peer=100, first_frame_timeout=30.0,
-        max_in_flight=64, max_answer=1 << 20,
+        max_in_flight=64, max_answer=1 << 20, max_send_buffer=256 << 20,
     )  # fmt: skip
     return PortLimits(**{**base, **changes})
 
 
 @contextlib.asynccontextmanager
-async def port(dispatch: FakeDispatch, port_limits: PortLimits) -> AsyncIterator[DataPort]:
+async def port(
+    dispatch: FakeDispatch, port_limits: PortLimits, *, in_order: bool = True
+) -> AsyncIterator[DataPort]:
     data_port = DataPort(
-        "public", free_addresses(1)[0], dispatch, in_order=True, limits=port_limits
+        "public" if in_order else "private",
+        free_addresses(1)[0],
+        dispatch,
+        in_order=in_order,
+        limits=port_limits,
     )
     serving = asyncio.create_task(data_port.serve(), name="data port under test")
     try:
@@ -290,3 +296,25 @@ async def test_unanswered_fetches_hold_the_answers_they_may_get_on_the_public_po
         await eventually(lambda: dispatch.requests >= 8, what="eight fetches handed on")
         await asyncio.sleep(0.2)  # a port counting only request bodies hands on all 100
         assert dispatch.requests == 8
+
+
+async def test_a_follower_that_reads_no_answers_is_closed_at_the_send_buffer_cap() -> None:
+    """On the private port answers leave as they are ready, whatever the follower
+    reads; past max_send_buffer bytes waiting, the connection is closed (long before
+    the frame timeout)."""
+    dispatch = FakeDispatch()
+    capped_buffer = limits(max_send_buffer=1 << 20, first_frame_timeout=60.0)
+    async with port(dispatch, capped_buffer, in_order=False) as data_port:
+        host, port_number = parse_address(data_port.address)
+        reader, writer = await asyncio.open_connection(host, port_number)
+        try:
+            writer.write(b"".join(b"".join(encode_frame(fetch(i))) for i in range(1, 5001)))
+            await eventually(
+                lambda: data_port.admission.total == 0, timeout=15, what="the follower cut off"
+            )
+            assert dispatch.requests < 5000
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+        del reader

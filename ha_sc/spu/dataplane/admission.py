@@ -30,6 +30,8 @@ class PortLimits:
     max_answer: int
     """Bytes one answer may carry (the port's ``max_fetch_bytes``): an in-order port
     counts each unanswered fetch's ask, up to this, as held for its connection."""
+    max_send_buffer: int
+    """Bytes of answers waiting unread past which the connection is closed."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ MAX_BODY_BYTES = 64 << 20
 in-order (public) port, the bytes each unanswered fetch may be answered with (its
 ``max_bytes``, capped by ``max_answer``). One larger request still goes through alone."""
 
+MAX_SEND_BUFFER = 256 << 20
+"""Bytes of answers waiting to be sent past which the connection is closed: on the
+private port many waiting fetches may be answered at once while their follower
+reads nothing, and reading new requests pausing does not stop those."""
+
 Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
 
 
@@ -53,6 +58,7 @@ class RequestStream:
         max_in_flight: int,
         frame_timeout: float,
         max_answer: int = MAX_BODY_BYTES,
+        max_send_buffer: int = MAX_SEND_BUFFER,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -61,6 +67,7 @@ class RequestStream:
         self._max_in_flight = max_in_flight
         self._frame_timeout = frame_timeout
         self._max_answer = max_answer
+        self._max_send_buffer = max_send_buffer
         self._queue: collections.deque[asyncio.Future[Frame]] = collections.deque()
         self._in_flight: dict[asyncio.Future[Frame], int] = {}
         self._body_bytes = 0
@@ -178,6 +185,16 @@ class RequestStream:
             self._cannot_send(str(exc))
             return
         self._writer.writelines(frame)
+        waiting = self._writer.transport.get_write_buffer_size()
+        if waiting > self._max_send_buffer:
+            log.warning(
+                "data connection from %s: %d bytes of answers wait unread (max %d); closing it",
+                self.peer,
+                waiting,
+                self._max_send_buffer,
+            )
+            self._writer.transport.abort()
+            self._fail("answers unread")
 
     def _cannot_send(self, problem: str) -> None:
         log.error("data connection from %s: cannot send an answer: %s", self.peer, problem)

@@ -106,6 +106,7 @@ class DataPort:
             max_in_flight=self._limits.max_in_flight,
             frame_timeout=self._limits.first_frame_timeout,
             max_answer=self._limits.max_answer,
+            max_send_buffer=self._limits.max_send_buffer,
         )
         task = asyncio.current_task()
         assert task is not None

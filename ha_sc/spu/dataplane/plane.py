@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.admission import PortLimits, RequestCaps
+from ha_sc.spu.dataplane.connection import MAX_SEND_BUFFER
 from ha_sc.spu.dataplane.dispatch import Dispatcher
 from ha_sc.spu.dataplane.listener import DataPort
 from ha_sc.spu.dataplane.offsets import HostedOffsets
@@ -130,4 +131,5 @@ def _port_limits(data: DataPlaneSettings, max_in_flight: int) -> PortLimits:
         first_frame_timeout=data.frame_timeout,
         max_in_flight=max_in_flight,
         max_answer=data.max_fetch_bytes,
+        max_send_buffer=MAX_SEND_BUFFER,
     )
