@@ -17,29 +17,9 @@ from ha_sc.protocol import FullSync, Register, parse_address
 from ha_sc.sc.listener_limits import ListenerLimits
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.sc.tuning import ScTuning
-from ha_sc.store import start_dispatchers
-from ha_sc.tasks import Supervisor
 from tests.unit.test_api_handlers import Replica, topic_body
-from tests.unit.test_spu_server import ME, Client, View
+from tests.unit.test_spu_server import ME, Client, View, view  # noqa: F401 (a fixture)
 from tests.waiting import eventually
-
-
-@pytest.fixture
-async def view() -> AsyncIterator[View]:
-    from ha_sc.model import Endpoint, Kind, SpuSpec, encode_value
-
-    v = View()
-    supervisor = Supervisor()
-    start_dispatchers(v.cache, v.kv, supervisor)
-    spec = SpuSpec(
-        id=ME,
-        public_endpoint=Endpoint(host="127.0.0.1", port=9005),
-        private_endpoint=Endpoint(host="127.0.0.1", port=9006),
-    )
-    await v.kv.create(Kind.SPU.value, "custom-spu", encode_value(spec))
-    await eventually(lambda: len(v.cache.spus), what="the spu cached")
-    yield v
-    await supervisor.stop()
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +40,8 @@ async def open_client(server: SpuServer, opened: list[Client]) -> Client:
 
 
 async def test_the_private_port_refuses_a_host_past_its_connection_cap(
-    view: View, caplog: pytest.LogCaptureFixture
+    view: View,  # noqa: F811 (the fixture imported above)
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     view.win()
     server = SpuServer(
