@@ -10,6 +10,7 @@ from aiohttp import web
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
+from ha_sc.api.peer_requests import PeerRequests
 from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
@@ -42,6 +43,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 """Every route: method, path, handler."""
 
+DEFAULT_MAX_BODY = 1024 * 1024
+"""Largest request body read, in bytes (``listeners.api_max_body_bytes``)."""
+DEFAULT_MAX_REQUESTS_PER_PEER = 256
+"""Requests (watch streams included) one client host may have open
+(``listeners.api_max_requests_per_peer``)."""
+
 
 def create_app(
     view: ReplicaView,
@@ -51,18 +58,28 @@ def create_app(
     watch_heartbeat: float = 15.0,
     limits: TopicLimits = DEFAULT_LIMITS,
     metrics: ScMetrics | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
 ) -> web.Application:
     """The public API of one replica.
 
     ``ready`` tells whether the cache did its first full sync (the replica passes
     its dispatchers' ``ready`` events); without it, a cache that reflects some KV
     revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``
-    and counts the API's writes refused for a newer epoch.
+    and counts the API's writes refused for a newer epoch. A request body larger than
+    ``max_body`` bytes is answered 413 without being read; a request from a host with
+    ``max_requests_per_peer`` open (watch streams included) is answered 429.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
     app = web.Application(
-        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware]
+        middlewares=[
+            PeerRequests(max_requests_per_peer).middleware,
+            tracing_middleware,
+            idempotency_middleware,
+            problem_middleware,
+        ],
+        client_max_size=max_body,
     )
     app[LEDGER] = RequestLedger()
     ctx = ApiContext(
@@ -100,6 +117,8 @@ class ApiServer:
         shutdown_timeout: float = 5.0,
         limits: TopicLimits = DEFAULT_LIMITS,
         metrics: ScMetrics | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -109,6 +128,8 @@ class ApiServer:
             watch_heartbeat=watch_heartbeat,
             limits=limits,
             metrics=metrics,
+            max_body=max_body,
+            max_requests_per_peer=max_requests_per_peer,
         )
         self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
 

@@ -412,7 +412,7 @@ def _document() -> dict[str, Any]:
             "description": "Served by every SC replica. Reads come from the replica's "
             "cache; writes are made by the leader (a standby answers 307 to it).",
         },
-        "paths": _keyed_writes(_paths()),
+        "paths": _limited(_keyed_writes(_paths())),
         "components": {"schemas": {**generated.get("$defs", {}), **_hand_written_schemas()}},
     }
 
@@ -426,6 +426,20 @@ _IDEMPOTENCY_KEY = {
     "carried out again; for a topic create this holds on a new leader after a failover too.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
 }
+
+
+def _limited(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation may meet the listener's limits (``ha_sc.sc.listener_limits``)."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue  # the path's own parameters
+            operation["responses"].setdefault(
+                "429", _error("This client host has too many requests open; retry later")
+            )
+            if method in ("post", "put", "patch"):
+                operation["responses"].setdefault("413", _error("The request body is too large"))
+    return paths
 
 
 def _keyed_writes(paths: dict[str, Any]) -> dict[str, Any]:

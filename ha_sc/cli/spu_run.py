@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.output import split_addresses
+from ha_sc.cli.spu_limits import data_port_limit_options
 from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.model.codec import format_validation_error
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
@@ -117,6 +118,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     metavar="HOST:PORT",
     help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md). [default: off]",
 )
+@data_port_limit_options
 @trace_file_option
 @click.option(
     "--trace-produce-ratio",
@@ -141,6 +143,7 @@ def spu_run(
     metrics_address: str | None,
     trace_file: Path | None,
     trace_produce_ratio: float,
+    **port_limits: float,
 ) -> None:
     """Run one SPU until SIGTERM or Ctrl-C: follow the SC leader, report status, serve
     produce and fetch, replicate."""
@@ -165,6 +168,7 @@ def spu_run(
             min_insync=min_insync,
             lag_time=lag_time,
             retention_interval=retention_interval,
+            **port_limits,
         )
         settings = SpuSettings.model_validate(fields)
     except ValidationError as invalid:

@@ -225,17 +225,32 @@ class DataFrameDecoder:
         self._failed: DataFrameError | None = None
 
     def feed(self, data: bytes) -> list[tuple[Any, bytes]]:
+        self.push(data)
+        frames: list[tuple[Any, bytes]] = []
+        while (frame := self.pop()) is not None:
+            frames.append(frame)
+        return frames
+
+    def push(self, data: bytes) -> None:
+        """Buffer ``data`` without decoding it (``pop`` decodes one frame at a time)."""
         if self._failed is not None:
             raise DataFrameError(f"stream already broken: {self._failed}")
         self._buffer += data
-        frames: list[tuple[Any, bytes]] = []
+
+    def pop(self) -> tuple[Any, bytes] | None:
+        """The next whole frame buffered, or None until more bytes come."""
+        if self._failed is not None:
+            raise DataFrameError(f"stream already broken: {self._failed}")
         try:
-            while (frame := self._next()) is not None:
-                frames.append(frame)
+            return self._next()
         except DataFrameError as exc:
             self._failed = exc
             raise
-        return frames
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded (a partial frame, or frames not popped)."""
+        return len(self._buffer)
 
     def _next(self) -> tuple[Any, bytes] | None:
         if len(self._buffer) < _PREFIX.size:

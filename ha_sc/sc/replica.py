@@ -149,6 +149,8 @@ class ScReplica:
             hold=tuning.spu_link.hold,
             warm_interval=tuning.spu_link.warm_interval,
             spu=tuning.spu,
+            max_connections=tuning.listeners.spu_max_connections,
+            max_connections_per_peer=tuning.listeners.spu_max_connections_per_peer,
         )
         metrics = replica_metrics(
             self.settings,
@@ -178,6 +180,8 @@ class ScReplica:
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
             limits=self.settings.topic_limits(),
             metrics=metrics,
+            max_body=tuning.listeners.api_max_body_bytes,
+            max_requests_per_peer=tuning.listeners.api_max_requests_per_peer,
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

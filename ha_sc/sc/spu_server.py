@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from election.term import Term
@@ -44,6 +45,7 @@ from ha_sc.protocol import (
     parse_address,
     spu_message_decoder,
 )
+from ha_sc.protocol.admission import Admission, RefusalLog
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
@@ -72,6 +74,8 @@ class SpuServer:
         hold: float = _LINK.hold,
         warm_interval: float = _LINK.warm_interval,
         spu: AssumedSpuSettings | None = None,
+        max_connections: int = 1024,
+        max_connections_per_peer: int = 16,
     ) -> None:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
         timings they must fit (default: the SPU's defaults)."""
@@ -96,6 +100,8 @@ class SpuServer:
         """Longest a registration is held around a failover (below the SPU's 2 s wait
         for an answer)."""
         self._warm_interval = warm_interval
+        self._admission = Admission(max_connections, max_connections_per_peer)
+        self._refusals = RefusalLog()
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -166,16 +172,38 @@ class SpuServer:
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         peer = format_address(*peername[:2]) if peername else "unknown peer"
+        host = str(peername[0]) if peername else peer
+        refused = self._admission.refusal(host)
+        if refused is not None:
+            if self._refusals.due(host, time.monotonic()):
+                log.warning(
+                    "spu server: refused a connection from %s: %s (further refusals of it "
+                    "are not logged for %.0f s)",
+                    host,
+                    refused,
+                    self._refusals.every,
+                )
+            writer.transport.abort()
+            return
+        release = functools.partial(self._admission.closed, host)
         name = f"spu-register-{next(self._accepted)}"
         try:
-            self._supervisor.start(name, self._register(reader, writer, peer), critical=False)
+            self._supervisor.start(
+                name, self._register(reader, writer, peer, release), critical=False
+            )
         except RuntimeError:  # stopping
+            release()
             writer.close()
 
     async def _register(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        release: Callable[[], None],
     ) -> None:
-        """Answer the first message; hand a served SPU over to its own task."""
+        """Answer the first message; hand a served SPU over to its own task (which
+        calls ``release`` when it ends, as this does if it keeps the connection)."""
         handed_over = False
         try:
             decoder = spu_message_decoder()
@@ -187,9 +215,10 @@ class SpuServer:
                 reason = await serve_watch(first.spu_id, self._leader_changes, reader, writer, peer)
                 log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
                 return
-            handed_over = await self._answer(first, reader, writer, decoder, rest, peer)
+            handed_over = await self._answer(first, reader, writer, decoder, rest, peer, release)
         finally:
             if not handed_over:
+                release()
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
@@ -230,6 +259,7 @@ class SpuServer:
         decoder: MessageDecoder[SpuMessage],
         received: list[SpuMessage],
         peer: str,
+        release: Callable[[], None],
     ) -> bool:
         """Redirect, refuse or serve the SPU; True once its connection task owns ``writer``."""
         spu_id = register.spu_id
@@ -278,6 +308,7 @@ class SpuServer:
         task = self._supervisor.start(
             f"spu-conn-{spu_id}-{next(self._served)}", self._serve(connection), critical=False
         )
+        task.add_done_callback(lambda _: release())
         self._connections[spu_id] = connection
         self._tasks[spu_id] = task
         self.connections_changed.set()

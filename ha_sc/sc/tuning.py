@@ -24,6 +24,7 @@ from ha_sc.controllers.settings import (
 )
 from ha_sc.protocol.link_timing import report_cadence_problem
 from ha_sc.sc.catch_up import CatchUpSettings
+from ha_sc.sc.listener_limits import ListenerLimits
 from ha_sc.sc.spu_grace import FollowTiming, FollowTimingError, check_follow_timing, spu_grace
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 
@@ -45,6 +46,8 @@ class ScTuning(BaseModel):
     """The SPUs' own timings this replica's timings rest on."""
     catch_up: CatchUpSettings = Field(default_factory=CatchUpSettings)
     """How a new leader catches its cache up before acting."""
+    listeners: ListenerLimits = Field(default_factory=ListenerLimits)
+    """What one client or SPU may make this replica hold."""
 
     def follow_timing(self) -> FollowTiming:
         """The timings that decide how long SPUs take to come over to a new leader."""

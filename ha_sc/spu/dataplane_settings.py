@@ -10,7 +10,7 @@ from ha_sc.spu.storage import FsyncPolicy
 class DataPlaneSettings(BaseModel):
     """How the SPU stores, serves and replicates its partitions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     fsync: FsyncPolicy = FsyncPolicy.ALWAYS
     """When appends reach the disk (docs/storage.md); every append group is fsynced once
@@ -42,3 +42,18 @@ class DataPlaneSettings(BaseModel):
     closed segments their topic's retention time or size lets go)."""
     max_in_flight: int = Field(default=256, ge=1)
     """Requests one client connection may have unanswered; reading waits beyond it."""
+    private_max_in_flight: int = Field(default=65_536, ge=1)
+    """Requests one follower connection may have unanswered on the private port: one
+    follower sends one waiting fetch per partition it follows here, on one connection."""
+    max_connections: int = Field(default=4096, ge=1)
+    """Open connections on each data port; the next one is closed at once."""
+    max_connections_per_peer: int = Field(default=256, ge=1)
+    """Open connections on each data port from one peer host."""
+    frame_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a connection may take to send its first whole frame, or to finish a frame
+    it started, or to read answers waiting to be sent; past that it is closed."""
+    max_fetch_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Bytes answered to one fetch or replica fetch at most, whatever it asks for."""
+    max_wait_ms: int = Field(default=600_000, gt=0)
+    """The longest a fetch or replica fetch waits for records, whatever it asks for
+    (above replica_idle_wait_ms, so followers' own fetches are not cut short)."""

@@ -4,9 +4,15 @@ Each request frame is handed to the port's dispatcher, which returns the future 
 answer at once (produce: the write queue; fetch: a task that may wait). On the public
 port answers leave in request order (a client may pipeline); on the private port each
 leaves as soon as it is ready (one follower connection carries every partition it
-follows, and a fetch waiting for records must not hold the others up). Reading pauses
-while ``max_in_flight`` requests, or ``MAX_BODY_BYTES`` of their bodies, are unanswered,
-or while the socket's send buffer is full.
+follows, and a fetch waiting for records must not hold the others up). Before each
+frame is handed on, the stream waits while ``max_in_flight`` requests, or
+``MAX_BODY_BYTES`` of their bodies, are unanswered; reading pauses while the socket's
+send buffer is past ``HIGH_WATER``. A connection that takes longer than
+``frame_timeout`` to send its first whole frame, to finish a frame it started, or to
+take answers waiting in a full send buffer, is closed. So one connection holds at most
+about: the read chunk and one frame being decoded (``MAX_DATA_FRAME``), the bodies in
+flight, ``HIGH_WATER`` plus ``max_in_flight`` answers (each capped by the port's
+``max_fetch_bytes``) to send.
 A frame that cannot be decoded ends the connection (only that one).
 """
 
@@ -16,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +35,14 @@ READ_CHUNK = 1 << 20
 HIGH_WATER = 8 << 20
 """Bytes buffered for sending past which reading waits for the socket to drain."""
 MAX_BODY_BYTES = 64 << 20
-"""Bytes of request bodies unanswered past which reading waits (one larger request
-still goes through alone)."""
+"""Bytes in flight past which reading waits: request bodies unanswered and, on an
+in-order (public) port, the bytes each unanswered fetch may be answered with (its
+``max_bytes``, capped by ``max_answer``). One larger request still goes through alone."""
+
+MAX_SEND_BUFFER = 256 << 20
+"""Bytes of answers waiting to be sent past which the connection is closed: on the
+private port many waiting fetches may be answered at once while their follower
+reads nothing, and reading new requests pausing does not stop those."""
 
 Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
 
@@ -43,12 +56,18 @@ class RequestStream:
         *,
         in_order: bool,
         max_in_flight: int,
+        frame_timeout: float,
+        max_answer: int = MAX_BODY_BYTES,
+        max_send_buffer: int = MAX_SEND_BUFFER,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._dispatch = dispatch
         self._in_order = in_order
         self._max_in_flight = max_in_flight
+        self._frame_timeout = frame_timeout
+        self._max_answer = max_answer
+        self._max_send_buffer = max_send_buffer
         self._queue: collections.deque[asyncio.Future[Frame]] = collections.deque()
         self._in_flight: dict[asyncio.Future[Frame], int] = {}
         self._body_bytes = 0
@@ -59,25 +78,75 @@ class RequestStream:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
     async def run(self) -> None:
-        """Serve until the peer closes, the framing breaks, or cancellation."""
+        """Serve until the peer closes, the framing breaks, a timeout, or cancellation."""
         decoder = request_decoder()
+        deadline: float | None = time.monotonic() + self._frame_timeout
         try:
             while self._failed is None:
-                await self._room.wait()
-                transport = self._writer.transport
-                if transport.get_write_buffer_size() > HIGH_WATER:
-                    await self._writer.drain()
-                data = await self._reader.read(READ_CHUNK)
+                while (frame := decoder.pop()) is not None:
+                    await self._room.wait()
+                    if self._failed is not None or not await self._drained():
+                        return
+                    header, body = frame
+                    self._accept(self._dispatch(header, body), self._weight(header, body))
+                    deadline = None
+                if not await self._drained():
+                    return
+                if decoder.buffered and deadline is None:
+                    deadline = time.monotonic() + self._frame_timeout
+                data = await self._read(deadline)
                 if not data:
                     return
-                for header, body in decoder.feed(data):
-                    self._accept(self._dispatch(header, body), len(body))
+                decoder.push(data)
         except DataFrameError as exc:
             log.warning("data connection from %s: %s; closing it", self.peer, exc)
         except (ConnectionError, OSError) as exc:
             log.debug("data connection from %s: %s", self.peer, exc)
         finally:
             await self._close()
+
+    async def _read(self, deadline: float | None) -> bytes:
+        """The next bytes, or b"" once the peer closed or ``deadline`` passed without a
+        whole frame."""
+        if deadline is None:
+            return await self._reader.read(READ_CHUNK)
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                return await self._reader.read(READ_CHUNK)
+        except TimeoutError:
+            log.warning(
+                "data connection from %s: no whole frame within %.1f s; closing it",
+                self.peer,
+                self._frame_timeout,
+            )
+            return b""
+
+    async def _drained(self) -> bool:
+        """Wait while the send buffer is past HIGH_WATER; False when the peer took
+        nothing of it for ``frame_timeout``."""
+        if self._writer.transport.get_write_buffer_size() <= HIGH_WATER:
+            return True
+        try:
+            async with asyncio.timeout(self._frame_timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            log.warning(
+                "data connection from %s: read none of its answers for %.1f s; closing it",
+                self.peer,
+                self._frame_timeout,
+            )
+            self._writer.transport.abort()  # what it did not read is dropped, not flushed
+            return False
+        return True
+
+    def _weight(self, header: Any, body: bytes) -> int:
+        """Bytes this request holds until answered: its body, and on an in-order port the
+        answer it may get (answers queue there behind the oldest)."""
+        if not self._in_order:
+            return len(body)
+        asked = getattr(header, "max_bytes", 0)
+        answer = min(asked, self._max_answer) if isinstance(asked, int) else 0
+        return len(body) + answer
 
     def _accept(self, answer: asyncio.Future[Frame], body_bytes: int) -> None:
         self._in_flight[answer] = body_bytes
@@ -116,6 +185,16 @@ class RequestStream:
             self._cannot_send(str(exc))
             return
         self._writer.writelines(frame)
+        waiting = self._writer.transport.get_write_buffer_size()
+        if waiting > self._max_send_buffer:
+            log.warning(
+                "data connection from %s: %d bytes of answers wait unread (max %d); closing it",
+                self.peer,
+                waiting,
+                self._max_send_buffer,
+            )
+            self._writer.transport.abort()
+            self._fail("answers unread")
 
     def _cannot_send(self, problem: str) -> None:
         log.error("data connection from %s: cannot send an answer: %s", self.peer, problem)
@@ -142,3 +221,9 @@ class RequestStream:
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
+
+
+def _loop_time(deadline: float) -> float:
+    """``deadline`` (time.monotonic) on the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())

@@ -26,6 +26,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchResponse,
 )
 from ha_sc.spu.dataplane import serving
+from ha_sc.spu.dataplane.admission import RequestCaps, capped
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
 from ha_sc.spu.dataplane.serving import Frame
 from ha_sc.telemetry.metrics_spu import DataTraffic
@@ -41,8 +42,14 @@ _RESULT_TYPES = {
 class Dispatcher:
     """Turns each decoded request frame into the future of its answer."""
 
-    def __init__(self, registry: ReplicaRegistry, traffic: DataTraffic | None = None) -> None:
+    def __init__(
+        self,
+        registry: ReplicaRegistry,
+        traffic: DataTraffic | None = None,
+        caps: RequestCaps | None = None,
+    ) -> None:
         self._registry = registry
+        self._caps = caps
         self.traffic = traffic if traffic is not None else DataTraffic()
         """Produce and fetch totals, read by the SPU's metrics."""
 
@@ -50,12 +57,13 @@ class Dispatcher:
         if isinstance(header, ProduceRequest):
             return self._produce(header, body)
         if isinstance(header, FetchRequest):
-            return self._fetch(header)
+            return self._fetch(header if self._caps is None else capped(header, self._caps))
         return self._refuse(header, "the public port takes produce and fetch")
 
     def private(self, header: Any, body: bytes) -> asyncio.Future[Frame]:
         if isinstance(header, ReplicaFetchRequest):
-            return self._replica_fetch(header)
+            request = header if self._caps is None else capped(header, self._caps)
+            return self._replica_fetch(request)
         return self._refuse(header, "the private port takes replica_fetch")
 
     def _produce(self, request: ProduceRequest, body: bytes) -> asyncio.Future[Frame]:

@@ -2,6 +2,8 @@
 
 A port that cannot be bound (in use) is retried every second, with an error logged
 the first time and every 30 s after: the SPU's control link goes on meanwhile.
+A connection past the port's ``max_connections`` or ``max_connections_per_peer`` is
+closed at once (logged once per peer per 30 s).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import time
 
 from ha_sc.protocol import parse_address
+from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.spu.dataplane.admission import PortLimits
 from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
 
 log = logging.getLogger("ha_sc.spu.dataplane")
@@ -25,13 +29,15 @@ class DataPort:
     """One listening port (public or private) and its open connections."""
 
     def __init__(
-        self, name: str, address: str, dispatch: Dispatch, *, in_order: bool, max_in_flight: int
+        self, name: str, address: str, dispatch: Dispatch, *, in_order: bool, limits: PortLimits
     ) -> None:
         self.name = name
         self.address = address
         self._dispatch = dispatch
         self._in_order = in_order
-        self._max_in_flight = max_in_flight
+        self._limits = limits
+        self.admission = Admission(limits.max_connections, limits.max_connections_per_peer)
+        self._refusals = RefusalLog()
         self._connections: dict[asyncio.Task[None], RequestStream] = {}
         self.bound = asyncio.Event()
 
@@ -69,12 +75,38 @@ class DataPort:
             await asyncio.wait(connections, timeout=CLOSE_WAIT)
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        refused = self.admission.refusal(host)
+        if refused is not None:
+            if self._refusals.due(host, time.monotonic()):
+                log.warning(
+                    "%s port: refused a connection from %s: %s (further refusals of it "
+                    "are not logged for %.0f s)",
+                    self.name,
+                    host,
+                    refused,
+                    self._refusals.every,
+                )
+            writer.transport.abort()
+            return
+        try:
+            await self._serve_connection(reader, writer)
+        finally:
+            self.admission.closed(host)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         stream = RequestStream(
             reader,
             writer,
             self._dispatch,
             in_order=self._in_order,
-            max_in_flight=self._max_in_flight,
+            max_in_flight=self._limits.max_in_flight,
+            frame_timeout=self._limits.first_frame_timeout,
+            max_answer=self._limits.max_answer,
+            max_send_buffer=self._limits.max_send_buffer,
         )
         task = asyncio.current_task()
         assert task is not None

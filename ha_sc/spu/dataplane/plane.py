@@ -26,10 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ha_sc.spu.control_state import ControlState
+from ha_sc.spu.dataplane.admission import PortLimits, RequestCaps
+from ha_sc.spu.dataplane.connection import MAX_SEND_BUFFER
 from ha_sc.spu.dataplane.dispatch import Dispatcher
 from ha_sc.spu.dataplane.listener import DataPort
 from ha_sc.spu.dataplane.offsets import HostedOffsets
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import StorageError
 from ha_sc.tasks import Supervisor
@@ -54,21 +57,22 @@ class DataPlane:
             connect_timeout=settings.connect_timeout,
         )
         self.offsets = HostedOffsets(self.registry, settings.logs_dir)
-        dispatcher = Dispatcher(self.registry)
+        caps = RequestCaps(max_fetch_bytes=data.max_fetch_bytes, max_wait_ms=data.max_wait_ms)
+        dispatcher = Dispatcher(self.registry, caps=caps)
         self.traffic = dispatcher.traffic
         self.public = DataPort(
             "public",
             settings.public_address,
             dispatcher.public,
             in_order=True,
-            max_in_flight=data.max_in_flight,
+            limits=_port_limits(data, data.max_in_flight),
         )
         self.private = DataPort(
             "private",
             settings.private_address,
             dispatcher.private,
             in_order=False,
-            max_in_flight=1_000_000,
+            limits=_port_limits(data, data.private_max_in_flight),
         )
         self._changed = asyncio.Event()
         self._changed.set()
@@ -118,3 +122,14 @@ class DataPlane:
                             registry.hw_moved.add(replica)  # its checkpoint is due later
                     except (OSError, StorageError) as exc:  # the write path reports these
                         log.debug("replica %s: hw checkpoint: %s", replica.key, exc)
+
+
+def _port_limits(data: DataPlaneSettings, max_in_flight: int) -> PortLimits:
+    return PortLimits(
+        max_connections=data.max_connections,
+        max_connections_per_peer=data.max_connections_per_peer,
+        first_frame_timeout=data.frame_timeout,
+        max_in_flight=max_in_flight,
+        max_answer=data.max_fetch_bytes,
+        max_send_buffer=MAX_SEND_BUFFER,
+    )
