@@ -16,6 +16,7 @@ from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.secret_file import SecretFileError, read_secret
 from ha_sc.telemetry.tracing import SC_SERVICE, sc_resource
 
 SWITCH_INTERVAL = 0.0005
@@ -55,10 +56,16 @@ def sc() -> None:
     help="host:port of another replica's Raft node (repeat for each).",
 )
 @click.option(
+    "--raft-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) holding the Raft group's shared secret: Raft traffic is "
+    "encrypted and authenticated with it; every replica needs the same one.",
+)
+@click.option(
     "--allow-unauthenticated-raft",
     is_flag=True,
-    help="Start although --raft-address is not loopback: the Raft port is not "
-    "authenticated, whoever reaches it can run code in this replica.",
+    help="Start although --raft-address is not loopback and there is no "
+    "--raft-secret-file: whoever reaches the Raft port can run code in this replica.",
 )
 @click.option(
     "--etcd-endpoint",
@@ -143,6 +150,7 @@ def run(
     data_dir: Path | None,
     raft_address: str,
     raft_peers: tuple[str, ...],
+    raft_secret_file: Path | None,
     allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
@@ -171,6 +179,7 @@ def run(
         "data_dir": data_dir,
         "raft_address": raft_address,
         "raft_peers": raft_peers,
+        "raft_secret_file": raft_secret_file,
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
@@ -191,6 +200,11 @@ def run(
         raise click.BadParameter(str(invalid), param_hint="'--config'") from None
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    if raft_secret_file is not None:
+        try:
+            read_secret(raft_secret_file)  # refused here, before anything is opened
+        except SecretFileError as unusable:
+            raise click.BadParameter(str(unusable), param_hint="'--raft-secret-file'") from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

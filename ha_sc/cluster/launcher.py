@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ha_sc.cluster import ports
+from ha_sc.cluster.credentials import raft_secret_file
 from ha_sc.cluster.layout import (
     ClusterLayout,
     EtcdEntry,
@@ -179,6 +180,7 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
     ]  # fmt: skip
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]
+        args += ["--raft-secret-file", str(raft_secret_file(directory))]
         for other in layout.replicas:
             if other.id != replica.id:
                 args += ["--raft-peer", other.raft]
