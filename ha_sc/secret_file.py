@@ -15,11 +15,9 @@ class SecretFileError(ValueError):
     """A secret file that cannot be used; the message names the file, never its content."""
 
 
-def read_secret(path: Path) -> str:
-    """The secret in ``path``: its one line, surrounding whitespace removed.
-
-    Refused with a reason: a missing or unreadable file, an empty or short secret, a
-    file other users may read (it must be mode 0600 or stricter)."""
+def read_private_text(path: Path) -> str:
+    """The text of ``path``, refused with a reason if it is missing or unreadable, or if
+    other users may read it (it must be mode 0600 or stricter)."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
@@ -30,8 +28,21 @@ def read_secret(path: Path) -> str:
             f"secret file {path}: other users may read it (mode {stat.S_IMODE(mode):o}); "
             "chmod 600 it"
         )
-    secret = text.strip()
-    if len(secret) < MIN_SECRET_LENGTH or any(c.isspace() for c in secret):
+    return text
+
+
+def is_usable_secret(secret: str) -> bool:
+    """Long enough, and one word."""
+    return len(secret) >= MIN_SECRET_LENGTH and not any(c.isspace() for c in secret)
+
+
+def read_secret(path: Path) -> str:
+    """The secret in ``path``: its one line, surrounding whitespace removed.
+
+    Refused with a reason: a missing or unreadable file, an empty or short secret, a
+    file other users may read."""
+    secret = read_private_text(path).strip()
+    if not is_usable_secret(secret):
         raise SecretFileError(
             f"secret file {path}: must hold one secret of at least {MIN_SECRET_LENGTH} "
             "characters without spaces"

@@ -16,6 +16,7 @@ from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.sc.spu_tokens import read_spu_tokens
 from ha_sc.secret_file import SecretFileError, read_secret
 from ha_sc.telemetry.tracing import SC_SERVICE, sc_resource
 
@@ -92,6 +93,12 @@ def sc() -> None:
     help="host:port where SPUs connect (the leader serves it; standbys redirect).",
 )
 @click.option(
+    "--spu-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) of SPU registration tokens, a line '<spu id> <token>' per SPU; "
+    "an SPU without the right token is refused.  [default: SPUs register unauthenticated]",
+)
+@click.option(
     "--status-interval",
     type=Duration(),
     default=5.0,
@@ -156,6 +163,7 @@ def run(
     etcd_root: str,
     public_address: str,
     private_address: str,
+    spu_tokens: Path | None,
     status_interval: float,
     lease_ttl: float | None,
     renew_deadline: float | None,
@@ -185,6 +193,7 @@ def run(
         "etcd_root": etcd_root,
         "public_address": public_address,
         "private_address": private_address,
+        "spu_tokens": spu_tokens,
         "lease_ttl": lease_ttl,
         "renew_deadline": renew_deadline,
         "renew_interval": renew_interval,
@@ -205,6 +214,11 @@ def run(
             read_secret(raft_secret_file)  # refused here, before anything is opened
         except SecretFileError as unusable:
             raise click.BadParameter(str(unusable), param_hint="'--raft-secret-file'") from None
+    if spu_tokens is not None:
+        try:
+            read_spu_tokens(spu_tokens)
+        except SecretFileError as unusable:
+            raise click.BadParameter(str(unusable), param_hint="'--spu-tokens'") from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

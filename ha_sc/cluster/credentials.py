@@ -5,9 +5,10 @@ readable by every user of the host)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from ha_sc.secret_file import new_secret, write_secret
+from ha_sc.secret_file import new_secret, read_secret, write_secret
 
 SECRETS_DIR = "secrets"
 
@@ -22,3 +23,18 @@ def _ensured(path: Path) -> Path:
 def raft_secret_file(directory: Path) -> Path:
     """The Raft group's shared secret (made on first use)."""
     return _ensured(directory / SECRETS_DIR / "raft.secret")
+
+
+def spu_token_file(directory: Path, spu_id: int) -> Path:
+    """SPU ``spu_id``'s registration token (made on first use)."""
+    return _ensured(directory / SECRETS_DIR / f"spu-{spu_id}.token")
+
+
+def spu_tokens_file(directory: Path, spu_ids: Iterable[int]) -> Path:
+    """The SC's table of SPU tokens (``<id> <token>`` lines), written anew from the SPUs'
+    token files so that an SPU added to the cluster is in it."""
+    lines = [f"{spu_id} {read_secret(spu_token_file(directory, spu_id))}" for spu_id in spu_ids]
+    path = directory / SECRETS_DIR / "spu-tokens"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_secret(path, "\n".join(lines))
+    return path

@@ -30,6 +30,7 @@ from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.replica_metrics import replica_metrics
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
+from ha_sc.sc.spu_tokens import SpuTokens, read_spu_tokens
 from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 
@@ -130,6 +131,23 @@ class ScReplica:
         await kv.hand_over_leadership(to, timeout=timeout)
         log.info("sc %s handed raft leadership to %s", self.replica_id, kv.raft_leader())
 
+    def _spu_tokens(self) -> SpuTokens | None:
+        path = self.settings.spu_tokens
+        if path is None:
+            log.warning(
+                "sc %s: SPU registration unauthenticated (no --spu-tokens): an SPU's word "
+                "for its id is taken",
+                self.replica_id,
+            )
+            return None
+        tokens = read_spu_tokens(path)
+        log.info(
+            "sc %s: SPU registration needs a token; %d SPUs have one",
+            self.replica_id,
+            len(tokens.tokens),
+        )
+        return tokens
+
     # running
 
     async def run(self) -> int:
@@ -149,6 +167,7 @@ class ScReplica:
             hold=tuning.spu_link.hold,
             warm_interval=tuning.spu_link.warm_interval,
             spu=tuning.spu,
+            tokens=self._spu_tokens(),
         )
         metrics = replica_metrics(
             self.settings,

@@ -52,6 +52,9 @@ class ScSettings(BaseModel):
     """host:port of this replica's public API (clients, CLI)."""
     private_address: str = "127.0.0.1:9004"
     """host:port where SPUs connect to the leader."""
+    spu_tokens: Path | None = None
+    """File of SPU registration tokens, a line ``<id> <token>`` per SPU (None: SPUs
+    register unauthenticated)."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
     lease_ttl: float | None = Field(default=None, gt=0)
