@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
+from ha_sc.api.access import ApiTokens, access_middleware
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
@@ -51,18 +52,25 @@ def create_app(
     watch_heartbeat: float = 15.0,
     limits: TopicLimits = DEFAULT_LIMITS,
     metrics: ScMetrics | None = None,
+    tokens: ApiTokens | None = None,
 ) -> web.Application:
     """The public API of one replica.
 
     ``ready`` tells whether the cache did its first full sync (the replica passes
     its dispatchers' ``ready`` events); without it, a cache that reflects some KV
     revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``
-    and counts the API's writes refused for a newer epoch.
+    and counts the API's writes refused for a newer epoch. ``tokens``, if given, are
+    the bearer tokens a request needs (``ha_sc.api.access``); without, the API is open.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
     app = web.Application(
-        middlewares=[tracing_middleware, idempotency_middleware, problem_middleware]
+        middlewares=[
+            tracing_middleware,
+            *([] if tokens is None else [access_middleware(tokens)]),
+            idempotency_middleware,
+            problem_middleware,
+        ]
     )
     app[LEDGER] = RequestLedger()
     ctx = ApiContext(
@@ -100,6 +108,7 @@ class ApiServer:
         shutdown_timeout: float = 5.0,
         limits: TopicLimits = DEFAULT_LIMITS,
         metrics: ScMetrics | None = None,
+        tokens: ApiTokens | None = None,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -109,6 +118,7 @@ class ApiServer:
             watch_heartbeat=watch_heartbeat,
             limits=limits,
             metrics=metrics,
+            tokens=tokens,
         )
         self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
 

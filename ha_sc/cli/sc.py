@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from ha_sc.api.access import read_api_tokens
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
@@ -99,6 +100,13 @@ def sc() -> None:
     "an SPU without the right token is refused.  [default: SPUs register unauthenticated]",
 )
 @click.option(
+    "--api-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) of public API bearer tokens, a line '<read|admin> <token>' "
+    "each: reads need either, writes admin; /healthz, /readyz, /metrics stay open.  "
+    "[default: the API is open]",
+)
+@click.option(
     "--status-interval",
     type=Duration(),
     default=5.0,
@@ -164,6 +172,7 @@ def run(
     public_address: str,
     private_address: str,
     spu_tokens: Path | None,
+    api_tokens: Path | None,
     status_interval: float,
     lease_ttl: float | None,
     renew_deadline: float | None,
@@ -194,6 +203,7 @@ def run(
         "public_address": public_address,
         "private_address": private_address,
         "spu_tokens": spu_tokens,
+        "api_tokens": api_tokens,
         "lease_ttl": lease_ttl,
         "renew_deadline": renew_deadline,
         "renew_interval": renew_interval,
@@ -219,6 +229,11 @@ def run(
             read_spu_tokens(spu_tokens)
         except SecretFileError as unusable:
             raise click.BadParameter(str(unusable), param_hint="'--spu-tokens'") from None
+    if api_tokens is not None:
+        try:
+            read_api_tokens(api_tokens)
+        except SecretFileError as unusable:
+            raise click.BadParameter(str(unusable), param_hint="'--api-tokens'") from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

@@ -17,6 +17,7 @@ from typing import Any
 from election.api import Candidate
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.api.access import ApiTokens, read_api_tokens
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.replica_view import KnownLeader, RaftGroup
 from ha_sc.awake import watch_loop
@@ -148,6 +149,24 @@ class ScReplica:
         )
         return tokens
 
+    def _api_tokens(self) -> ApiTokens | None:
+        path = self.settings.api_tokens
+        if path is None:
+            log.warning(
+                "sc %s: public API unauthenticated (no --api-tokens): anyone who reaches "
+                "it may read and write",
+                self.replica_id,
+            )
+            return None
+        tokens = read_api_tokens(path)
+        log.info(
+            "sc %s: public API needs a bearer token (%d known); /healthz, /readyz and "
+            "/metrics stay open",
+            self.replica_id,
+            len(tokens.roles),
+        )
+        return tokens
+
     # running
 
     async def run(self) -> int:
@@ -197,6 +216,7 @@ class ScReplica:
             ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
             limits=self.settings.topic_limits(),
             metrics=metrics,
+            tokens=self._api_tokens(),
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

@@ -55,6 +55,9 @@ class ScSettings(BaseModel):
     spu_tokens: Path | None = None
     """File of SPU registration tokens, a line ``<id> <token>`` per SPU (None: SPUs
     register unauthenticated)."""
+    api_tokens: Path | None = None
+    """File of public API bearer tokens, a line ``<read|admin> <token>`` each (None:
+    the API is open)."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
     lease_ttl: float | None = Field(default=None, gt=0)
