@@ -25,6 +25,20 @@ def raft_secret_file(directory: Path) -> Path:
     return _ensured(directory / SECRETS_DIR / "raft.secret")
 
 
+def api_tokens_file(directory: Path) -> Path:
+    """The replicas' API token table, one admin token (``admin.token``, made on first
+    use) in it; written anew from that token."""
+    admin = _ensured(directory / SECRETS_DIR / "admin.token")
+    path = directory / SECRETS_DIR / "api-tokens"
+    write_secret(path, f"admin {read_secret(admin)}")
+    return path
+
+
+def admin_token_file(directory: Path) -> Path:
+    """The public API admin token the launcher and the CLI send."""
+    return directory / SECRETS_DIR / "admin.token"
+
+
 def spu_token_file(directory: Path, spu_id: int) -> Path:
     """SPU ``spu_id``'s registration token (made on first use)."""
     return _ensured(directory / SECRETS_DIR / f"spu-{spu_id}.token")

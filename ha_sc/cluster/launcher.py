@@ -10,7 +10,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ha_sc.cluster import ports
-from ha_sc.cluster.credentials import raft_secret_file, spu_token_file, spu_tokens_file
+from ha_sc.cluster.credentials import (
+    api_tokens_file,
+    raft_secret_file,
+    spu_token_file,
+    spu_tokens_file,
+)
 from ha_sc.cluster.layout import (
     ClusterLayout,
     EtcdEntry,
@@ -179,6 +184,8 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         *layout.trace_flags(replica.id),
         "--spu-tokens", str(spu_tokens_file(directory, [spu.id for spu in layout.spus])),
     ]  # fmt: skip
+    if layout.api_token_file is not None:
+        args += ["--api-tokens", str(api_tokens_file(directory))]
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]
         args += ["--raft-secret-file", str(raft_secret_file(directory))]

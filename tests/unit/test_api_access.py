@@ -100,10 +100,8 @@ async def test_each_role_may_do_what_it_is_given_and_no_more(
     wrong = {
         call: status
         for call, status in answered.items()
-        if ((expected := _expected(*call)) is not None
-        and status != expected)
-        or (expected is None
-        and status in (401, 403))
+        if ((expected := _expected(*call)) is not None and status != expected)
+        or (expected is None and status in (401, 403))
     }
     assert not wrong, wrong
     assert answered[("DELETE", "/api/v1/topics/orders", "admin")] == 404  # reached the handler
