@@ -31,7 +31,7 @@ from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.replica_metrics import replica_metrics
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
-from ha_sc.sc.spu_tokens import SpuTokens, read_spu_tokens
+from ha_sc.sc.spu_tokens import SpuTokenFile
 from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 
@@ -132,7 +132,7 @@ class ScReplica:
         await kv.hand_over_leadership(to, timeout=timeout)
         log.info("sc %s handed raft leadership to %s", self.replica_id, kv.raft_leader())
 
-    def _spu_tokens(self) -> SpuTokens | None:
+    def _spu_tokens(self) -> SpuTokenFile | None:
         path = self.settings.spu_tokens
         if path is None:
             log.warning(
@@ -141,11 +141,11 @@ class ScReplica:
                 self.replica_id,
             )
             return None
-        tokens = read_spu_tokens(path)
+        tokens = SpuTokenFile(path)
         log.info(
             "sc %s: SPU registration needs a token; %d SPUs have one",
             self.replica_id,
-            len(tokens.tokens),
+            len(tokens.current().tokens),
         )
         return tokens
 

@@ -50,7 +50,7 @@ from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
-from ha_sc.sc.spu_tokens import SpuTokens
+from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.tracing_spans import status_received
 
@@ -74,7 +74,7 @@ class SpuServer:
         hold: float = _LINK.hold,
         warm_interval: float = _LINK.warm_interval,
         spu: AssumedSpuSettings | None = None,
-        tokens: SpuTokens | None = None,
+        tokens: SpuTokens | SpuTokenFile | None = None,
     ) -> None:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
         timings they must fit (default: the SPU's defaults); ``tokens`` the SPU

@@ -6,6 +6,7 @@ The file has one line per SPU, ``<id> <token>``; blank lines and lines starting 
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ha_sc.secret_file import (
     is_usable_secret,
     read_private_text,
 )
+
+log = logging.getLogger("ha_sc.sc.spu")
 
 _NO_TOKEN = "\0" * MIN_SECRET_LENGTH
 """Compared against when an id is unknown, so an unknown id takes as long as a known one."""
@@ -64,3 +67,40 @@ def parse_spu_tokens(text: str, source: str) -> SpuTokens:
 def read_spu_tokens(path: Path) -> SpuTokens:
     """The table in the file at ``path`` (mode 0600 or stricter)."""
     return parse_spu_tokens(read_private_text(path), str(path))
+
+
+class SpuTokenFile:
+    """The table in a file, read again when the file changes (an SPU added to the
+    cluster is accepted without restarting the replicas); a change that cannot be read
+    keeps the table last read, and says why in the log."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp = self._stamp_now()
+        self._tokens = read_spu_tokens(path)
+
+    def _stamp_now(self) -> tuple[int, int] | None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
+    def current(self) -> SpuTokens:
+        stamp = self._stamp_now()
+        if stamp is not None and stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._tokens = read_spu_tokens(self._path)
+                log.info(
+                    "spu token file %s read again: %d SPUs", self._path, len(self._tokens.tokens)
+                )
+            except SecretFileError as unusable:
+                log.warning(
+                    "%s; keeping the %d tokens read before", unusable, len(self._tokens.tokens)
+                )
+        return self._tokens
+
+    def refusal(self, spu_id: int, token: str | None) -> str | None:
+        """Why a registration as ``spu_id`` with ``token`` is refused; None if it is not."""
+        return self.current().refusal(spu_id, token)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,8 +37,8 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc import spu_connection
 from ha_sc.sc.spu_server import SpuServer
-from ha_sc.sc.spu_tokens import parse_spu_tokens
-from ha_sc.secret_file import SecretFileError
+from ha_sc.sc.spu_tokens import SpuTokenFile, parse_spu_tokens
+from ha_sc.secret_file import SecretFileError, write_secret
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from tests.waiting import eventually
@@ -627,3 +628,17 @@ def test_a_bad_token_table_is_refused_naming_the_line(text: str, error: str) -> 
     with pytest.raises(SecretFileError, match=error) as refused:
         parse_spu_tokens(text, "f")
     assert TOKEN_5001 not in str(refused.value)
+
+
+def test_a_token_file_is_read_again_when_it_changes(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spu-tokens"
+    write_secret(path, f"5001 {TOKEN_5001}")
+    table = SpuTokenFile(path)
+    assert table.refusal(5002, TOKEN_5002) == "spu 5002 has no registration token at this SC"
+    write_secret(path, f"5001 {TOKEN_5001}\n5002 {TOKEN_5002}")  # an SPU added
+    assert table.refusal(5002, TOKEN_5002) is None
+    write_secret(path, "5003")  # a broken edit keeps what was read before
+    assert table.refusal(5002, TOKEN_5002) is None
+    assert "expected '<spu id> <token>'; keeping the 2 tokens read before" in logs.text
