@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pysyncobj.utility import TcpUtility, UtilityException
 
 from ha_sc.kv.raft import RaftKv
 from ha_sc.secret_file import new_secret
@@ -80,6 +81,25 @@ async def test_a_node_with_the_wrong_secret_cannot_join_read_or_disturb(
         assert not any(intruder.is_connected(a) for a in members)
     finally:
         await intruder.close()
+
+
+@pytest.mark.parametrize("password", [None, "not-the-group-secret-at-all"])
+async def test_the_admin_commands_of_the_raft_port_need_the_secret(
+    group: list[RaftKv], password: str | None
+) -> None:
+    """pysyncobj's own ``status`` and ``add`` commands (what syncobj_admin sends) get
+    no answer and change nothing without the group's secret."""
+    members = group[0].members()
+    [stranger] = free_addresses(1)
+    utility = TcpUtility(password=password, timeout=2.0)
+    for command in (["status"], ["add", stranger]):
+        with pytest.raises(UtilityException):
+            await asyncio.to_thread(utility.executeCommand, group[0].address, command)
+    await group[0].create("topics", "after", b"{}")
+    assert group[0].members() == members
+    with_secret = TcpUtility(password=GROUP_SECRET, timeout=5.0)
+    status = await asyncio.to_thread(with_secret.executeCommand, group[0].address, ["status"])
+    assert status["self"] is not None  # the same command with the secret is answered
 
 
 def _file_creating_pickle(target: Path) -> bytes:
