@@ -4,6 +4,7 @@ admin token (or the one --token-file names)."""
 from __future__ import annotations
 
 import json
+import stat
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -53,6 +54,11 @@ def test_the_cli_sends_the_cluster_admin_token_and_others_are_refused(
     assert _status_of(f"http://{public}/api/v1/topics") == 401
     assert _status_of(f"http://{public}/healthz") == 200
 
+    secrets = sorted((cluster_dir / "secrets").iterdir())
+    assert {p.name for p in secrets} >= {"raft.secret", "spu-5001.token", "admin.token"}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in secrets)
     logs = "".join(p.read_text() for p in (cluster_dir / "logs").glob("*.log"))
     assert "public API needs a bearer token" in logs
+    assert "traffic encrypted with the group secret" in logs
+    assert "SPU registration needs a token" in logs
     assert admin not in logs and read_secret(wrong) not in logs
