@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -219,21 +220,17 @@ def run(
         raise click.BadParameter(str(invalid), param_hint="'--config'") from None
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
-    if raft_secret_file is not None:
+    secret_files: tuple[tuple[str, Path | None, Callable[[Path], object]], ...] = (
+        ("--raft-secret-file", raft_secret_file, read_secret),
+        ("--spu-tokens", spu_tokens, read_spu_tokens),
+        ("--api-tokens", api_tokens, read_api_tokens),
+    )
+    for flag, path, read in secret_files:  # refused here, before anything is opened
         try:
-            read_secret(raft_secret_file)  # refused here, before anything is opened
+            if path is not None:
+                read(path)
         except SecretFileError as unusable:
-            raise click.BadParameter(str(unusable), param_hint="'--raft-secret-file'") from None
-    if spu_tokens is not None:
-        try:
-            read_spu_tokens(spu_tokens)
-        except SecretFileError as unusable:
-            raise click.BadParameter(str(unusable), param_hint="'--spu-tokens'") from None
-    if api_tokens is not None:
-        try:
-            read_api_tokens(api_tokens)
-        except SecretFileError as unusable:
-            raise click.BadParameter(str(unusable), param_hint="'--api-tokens'") from None
+            raise click.BadParameter(str(unusable), param_hint=f"'{flag}'") from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

@@ -7,24 +7,16 @@ import json
 import stat
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ha_sc.secret_file import new_secret, read_secret, write_secret
-from tests.integration.test_cluster_cli import ha_sc, retire
+from tests.integration.test_cluster_cli import cluster_dir, ha_sc
+
+__all__ = ["cluster_dir"]  # the fixture: a cluster directory, `cluster down` after
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
-
-
-@pytest.fixture
-def cluster_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "cluster"
-    try:
-        yield directory
-    finally:
-        retire(directory)
 
 
 def _status_of(url: str) -> int:

@@ -18,6 +18,7 @@ from pysyncobj.utility import TcpUtility, UtilityException
 
 from ha_sc.kv.raft import RaftKv
 from ha_sc.secret_file import new_secret
+from tests.harnesses import RaftHarness
 from tests.net import free_addresses
 from tests.waiting import eventually
 
@@ -29,23 +30,12 @@ GROUP_SECRET = new_secret()
 @pytest.fixture
 async def group(tmp_path: Path) -> AsyncIterator[list[RaftKv]]:
     """Three Raft KV nodes on loopback sharing ``GROUP_SECRET``, with a leader."""
-    addresses = free_addresses(3)
-    nodes = [
-        RaftKv(
-            address,
-            [a for a in addresses if a != address],
-            tmp_path / f"node{i}",
-            secret=GROUP_SECRET,
-        )
-        for i, address in enumerate(addresses)
-    ]
+    harness = RaftHarness(tmp_path, secret=GROUP_SECRET)
     try:
-        for node in nodes:
-            await node.wait_ready()
-        yield nodes
+        await harness.start()
+        yield harness.nodes
     finally:
-        for node in nodes:
-            await node.close()
+        await harness.close()
 
 
 def _leader(nodes: list[RaftKv]) -> str | None:
