@@ -42,6 +42,17 @@ def test_the_cli_sends_the_cluster_admin_token_and_others_are_refused(
     refused = ha_sc(cluster_dir, "--token-file", str(wrong), "topic", "list", check=False)
     assert refused.returncode == 1 and "bearer token is not known" in refused.stderr
 
+    named = ha_sc(
+        cluster_dir,
+        "--token-file",
+        str(cluster_dir / "secrets" / "admin.token"),
+        "topic",
+        "delete",
+        "orders",
+    )
+    assert named.returncode == 0
+    assert "orders" not in ha_sc(cluster_dir, "topic", "list").stdout
+
     public = json.loads((cluster_dir / "cluster.json").read_text())["replicas"][0]["public"]
     assert _status_of(f"http://{public}/api/v1/topics") == 401
     assert _status_of(f"http://{public}/healthz") == 200
