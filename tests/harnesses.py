@@ -52,7 +52,7 @@ class RaftHarness:
 
     name = "raft"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, secret: str | None = None) -> None:
         addresses = free_addresses(3)
         self.nodes = [
             RaftKv(
@@ -60,6 +60,7 @@ class RaftHarness:
                 [a for a in addresses if a != address],
                 data_dir / f"node{index}",
                 history_size=SMALL_HISTORY,
+                secret=secret,
             )
             for index, address in enumerate(addresses)
         ]

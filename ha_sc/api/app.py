@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ha_sc.api import cluster, members, openapi, partitions, spus, topics, watch
+from ha_sc.api.access import ApiTokens, access_middleware
 from ha_sc.api.context import CONTEXT, ApiContext
 from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.peer_requests import PeerRequests
@@ -60,6 +61,7 @@ def create_app(
     metrics: ScMetrics | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
+    tokens: ApiTokens | None = None,
 ) -> web.Application:
     """The public API of one replica.
 
@@ -68,7 +70,9 @@ def create_app(
     revision counts as synced. ``metrics``, if given, is served on ``GET /metrics``
     and counts the API's writes refused for a newer epoch. A request body larger than
     ``max_body`` bytes is answered 413 without being read; a request from a host with
-    ``max_requests_per_peer`` open (watch streams included) is answered 429.
+    ``max_requests_per_peer`` open (watch streams included) is answered 429. ``tokens``,
+    if given, are the bearer tokens a request needs (``ha_sc.api.access``); without, the
+    API is open.
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
@@ -76,6 +80,7 @@ def create_app(
         middlewares=[
             PeerRequests(max_requests_per_peer).middleware,
             tracing_middleware,
+            *([] if tokens is None else [access_middleware(tokens)]),
             idempotency_middleware,
             problem_middleware,
         ],
@@ -119,6 +124,7 @@ class ApiServer:
         metrics: ScMetrics | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
+        tokens: ApiTokens | None = None,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -130,6 +136,7 @@ class ApiServer:
             metrics=metrics,
             max_body=max_body,
             max_requests_per_peer=max_requests_per_peer,
+            tokens=tokens,
         )
         self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
 

@@ -109,6 +109,12 @@ def cluster() -> None:
     help="Turn tracing on for every member started: each writes DIR/<member>.jsonl "
     "(read them with `ha-sc trace show DIR`)  [default: as recorded, else off]",
 )
+@click.option(
+    "--api-auth",
+    is_flag=True,
+    help="The public API needs a bearer token: an admin token is made in "
+    "DIR/secrets/admin.token, which the CLI sends  [default: as recorded, else open]",
+)
 @tuning_options
 def up(
     replicas: int | None,
@@ -125,6 +131,7 @@ def up(
     max_partitions_in_cluster: int | None,
     sc_config: Path | None,
     trace_dir: Path | None,
+    api_auth: bool,
     tuning_flags: dict[str, dict[str, float | int]],
 ) -> None:
     """Start every member that is not running, then wait for a leader and all SPUs online.
@@ -173,6 +180,7 @@ def up(
                     base_port=base_port,
                     sc_options=sc_options,
                     trace_dir=trace_dir,
+                    api_auth=api_auth,
                 )
             )
     except (PortsTaken, NoBlock, BadBlock) as refused:
@@ -226,7 +234,7 @@ def status(output: str, directory: Path | None) -> None:
     source = (
         leader.public if leader else next((r.public for r in reports if r.role != "down"), None)
     )
-    spu_state = asyncio.run(spu_statuses(source)) if source else {}
+    spu_state = asyncio.run(spu_statuses(source, headers=layout.api_headers())) if source else {}
     top = leader.revision if leader and leader.revision is not None else None
     replicas = [
         {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import click
 
@@ -16,6 +18,7 @@ from ha_sc.cli.spu_admin import spu_list, spu_register, spu_unregister
 from ha_sc.cli.spu_run import spu_run
 from ha_sc.cli.topic import topic
 from ha_sc.cli.trace import trace
+from ha_sc.client.discovery import ENV_TOKEN_FILE
 
 
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,8 +29,16 @@ from ha_sc.cli.trace import trace
     show_default=True,
     help="How much the process logs (to stderr).",
 )
-def cli(log_level: str) -> None:
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File of the public API bearer token to send (sets ${ENV_TOKEN_FILE}). "
+    "[default: $HA_SC_TOKEN_FILE, else the cluster file's admin token, else none]",
+)
+def cli(log_level: str, token_file: Path | None) -> None:
     """Highly available Streaming Controller for a Fluvio-style streaming platform."""
+    if token_file is not None:
+        os.environ[ENV_TOKEN_FILE] = str(token_file)  # read where a client is made
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import click
 
 from ha_sc.client import AdminClient, ApiError, NoEndpoints, find_endpoints
-from ha_sc.client.discovery import ENV_ENDPOINTS
+from ha_sc.client.discovery import ENV_ENDPOINTS, find_token
 from ha_sc.client.transport import base_url
+from ha_sc.secret_file import SecretFileError
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,12 +73,22 @@ def cluster_endpoints(given: Sequence[str]) -> list[str]:
     return found
 
 
+def cluster_token() -> str | None:
+    """The bearer token to send (``--token-file``, ``HA_SC_TOKEN_FILE``, the cluster
+    file's admin token); exits 1 saying why if the file cannot be used."""
+    try:
+        return find_token()
+    except SecretFileError as unusable:
+        raise click.ClickException(str(unusable)) from None
+
+
 def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitable[T]]) -> T:
     """Run ``action`` with a client of the cluster; errors exit 1 with the server's message."""
     found = cluster_endpoints(endpoints)
+    token = cluster_token()
 
     async def main() -> T:
-        async with AdminClient(found) as admin:
+        async with AdminClient(found, token=token) as admin:
             return await action(admin)
 
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
+from ha_sc.api.access import read_api_tokens
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
@@ -16,6 +18,8 @@ from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.sc.spu_tokens import read_spu_tokens
+from ha_sc.secret_file import SecretFileError, read_secret
 from ha_sc.telemetry.tracing import SC_SERVICE, sc_resource
 
 SWITCH_INTERVAL = 0.0005
@@ -56,10 +60,16 @@ def sc() -> None:
     "own --raft-address is skipped, so every replica can be given the same list.",
 )
 @click.option(
+    "--raft-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) holding the Raft group's shared secret: Raft traffic is "
+    "encrypted and authenticated with it; every replica needs the same one.",
+)
+@click.option(
     "--allow-unauthenticated-raft",
     is_flag=True,
-    help="Start although --raft-address is not loopback: the Raft port is not "
-    "authenticated, whoever reaches it can run code in this replica.",
+    help="Start although --raft-address is not loopback and there is no "
+    "--raft-secret-file: whoever reaches the Raft port can run code in this replica.",
 )
 @click.option(
     "--etcd-endpoint",
@@ -84,6 +94,19 @@ def sc() -> None:
     default="127.0.0.1:9004",
     show_default=True,
     help="host:port where SPUs connect (the leader serves it; standbys redirect).",
+)
+@click.option(
+    "--spu-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) of SPU registration tokens, a line '<spu id> <token>' per SPU; "
+    "an SPU without the right token is refused.  [default: SPUs register unauthenticated]",
+)
+@click.option(
+    "--api-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) of public API bearer tokens, a line '<read|admin> <token>' "
+    "each: reads need either, writes admin; /healthz, /readyz, /metrics stay open.  "
+    "[default: the API is open]",
 )
 @click.option(
     "--status-interval",
@@ -144,11 +167,14 @@ def run(
     data_dir: Path | None,
     raft_address: str,
     raft_peers: tuple[str, ...],
+    raft_secret_file: Path | None,
     allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
     public_address: str,
     private_address: str,
+    spu_tokens: Path | None,
+    api_tokens: Path | None,
     status_interval: float,
     lease_ttl: float | None,
     renew_deadline: float | None,
@@ -172,11 +198,14 @@ def run(
         "data_dir": data_dir,
         "raft_address": raft_address,
         "raft_peers": tuple(p for p in raft_peers if p != raft_address),
+        "raft_secret_file": raft_secret_file,
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
         "public_address": public_address,
         "private_address": private_address,
+        "spu_tokens": spu_tokens,
+        "api_tokens": api_tokens,
         "lease_ttl": lease_ttl,
         "renew_deadline": renew_deadline,
         "renew_interval": renew_interval,
@@ -192,6 +221,17 @@ def run(
         raise click.BadParameter(str(invalid), param_hint="'--config'") from None
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    secret_files: tuple[tuple[str, Path | None, Callable[[Path], object]], ...] = (
+        ("--raft-secret-file", raft_secret_file, read_secret),
+        ("--spu-tokens", spu_tokens, read_spu_tokens),
+        ("--api-tokens", api_tokens, read_api_tokens),
+    )
+    for flag, path, read in secret_files:  # refused here, before anything is opened
+        try:
+            if path is not None:
+                read(path)
+        except SecretFileError as unusable:
+            raise click.BadParameter(str(unusable), param_hint=f"'{flag}'") from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

@@ -19,6 +19,7 @@ from ha_sc.cli.output import split_addresses
 from ha_sc.cli.spu_limits import data_port_limit_options
 from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.model.codec import format_validation_error
+from ha_sc.secret_file import SecretFileError, read_secret
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.node import SpuNode
 from ha_sc.spu.settings import SpuSettings
@@ -67,6 +68,12 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     default=None,
     help="State file and partition logs; locked against a second process.  "
     "[default: ~/.ha-sc/spu-<id>]",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File (mode 0600) of the token proving --id to an SC started with --spu-tokens.",
 )
 @click.option(
     "--status-interval",
@@ -134,6 +141,7 @@ def spu_run(
     public_address: str,
     private_address: str,
     data_dir: Path | None,
+    token_file: Path | None,
     status_interval: float,
     sc_timeout: float,
     fsync: str,
@@ -158,6 +166,7 @@ def spu_run(
         "public_address": public_address,
         "private_address": private_address,
         "data_dir": (data_dir or Path(f"~/.ha-sc/spu-{spu_id}")).expanduser(),
+        "token_file": token_file,
         "status_interval": status_interval,
         "sc_timeout": sc_timeout,
         "metrics_address": metrics_address,
@@ -173,6 +182,11 @@ def spu_run(
         settings = SpuSettings.model_validate(fields)
     except ValidationError as invalid:
         raise click.BadParameter(format_validation_error(invalid)) from None
+    if token_file is not None:
+        try:
+            read_secret(token_file)
+        except SecretFileError as unusable:
+            raise click.BadParameter(str(unusable), param_hint="'--token-file'") from None
     lock_data_dir(settings.data_dir)  # held until the process exits
     start_member_tracing(SPU_SERVICE, spu_resource(spu_id), trace_file)
     PRODUCE.configure(trace_produce_ratio)

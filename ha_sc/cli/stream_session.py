@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from ha_sc.cli.output import cluster_endpoints
+from ha_sc.cli.output import cluster_endpoints, cluster_token
 from ha_sc.client.data_errors import StreamError
 from ha_sc.client.stream_client import StreamClient
 
@@ -19,9 +19,10 @@ T = TypeVar("T")
 def run_stream(endpoints: Sequence[str], action: Callable[[StreamClient], Awaitable[T]]) -> T:
     """Run ``action`` with a streaming client of the cluster; Ctrl-C ends it quietly."""
     found = cluster_endpoints(endpoints)
+    token = cluster_token()
 
     async def main() -> T:
-        async with StreamClient(found) as client:
+        async with StreamClient(found, token=token) as client:
             return await action(client)
 
     try:

@@ -33,8 +33,12 @@ class AdminClient:
     call ``close``.
     """
 
-    def __init__(self, endpoints: Iterable[str], *, timeout: float = 10.0) -> None:
-        self._transport = Transport(list(endpoints), timeout=timeout)
+    def __init__(
+        self, endpoints: Iterable[str], *, timeout: float = 10.0, token: str | None = None
+    ) -> None:
+        """``token``: the bearer token sent with every call (an SC started with
+        ``--api-tokens`` needs one: read for reads, admin for writes)."""
+        self._transport = Transport(list(endpoints), timeout=timeout, token=token)
         self._timeout = timeout
 
     async def __aenter__(self) -> Self:

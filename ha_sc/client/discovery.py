@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ha_sc.client.errors import NoEndpoints
+from ha_sc.secret_file import read_secret
 
 ENV_ENDPOINTS = "HA_SC_ENDPOINTS"
+ENV_TOKEN_FILE = "HA_SC_TOKEN_FILE"
 ENV_DIR = "HA_SC_DIR"
 DEFAULT_DIR = "~/.ha-sc"
 CLUSTER_FILE = "cluster.json"
@@ -44,6 +46,23 @@ def read_cluster_file(path: Path) -> list[str]:
     if not publics:
         raise NoEndpoints(f"the cluster file {path} names no replica with a public address")
     return publics
+
+
+def find_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The public API bearer token to send: from the file ``HA_SC_TOKEN_FILE`` names,
+    else the admin token file the cluster file records (``cluster up --api-auth``),
+    else none. SecretFileError if a named file cannot be used."""
+    env = os.environ if environ is None else environ
+    named = env.get(ENV_TOKEN_FILE)
+    if named:
+        return read_secret(Path(named).expanduser())
+    path = cluster_file(env)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    recorded = doc.get("api_token_file") if isinstance(doc, dict) else None
+    return read_secret(Path(recorded)) if isinstance(recorded, str) else None
 
 
 def find_endpoints(

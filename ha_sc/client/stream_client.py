@@ -26,12 +26,18 @@ from ha_sc.client.stream_settings import ConsumerSettings, ProducerSettings
 
 class StreamClient(ClosedOnExit):
     """``endpoints``: SC replicas' public addresses; ``sc_timeout`` bounds each call to
-    them; ``watch``: follow metadata changes as they happen (else only on errors)."""
+    them; ``watch``: follow metadata changes as they happen (else only on errors);
+    ``token``: the public API bearer token, if the SC needs one."""
 
     def __init__(
-        self, endpoints: Sequence[str], *, sc_timeout: float = 3.0, watch: bool = True
+        self,
+        endpoints: Sequence[str],
+        *,
+        sc_timeout: float = 3.0,
+        watch: bool = True,
+        token: str | None = None,
     ) -> None:
-        self.admin = AdminClient(endpoints, timeout=sc_timeout)
+        self.admin = AdminClient(endpoints, timeout=sc_timeout, token=token)
         self.metadata = ClusterMetadata(self.admin, watch=watch)
         self._sc_timeout = sc_timeout
         self._started = False

@@ -85,7 +85,9 @@ def hedge_delay(launched: int, draw: float) -> float:
 class Transport:
     """One aiohttp session over the replicas' public addresses."""
 
-    def __init__(self, endpoints: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self, endpoints: Sequence[str], *, timeout: float, token: str | None = None
+    ) -> None:
         if not endpoints:
             raise ValueError("at least one SC endpoint is needed")
         self.bases = [base_url(e) for e in endpoints]
@@ -93,10 +95,11 @@ class Transport:
         self._preferred = 0
         self._leader: URL | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._headers = {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(headers=self._headers)
         return self._session
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ha_sc.client import AdminClient, ApiError
+from ha_sc.cluster.credentials import admin_token_file, api_tokens_file
 from ha_sc.cluster.launcher import (
     DEFAULT_REPLICAS,
     DEFAULT_SPUS,
@@ -49,8 +50,11 @@ async def bring_up(
     base_port: int | None = None,
     sc_options: ScOptions | None = None,
     trace_dir: Path | None = None,
+    api_auth: bool = False,
 ) -> ClusterLayout:
-    """Call with the cluster file locked (``cluster_locked``)."""
+    """Call with the cluster file locked (``cluster_locked``). ``api_auth``: the public
+    API needs a token from now on (recorded; replicas already running keep theirs
+    until restarted)."""
     existing = ClusterLayout.load(directory)
     recorded = {r.id for r in existing.replicas} if existing is not None else set()
     slots = max(replicas or DEFAULT_REPLICAS, spus or DEFAULT_SPUS, 1)
@@ -70,6 +74,10 @@ async def bring_up(
         sc_options=sc_options,
         trace_dir=trace_dir,
     )
+    if api_auth and layout.api_token_file is None:
+        api_tokens_file(directory)  # makes the admin token
+        layout.api_token_file = str(admin_token_file(directory).resolve())
+        progress(f"public API needs a token; admin token in {layout.api_token_file}")
     if existing is None or existing.base_port is None:
         progress(f"ports {block(block_base)} (base {block_base})")
     if existing is not None and existing.base_port is None and existing.replicas:
@@ -122,7 +130,8 @@ async def _wait_for_leader(
 
 
 async def _register_spus(layout: ClusterLayout, spus: list[SpuEntry]) -> None:
-    async with AdminClient(layout.public_endpoints()) as client:
+    token = layout.api_headers().get("Authorization", "").removeprefix("Bearer ") or None
+    async with AdminClient(layout.public_endpoints(), token=token) as client:
         known = {spu.spec.id for spu in await client.list_spus()}
         for spu in spus:
             if spu.id in known:
@@ -144,7 +153,7 @@ async def _wait_for_spus(
 ) -> None:
     wanted = {spu.id for spu in layout.spus}
     while True:
-        statuses = await spu_statuses(leader_public)
+        statuses = await spu_statuses(leader_public, headers=layout.api_headers())
         online = {spu_id for spu_id, status in statuses.items() if status == "Online"}
         if wanted <= online:
             progress(f"{len(wanted)} SPUs online")

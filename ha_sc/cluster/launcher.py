@@ -10,6 +10,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ha_sc.cluster import ports
+from ha_sc.cluster.credentials import (
+    api_tokens_file,
+    raft_secret_file,
+    spu_token_file,
+    spu_tokens_file,
+)
 from ha_sc.cluster.layout import (
     ClusterLayout,
     EtcdEntry,
@@ -176,9 +182,13 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         *layout.timings.flags(),
         *layout.sc_options.flags(),
         *layout.trace_flags(replica.id),
+        "--spu-tokens", str(spu_tokens_file(directory, [spu.id for spu in layout.spus])),
     ]  # fmt: skip
+    if layout.api_token_file is not None:
+        args += ["--api-tokens", str(api_tokens_file(directory))]
     if layout.backend == "raft":
         args += ["--raft-address", replica.raft]
+        args += ["--raft-secret-file", str(raft_secret_file(directory))]
         for other in layout.replicas:
             if other.id != replica.id:
                 args += ["--raft-peer", other.raft]
@@ -195,6 +205,7 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
         "--public", spu.public,
         "--private", spu.private,
         "--data-dir", str(directory / f"spu-{spu.id}"),
+        "--token-file", str(spu_token_file(directory, spu.id)),
         *layout.trace_flags(f"spu-{spu.id}"),
     ]  # fmt: skip
     for private in layout.private_endpoints():

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ha_sc.durable import replace_atomically
 from ha_sc.filelock import held
+from ha_sc.secret_file import read_secret
 
 CLUSTER_FILE = "cluster.json"
 LOCK_FILE = "cluster.lock"
@@ -135,6 +136,9 @@ class ClusterLayout(BaseModel):
     trace_dir: str | None = None
     """``cluster up --trace-file DIR``: each member started writes its spans to
     ``DIR/<member>.jsonl``."""
+    api_token_file: str | None = None
+    """``cluster up --api-auth``: the admin token file of the public API (its replicas
+    run with ``--api-tokens``); the launcher and the CLI send it."""
     last_replica_number: int = 0
     """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)
@@ -157,6 +161,12 @@ class ClusterLayout(BaseModel):
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         replace_atomically(directory / CLUSTER_FILE, self.model_dump_json(indent=2).encode())
+
+    def api_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header of calls to the public API (none if it is open)."""
+        if self.api_token_file is None:
+            return {}
+        return {"Authorization": f"Bearer {read_secret(Path(self.api_token_file))}"}
 
     def public_endpoints(self) -> list[str]:
         return [r.public for r in self.replicas]

@@ -32,9 +32,11 @@ class MembershipFailed(Exception):
     """The replica set could not be changed; the message says why and what is left."""
 
 
-async def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+async def _call(
+    layout: ClusterLayout, method: str, url: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     async with (
-        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
+        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, headers=layout.api_headers()) as session,
         session.request(method, url, json=body) as response,
     ):
         answer: dict[str, Any] = await response.json()
@@ -56,7 +58,10 @@ async def join(layout: ClusterLayout, replica: ReplicaEntry, *, timeout: float) 
         for member in _running(layout, besides=replica.id):
             try:
                 await _call(
-                    "POST", f"http://{member.public}/cluster/members", {"raft": replica.raft}
+                    layout,
+                    "POST",
+                    f"http://{member.public}/cluster/members",
+                    {"raft": replica.raft},
                 )
                 await _caught_up(layout, replica, deadline)
                 return
@@ -94,9 +99,9 @@ async def remove(layout: ClusterLayout, replica_id: str, directory: Path) -> Rep
     if not others:
         raise MembershipFailed(f"no other replica is running to take over from {replica_id}")
     if layout.backend == "raft":
-        await _leave_raft(leaving, others)
+        await _leave_raft(layout, leaving, others)
     elif is_running(leaving.pid):
-        await _call("POST", f"http://{leaving.public}/cluster/step-down")
+        await _call(layout, "POST", f"http://{leaving.public}/cluster/step-down")
     stop(leaving.pid)
     layout.replicas.remove(leaving)
     layout.save(directory)
@@ -104,15 +109,19 @@ async def remove(layout: ClusterLayout, replica_id: str, directory: Path) -> Rep
     return leaving
 
 
-async def _leave_raft(leaving: ReplicaEntry, others: list[ReplicaEntry]) -> None:
+async def _leave_raft(
+    layout: ClusterLayout, leaving: ReplicaEntry, others: list[ReplicaEntry]
+) -> None:
     last: Exception | None = None
     # Raft leadership may come back to it before the removal commits: the removal is
     # then refused at once (409) and it is asked to step down again
     for _ in range(5):
         try:
             if is_running(leaving.pid):
-                await _call("POST", f"http://{leaving.public}/cluster/step-down")
-            await _call("DELETE", f"http://{others[0].public}/cluster/members/{leaving.raft}")
+                await _call(layout, "POST", f"http://{leaving.public}/cluster/step-down")
+            await _call(
+                layout, "DELETE", f"http://{others[0].public}/cluster/members/{leaving.raft}"
+            )
             return
         except (MembershipFailed, aiohttp.ClientError, TimeoutError, ValueError) as failed:
             last = failed

@@ -38,7 +38,9 @@ async def probe_replica(session: aiohttp.ClientSession, public: str) -> dict[str
 
 async def replica_reports(layout: ClusterLayout, timeout: float = 1.0) -> list[ReplicaReport]:
     client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+    async with aiohttp.ClientSession(
+        timeout=client_timeout, headers=layout.api_headers()
+    ) as session:
         answers = await asyncio.gather(*(probe_replica(session, r.public) for r in layout.replicas))
     reports = []
     for replica, answer in zip(layout.replicas, answers, strict=True):
@@ -75,12 +77,15 @@ async def replica_reports(layout: ClusterLayout, timeout: float = 1.0) -> list[R
     return reports
 
 
-async def spu_statuses(public: str, timeout: float = 1.0) -> dict[int, str]:
-    """SPU id -> resolution, as the replica at ``public`` sees them."""
+async def spu_statuses(
+    public: str, timeout: float = 1.0, headers: dict[str, str] | None = None
+) -> dict[int, str]:
+    """SPU id -> resolution, as the replica at ``public`` sees them (``headers``: the
+    layout's ``api_headers``)."""
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
         async with (
-            aiohttp.ClientSession(timeout=client_timeout) as session,
+            aiohttp.ClientSession(timeout=client_timeout, headers=headers) as session,
             session.get(f"http://{public}/api/v1/spus") as response,
         ):
             if response.status != 200:

@@ -155,6 +155,7 @@ class RaftKv:
         *,
         settings: RaftSettings | None = None,
         history_size: int = DEFAULT_HISTORY_SIZE,
+        secret: str | None = None,
     ) -> None:
         self.settings = settings or RaftSettings()
         self.address = self_address
@@ -179,14 +180,21 @@ class RaftKv:
             logCompactionMinEntries=s.compaction_min_entries,
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
+            password=secret,
         )
-        if not is_loopback_address(self_address):
+        if secret is None and not is_loopback_address(self_address):
             log.warning(
                 "raft node %s listens on a non-loopback address and its port is not"
                 " authenticated: anyone who can reach it can run code in this process",
                 self_address,
             )
-        log.info("raft node %s starting, peers %s, data %s", self_address, partners, data_dir)
+        log.info(
+            "raft node %s starting, peers %s, data %s, traffic %s",
+            self_address,
+            partners,
+            data_dir,
+            "unauthenticated" if secret is None else "encrypted with the group secret",
+        )
         self.node = RaftSyncObj(
             self_address,
             [peer_node(p) for p in partners],

@@ -58,6 +58,9 @@ class Register(_Message):
     """The epoch of the leader this SPU just lost (its session ended without a word):
     a replica that knows of no newer leader holds the registration a while rather
     than send the SPU back to the one it lost."""
+    token: str | None = Field(default=None, repr=False, exclude_if=lambda token: token is None)
+    """The SPU's registration token, proving ``spu_id`` to an SC started with SPU tokens
+    (``sc run --spu-tokens``); never logged."""
 
 
 class Watch(_Message):

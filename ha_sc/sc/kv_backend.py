@@ -9,6 +9,7 @@ from ha_sc.kv.api import KvStore, KvUnavailable
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.kv.raft import RaftKv
 from ha_sc.sc.settings import Backend, ScSettings
+from ha_sc.secret_file import read_secret
 
 log = logging.getLogger("ha_sc.sc")
 
@@ -21,7 +22,11 @@ def open_kv(settings: ScSettings) -> KvStore:
     if settings.backend is Backend.MEMORY:
         return MemoryKv()
     if settings.backend is Backend.RAFT:
-        return RaftKv(settings.raft_address, settings.raft_peers, settings.data_dir / "raft")
+        secret_file = settings.raft_secret_file
+        secret = None if secret_file is None else read_secret(secret_file)
+        return RaftKv(
+            settings.raft_address, settings.raft_peers, settings.data_dir / "raft", secret=secret
+        )
     from ha_sc.kv.etcd import EtcdKv  # loads the etcd client only when it is used
 
     return EtcdKv(list(settings.etcd_endpoints), root=settings.etcd_root)

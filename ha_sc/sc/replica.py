@@ -17,6 +17,7 @@ from typing import Any
 from election.api import Candidate
 from election.term import Term
 from ha_sc.api import ApiServer
+from ha_sc.api.access import ApiTokens, read_api_tokens
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.replica_view import KnownLeader, RaftGroup
 from ha_sc.awake import watch_loop
@@ -30,6 +31,7 @@ from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.replica_metrics import replica_metrics
 from ha_sc.sc.settings import ScSettings
 from ha_sc.sc.spu_server import SpuServer
+from ha_sc.sc.spu_tokens import SpuTokenFile
 from ha_sc.store import Dispatcher, GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 
@@ -130,6 +132,41 @@ class ScReplica:
         await kv.hand_over_leadership(to, timeout=timeout)
         log.info("sc %s handed raft leadership to %s", self.replica_id, kv.raft_leader())
 
+    def _spu_tokens(self) -> SpuTokenFile | None:
+        path = self.settings.spu_tokens
+        if path is None:
+            log.warning(
+                "sc %s: SPU registration unauthenticated (no --spu-tokens): an SPU's word "
+                "for its id is taken",
+                self.replica_id,
+            )
+            return None
+        tokens = SpuTokenFile(path)
+        log.info(
+            "sc %s: SPU registration needs a token; %d SPUs have one",
+            self.replica_id,
+            len(tokens.current().tokens),
+        )
+        return tokens
+
+    def _api_tokens(self) -> ApiTokens | None:
+        path = self.settings.api_tokens
+        if path is None:
+            log.warning(
+                "sc %s: public API unauthenticated (no --api-tokens): anyone who reaches "
+                "it may read and write",
+                self.replica_id,
+            )
+            return None
+        tokens = read_api_tokens(path)
+        log.info(
+            "sc %s: public API needs a bearer token (%d known); /healthz, /readyz and "
+            "/metrics stay open",
+            self.replica_id,
+            len(tokens.roles),
+        )
+        return tokens
+
     # running
 
     async def run(self) -> int:
@@ -151,6 +188,7 @@ class ScReplica:
             spu=tuning.spu,
             max_connections=tuning.listeners.spu_max_connections,
             max_connections_per_peer=tuning.listeners.spu_max_connections_per_peer,
+            tokens=self._spu_tokens(),
         )
         metrics = replica_metrics(
             self.settings,
@@ -182,6 +220,7 @@ class ScReplica:
             metrics=metrics,
             max_body=tuning.listeners.api_max_body_bytes,
             max_requests_per_peer=tuning.listeners.api_max_requests_per_peer,
+            tokens=self._api_tokens(),
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

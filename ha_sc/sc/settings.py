@@ -38,9 +38,12 @@ class ScSettings(BaseModel):
     """host:port of this replica's Raft node (raft backend)."""
     raft_peers: tuple[str, ...] = ()
     """host:port of the other replicas' Raft nodes (raft backend)."""
+    raft_secret_file: Path | None = None
+    """File holding the Raft group's shared secret: Raft traffic is then encrypted and
+    authenticated with a key derived from it (every replica of the group needs the same)."""
     allow_unauthenticated_raft: bool = False
     """Accept a Raft address that is not loopback although the Raft port is not
-    authenticated (whoever reaches it can run code in this process)."""
+    authenticated (no ``raft_secret_file``: whoever reaches it can run code in this process)."""
     etcd_endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
     """etcd client endpoints (etcd backend)."""
     etcd_root: str = "/ha-sc/"
@@ -49,6 +52,12 @@ class ScSettings(BaseModel):
     """host:port of this replica's public API (clients, CLI)."""
     private_address: str = "127.0.0.1:9004"
     """host:port where SPUs connect to the leader."""
+    spu_tokens: Path | None = None
+    """File of SPU registration tokens, a line ``<id> <token>`` per SPU (None: SPUs
+    register unauthenticated)."""
+    api_tokens: Path | None = None
+    """File of public API bearer tokens, a line ``<read|admin> <token>`` each (None:
+    the API is open)."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
     lease_ttl: float | None = Field(default=None, gt=0)
@@ -98,13 +107,15 @@ class ScSettings(BaseModel):
     def _raft_port_not_exposed(self) -> ScSettings:
         if (
             self.backend is Backend.RAFT
+            and self.raft_secret_file is None
             and not self.allow_unauthenticated_raft
             and not is_loopback_address(self.raft_address)
         ):
             raise ValueError(
                 f"raft address {self.raft_address} is not loopback, and the Raft port is not"
                 " authenticated: anyone who can reach it can run code in this replica;"
-                " use a loopback address, or pass --allow-unauthenticated-raft on a"
+                " pass --raft-secret-file, use a loopback address, or pass"
+                " --allow-unauthenticated-raft on a"
                 " network only trusted hosts can reach"
             )
         return self

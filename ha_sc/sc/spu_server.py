@@ -3,8 +3,9 @@
 Every replica runs one. A connection's first message must be ``register``. A
 replica that does not lead answers ``not_leader`` with the leader's private
 address (or none) and closes; the leader refuses an SPU id the store does not
-know, and serves a known one on its own task ``spu-conn-<id>`` (see
-``SpuConnection``). A newer connection of the same SPU replaces the older.
+know, or (with SPU tokens) whose token is missing or wrong, and serves a known one
+on its own task ``spu-conn-<id>`` (see ``SpuConnection``). A newer connection of the
+same SPU replaces the older, only once it has proven its id.
 
 Around a failover a registration is held (up to ``hold``) instead of answered at
 once: at a replica that has won the lease and is catching up, until it acts; at a
@@ -51,6 +52,7 @@ from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
+from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.tracing_spans import status_received
 
@@ -76,9 +78,11 @@ class SpuServer:
         spu: AssumedSpuSettings | None = None,
         max_connections: int = 1024,
         max_connections_per_peer: int = 16,
+        tokens: SpuTokens | SpuTokenFile | None = None,
     ) -> None:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
-        timings they must fit (default: the SPU's defaults)."""
+        timings they must fit (default: the SPU's defaults); ``tokens`` the SPU
+        registration tokens (None: an SPU's word for its id is taken)."""
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
@@ -102,6 +106,7 @@ class SpuServer:
         self._warm_interval = warm_interval
         self._admission = Admission(max_connections, max_connections_per_peer)
         self._refusals = RefusalLog()
+        self._tokens = tokens
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -277,8 +282,12 @@ class SpuServer:
                 private or "no known leader",
             )
             return False
-        if not any(spu.spec.id == spu_id for spu in self._view.cache.spus.objects()):
+        reason = None if self._tokens is None else self._tokens.refusal(spu_id, register.token)
+        if reason is None and not any(
+            spu.spec.id == spu_id for spu in self._view.cache.spus.objects()
+        ):
             reason = f"spu {spu_id} is not registered with the cluster"
+        if reason is not None:  # before any other connection of this id is touched
             await self._send(writer, Refused(epoch=term.epoch, reason=reason))
             log.warning("refused spu %d from %s: %s", spu_id, peer, reason)
             return False

@@ -53,6 +53,7 @@ from ha_sc.protocol import (
     parse_address,
     sc_message_decoder,
 )
+from ha_sc.secret_file import read_secret
 from ha_sc.spu.control_events import CONTROL_EVENTS_FILE, ControlEventLog
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
@@ -116,6 +117,7 @@ class ScLink:
         self._settings = settings
         self._state = state
         self._offsets = offsets
+        self._token = None if settings.token_file is None else read_secret(settings.token_file)
         self.sessions = 0
         """Connections that reached an SC replica (registered)."""
         given = [split_dial(spec) for spec in settings.sc_addresses]
@@ -298,7 +300,11 @@ class ScLink:
 
     async def _follow(self, address: str, channel: _Channel) -> SessionEnd:
         try:
-            await channel.send(Register(spu_id=self._settings.spu_id, left_epoch=self._left_epoch))
+            await channel.send(
+                Register(
+                    spu_id=self._settings.spu_id, left_epoch=self._left_epoch, token=self._token
+                )
+            )
             first = await channel.receive()
         except TimeoutError:
             return SessionEnd(f"no answer within {self._settings.sc_timeout:g} s")

@@ -33,6 +33,9 @@ class SpuSettings(BaseModel):
     """Where producers and consumers will reach this SPU."""
     private_address: str = "127.0.0.1:9006"
     """Where other SPUs will reach this SPU for replication."""
+    token_file: Path | None = None
+    """File (mode 0600) of the token proving ``spu_id`` to an SC started with SPU tokens
+    (None: the SPU registers without one)."""
     data_dir: Path
     """Where the SPU keeps its state file and, under ``logs/``, its partition logs."""
     status_interval: float = Field(default=0.3, gt=0)

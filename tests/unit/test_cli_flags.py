@@ -110,3 +110,25 @@ def test_a_lock_names_its_holder(tmp_path: Path) -> None:
     finally:
         release(fd)
     release(acquire(path, wait=False))  # free again once released
+
+
+@pytest.mark.parametrize(
+    ("flag", "content", "mode", "says"),
+    [
+        ("--raft-secret-file", "x" * 32, 0o644, "other users may read it"),
+        ("--spu-tokens", "5001", 0o600, "expected '<spu id> <token>'"),
+        ("--api-tokens", "root " + "x" * 32, 0o600, "expected '<read|admin> <token>'"),
+    ],
+)
+def test_sc_run_refuses_an_unusable_secret_file_before_starting(
+    tmp_path: Path, flag: str, content: str, mode: int, says: str
+) -> None:
+    path = tmp_path / "secret"
+    path.write_text(content)
+    path.chmod(mode)
+    result = CliRunner().invoke(
+        cli,
+        ["sc", "run", "--backend", "memory", "--data-dir", str(tmp_path / "d"), flag, str(path)],
+    )
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output
+    assert says in result.output and "x" * 32 not in result.output

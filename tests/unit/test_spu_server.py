@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,8 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc import spu_connection
 from ha_sc.sc.spu_server import SpuServer
+from ha_sc.sc.spu_tokens import SpuTokenFile, parse_spu_tokens
+from ha_sc.secret_file import SecretFileError, write_secret
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from tests.waiting import eventually
@@ -531,3 +534,111 @@ async def test_a_watch_is_told_of_each_newer_leader_whatever_the_replicas_role(
     assert server.connected_ids() == set()
     with pytest.raises(TimeoutError):
         await client.receive(timeout=0.2)  # the same leader: nothing more
+
+
+TOKEN_5001 = "token-of-spu-5001-" + "a" * 16
+TOKEN_5002 = "token-of-spu-5002-" + "b" * 16
+
+
+@pytest.fixture
+async def token_server(view: View) -> AsyncIterator[SpuServer]:
+    """A server that needs SPU registration tokens; SPUs 5001 and 5002 are known."""
+    spec = SpuSpec(
+        id=5002,
+        public_endpoint=Endpoint(host="127.0.0.1", port=9007),
+        private_endpoint=Endpoint(host="127.0.0.1", port=9008),
+    )
+    await view.kv.create(Kind.SPU.value, "custom-spu-2", encode_value(spec))
+    await eventually(lambda: len(view.cache.spus) == 2, what="both spus cached")
+    tokens = parse_spu_tokens(f"# id token\n5001 {TOKEN_5001}\n\n5002 {TOKEN_5002}\n", "test")
+    s = SpuServer(view, "127.0.0.1:0", health_timeout=0.4, keepalive_interval=0.1, tokens=tokens)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+async def _connect_to(server: SpuServer) -> Client:
+    host, port = parse_address(server.address)
+    return Client(*await asyncio.open_connection(host, port))
+
+
+@pytest.mark.parametrize(
+    ("spu_id", "token", "reason"),
+    [
+        (5001, None, "spu 5001 sent no registration token (spu run --token-file)"),
+        (5001, "not-the-token-of-5001-at-all", "spu 5001 sent a wrong registration token"),
+        (5002, TOKEN_5001, "spu 5002 sent a wrong registration token"),
+        (42, TOKEN_5001, "spu 42 has no registration token at this SC"),
+    ],
+)
+async def test_an_spu_without_its_own_token_is_refused_and_logged_without_the_token(
+    view: View,
+    token_server: SpuServer,
+    logs: pytest.LogCaptureFixture,
+    spu_id: int,
+    token: str | None,
+    reason: str,
+) -> None:
+    term = view.win()
+    client = await _connect_to(token_server)
+    try:
+        await client.send(Register(spu_id=spu_id, token=token))
+        assert await client.until_closed() == [Refused(epoch=term.epoch, reason=reason)]
+    finally:
+        await client.close()
+    assert token_server.connected_ids() == set()
+    assert f"refused spu {spu_id} from 127.0.0.1:" in logs.text and reason in logs.text
+    assert token is None or token not in logs.text
+
+
+async def test_the_right_token_is_served_and_no_other_spu_can_replace_it(
+    view: View, token_server: SpuServer, logs: pytest.LogCaptureFixture
+) -> None:
+    view.win()
+    real = await _connect_to(token_server)
+    impostor = await _connect_to(token_server)
+    try:
+        await real.send(Register(spu_id=5001, token=TOKEN_5001))
+        assert isinstance(await real.receive(), FullSync)
+        await impostor.send(Register(spu_id=5001, token=TOKEN_5002))  # 5002's token
+        assert [m.type for m in await impostor.until_closed()] == ["refused"]
+        assert token_server.connected_ids() == {5001}
+        await real.send(StatusReport(spu_id=5001))  # the real SPU's connection lives on
+        assert isinstance(await real.receive(), Delta)
+    finally:
+        await real.close()
+        await impostor.close()
+    assert TOKEN_5001 not in logs.text and TOKEN_5002 not in logs.text
+
+
+def test_a_register_message_does_not_show_its_token() -> None:
+    assert TOKEN_5001 not in repr(Register(spu_id=5001, token=TOKEN_5001))
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("5001", "line 1: expected '<spu id> <token>'"),
+        ("x " + TOKEN_5001, "line 1: expected '<spu id> <token>'"),
+        (f"5001 {TOKEN_5001}\n5001 {TOKEN_5002}", "line 2: spu 5001 appears twice"),
+        ("5001 short", "line 1: the token must have at least 16 characters"),
+    ],
+)
+def test_a_bad_token_table_is_refused_naming_the_line(text: str, error: str) -> None:
+    with pytest.raises(SecretFileError, match=error) as refused:
+        parse_spu_tokens(text, "f")
+    assert TOKEN_5001 not in str(refused.value)
+
+
+def test_a_token_file_is_read_again_when_it_changes(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spu-tokens"
+    write_secret(path, f"5001 {TOKEN_5001}")
+    table = SpuTokenFile(path)
+    assert table.refusal(5002, TOKEN_5002) == "spu 5002 has no registration token at this SC"
+    write_secret(path, f"5001 {TOKEN_5001}\n5002 {TOKEN_5002}")  # an SPU added
+    assert table.refusal(5002, TOKEN_5002) is None
+    write_secret(path, "5003")  # a broken edit keeps what was read before
+    assert table.refusal(5002, TOKEN_5002) is None
+    assert "expected '<spu id> <token>'; keeping the 2 tokens read before" in logs.text
