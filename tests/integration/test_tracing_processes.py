@@ -162,9 +162,18 @@ async def test_a_three_replica_cluster_exports_over_otlp_http_with_its_resources
         await ha_sc(cluster_dir, "cluster", "up", "--replicas", "3", "--spus", "2", env=env)
         await ha_sc(cluster_dir, "topic", "create", "orders", "-p", "2", "-r", "2")
         members = {"sc-1", "sc-2", "sc-3", "spu-5001", "spu-5002"}
-        # a standby exports too: every replica serves cluster up's API polling
+        # a standby exports too: every replica serves cluster up's API polling; each member
+        # exports on its own schedule, so the leader's write may come after the others
         resources = await eventually(
             receiver.resources, until=lambda found: set(found) == members, timeout=30
+        )
+        names = await eventually(
+            lambda: _span_names(receiver),
+            until=lambda found: (
+                "kv create topics/orders" in found
+                and any(name.startswith("spu 5001 apply") for name in found)
+            ),
+            timeout=30,
         )
     finally:
         await runner.cleanup()
@@ -177,15 +186,18 @@ async def test_a_three_replica_cluster_exports_over_otlp_http_with_its_resources
         spu = resources[f"spu-{spu_id}"]
         assert spu["service.name"] == "ha-sc-spu"
         assert spu["ha_sc.spu_id"] == spu_id and spu["ha_sc.role"] == "spu"
-    names = {
+    assert "kv create topics/orders" in names
+    assert any(name.startswith("spu 5001 apply") for name in names)
+
+
+def _span_names(receiver: OtlpReceiver) -> set[str]:
+    return {
         span.name
         for export in receiver.requests
         for spans in export.resource_spans
         for scope in spans.scope_spans
         for span in scope.spans
     }
-    assert "kv create topics/orders" in names
-    assert any(name.startswith("spu 5001 apply") for name in names)
 
 
 def failover_of(spans: list[dict[str, Any]], epoch: int) -> list[dict[str, Any]] | None:
