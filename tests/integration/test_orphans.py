@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_run import ha_sc
 from tests.etcd_server import ETCDCTL_BINARY, EtcdServer
 from tests.sc_processes import LocalCluster, computed, eventually
 
@@ -22,24 +22,6 @@ pytestmark = [pytest.mark.etcd, pytest.mark.slow]
 TOPIC = "orders"
 PARTITIONS = 2
 OLD = [f"old-{n}".encode() for n in range(10)]
-
-
-async def ha_sc(*args: str, stdin: bytes = b"") -> tuple[int, bytes, str]:
-    """Run the CLI; its exit code, stdout and stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ha_sc.cli",
-        "--log-level",
-        "warning",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out, err.decode()
 
 
 async def etcdctl_del(server: EtcdServer, key: str) -> None:

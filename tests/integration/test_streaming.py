@@ -6,36 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from ha_sc.client import Offset, ProducerSettings, StreamClient
 from ha_sc.protocol.data import Acks
+from tests.cli_run import ha_sc
 from tests.sc_processes import LocalCluster, computed
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
 RECORDS = 20_000
-
-
-async def ha_sc(*args: str, stdin: bytes = b"") -> tuple[int, bytes, str]:
-    """Run the CLI; its exit code, stdout and stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ha_sc.cli",
-        "--log-level",
-        "warning",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out, err.decode()
 
 
 async def test_records_come_back_in_order_and_streaming_goes_on_without_the_sc(
