@@ -36,8 +36,6 @@ RUN_LOGGERS = ("chaos", "ha_sc.client")
 """What the runner's own process logs to ``run.log``: faults, proxies, phases, and the
 workload's client library."""
 RECOVERY_TIMEOUT = 30.0
-FAULT_OVERRUN = 60.0
-"""A fault step may run this long past its budget (waiting for a leader) before it is cut."""
 
 WorkloadFactory = Callable[[ChaosCluster, Recorder], Workload]
 
@@ -139,7 +137,7 @@ async def _phases(
         recorder.phase("fault")
         context.started = time.monotonic()
         try:
-            async with asyncio.timeout(schedule.fault + FAULT_OVERRUN):
+            async with asyncio.timeout(schedule.fault + scenario.overrun):
                 await scenario.fault(context)
         finally:
             await injector.heal_all()

@@ -96,3 +96,6 @@ class Scenario:
     """The fault phase lasts at least this long, whatever ``--duration`` says."""
     requires: tuple[Requirement, ...] = ()
     """Host tools the scenario needs, checked before the cluster starts."""
+    overrun: float = 60.0
+    """Seconds the fault step may run past its planned length before the run is ended
+    as failed (a step that waits on processes of its own needs more on a loaded host)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from chaos.cluster.ports import LOWEST_CHAOS_PORT, Ports, usable_ranges
 from chaos.runner import plan, skip_reason
+from chaos.scenarios.operator_cli import TOPIC, VERB_TIMEOUT, verb_steps
 from chaos.scenarios.registry import SCENARIOS, quick_suite
 from ha_sc.cluster.ports import PortRange
 
@@ -35,6 +36,15 @@ def test_etcdctl_delete_says_it_does_not_apply_on_raft() -> None:
 def test_restart_loop_fault_phase_follows_duration() -> None:
     scenario = SCENARIOS["restart-loop"]
     assert plan(scenario, "raft", 40.0).fault < plan(scenario, "raft", None).fault
+
+
+def test_cli_scenarios_let_every_verb_reach_its_own_timeout() -> None:
+    # the bare start and each verb run one after another; the run must not be cut
+    # before a hanging verb is ended and judged hung
+    needed = (len(verb_steps(TOPIC)) + 1) * VERB_TIMEOUT
+    for name in ("cli-frozen-standby", "cli-frozen-leader"):
+        assert SCENARIOS[name].overrun >= needed
+    assert SCENARIOS["sc-leader-sigkill"].overrun < needed
 
 
 def test_usable_ranges_leave_out_the_ephemeral_range() -> None:
