@@ -34,6 +34,17 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer
     yield from started_etcd(tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def netns_sweep() -> Iterator[None]:
+    """After the session, delete any namespace or link this run's multi-host tests left
+    (each test removes its own; this catches a run killed in the middle of a cleanup)."""
+    from tests.netns import sweep
+
+    yield
+    left = sweep()
+    assert not left, f"multi-host tests left behind (now deleted): {left}"
+
+
 @pytest.fixture(
     params=[
         "memory",
@@ -81,8 +92,9 @@ def _grpc_call_status(task: asyncio.Task[object]) -> bool:
     return getattr(task.get_coro(), "__qualname__", "") == "_AioCall._handle_status_once_received"
 
 
-SLOW_IMPLIED_BY = ("etcd", "raft", "chaos")
-"""Markers of tests that start processes, etcd, Raft nodes or a chaos cluster."""
+SLOW_IMPLIED_BY = ("etcd", "raft", "chaos", "netns")
+"""Markers of tests that start processes, etcd, Raft nodes, a chaos cluster or
+network namespaces."""
 
 
 def _marked(item: pytest.Item, *names: str) -> bool:

@@ -1,0 +1,135 @@
+"""Three hosts (network namespaces), each running one SC replica on the embedded Raft
+backend (Raft traffic authenticated with a shared secret file, mode 0600) and one SPU;
+the test process is a client on the hosts' network.
+
+The SC leader's host has its link taken down (a partition: that host alone on one
+side). The cut replica stops acting, the two others elect a leader, the SPU on the cut
+host is reported Offline and the partitions it led are led by reachable SPUs;
+acks=all production goes on. Healed, the cluster settles with one leader that all
+three replicas name, and every acknowledged record is readable.
+"""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from ha_sc.client import Offset, ProducerSettings, StreamClient, TopicProducer
+from ha_sc.cluster.credentials import raft_secret_file
+from ha_sc.model import PartitionResolution, SpuResolution
+from ha_sc.protocol.data import Acks
+from tests.multihost import HostedCluster
+from tests.netns import Network
+from tests.sc_processes import computed, term_ended
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.netns, pytest.mark.raft, pytest.mark.usefixtures("netns_sweep")]
+
+TOPIC = "events"
+PARTITIONS = 6
+"""Enough partitions that the cut host's SPU leads some and follows others."""
+
+
+async def produce(producer: TopicProducer, label: str, count: int = 120) -> list[bytes]:
+    """``count`` records with acks=all; returns their values once every one is acknowledged."""
+    values = [b"%s-%d" % (label.encode(), i) for i in range(count)]
+    delivered = await (await producer.send_many(values))
+    assert sum(d.record_count for d in delivered) == count
+    return values
+
+
+async def spus_offline(cluster: HostedCluster, ids: Iterable[int], *, via: str) -> bool:
+    async with cluster.admin(via, timeout=2.0) as client:
+        spus = await client.list_spus()
+    offline = {s.spec.id for s in spus if s.status.resolution is SpuResolution.OFFLINE}
+    return set(ids) <= offline
+
+
+async def led_without(cluster: HostedCluster, topic: str, lost: Iterable[int], *, via: str) -> bool:
+    """Every partition of ``topic`` is Online with a leader (spec and status) not in ``lost``."""
+    gone = set(lost)
+    async with cluster.admin(via, timeout=2.0) as client:
+        partitions = await client.list_partitions(topic)
+    return len(partitions) == PARTITIONS and all(
+        p.status.resolution is PartitionResolution.ONLINE
+        and p.spec.leader not in gone
+        and p.status.leader.spu not in gone
+        for p in partitions
+    )
+
+
+async def test_a_cut_host_loses_its_sc_leadership_and_its_spus_partitions_fail_over(
+    tmp_path: Path,
+) -> None:
+    with (
+        Network(3) as net,
+        HostedCluster(tmp_path, net.hosts, backend="raft") as cluster,
+    ):
+        secret = raft_secret_file(tmp_path)
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        for member in cluster.replicas.values():
+            assert "--raft-secret-file" in member.command
+            assert "--allow-unauthenticated-raft" not in member.command
+
+        leader, epoch = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic(TOPIC, computed(PARTITIONS, 2), wait=20)
+        await eventually(
+            lambda: cluster.partitions_online(TOPIC, PARTITIONS, via=leader),
+            what="partitions Online",
+        )
+        cut = cluster.where[leader]
+        cut_replicas, cut_spus = cluster.on(cut)
+        others = [r for r in cluster.replicas if r not in cut_replicas]
+        async with cluster.admin(leader) as admin:
+            led_by_cut = [
+                p.key for p in await admin.list_partitions(TOPIC) if p.spec.leader in cut_spus
+            ]
+        assert led_by_cut, "the cut host's SPU should lead some partition"
+
+        endpoints = [cluster.public(n) for n in cluster.replicas]
+        async with StreamClient(endpoints, sc_timeout=1.0) as client:
+            settings = ProducerSettings(acks=Acks.ALL)
+            async with await client.topic_producer(TOPIC, settings) as producer:
+                acked = await produce(producer, "before")
+
+                log_from = cluster.replicas[leader].log_size()
+                cut.link_down()
+                cut_at = time.monotonic()
+                new_leader, new_epoch = await cluster.wait_for_leader(others, above=epoch)
+                elected = time.monotonic() - cut_at
+                print(f"majority elected {new_leader} {elected:.2f} s after the cut")
+                await eventually(
+                    lambda: term_ended(cluster.replicas[leader].log(log_from), epoch),
+                    what=f"the cut replica {leader} stops acting",
+                )
+                await eventually(
+                    lambda: spus_offline(cluster, cut_spus, via=new_leader),
+                    what=f"SPUs {cut_spus} on the cut host reported Offline",
+                )
+                await eventually(
+                    lambda: led_without(cluster, TOPIC, cut_spus, via=new_leader),
+                    what="every partition led by a reachable SPU",
+                )
+                print(f"partitions failed over {time.monotonic() - cut_at:.2f} s after the cut")
+                acked += await produce(producer, "cut")
+
+                cut.link_up()
+                healed_at = time.monotonic()
+                settled, _ = await cluster.wait_for_leader(above=new_epoch - 1)
+                settled_after = time.monotonic() - healed_at
+                print(f"one leader named by all {settled_after:.2f} s after healing")
+                await eventually(
+                    lambda: cluster.spus_online(via=settled), what="every SPU Online after healing"
+                )
+                acked += await produce(producer, "healed")
+
+            stream = client.consumer(TOPIC).stream(Offset.beginning(), stop_at_end=True)
+            async with stream:
+                read = [record.value async for record in stream]
+        assert sorted(read) == sorted(acked)
+        cluster.assert_no_crash()

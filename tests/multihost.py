@@ -1,0 +1,162 @@
+"""A cluster spread over the hosts of a ``tests.netns.Network``: SC replica i and SPU i
+on host i (round robin), each listening on its host's address, and a 3-member etcd
+cluster with one member per host.
+
+``HostedCluster`` is ``LocalCluster`` (same command lines, same waits) with the
+addresses moved to the hosts and every command run inside its host::
+
+    with Network(3) as net, EtcdCluster(tmp_path / "etcd", net.hosts) as etcd:
+        with HostedCluster(tmp_path, net.hosts, backend="etcd", etcd=etcd) as cluster:
+            leader, epoch = await cluster.start_all()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from tests.etcd_server import ETCD_BINARY, EtcdServer
+from tests.netns import Host
+from tests.sc_processes import LocalCluster
+
+
+def _moved(address: str, host: Host) -> str:
+    """``address``'s port on ``host``'s address."""
+    return f"{host.address}:{address.rsplit(':', 1)[1]}"
+
+
+class HostedEtcd(EtcdServer):
+    """One member of a multi-member etcd cluster, run inside ``host``."""
+
+    def __init__(self, base_dir: Path, host: Host, name: str) -> None:
+        super().__init__(base_dir)
+        self.host = host
+        self.name = name
+        self.initial_cluster = ""
+        """``name=peer-url,...`` of every member; set by ``EtcdCluster``."""
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host.address}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.host.address}:{self.peer_port}"
+
+    def _command(self) -> list[str]:
+        return self.host.command(
+            [
+                str(ETCD_BINARY),
+                f"--name={self.name}",
+                f"--data-dir={self.data_dir}",
+                f"--listen-client-urls={self.url}",
+                f"--advertise-client-urls={self.url}",
+                f"--listen-peer-urls={self.peer_url}",
+                f"--initial-advertise-peer-urls={self.peer_url}",
+                f"--initial-cluster={self.initial_cluster}",
+                "--initial-cluster-state=new",
+                "--heartbeat-interval=50",
+                "--election-timeout=500",
+            ]
+        )
+
+
+class EtcdCluster:
+    """One etcd member per host, started together (a member is healthy only once a
+    majority runs); every member is stopped on leaving the context."""
+
+    def __init__(self, base: Path, hosts: Sequence[Host]) -> None:
+        self.members = [
+            HostedEtcd(base / f"etcd-{i}", host, f"etcd-{i}") for i, host in enumerate(hosts, 1)
+        ]
+        everyone = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for member in self.members:
+            member.initial_cluster = everyone
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    def __enter__(self) -> Self:
+        try:
+            with ThreadPoolExecutor(len(self.members)) as pool:
+                for started in [pool.submit(m.start) for m in self.members]:
+                    started.result()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.kill()
+
+    def restart(self, *members: HostedEtcd) -> None:
+        """Start the given (stopped) members together and wait until each is healthy."""
+        with ThreadPoolExecutor(len(members)) as pool:
+            for started in [pool.submit(m.start) for m in members]:
+                started.result()
+
+
+class HostedCluster(LocalCluster):
+    """``LocalCluster`` with replica i and SPU i on ``hosts[i % len(hosts)]``."""
+
+    def __init__(
+        self,
+        base: Path,
+        hosts: Sequence[Host],
+        *,
+        backend: str,
+        etcd: EtcdCluster | None = None,
+        replicas: int = 3,
+        spus: int = 3,
+    ) -> None:
+        self.hosts = list(hosts)
+        self._etcd_endpoints = [] if etcd is None else etcd.endpoints
+        self.where: dict[str, Host] = {}
+        """The host of each member (replica id, ``spu-<id>``)."""
+        super().__init__(
+            base,
+            backend=backend,
+            replicas=replicas,
+            spus=spus,
+            etcd_endpoint=self._etcd_endpoints[0] if self._etcd_endpoints else None,
+            etcd_root="/ha-sc/",
+        )
+
+    def place(self) -> None:
+        for index, replica in enumerate(self.layout.replicas):
+            host = self.hosts[index % len(self.hosts)]
+            self.where[replica.id] = host
+            replica.public = _moved(replica.public, host)
+            replica.private = _moved(replica.private, host)
+            if replica.raft:
+                replica.raft = _moved(replica.raft, host)
+        for index, spu in enumerate(self.layout.spus):
+            host = self.hosts[index % len(self.hosts)]
+            self.where[f"spu-{spu.id}"] = host
+            spu.public = _moved(spu.public, host)
+            spu.private = _moved(spu.private, host)
+            spu.metrics = _moved(spu.metrics, host)
+        if self.layout.etcd is not None:
+            self.layout.etcd.endpoints = list(self._etcd_endpoints)
+
+    def wrap(self, member: str, argv: list[str]) -> list[str]:
+        return self.where[member].command(argv)
+
+    def on(self, host: Host) -> tuple[list[str], list[int]]:
+        """The replicas and SPU ids that run on ``host``."""
+        replicas = [r for r in self.replicas if self.where[r] is host]
+        spus = [s for s in self.spus if self.where[f"spu-{s}"] is host]
+        return replicas, spus
