@@ -1,9 +1,10 @@
 """Fixtures shared by the whole suite, and the rule that keeps ``-m "not slow"`` fast.
 
-The rule: a test that starts an OS process, a real etcd, real Raft nodes or a chaos
-cluster carries a marker (``slow``, ``etcd``, ``raft`` or ``chaos``), and ``etcd``,
-``raft`` and ``chaos`` each imply ``slow``. So ``pytest -m "not slow"`` runs only tests
-in this one process (unit tests and in-process integration tests). It is enforced:
+The rule: a test that starts an OS process, a real etcd, real Raft nodes, a chaos
+cluster or network namespaces carries a marker (``slow``, ``etcd``, ``raft``, ``chaos``
+or ``netns``), and ``etcd``, ``raft``, ``chaos`` and ``netns`` each imply ``slow``. So
+``pytest -m "not slow"`` runs only tests in this one process (unit tests and
+in-process integration tests). It is enforced:
 collection fails for a test using the ``etcd_server`` fixture without ``etcd``, and a
 test without a marker fails if it starts a process or a Raft node.
 """

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -101,6 +102,22 @@ class Host:
     def command(self, argv: Sequence[str]) -> list[str]:
         """``argv`` as a command line that runs inside this host."""
         return ["ip", "netns", "exec", self.namespace, *argv]
+
+    def fetch(self, url: str, *, timeout: float = 2.0) -> bytes | None:
+        """GET ``url`` from inside this host (as a client on it would); the body, or
+        None if there is no answer."""
+        script = (
+            "import sys,urllib.request\n"
+            "opener=urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+            "sys.stdout.buffer.write(opener.open(sys.argv[1],timeout=float(sys.argv[2])).read())\n"
+        )
+        result = subprocess.run(
+            self.command([sys.executable, "-c", script, url, str(timeout)]),
+            capture_output=True,
+            timeout=timeout + IP_TIMEOUT,
+            check=False,
+        )
+        return result.stdout if result.returncode == 0 else None
 
     def link_down(self) -> None:
         """Cut this host off the bridge: no packet in or out until ``link_up``."""

@@ -83,13 +83,17 @@ async def test_etcd_member_loss_is_invisible_majority_loss_stops_the_leader_not_
                 second.kill()
                 lost_at = time.monotonic()
                 await eventually(
-                    lambda: no_replica_leads(cluster),
+                    lambda: stopped_leading(cluster, leader),
                     timeout=STOPPED_WITHIN,
                     what=f"{leader} stops acting as leader without an etcd majority",
                 )
                 stopped_after = time.monotonic() - lost_at
                 print(f"leader stopped acting {stopped_after:.2f} s after the etcd majority loss")
-                assert term_ended(cluster.replicas[leader].log(log_from), epoch)
+                await eventually(
+                    lambda: term_ended(cluster.replicas[leader].log(log_from), epoch),
+                    what=f"{leader} logs that its term ended",
+                )
+                assert await no_replica_leads(cluster)
                 for round_ in range(OUTAGE_ROUNDS):  # the outage lasts a few seconds
                     acked += await produce(producer, f"no-etcd-majority-{round_}")
                     await asyncio.sleep(OUTAGE_PAUSE)
@@ -114,6 +118,12 @@ async def test_etcd_member_loss_is_invisible_majority_loss_stops_the_leader_not_
         assert sorted(read) == sorted(acked)
         assert new_epoch > epoch and new_leader in cluster.replicas
         cluster.assert_no_crash()
+
+
+async def stopped_leading(cluster: HostedCluster, replica: str) -> bool:
+    """``replica`` answers, and not as the leader."""
+    report = (await cluster.reports([replica])).get(replica)
+    return report is not None and report["role"] != "leader"
 
 
 async def no_replica_leads(cluster: HostedCluster) -> bool:

@@ -11,6 +11,8 @@ three replicas name, and every acknowledged record is readable.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import stat
 import time
 from collections.abc import Iterable
@@ -105,8 +107,13 @@ async def test_a_cut_host_loses_its_sc_leadership_and_its_spus_partitions_fail_o
                 print(f"majority elected {new_leader} {elected:.2f} s after the cut")
                 await eventually(
                     lambda: term_ended(cluster.replicas[leader].log(log_from), epoch),
-                    what=f"the cut replica {leader} stops acting",
+                    what=f"the cut replica {leader} logs that its term ended",
                 )
+                seen_on_cut_host = await asyncio.to_thread(
+                    cut.fetch, f"http://{cluster.public(leader)}/leader"
+                )
+                assert seen_on_cut_host is not None, f"{leader} answers on its own host"
+                assert json.loads(seen_on_cut_host)["role"] == "standby"
                 await eventually(
                     lambda: spus_offline(cluster, cut_spus, via=new_leader),
                     what=f"SPUs {cut_spus} on the cut host reported Offline",
