@@ -12,6 +12,7 @@ addresses moved to the hosts and every command run inside its host::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,10 @@ class HostedEtcd(EtcdServer):
     @property
     def endpoint(self) -> str:
         return f"{self.host.address}:{self.client_port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and self._process is not None and self._process.poll() is None
 
     @property
     def peer_url(self) -> str:
@@ -101,6 +106,16 @@ class EtcdCluster:
     def stop(self) -> None:
         for member in self.members:
             member.kill()
+
+    def leader(self) -> HostedEtcd:
+        """The member that leads the etcd cluster now (each running member is asked)."""
+        for member in self.members:
+            if not member.alive:
+                continue
+            status = json.loads(member.etcdctl("endpoint", "status", "-w", "json"))[0]["Status"]
+            if status["leader"] == status["header"]["member_id"]:
+                return member
+        raise AssertionError("no etcd member says it leads")
 
     def restart(self, *members: HostedEtcd) -> None:
         """Start the given (stopped) members together and wait until each is healthy."""
