@@ -19,9 +19,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ha_sc.client import TopicProducer
 from tests.etcd_server import ETCD_BINARY, EtcdServer
 from tests.netns import Host
 from tests.sc_processes import LocalCluster
+
+
+async def produce(producer: TopicProducer, label: str, count: int = 100) -> list[bytes]:
+    """``count`` records; returns their values once every one is acknowledged."""
+    values = [b"%s-%d" % (label.encode(), i) for i in range(count)]
+    delivered = await (await producer.send_many(values))
+    assert sum(d.record_count for d in delivered) == count
+    return values
 
 
 def _moved(address: str, host: Host) -> str:

@@ -111,10 +111,15 @@ class Host:
             "opener=urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
             "sys.stdout.buffer.write(opener.open(sys.argv[1],timeout=float(sys.argv[2])).read())\n"
         )
+        return self.python(script, url, str(timeout), timeout=timeout + IP_TIMEOUT)
+
+    def python(self, script: str, *args: str, timeout: float) -> bytes | None:
+        """Run a Python ``script`` inside this host, bounded in time; its stdout, or None
+        if it failed."""
         result = subprocess.run(
-            self.command([sys.executable, "-c", script, url, str(timeout)]),
+            self.command([sys.executable, "-c", script, *args]),
             capture_output=True,
-            timeout=timeout + IP_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
         return result.stdout if result.returncode == 0 else None

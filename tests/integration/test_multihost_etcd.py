@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from ha_sc.client import Offset, ProducerSettings, StreamClient, TopicProducer
+from ha_sc.client import Offset, ProducerSettings, StreamClient
 from ha_sc.protocol.data import Acks
 from ha_sc.sc.settings import ScSettings
-from tests.multihost import EtcdCluster, HostedCluster
+from tests.multihost import EtcdCluster, HostedCluster, produce
 from tests.netns import Network
 from tests.sc_processes import computed, term_ended
 from tests.waiting import eventually
@@ -35,14 +35,6 @@ allowance covers the renew interval, the probe and a loaded shared machine."""
 OUTAGE_ROUNDS = 6
 OUTAGE_PAUSE = 0.5
 """Rounds produced, and the pause after each, while etcd has no majority."""
-
-
-async def produce(producer: TopicProducer, label: str, count: int = 100) -> list[bytes]:
-    """``count`` records with acks=all; returns their values once every one is acknowledged."""
-    values = [b"%s-%d" % (label.encode(), i) for i in range(count)]
-    delivered = await (await producer.send_many(values))
-    assert sum(d.record_count for d in delivered) == count
-    return values
 
 
 async def test_etcd_member_loss_is_invisible_majority_loss_stops_the_leader_not_the_spus(

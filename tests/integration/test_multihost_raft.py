@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from ha_sc.client import Offset, ProducerSettings, StreamClient, TopicProducer
+from ha_sc.client import Offset, ProducerSettings, StreamClient
 from ha_sc.cluster.credentials import raft_secret_file
 from ha_sc.model import PartitionResolution, SpuResolution
 from ha_sc.protocol.data import Acks
-from tests.multihost import HostedCluster
+from tests.multihost import HostedCluster, produce
 from tests.netns import Network
 from tests.sc_processes import computed, term_ended
 from tests.waiting import eventually
@@ -34,14 +34,6 @@ pytestmark = [pytest.mark.netns, pytest.mark.raft, pytest.mark.usefixtures("netn
 TOPIC = "events"
 PARTITIONS = 6
 """Enough partitions that the cut host's SPU leads some and follows others."""
-
-
-async def produce(producer: TopicProducer, label: str, count: int = 120) -> list[bytes]:
-    """``count`` records with acks=all; returns their values once every one is acknowledged."""
-    values = [b"%s-%d" % (label.encode(), i) for i in range(count)]
-    delivered = await (await producer.send_many(values))
-    assert sum(d.record_count for d in delivered) == count
-    return values
 
 
 async def spus_offline(cluster: HostedCluster, ids: Iterable[int], *, via: str) -> bool:
