@@ -22,6 +22,7 @@ missing (these tests run as root in CI and must not be skipped there).
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import shutil
@@ -70,14 +71,41 @@ def ip(*args: str) -> str:
 
 def free_subnet() -> str:
     """``10.231.k`` for a /24 that no route of the root namespace covers yet."""
-    routes = ip("-4", "route", "show", "table", "all")
-    taken = {line.split()[0] for line in routes.splitlines() if line.strip()}
-    start = os.getpid() % len(SUBNETS)
+    return choose_subnet(ip("-4", "route", "show", "table", "all"), os.getpid())
+
+
+ROUTE_TYPES = frozenset(
+    {"unicast", "local", "broadcast", "multicast", "anycast", "blackhole", "unreachable",
+     "prohibit", "throw", "nat"}
+)  # fmt: skip
+"""Words ``ip route`` may print before a route's destination."""
+BROADEST_AVOIDED = 16
+"""Routes of this prefix length or longer are networks in use here; broader ones (a
+default route, a 10.0.0.0/8 to a VPN) are left to the more specific test /24."""
+
+
+def choose_subnet(routes: str, seed: int) -> str:
+    """``10.231.k`` (k from ``SUBNETS``, starting at one picked by ``seed``) whose /24
+    overlaps no route of ``routes`` (``ip -4 route show table all``) at least as
+    specific as ``BROADEST_AVOIDED``."""
+    used = []
+    for line in routes.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        destination = words[1] if words[0] in ROUTE_TYPES and len(words) > 1 else words[0]
+        if destination == "default":
+            continue
+        network = ipaddress.ip_network(destination, strict=False)
+        if network.prefixlen >= BROADEST_AVOIDED:
+            used.append(network)
+    start = seed % len(SUBNETS)
     for index in range(len(SUBNETS)):
         k = SUBNETS[(start + index) % len(SUBNETS)]
-        if not any(t.startswith(f"10.231.{k}.") or t == "10.231.0.0/16" for t in taken):
+        candidate = ipaddress.ip_network(f"10.231.{k}.0/24")
+        if not any(candidate.overlaps(network) for network in used):
             return f"10.231.{k}"
-    raise RuntimeError("no free 10.231.k.0/24 for a test network")
+    raise RuntimeError("no free 10.231.k.0/24 for a test network: every one is routed here")
 
 
 class Host:
