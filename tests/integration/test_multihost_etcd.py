@@ -24,7 +24,12 @@ from tests.netns import Network
 from tests.sc_processes import computed, term_ended
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.netns, pytest.mark.etcd, pytest.mark.usefixtures("netns_sweep")]
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.etcd,
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("netns_sweep"),
+]
 
 TOPIC = "events"
 PARTITIONS = 3

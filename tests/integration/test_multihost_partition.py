@@ -1,17 +1,20 @@
-"""Three hosts (network namespaces), each running one SC replica on the embedded Raft
-backend (Raft traffic authenticated with a shared secret file, mode 0600) and one SPU;
-the test process is a client on the hosts' network.
+"""Three hosts (network namespaces), each running one SC replica and one SPU, on each
+backend: the embedded Raft (its traffic authenticated with a shared secret file, mode
+0600) or a 3-member etcd cluster, one member per host. The test process is a client on
+the hosts' network.
 
-The SC leader's host has its link taken down (a partition: that host alone on one
-side). The cut replica stops acting, the two others elect a leader, the SPU on the cut
-host is reported Offline and the partitions it led are led by reachable SPUs;
-acks=all production goes on. Healed, the cluster settles with one leader that all
-three replicas name, and every acknowledged record is readable.
+The SC leader's host has its link taken down (a partition: that host, with its replica,
+its SPU and on etcd its etcd member, alone on one side). The cut replica stops acting,
+the two others elect a leader, the SPU on the cut host is reported Offline and the
+partitions it led are led by reachable SPUs; acks=all production goes on. Healed, the
+cluster settles with one leader that all three replicas name, and every acknowledged
+record is readable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import stat
 import time
@@ -24,12 +27,21 @@ from ha_sc.client import Offset, ProducerSettings, StreamClient
 from ha_sc.cluster.credentials import raft_secret_file
 from ha_sc.model import PartitionResolution, SpuResolution
 from ha_sc.protocol.data import Acks
-from tests.multihost import HostedCluster, produce
+from tests.multihost import EtcdCluster, HostedCluster, produce
 from tests.netns import Host, Network
 from tests.sc_processes import computed, term_ended
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.netns, pytest.mark.raft, pytest.mark.usefixtures("netns_sweep")]
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("netns_sweep"),
+]
+
+BACKENDS = [
+    pytest.param("raft", marks=pytest.mark.raft),
+    pytest.param("etcd", marks=pytest.mark.etcd),
+]
 
 TOPIC = "events"
 PARTITIONS = 6
@@ -62,18 +74,24 @@ async def led_without(cluster: HostedCluster, topic: str, lost: Iterable[int], *
     )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_cut_host_loses_its_sc_leadership_and_its_spus_partitions_fail_over(
-    tmp_path: Path,
+    backend: str, tmp_path: Path
 ) -> None:
-    with (
-        Network(3) as net,
-        HostedCluster(tmp_path, net.hosts, backend="raft") as cluster,
-    ):
-        secret = raft_secret_file(tmp_path)
-        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-        for member in cluster.replicas.values():
-            assert "--raft-secret-file" in member.command
-            assert "--allow-unauthenticated-raft" not in member.command
+    with contextlib.ExitStack() as stack:
+        net = stack.enter_context(Network(3))
+        etcd = None
+        if backend == "etcd":
+            etcd = stack.enter_context(EtcdCluster(tmp_path / "etcd", net.hosts))
+        cluster = stack.enter_context(
+            HostedCluster(tmp_path, net.hosts, backend=backend, etcd=etcd)
+        )
+        if backend == "raft":
+            secret = raft_secret_file(tmp_path)
+            assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+            for member in cluster.replicas.values():
+                assert "--raft-secret-file" in member.command
+                assert "--allow-unauthenticated-raft" not in member.command
 
         leader, epoch = await cluster.start_all()
         async with cluster.admin() as admin:
