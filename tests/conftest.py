@@ -1,9 +1,10 @@
 """Fixtures shared by the whole suite, and the rule that keeps ``-m "not slow"`` fast.
 
-The rule: a test that starts an OS process, a real etcd, real Raft nodes or a chaos
-cluster carries a marker (``slow``, ``etcd``, ``raft`` or ``chaos``), and ``etcd``,
-``raft`` and ``chaos`` each imply ``slow``. So ``pytest -m "not slow"`` runs only tests
-in this one process (unit tests and in-process integration tests). It is enforced:
+The rule: a test that starts an OS process, a real etcd, real Raft nodes, a chaos
+cluster or network namespaces carries a marker (``slow``, ``etcd``, ``raft``, ``chaos``
+or ``netns``), and ``etcd``, ``raft``, ``chaos`` and ``netns`` each imply ``slow``. So
+``pytest -m "not slow"`` runs only tests in this one process (unit tests and
+in-process integration tests). It is enforced:
 collection fails for a test using the ``etcd_server`` fixture without ``etcd``, and a
 test without a marker fails if it starts a process or a Raft node.
 """
@@ -32,6 +33,17 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer
     from tests.etcd_server import started_etcd
 
     yield from started_etcd(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def netns_sweep() -> Iterator[None]:
+    """After the session, delete any namespace or link this run's multi-host tests left
+    (each test removes its own; this catches a run killed in the middle of a cleanup)."""
+    from tests.netns import sweep
+
+    yield
+    left = sweep()
+    assert not left, f"multi-host tests left behind (now deleted): {left}"
 
 
 @pytest.fixture(
@@ -81,8 +93,9 @@ def _grpc_call_status(task: asyncio.Task[object]) -> bool:
     return getattr(task.get_coro(), "__qualname__", "") == "_AioCall._handle_status_once_received"
 
 
-SLOW_IMPLIED_BY = ("etcd", "raft", "chaos")
-"""Markers of tests that start processes, etcd, Raft nodes or a chaos cluster."""
+SLOW_IMPLIED_BY = ("etcd", "raft", "chaos", "netns")
+"""Markers of tests that start processes, etcd, Raft nodes, a chaos cluster or
+network namespaces."""
 
 
 def _marked(item: pytest.Item, *names: str) -> bool:

@@ -145,18 +145,23 @@ class LocalCluster:
             etcd_endpoints=[] if etcd_endpoint is None else [etcd_endpoint],
         )
         assert backend != "etcd" or etcd_endpoint is not None, "etcd needs an endpoint"
+        self.place()
         extra = ["--status-interval", f"{status_interval:g}"]
         if etcd_root is not None:
             extra += ["--etcd-root", etcd_root]
         logs = base / "logs"
         self.replicas = {
-            r.id: Member(r.id, replica_args(self.layout, r, base) + extra, logs / f"{r.id}.log")
+            r.id: Member(
+                r.id,
+                self.wrap(r.id, replica_args(self.layout, r, base) + extra),
+                logs / f"{r.id}.log",
+            )
             for r in self.layout.replicas
         }
         self.spus = {
             s.id: Member(
                 f"spu-{s.id}",
-                spu_args(self.layout, s, base) + list(spu_extra),
+                self.wrap(f"spu-{s.id}", spu_args(self.layout, s, base) + list(spu_extra)),
                 logs / f"spu-{s.id}.log",
             )
             for s in self.layout.spus
@@ -172,6 +177,14 @@ class LocalCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop_all()
+
+    def place(self) -> None:
+        """Change the planned addresses before the command lines are made (here: keep
+        the free loopback ports ``plan`` chose)."""
+
+    def wrap(self, member: str, argv: list[str]) -> list[str]:
+        """The command line that runs ``member`` (here: ``argv`` itself, on this host)."""
+        return argv
 
     def stop_all(self) -> None:
         for member in [*self.spus.values(), *self.replicas.values()]:
