@@ -69,6 +69,9 @@ class Watch(_Message):
 
     type: Literal["watch"] = "watch"
     spu_id: SpuId
+    token: str | None = Field(default=None, repr=False, exclude_if=lambda token: token is None)
+    """The SPU's registration token, as in ``register``: an SC started with SPU tokens
+    refuses a watch without the right one; never logged."""
 
 
 class ReplicaReport(_Message):

@@ -217,6 +217,8 @@ class SpuServer:
                 return
             first, rest = received
             if isinstance(first, Watch):
+                if await self._watch_refused(first, writer, peer):
+                    return
                 reason = await serve_watch(first.spu_id, self._leader_changes, reader, writer, peer)
                 log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
                 return
@@ -255,6 +257,16 @@ class SpuServer:
             reason = f"expected a register message first, got {first.type}"
         log.warning("spu connection from %s closed before registering: %s", peer, reason)
         return None
+
+    async def _watch_refused(self, watch: Watch, writer: asyncio.StreamWriter, peer: str) -> bool:
+        """With SPU tokens, refuse (and log) a watch that does not prove its SPU id."""
+        reason = None if self._tokens is None else self._tokens.refusal(watch.spu_id, watch.token)
+        if reason is None:
+            return False
+        leader = self._view.leader()
+        await self._send(writer, Refused(epoch=leader.epoch if leader else 0, reason=reason))
+        log.warning("refused the watch of spu %d from %s: %s", watch.spu_id, peer, reason)
+        return True
 
     async def _answer(
         self,

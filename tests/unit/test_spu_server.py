@@ -611,6 +611,45 @@ async def test_the_right_token_is_served_and_no_other_spu_can_replace_it(
     assert TOKEN_5001 not in logs.text and TOKEN_5002 not in logs.text
 
 
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "spu 5001 sent no registration token (spu run --token-file)"),
+        (TOKEN_5002, "spu 5001 sent a wrong registration token"),
+    ],
+)
+async def test_a_watch_that_does_not_prove_its_spu_id_is_refused_and_told_nothing(
+    view: View,
+    token_server: SpuServer,
+    logs: pytest.LogCaptureFixture,
+    token: str | None,
+    reason: str,
+) -> None:
+    view.known_leader = KnownLeader("sc-2", 4, ReplicaAddresses("127.0.0.1:1", "127.0.0.1:2"))
+    client = await _connect_to(token_server)
+    try:
+        await client.send(Watch(spu_id=5001, token=token))
+        assert await client.until_closed() == [Refused(epoch=4, reason=reason)]
+    finally:
+        await client.close()
+    assert "refused the watch of spu 5001 from 127.0.0.1:" in logs.text and reason in logs.text
+    assert TOKEN_5002 not in logs.text
+
+
+async def test_a_watch_with_its_spus_token_is_told_of_the_leader(
+    view: View, token_server: SpuServer, logs: pytest.LogCaptureFixture
+) -> None:
+    view.known_leader = KnownLeader("sc-2", 4, ReplicaAddresses("127.0.0.1:1", "127.0.0.1:2"))
+    client = await _connect_to(token_server)
+    try:
+        await client.send(Watch(spu_id=5001, token=TOKEN_5001))
+        assert await client.receive() == LeaderNotice(epoch=4, leader_private="127.0.0.1:2")
+    finally:
+        await client.close()
+    assert TOKEN_5001 not in logs.text
+    assert TOKEN_5001 not in repr(Watch(spu_id=5001, token=TOKEN_5001))
+
+
 def test_a_register_message_does_not_show_its_token() -> None:
     assert TOKEN_5001 not in repr(Register(spu_id=5001, token=TOKEN_5001))
 
