@@ -323,6 +323,7 @@ class SpuServer:
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,
             pushes=self.pushes,
+            fetch_keys=self._fetch_keys,
         )
         # a name of its own: the task of the connection it replaces has ended, but the
         # supervisor may not have let go of that task's name yet
@@ -334,6 +335,10 @@ class SpuServer:
         self._tasks[spu_id] = task
         self.connections_changed.set()
         return True
+
+    def _fetch_keys(self) -> dict[int, str] | None:
+        """Every SPU's replica-fetch key, when SPUs prove their ids; None otherwise."""
+        return None if self._tokens is None else self._tokens.current().fetch_keys
 
     async def _held(self, register: Register, peer: str) -> Term | None:
         """This replica's term, once the registration need not be held any longer."""
