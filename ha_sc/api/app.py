@@ -15,7 +15,8 @@ from ha_sc.api.peer_requests import PeerRequests
 from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
-from ha_sc.http_site import HttpSite
+from ha_sc.http_site import HttpLimits, HttpSite
+from ha_sc.protocol.admission import connection_guard
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route
 from ha_sc.telemetry.metrics_sc import ScMetrics
@@ -125,6 +126,7 @@ class ApiServer:
         max_body: int = DEFAULT_MAX_BODY,
         max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
         tokens: ApiTokens | None = None,
+        connection_limits: HttpLimits = HttpLimits(),  # noqa: B008 (frozen)
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -138,7 +140,13 @@ class ApiServer:
             max_requests_per_peer=max_requests_per_peer,
             tokens=tokens,
         )
-        self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
+        self._site = HttpSite(
+            self._app,
+            host,
+            port,
+            shutdown_timeout=shutdown_timeout,
+            guard=connection_guard("public API", connection_limits),
+        )
 
     @property
     def app(self) -> web.Application:
