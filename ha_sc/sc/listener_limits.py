@@ -31,6 +31,9 @@ class ListenerLimits(BaseModel):
     api_header_timeout: float = Field(default=10.0, gt=0)
     """Seconds a new public-API connection has to send its first request's headers
     whole; past it the connection is closed."""
+    api_body_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a public-API request has to send its whole body once its headers came;
+    past it the answer is 408 and the connection is closed."""
     api_idle_timeout: float = Field(default=60.0, gt=0)
     """Seconds a public-API connection may wait for its next request (or for that
     request's headers); past it the connection is closed."""
