@@ -16,7 +16,8 @@ from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
 from ha_sc.api.request_body import body_deadline
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
-from ha_sc.http_site import HttpLimits, HttpSite
+from ha_sc.http_guard import HttpLimits
+from ha_sc.http_site import HttpSite
 from ha_sc.protocol.admission import connection_guard
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 
-from ha_sc.http_site import ConnectionGuard, HttpLimits
+from ha_sc.http_guard import ConnectionGuard, HttpLimits
 
 REFUSAL_LOG_EVERY = 30.0
 """Seconds between two log lines about refusing the same peer."""

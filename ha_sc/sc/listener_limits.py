@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ha_sc.http_site import HttpLimits
+from ha_sc.http_guard import HttpLimits
 
 
 class ListenerLimits(BaseModel):

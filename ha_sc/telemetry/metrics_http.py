@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ha_sc.http_site import HttpLimits, HttpSite
+from ha_sc.http_guard import HttpLimits
+from ha_sc.http_site import HttpSite
 from ha_sc.protocol.admission import connection_guard
 from ha_sc.protocol.api_wire import split_host_port
 from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition

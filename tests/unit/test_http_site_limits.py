@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from ha_sc.http_site import HttpLimits, HttpSite
+from ha_sc.http_guard import HttpLimits
+from ha_sc.http_site import HttpSite
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import connection_guard
 from ha_sc.sc.listener_limits import ListenerLimits
