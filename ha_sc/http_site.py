@@ -1,18 +1,36 @@
-"""One aiohttp application listening on one ``host``/``port``: start, its bound address, stop."""
+"""One aiohttp application listening on one ``host``/``port``: start, its bound address, stop.
+
+With a ``ConnectionGuard`` (``ha_sc.http_guard``) the site bounds what idle and slow
+clients cost.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+
+from ha_sc.http_guard import ConnectionGuard, GuardedSite
 
 
 class HttpSite:
     """Runs ``app`` on ``host:port`` (port 0 picks one)."""
 
     def __init__(
-        self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        shutdown_timeout: float = 5.0,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         self._host, self._port = host, port
-        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+        handler: dict[str, Any] = (
+            {} if guard is None else {"keepalive_timeout": guard.limits.idle_timeout}
+        )
+        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, **handler)
+        self._guard = guard
         self._address: str | None = None
         self._set_up = False
 
@@ -27,7 +45,11 @@ class HttpSite:
         await self._runner.setup()
         self._set_up = True
         # SO_REUSEADDR: a restarted process binds at once, whatever TIME_WAIT is left
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        site = (
+            web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+            if self._guard is None
+            else GuardedSite(self._guard, self._runner, self._host, self._port, reuse_address=True)
+        )
         try:
             await site.start()
         except BaseException:

@@ -14,8 +14,11 @@ from ha_sc.api.idempotency import LEDGER, RequestLedger, idempotency_middleware
 from ha_sc.api.peer_requests import PeerRequests
 from ha_sc.api.problems import FENCED_REFUSED, Handler, problem_middleware
 from ha_sc.api.replica_view import ReplicaView
+from ha_sc.api.request_body import body_deadline
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
+from ha_sc.http_guard import HttpLimits
 from ha_sc.http_site import HttpSite
+from ha_sc.protocol.admission import connection_guard
 from ha_sc.protocol.api_wire import API_PREFIX, DEFAULT_PORT, split_host_port
 from ha_sc.telemetry.metrics_http import add_metrics_route
 from ha_sc.telemetry.metrics_sc import ScMetrics
@@ -51,6 +54,10 @@ DEFAULT_MAX_REQUESTS_PER_PEER = 256
 (``listeners.api_max_requests_per_peer``)."""
 
 
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds for a request's whole body (``listeners.api_body_timeout``)."""
+
+
 def create_app(
     view: ReplicaView,
     *,
@@ -62,6 +69,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
     tokens: ApiTokens | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """The public API of one replica.
 
@@ -72,7 +80,7 @@ def create_app(
     ``max_body`` bytes is answered 413 without being read; a request from a host with
     ``max_requests_per_peer`` open (watch streams included) is answered 429. ``tokens``,
     if given, are the bearer tokens a request needs (``ha_sc.api.access``); without, the
-    API is open.
+    API is open. A body must arrive whole within ``body_timeout`` seconds (else 408).
     """
     if provision_timeout <= 0 or watch_heartbeat <= 0:
         raise ValueError("provision_timeout and watch_heartbeat must be positive")
@@ -81,6 +89,7 @@ def create_app(
             PeerRequests(max_requests_per_peer).middleware,
             tracing_middleware,
             *([] if tokens is None else [access_middleware(tokens)]),
+            body_deadline(body_timeout),
             idempotency_middleware,
             problem_middleware,
         ],
@@ -125,6 +134,8 @@ class ApiServer:
         max_body: int = DEFAULT_MAX_BODY,
         max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
         tokens: ApiTokens | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        connection_limits: HttpLimits = HttpLimits(),  # noqa: B008 (frozen)
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -137,8 +148,15 @@ class ApiServer:
             max_body=max_body,
             max_requests_per_peer=max_requests_per_peer,
             tokens=tokens,
+            body_timeout=body_timeout,
         )
-        self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
+        self._site = HttpSite(
+            self._app,
+            host,
+            port,
+            shutdown_timeout=shutdown_timeout,
+            guard=connection_guard("public API", connection_limits),
+        )
 
     @property
     def app(self) -> web.Application:

@@ -1,6 +1,7 @@
 """How many connections a listener lets each peer hold, and when a refusal is logged.
 
-Sans-IO, shared by every listener (the SPU's data ports, the SC's private port):
+Sans-IO, shared by every listener (the SPU's data ports, the SC's private port, the
+HTTP listeners through ``connection_guard``):
 ``Admission`` counts the open connections per peer host and says whether one more may
 stay; ``RefusalLog`` says whether a refusal of a peer is logged now, once per peer per
 interval, so a flood of refusals is one line.
@@ -9,6 +10,8 @@ interval, so a flood of refusals is one line.
 from __future__ import annotations
 
 import collections
+
+from ha_sc.http_guard import ConnectionGuard, HttpLimits
 
 REFUSAL_LOG_EVERY = 30.0
 """Seconds between two log lines about refusing the same peer."""
@@ -63,3 +66,10 @@ class RefusalLog:
         while len(self._last) > REFUSAL_LOG_PEERS:
             self._last.popitem(last=False)
         return True
+
+
+def connection_guard(name: str, limits: HttpLimits) -> ConnectionGuard:
+    """The guard of HTTP listener ``name`` (``ha_sc.http_site``): its caps counted per peer
+    host, its refusals logged once per peer per interval."""
+    admission = Admission(limits.max_connections, limits.max_connections_per_peer)
+    return ConnectionGuard(name, limits, admission, RefusalLog())

@@ -1,7 +1,8 @@
 """The SPU data-plane wire: produce, fetch and replica fetch, sans-IO.
 
 Used on the SPU's public port (clients: ``produce``, ``fetch``) and on its private
-port (follower SPUs: ``replica_fetch``). Every frame is::
+port (follower SPUs: ``replica_hello`` and ``replica_proof`` to prove their id, see
+protocol/fetch_proof.py, then ``replica_fetch``). Every frame is::
 
     u32 total length (big-endian) of what follows
     u32 header length
@@ -60,6 +61,9 @@ class ErrorCode(enum.StrEnum):
     have it before the timeout. The producer retries (idempotence drops the duplicate)."""
     STORAGE = "storage"
     """The replica's log failed on disk."""
+    UNAUTHORIZED = "unauthorized"
+    """Private port: the connection has not proven the follower id the request names (or
+    a proof failed). The leader closes the connection after this answer."""
     OUT_OF_SEQUENCE = "out_of_sequence"
     """An idempotent batch does not start right after its producer's last sequence on
     this replica: earlier records of that producer are missing here (with acks=leader, a
@@ -139,6 +143,24 @@ class ReplicaFetchRequest(_Header):
     wait_ms: int = Field(default=0, ge=0)
 
 
+class ReplicaHello(_Header):
+    """A follower's first request on a new private-port connection: it will prove that it
+    is ``follower`` (protocol/fetch_proof.py). Answered by a ``replica_challenge``."""
+
+    type: Literal["replica_hello"] = "replica_hello"
+    follower: SpuId
+
+
+class ReplicaProof(_Header):
+    """The follower's answer to the challenge: the connection carries its fetches from then
+    on. Answered by a ``replica_proven`` (an error one closes the connection)."""
+
+    type: Literal["replica_proof"] = "replica_proof"
+    follower: SpuId
+    proof: str = Field(pattern=r"^[0-9a-f]{64}$", repr=False)
+    """HMAC-SHA256 of the challenge's nonce and the two ids, as hex."""
+
+
 # SPU -> client / follower
 
 
@@ -171,19 +193,42 @@ class ReplicaFetchResponse(_Header):
     error: DataError | None = None
 
 
+class ReplicaChallenge(_Header):
+    """The leader's answer to a ``replica_hello``: the nonce to prove the follower id with."""
+
+    type: Literal["replica_challenge"] = "replica_challenge"
+    nonce: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    """32 random bytes as hex, fresh for this connection."""
+    error: DataError | None = None
+
+
+class ReplicaProven(_Header):
+    """The leader's answer to a ``replica_proof``: no error, the connection is the
+    follower's; an ``unauthorized`` error, it is closed."""
+
+    type: Literal["replica_proven"] = "replica_proven"
+    error: DataError | None = None
+
+
 DataRequest: TypeAlias = Annotated[
-    ProduceRequest | FetchRequest | ReplicaFetchRequest, Field(discriminator="type")
+    ProduceRequest | FetchRequest | ReplicaFetchRequest | ReplicaHello | ReplicaProof,
+    Field(discriminator="type"),
 ]
 DataResponse: TypeAlias = Annotated[
-    ProduceResponse | FetchResponse | ReplicaFetchResponse, Field(discriminator="type")
+    ProduceResponse | FetchResponse | ReplicaFetchResponse | ReplicaChallenge | ReplicaProven,
+    Field(discriminator="type"),
 ]
 DataHeader: TypeAlias = (
     ProduceRequest
     | FetchRequest
     | ReplicaFetchRequest
+    | ReplicaHello
+    | ReplicaProof
     | ProduceResponse
     | FetchResponse
     | ReplicaFetchResponse
+    | ReplicaChallenge
+    | ReplicaProven
 )
 
 _REQUESTS: TypeAdapter[Any] = TypeAdapter(DataRequest)

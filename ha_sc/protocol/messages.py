@@ -30,6 +30,8 @@ PartitionKey = Annotated[str, StringConstraints(pattern=PARTITION_KEY_PATTERN)]
 per key (an SPU decodes 67k of them in a full sync at 100k partitions)."""
 
 Offset = Annotated[int, Field(ge=0)]
+FetchKeyHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""An SPU's replica-fetch key (32 bytes) as hex."""
 
 
 class _Message(BaseModel):
@@ -69,6 +71,9 @@ class Watch(_Message):
 
     type: Literal["watch"] = "watch"
     spu_id: SpuId
+    token: str | None = Field(default=None, repr=False, exclude_if=lambda token: token is None)
+    """The SPU's registration token, as in ``register``: an SC started with SPU tokens
+    refuses a watch without the right one; never logged."""
 
 
 class ReplicaReport(_Message):
@@ -188,6 +193,10 @@ class FullSync(_ScMessage):
     sc_members: list[str] = Field(default_factory=list)
     """Private addresses of the SC members (replicas) the leader knows of: the SPU adds them to
     those it tries, so it finds the set after replicas were added or removed."""
+    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(default=None, repr=False)
+    """Every SPU's replica-fetch key (protocol/fetch_proof.py) by id, when the SC checks SPU
+    tokens: a leader SPU accepts replica fetches only from followers proven with these.
+    None: the SC runs without SPU tokens, and replica fetches are not checked."""
 
 
 class Delta(_ScMessage):
@@ -198,11 +207,18 @@ class Delta(_ScMessage):
     spus_removed: list[SpuId] = Field(default_factory=list)
     replicas_changed: list[ReplicaSpec] = Field(default_factory=list)
     replicas_removed: list[PartitionKey] = Field(default_factory=list)
+    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(default=None, repr=False)
+    """The whole table of replica-fetch keys again, when it changed (the SC's token file
+    did); None: unchanged."""
 
     @property
     def is_empty(self) -> bool:
         return not (
-            self.spus_changed or self.spus_removed or self.replicas_changed or self.replicas_removed
+            self.spus_changed
+            or self.spus_removed
+            or self.replicas_changed
+            or self.replicas_removed
+            or self.fetch_keys is not None
         )
 
 

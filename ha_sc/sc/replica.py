@@ -221,6 +221,8 @@ class ScReplica:
             max_body=tuning.listeners.api_max_body_bytes,
             max_requests_per_peer=tuning.listeners.api_max_requests_per_peer,
             tokens=self._api_tokens(),
+            body_timeout=tuning.listeners.api_body_timeout,
+            connection_limits=tuning.listeners.api_connections(),
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

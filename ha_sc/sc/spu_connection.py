@@ -2,7 +2,9 @@
 
 The task ``spu-conn-<id>-<n>`` sends the full sync, then a delta whenever the
 cache's specs change (an empty delta every ``keepalive_interval`` when nothing
-does, so the SPU can tell a live leader from a silent one). It reads the SPU's
+does, so the SPU can tell a live leader from a silent one). With SPU tokens, the full
+sync carries every SPU's replica-fetch key, and a delta carries them again when the
+token file changed. It reads the SPU's
 status reports; each one is also a heartbeat. The connection ends, and the SPU
 counts as offline, on the first of: the SPU closes it or sends something
 malformed, no status within ``health_timeout``, the term it was opened under
@@ -78,8 +80,11 @@ class SpuConnection:
         sc_members: Callable[[], list[str]] = list,
         replica_specs: ReplicaSpecs | None = None,
         pushes: Counter[str] | None = None,
+        fetch_keys: Callable[[], dict[int, str] | None] = lambda: None,
     ) -> None:
         self.spu_id = spu_id
+        self._fetch_keys = fetch_keys
+        self._keys_sent: dict[int, str] | None = None
         self._pushes: Counter[str] = pushes if pushes is not None else Counter()
         """Messages sent, by kind (``push_kind``), for the replica's metrics."""
         self.peer = peer
@@ -114,8 +119,9 @@ class SpuConnection:
                 await self._writer.wait_closed()
 
     async def _serve(self) -> str:
+        self._keys_sent = self._fetch_keys()
         full = (await self._sync.full_sync(self._term.epoch)).model_copy(
-            update={"sc_members": self._sc_members()}
+            update={"sc_members": self._sc_members(), "fetch_keys": self._keys_sent}
         )
         if not self._term.is_valid():
             return self._term_reason()
@@ -147,7 +153,7 @@ class SpuConnection:
             await self._sync.wait_for_change(max(0.0, last_sent + self._keepalive - loop.time()))
             if not self._term.is_valid():  # re-checked before every message
                 return self._term_reason()
-            delta = self._sync.delta(self._term.epoch)
+            delta = self._with_new_keys(self._sync.delta(self._term.epoch))
             if delta.is_empty and loop.time() - last_sent < self._keepalive:
                 continue
             failure = await (self._send(delta) if delta.is_empty else self._traced_send(delta))
@@ -159,6 +165,15 @@ class SpuConnection:
             if self.spu_id in delta.spus_removed:
                 return f"spu {self.spu_id} is no longer registered with the cluster"
             last_sent = loop.time()
+
+    def _with_new_keys(self, delta: Delta) -> Delta:
+        """``delta`` carrying the fetch keys again if they changed since last sent."""
+        keys = self._fetch_keys()
+        if keys is None or keys is self._keys_sent or keys == self._keys_sent:
+            return delta
+        self._keys_sent = keys
+        log.info("spu %d: sending the replica-fetch keys of %d spus again", self.spu_id, len(keys))
+        return delta.model_copy(update={"fetch_keys": keys})
 
     def _patience(self, specs: int) -> float:
         """How long the SPU may be silent after being sent ``specs`` replica specs."""

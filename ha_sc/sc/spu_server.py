@@ -217,6 +217,8 @@ class SpuServer:
                 return
             first, rest = received
             if isinstance(first, Watch):
+                if await self._watch_refused(first, writer, peer):
+                    return
                 reason = await serve_watch(first.spu_id, self._leader_changes, reader, writer, peer)
                 log.debug("watch of spu %d from %s ended: %s", first.spu_id, peer, reason)
                 return
@@ -255,6 +257,16 @@ class SpuServer:
             reason = f"expected a register message first, got {first.type}"
         log.warning("spu connection from %s closed before registering: %s", peer, reason)
         return None
+
+    async def _watch_refused(self, watch: Watch, writer: asyncio.StreamWriter, peer: str) -> bool:
+        """With SPU tokens, refuse (and log) a watch that does not prove its SPU id."""
+        reason = None if self._tokens is None else self._tokens.refusal(watch.spu_id, watch.token)
+        if reason is None:
+            return False
+        leader = self._view.leader()
+        await self._send(writer, Refused(epoch=leader.epoch if leader else 0, reason=reason))
+        log.warning("refused the watch of spu %d from %s: %s", watch.spu_id, peer, reason)
+        return True
 
     async def _answer(
         self,
@@ -311,6 +323,7 @@ class SpuServer:
             health_timeout=self._health_timeout,
             keepalive_interval=self._keepalive,
             pushes=self.pushes,
+            fetch_keys=self._fetch_keys,
         )
         # a name of its own: the task of the connection it replaces has ended, but the
         # supervisor may not have let go of that task's name yet
@@ -322,6 +335,10 @@ class SpuServer:
         self._tasks[spu_id] = task
         self.connections_changed.set()
         return True
+
+    def _fetch_keys(self) -> dict[int, str] | None:
+        """Every SPU's replica-fetch key, when SPUs prove their ids; None otherwise."""
+        return None if self._tokens is None else self._tokens.current().fetch_keys
 
     async def _held(self, register: Register, peer: str) -> Term | None:
         """This replica's term, once the registration need not be held any longer."""

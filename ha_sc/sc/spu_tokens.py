@@ -5,11 +5,13 @@ The file has one line per SPU, ``<id> <token>``; blank lines and lines starting 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ha_sc.protocol.fetch_proof import fetch_key
 from ha_sc.secret_file import (
     MIN_SECRET_LENGTH,
     SecretFileError,
@@ -28,6 +30,15 @@ class SpuTokens:
     """SPU id -> the token it registers with."""
 
     tokens: dict[int, str] = field(repr=False)
+
+    def current(self) -> SpuTokens:
+        return self
+
+    @functools.cached_property
+    def fetch_keys(self) -> dict[int, str]:
+        """Every SPU's replica-fetch key (hex) by id, derived from its token; the SC hands
+        them to the SPUs so leaders can check their followers without knowing tokens."""
+        return {spu_id: fetch_key(token).hex() for spu_id, token in self.tokens.items()}
 
     def refusal(self, spu_id: int, token: str | None) -> str | None:
         """Why a registration as ``spu_id`` with ``token`` is refused; None if it is not."""

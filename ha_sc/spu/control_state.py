@@ -15,6 +15,7 @@ from typing import Any
 from election.epoch_fence import EpochFence
 from ha_sc.model.spu import SpuSpec
 from ha_sc.protocol import Delta, FullSync
+from ha_sc.spu.fetch_keys import FetchKeys
 from ha_sc.spu.replica_table import ReplicaTable
 
 log = logging.getLogger("ha_sc.spu")
@@ -31,8 +32,11 @@ class ControlState:
         public_address: str | None = None,
         private_address: str | None = None,
         on_change: Callable[[], None] = lambda: None,
+        check_fetches: bool = False,
     ) -> None:
         self.spu_id = spu_id
+        self.fetch_keys = FetchKeys(spu_id, checking=check_fetches)
+        """The keys followers prove their id with on the private port."""
         self.fence = EpochFence(name=f"spu {spu_id}", highest=highest_epoch)
         self.replicas = ReplicaTable(spu_id)
         self.spus: dict[int, SpuSpec] = {}
@@ -84,6 +88,7 @@ class ControlState:
     def _full_sync(self, sync: FullSync) -> None:
         self.syncs += 1
         self.spus = {spec.id: spec for spec in sync.spus}
+        self.fetch_keys.update(sync.fetch_keys)
         changes = self.replicas.replace(sync.replicas)
         log.info(
             "spu %d: full sync at epoch %d: %d spus, %d local replicas, %d changed",
@@ -104,6 +109,8 @@ class ControlState:
             self.spus.pop(spu_id, None)
         for spec in delta.spus_changed:
             self.spus[spec.id] = spec
+        if delta.fetch_keys is not None:
+            self.fetch_keys.update(delta.fetch_keys)
         changes = self.replicas.update(delta.replicas_changed, delta.replicas_removed)
         for change in changes:
             log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)

@@ -50,6 +50,7 @@ class SpuNode:
             public_address=settings.public_address,
             private_address=settings.private_address,
             on_change=self._state_changed,
+            check_fetches=settings.token_file is not None,
         )
         self.dataplane = DataPlane(settings, self.state)
         self.link = ScLink(settings, self.state, offsets or self.dataplane.offsets)

@@ -132,6 +132,8 @@ class ScLink:
         """The fence's decisions, appended to ``control-events.jsonl``."""
         self._watches = Supervisor()
         self._watched: set[str] = set()
+        self._watch_refusals: set[str] = set()
+        """Replicas whose refusal of a watch was logged (and not accepted since)."""
         self._session_with: str | None = None
         """The replica of the session under way (being answered or served), if any."""
         self._moved_for = 0
@@ -231,14 +233,17 @@ class ScLink:
                 continue
             try:
                 channel = _Channel(reader, writer, settings.connect_timeout)
-                await channel.send(Watch(spu_id=settings.spu_id))
+                await channel.send(Watch(spu_id=settings.spu_id, token=self._token))
                 while True:
                     try:
                         message = await channel.receive()
                     except TimeoutError:
                         continue  # a watch is silent until a leader wins
+                    if isinstance(message, Refused):
+                        self._watch_refused(address, message.reason)
                     if not isinstance(message, LeaderNotice):
                         break
+                    self._watch_refusals.discard(address)
                     self._on_notice(address, message)
             except (ConnectionError, ProtocolError, TimeoutError):
                 pass
@@ -247,6 +252,17 @@ class ScLink:
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
             await asyncio.sleep(settings.backoff_max)
+
+    def _watch_refused(self, address: str, reason: str) -> None:
+        """Log a refused watch once per replica until it is accepted again."""
+        if address not in self._watch_refusals:
+            self._watch_refusals.add(address)
+            log.warning(
+                "spu %d: sc %s refused its watch connection: %s",
+                self._settings.spu_id,
+                address,
+                reason,
+            )
 
     def _on_notice(self, address: str, notice: LeaderNotice) -> None:
         spu_id = self._settings.spu_id

@@ -7,7 +7,9 @@ import logging
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ha_sc.http_guard import HttpLimits
 from ha_sc.http_site import HttpSite
+from ha_sc.protocol.admission import connection_guard
 from ha_sc.protocol.api_wire import split_host_port
 from ha_sc.telemetry.metrics import CONTENT_TYPE, exposition
 
@@ -28,13 +30,19 @@ def add_metrics_route(app: web.Application, registry: CollectorRegistry) -> None
     app.router.add_get(METRICS_PATH, serve_metrics)
 
 
+METRICS_LIMITS = HttpLimits(max_connections=64, max_connections_per_peer=16)
+"""A scraper holds one connection; a few more are room for people looking."""
+
+
 class MetricsServer:
     """Serves ``/metrics`` of ``registry`` on ``address`` (``host:port``; port 0 picks one)."""
 
     def __init__(self, registry: CollectorRegistry, address: str) -> None:
         app = web.Application()
         add_metrics_route(app, registry)
-        self._site = HttpSite(app, *split_host_port(address))
+        self._site = HttpSite(
+            app, *split_host_port(address), guard=connection_guard("metrics", METRICS_LIMITS)
+        )
 
     @property
     def address(self) -> str:

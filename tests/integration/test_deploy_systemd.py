@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ha_sc.cli.main import cli
 from ha_sc.client import AdminClient
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
+from ha_sc.secret_file import write_secret
 from tests.net import free_port
 from tests.sc_processes import Member
 from tests.waiting import eventually, eventually_sync
@@ -33,6 +34,21 @@ VENV_BINARY = str(Path(sys.executable).with_name("ha-sc"))
 ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b")
 SC_ID = "sc-1"
 SPU_ID = 5001
+SECRETS = "/etc/ha-sc/secrets"
+"""Where the examples keep their secret files (rendered under a temp dir here)."""
+ADMIN_TOKEN = "admin-token-of-the-deploy-test"
+
+
+def make_secrets(root: Path) -> Path:
+    """The secret files the examples name, under ``root`` (mode 0600), as an operator
+    would make them; returns the directory standing for /etc/ha-sc/secrets."""
+    secrets = root / "etc-secrets"
+    token = "spu-5001-token-of-the-deploy-test"
+    write_secret(secrets / "raft.secret", "raft-secret-of-the-deploy-test")
+    write_secret(secrets / "spu-tokens", f"{SPU_ID} {token}")
+    write_secret(secrets / f"spu-{SPU_ID}.token", token)
+    write_secret(secrets / "api-tokens", f"admin {ADMIN_TOKEN}")
+    return secrets
 
 
 def unit_settings(unit: Path) -> dict[str, str]:
@@ -66,13 +82,15 @@ def on_loopback(value: str, ports: dict[str, str]) -> str:
 
 def exec_start(unit: Path, instance: str, env: dict[str, str], state_root: Path) -> list[str]:
     """ExecStart as systemd would run it: %i, $VAR (split on whitespace), and the
-    installed binary and /var/lib replaced by the virtualenv's and ``state_root``."""
+    installed binary, /var/lib and the secrets replaced by the virtualenv's, ``state_root``
+    and secret files made under it."""
     line = unit_settings(unit)["ExecStart"].replace("%i", instance)
     line = line.replace(INSTALLED_BINARY, VENV_BINARY).replace("/var/lib", str(state_root))
+    secrets = str(make_secrets(state_root))
     argv: list[str] = []
     for word in shlex.split(line):
         if word.startswith("$"):
-            argv.extend(env[word.lstrip("$").strip("{}")].split())
+            argv.extend(env[word.lstrip("$").strip("{}")].replace(SECRETS, secrets).split())
         else:
             argv.append(word)
     return argv
@@ -153,7 +171,7 @@ def test_sc_unit_command_serves_healthz_and_stops_on_its_signal(tmp_path: Path) 
 
 
 async def spu_online(public: str) -> bool:
-    async with AdminClient([public], timeout=2.0) as client:
+    async with AdminClient([public], timeout=2.0, token=ADMIN_TOKEN) as client:
         spus = await client.list_spus()
     return any(s.spec.id == SPU_ID and s.status.resolution is SpuResolution.ONLINE for s in spus)
 
@@ -173,7 +191,7 @@ async def test_spu_unit_command_registers_and_stops_on_its_signal(tmp_path: Path
     spu.start()
     try:
         await eventually(lambda: healthz(public) == 200, what="the SC's /healthz")
-        async with AdminClient([public], timeout=5.0) as client:
+        async with AdminClient([public], timeout=5.0, token=ADMIN_TOKEN) as client:
             await client.register_spu(
                 CustomSpuSpec(
                     id=SPU_ID,
@@ -195,15 +213,40 @@ def _endpoint(address: str) -> Endpoint:
     return Endpoint(host=host, port=int(port))
 
 
-def test_every_args_line_of_the_sc_example_gives_valid_settings() -> None:
-    """The raft line and the commented etcd alternative both pass ``--print-settings``."""
-    lines = [
-        line.lstrip("# ")
-        for line in (UNITS / "sc.env.example").read_text().splitlines()
-        if line.lstrip("# ").startswith("HA_SC_SC_ARGS=")
+def args_lines(example: str, variable: str) -> list[list[str]]:
+    """The arguments of every ``variable=`` line of ``example``, commented ones too."""
+    return [
+        shlex.split(line.lstrip("# ").split("=", 1)[1])[0].split()
+        for line in (UNITS / example).read_text().splitlines()
+        if line.lstrip("# ").startswith(f"{variable}=")
     ]
+
+
+def test_every_args_line_of_the_examples_uses_secrets() -> None:
+    """Every port of the examples authenticates: no unauthenticated Raft, SPU tokens and
+    API tokens on each SC line, a token file on the SPU's."""
+    sc_lines = args_lines("sc.env.example", "HA_SC_SC_ARGS")
+    assert len(sc_lines) == 2
+    for args in sc_lines:
+        assert "--allow-unauthenticated-raft" not in args
+        assert {"--spu-tokens", "--api-tokens"} <= set(args), args
+        assert "--backend" in args
+        if args[args.index("--backend") + 1] == "raft":
+            assert "--raft-secret-file" in args, args
+        for flag in ("--raft-secret-file", "--spu-tokens", "--api-tokens"):
+            if flag in args:
+                assert args[args.index(flag) + 1].startswith(f"{SECRETS}/"), args
+    (spu_args,) = args_lines("spu.env.example", "HA_SC_SPU_ARGS")
+    assert spu_args[spu_args.index("--token-file") + 1] == f"{SECRETS}/spu-{SPU_ID}.token"
+
+
+def test_every_args_line_of_the_sc_example_gives_valid_settings(tmp_path: Path) -> None:
+    """The raft line and the commented etcd alternative both pass ``--print-settings``
+    (their secret files made as the example says)."""
+    secrets = str(make_secrets(tmp_path))
+    lines = args_lines("sc.env.example", "HA_SC_SC_ARGS")
     assert len(lines) == 2
     for line in lines:
-        args = shlex.split(line.split("=", 1)[1])[0].split()
+        args = [arg.replace(SECRETS, secrets) for arg in line]
         result = CliRunner().invoke(cli, ["sc", "run", "--id", SC_ID, *args, "--print-settings"])
         assert result.exit_code == 0, (line, result.output)

@@ -68,7 +68,7 @@ async def port(
     data_port = DataPort(
         "public" if in_order else "private",
         free_addresses(1)[0],
-        dispatch,
+        lambda _host: dispatch,
         in_order=in_order,
         limits=port_limits,
     )

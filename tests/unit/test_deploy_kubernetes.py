@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from ha_sc.api.app import ROUTES
 from ha_sc.cli.main import cli
+from ha_sc.secret_file import write_secret
 from ha_sc.telemetry.metrics_http import METRICS_PATH
 
 KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
@@ -26,6 +27,8 @@ VERSION = "1.33.0"
 """A Kubernetes version whose schemas kubernetes-validate ships (pod-index label: 1.28+)."""
 SAMPLES = {"POD_NAME": "ha-sc-sc-0", "POD_IP": "10.1.2.3", "SPU_ID": "0"}
 """Values the downward API would give, for parsing the command lines."""
+SECRETS = "/run/ha-sc/secrets"
+"""Where the pods' secret files are: a memory volume their init container fills."""
 REFERENCE = re.compile(r"\$\((\w+)\)")
 Manifest = dict[str, Any]
 
@@ -168,6 +171,10 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
     objects = RENDERINGS[rendering]()
     settings = find(objects, "ConfigMap", "ha-sc-sc-settings")["data"]["sc.toml"]
     (tmp_path / "sc.toml").write_text(settings)
+    secrets = tmp_path / "secrets"  # as the Secret's keys land, copied mode 0600
+    write_secret(secrets / "raft.secret", "raft-secret-of-the-manifest-test")
+    write_secret(secrets / "spu-tokens", "0 spu-0-token-of-the-manifest-test")
+    write_secret(secrets / "api-tokens", "admin admin-token-of-the-manifest-test")
     container = containers(find(objects, "StatefulSet", "ha-sc-sc"))[0]
     for ordinal in range(find(objects, "StatefulSet", "ha-sc-sc")["spec"]["replicas"]):
         SAMPLES["POD_NAME"] = f"ha-sc-sc-{ordinal}"
@@ -175,7 +182,12 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
             args = command_line(container)[1:]
         finally:
             SAMPLES["POD_NAME"] = "ha-sc-sc-0"
-        args = [a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml")) for a in args]
+        args = [
+            a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml")).replace(
+                SECRETS, str(secrets)
+            )
+            for a in args
+        ]
         result = CliRunner().invoke(cli, [*args, "--print-settings"])
         assert result.exit_code == 0, result.output
 
@@ -269,3 +281,45 @@ def test_network_policies_keep_the_raft_and_replication_ports_to_their_peers() -
     assert allowed_sources(spu_policy, port_of(option(spu_args, "--private"))) == [spu_pods]
     assert allowed_sources(spu_policy, port_of(option(spu_args, "--public"))) is None
     assert allowed_sources(spu_policy, port_of(option(spu_args, "--metrics-address"))) is None
+
+
+def flags(args: list[str]) -> dict[str, str]:
+    return dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
+
+
+def filled_by_init(template: Manifest, container: Manifest) -> bool:
+    """The container mounts SECRETS from a memory volume that an init container
+    writes (copying the Secret's files mode 0600)."""
+    spec = template["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == SECRETS]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    return volume.get("emptyDir", {}).get("medium") == "Memory" and any(
+        m["name"] == mount["name"] and "install -m 0600" in " ".join(i["command"])
+        for i in spec.get("initContainers", [])
+        for m in i["volumeMounts"]
+    )
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_every_command_line_proves_its_identity_with_secret_files(rendering: str) -> None:
+    """No unauthenticated Raft; the SCs check SPU and API tokens, the SPUs and the
+    registration Job send theirs, all from files in the memory volume."""
+    objects = RENDERINGS[rendering]()
+    sc = find(objects, "StatefulSet", "ha-sc-sc")
+    sc_args = command_line(containers(sc)[0])
+    assert "--allow-unauthenticated-raft" not in sc_args
+    wanted = {"--spu-tokens", "--api-tokens"}
+    if rendering == "base":
+        wanted.add("--raft-secret-file")
+    assert {f: v for f, v in flags(sc_args).items() if f in wanted} == {
+        f: f"{SECRETS}/{f.removeprefix('--').replace('raft-secret-file', 'raft.secret')}"
+        for f in wanted
+    }
+    assert filled_by_init(sc["spec"]["template"], containers(sc)[0])
+    spu = find(objects, "StatefulSet", "ha-sc-spu")
+    assert flags(command_line(containers(spu)[0]))["--token-file"] == f"{SECRETS}/spu.token"
+    assert filled_by_init(spu["spec"]["template"], containers(spu)[0])
+    job = find(objects, "Job", "ha-sc-spu-register")
+    for container in containers(job):
+        assert flags(command_line(container))["--token-file"] == f"{SECRETS}/admin.token"
+        assert filled_by_init(job["spec"]["template"], container)

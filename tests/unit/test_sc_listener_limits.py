@@ -136,3 +136,34 @@ async def test_a_host_past_its_open_api_requests_is_answered_429_until_one_ends(
     finally:
         await replica.server.stop()
         await replica.supervisor.stop()
+
+
+async def test_an_api_body_sent_too_slowly_is_408_and_its_connection_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    replica = Replica()
+    replica.server = ApiServer(replica, "127.0.0.1:0", ready=lambda: True, body_timeout=0.3)
+    await replica.server.start()
+    try:
+        replica.lead()
+        host, port = parse_address(replica.server.address)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(
+                b"POST /api/v1/topics HTTP/1.1\r\nHost: sc\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n" + b'{"name": "or'  # and nothing more
+            )
+            async with asyncio.timeout(10):
+                answer = await reader.read()  # until the server closes
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert "the body did not arrive within 0.3 s" in caplog.text
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{replica.base}/api/v1/topics") as response,  # the API goes on
+        ):
+            assert response.status == 200
+    finally:
+        await replica.server.stop()
+        await replica.supervisor.stop()

@@ -35,6 +35,7 @@ from ha_sc.protocol import (
     parse_address,
     sc_message_decoder,
 )
+from ha_sc.protocol.fetch_proof import fetch_key
 from ha_sc.sc import spu_connection
 from ha_sc.sc.spu_server import SpuServer
 from ha_sc.sc.spu_tokens import SpuTokenFile, parse_spu_tokens
@@ -599,7 +600,12 @@ async def test_the_right_token_is_served_and_no_other_spu_can_replace_it(
     impostor = await _connect_to(token_server)
     try:
         await real.send(Register(spu_id=5001, token=TOKEN_5001))
-        assert isinstance(await real.receive(), FullSync)
+        sync = await real.receive()
+        assert isinstance(sync, FullSync)
+        assert sync.fetch_keys == {  # every SPU's replica-fetch key, no token
+            5001: fetch_key(TOKEN_5001).hex(),
+            5002: fetch_key(TOKEN_5002).hex(),
+        }
         await impostor.send(Register(spu_id=5001, token=TOKEN_5002))  # 5002's token
         assert [m.type for m in await impostor.until_closed()] == ["refused"]
         assert token_server.connected_ids() == {5001}
@@ -609,6 +615,45 @@ async def test_the_right_token_is_served_and_no_other_spu_can_replace_it(
         await real.close()
         await impostor.close()
     assert TOKEN_5001 not in logs.text and TOKEN_5002 not in logs.text
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "spu 5001 sent no registration token (spu run --token-file)"),
+        (TOKEN_5002, "spu 5001 sent a wrong registration token"),
+    ],
+)
+async def test_a_watch_that_does_not_prove_its_spu_id_is_refused_and_told_nothing(
+    view: View,
+    token_server: SpuServer,
+    logs: pytest.LogCaptureFixture,
+    token: str | None,
+    reason: str,
+) -> None:
+    view.known_leader = KnownLeader("sc-2", 4, ReplicaAddresses("127.0.0.1:1", "127.0.0.1:2"))
+    client = await _connect_to(token_server)
+    try:
+        await client.send(Watch(spu_id=5001, token=token))
+        assert await client.until_closed() == [Refused(epoch=4, reason=reason)]
+    finally:
+        await client.close()
+    assert "refused the watch of spu 5001 from 127.0.0.1:" in logs.text and reason in logs.text
+    assert TOKEN_5002 not in logs.text
+
+
+async def test_a_watch_with_its_spus_token_is_told_of_the_leader(
+    view: View, token_server: SpuServer, logs: pytest.LogCaptureFixture
+) -> None:
+    view.known_leader = KnownLeader("sc-2", 4, ReplicaAddresses("127.0.0.1:1", "127.0.0.1:2"))
+    client = await _connect_to(token_server)
+    try:
+        await client.send(Watch(spu_id=5001, token=TOKEN_5001))
+        assert await client.receive() == LeaderNotice(epoch=4, leader_private="127.0.0.1:2")
+    finally:
+        await client.close()
+    assert TOKEN_5001 not in logs.text
+    assert TOKEN_5001 not in repr(Watch(spu_id=5001, token=TOKEN_5001))
 
 
 def test_a_register_message_does_not_show_its_token() -> None:
@@ -642,3 +687,32 @@ def test_a_token_file_is_read_again_when_it_changes(
     write_secret(path, "5003")  # a broken edit keeps what was read before
     assert table.refusal(5002, TOKEN_5002) is None
     assert "expected '<spu id> <token>'; keeping the 2 tokens read before" in logs.text
+
+
+async def test_a_changed_token_file_sends_the_new_fetch_keys_in_a_delta(
+    view: View, tmp_path: Path
+) -> None:
+    path = tmp_path / "spu-tokens"
+    write_secret(path, f"5001 {TOKEN_5001}")
+    s = SpuServer(
+        view, "127.0.0.1:0", health_timeout=0.4, keepalive_interval=0.1, tokens=SpuTokenFile(path)
+    )
+    await s.start()
+    view.win()
+    client = await _connect_to(s)
+    try:
+        await client.send(Register(spu_id=5001, token=TOKEN_5001))
+        sync = await client.receive()
+        assert isinstance(sync, FullSync) and sync.fetch_keys == {5001: fetch_key(TOKEN_5001).hex()}
+        write_secret(path, f"5001 {TOKEN_5001}\n5002 {TOKEN_5002}")  # an SPU added
+        keys = None
+        for _ in range(50):  # keepalives every 0.1 s until the file is read again
+            await client.send(StatusReport(spu_id=5001))
+            message = await client.receive()
+            if isinstance(message, Delta) and message.fetch_keys is not None:
+                keys = message.fetch_keys
+                break
+        assert keys == {5001: fetch_key(TOKEN_5001).hex(), 5002: fetch_key(TOKEN_5002).hex()}
+    finally:
+        await client.close()
+        await s.stop()

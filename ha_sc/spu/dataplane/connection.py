@@ -13,7 +13,8 @@ take answers waiting in a full send buffer, is closed. So one connection holds a
 about: the read chunk and one frame being decoded (``MAX_DATA_FRAME``), the bodies in
 flight, ``HIGH_WATER`` plus ``max_in_flight`` answers (each capped by the port's
 ``max_fetch_bytes``) to send.
-A frame that cannot be decoded ends the connection (only that one).
+A frame that cannot be decoded ends the connection (only that one), and so does an
+``unauthorized`` answer once it is sent (replica_session.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ha_sc.protocol.data import DataFrameError, encode_frame, request_decoder
+from ha_sc.protocol.data import DataFrameError, ErrorCode, encode_frame, request_decoder
 from ha_sc.spu.dataplane.serving import Frame
 
 log = logging.getLogger("ha_sc.spu.dataplane")
@@ -185,6 +186,9 @@ class RequestStream:
             self._cannot_send(str(exc))
             return
         self._writer.writelines(frame)
+        if header.error is not None and header.error.code is ErrorCode.UNAUTHORIZED:
+            self._fail("unauthorized")  # the answer is flushed, then the connection closed
+            return
         waiting = self._writer.transport.get_write_buffer_size()
         if waiting > self._max_send_buffer:
             log.warning(

@@ -22,8 +22,10 @@ from ha_sc.protocol.data import (
     MalformedHeader,
     ProduceRequest,
     ProduceResponse,
+    ReplicaChallenge,
     ReplicaFetchRequest,
     ReplicaFetchResponse,
+    ReplicaProven,
 )
 from ha_sc.spu.dataplane import serving
 from ha_sc.spu.dataplane.admission import RequestCaps, capped
@@ -36,6 +38,8 @@ _RESULT_TYPES = {
     "produce": ProduceResponse,
     "fetch": FetchResponse,
     "replica_fetch": ReplicaFetchResponse,
+    "replica_hello": ReplicaChallenge,
+    "replica_proof": ReplicaProven,
 }
 
 
@@ -72,10 +76,10 @@ class Dispatcher:
         key = f"{request.topic}-{request.partition}"
         hosted = self._registry.get(key)
         if hosted is None:
-            return _answer(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
+            return answered(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
         leadership = hosted.leadership
         if leadership is None:
-            return _answer(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
+            return answered(ProduceResponse(id=request.id, error=self._registry.not_leader(key)))
         span = PRODUCE.start(key, request.id, len(body))
         answer = serving.produce(leadership, request, body, lambda: self._registry.not_leader(key))
         if span is not None:
@@ -88,12 +92,12 @@ class Dispatcher:
         key = f"{request.topic}-{request.partition}"
         hosted = self._registry.get(key)
         if hosted is None:
-            return _answer(FetchResponse(id=request.id, error=self._registry.not_leader(key)))
+            return answered(FetchResponse(id=request.id, error=self._registry.not_leader(key)))
         if not hosted.loaded:
             loading = DataError(
                 code=ErrorCode.UNKNOWN_PARTITION, message=f"{key} is being opened; try again"
             )
-            return _answer(FetchResponse(id=request.id, error=loading))
+            return answered(FetchResponse(id=request.id, error=loading))
         fetching = asyncio.create_task(
             serving.fetch(hosted.replica, request), name=f"fetch {key} id {request.id}"
         )
@@ -112,7 +116,7 @@ class Dispatcher:
         leadership = hosted.leadership if hosted is not None else None
         if leadership is None:
             error = self._registry.not_leader(key)
-            return _answer(ReplicaFetchResponse(id=request.id, error=error))
+            return answered(ReplicaFetchResponse(id=request.id, error=error))
         return asyncio.create_task(
             serving.replica_fetch(leadership, request, lambda: self._registry.not_leader(key)),
             name=f"replica fetch {key} for spu {request.follower}",
@@ -125,12 +129,17 @@ class Dispatcher:
             kind, request_id, message = header.type, header.id, f"{header.type}: {why}"
         result = _RESULT_TYPES.get(kind or "", ProduceResponse)
         error = DataError(code=ErrorCode.MALFORMED, message=message)
-        return _answer(result(id=request_id, error=error))
+        return answered(result(id=request_id, error=error))
 
 
-def _answer(
-    response: ProduceResponse | FetchResponse | ReplicaFetchResponse,
+def answered(
+    response: ProduceResponse
+    | FetchResponse
+    | ReplicaFetchResponse
+    | ReplicaChallenge
+    | ReplicaProven,
 ) -> asyncio.Future[Frame]:
+    """A future already holding ``response`` (with no body)."""
     future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
     future.set_result((response, b""))
     return future

@@ -4,9 +4,12 @@ it follows from that leader.
 Each replica's fetch goes out on the one connection with an id of the link's own and
 waits for the answer with that id; on the private port the leader answers each fetch
 when it is ready, in any order, so a fetch waiting for records never holds up another
-partition's. The connection is made on the first fetch and again after it drops; a
-drop fails every fetch in flight (their replicas retry). A fetch with no answer past its
-wait (and some slack) means a dead connection: it is dropped and made again.
+partition's. A link given this SPU's fetch key first proves its follower id on each
+new connection (``replica_hello``, ``replica_proof``: protocol/fetch_proof.py); a
+refused proof counts as a failed connect. The connection is made on the first fetch
+and again after it drops; a drop fails every fetch in flight (their replicas retry). A
+fetch with no answer past its wait (and some slack) means a dead connection: it is
+dropped and made again.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.data import (
+    DataFrameDecoder,
     DataFrameError,
+    ReplicaChallenge,
     ReplicaFetchRequest,
     ReplicaFetchResponse,
+    ReplicaHello,
+    ReplicaProof,
+    ReplicaProven,
     encode_frame,
     response_decoder,
 )
+from ha_sc.protocol.fetch_proof import fetch_proof
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -37,6 +47,28 @@ RETRY_MAX = 1.0
 
 class LinkDown(ConnectionError):
     """The leader cannot be reached, or the connection dropped with the fetch in flight."""
+
+
+class NotProven(Exception):
+    """The leader did not accept this SPU's proof of its follower id."""
+
+
+AnswerT = TypeVar("AnswerT", ReplicaChallenge, ReplicaProven)
+
+
+async def _answer(
+    reader: asyncio.StreamReader, decoder: DataFrameDecoder, kind: type[AnswerT]
+) -> AnswerT:
+    """The leader's next answer, which must be a ``kind``."""
+    while (frame := decoder.pop()) is None:
+        data = await reader.read(READ_CHUNK)
+        if not data:
+            raise ConnectionError("closed by the leader")
+        decoder.push(data)
+    header, _ = frame
+    if not isinstance(header, kind):
+        raise NotProven(f"expected a {kind.__name__} answer, got {header!r}")
+    return header
 
 
 class _Connection:
@@ -61,9 +93,19 @@ class LeaderLink:
     """Fetches to leader SPU ``leader``, whose private address ``address`` looks up."""
 
     def __init__(
-        self, leader: int, address: Callable[[], str | None], *, connect_timeout: float
+        self,
+        leader: int,
+        address: Callable[[], str | None],
+        *,
+        connect_timeout: float,
+        follower: int = 0,
+        fetch_key: bytes | None = None,
     ) -> None:
+        """``follower``: this SPU's id; ``fetch_key``: its key, to prove that id on each
+        new connection (None: the connection proves nothing)."""
         self.leader = leader
+        self._follower = follower
+        self._fetch_key = fetch_key
         self._address = address
         self._connect_timeout = connect_timeout
         self._connection: _Connection | None = None
@@ -128,26 +170,54 @@ class LeaderLink:
             if address is None:
                 raise LinkDown(f"no private address known for spu {self.leader}")
             host, port = parse_address(address)
+            decoder = response_decoder()
+            opened: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
             try:
                 async with asyncio.timeout(self._connect_timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
-            except (OSError, TimeoutError) as exc:
+                    reader, writer = opened = await asyncio.open_connection(host, port)
+                    if self._fetch_key is not None:
+                        await self._prove(reader, writer, decoder, self._fetch_key)
+            except (OSError, TimeoutError, DataFrameError, NotProven) as exc:
                 reason = f"cannot reach spu {self.leader} at {address}: {exc!r}"
+                if isinstance(exc, NotProven):
+                    reason = f"spu {self.leader} at {address} refused this follower: {exc}"
+                if opened is not None:
+                    opened[1].close()
                 self._down = (time.monotonic() + self._retry, reason)
                 self._retry = min(self._retry * 2, RETRY_MAX)
                 raise LinkDown(reason) from exc
             self._down, self._retry = None, RETRY_INITIAL
             connection = _Connection(reader, writer)
             connection.reading = asyncio.create_task(
-                self._read(connection), name=f"replica link to spu {self.leader}"
+                self._read(connection, decoder), name=f"replica link to spu {self.leader}"
             )
             self._connection = connection
             self.connections += 1
             log.info("replica link to spu %d at %s up", self.leader, address)
             return connection
 
-    async def _read(self, connection: _Connection) -> None:
-        decoder = response_decoder()
+    async def _prove(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        decoder: DataFrameDecoder,
+        key: bytes,
+    ) -> None:
+        """Prove this SPU's follower id on a new connection (protocol/fetch_proof.py)."""
+        follower = self._follower
+        writer.writelines(encode_frame(ReplicaHello(id=0, follower=follower)))
+        challenge = await _answer(reader, decoder, ReplicaChallenge)
+        if challenge.error is not None:
+            raise NotProven(challenge.error.message)
+        proof = fetch_proof(
+            key, bytes.fromhex(challenge.nonce), leader=self.leader, follower=follower
+        )
+        writer.writelines(encode_frame(ReplicaProof(id=1, follower=follower, proof=proof.hex())))
+        proven = await _answer(reader, decoder, ReplicaProven)
+        if proven.error is not None:
+            raise NotProven(proven.error.message)
+
+    async def _read(self, connection: _Connection, decoder: DataFrameDecoder) -> None:
         reason = "closed by the leader"
         try:
             while True:

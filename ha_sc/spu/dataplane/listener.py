@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import Admission, RefusalLog
@@ -29,8 +30,15 @@ class DataPort:
     """One listening port (public or private) and its open connections."""
 
     def __init__(
-        self, name: str, address: str, dispatch: Dispatch, *, in_order: bool, limits: PortLimits
+        self,
+        name: str,
+        address: str,
+        dispatch: Callable[[str], Dispatch],
+        *,
+        in_order: bool,
+        limits: PortLimits,
     ) -> None:
+        """``dispatch`` gives each connection, by its peer host, what handles its requests."""
         self.name = name
         self.address = address
         self._dispatch = dispatch
@@ -91,17 +99,17 @@ class DataPort:
             writer.transport.abort()
             return
         try:
-            await self._serve_connection(reader, writer)
+            await self._serve_connection(reader, writer, host)
         finally:
             self.admission.closed(host)
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
     ) -> None:
         stream = RequestStream(
             reader,
             writer,
-            self._dispatch,
+            self._dispatch(host),
             in_order=self._in_order,
             max_in_flight=self._limits.max_in_flight,
             frame_timeout=self._limits.first_frame_timeout,

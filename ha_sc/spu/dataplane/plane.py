@@ -4,7 +4,8 @@
 state changes, starts its tasks under the node's supervisor and closes it last:
 
 - ``dataplane-public``: produce and fetch (``SpuSettings.public_address``);
-- ``dataplane-private``: replica fetch from follower SPUs (``private_address``);
+- ``dataplane-private``: replica fetch from follower SPUs (``private_address``), each
+  connection held to the follower it proved (``replica_session.py``);
 - ``dataplane-replicas``: keeps the hosted replicas in line with the replica specs;
 - ``dataplane-upkeep``: every 0.5 s, lets leaders drop followers past their lag time
   (even while nothing is produced) and hands high watermarks to the logs' checkpoints;
@@ -25,6 +26,9 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ha_sc.protocol.admission import RefusalLog
+from ha_sc.protocol.fetch_proof import fetch_key
+from ha_sc.secret_file import read_secret
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.admission import PortLimits, RequestCaps
 from ha_sc.spu.dataplane.connection import MAX_SEND_BUFFER
@@ -32,6 +36,7 @@ from ha_sc.spu.dataplane.dispatch import Dispatcher
 from ha_sc.spu.dataplane.listener import DataPort
 from ha_sc.spu.dataplane.offsets import HostedOffsets
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
+from ha_sc.spu.dataplane.replica_session import ReplicaSession
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import StorageError
@@ -55,22 +60,30 @@ class DataPlane:
             data,
             self._io,
             connect_timeout=settings.connect_timeout,
+            fetch_key=(
+                None if settings.token_file is None else fetch_key(read_secret(settings.token_file))
+            ),
         )
         self.offsets = HostedOffsets(self.registry, settings.logs_dir)
         caps = RequestCaps(max_fetch_bytes=data.max_fetch_bytes, max_wait_ms=data.max_wait_ms)
         dispatcher = Dispatcher(self.registry, caps=caps)
         self.traffic = dispatcher.traffic
+        refusals = RefusalLog()
         self.public = DataPort(
             "public",
             settings.public_address,
-            dispatcher.public,
+            lambda _host: dispatcher.public,
             in_order=True,
             limits=_port_limits(data, data.max_in_flight),
         )
         self.private = DataPort(
             "private",
             settings.private_address,
-            dispatcher.private,
+            lambda host: (
+                ReplicaSession(
+                    settings.spu_id, state.fetch_keys, dispatcher.private, host, refusals
+                ).dispatch
+            ),
             in_order=False,
             limits=_port_limits(data, data.private_max_in_flight),
         )

@@ -81,8 +81,12 @@ class ReplicaRegistry:
         io: Executor,
         *,
         connect_timeout: float = 1.0,
+        fetch_key: bytes | None = None,
     ) -> None:
+        """``fetch_key``: this SPU's own replica-fetch key, proving its id to the leaders
+        it follows (None: it proves nothing)."""
         self._state = state
+        self._fetch_key = fetch_key
         self._spu_id = state.spu_id
         self._logs_dir = logs_dir
         self._settings = settings
@@ -291,7 +295,11 @@ class ReplicaRegistry:
         link = self._links.get(leader)
         if link is None:
             link = self._links[leader] = LeaderLink(
-                leader, lambda: self._private_address(leader), connect_timeout=self._connect_timeout
+                leader,
+                lambda: self._private_address(leader),
+                connect_timeout=self._connect_timeout,
+                follower=self._spu_id,
+                fetch_key=self._fetch_key,
             )
         follower = Follower(self._spu_id, replica, leader, link, self._settings)
         hosted.follower = asyncio.create_task(

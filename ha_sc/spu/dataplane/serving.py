@@ -25,15 +25,19 @@ from ha_sc.protocol.data import (
     Isolation,
     ProduceRequest,
     ProduceResponse,
+    ReplicaChallenge,
     ReplicaFetchRequest,
     ReplicaFetchResponse,
+    ReplicaProven,
 )
 from ha_sc.spu.dataplane.appender import WriteOutcome
 from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
-Frame = tuple[ProduceResponse | FetchResponse | ReplicaFetchResponse, bytes]
+Frame = tuple[
+    ProduceResponse | FetchResponse | ReplicaFetchResponse | ReplicaChallenge | ReplicaProven, bytes
+]
 
 MAX_READ = MAX_DATA_FRAME - MAX_HEADER
 """The most a fetch reads, whatever it asks for: its answer must fit one frame."""
