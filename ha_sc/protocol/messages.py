@@ -193,7 +193,9 @@ class FullSync(_ScMessage):
     sc_members: list[str] = Field(default_factory=list)
     """Private addresses of the SC members (replicas) the leader knows of: the SPU adds them to
     those it tries, so it finds the set after replicas were added or removed."""
-    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(default=None, repr=False)
+    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(
+        default=None, repr=False, exclude_if=lambda keys: keys is None
+    )
     """Every SPU's replica-fetch key (protocol/fetch_proof.py) by id, when the SC checks SPU
     tokens: a leader SPU accepts replica fetches only from followers proven with these.
     None: the SC runs without SPU tokens, and replica fetches are not checked."""
@@ -207,7 +209,9 @@ class Delta(_ScMessage):
     spus_removed: list[SpuId] = Field(default_factory=list)
     replicas_changed: list[ReplicaSpec] = Field(default_factory=list)
     replicas_removed: list[PartitionKey] = Field(default_factory=list)
-    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(default=None, repr=False)
+    fetch_keys: dict[SpuId, FetchKeyHex] | None = Field(
+        default=None, repr=False, exclude_if=lambda keys: keys is None
+    )
     """The whole table of replica-fetch keys again, when it changed (the SC's token file
     did); None: unchanged."""
 
