@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import ssl
+
 from aiohttp import web
 
 
 class HttpSite:
-    """Runs ``app`` on ``host:port`` (port 0 picks one)."""
+    """Runs ``app`` on ``host:port`` (port 0 picks one), over TLS when given ``tls``."""
 
     def __init__(
-        self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        shutdown_timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._host, self._port = host, port
+        self._tls = tls
         self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
         self._address: str | None = None
         self._set_up = False
@@ -27,7 +36,9 @@ class HttpSite:
         await self._runner.setup()
         self._set_up = True
         # SO_REUSEADDR: a restarted process binds at once, whatever TIME_WAIT is left
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self._host, self._port, reuse_address=True, ssl_context=self._tls
+        )
         try:
             await site.start()
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -125,6 +126,7 @@ class ApiServer:
         max_body: int = DEFAULT_MAX_BODY,
         max_requests_per_peer: int = DEFAULT_MAX_REQUESTS_PER_PEER,
         tokens: ApiTokens | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -138,7 +140,9 @@ class ApiServer:
             max_requests_per_peer=max_requests_per_peer,
             tokens=tokens,
         )
-        self._site = HttpSite(self._app, host, port, shutdown_timeout=shutdown_timeout)
+        self._site = HttpSite(
+            self._app, host, port, shutdown_timeout=shutdown_timeout, tls=tls
+        )
 
     @property
     def app(self) -> web.Application:

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -79,10 +80,13 @@ class SpuServer:
         max_connections: int = 1024,
         max_connections_per_peer: int = 16,
         tokens: SpuTokens | SpuTokenFile | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
         timings they must fit (default: the SPU's defaults); ``tokens`` the SPU
-        registration tokens (None: an SPU's word for its id is taken)."""
+        registration tokens (None: an SPU's word for its id is taken); ``tls`` the
+        port's TLS context (None: plain TCP; a handshake not done within
+        ``health_timeout`` is dropped, as a connection that sends no register message)."""
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
@@ -107,6 +111,7 @@ class SpuServer:
         self._admission = Admission(max_connections, max_connections_per_peer)
         self._refusals = RefusalLog()
         self._tokens = tokens
+        self._tls = tls
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -153,7 +158,14 @@ class SpuServer:
         if self._server is not None:
             raise RuntimeError("the spu server is already started")
         host, port = parse_address(self._bind)
-        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            reuse_address=True,
+            ssl=self._tls,
+            ssl_handshake_timeout=self._health_timeout if self._tls is not None else None,
+        )
         self._supervisor.start(
             "replica-specs-warm",
             keep_warm(self._replica_specs, self._view.cache, interval=self._warm_interval),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 import time
 from collections.abc import Callable
 
@@ -61,9 +62,15 @@ class LeaderLink:
     """Fetches to leader SPU ``leader``, whose private address ``address`` looks up."""
 
     def __init__(
-        self, leader: int, address: Callable[[], str | None], *, connect_timeout: float
+        self,
+        leader: int,
+        address: Callable[[], str | None],
+        *,
+        connect_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.leader = leader
+        self._tls = tls
         self._address = address
         self._connect_timeout = connect_timeout
         self._connection: _Connection | None = None
@@ -130,7 +137,7 @@ class LeaderLink:
             host, port = parse_address(address)
             try:
                 async with asyncio.timeout(self._connect_timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await asyncio.open_connection(host, port, ssl=self._tls)
             except (OSError, TimeoutError) as exc:
                 reason = f"cannot reach spu {self.leader} at {address}: {exc!r}"
                 self._down = (time.monotonic() + self._retry, reason)

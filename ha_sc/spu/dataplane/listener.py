@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 
 from ha_sc.protocol import parse_address
@@ -29,9 +30,19 @@ class DataPort:
     """One listening port (public or private) and its open connections."""
 
     def __init__(
-        self, name: str, address: str, dispatch: Dispatch, *, in_order: bool, limits: PortLimits
+        self,
+        name: str,
+        address: str,
+        dispatch: Dispatch,
+        *,
+        in_order: bool,
+        limits: PortLimits,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: the port's TLS context (None: plain TCP); a handshake not done within
+        the first-frame timeout is dropped."""
         self.name = name
+        self._tls = tls
         self.address = address
         self._dispatch = dispatch
         self._in_order = in_order
@@ -50,7 +61,14 @@ class DataPort:
             while True:
                 try:
                     server = await asyncio.start_server(
-                        self._connected, host, port, reuse_address=True
+                        self._connected,
+                        host,
+                        port,
+                        reuse_address=True,
+                        ssl=self._tls,
+                        ssl_handshake_timeout=(
+                            self._limits.first_frame_timeout if self._tls is not None else None
+                        ),
                     )
                 except OSError as exc:
                     problem = str(exc)

@@ -35,6 +35,7 @@ from ha_sc.spu.dataplane.registry import ReplicaRegistry
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import StorageError
+from ha_sc.spu.tls import spu_tls
 from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.spu.dataplane")
@@ -49,12 +50,14 @@ class DataPlane:
         self._io = ThreadPoolExecutor(
             max_workers=data.io_threads, thread_name_prefix=f"spu-{settings.spu_id}-log-io"
         )
+        tls = spu_tls(settings.tls)
         self.registry = ReplicaRegistry(
             state,
             settings.logs_dir,
             data,
             self._io,
             connect_timeout=settings.connect_timeout,
+            tls=None if tls is None else tls.dialer,
         )
         self.offsets = HostedOffsets(self.registry, settings.logs_dir)
         caps = RequestCaps(max_fetch_bytes=data.max_fetch_bytes, max_wait_ms=data.max_wait_ms)
@@ -66,6 +69,7 @@ class DataPlane:
             dispatcher.public,
             in_order=True,
             limits=_port_limits(data, data.max_in_flight),
+            tls=None if tls is None else tls.public,
         )
         self.private = DataPort(
             "private",
@@ -73,6 +77,7 @@ class DataPlane:
             dispatcher.private,
             in_order=False,
             limits=_port_limits(data, data.private_max_in_flight),
+            tls=None if tls is None else tls.private,
         )
         self._changed = asyncio.Event()
         self._changed.set()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -81,13 +82,16 @@ class ReplicaRegistry:
         io: Executor,
         *,
         connect_timeout: float = 1.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: the context leader links dial with (None: plain TCP)."""
         self._state = state
         self._spu_id = state.spu_id
         self._logs_dir = logs_dir
         self._settings = settings
         self._io = io
         self._connect_timeout = connect_timeout
+        self._tls = tls
         self._log_settings = LogSettings(fsync=settings.fsync)
         self._hosted: dict[str, Hosted] = {}
         self._links: dict[int, LeaderLink] = {}
@@ -291,7 +295,10 @@ class ReplicaRegistry:
         link = self._links.get(leader)
         if link is None:
             link = self._links[leader] = LeaderLink(
-                leader, lambda: self._private_address(leader), connect_timeout=self._connect_timeout
+                leader,
+                lambda: self._private_address(leader),
+                connect_timeout=self._connect_timeout,
+                tls=self._tls,
             )
         follower = Follower(self._spu_id, replica, leader, link, self._settings)
         hosted.follower = asyncio.create_task(

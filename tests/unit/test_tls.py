@@ -1,0 +1,231 @@
+"""TLS contexts and the cluster CA: real handshakes over 127.0.0.1 between contexts made
+from certificates ``ha-sc cert`` writes; a TLS data port that plain or stalled clients
+cost nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ha_sc.cli.main import cli
+from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
+from ha_sc.protocol import parse_address
+from ha_sc.protocol.data import FetchResponse, encode_frame
+from ha_sc.protocol.tls import TlsError, TlsFiles, client_context, peer_spu_id, server_context
+from ha_sc.spu.dataplane.listener import DataPort
+from tests.data_client import RawDataClient
+from tests.net import free_addresses
+from tests.unit.test_dataplane_limits import (
+    ANSWER_BYTES,
+    FakeDispatch,
+    closed_by_server,
+    fetch,
+    limits,
+)
+from tests.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("ca")
+    make_ca(directory)
+    issue(directory, directory, "sc-1", ("127.0.0.1", "sc-1.example"))
+    issue(directory, directory, "spu-5001", ("127.0.0.1",))
+    issue(directory, directory, "elsewhere", ("10.9.9.9", "elsewhere.example"))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("other-ca")
+    make_ca(directory)
+    issue(directory, directory, "sc-1", ("127.0.0.1",))
+    return directory
+
+
+def member(directory: Path, name: str, *, ca: Path | None = None, **more: bool) -> TlsFiles:
+    return TlsFiles(
+        ca=(ca or directory) / "ca.crt",
+        cert=directory / f"{name}.crt",
+        key=directory / f"{name}.key",
+        **more,
+    )
+
+
+Accepted = list[object]
+"""The peer certificate of each connection the server's handler was given."""
+
+
+@contextlib.asynccontextmanager
+async def echo_server(context: ssl.SSLContext) -> AsyncIterator[tuple[str, Accepted]]:
+    accepted: Accepted = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer.get_extra_info("peercert"))
+        with contextlib.suppress(ConnectionError, OSError):
+            writer.write(await reader.read(100))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"127.0.0.1:{port}", accepted
+
+
+async def exchange(address: str, context: ssl.SSLContext) -> bytes:
+    host, port = parse_address(address)
+    reader, writer = await asyncio.open_connection(host, port, ssl=context)
+    try:
+        writer.write(b"ping")
+        await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read(100)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def test_a_client_with_the_cluster_ca_reaches_a_member_at_an_address_it_names(
+    ca: Path,
+) -> None:
+    async with echo_server(server_context(member(ca, "sc-1"))) as (address, _):
+        assert await exchange(address, client_context(TlsFiles(ca=ca / "ca.crt"))) == b"ping"
+
+
+async def test_a_server_signed_by_another_ca_is_refused(ca: Path, other_ca: Path) -> None:
+    async with echo_server(server_context(member(other_ca, "sc-1"))) as (address, accepted):
+        with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
+            await exchange(address, client_context(TlsFiles(ca=ca / "ca.crt")))
+    assert accepted == []
+
+
+async def test_a_certificate_for_another_address_is_refused(ca: Path) -> None:
+    async with echo_server(server_context(member(ca, "elsewhere"))) as (address, _):
+        with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+            await exchange(address, client_context(TlsFiles(ca=ca / "ca.crt")))
+
+
+async def test_with_client_auth_a_client_without_a_certificate_gets_nothing(ca: Path) -> None:
+    context = server_context(member(ca, "sc-1", client_auth=True))
+    async with echo_server(context) as (address, accepted):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            answer = await exchange(address, client_context(TlsFiles(ca=ca / "ca.crt")))
+            assert answer == b""  # TLS 1.3: the refusal may arrive as the end of the stream
+            raise ConnectionError("closed")
+        assert accepted == []
+
+
+async def test_with_client_auth_the_server_sees_the_spu_id_its_peer_proves(ca: Path) -> None:
+    context = server_context(member(ca, "sc-1", client_auth=True))
+    async with echo_server(context) as (address, accepted):
+        assert await exchange(address, client_context(member(ca, "spu-5001"))) == b"ping"
+        assert await exchange(address, client_context(member(ca, "sc-1"))) == b"ping"
+    assert [peer_spu_id(cert) for cert in accepted] == [5001, None]
+
+
+def test_a_missing_file_is_named(ca: Path, tmp_path: Path) -> None:
+    files = TlsFiles(cert=tmp_path / "absent.crt", key=ca / "sc-1.key")
+    with pytest.raises(TlsError, match=r"tls certificate .*absent.crt: cannot read it"):
+        server_context(files)
+    with pytest.raises(TlsError, match=r"tls CA .*nope: cannot read it"):
+        client_context(TlsFiles(ca=tmp_path / "nope"))
+
+
+def test_a_key_of_another_certificate_is_refused(ca: Path) -> None:
+    files = TlsFiles(cert=ca / "sc-1.crt", key=ca / "spu-5001.key")
+    with pytest.raises(TlsError, match="does not match the certificate"):
+        server_context(files)
+
+
+def test_a_certificate_without_its_key_or_client_auth_without_a_ca_is_refused(ca: Path) -> None:
+    with pytest.raises(ValueError, match="give both or neither"):
+        TlsFiles(cert=ca / "sc-1.crt")
+    with pytest.raises(ValueError, match="only with a CA"):
+        TlsFiles(cert=ca / "sc-1.crt", key=ca / "sc-1.key", client_auth=True)
+
+
+def test_keys_are_written_for_their_owner_only(ca: Path) -> None:
+    for key in ("ca.key", "sc-1.key", "spu-5001.key"):
+        assert stat.S_IMODE((ca / key).stat().st_mode) == 0o600
+
+
+def test_issue_refuses_a_certificate_without_hosts_or_ca(tmp_path: Path, ca: Path) -> None:
+    with pytest.raises(CertificateError, match="at least one host"):
+        issue(ca, tmp_path, "sc-2", ())
+    with pytest.raises(CertificateError, match="cannot load"):
+        issue(tmp_path, tmp_path, "sc-2", ("127.0.0.1",))
+
+
+def test_the_cert_command_makes_a_ca_and_issues_from_it(tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(cli, ["cert", "ca", "--out", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    issued = runner.invoke(
+        cli,
+        ["cert", "issue", "--ca", str(tmp_path), "--name", "spu-7", "--host", "127.0.0.1"],
+    )
+    assert issued.exit_code == 0, issued.output
+    pair = KeyPair(tmp_path / "spu-7.crt", tmp_path / "spu-7.key")
+    server_context(TlsFiles(ca=tmp_path / "ca.crt", cert=pair.cert, key=pair.key))
+
+
+@contextlib.asynccontextmanager
+async def tls_port(
+    dispatch: FakeDispatch, context: ssl.SSLContext, frame_timeout: float = 30.0
+) -> AsyncIterator[DataPort]:
+    data_port = DataPort(
+        "public",
+        free_addresses(1)[0],
+        dispatch,
+        in_order=True,
+        limits=limits(first_frame_timeout=frame_timeout),
+        tls=context,
+    )
+    serving = asyncio.create_task(data_port.serve(), name="tls data port under test")
+    try:
+        await asyncio.wait_for(data_port.bound.wait(), 10)
+        yield data_port
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+async def test_a_tls_data_port_serves_a_client_with_the_ca(ca: Path) -> None:
+    dispatch = FakeDispatch()
+    async with (
+        tls_port(dispatch, server_context(member(ca, "sc-1"))) as data_port,
+        RawDataClient(data_port.address, tls=client_context(TlsFiles(ca=ca / "ca.crt"))) as c,
+    ):
+        response, body = await c.request(fetch(c.next_id()))
+        assert isinstance(response, FetchResponse) and len(body) == ANSWER_BYTES
+
+
+async def test_a_plain_client_on_a_tls_data_port_is_closed_and_costs_it_nothing(
+    ca: Path,
+) -> None:
+    dispatch = FakeDispatch()
+    async with tls_port(dispatch, server_context(member(ca, "sc-1"))) as data_port:
+        plain_frame = b"".join(encode_frame(fetch(1)))
+        assert await closed_by_server(data_port.address, plain_frame, timeout=10)
+        assert dispatch.requests == 0
+        assert data_port.admission.total == 0
+        tls = client_context(TlsFiles(ca=ca / "ca.crt"))
+        async with RawDataClient(data_port.address, tls=tls) as client:
+            response, _ = await client.request(fetch(client.next_id()))
+            assert isinstance(response, FetchResponse)
+
+
+async def test_a_stalled_handshake_is_closed_after_the_frame_timeout(ca: Path) -> None:
+    async with tls_port(FakeDispatch(), server_context(member(ca, "sc-1")), 0.3) as data_port:
+        assert await closed_by_server(data_port.address, b"", timeout=10)
+        await eventually(lambda: data_port.admission.total == 0, what="nothing held")
