@@ -17,8 +17,14 @@ from click.testing import CliRunner
 from ha_sc.cli.main import cli
 from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
 from ha_sc.protocol import parse_address
-from ha_sc.protocol.data import FetchResponse, encode_frame
+from ha_sc.protocol.data import (
+    FetchResponse,
+    ReplicaFetchRequest,
+    ReplicaFetchResponse,
+    encode_frame,
+)
 from ha_sc.protocol.tls import TlsError, TlsFiles, client_context, peer_spu_id, server_context
+from ha_sc.spu.dataplane.follower_identity import follower_refusal
 from ha_sc.spu.dataplane.listener import DataPort
 from tests.data_client import RawDataClient
 from tests.net import free_addresses
@@ -180,15 +186,20 @@ def test_the_cert_command_makes_a_ca_and_issues_from_it(tmp_path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def tls_port(
-    dispatch: FakeDispatch, context: ssl.SSLContext, frame_timeout: float = 30.0
+    dispatch: FakeDispatch,
+    context: ssl.SSLContext,
+    frame_timeout: float = 30.0,
+    *,
+    check_followers: bool = False,
 ) -> AsyncIterator[DataPort]:
     data_port = DataPort(
-        "public",
+        "private" if check_followers else "public",
         free_addresses(1)[0],
         dispatch,
-        in_order=True,
+        in_order=not check_followers,
         limits=limits(first_frame_timeout=frame_timeout),
         tls=context,
+        check_followers=check_followers,
     )
     serving = asyncio.create_task(data_port.serve(), name="tls data port under test")
     try:
@@ -229,3 +240,35 @@ async def test_a_stalled_handshake_is_closed_after_the_frame_timeout(ca: Path) -
     async with tls_port(FakeDispatch(), server_context(member(ca, "sc-1")), 0.3) as data_port:
         assert await closed_by_server(data_port.address, b"", timeout=10)
         await eventually(lambda: data_port.admission.total == 0, what="nothing held")
+
+
+def replica_fetch(request_id: int, follower: int) -> ReplicaFetchRequest:
+    return ReplicaFetchRequest(id=request_id, topic="t", partition=0, follower=follower, offset=0)
+
+
+async def test_a_replica_fetch_is_served_only_for_the_spu_the_certificate_names(
+    ca: Path,
+) -> None:
+    dispatch = FakeDispatch()
+    context = server_context(member(ca, "sc-1", client_auth=True))
+    async with tls_port(dispatch, context, check_followers=True) as data_port:
+        async with RawDataClient(
+            data_port.address, tls=client_context(member(ca, "spu-5001"))
+        ) as c:
+            served, _ = await c.request(replica_fetch(c.next_id(), 5001))
+            assert served.error is None
+            assert dispatch.requests == 1
+            forged, _ = await c.request(replica_fetch(c.next_id(), 5002))
+            assert isinstance(forged, ReplicaFetchResponse) and forged.error is not None
+            assert "the certificate is spu 5001's" in forged.error.message
+            assert dispatch.requests == 1
+        async with RawDataClient(data_port.address, tls=client_context(member(ca, "sc-1"))) as c:
+            nameless, _ = await c.request(replica_fetch(c.next_id(), 5001))
+            assert nameless.error is not None and "names no SPU" in nameless.error.message
+            assert dispatch.requests == 1
+
+
+def test_follower_refusal_concerns_replica_fetches_only() -> None:
+    assert follower_refusal(fetch(1), None) is None
+    assert follower_refusal(replica_fetch(1, 5001), 5001) is None
+    assert follower_refusal(replica_fetch(1, 5001), 5002) is not None

@@ -15,8 +15,10 @@ import time
 
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.protocol.tls import peer_spu_id
 from ha_sc.spu.dataplane.admission import PortLimits
 from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
+from ha_sc.spu.dataplane.follower_identity import identity_checked
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -38,11 +40,15 @@ class DataPort:
         in_order: bool,
         limits: PortLimits,
         tls: ssl.SSLContext | None = None,
+        check_followers: bool = False,
     ) -> None:
         """``tls``: the port's TLS context (None: plain TCP); a handshake not done within
-        the first-frame timeout is dropped."""
+        the first-frame timeout is dropped. ``check_followers`` (with a context that
+        requires client certificates): a replica fetch is served only for the SPU the
+        peer's certificate names."""
         self.name = name
         self._tls = tls
+        self._check_followers = check_followers
         self.address = address
         self._dispatch = dispatch
         self._in_order = in_order
@@ -116,10 +122,15 @@ class DataPort:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        dispatch = self._dispatch
+        if self._check_followers:
+            peer = writer.get_extra_info("peername")
+            proven = peer_spu_id(writer.get_extra_info("peercert"))
+            dispatch = identity_checked(dispatch, proven, str(peer[0] if peer else "a peer"))
         stream = RequestStream(
             reader,
             writer,
-            self._dispatch,
+            dispatch,
             in_order=self._in_order,
             max_in_flight=self._limits.max_in_flight,
             frame_timeout=self._limits.first_frame_timeout,

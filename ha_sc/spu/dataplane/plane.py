@@ -78,6 +78,7 @@ class DataPlane:
             in_order=False,
             limits=_port_limits(data, data.private_max_in_flight),
             tls=None if tls is None else tls.private,
+            check_followers=settings.tls is not None and settings.tls.client_auth,
         )
         self._changed = asyncio.Event()
         self._changed.set()
