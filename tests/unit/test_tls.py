@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from ha_sc.cli.main import cli
 from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
-from ha_sc.protocol import parse_address
+from ha_sc.protocol import FullSync, Register, encode_message, parse_address
 from ha_sc.protocol.data import (
     FetchResponse,
     ReplicaFetchRequest,
@@ -24,6 +24,7 @@ from ha_sc.protocol.data import (
     encode_frame,
 )
 from ha_sc.protocol.tls import TlsError, TlsFiles, client_context, peer_spu_id, server_context
+from ha_sc.sc.spu_server import SpuServer
 from ha_sc.spu.dataplane.follower_identity import follower_refusal
 from ha_sc.spu.dataplane.listener import DataPort
 from tests.data_client import RawDataClient
@@ -35,7 +36,10 @@ from tests.unit.test_dataplane_limits import (
     fetch,
     limits,
 )
+from tests.unit.test_spu_server import ME, Client, View, view
 from tests.waiting import eventually
+
+__all__ = ["view"]  # the fixture: an SC replica's view with SPU 5001 known
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +276,34 @@ def test_follower_refusal_concerns_replica_fetches_only() -> None:
     assert follower_refusal(fetch(1), None) is None
     assert follower_refusal(replica_fetch(1, 5001), 5001) is None
     assert follower_refusal(replica_fetch(1, 5001), 5002) is not None
+
+
+@contextlib.asynccontextmanager
+async def tls_spu_server(view: View, context: ssl.SSLContext) -> AsyncIterator[SpuServer]:
+    server = SpuServer(view, "127.0.0.1:0", health_timeout=0.4, keepalive_interval=0.1, tls=context)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_the_sc_private_port_serves_an_spu_over_tls_and_drops_plain_or_stalled_peers(
+    view: View, ca: Path
+) -> None:
+    view.win()
+    context = server_context(member(ca, "sc-1", client_auth=True))
+    async with tls_spu_server(view, context) as server:
+        host, port = parse_address(server.address)
+        spu = Client(
+            *await asyncio.open_connection(host, port, ssl=client_context(member(ca, "spu-5001")))
+        )
+        try:
+            await spu.send(Register(spu_id=ME))
+            assert isinstance(await spu.receive(), FullSync)
+        finally:
+            await spu.close()
+        plain = encode_message(Register(spu_id=ME))
+        assert await closed_by_server(server.address, plain, timeout=10)
+        assert await closed_by_server(server.address, b"", timeout=10)  # no handshake
+        assert server.connected_ids() == set()
