@@ -23,6 +23,7 @@ from ha_sc.cluster.port_check import check_free
 from ha_sc.cluster.port_registry import claim_block
 from ha_sc.cluster.ports import block
 from ha_sc.cluster.probe import replica_reports, spu_statuses
+from ha_sc.cluster.processes import is_running
 from ha_sc.model import CustomSpuSpec, Endpoint
 
 Progress = Callable[[str], None]
@@ -80,6 +81,14 @@ async def bring_up(
         layout.api_token_file = str(admin_token_file(directory).resolve())
         progress(f"public API needs a token; admin token in {layout.api_token_file}")
     if tls and layout.tls_ca is None:
+        pids: list[int | None] = []
+        if existing is not None:
+            pids = [r.pid for r in existing.replicas] + [s.pid for s in existing.spus]
+        if any(is_running(pid) for pid in pids):
+            raise ValueError(
+                "--tls: this cluster's members run on plain TCP; `ha-sc cluster down` "
+                "first, then `cluster up --tls` starts them all with TLS"
+            )
         layout.tls_ca = str(cluster_ca(directory).resolve())
         progress(f"TLS on every port; cluster CA {layout.tls_ca}")
     if existing is None or existing.base_port is None:

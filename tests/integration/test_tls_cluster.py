@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from ha_sc.cluster.cert_authority import make_ca
-from tests.integration.test_cluster_cli import ha_sc, retire, status
+from tests.integration.test_cluster_cli import cluster_dir, ha_sc, retire, status
+
+__all__ = ["cluster_dir"]  # the fixture: a cluster directory, `cluster down` after
 
 pytestmark = [pytest.mark.raft, pytest.mark.slow]
 
@@ -105,3 +107,11 @@ def test_a_client_without_the_cluster_ca_is_refused(tls_cluster: Path, tmp_path:
     context = ssl.create_default_context(cafile=str(ca))
     with urllib.request.urlopen(f"https://{public}/healthz", timeout=5, context=context) as ok:
         assert ok.status == 200
+
+
+def test_tls_is_not_turned_on_under_running_plain_members(cluster_dir: Path) -> None:
+    ha_sc(cluster_dir, "cluster", "up", "--replicas", "1", "--spus", "1")
+    refused = ha_sc(cluster_dir, "cluster", "up", "--tls", check=False)
+    assert refused.returncode == 1 and "cluster down` first" in refused.stderr
+    assert json.loads((cluster_dir / "cluster.json").read_text())["tls_ca"] is None
+    assert status(cluster_dir)["leader"] is not None
