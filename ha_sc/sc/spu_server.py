@@ -56,6 +56,7 @@ from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.tracing_spans import status_received
+from ha_sc.tls_upgrade import hold, upgrade
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -85,8 +86,8 @@ class SpuServer:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
         timings they must fit (default: the SPU's defaults); ``tokens`` the SPU
         registration tokens (None: an SPU's word for its id is taken); ``tls`` the
-        port's TLS context (None: plain TCP; a handshake not done within
-        ``health_timeout`` is dropped, as a connection that sends no register message)."""
+        port's TLS context (None: plain TCP; a connection is counted against the caps
+        before its handshake, which must be done within ``health_timeout``)."""
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
@@ -163,8 +164,6 @@ class SpuServer:
             host,
             port,
             reuse_address=True,
-            ssl=self._tls,
-            ssl_handshake_timeout=self._health_timeout if self._tls is not None else None,
         )
         self._supervisor.start(
             "replica-specs-warm",
@@ -187,6 +186,8 @@ class SpuServer:
         log.info("spu server of %s stopped", self._view.replica_id)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._tls is not None:
+            hold(writer)  # its ClientHello waits until the connection is counted
         peername = writer.get_extra_info("peername")
         peer = format_address(*peername[:2]) if peername else "unknown peer"
         host = str(peername[0]) if peername else peer
@@ -223,6 +224,11 @@ class SpuServer:
         calls ``release`` when it ends, as this does if it keeps the connection)."""
         handed_over = False
         try:
+            if self._tls is not None:
+                failed = await upgrade(writer, self._tls, self._health_timeout)
+                if failed is not None:
+                    log.debug("spu server: connection from %s: %s", peer, failed)
+                    return
             decoder = spu_message_decoder()
             received = await self._first_messages(reader, decoder, peer)
             if received is None:

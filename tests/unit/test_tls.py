@@ -195,13 +195,14 @@ async def tls_port(
     frame_timeout: float = 30.0,
     *,
     check_followers: bool = False,
+    per_peer: int = 100,
 ) -> AsyncIterator[DataPort]:
     data_port = DataPort(
         "private" if check_followers else "public",
         free_addresses(1)[0],
         dispatch,
         in_order=not check_followers,
-        limits=limits(first_frame_timeout=frame_timeout),
+        limits=limits(first_frame_timeout=frame_timeout, max_connections_per_peer=per_peer),
         tls=context,
         check_followers=check_followers,
     )
@@ -244,6 +245,24 @@ async def test_a_stalled_handshake_is_closed_after_the_frame_timeout(ca: Path) -
     async with tls_port(FakeDispatch(), server_context(member(ca, "sc-1")), 0.3) as data_port:
         assert await closed_by_server(data_port.address, b"", timeout=10)
         await eventually(lambda: data_port.admission.total == 0, what="nothing held")
+
+
+async def test_connections_in_their_handshake_count_against_the_per_peer_cap(ca: Path) -> None:
+    context = server_context(member(ca, "sc-1"))
+    async with tls_port(FakeDispatch(), context, per_peer=2) as data_port:
+        host, port_number = parse_address(data_port.address)
+        stalled = [await asyncio.open_connection(host, port_number) for _ in range(2)]
+        try:
+            await eventually(lambda: data_port.admission.total == 2, what="both counted")
+            assert await closed_by_server(data_port.address, b"", timeout=10)
+        finally:
+            for _, writer in stalled:
+                writer.close()
+        await eventually(lambda: data_port.admission.total == 0, what="their slots back")
+        tls = client_context(TlsFiles(ca=ca / "ca.crt"))
+        async with RawDataClient(data_port.address, tls=tls) as client:
+            response, _ = await client.request(fetch(client.next_id()))
+            assert isinstance(response, FetchResponse)
 
 
 def replica_fetch(request_id: int, follower: int) -> ReplicaFetchRequest:

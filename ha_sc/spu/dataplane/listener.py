@@ -12,6 +12,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Coroutine
 
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import Admission, RefusalLog
@@ -19,6 +20,7 @@ from ha_sc.protocol.tls import peer_spu_id
 from ha_sc.spu.dataplane.admission import PortLimits
 from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
 from ha_sc.spu.dataplane.follower_identity import identity_checked
+from ha_sc.tls_upgrade import hold, upgrade
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -42,8 +44,9 @@ class DataPort:
         tls: ssl.SSLContext | None = None,
         check_followers: bool = False,
     ) -> None:
-        """``tls``: the port's TLS context (None: plain TCP); a handshake not done within
-        the first-frame timeout is dropped. ``check_followers`` (with a context that
+        """``tls``: the port's TLS context (None: plain TCP); a connection is counted
+        against the caps before its handshake, which must be done within the
+        first-frame timeout. ``check_followers`` (with a context that
         requires client certificates): a replica fetch is served only for the SPU the
         peer's certificate names."""
         self.name = name
@@ -71,10 +74,6 @@ class DataPort:
                         host,
                         port,
                         reuse_address=True,
-                        ssl=self._tls,
-                        ssl_handshake_timeout=(
-                            self._limits.first_frame_timeout if self._tls is not None else None
-                        ),
                     )
                 except OSError as exc:
                     problem = str(exc)
@@ -98,7 +97,15 @@ class DataPort:
         if connections:
             await asyncio.wait(connections, timeout=CLOSE_WAIT)
 
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[None, None, None]:
+        """Called as the connection is made; asyncio runs the coroutine it returns."""
+        if self._tls is not None:
+            hold(writer)  # its ClientHello waits until the connection is counted
+        return self._admit(reader, writer)
+
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         refused = self.admission.refusal(host)
@@ -115,6 +122,12 @@ class DataPort:
             writer.transport.abort()
             return
         try:
+            if self._tls is not None:
+                failed = await upgrade(writer, self._tls, self._limits.first_frame_timeout)
+                if failed is not None:
+                    log.debug("%s port: connection from %s: %s", self.name, host, failed)
+                    writer.transport.abort()
+                    return
             await self._serve_connection(reader, writer)
         finally:
             self.admission.closed(host)
