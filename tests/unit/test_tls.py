@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import stat
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ha_sc.cli.main import cli
+from ha_sc.client.discovery import find_tls_ca
 from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
 from ha_sc.protocol import FullSync, Register, encode_message, parse_address
 from ha_sc.protocol.data import (
@@ -326,3 +328,11 @@ async def test_the_sc_private_port_serves_an_spu_over_tls_and_drops_plain_or_sta
         assert await closed_by_server(server.address, plain, timeout=10)
         assert await closed_by_server(server.address, b"", timeout=10)  # no handshake
         assert server.connected_ids() == set()
+
+
+def test_the_ca_a_client_uses_is_named_else_recorded_else_none(tmp_path: Path) -> None:
+    env = {"HA_SC_DIR": str(tmp_path)}
+    assert find_tls_ca(env) is None
+    (tmp_path / "cluster.json").write_text(json.dumps({"tls_ca": "/recorded/ca.crt"}))
+    assert find_tls_ca(env) == Path("/recorded/ca.crt")
+    assert find_tls_ca({**env, "HA_SC_TLS_CA": "/named/ca.crt"}) == Path("/named/ca.crt")
