@@ -104,6 +104,16 @@ def client_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
+def spu_claim_refusal(claimed: int, proven: int | None) -> str | None:
+    """Why a peer whose certificate proves SPU ``proven`` (None: it names no SPU) may not
+    speak as SPU ``claimed``, or None if it may."""
+    if proven is None:
+        return "its certificate names no SPU"
+    if proven != claimed:
+        return f"its certificate is spu {proven}'s"
+    return None
+
+
 def peer_spu_id(peer_certificate: object) -> int | None:
     """The SPU id a verified peer certificate names (common name ``spu-<id>``), if any.
 

@@ -48,6 +48,7 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.protocol.tls import peer_spu_id, spu_claim_refusal
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
@@ -301,6 +302,9 @@ class SpuServer:
             )
             return False
         reason = None if self._tokens is None else self._tokens.refusal(spu_id, register.token)
+        if reason is None and self._tls is not None and self._tls.verify_mode == ssl.CERT_REQUIRED:
+            proven = peer_spu_id(writer.get_extra_info("peercert"))
+            reason = spu_claim_refusal(spu_id, proven)
         if reason is None and not any(
             spu.spec.id == spu_id for spu in self._view.cache.spus.objects()
         ):

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from ha_sc.cli.main import cli
 from ha_sc.client.discovery import find_tls_ca
 from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
-from ha_sc.protocol import FullSync, Register, encode_message, parse_address
+from ha_sc.protocol import FullSync, Refused, Register, encode_message, parse_address
 from ha_sc.protocol.data import (
     FetchResponse,
     ReplicaFetchRequest,
@@ -50,6 +50,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_ca(directory)
     issue(directory, directory, "sc-1", ("127.0.0.1", "sc-1.example"))
     issue(directory, directory, "spu-5001", ("127.0.0.1",))
+    issue(directory, directory, "spu-5002", ("127.0.0.1",))
     issue(directory, directory, "elsewhere", ("10.9.9.9", "elsewhere.example"))
     return directory
 
@@ -285,7 +286,7 @@ async def test_a_replica_fetch_is_served_only_for_the_spu_the_certificate_names(
             assert dispatch.requests == 1
             forged, _ = await c.request(replica_fetch(c.next_id(), 5002))
             assert isinstance(forged, ReplicaFetchResponse) and forged.error is not None
-            assert "the certificate is spu 5001's" in forged.error.message
+            assert "its certificate is spu 5001's" in forged.error.message
             assert dispatch.requests == 1
         async with RawDataClient(data_port.address, tls=client_context(member(ca, "sc-1"))) as c:
             nameless, _ = await c.request(replica_fetch(c.next_id(), 5001))
@@ -336,3 +337,25 @@ def test_the_ca_a_client_uses_is_named_else_recorded_else_none(tmp_path: Path) -
     (tmp_path / "cluster.json").write_text(json.dumps({"tls_ca": "/recorded/ca.crt"}))
     assert find_tls_ca(env) == Path("/recorded/ca.crt")
     assert find_tls_ca({**env, "HA_SC_TLS_CA": "/named/ca.crt"}) == Path("/named/ca.crt")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("spu-5002", "its certificate is spu 5002's"), ("sc-1", "its certificate names no SPU")],
+)
+async def test_with_client_auth_an_spu_registers_only_as_the_spu_its_certificate_names(
+    view: View, ca: Path, name: str, why: str
+) -> None:
+    view.win()
+    context = server_context(member(ca, "sc-1", client_auth=True))
+    async with tls_spu_server(view, context) as server:
+        host, port = parse_address(server.address)
+        tls = client_context(member(ca, name))
+        impostor = Client(*await asyncio.open_connection(host, port, ssl=tls))
+        try:
+            await impostor.send(Register(spu_id=ME))
+            answer = await impostor.receive()
+            assert isinstance(answer, Refused) and why in answer.reason
+        finally:
+            await impostor.close()
+        assert server.connected_ids() == set()

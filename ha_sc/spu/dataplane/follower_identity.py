@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from ha_sc.protocol.data import DataError, ErrorCode, ReplicaFetchRequest, ReplicaFetchResponse
+from ha_sc.protocol.tls import spu_claim_refusal
 from ha_sc.spu.dataplane.connection import Dispatch
 from ha_sc.spu.dataplane.serving import Frame
 
@@ -20,11 +21,8 @@ def follower_refusal(header: Any, proven: int | None) -> str | None:
     (None: it names no SPU), or None if it may be served."""
     if not isinstance(header, ReplicaFetchRequest):
         return None
-    if proven is None:
-        return f"replica_fetch for spu {header.follower}: the certificate names no SPU"
-    if header.follower != proven:
-        return f"replica_fetch for spu {header.follower}: the certificate is spu {proven}'s"
-    return None
+    refusal = spu_claim_refusal(header.follower, proven)
+    return None if refusal is None else f"replica_fetch for spu {header.follower}: {refusal}"
 
 
 def identity_checked(dispatch: Dispatch, proven: int | None, peer: str) -> Dispatch:
