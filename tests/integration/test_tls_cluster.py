@@ -109,6 +109,14 @@ def test_a_client_without_the_cluster_ca_is_refused(tls_cluster: Path, tmp_path:
         assert ok.status == 200
 
 
+def test_a_replica_is_removed_over_tls(tls_cluster: Path) -> None:
+    standby = next(r for r in status(tls_cluster)["replicas"] if r["role"] == "standby")
+    ha_sc(tls_cluster, "cluster", "remove", standby["id"])
+    after = status(tls_cluster)
+    assert after["leader"] is not None
+    assert standby["id"] not in [r["id"] for r in after["replicas"]]
+
+
 def test_tls_is_not_turned_on_under_running_plain_members(cluster_dir: Path) -> None:
     ha_sc(cluster_dir, "cluster", "up", "--replicas", "1", "--spus", "1")
     refused = ha_sc(cluster_dir, "cluster", "up", "--tls", check=False)
