@@ -5,11 +5,9 @@ gets nothing."""
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import stat
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -35,20 +33,9 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         retire(directory)
 
 
-def cli_elsewhere(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def cli_elsewhere(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI run with no cluster file to find (so with no CA but what ``args`` give)."""
-    env = {**os.environ, "HA_SC_DIR": str(tmp_path / "no-cluster")}
-    env.pop("HA_SC_ENDPOINTS", None)
-    env.pop("HA_SC_TLS_CA", None)
-    return subprocess.run(
-        [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return ha_sc(tmp_path / "no-cluster", *args, check=False)
 
 
 def public_of(directory: Path) -> str:
@@ -56,22 +43,15 @@ def public_of(directory: Path) -> str:
     return str(doc["replicas"][0]["public"])
 
 
-def test_every_verb_works_over_tls_with_no_extra_flag(tls_cluster: Path) -> None:
+def test_every_verb_works_over_tls_with_no_extra_flag(tls_cluster: Path, tmp_path: Path) -> None:
     first = status(tls_cluster)
     assert first["leader"] is not None
     assert [s["status"] for s in first["spus"]] == ["Online"] * 2
 
     ha_sc(tls_cluster, "topic", "create", "orders", "-p", "2", "-r", "2")
-    produced = subprocess.run(
-        [sys.executable, "-m", "ha_sc.cli", "--log-level", "warning", "produce", "orders"],
-        env={**os.environ, "HA_SC_DIR": str(tls_cluster)},
-        input="one\ntwo\nthree\n",
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert produced.returncode == 0, produced.stderr
+    records = tmp_path / "records"
+    records.write_text("one\ntwo\nthree\n")
+    ha_sc(tls_cluster, "produce", "orders", "-f", str(records))
     consumed = ha_sc(tls_cluster, "consume", "orders", "-B", "-d")
     assert sorted(consumed.stdout.split()) == ["one", "three", "two"]
 

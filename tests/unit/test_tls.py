@@ -30,13 +30,13 @@ from ha_sc.sc.spu_server import SpuServer
 from ha_sc.spu.dataplane.follower_identity import follower_refusal
 from ha_sc.spu.dataplane.listener import DataPort
 from tests.data_client import RawDataClient
-from tests.net import free_addresses
 from tests.unit.test_dataplane_limits import (
     ANSWER_BYTES,
     FakeDispatch,
     closed_by_server,
     fetch,
     limits,
+    port,
 )
 from tests.unit.test_spu_server import ME, Client, View, view
 from tests.waiting import eventually
@@ -191,32 +191,22 @@ def test_the_cert_command_makes_a_ca_and_issues_from_it(tmp_path: Path) -> None:
     server_context(TlsFiles(ca=tmp_path / "ca.crt", cert=pair.cert, key=pair.key))
 
 
-@contextlib.asynccontextmanager
-async def tls_port(
+def tls_port(
     dispatch: FakeDispatch,
     context: ssl.SSLContext,
     frame_timeout: float = 30.0,
     *,
     check_followers: bool = False,
     per_peer: int = 100,
-) -> AsyncIterator[DataPort]:
-    data_port = DataPort(
-        "private" if check_followers else "public",
-        free_addresses(1)[0],
+) -> contextlib.AbstractAsyncContextManager[DataPort]:
+    port_limits = limits(first_frame_timeout=frame_timeout, max_connections_per_peer=per_peer)
+    return port(
         dispatch,
+        port_limits,
         in_order=not check_followers,
-        limits=limits(first_frame_timeout=frame_timeout, max_connections_per_peer=per_peer),
         tls=context,
         check_followers=check_followers,
     )
-    serving = asyncio.create_task(data_port.serve(), name="tls data port under test")
-    try:
-        await asyncio.wait_for(data_port.bound.wait(), 10)
-        yield data_port
-    finally:
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
 
 
 async def test_a_tls_data_port_serves_a_client_with_the_ca(ca: Path) -> None:
