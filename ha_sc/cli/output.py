@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ha_sc.client import AdminClient, ApiError, NoEndpoints, find_endpoints
-from ha_sc.client.discovery import ENV_ENDPOINTS, find_tls_ca, find_token
+from ha_sc.client import AdminClient, ApiError, NoEndpoints, Unreachable, find_endpoints
+from ha_sc.client.discovery import ENV_ENDPOINTS, ENV_TLS_CA, find_tls_ca, find_token
 from ha_sc.client.transport import base_url
 from ha_sc.protocol.tls import TlsError, TlsFiles, client_context
 from ha_sc.secret_file import SecretFileError
@@ -96,6 +96,13 @@ def cluster_tls() -> ssl.SSLContext | None:
         raise click.ClickException(str(unusable)) from None
 
 
+def plain_hint(error: Exception, tls: ssl.SSLContext | None) -> str:
+    """What to add to the message of a plain-TCP call a TLS port hung up on."""
+    if tls is None and isinstance(error, Unreachable) and "Server disconnected" in str(error):
+        return f" (if the cluster serves TLS, give its CA: --tls-ca FILE or ${ENV_TLS_CA})"
+    return ""
+
+
 def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitable[T]]) -> T:
     """Run ``action`` with a client of the cluster; errors exit 1 with the server's message."""
     found = cluster_endpoints(endpoints)
@@ -109,7 +116,7 @@ def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitabl
     try:
         return asyncio.run(main())
     except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(exc.message + plain_hint(exc, tls)) from None
 
 
 def echo_json(doc: Any) -> None:

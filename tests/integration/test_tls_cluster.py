@@ -70,6 +70,7 @@ def test_a_client_without_the_cluster_ca_is_refused(tls_cluster: Path, tmp_path:
     public = public_of(tls_cluster)
     plain = cli_elsewhere(tmp_path, "topic", "list", "--sc", public)
     assert plain.returncode == 1 and "no SC replica could be reached" in plain.stderr
+    assert "--tls-ca" in plain.stderr
 
     other = tmp_path / "other-ca"
     make_ca(other)

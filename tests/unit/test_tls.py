@@ -16,6 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from ha_sc.cli.main import cli
+from ha_sc.cli.output import plain_hint
+from ha_sc.client import Unreachable
 from ha_sc.client.discovery import find_tls_ca
 from ha_sc.cluster.cert_authority import CertificateError, KeyPair, issue, make_ca
 from ha_sc.protocol import FullSync, Refused, Register, encode_message, parse_address
@@ -349,3 +351,10 @@ async def test_with_client_auth_an_spu_registers_only_as_the_spu_its_certificate
         finally:
             await impostor.close()
         assert server.connected_ids() == set()
+
+
+def test_a_plain_call_a_tls_port_hung_up_on_suggests_the_ca(ca: Path) -> None:
+    hung_up = Unreachable("no SC replica could be reached: http://a:1: Server disconnected")
+    assert "--tls-ca" in plain_hint(hung_up, None)
+    assert plain_hint(hung_up, client_context(TlsFiles(ca=ca / "ca.crt"))) == ""
+    assert plain_hint(Unreachable("no SC replica could be reached: refused"), None) == ""
