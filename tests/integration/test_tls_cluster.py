@@ -17,6 +17,7 @@ import pytest
 
 from ha_sc.cluster.cert_authority import make_ca
 from tests.integration.test_cluster_cli import cluster_dir, ha_sc, retire, status
+from tests.waiting import eventually_sync
 
 __all__ = ["cluster_dir"]  # the fixture: a cluster directory, `cluster down` after
 
@@ -54,6 +55,13 @@ def test_every_verb_works_over_tls_with_no_extra_flag(tls_cluster: Path, tmp_pat
     ha_sc(tls_cluster, "produce", "orders", "-f", str(records))
     consumed = ha_sc(tls_cluster, "consume", "orders", "-B", "-d")
     assert sorted(consumed.stdout.split()) == ["one", "three", "two"]
+
+    def followers_leo() -> int:
+        partitions = json.loads(ha_sc(tls_cluster, "partition", "list", "-O", "json").stdout)
+        return sum(r["leo"] for p in partitions for r in p["status"]["replicas"])
+
+    # every follower fetched its leader's records over the private port's TLS
+    eventually_sync(followers_leo, until=lambda leo: leo == 3, timeout=30, interval=0.5)
 
     doc = json.loads((tls_cluster / "cluster.json").read_text())
     assert doc["tls_ca"] == str(tls_cluster / "secrets" / "tls" / "ca.crt")
