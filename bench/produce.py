@@ -1,7 +1,7 @@
 """Produce and consume throughput with the streaming client, and where the time goes.
 
     .venv/bin/python -m bench.produce [--records 1000000] [--record-bytes 100]
-        [--sc-replicas 1] [--skip-cluster] [--profile]
+        [--sc-replicas 1] [--skip-cluster] [--profile] [--tls]
 
 Three parts, each printed with the machine:
 
@@ -17,6 +17,8 @@ Three parts, each printed with the machine:
    calls unacknowledged: records/s and MB/s (of record values), ack latency per call
    (median, p99); then 300 records one at a time, each awaited (latency when idle);
    then everything read back from the beginning with ``stop_at_end`` (consume).
+   With ``--tls`` the cluster is made with ``cluster up --tls`` (TLS on every port,
+   client certificates between members) and the client checks it with its CA.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.common import machine, summary
-from bench.local_cluster import ha_sc, local_cluster, public_endpoints
+from bench.local_cluster import ha_sc, layout, local_cluster, public_endpoints
 from ha_sc.client import Offset, ProducerSettings, StreamClient, TopicProducer
 from ha_sc.client.accumulator import PartitionBuffer
 from ha_sc.client.consumer_record import decode_batch_records
@@ -43,6 +45,7 @@ from ha_sc.client.metadata import ClusterMetadata
 from ha_sc.client.producer_batch import BulkAck, batch_clock
 from ha_sc.protocol.data import Acks
 from ha_sc.protocol.record_batch import iter_batches
+from ha_sc.protocol.tls import TlsFiles, client_context
 from tests.fake_spu import FakeSc
 from tests.net import free_port
 
@@ -215,7 +218,9 @@ async def _against_null_spu(address: str, values: Sequence[bytes], size: int) ->
 async def cluster_part(
     directory: Path, values: Sequence[bytes], size: int, *, profile: bool
 ) -> None:
-    async with StreamClient(public_endpoints(directory)) as client:
+    ca = layout(directory).get("tls_ca")
+    tls = None if ca is None else client_context(TlsFiles(ca=Path(ca)))
+    async with StreamClient(public_endpoints(directory), tls=tls) as client:
         for acks in (Acks.LEADER, Acks.ALL):
             for partitions in (1, 3):
                 topic = f"bench-{acks.value}-p{partitions}"
@@ -277,6 +282,7 @@ def main() -> None:
     parser.add_argument("--sc-replicas", type=int, default=1)
     parser.add_argument("--skip-cluster", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile acks=leader, 1 partition")
+    parser.add_argument("--tls", action="store_true", help="the cluster serves TLS on every port")
     args = parser.parse_args()
     values = values_of(args.records, args.record_bytes)
     print(f"machine: {machine()}")
@@ -287,8 +293,10 @@ def main() -> None:
     null_spu_part(values, args.record_bytes)
     if args.skip_cluster:
         return
-    print(f"3. cluster: {args.sc_replicas} SC replica(s), 3 SPUs, topics with 2 replicas:")
-    with local_cluster("raft", replicas=args.sc_replicas, spus=3) as directory:
+    tls = " with TLS on every port" if args.tls else ""
+    print(f"3. cluster{tls}: {args.sc_replicas} SC replica(s), 3 SPUs, topics with 2 replicas:")
+    up_flags = ["--tls"] if args.tls else []
+    with local_cluster("raft", replicas=args.sc_replicas, spus=3, up_flags=up_flags) as directory:
         asyncio.run(cluster_part(directory, values, args.record_bytes, profile=args.profile))
 
 

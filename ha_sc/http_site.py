@@ -6,6 +6,7 @@ clients cost.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from ha_sc.http_guard import ConnectionGuard, GuardedSite
 
 
 class HttpSite:
-    """Runs ``app`` on ``host:port`` (port 0 picks one)."""
+    """Runs ``app`` on ``host:port`` (port 0 picks one), over TLS when given ``tls``."""
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class HttpSite:
         *,
         shutdown_timeout: float = 5.0,
         guard: ConnectionGuard | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._host, self._port = host, port
         handler: dict[str, Any] = (
@@ -31,6 +33,7 @@ class HttpSite:
         )
         self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, **handler)
         self._guard = guard
+        self._tls = tls
         self._address: str | None = None
         self._set_up = False
 
@@ -46,9 +49,18 @@ class HttpSite:
         self._set_up = True
         # SO_REUSEADDR: a restarted process binds at once, whatever TIME_WAIT is left
         site = (
-            web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+            web.TCPSite(
+                self._runner, self._host, self._port, reuse_address=True, ssl_context=self._tls
+            )
             if self._guard is None
-            else GuardedSite(self._guard, self._runner, self._host, self._port, reuse_address=True)
+            else GuardedSite(
+                self._guard,
+                self._runner,
+                self._host,
+                self._port,
+                reuse_address=True,
+                ssl_context=self._tls,
+            )
         )
         try:
             await site.start()

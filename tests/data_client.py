@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -52,8 +53,9 @@ def values_in(body: bytes, *, from_offset: int = 0) -> list[tuple[int, bytes]]:
 class RawDataClient:
     """One connection to an SPU port; ``send``/``receive`` for pipelining."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, tls: ssl.SSLContext | None = None) -> None:
         self.address = address
+        self._tls = tls
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._decoder = response_decoder()
@@ -62,7 +64,7 @@ class RawDataClient:
 
     async def __aenter__(self) -> Self:
         host, port = parse_address(self.address)
-        self._reader, self._writer = await asyncio.open_connection(host, port)
+        self._reader, self._writer = await asyncio.open_connection(host, port, ssl=self._tls)
         return self
 
     async def __aexit__(

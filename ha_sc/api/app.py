@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -136,6 +137,7 @@ class ApiServer:
         tokens: ApiTokens | None = None,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
         connection_limits: HttpLimits = HttpLimits(),  # noqa: B008 (frozen)
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         host, port = split_host_port(address)
         self._app = create_app(
@@ -156,6 +158,7 @@ class ApiServer:
             port,
             shutdown_timeout=shutdown_timeout,
             guard=connection_guard("public API", connection_limits),
+            tls=tls,
         )
 
     @property

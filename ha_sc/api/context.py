@@ -61,7 +61,7 @@ class ApiContext:
             307,
             f"replica {self.view.replica_id} is a standby; writes go to the leader "
             f"{leader.replica_id} at {public}",
-            headers={"Location": f"http://{public}{request.rel_url}"},
+            headers={"Location": f"{request.scheme}://{public}{request.rel_url}"},
             extra={"leader": leader_info(leader).to_json()},
         )
 

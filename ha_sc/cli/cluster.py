@@ -115,6 +115,12 @@ def cluster() -> None:
     help="The public API needs a bearer token: an admin token is made in "
     "DIR/secrets/admin.token, which the CLI sends  [default: as recorded, else open]",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="TLS on every SC and SPU port: a CA and a certificate per member are made in "
+    "DIR/secrets/tls, the CA recorded for the CLI  [default: as recorded, else plain TCP]",
+)
 @tuning_options
 def up(
     replicas: int | None,
@@ -132,6 +138,7 @@ def up(
     sc_config: Path | None,
     trace_dir: Path | None,
     api_auth: bool,
+    tls: bool,
     tuning_flags: dict[str, dict[str, float | int]],
 ) -> None:
     """Start every member that is not running, then wait for a leader and all SPUs online.
@@ -181,6 +188,7 @@ def up(
                     sc_options=sc_options,
                     trace_dir=trace_dir,
                     api_auth=api_auth,
+                    tls=tls,
                 )
             )
     except (PortsTaken, NoBlock, BadBlock) as refused:
@@ -234,7 +242,7 @@ def status(output: str, directory: Path | None) -> None:
     source = (
         leader.public if leader else next((r.public for r in reports if r.role != "down"), None)
     )
-    spu_state = asyncio.run(spu_statuses(source, headers=layout.api_headers())) if source else {}
+    spu_state = asyncio.run(spu_statuses(layout, source)) if source else {}
     top = leader.revision if leader and leader.revision is not None else None
     replicas = [
         {

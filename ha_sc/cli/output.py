@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
-from ha_sc.client import AdminClient, ApiError, NoEndpoints, find_endpoints
-from ha_sc.client.discovery import ENV_ENDPOINTS, find_token
+from ha_sc.client import AdminClient, ApiError, NoEndpoints, Unreachable, find_endpoints
+from ha_sc.client.discovery import ENV_ENDPOINTS, ENV_TLS_CA, find_tls_ca, find_token
 from ha_sc.client.transport import base_url
+from ha_sc.protocol.tls import TlsError, TlsFiles, client_context
 from ha_sc.secret_file import SecretFileError
 
 T = TypeVar("T")
@@ -82,19 +84,39 @@ def cluster_token() -> str | None:
         raise click.ClickException(str(unusable)) from None
 
 
+def cluster_tls() -> ssl.SSLContext | None:
+    """The client context for a cluster serving TLS (``--tls-ca``, ``HA_SC_TLS_CA``, the
+    cluster file's CA), None for plain TCP; exits 1 saying why if the CA cannot be used."""
+    ca = find_tls_ca()
+    if ca is None:
+        return None
+    try:
+        return client_context(TlsFiles(ca=ca))
+    except TlsError as unusable:
+        raise click.ClickException(str(unusable)) from None
+
+
+def plain_hint(error: Exception, tls: ssl.SSLContext | None) -> str:
+    """What to add to the message of a plain-TCP call a TLS port hung up on."""
+    if tls is None and isinstance(error, Unreachable) and "Server disconnected" in str(error):
+        return f" (if the cluster serves TLS, give its CA: --tls-ca FILE or ${ENV_TLS_CA})"
+    return ""
+
+
 def run_admin(endpoints: Sequence[str], action: Callable[[AdminClient], Awaitable[T]]) -> T:
     """Run ``action`` with a client of the cluster; errors exit 1 with the server's message."""
     found = cluster_endpoints(endpoints)
     token = cluster_token()
+    tls = cluster_tls()
 
     async def main() -> T:
-        async with AdminClient(found, token=token) as admin:
+        async with AdminClient(found, token=token, tls=tls) as admin:
             return await action(admin)
 
     try:
         return asyncio.run(main())
     except ApiError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(exc.message + plain_hint(exc, tls)) from None
 
 
 def echo_json(doc: Any) -> None:

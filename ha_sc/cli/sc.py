@@ -14,6 +14,7 @@ from ha_sc.api.access import read_api_tokens
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.sc_tuning import TuningFileError, render_toml, tuning_document, tuning_options
+from ha_sc.cli.tls_options import tls_files, tls_options
 from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.controllers.topics.validation import MAX_PARTITIONS_IN_CLUSTER, MAX_PARTITIONS_PER_TOPIC
 from ha_sc.model.codec import format_validation_error
@@ -108,6 +109,7 @@ def sc() -> None:
     "each: reads need either, writes admin; /healthz, /readyz, /metrics stay open.  "
     "[default: the API is open]",
 )
+@tls_options("the public API and the private (SPU) port")
 @click.option(
     "--status-interval",
     type=Duration(),
@@ -175,6 +177,10 @@ def run(
     private_address: str,
     spu_tokens: Path | None,
     api_tokens: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
+    tls_client_auth: bool,
     status_interval: float,
     lease_ttl: float | None,
     renew_deadline: float | None,
@@ -206,6 +212,7 @@ def run(
         "private_address": private_address,
         "spu_tokens": spu_tokens,
         "api_tokens": api_tokens,
+        "tls": tls_files(tls_cert, tls_key, tls_ca, tls_client_auth),
         "lease_ttl": lease_ttl,
         "renew_deadline": renew_deadline,
         "renew_interval": renew_interval,

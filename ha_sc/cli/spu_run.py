@@ -17,6 +17,7 @@ from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
 from ha_sc.cli.output import split_addresses
 from ha_sc.cli.spu_limits import data_port_limit_options
+from ha_sc.cli.tls_options import tls_files, tls_options
 from ha_sc.cli.trace_options import start_member_tracing, trace_file_option
 from ha_sc.model.codec import format_validation_error
 from ha_sc.secret_file import SecretFileError, read_secret
@@ -75,6 +76,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     default=None,
     help="File (mode 0600) of the token proving --id to an SC started with --spu-tokens.",
 )
+@tls_options("both data ports (and shown when dialling the SC and leader SPUs)")
 @click.option(
     "--status-interval",
     type=Duration(),
@@ -142,6 +144,10 @@ def spu_run(
     private_address: str,
     data_dir: Path | None,
     token_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
+    tls_client_auth: bool,
     status_interval: float,
     sc_timeout: float,
     fsync: str,
@@ -167,6 +173,7 @@ def spu_run(
         "private_address": private_address,
         "data_dir": (data_dir or Path(f"~/.ha-sc/spu-{spu_id}")).expanduser(),
         "token_file": token_file,
+        "tls": tls_files(tls_cert, tls_key, tls_ca, tls_client_auth),
         "status_interval": status_interval,
         "sc_timeout": sc_timeout,
         "metrics_address": metrics_address,

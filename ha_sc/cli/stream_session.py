@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from ha_sc.cli.output import cluster_endpoints, cluster_token
+from ha_sc.cli.output import cluster_endpoints, cluster_tls, cluster_token
 from ha_sc.client.data_errors import StreamError
 from ha_sc.client.stream_client import StreamClient
 
@@ -20,9 +20,10 @@ def run_stream(endpoints: Sequence[str], action: Callable[[StreamClient], Awaita
     """Run ``action`` with a streaming client of the cluster; Ctrl-C ends it quietly."""
     found = cluster_endpoints(endpoints)
     token = cluster_token()
+    tls = cluster_tls()
 
     async def main() -> T:
-        async with StreamClient(found, token=token) as client:
+        async with StreamClient(found, token=token, tls=tls) as client:
             return await action(client)
 
     try:

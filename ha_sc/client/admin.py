@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self, cast
@@ -34,11 +35,17 @@ class AdminClient:
     """
 
     def __init__(
-        self, endpoints: Iterable[str], *, timeout: float = 10.0, token: str | None = None
+        self,
+        endpoints: Iterable[str],
+        *,
+        timeout: float = 10.0,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``token``: the bearer token sent with every call (an SC started with
-        ``--api-tokens`` needs one: read for reads, admin for writes)."""
-        self._transport = Transport(list(endpoints), timeout=timeout, token=token)
+        ``--api-tokens`` needs one: read for reads, admin for writes); ``tls``: the
+        client context HTTPS replicas are checked with (``client_context``)."""
+        self._transport = Transport(list(endpoints), timeout=timeout, token=token, tls=tls)
         self._timeout = timeout
 
     async def __aenter__(self) -> Self:

@@ -18,6 +18,7 @@ from ha_sc.secret_file import read_secret
 
 ENV_ENDPOINTS = "HA_SC_ENDPOINTS"
 ENV_TOKEN_FILE = "HA_SC_TOKEN_FILE"
+ENV_TLS_CA = "HA_SC_TLS_CA"
 ENV_DIR = "HA_SC_DIR"
 DEFAULT_DIR = "~/.ha-sc"
 CLUSTER_FILE = "cluster.json"
@@ -63,6 +64,22 @@ def find_token(environ: Mapping[str, str] | None = None) -> str | None:
         return None
     recorded = doc.get("api_token_file") if isinstance(doc, dict) else None
     return read_secret(Path(recorded)) if isinstance(recorded, str) else None
+
+
+def find_tls_ca(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The CA file that signed the cluster's certificates, when its ports serve TLS:
+    ``HA_SC_TLS_CA``, else the one the cluster file records (``cluster up --tls``),
+    else none (plain TCP)."""
+    env = os.environ if environ is None else environ
+    named = env.get(ENV_TLS_CA)
+    if named:
+        return Path(named).expanduser()
+    try:
+        doc = json.loads(cluster_file(env).read_text())
+    except (OSError, ValueError):
+        return None
+    recorded = doc.get("tls_ca") if isinstance(doc, dict) else None
+    return Path(recorded) if isinstance(recorded, str) else None
 
 
 def find_endpoints(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -61,9 +62,16 @@ class ClusterMetadata:
     """Partition leaders and SPU public addresses, cached and kept fresh."""
 
     def __init__(
-        self, source: MetadataSource, *, watch: bool = True, min_refresh_interval: float = 0.1
+        self,
+        source: MetadataSource,
+        *,
+        watch: bool = True,
+        min_refresh_interval: float = 0.1,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._source = source
+        self.tls = tls
+        """The client context the SPUs' public ports are dialled with (None: plain TCP)."""
         self._watch = watch
         self._min_refresh_interval = min_refresh_interval
         self._leaders: dict[tuple[str, int], int] = {}

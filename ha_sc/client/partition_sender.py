@@ -193,7 +193,7 @@ class PartitionSender:
         if channel is None or channel.closed or channel.address != route.address:
             await self.close_channel()
             channel = self._channel = await SpuChannel.connect(
-                route.address, timeout=settings.connect_timeout
+                route.address, timeout=settings.connect_timeout, tls=self._metadata.tls
             )
         request = ProduceRequest(
             id=channel.next_id(),

@@ -257,6 +257,6 @@ class PartitionStream:
         await self.aclose()
         self._ahead = None
         self._channel = await SpuChannel.connect(
-            route.address, timeout=self.settings.connect_timeout
+            route.address, timeout=self.settings.connect_timeout, tls=self._metadata.tls
         )
         return self._channel

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 from collections import deque
 from typing import Any
 
@@ -50,15 +51,20 @@ class SpuChannel:
         self._closed: str | None = None
 
     @classmethod
-    async def connect(cls, address: str, *, timeout: float) -> SpuChannel:
-        """Open a connection; ChannelClosed if it cannot be opened within ``timeout`` s."""
+    async def connect(
+        cls, address: str, *, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> SpuChannel:
+        """Open a connection (over TLS with ``tls``, the SPU's certificate checked
+        against ``address``); ChannelClosed if it cannot be opened within ``timeout`` s."""
         try:
             host, port = parse_address(address)
         except ValueError as exc:
             raise ChannelClosed(f"spu address {address!r}: {exc}") from None
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
+                reader, writer = await asyncio.open_connection(
+                    host, port, limit=READ_CHUNK, ssl=tls
+                )
         except (OSError, TimeoutError) as exc:
             reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
             raise ChannelClosed(f"cannot connect to spu {address}: {reason}") from None

@@ -13,6 +13,7 @@ SC replicas' public API and shared by every producer and consumer it makes::
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Self
 
@@ -27,7 +28,8 @@ from ha_sc.client.stream_settings import ConsumerSettings, ProducerSettings
 class StreamClient(ClosedOnExit):
     """``endpoints``: SC replicas' public addresses; ``sc_timeout`` bounds each call to
     them; ``watch``: follow metadata changes as they happen (else only on errors);
-    ``token``: the public API bearer token, if the SC needs one."""
+    ``token``: the public API bearer token, if the SC needs one; ``tls``: the client
+    context for replicas and SPUs serving TLS (``ha_sc.protocol.tls.client_context``)."""
 
     def __init__(
         self,
@@ -36,9 +38,10 @@ class StreamClient(ClosedOnExit):
         sc_timeout: float = 3.0,
         watch: bool = True,
         token: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.admin = AdminClient(endpoints, timeout=sc_timeout, token=token)
-        self.metadata = ClusterMetadata(self.admin, watch=watch)
+        self.admin = AdminClient(endpoints, timeout=sc_timeout, token=token, tls=tls)
+        self.metadata = ClusterMetadata(self.admin, watch=watch, tls=tls)
         self._sc_timeout = sc_timeout
         self._started = False
 

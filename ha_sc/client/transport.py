@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,15 +45,15 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def base_url(endpoint: str) -> URL:
-    """``host:port`` or ``http(s)://host:port`` -> the base URL."""
+def base_url(endpoint: str, *, scheme: str = "http") -> URL:
+    """``host:port`` (reached with ``scheme``) or ``http(s)://host:port`` -> the base URL."""
     if "://" in endpoint:
         url = URL(endpoint)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"{endpoint!r} is not an http(s) address")
         return url.with_path("/")
     host, port = split_host_port(endpoint)
-    return URL.build(scheme="http", host=host, port=port, path="/")
+    return URL.build(scheme=scheme, host=host, port=port, path="/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +84,23 @@ def hedge_delay(launched: int, draw: float) -> float:
 
 
 class Transport:
-    """One aiohttp session over the replicas' public addresses."""
+    """One aiohttp session over the replicas' public addresses; with ``tls`` (a client
+    context, ``ha_sc.protocol.tls.client_context``) ``host:port`` endpoints are reached
+    over HTTPS and the replicas' certificates checked with it."""
 
     def __init__(
-        self, endpoints: Sequence[str], *, timeout: float, token: str | None = None
+        self,
+        endpoints: Sequence[str],
+        *,
+        timeout: float,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one SC endpoint is needed")
-        self.bases = [base_url(e) for e in endpoints]
+        scheme = "http" if tls is None else "https"
+        self.bases = [base_url(e, scheme=scheme) for e in endpoints]
+        self.tls = tls
         self.timeout = timeout
         self._preferred = 0
         self._leader: URL | None = None
@@ -99,7 +109,8 @@ class Transport:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers)
+            connector = None if self.tls is None else aiohttp.TCPConnector(ssl=self.tls)
+            self._session = aiohttp.ClientSession(headers=self._headers, connector=connector)
         return self._session
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ha_sc.client import AdminClient, ApiError
-from ha_sc.cluster.credentials import admin_token_file, api_tokens_file
+from ha_sc.cluster.credentials import admin_token_file, api_tokens_file, cluster_ca
 from ha_sc.cluster.launcher import (
     DEFAULT_REPLICAS,
     DEFAULT_SPUS,
@@ -23,6 +23,7 @@ from ha_sc.cluster.port_check import check_free
 from ha_sc.cluster.port_registry import claim_block
 from ha_sc.cluster.ports import block
 from ha_sc.cluster.probe import replica_reports, spu_statuses
+from ha_sc.cluster.processes import is_running
 from ha_sc.model import CustomSpuSpec, Endpoint
 
 Progress = Callable[[str], None]
@@ -51,10 +52,11 @@ async def bring_up(
     sc_options: ScOptions | None = None,
     trace_dir: Path | None = None,
     api_auth: bool = False,
+    tls: bool = False,
 ) -> ClusterLayout:
     """Call with the cluster file locked (``cluster_locked``). ``api_auth``: the public
-    API needs a token from now on (recorded; replicas already running keep theirs
-    until restarted)."""
+    API needs a token from now on; ``tls``: every port serves TLS from now on (both
+    recorded; members already running keep their settings until restarted)."""
     existing = ClusterLayout.load(directory)
     recorded = {r.id for r in existing.replicas} if existing is not None else set()
     slots = max(replicas or DEFAULT_REPLICAS, spus or DEFAULT_SPUS, 1)
@@ -78,6 +80,17 @@ async def bring_up(
         api_tokens_file(directory)  # makes the admin token
         layout.api_token_file = str(admin_token_file(directory).resolve())
         progress(f"public API needs a token; admin token in {layout.api_token_file}")
+    if tls and layout.tls_ca is None:
+        pids: list[int | None] = []
+        if existing is not None:
+            pids = [r.pid for r in existing.replicas] + [s.pid for s in existing.spus]
+        if any(is_running(pid) for pid in pids):
+            raise ValueError(
+                "--tls: this cluster's members run on plain TCP; `ha-sc cluster down` "
+                "first, then `cluster up --tls` starts them all with TLS"
+            )
+        layout.tls_ca = str(cluster_ca(directory).resolve())
+        progress(f"TLS on every port; cluster CA {layout.tls_ca}")
     if existing is None or existing.base_port is None:
         progress(f"ports {block(block_base)} (base {block_base})")
     if existing is not None and existing.base_port is None and existing.replicas:
@@ -131,7 +144,9 @@ async def _wait_for_leader(
 
 async def _register_spus(layout: ClusterLayout, spus: list[SpuEntry]) -> None:
     token = layout.api_headers().get("Authorization", "").removeprefix("Bearer ") or None
-    async with AdminClient(layout.public_endpoints(), token=token) as client:
+    async with AdminClient(
+        layout.public_endpoints(), token=token, tls=layout.client_tls()
+    ) as client:
         known = {spu.spec.id for spu in await client.list_spus()}
         for spu in spus:
             if spu.id in known:
@@ -153,7 +168,7 @@ async def _wait_for_spus(
 ) -> None:
     wanted = {spu.id for spu in layout.spus}
     while True:
-        statuses = await spu_statuses(leader_public, headers=layout.api_headers())
+        statuses = await spu_statuses(layout, leader_public)
         online = {spu_id for spu_id, status in statuses.items() if status == "Online"}
         if wanted <= online:
             progress(f"{len(wanted)} SPUs online")

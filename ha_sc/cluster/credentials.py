@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ha_sc.cluster.cert_authority import CA_CERT, CA_KEY, KeyPair, issue, make_ca
+from ha_sc.protocol import parse_address
 from ha_sc.secret_file import new_secret, read_secret, write_secret
 
 SECRETS_DIR = "secrets"
@@ -52,3 +54,28 @@ def spu_tokens_file(directory: Path, spu_ids: Iterable[int]) -> Path:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_secret(path, "\n".join(lines))
     return path
+
+
+def tls_dir(directory: Path) -> Path:
+    """Where ``cluster up --tls`` keeps the cluster's CA and its members' certificates."""
+    return directory / SECRETS_DIR / "tls"
+
+
+def cluster_ca(directory: Path) -> Path:
+    """The cluster CA's certificate (the CA made on first use)."""
+    where = tls_dir(directory)
+    if not (where / CA_CERT).exists() or not (where / CA_KEY).exists():
+        make_ca(where, name=f"ha-sc cluster CA ({directory.resolve().name})")
+    return where / CA_CERT
+
+
+def member_certificate(directory: Path, name: str, addresses: Iterable[str]) -> KeyPair:
+    """Member ``name``'s certificate and key, signed by the cluster CA (made on first
+    use), naming the hosts of ``addresses`` and ``localhost``."""
+    where = tls_dir(directory)
+    pair = KeyPair(where / f"{name}.crt", where / f"{name}.key")
+    if not pair.cert.exists() or not pair.key.exists():
+        cluster_ca(directory)
+        hosts = dict.fromkeys([*(parse_address(a)[0] for a in addresses), "localhost"])
+        pair = issue(where, where, name, tuple(hosts))
+    return pair

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ha_sc.cluster import ports
 from ha_sc.cluster.credentials import (
     api_tokens_file,
+    member_certificate,
     raft_secret_file,
     spu_token_file,
     spu_tokens_file,
@@ -171,6 +172,21 @@ def _next_replica_number(layout: ClusterLayout) -> int:
     return number
 
 
+def tls_flags(layout: ClusterLayout, directory: Path, name: str, *addresses: str) -> list[str]:
+    """``--tls-*`` flags of member ``name`` listening on ``addresses`` (none unless the
+    cluster serves TLS): its certificate, the CA, and client certificates required on
+    its private port (only members dial it, each with its own certificate)."""
+    if layout.tls_ca is None:
+        return []
+    pair = member_certificate(directory, name, addresses)
+    return [
+        "--tls-cert", str(pair.cert),
+        "--tls-key", str(pair.key),
+        "--tls-ca", layout.tls_ca,
+        "--tls-client-auth",
+    ]  # fmt: skip
+
+
 def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) -> list[str]:
     args = [
         "sc", "run",
@@ -183,6 +199,7 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
         *layout.sc_options.flags(),
         *layout.trace_flags(replica.id),
         "--spu-tokens", str(spu_tokens_file(directory, [spu.id for spu in layout.spus])),
+        *tls_flags(layout, directory, replica.id, replica.public, replica.private),
     ]  # fmt: skip
     if layout.api_token_file is not None:
         args += ["--api-tokens", str(api_tokens_file(directory))]
@@ -207,6 +224,7 @@ def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]
         "--data-dir", str(directory / f"spu-{spu.id}"),
         "--token-file", str(spu_token_file(directory, spu.id)),
         *layout.trace_flags(f"spu-{spu.id}"),
+        *tls_flags(layout, directory, f"spu-{spu.id}", spu.public, spu.private),
     ]  # fmt: skip
     for private in layout.private_endpoints():
         args += ["--sc-private", private]

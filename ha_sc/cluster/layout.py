@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ha_sc.durable import replace_atomically
 from ha_sc.filelock import held
+from ha_sc.protocol.tls import TlsFiles, client_context
 from ha_sc.secret_file import read_secret
 
 CLUSTER_FILE = "cluster.json"
@@ -139,6 +141,10 @@ class ClusterLayout(BaseModel):
     api_token_file: str | None = None
     """``cluster up --api-auth``: the admin token file of the public API (its replicas
     run with ``--api-tokens``); the launcher and the CLI send it."""
+    tls_ca: str | None = None
+    """``cluster up --tls``: the CA file that signed every member's certificate (under
+    ``DIR/secrets/tls``); every port serves TLS and the launcher and the CLI check
+    the members with it."""
     last_replica_number: int = 0
     """The highest N of any ``sc-N`` this cluster has had, removed ones included."""
     replicas: list[ReplicaEntry] = Field(default_factory=list)
@@ -167,6 +173,15 @@ class ClusterLayout(BaseModel):
         if self.api_token_file is None:
             return {}
         return {"Authorization": f"Bearer {read_secret(Path(self.api_token_file))}"}
+
+    @property
+    def scheme(self) -> str:
+        """How the public API is reached: ``https`` when the cluster serves TLS."""
+        return "http" if self.tls_ca is None else "https"
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The context the members' certificates are checked with (None: plain TCP)."""
+        return None if self.tls_ca is None else client_context(TlsFiles(ca=Path(self.tls_ca)))
 
     def public_endpoints(self) -> list[str]:
         return [r.public for r in self.replicas]

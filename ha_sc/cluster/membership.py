@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from ha_sc.cluster.api_session import api_session, api_url
 from ha_sc.cluster.layout import ClusterLayout, ReplicaEntry
 from ha_sc.cluster.probe import replica_reports
 from ha_sc.cluster.processes import is_running, stop
@@ -33,10 +34,15 @@ class MembershipFailed(Exception):
 
 
 async def _call(
-    layout: ClusterLayout, method: str, url: str, body: dict[str, Any] | None = None
+    layout: ClusterLayout,
+    method: str,
+    public: str,
+    path: str,
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    url = api_url(layout, public, path)
     async with (
-        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, headers=layout.api_headers()) as session,
+        api_session(layout, REQUEST_TIMEOUT) as session,
         session.request(method, url, json=body) as response,
     ):
         answer: dict[str, Any] = await response.json()
@@ -58,10 +64,7 @@ async def join(layout: ClusterLayout, replica: ReplicaEntry, *, timeout: float) 
         for member in _running(layout, besides=replica.id):
             try:
                 await _call(
-                    layout,
-                    "POST",
-                    f"http://{member.public}/cluster/members",
-                    {"raft": replica.raft},
+                    layout, "POST", member.public, "/cluster/members", {"raft": replica.raft}
                 )
                 await _caught_up(layout, replica, deadline)
                 return
@@ -101,7 +104,7 @@ async def remove(layout: ClusterLayout, replica_id: str, directory: Path) -> Rep
     if layout.backend == "raft":
         await _leave_raft(layout, leaving, others)
     elif is_running(leaving.pid):
-        await _call(layout, "POST", f"http://{leaving.public}/cluster/step-down")
+        await _call(layout, "POST", leaving.public, "/cluster/step-down")
     stop(leaving.pid)
     layout.replicas.remove(leaving)
     layout.save(directory)
@@ -118,10 +121,8 @@ async def _leave_raft(
     for _ in range(5):
         try:
             if is_running(leaving.pid):
-                await _call(layout, "POST", f"http://{leaving.public}/cluster/step-down")
-            await _call(
-                layout, "DELETE", f"http://{others[0].public}/cluster/members/{leaving.raft}"
-            )
+                await _call(layout, "POST", leaving.public, "/cluster/step-down")
+            await _call(layout, "DELETE", others[0].public, f"/cluster/members/{leaving.raft}")
             return
         except (MembershipFailed, aiohttp.ClientError, TimeoutError, ValueError) as failed:
             last = failed

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from ha_sc.cluster.api_session import api_session, api_url
 from ha_sc.cluster.layout import ClusterLayout
 from ha_sc.cluster.processes import is_running
 
@@ -25,9 +26,11 @@ class ReplicaReport:
     leader: dict[str, Any] | None
 
 
-async def probe_replica(session: aiohttp.ClientSession, public: str) -> dict[str, Any] | None:
+async def probe_replica(
+    session: aiohttp.ClientSession, public: str, *, scheme: str = "http"
+) -> dict[str, Any] | None:
     try:
-        async with session.get(f"http://{public}/leader") as response:
+        async with session.get(f"{scheme}://{public}/leader") as response:
             if response.status != 200:
                 return None
             body: dict[str, Any] = await response.json()
@@ -38,10 +41,10 @@ async def probe_replica(session: aiohttp.ClientSession, public: str) -> dict[str
 
 async def replica_reports(layout: ClusterLayout, timeout: float = 1.0) -> list[ReplicaReport]:
     client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(
-        timeout=client_timeout, headers=layout.api_headers()
-    ) as session:
-        answers = await asyncio.gather(*(probe_replica(session, r.public) for r in layout.replicas))
+    async with api_session(layout, client_timeout) as session:
+        answers = await asyncio.gather(
+            *(probe_replica(session, r.public, scheme=layout.scheme) for r in layout.replicas)
+        )
     reports = []
     for replica, answer in zip(layout.replicas, answers, strict=True):
         alive = is_running(replica.pid)
@@ -77,16 +80,13 @@ async def replica_reports(layout: ClusterLayout, timeout: float = 1.0) -> list[R
     return reports
 
 
-async def spu_statuses(
-    public: str, timeout: float = 1.0, headers: dict[str, str] | None = None
-) -> dict[int, str]:
-    """SPU id -> resolution, as the replica at ``public`` sees them (``headers``: the
-    layout's ``api_headers``)."""
+async def spu_statuses(layout: ClusterLayout, public: str, timeout: float = 1.0) -> dict[int, str]:
+    """SPU id -> resolution, as the replica at ``public`` sees them."""
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
         async with (
-            aiohttp.ClientSession(timeout=client_timeout, headers=headers) as session,
-            session.get(f"http://{public}/api/v1/spus") as response,
+            api_session(layout, client_timeout) as session,
+            session.get(api_url(layout, public, "/api/v1/spus")) as response,
         ):
             if response.status != 200:
                 return {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable
 from typing import Any
 
@@ -26,6 +27,7 @@ from ha_sc.kv.api import KvStore
 from ha_sc.kv.raft import RaftKv
 from ha_sc.kv.raft_membership import MembershipError
 from ha_sc.model.kinds import Kind
+from ha_sc.protocol.tls import server_context
 from ha_sc.sc.kv_backend import open_kv, store_ready
 from ha_sc.sc.leader_role import ELECTION, LeaderRole, make_candidate
 from ha_sc.sc.replica_metrics import replica_metrics
@@ -149,6 +151,24 @@ class ScReplica:
         )
         return tokens
 
+    def _tls(self) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+        """The public API's and the private port's TLS contexts (None: plain TCP)."""
+        files = self.settings.tls
+        if files is None:
+            log.warning(
+                "sc %s: public API and private port unencrypted (no --tls-cert): anyone on "
+                "the path reads and alters their traffic",
+                self.replica_id,
+            )
+            return None, None
+        log.info(
+            "sc %s: TLS on the public API and the private port%s",
+            self.replica_id,
+            "; SPUs need a certificate signed by the CA" if files.client_auth else "",
+        )
+        public = server_context(files.model_copy(update={"client_auth": False}))
+        return public, server_context(files)
+
     def _api_tokens(self) -> ApiTokens | None:
         path = self.settings.api_tokens
         if path is None:
@@ -178,9 +198,11 @@ class ScReplica:
         tuning = self.settings.tuning
         for line in tuning.summary():
             log.info("sc %s settings: %s", self.replica_id, line)
+        public_tls, private_tls = self._tls()
         spus = SpuServer(
             self,
             self.settings.private_address,
+            tls=private_tls,
             health_timeout=tuning.spu_link.health_timeout,
             keepalive_interval=tuning.spu_link.keepalive_interval,
             hold=tuning.spu_link.hold,
@@ -223,6 +245,7 @@ class ScReplica:
             tokens=self._api_tokens(),
             body_timeout=tuning.listeners.api_body_timeout,
             connection_limits=tuning.listeners.api_connections(),
+            tls=public_tls,
         )
         try:
             for listener, start in (("public API", api.start), ("private (SPU) port", spus.start)):

@@ -14,6 +14,7 @@ from ha_sc.controllers.topics.validation import (
     MAX_PARTITIONS_PER_TOPIC,
     TopicLimits,
 )
+from ha_sc.protocol.tls import TlsFiles
 from ha_sc.sc.tuning import ScTuning
 
 
@@ -58,6 +59,9 @@ class ScSettings(BaseModel):
     api_tokens: Path | None = None
     """File of public API bearer tokens, a line ``<read|admin> <token>`` each (None:
     the API is open)."""
+    tls: TlsFiles | None = None
+    """TLS on the public API and the private port (None: plain TCP); ``client_auth``
+    asks SPUs on the private port for a certificate signed by the CA."""
     status_interval: float = Field(default=5.0, gt=0)
     """Seconds between status lines on the log."""
     lease_ttl: float | None = Field(default=None, gt=0)

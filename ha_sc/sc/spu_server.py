@@ -25,6 +25,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -47,6 +48,7 @@ from ha_sc.protocol import (
     spu_message_decoder,
 )
 from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.protocol.tls import peer_spu_id, spu_claim_refusal
 from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
@@ -55,6 +57,7 @@ from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.tracing_spans import status_received
+from ha_sc.tls_upgrade import hold, upgrade
 
 log = logging.getLogger("ha_sc.sc.spu")
 
@@ -79,10 +82,13 @@ class SpuServer:
         max_connections: int = 1024,
         max_connections_per_peer: int = 16,
         tokens: SpuTokens | SpuTokenFile | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """The timings are the ``spu_link`` group of the settings tree; ``spu`` the SPU
         timings they must fit (default: the SPU's defaults); ``tokens`` the SPU
-        registration tokens (None: an SPU's word for its id is taken)."""
+        registration tokens (None: an SPU's word for its id is taken); ``tls`` the
+        port's TLS context (None: plain TCP; a connection is counted against the caps
+        before its handshake, which must be done within ``health_timeout``)."""
         if health_timeout <= 0 or keepalive_interval <= 0:
             raise ValueError(
                 f"health_timeout ({health_timeout}) and keepalive_interval "
@@ -107,6 +113,7 @@ class SpuServer:
         self._admission = Admission(max_connections, max_connections_per_peer)
         self._refusals = RefusalLog()
         self._tokens = tokens
+        self._tls = tls
         self._supervisor = Supervisor()
         self._server: asyncio.Server | None = None
         self._address: str | None = None
@@ -153,7 +160,12 @@ class SpuServer:
         if self._server is not None:
             raise RuntimeError("the spu server is already started")
         host, port = parse_address(self._bind)
-        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            reuse_address=True,
+        )
         self._supervisor.start(
             "replica-specs-warm",
             keep_warm(self._replica_specs, self._view.cache, interval=self._warm_interval),
@@ -175,6 +187,8 @@ class SpuServer:
         log.info("spu server of %s stopped", self._view.replica_id)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._tls is not None:
+            hold(writer)  # its ClientHello waits until the connection is counted
         peername = writer.get_extra_info("peername")
         peer = format_address(*peername[:2]) if peername else "unknown peer"
         host = str(peername[0]) if peername else peer
@@ -211,6 +225,11 @@ class SpuServer:
         calls ``release`` when it ends, as this does if it keeps the connection)."""
         handed_over = False
         try:
+            if self._tls is not None:
+                failed = await upgrade(writer, self._tls, self._health_timeout)
+                if failed is not None:
+                    log.debug("spu server: connection from %s: %s", peer, failed)
+                    return
             decoder = spu_message_decoder()
             received = await self._first_messages(reader, decoder, peer)
             if received is None:
@@ -295,6 +314,9 @@ class SpuServer:
             )
             return False
         reason = None if self._tokens is None else self._tokens.refusal(spu_id, register.token)
+        if reason is None and self._tls is not None and self._tls.verify_mode == ssl.CERT_REQUIRED:
+            proven = peer_spu_id(writer.get_extra_info("peercert"))
+            reason = spu_claim_refusal(spu_id, proven)
         if reason is None and not any(
             spu.spec.id == spu_id for spu in self._view.cache.spus.objects()
         ):

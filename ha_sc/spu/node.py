@@ -105,6 +105,20 @@ class SpuNode:
             ", ".join(settings.sc_addresses),
             settings.state_file,
         )
+        if settings.tls is None:
+            log.warning(
+                "spu %d: data ports and links to the SC unencrypted (no --tls-cert): anyone "
+                "on the path reads and alters their traffic",
+                settings.spu_id,
+            )
+        else:
+            log.info(
+                "spu %d: TLS on both data ports and on the links to the SC and leaders%s",
+                settings.spu_id,
+                "; followers need a certificate signed by the CA"
+                if settings.tls.client_auth
+                else "",
+            )
         try:
             self.supervisor.start("sc-link", self.link.run())
             self.supervisor.start("spu-state-file", self.state_file.run())

@@ -59,6 +59,7 @@ from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
+from ha_sc.spu.tls import spu_tls
 from ha_sc.tasks import Supervisor, first_of
 from ha_sc.telemetry.tracing_context import carrier
 from ha_sc.telemetry.tracing_spans import refused, spu_apply, spu_status_report
@@ -118,6 +119,8 @@ class ScLink:
         self._state = state
         self._offsets = offsets
         self._token = None if settings.token_file is None else read_secret(settings.token_file)
+        tls = spu_tls(settings.tls)
+        self._tls = None if tls is None else tls.dialer
         self.sessions = 0
         """Connections that reached an SC replica (registered)."""
         given = [split_dial(spec) for spec in settings.sc_addresses]
@@ -222,12 +225,11 @@ class ScLink:
 
     async def _watch(self, address: str) -> None:
         """Keep a watch connection to ``address``; act on every leader notice it sends."""
-        host, port = parse_address(self._dial.get(address, address))
         settings = self._settings
         while True:
             try:
                 async with asyncio.timeout(settings.connect_timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await self._connect(address)
             except (TimeoutError, OSError):
                 await asyncio.sleep(settings.backoff_max)
                 continue
@@ -296,11 +298,19 @@ class ScLink:
             self._learn([decision.leader_private])
             self._move.set()
 
-    async def _session(self, address: str) -> SessionEnd:
+    async def _connect(self, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the replica at ``address`` (through its dial address if given
+        one); over TLS, its certificate must name ``address``'s host."""
         host, port = parse_address(self._dial.get(address, address))
+        if self._tls is None:
+            return await asyncio.open_connection(host, port)
+        named, _ = parse_address(address)
+        return await asyncio.open_connection(host, port, ssl=self._tls, server_hostname=named)
+
+    async def _session(self, address: str) -> SessionEnd:
         try:
             async with asyncio.timeout(self._settings.connect_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await self._connect(address)
         except TimeoutError:
             return SessionEnd(f"no connection within {self._settings.connect_timeout:g} s")
         except OSError as exc:

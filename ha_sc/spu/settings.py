@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ha_sc.model.ints import SpuId
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.link_timing import DEFAULT_HEALTH_TIMEOUT, report_cadence_problem
+from ha_sc.protocol.tls import TlsFiles
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 
 STATE_FILE_NAME = "spu-state.json"
@@ -36,6 +37,9 @@ class SpuSettings(BaseModel):
     token_file: Path | None = None
     """File (mode 0600) of the token proving ``spu_id`` to an SC started with SPU tokens
     (None: the SPU registers without one)."""
+    tls: TlsFiles | None = None
+    """TLS on both data ports and on the links to the SC and to leader SPUs (None: plain
+    TCP); ``client_auth`` asks followers on the private port for a certificate."""
     data_dir: Path
     """Where the SPU keeps its state file and, under ``logs/``, its partition logs."""
     status_interval: float = Field(default=0.3, gt=0)

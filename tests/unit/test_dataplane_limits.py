@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -63,7 +64,12 @@ def limits(**changes: Any) -> PortLimits:
 
 @contextlib.asynccontextmanager
 async def port(
-    dispatch: FakeDispatch, port_limits: PortLimits, *, in_order: bool = True
+    dispatch: FakeDispatch,
+    port_limits: PortLimits,
+    *,
+    in_order: bool = True,
+    tls: ssl.SSLContext | None = None,
+    check_followers: bool = False,
 ) -> AsyncIterator[DataPort]:
     data_port = DataPort(
         "public" if in_order else "private",
@@ -71,6 +77,8 @@ async def port(
         lambda _host: dispatch,
         in_order=in_order,
         limits=port_limits,
+        tls=tls,
+        check_followers=check_followers,
     )
     serving = asyncio.create_task(data_port.serve(), name="data port under test")
     try:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -100,12 +101,14 @@ class LeaderLink:
         connect_timeout: float,
         follower: int = 0,
         fetch_key: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``follower``: this SPU's id; ``fetch_key``: its key, to prove that id on each
         new connection (None: the connection proves nothing)."""
         self.leader = leader
         self._follower = follower
         self._fetch_key = fetch_key
+        self._tls = tls
         self._address = address
         self._connect_timeout = connect_timeout
         self._connection: _Connection | None = None
@@ -174,7 +177,9 @@ class LeaderLink:
             opened: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
             try:
                 async with asyncio.timeout(self._connect_timeout):
-                    reader, writer = opened = await asyncio.open_connection(host, port)
+                    reader, writer = opened = await asyncio.open_connection(
+                        host, port, ssl=self._tls
+                    )
                     if self._fetch_key is not None:
                         await self._prove(reader, writer, decoder, self._fetch_key)
             except (OSError, TimeoutError, DataFrameError, NotProven) as exc:

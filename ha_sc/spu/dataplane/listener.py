@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import Admission, RefusalLog
+from ha_sc.protocol.tls import peer_spu_id
 from ha_sc.spu.dataplane.admission import PortLimits
 from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
+from ha_sc.spu.dataplane.follower_identity import identity_checked
+from ha_sc.tls_upgrade import hold, upgrade
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -37,9 +41,18 @@ class DataPort:
         *,
         in_order: bool,
         limits: PortLimits,
+        tls: ssl.SSLContext | None = None,
+        check_followers: bool = False,
     ) -> None:
-        """``dispatch`` gives each connection, by its peer host, what handles its requests."""
+        """``dispatch`` gives each connection, by its peer host, what handles its requests.
+        ``tls``: the port's TLS context (None: plain TCP); a connection is counted
+        against the caps before its handshake, which must be done within the
+        first-frame timeout. ``check_followers`` (with a context that
+        requires client certificates): a replica fetch is served only for the SPU the
+        peer's certificate names."""
         self.name = name
+        self._tls = tls
+        self._check_followers = check_followers
         self.address = address
         self._dispatch = dispatch
         self._in_order = in_order
@@ -58,7 +71,10 @@ class DataPort:
             while True:
                 try:
                     server = await asyncio.start_server(
-                        self._connected, host, port, reuse_address=True
+                        self._connected,
+                        host,
+                        port,
+                        reuse_address=True,
                     )
                 except OSError as exc:
                     problem = str(exc)
@@ -82,7 +98,15 @@ class DataPort:
         if connections:
             await asyncio.wait(connections, timeout=CLOSE_WAIT)
 
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[None, None, None]:
+        """Called as the connection is made; asyncio runs the coroutine it returns."""
+        if self._tls is not None:
+            hold(writer)  # its ClientHello waits until the connection is counted
+        return self._admit(reader, writer)
+
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         refused = self.admission.refusal(host)
@@ -99,6 +123,12 @@ class DataPort:
             writer.transport.abort()
             return
         try:
+            if self._tls is not None:
+                failed = await upgrade(writer, self._tls, self._limits.first_frame_timeout)
+                if failed is not None:
+                    log.debug("%s port: connection from %s: %s", self.name, host, failed)
+                    writer.transport.abort()
+                    return
             await self._serve_connection(reader, writer, host)
         finally:
             self.admission.closed(host)
@@ -106,10 +136,15 @@ class DataPort:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
     ) -> None:
+        dispatch = self._dispatch(host)
+        if self._check_followers:
+            peer = writer.get_extra_info("peername")
+            proven = peer_spu_id(writer.get_extra_info("peercert"))
+            dispatch = identity_checked(dispatch, proven, str(peer[0] if peer else "a peer"))
         stream = RequestStream(
             reader,
             writer,
-            self._dispatch(host),
+            dispatch,
             in_order=self._in_order,
             max_in_flight=self._limits.max_in_flight,
             frame_timeout=self._limits.first_frame_timeout,

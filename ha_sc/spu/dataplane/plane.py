@@ -40,6 +40,7 @@ from ha_sc.spu.dataplane.replica_session import ReplicaSession
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.storage import StorageError
+from ha_sc.spu.tls import spu_tls
 from ha_sc.tasks import Supervisor
 
 log = logging.getLogger("ha_sc.spu.dataplane")
@@ -54,6 +55,7 @@ class DataPlane:
         self._io = ThreadPoolExecutor(
             max_workers=data.io_threads, thread_name_prefix=f"spu-{settings.spu_id}-log-io"
         )
+        tls = spu_tls(settings.tls)
         self.registry = ReplicaRegistry(
             state,
             settings.logs_dir,
@@ -63,6 +65,7 @@ class DataPlane:
             fetch_key=(
                 None if settings.token_file is None else fetch_key(read_secret(settings.token_file))
             ),
+            tls=None if tls is None else tls.dialer,
         )
         self.offsets = HostedOffsets(self.registry, settings.logs_dir)
         caps = RequestCaps(max_fetch_bytes=data.max_fetch_bytes, max_wait_ms=data.max_wait_ms)
@@ -75,6 +78,7 @@ class DataPlane:
             lambda _host: dispatcher.public,
             in_order=True,
             limits=_port_limits(data, data.max_in_flight),
+            tls=None if tls is None else tls.public,
         )
         self.private = DataPort(
             "private",
@@ -86,6 +90,8 @@ class DataPlane:
             ),
             in_order=False,
             limits=_port_limits(data, data.private_max_in_flight),
+            tls=None if tls is None else tls.private,
+            check_followers=settings.tls is not None and settings.tls.client_auth,
         )
         self._changed = asyncio.Event()
         self._changed.set()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -82,9 +83,11 @@ class ReplicaRegistry:
         *,
         connect_timeout: float = 1.0,
         fetch_key: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``fetch_key``: this SPU's own replica-fetch key, proving its id to the leaders
-        it follows (None: it proves nothing)."""
+        it follows (None: it proves nothing). ``tls``: the context leader links dial
+        with (None: plain TCP)."""
         self._state = state
         self._fetch_key = fetch_key
         self._spu_id = state.spu_id
@@ -92,6 +95,7 @@ class ReplicaRegistry:
         self._settings = settings
         self._io = io
         self._connect_timeout = connect_timeout
+        self._tls = tls
         self._log_settings = LogSettings(fsync=settings.fsync)
         self._hosted: dict[str, Hosted] = {}
         self._links: dict[int, LeaderLink] = {}
@@ -300,6 +304,7 @@ class ReplicaRegistry:
                 connect_timeout=self._connect_timeout,
                 follower=self._spu_id,
                 fetch_key=self._fetch_key,
+                tls=self._tls,
             )
         follower = Follower(self._spu_id, replica, leader, link, self._settings)
         hosted.follower = asyncio.create_task(
