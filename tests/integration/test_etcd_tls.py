@@ -1,0 +1,115 @@
+"""The etcd backend over TLS: the KV and the election against a real etcd that wants
+client certificates, and clients that cannot prove themselves refused."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from election.etcd import EtcdCandidate
+from election.etcd_access import EtcdAccess
+from ha_sc.kv.api import KvUnavailable
+from ha_sc.kv.etcd import EtcdKv
+from tests.etcd_server import EtcdServer, EtcdTls
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.etcd
+
+REFUSAL_TIMEOUT = 2.0
+"""Request timeout of a client that is expected to be refused."""
+
+
+@pytest.fixture(scope="module")
+def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """One etcd with https client and peer URLs that refuses clients without a certificate."""
+    base = tmp_path_factory.mktemp("etcd-tls")
+    server = EtcdServer(base / "etcd", tls=EtcdTls.made_in(base / "pki"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def access_of(server: EtcdServer, *, client_cert: bool = True) -> EtcdAccess:
+    assert server.tls is not None
+    return server.tls.access([server.url], client_cert=client_cert)
+
+
+def kv_for(access: EtcdAccess, *, request_timeout: float = 5.0) -> EtcdKv:
+    return EtcdKv(
+        list(access.endpoints),
+        root=f"/t-{uuid.uuid4().hex[:8]}/",
+        request_timeout=request_timeout,
+        credentials=access.load(),
+    )
+
+
+async def test_kv_writes_reads_and_watches_over_tls_with_a_client_certificate(
+    tls_etcd: EtcdServer,
+) -> None:
+    kv = kv_for(access_of(tls_etcd))
+    try:
+        revision = await kv.create("topic", "orders", b"spec")
+        watch = kv.watch("topic", revision + 1)
+        await kv.update("topic", "orders", b"spec-2", expected_revision=revision)
+        event = await asyncio.wait_for(anext(watch), timeout=10)
+        entry = await kv.get("topic", "orders")
+        assert entry is not None and entry.value == b"spec-2"
+        assert (event.key, event.value) == ("orders", b"spec-2")
+        await watch.aclose()  # type: ignore[attr-defined]
+    finally:
+        await kv.close()
+
+
+async def test_a_candidate_wins_the_election_over_tls(tls_etcd: EtcdServer) -> None:
+    access = access_of(tls_etcd)
+    candidate = EtcdCandidate(
+        list(access.endpoints),
+        election="sc",
+        name="sc-1",
+        address="127.0.0.1:9004",
+        root=f"/t-{uuid.uuid4().hex[:8]}/",
+        credentials=access.load(),
+    )
+    task = asyncio.create_task(candidate.run(), name="run-sc-1")
+    try:
+        term = await eventually(lambda: candidate.leadership.held, timeout=10, what="a term")
+        assert term.epoch > 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await candidate.close()
+
+
+async def test_a_client_without_a_certificate_is_refused(tls_etcd: EtcdServer) -> None:
+    kv = kv_for(access_of(tls_etcd, client_cert=False), request_timeout=REFUSAL_TIMEOUT)
+    try:
+        with pytest.raises(KvUnavailable, match=r"no connection to .*serves"):
+            await kv.get("topic", "orders")
+    finally:
+        await kv.close()
+
+
+async def test_a_client_without_the_ca_is_refused(tls_etcd: EtcdServer) -> None:
+    plain = EtcdKv([tls_etcd.endpoint], root="/t-plain/", request_timeout=REFUSAL_TIMEOUT)
+    try:
+        with pytest.raises(KvUnavailable, match=r"no connection to .*serves"):
+            await plain.get("topic", "orders")
+    finally:
+        await plain.close()
+
+
+def test_an_https_endpoint_without_a_ca_is_refused() -> None:
+    with pytest.raises(ValueError, match="https but no etcd CA"):
+        EtcdAccess(endpoints=("https://127.0.0.1:2379",))
+
+
+def test_a_missing_certificate_file_is_named(tmp_path: Path) -> None:
+    access = EtcdAccess(endpoints=("127.0.0.1:2379",), ca_file=tmp_path / "ca.pem")
+    with pytest.raises(ValueError, match=r"etcd CA .*ca\.pem: cannot read it"):
+        access.load()
