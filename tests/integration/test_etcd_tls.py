@@ -12,7 +12,7 @@ import pytest
 
 from election.etcd import EtcdCandidate
 from election.etcd_access import EtcdAccess
-from ha_sc.kv.api import KvUnavailable
+from ha_sc.kv.api import KvError, KvUnavailable
 from ha_sc.kv.etcd import EtcdKv
 from tests.etcd_server import EtcdServer, EtcdTls
 from tests.waiting import eventually
@@ -113,3 +113,84 @@ def test_a_missing_certificate_file_is_named(tmp_path: Path) -> None:
     access = EtcdAccess(endpoints=("127.0.0.1:2379",), ca_file=tmp_path / "ca.pem")
     with pytest.raises(ValueError, match=r"etcd CA .*ca\.pem: cannot read it"):
         access.load()
+
+
+PASSWORD = "etcd-root-password-for-tests"
+
+
+@pytest.fixture
+def auth_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
+    """A TLS etcd (no client certificates) with etcd auth on: user root, ``PASSWORD``."""
+    server = EtcdServer(
+        tmp_path / "etcd", tls=EtcdTls.made_in(tmp_path / "pki", client_cert_auth=False)
+    )
+    server.start()
+    try:
+        server.etcdctl("user", "add", "root", f"--new-user-password={PASSWORD}")
+        server.etcdctl("auth", "enable")
+        yield server
+    finally:
+        server.destroy()
+
+
+def password_access(server: EtcdServer, directory: Path, password: str) -> EtcdAccess:
+    password_file = directory / "etcd-password"
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    assert server.tls is not None
+    return EtcdAccess(
+        endpoints=(server.url,), ca_file=server.tls.ca, user="root", password_file=password_file
+    )
+
+
+async def test_etcd_auth_admits_the_user_and_again_after_etcd_restarts(
+    auth_etcd: EtcdServer, tmp_path: Path
+) -> None:
+    kv = kv_for(password_access(auth_etcd, tmp_path, PASSWORD))
+    try:
+        await kv.create("topic", "orders", b"spec")
+        await asyncio.to_thread(auth_etcd.restart)  # the member forgets every token
+
+        async def read() -> bytes | None:
+            try:
+                entry = await kv.get("topic", "orders")
+            except KvError:
+                return None
+            return None if entry is None else entry.value
+
+        assert await eventually(read, timeout=15, what="a read after the restart") == b"spec"
+    finally:
+        await kv.close()
+
+
+async def test_etcd_auth_refuses_a_wrong_password_and_no_user(
+    auth_etcd: EtcdServer, tmp_path: Path
+) -> None:
+    wrong = kv_for(password_access(auth_etcd, tmp_path, "not-the-password"))
+    assert auth_etcd.tls is not None
+    anonymous = kv_for(auth_etcd.tls.access([auth_etcd.url], client_cert=False))
+    try:
+        with pytest.raises(KvError, match="authentication failed"):
+            await wrong.get("topic", "orders")
+        with pytest.raises(KvError, match="user name is empty"):
+            await anonymous.get("topic", "orders")
+    finally:
+        await wrong.close()
+        await anonymous.close()
+
+
+def test_the_password_is_never_in_a_repr(tmp_path: Path) -> None:
+    password_file = tmp_path / "etcd-password"
+    password_file.write_text(PASSWORD)
+    password_file.chmod(0o600)
+    credentials = EtcdAccess(user="root", password_file=password_file).load()
+    assert credentials.password == PASSWORD
+    assert PASSWORD not in repr(credentials)
+
+
+def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    password_file = tmp_path / "etcd-password"
+    password_file.write_text(PASSWORD)
+    password_file.chmod(0o644)
+    with pytest.raises(ValueError, match="other users may read it"):
+        EtcdAccess(user="root", password_file=password_file).load()
