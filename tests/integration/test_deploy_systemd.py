@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ha_sc.cli.main import cli
 from ha_sc.client import AdminClient
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
+from tests.etcd_certs import TestCa
 from tests.net import free_port
 from tests.sc_processes import Member
 from tests.waiting import eventually, eventually_sync
@@ -195,8 +196,12 @@ def _endpoint(address: str) -> Endpoint:
     return Endpoint(host=host, port=int(port))
 
 
-def test_every_args_line_of_the_sc_example_gives_valid_settings() -> None:
-    """The raft line and the commented etcd alternative both pass ``--print-settings``."""
+def test_every_args_line_of_the_sc_example_gives_valid_settings(tmp_path: Path) -> None:
+    """The raft line and the commented etcd alternative both pass ``--print-settings``
+    (the etcd line's CA and client certificate made by a test CA in their place)."""
+    ca = TestCa(tmp_path / "etcd")
+    client = ca.issue("client")
+    files = {"ca.crt": ca.cert, "client.crt": client.cert, "client.key": client.key}
     lines = [
         line.lstrip("# ")
         for line in (UNITS / "sc.env.example").read_text().splitlines()
@@ -205,5 +210,6 @@ def test_every_args_line_of_the_sc_example_gives_valid_settings() -> None:
     assert len(lines) == 2
     for line in lines:
         args = shlex.split(line.split("=", 1)[1])[0].split()
+        args = [str(files[a.rpartition("/")[2]]) if "/etc/ha-sc/etcd/" in a else a for a in args]
         result = CliRunner().invoke(cli, ["sc", "run", "--id", SC_ID, *args, "--print-settings"])
         assert result.exit_code == 0, (line, result.output)

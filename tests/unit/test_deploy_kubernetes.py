@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from ha_sc.api.app import ROUTES
 from ha_sc.cli.main import cli
 from ha_sc.telemetry.metrics_http import METRICS_PATH
+from tests.etcd_certs import TestCa
 
 KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 VERSION = "1.33.0"
@@ -160,6 +161,16 @@ def test_the_parser_check_can_fail() -> None:
         parse(["spu", "run", "--id=$(SPU_ID)"])
 
 
+def etcd_client_secret(directory: Path) -> Path:
+    """What the etcd overlay's Secret ha-sc-etcd-client holds, made by a test CA."""
+    ca = TestCa(directory / "ca")
+    client = ca.issue("sc")
+    directory.mkdir(exist_ok=True)
+    for name, source in (("ca.crt", ca.cert), ("tls.crt", client.cert), ("tls.key", client.key)):
+        (directory / name).write_bytes(source.read_bytes())
+    return directory
+
+
 @pytest.mark.parametrize("rendering", RENDERINGS)
 def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
     rendering: str, tmp_path: Path
@@ -168,6 +179,7 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
     objects = RENDERINGS[rendering]()
     settings = find(objects, "ConfigMap", "ha-sc-sc-settings")["data"]["sc.toml"]
     (tmp_path / "sc.toml").write_text(settings)
+    etcd_client = etcd_client_secret(tmp_path / "etcd")
     container = containers(find(objects, "StatefulSet", "ha-sc-sc"))[0]
     for ordinal in range(find(objects, "StatefulSet", "ha-sc-sc")["spec"]["replicas"]):
         SAMPLES["POD_NAME"] = f"ha-sc-sc-{ordinal}"
@@ -175,7 +187,12 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
             args = command_line(container)[1:]
         finally:
             SAMPLES["POD_NAME"] = "ha-sc-sc-0"
-        args = [a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml")) for a in args]
+        args = [
+            a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml")).replace(
+                "/etc/ha-sc-etcd", str(etcd_client)
+            )
+            for a in args
+        ]
         result = CliRunner().invoke(cli, [*args, "--print-settings"])
         assert result.exit_code == 0, result.output
 
