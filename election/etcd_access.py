@@ -65,6 +65,14 @@ class EtcdAccess(BaseModel):
                 )
         return self
 
+    def describe(self) -> str:
+        """How the members are reached, for the start log (names, never secrets)."""
+        parts = ["TLS" if self.tls else "plain gRPC (no TLS)"]
+        if self.cert_file is not None:
+            parts.append("client certificate")
+        parts.append(f"etcd user {self.user}" if self.user is not None else "no etcd user")
+        return ", ".join(parts)
+
     def load(self) -> EtcdCredentials:
         """The files' contents; EtcdAccessError names a file that cannot be read."""
         password = None

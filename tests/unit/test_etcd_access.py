@@ -70,3 +70,11 @@ def test_sc_run_never_prints_the_etcd_password(tmp_path: Path) -> None:
     code, output = sc_run(tmp_path, "--etcd-user", "sc", "--etcd-password-file", str(password))
     assert code == 2 and "other users may read it" in output
     assert "s3cret-etcd-password" not in output
+
+
+def test_describe_names_the_protection_and_never_the_password(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    plain = EtcdAccess(user="sc", password_file=secret)
+    assert plain.describe() == "plain gRPC (no TLS), etcd user sc"
+    tls = EtcdAccess(ca_file=Path("ca.pem"), cert_file=Path("c.pem"), key_file=Path("k.pem"))
+    assert tls.describe() == "TLS, client certificate, no etcd user"
