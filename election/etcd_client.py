@@ -113,7 +113,7 @@ class ElectionClient:
         """Renew the lease once; its TTL from now, 0 if etcd no longer knows it."""
 
         async def keepalive(etcd: Any) -> Any:
-            call = etcd.leasestub.LeaseKeepAlive(**self._opts)
+            call = etcd.leasestub.LeaseKeepAlive(metadata=etcd.metadata, **self._opts)
             try:
                 await call.write(etcdrpc.LeaseKeepAliveRequest(ID=lease_id))
                 return await call.read()
@@ -169,7 +169,7 @@ class ElectionClient:
         create = etcdrpc.WatchCreateRequest(key=key.encode(), start_revision=start_revision)
 
         async def first_change(etcd: Any) -> KeyState | None:
-            call = etcdrpc.WatchStub(etcd.channel).Watch(timeout=window)
+            call = etcd.watch(timeout=window)
             try:
                 await call.write(etcdrpc.WatchRequest(create_request=create))
                 while True:

@@ -29,20 +29,15 @@ AUTH_TIMEOUT = 5.0
 """Seconds an Authenticate call may take."""
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The channel to one member and the stubs the clients call."""
-
-    channel: grpc.aio.Channel
-    kvstub: Any
-    leasestub: Any
-
-
 class _Token:
     """The current etcd auth token of one member's channel (None: none yet)."""
 
     def __init__(self) -> None:
         self.value: str | None = None
+
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """What a call sends for etcd to know its user (etcd reads the ``token`` key)."""
+        return None if self.value is None else (("token", self.value),)
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         if self.value is None:
@@ -53,11 +48,12 @@ class _Token:
         )
 
 
-class _WithToken(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]  # grpc.aio has no stubs
-    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds the member's auth token to every call (etcd reads it from the ``token`` key)."""
+class _TokenOnUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # no stubs
+    """Adds the member's auth token to every unary call.
+
+    Stream calls (watches, lease keep-alives) are given ``Services.metadata`` by their
+    caller instead: gRPC runs an intercepted stream call's writes through a task of its
+    own that outlives a cancelled call."""
 
     def __init__(self, token: _Token) -> None:
         self._token = token
@@ -65,10 +61,24 @@ class _WithToken(
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._token.details(details), request)
 
-    async def intercept_stream_stream(
-        self, continuation: Any, details: Any, request_iterator: Any
-    ) -> Any:
-        return await continuation(self._token.details(details), request_iterator)
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The channel to one member, the stubs the clients call, and the metadata a stream
+    call must send (the auth token, if any)."""
+
+    channel: grpc.aio.Channel
+    kvstub: Any
+    leasestub: Any
+    _token: _Token
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        return self._token.metadata()
+
+    def watch(self, **options: Any) -> Any:
+        """A Watch stream of its own, carrying the auth token."""
+        return rpc.WatchStub(self.channel).Watch(metadata=self.metadata, **options)
 
 
 class EtcdMember:
@@ -100,11 +110,6 @@ class EtcdMember:
             await self._authenticate(self._services.channel)
         return self._services
 
-    async def watch_stub(self) -> Any:
-        """A Watch service stub of its own: each watch is one stream that the caller owns."""
-        services = await self.services()
-        return rpc.WatchStub(services.channel)
-
     def explain(self, error: BaseException) -> str:
         """``describe_rpc_error`` of a failed call, with what to check when no connection
         to the member could be made (gRPC says only that the deadline passed)."""
@@ -135,7 +140,9 @@ class EtcdMember:
             await services.channel.close()
 
     def _open(self) -> Services:
-        interceptors = [_WithToken(self._token)] if self._credentials.user is not None else None
+        interceptors = None
+        if self._credentials.user is not None:
+            interceptors = [_TokenOnUnary(self._token)]
         creds = self._credentials
         if creds.tls:
             tls = grpc.ssl_channel_credentials(
@@ -148,7 +155,7 @@ class EtcdMember:
             channel = grpc.aio.insecure_channel(
                 self._target, options=self._options, interceptors=interceptors
             )
-        return Services(channel, rpc.KVStub(channel), rpc.LeaseStub(channel))
+        return Services(channel, rpc.KVStub(channel), rpc.LeaseStub(channel), self._token)
 
     async def _authenticate(self, channel: grpc.aio.Channel) -> None:
         if self._authenticating is None:

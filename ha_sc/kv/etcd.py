@@ -21,7 +21,7 @@ from aetcd import rpc as etcdrpc
 
 from election.etcd_access import PLAIN, EtcdCredentials
 from election.etcd_keys import DEFAULT_ROOT, leader_key
-from election.etcd_member import EtcdMember, status_of
+from election.etcd_member import EtcdMember, Services, status_of
 from election.guard import Guard
 from ha_sc.kv.api import (
     KeyExists,
@@ -213,8 +213,8 @@ class EtcdKv:
     def streams(self) -> set[WatchStream]:
         return self._streams
 
-    async def watch_stub(self) -> Any:
-        return await self._members[self._current].watch_stub()
+    async def watch_services(self) -> Services:
+        return await self._members[self._current].services()
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
         create = etcdrpc.WatchCreateRequest(

@@ -4,6 +4,7 @@ client certificates, and clients that cannot prove themselves refused."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,8 +67,22 @@ async def test_kv_writes_reads_and_watches_over_tls_with_a_client_certificate(
         await kv.close()
 
 
-async def test_a_candidate_wins_the_election_over_tls(tls_etcd: EtcdServer) -> None:
-    access = access_of(tls_etcd)
+async def test_a_candidate_wins_the_election_over_tls(
+    tls_etcd: EtcdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await wins_an_election(access_of(tls_etcd), caplog)
+
+
+async def test_a_candidate_wins_the_election_as_an_etcd_user(
+    auth_etcd: EtcdServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await wins_an_election(password_access(auth_etcd, tmp_path, PASSWORD), caplog)
+
+
+async def wins_an_election(access: EtcdAccess, caplog: pytest.LogCaptureFixture) -> None:
+    """A candidate on ``access`` wins and holds its term past one TTL, every call
+    (lease keep-alive and watch streams included) answered."""
+    caplog.set_level(logging.WARNING, logger="election")
     candidate = EtcdCandidate(
         list(access.endpoints),
         election="sc",
@@ -80,6 +95,9 @@ async def test_a_candidate_wins_the_election_over_tls(tls_etcd: EtcdServer) -> N
     try:
         term = await eventually(lambda: candidate.leadership.held, timeout=10, what="a term")
         assert term.epoch > 0
+        await asyncio.sleep(candidate.timing.lease_ttl * 1.5)  # renewals must have succeeded
+        assert candidate.leadership.held is term
+        assert not caplog.records, [r.getMessage() for r in caplog.records]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -90,6 +108,19 @@ async def test_a_client_without_a_certificate_is_refused(tls_etcd: EtcdServer) -
     kv = kv_for(access_of(tls_etcd, client_cert=False), request_timeout=REFUSAL_TIMEOUT)
     try:
         with pytest.raises(KvUnavailable, match=r"no connection to .*serves"):
+            await kv.get("topic", "orders")
+    finally:
+        await kv.close()
+
+
+async def test_a_client_trusting_another_ca_is_refused(
+    tls_etcd: EtcdServer, tmp_path: Path
+) -> None:
+    other = EtcdTls.made_in(tmp_path / "other-pki")
+    access = other.access([tls_etcd.url])  # a certificate and CA of another cluster
+    kv = kv_for(access, request_timeout=REFUSAL_TIMEOUT)
+    try:
+        with pytest.raises(KvUnavailable, match=r"no connection to .*--etcd-ca"):
             await kv.get("topic", "orders")
     finally:
         await kv.close()
@@ -148,7 +179,11 @@ async def test_etcd_auth_admits_the_user_and_again_after_etcd_restarts(
 ) -> None:
     kv = kv_for(password_access(auth_etcd, tmp_path, PASSWORD))
     try:
-        await kv.create("topic", "orders", b"spec")
+        revision = await kv.create("topic", "orders", b"spec")
+        watch = kv.watch("topic", revision)  # a stream call carries the token too
+        event = await asyncio.wait_for(anext(watch), timeout=10)
+        assert (event.key, event.value) == ("orders", b"spec")
+        await watch.aclose()  # type: ignore[attr-defined]
         await asyncio.to_thread(auth_etcd.restart)  # the member forgets every token
 
         async def read() -> bytes | None:
