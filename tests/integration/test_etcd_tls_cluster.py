@@ -1,6 +1,7 @@
 """SC replicas as processes on a 3-member etcd cluster with TLS on client and peer
 traffic and client certificates required: a leader is elected and serves, and losing
-the etcd member the replicas talk to changes nothing visible."""
+the etcd member the replicas talk to changes nothing visible. And a replica that logs
+in to etcd as a user with a password file."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ha_sc.client import AdminClient
-from tests.etcd_server import EtcdCluster, EtcdTls
+from tests.etcd_server import EtcdCluster, EtcdServer, EtcdTls
 from tests.sc_processes import LocalCluster, computed, leader_epochs
 from tests.waiting import eventually
 
@@ -74,4 +75,55 @@ async def test_replicas_on_a_tls_etcd_cluster_survive_losing_the_member_they_use
         await asyncio.sleep(2 * 1.5)  # two renew deadlines: a lost lease would show by now
         assert await cluster.agreed_leader() == (leader, epoch)
         assert leader_epochs(cluster.replicas[leader].log()) == [epoch]
+        cluster.assert_no_crash()
+
+
+ETCD_PASSWORD = "sc-password-for-etcd-tests"
+
+
+@pytest.fixture
+def auth_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
+    """A TLS etcd with auth on, without client certificates: users ``root`` and ``sc``
+    (read-write under /ha-sc/ only), both with ``ETCD_PASSWORD``."""
+    tls = EtcdTls.made_in(tmp_path / "pki", client_cert_auth=False)
+    server = EtcdServer(tmp_path / "etcd", tls=tls)
+    server.start()
+    try:
+        for user in ("root", "sc"):
+            server.etcdctl("user", "add", user, f"--new-user-password={ETCD_PASSWORD}")
+        server.etcdctl("role", "add", "ha-sc")
+        server.etcdctl("role", "grant-permission", "ha-sc", "--prefix=true", "readwrite", "/ha-sc/")
+        server.etcdctl("user", "grant-role", "sc", "ha-sc")
+        server.etcdctl("auth", "enable")
+        yield server
+    finally:
+        server.destroy()
+
+
+async def test_a_replica_logs_in_to_etcd_as_a_user_with_a_password_file(
+    tmp_path: Path, auth_etcd: EtcdServer
+) -> None:
+    assert auth_etcd.tls is not None
+    password = tmp_path / "etcd-password"
+    password.write_text(ETCD_PASSWORD + "\n")
+    password.chmod(0o600)
+    flags = [
+        "--etcd-ca", str(auth_etcd.tls.ca),
+        "--etcd-user", "sc",
+        "--etcd-password-file", str(password),
+    ]  # fmt: skip
+    with LocalCluster(
+        tmp_path / "sc",
+        backend="etcd",
+        replicas=1,
+        spus=1,
+        etcd_endpoint=auth_etcd.url,
+        sc_extra=flags,
+    ) as cluster:
+        leader, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await create_topic(admin, "orders")
+            assert [t.key for t in await admin.list_topics()] == ["orders"]
+        log = cluster.replicas[leader].log()
+        assert "TLS, etcd user sc" in log and ETCD_PASSWORD not in log
         cluster.assert_no_crash()
