@@ -208,7 +208,7 @@ class ElectionClient:
     async def _call(self, request: Callable[[Any], Awaitable[T]]) -> T:
         member = self._members[self._current]
         try:
-            return await request(await member.services())
+            return await request(await member.services(self.request_timeout))
         except grpc.aio.AioRpcError as error:
             member.call_failed()
             if status_of(error) == grpc.StatusCode.NOT_FOUND:

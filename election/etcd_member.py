@@ -26,7 +26,7 @@ from election.etcd_access import PLAIN, EtcdCredentials
 _NO_ANSWER = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 AUTH_TIMEOUT = 5.0
-"""Seconds an Authenticate call may take."""
+"""Seconds an Authenticate call may take when the caller gives no deadline."""
 
 
 class _Token:
@@ -100,14 +100,16 @@ class EtcdMember:
         self._authenticating: asyncio.Lock | None = None
         self._closed = False
 
-    async def services(self) -> Services:
-        """The open channel and its stubs, authenticated if an etcd user is set."""
+    async def services(self, timeout: float = AUTH_TIMEOUT) -> Services:
+        """The open channel and its stubs, authenticated if an etcd user is set (the
+        Authenticate call, when one is needed, waits ``timeout`` at most: the caller's
+        own deadline, so a member that is down costs no more than any other call)."""
         if self._closed:
             raise grpc.aio.UsageError(f"the channel to etcd at {self.endpoint} is closed")
         if self._services is None:
             self._services = self._open()
         if self._credentials.user is not None and self._token.value is None:
-            await self._authenticate(self._services.channel)
+            await self._authenticate(self._services.channel, timeout)
         return self._services
 
     def explain(self, error: BaseException) -> str:
@@ -157,7 +159,7 @@ class EtcdMember:
             )
         return Services(channel, rpc.KVStub(channel), rpc.LeaseStub(channel), self._token)
 
-    async def _authenticate(self, channel: grpc.aio.Channel) -> None:
+    async def _authenticate(self, channel: grpc.aio.Channel, timeout: float) -> None:
         if self._authenticating is None:
             self._authenticating = asyncio.Lock()
         async with self._authenticating:
@@ -167,7 +169,7 @@ class EtcdMember:
                 name=self._credentials.user, password=self._credentials.password
             )
             response = await rpc.AuthStub(channel).Authenticate(
-                request, timeout=AUTH_TIMEOUT, wait_for_ready=True
+                request, timeout=timeout, wait_for_ready=True
             )
             self._token.value = str(response.token)
 

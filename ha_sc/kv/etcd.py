@@ -353,7 +353,7 @@ class EtcdKv:
             raise KvUnavailable("the etcd KV client is closed")
         index = self._current
         try:
-            services = await self._members[index].services()
+            services = await self._members[index].services(max(deadline - time.monotonic(), 0.01))
             rpc = getattr(services.kvstub, method)
             timeout = max(deadline - time.monotonic(), 0.01)
             return await rpc(request, timeout=timeout, wait_for_ready=True)

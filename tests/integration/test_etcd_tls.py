@@ -16,6 +16,7 @@ from election.etcd_access import EtcdAccess
 from ha_sc.kv.api import KvError, KvUnavailable
 from ha_sc.kv.etcd import EtcdKv
 from tests.etcd_server import EtcdServer, EtcdTls
+from tests.net import free_port
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.etcd
@@ -229,3 +230,26 @@ def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
     password_file.chmod(0o644)
     with pytest.raises(ValueError, match="other users may read it"):
         EtcdAccess(user="root", password_file=password_file).load()
+
+
+async def test_logging_in_to_a_member_that_is_down_costs_no_more_than_a_call(
+    auth_etcd: EtcdServer, tmp_path: Path
+) -> None:
+    """The first endpoint is down: its Authenticate gives up at the read's own per-member
+    deadline, and the read is answered by the next member within its request timeout."""
+    access = password_access(auth_etcd, tmp_path, PASSWORD)
+    writer = kv_for(access)
+    down = f"https://127.0.0.1:{free_port()}"
+    reader = EtcdKv(
+        [down, *access.endpoints],
+        root=writer.root,
+        request_timeout=2 * REFUSAL_TIMEOUT,
+        credentials=access.load(),
+    )
+    try:
+        await writer.create("topic", "orders", b"spec")
+        entry = await reader.get("topic", "orders")
+        assert entry is not None and entry.value == b"spec"
+    finally:
+        await reader.close()
+        await writer.close()
