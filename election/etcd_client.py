@@ -210,7 +210,7 @@ class ElectionClient:
         try:
             return await request(await member.services(self.request_timeout))
         except grpc.aio.AioRpcError as error:
-            member.call_failed()
+            member.call_failed(error)
             if status_of(error) == grpc.StatusCode.NOT_FOUND:
                 raise LeaseGone(describe_rpc_error(error)) from error
             self.moved_on()

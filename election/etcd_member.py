@@ -130,9 +130,13 @@ class EtcdMember:
             check = "the member is up, and serves plain gRPC (an https member needs --etcd-ca)"
         return f"{reason}; no connection to {self.endpoint}: check that {check}"
 
-    def call_failed(self) -> None:
-        """A call on this member failed: authenticate again before the next one."""
-        self._token.value = None
+    def call_failed(self, error: BaseException) -> None:
+        """A call on this member failed: when for its token (a restarted member forgets
+        every token; a change to etcd's users outdates them), authenticate again before
+        the next call. Other failures keep the token: logging in costs etcd a password
+        hash and a Raft round, too much to repeat after every timeout."""
+        if token_refused(error):
+            self._token.value = None
 
     async def close(self) -> None:
         """Close the channel for good; calls under way end as cancelled. Safe to repeat."""
@@ -181,6 +185,15 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"etcd endpoint must be host:port, got {endpoint!r}")
     return host, int(port)
+
+
+def token_refused(error: BaseException) -> bool:
+    """Whether etcd refused a call for its auth token (unknown, expired or outdated)."""
+    if not isinstance(error, grpc.aio.AioRpcError):
+        return False
+    if error.code() is grpc.StatusCode.UNAUTHENTICATED:
+        return True
+    return "revision of auth store is old" in (error.details() or "")
 
 
 def describe_rpc_error(error: BaseException) -> str:

@@ -223,7 +223,6 @@ class EtcdKv:
         return etcdrpc.WatchRequest(create_request=create)
 
     def endpoint_lost(self) -> None:
-        self._members[self._current].call_failed()
         self._move_on(self._current)
 
     # cascade
@@ -358,7 +357,7 @@ class EtcdKv:
             timeout = max(deadline - time.monotonic(), 0.01)
             return await rpc(request, timeout=timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
-            self._members[index].call_failed()
+            self._members[index].call_failed(error)
             raise self._failure(index, method, error, write=write) from error
         except grpc.aio.UsageError as error:  # the channel was closed before the call
             raise KvUnavailable(f"etcd {method} failed: {error}") from error
