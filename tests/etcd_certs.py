@@ -1,7 +1,8 @@
 """A throwaway CA and the certificates a TLS etcd test needs, made with ``cryptography``.
 
-Every certificate is for loopback (``127.0.0.1`` and ``localhost``) and usable both as
-a server and as a client certificate, as etcd's peer certificates must be.
+Every certificate is for loopback (``127.0.0.1`` and ``localhost``, and any addresses
+given) and usable both as a server and as a client certificate, as etcd's peer
+certificates must be.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ class TestCa:
         self.cert = directory / "ca.pem"
         self.cert.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str) -> CertPair:
-        """A certificate for ``common_name`` on loopback, signed by this CA."""
+    def issue(self, common_name: str, addresses: tuple[str, ...] = ()) -> CertPair:
+        """A certificate for ``common_name`` on loopback and ``addresses`` (IPs, as a
+        member in a network namespace has), signed by this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        ips = dict.fromkeys(["127.0.0.1", *addresses])
+        names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         cert = (
             _builder(subject, self._name, key.public_key(), datetime.datetime.now(datetime.UTC))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
