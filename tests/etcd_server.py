@@ -18,6 +18,7 @@ Every process started here is ended by its own PID.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -367,6 +368,25 @@ class EtcdCluster:
     def stop(self) -> None:
         for member in self.members:
             member.stop()
+
+    def leader(self) -> int:
+        """Index of the member that leads the cluster's Raft group now."""
+        ids, leader = [], None
+        for member in self.members:
+            (status,) = json.loads(member.etcdctl("endpoint", "status", "-w", "json"))
+            ids.append(status["Status"]["header"]["member_id"])
+            leader = status["Status"]["leader"]
+        return ids.index(leader)
+
+    def hand_leadership_to(self, index: int) -> None:
+        """Make member ``index`` the cluster's leader (no-op if it leads already)."""
+        current = self.leader()
+        if current == index:
+            return
+        target = self.members[index]
+        (status,) = json.loads(target.etcdctl("endpoint", "status", "-w", "json"))
+        member_id = status["Status"]["header"]["member_id"]
+        self.members[current].etcdctl("move-leader", f"{member_id:x}")
 
 
 def started_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
