@@ -29,6 +29,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from election.etcd_access import PLAIN, EtcdCredentials
 from election.etcd_client import (
     ElectionClient,
     EtcdUnreachable,
@@ -77,6 +78,7 @@ class EtcdCandidate:
         address: str,
         root: str = DEFAULT_ROOT,
         timing: ElectionTiming = DEFAULT_ETCD_TIMING,
+        credentials: EtcdCredentials = PLAIN,
     ) -> None:
         self.election = election
         self.name = name
@@ -85,7 +87,9 @@ class EtcdCandidate:
         self.key = leader_key(election, root)
         self.leadership = Leadership(election, name, timing)
         self._ttl = whole_seconds(timing.lease_ttl)
-        self._client = ElectionClient(endpoints, request_timeout=request_timeout(timing))
+        self._client = ElectionClient(
+            endpoints, request_timeout=request_timeout(timing), credentials=credentials
+        )
         self._value = claim_value(name, address)
         self._lease: _Lease | None = None
         self._term_lease = 0

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import grpc
 from aetcd import rpc as etcdrpc
 
+from election.etcd_access import PLAIN, EtcdCredentials
 from election.etcd_member import EtcdMember, describe_rpc_error, status_of
 
 T = TypeVar("T")
@@ -81,11 +82,19 @@ class ElectionClient:
     channels belong to the event loop of the first call.
     """
 
-    def __init__(self, endpoints: list[str], *, request_timeout: float) -> None:
+    def __init__(
+        self,
+        endpoints: list[str],
+        *,
+        request_timeout: float,
+        credentials: EtcdCredentials = PLAIN,
+    ) -> None:
         if not endpoints:
             raise ValueError("an etcd election needs at least one endpoint")
         self.request_timeout = request_timeout
-        self._members = [EtcdMember(endpoint, _CHANNEL_OPTIONS) for endpoint in endpoints]
+        self._members = [
+            EtcdMember(endpoint, _CHANNEL_OPTIONS, credentials) for endpoint in endpoints
+        ]
         self._current = 0
 
     @property
@@ -104,7 +113,7 @@ class ElectionClient:
         """Renew the lease once; its TTL from now, 0 if etcd no longer knows it."""
 
         async def keepalive(etcd: Any) -> Any:
-            call = etcd.leasestub.LeaseKeepAlive(**self._opts)
+            call = etcd.leasestub.LeaseKeepAlive(metadata=etcd.metadata, **self._opts)
             try:
                 await call.write(etcdrpc.LeaseKeepAliveRequest(ID=lease_id))
                 return await call.read()
@@ -160,7 +169,7 @@ class ElectionClient:
         create = etcdrpc.WatchCreateRequest(key=key.encode(), start_revision=start_revision)
 
         async def first_change(etcd: Any) -> KeyState | None:
-            call = etcdrpc.WatchStub(etcd.channel).Watch(timeout=window)
+            call = etcd.watch(timeout=window)
             try:
                 await call.write(etcdrpc.WatchRequest(create_request=create))
                 while True:
@@ -197,13 +206,15 @@ class ElectionClient:
         return await self._call(lambda etcd: etcd.kvstub.Txn(request, **self._opts))
 
     async def _call(self, request: Callable[[Any], Awaitable[T]]) -> T:
+        member = self._members[self._current]
         try:
-            return await request(await self._members[self._current].services())
+            return await request(await member.services(self.request_timeout))
         except grpc.aio.AioRpcError as error:
+            member.call_failed(error)
             if status_of(error) == grpc.StatusCode.NOT_FOUND:
                 raise LeaseGone(describe_rpc_error(error)) from error
             self.moved_on()
-            raise EtcdUnreachable(describe_rpc_error(error)) from error
+            raise EtcdUnreachable(member.explain(error)) from error
         except grpc.aio.UsageError as error:  # the channel is closed
             raise EtcdUnreachable(str(error)) from error
 

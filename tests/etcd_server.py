@@ -18,22 +18,27 @@ Every process started here is ended by its own PID.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from election.etcd_access import EtcdAccess
 from election.etcd_keys import leader_key
 from election.guard import Guard
 from ha_sc.kv.api import KeyExists, KvStore
 from ha_sc.kv.etcd import EtcdKv
+from tests.etcd_certs import CertPair, TestCa
 from tests.net import free_port
 from tests.waiting import eventually_sync
 
@@ -59,10 +64,69 @@ class PortTaken(RuntimeError):
     """Another process bound a port chosen for etcd before etcd could."""
 
 
-class EtcdServer:
-    """One etcd member on loopback ports, with its data and log under ``base_dir``."""
+@dataclass(frozen=True, slots=True)
+class EtcdTls:
+    """TLS of a test etcd: a server (and peer) certificate, and the client certificate
+    that tests, health checks and etcdctl present; ``client_cert_auth`` makes etcd refuse
+    clients without a certificate of the CA."""
 
-    def __init__(self, base_dir: Path | None = None) -> None:
+    ca: Path
+    server: CertPair
+    client: CertPair
+    client_cert_auth: bool = True
+
+    @classmethod
+    def made_in(cls, directory: Path, *, client_cert_auth: bool = True) -> EtcdTls:
+        ca = TestCa(directory)
+        return cls(ca.cert, ca.issue("etcd-server"), ca.issue("root"), client_cert_auth)
+
+    def access(self, endpoints: list[str], *, client_cert: bool = True) -> EtcdAccess:
+        """How a client reaches the TLS etcd at ``endpoints``, with or without a certificate."""
+        pair = self.client if client_cert else None
+        return EtcdAccess(
+            endpoints=tuple(endpoints),
+            ca_file=self.ca,
+            cert_file=None if pair is None else pair.cert,
+            key_file=None if pair is None else pair.key,
+        )
+
+    def flags(self) -> list[str]:
+        """etcd's flags for TLS on its client and peer URLs."""
+        flags = [
+            f"--cert-file={self.server.cert}",
+            f"--key-file={self.server.key}",
+            f"--peer-cert-file={self.server.cert}",
+            f"--peer-key-file={self.server.key}",
+            f"--peer-trusted-ca-file={self.ca}",
+            "--peer-client-cert-auth",
+        ]
+        if self.client_cert_auth:
+            flags += [f"--trusted-ca-file={self.ca}", "--client-cert-auth"]
+        return flags
+
+    def etcdctl_flags(self) -> list[str]:
+        return [f"--cacert={self.ca}", f"--cert={self.client.cert}", f"--key={self.client.key}"]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(self.client.cert, self.client.key)
+        return context
+
+
+class EtcdServer:
+    """One etcd member on loopback ports, with its data and log under ``base_dir``.
+
+    With ``tls`` its client and peer URLs are https. A member of a cluster is given
+    its ``name`` and the cluster's ``--initial-cluster`` (see ``EtcdCluster``).
+    """
+
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        tls: EtcdTls | None = None,
+        name: str = "default",
+    ) -> None:
         missing = [str(path) for path in (ETCD_BINARY, ETCDCTL_BINARY) if not path.exists()]
         if missing:
             raise EtcdMissing(
@@ -75,6 +139,10 @@ class EtcdServer:
         self.log_path = self.base_dir / "etcd.log"
         self.client_port = free_port()
         self.peer_port = free_port()
+        self.tls = tls
+        self.name = name
+        self.initial_cluster = ""
+        """``name=peer-url,...`` of every member; empty: this member alone."""
         self._process: subprocess.Popen[bytes] | None = None
         self._started = False
 
@@ -83,8 +151,16 @@ class EtcdServer:
         return f"127.0.0.1:{self.client_port}"
 
     @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{self.scheme}://{self.endpoint}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def pid(self) -> int | None:
@@ -151,7 +227,7 @@ class EtcdServer:
     def etcdctl(self, *args: str, stdin: bytes | None = None) -> str:
         """Run etcdctl (API v3) against this server; returns its stdout."""
         result = subprocess.run(
-            [str(ETCDCTL_BINARY), f"--endpoints={self.endpoint}", *args],
+            [str(ETCDCTL_BINARY), f"--endpoints={self.url}", *self._etcdctl_tls(), *args],
             input=stdin,
             capture_output=True,
             env={**os.environ, "ETCDCTL_API": "3"},
@@ -172,23 +248,33 @@ class EtcdServer:
             return "(no log written)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def _etcdctl_tls(self) -> list[str]:
+        return [] if self.tls is None else self.tls.etcdctl_flags()
+
     def _command(self) -> list[str]:
-        peer_url = f"http://127.0.0.1:{self.peer_port}"
+        peer_url = self.peer_url
         return [
             str(ETCD_BINARY),
-            "--name=default",
+            f"--name={self.name}",
             f"--data-dir={self.data_dir}",
             f"--listen-client-urls={self.url}",
             f"--advertise-client-urls={self.url}",
             f"--listen-peer-urls={peer_url}",
             f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=default={peer_url}",
+            f"--initial-cluster={self.initial_cluster or f'{self.name}={peer_url}'}",
             "--initial-cluster-state=new",
             "--heartbeat-interval=50",
             "--election-timeout=500",
+            *([] if self.tls is None else self.tls.flags()),
         ]
 
     def _start_once(self) -> None:
+        self.launch()
+        self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start the process without waiting (a cluster member is healthy only with a
+        majority of its cluster up)."""
         if self._process is not None and self._process.poll() is None:
             raise RuntimeError(f"etcd {self.endpoint} is already running")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -196,7 +282,6 @@ class EtcdServer:
             self._process = subprocess.Popen(
                 self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self._wait_healthy()
 
     def _signal(self, signum: signal.Signals) -> None:
         process = self._process
@@ -204,7 +289,7 @@ class EtcdServer:
             raise RuntimeError(f"etcd {self.endpoint} is not running")
         os.kill(process.pid, signum)
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
         try:
             eventually_sync(
                 self._healthy_or_raise,
@@ -233,10 +318,75 @@ class EtcdServer:
 
     def _healthy(self) -> bool:
         try:
-            with _DIRECT.open(f"{self.url}/health", timeout=1.0) as response:
+            with self._opener().open(f"{self.url}/health", timeout=1.0) as response:
                 return b'"true"' in response.read()
         except (urllib.error.URLError, OSError):
             return False
+
+    def _opener(self) -> urllib.request.OpenerDirector:
+        if self.tls is None:
+            return _DIRECT
+        https = urllib.request.HTTPSHandler(context=self.tls.ssl_context())
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), https)
+
+
+class EtcdCluster:
+    """``size`` etcd members on loopback, each with ports of its own, started together.
+
+    ``tls``: client and peer traffic over TLS with certificates of one test CA.
+    """
+
+    def __init__(self, base_dir: Path, *, size: int = 3, tls: EtcdTls | None = None) -> None:
+        self.tls = tls
+        self.members = [
+            EtcdServer(base_dir / f"m{index}", tls=tls, name=f"m{index}")
+            for index in range(1, size + 1)
+        ]
+        initial = ",".join(f"{member.name}={member.peer_url}" for member in self.members)
+        for member in self.members:
+            member.initial_cluster = initial
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [member.endpoint for member in self.members]
+
+    @property
+    def urls(self) -> list[str]:
+        return [member.url for member in self.members]
+
+    def start(self) -> None:
+        """Start every member, then wait until each is healthy; a failure stops them all."""
+        try:
+            for member in self.members:
+                member.launch()
+            for member in self.members:
+                member.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def leader(self) -> int:
+        """Index of the member that leads the cluster's Raft group now."""
+        ids, leader = [], None
+        for member in self.members:
+            (status,) = json.loads(member.etcdctl("endpoint", "status", "-w", "json"))
+            ids.append(status["Status"]["header"]["member_id"])
+            leader = status["Status"]["leader"]
+        return ids.index(leader)
+
+    def hand_leadership_to(self, index: int) -> None:
+        """Make member ``index`` the cluster's leader (no-op if it leads already)."""
+        current = self.leader()
+        if current == index:
+            return
+        target = self.members[index]
+        (status,) = json.loads(target.etcdctl("endpoint", "status", "-w", "json"))
+        member_id = status["Status"]["header"]["member_id"]
+        self.members[current].etcdctl("move-leader", f"{member_id:x}")
 
 
 def started_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:

@@ -134,8 +134,10 @@ class LocalCluster:
         etcd_root: str | None = None,
         status_interval: float = 1.0,
         spu_extra: Sequence[str] = (),
+        sc_extra: Sequence[str] = (),
     ) -> None:
-        """``spu_extra``: more ``ha-sc spu run`` arguments for every SPU."""
+        """``spu_extra``, ``sc_extra``: more ``ha-sc spu run`` and ``ha-sc sc run``
+        arguments for every SPU and every replica."""
         self.base = base
         self.layout = plan(
             None,
@@ -146,7 +148,7 @@ class LocalCluster:
         )
         assert backend != "etcd" or etcd_endpoint is not None, "etcd needs an endpoint"
         self.place()
-        extra = ["--status-interval", f"{status_interval:g}"]
+        extra = ["--status-interval", f"{status_interval:g}", *sc_extra]
         if etcd_root is not None:
             extra += ["--etcd-root", etcd_root]
         logs = base / "logs"

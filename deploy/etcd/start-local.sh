@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Start a 3-member etcd cluster on loopback for ha-sc (no TLS: for trying things
-# out and tests, never for production; see README.md). It runs in the foreground:
-# Ctrl-C or a SIGTERM to this script stops the three members; each member's PID is
-# also in DATA_DIR/<name>.pid, its log in DATA_DIR/<name>.log.
+# Start a 3-member etcd cluster on loopback for ha-sc, for trying things out and
+# tests (see README.md for production). It runs in the foreground: Ctrl-C or a
+# SIGTERM to this script stops the three members; each member's PID is also in
+# DATA_DIR/<name>.pid, its log in DATA_DIR/<name>.log.
 #
-#   deploy/etcd/start-local.sh [DATA_DIR]          # default ./etcd-local
+#   deploy/etcd/start-local.sh [--tls] [DATA_DIR]          # default ./etcd-local
 #   ha-sc sc run --backend etcd --etcd-endpoint 127.0.0.1:2379 \
 #       --etcd-endpoint 127.0.0.1:22379 --etcd-endpoint 127.0.0.1:32379 ...
+#
+# --tls: client and peer traffic over TLS, client certificates required. The script
+# makes a CA and certificates with openssl in DATA_DIR/tls (kept for the next start):
+# ca.crt, member.crt/.key (server and peer, for 127.0.0.1 and localhost) and
+# client.crt/.key (CN root); it prints the `sc run` flags that use them.
 #
 # Environment: ETCD_CLIENT_PORTS and ETCD_PEER_PORTS (three ports each, default
 # "2379 22379 32379" and "2380 22380 32380"), ETCD_BIN and ETCDCTL_BIN (default
 # from PATH), ETCD_START_TIMEOUT (seconds to wait for all three to be healthy, 30).
 set -euo pipefail
 
+tls=0
+if [[ ${1:-} == --tls ]]; then
+    tls=1
+    shift
+fi
 data_dir=${1:-./etcd-local}
 read -r -a client_ports <<<"${ETCD_CLIENT_PORTS:-2379 22379 32379}"
 read -r -a peer_ports <<<"${ETCD_PEER_PORTS:-2380 22380 32380}"
@@ -24,12 +34,56 @@ if [[ ${#client_ports[@]} -ne 3 || ${#peer_ports[@]} -ne 3 ]]; then
     exit 2
 fi
 
+# A CA, one certificate for the members (server and peer) and one for clients.
+make_certificates() {
+    local dir=$1
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    [[ -f $dir/ca.crt && -f $dir/member.crt && -f $dir/client.crt ]] && return
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+        -subj "/CN=ha-sc local etcd CA" -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    local name subject usage
+    for name in member client; do
+        if [[ $name == member ]]; then
+            subject="/CN=etcd-member"
+            usage="subjectAltName=IP:127.0.0.1,DNS:localhost"$'\n'
+            usage+="extendedKeyUsage=serverAuth,clientAuth"
+        else
+            subject="/CN=root"
+            usage="extendedKeyUsage=clientAuth"
+        fi
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+            -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+        openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+            -CAcreateserial -days 365 -out "$dir/$name.crt" \
+            -extfile <(printf '%s\n' "$usage") 2>/dev/null
+        rm -f "$dir/$name.csr"
+    done
+    chmod 600 "$dir"/*.key
+}
+
+scheme=http
+tls_flags=()
+etcdctl_flags=()
+if ((tls)); then
+    scheme=https
+    pki=$data_dir/tls
+    make_certificates "$pki"
+    tls_flags=(
+        --cert-file "$pki/member.crt" --key-file "$pki/member.key"
+        --trusted-ca-file "$pki/ca.crt" --client-cert-auth
+        --peer-cert-file "$pki/member.crt" --peer-key-file "$pki/member.key"
+        --peer-trusted-ca-file "$pki/ca.crt" --peer-client-cert-auth
+    )
+    etcdctl_flags=(--cacert "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key")
+fi
+
 names=(etcd-1 etcd-2 etcd-3)
 cluster=""
 endpoints=""
 for i in 0 1 2; do
-    cluster+="${cluster:+,}${names[i]}=http://127.0.0.1:${peer_ports[i]}"
-    endpoints+="${endpoints:+,}127.0.0.1:${client_ports[i]}"
+    cluster+="${cluster:+,}${names[i]}=$scheme://127.0.0.1:${peer_ports[i]}"
+    endpoints+="${endpoints:+,}$scheme://127.0.0.1:${client_ports[i]}"
 done
 
 pids=()
@@ -48,8 +102,8 @@ trap stop EXIT
 mkdir -p "$data_dir"
 for i in 0 1 2; do
     name=${names[i]}
-    client="http://127.0.0.1:${client_ports[i]}"
-    peer="http://127.0.0.1:${peer_ports[i]}"
+    client="$scheme://127.0.0.1:${client_ports[i]}"
+    peer="$scheme://127.0.0.1:${peer_ports[i]}"
     "$etcd_bin" \
         --name "$name" \
         --data-dir "$data_dir/$name" \
@@ -58,19 +112,27 @@ for i in 0 1 2; do
         --initial-cluster "$cluster" \
         --initial-cluster-token ha-sc-local \
         --initial-cluster-state new \
+        "${tls_flags[@]}" \
         >"$data_dir/$name.log" 2>&1 &
     pids+=($!)
     echo $! >"$data_dir/$name.pid"
 done
 
+health() {
+    "$etcdctl_bin" --endpoints "$endpoints" "${etcdctl_flags[@]}" endpoint health
+}
 deadline=$((SECONDS + timeout))
-until "$etcdctl_bin" --endpoints "$endpoints" endpoint health >/dev/null 2>&1; do
+until health >/dev/null 2>&1; do
     if ((SECONDS >= deadline)); then
         echo "start-local.sh: the members were not all healthy within ${timeout} s" >&2
-        "$etcdctl_bin" --endpoints "$endpoints" endpoint health >&2 || true
+        health >&2 || true
         exit 1
     fi
     sleep 0.5
 done
-echo "etcd cluster healthy: --etcd-endpoint ${endpoints//,/ --etcd-endpoint }"
+flags="--etcd-endpoint ${endpoints//,/ --etcd-endpoint }"
+if ((tls)); then
+    flags+=" --etcd-ca $pki/ca.crt --etcd-cert $pki/client.crt --etcd-key $pki/client.key"
+fi
+echo "etcd cluster healthy: $flags"
 wait "${pids[@]}"

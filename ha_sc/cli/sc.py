@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from election.etcd_access import EtcdAccessError
 from ha_sc.api.access import read_api_tokens
 from ha_sc.cli.data_dir import lock_data_dir
 from ha_sc.cli.duration import Duration, help_suffix
@@ -83,6 +84,27 @@ def sc() -> None:
     default="/ha-sc/",
     show_default=True,
     help="Key prefix of this cluster's objects in etcd.",
+)
+@click.option(
+    "--etcd-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CA file (PEM) of the etcd members' certificates: etcd is reached over TLS.",
+)
+@click.option(
+    "--etcd-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client certificate (PEM) for an etcd run with --client-cert-auth.",
+)
+@click.option(
+    "--etcd-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key (PEM) of --etcd-cert.",
+)
+@click.option("--etcd-user", help="etcd user name, for an etcd with auth enabled.")
+@click.option(
+    "--etcd-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (mode 0600) holding --etcd-user's password.",
 )
 @click.option(
     "--public-address",
@@ -173,6 +195,11 @@ def run(
     allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
+    etcd_ca: Path | None,
+    etcd_cert: Path | None,
+    etcd_key: Path | None,
+    etcd_user: str | None,
+    etcd_password_file: Path | None,
     public_address: str,
     private_address: str,
     spu_tokens: Path | None,
@@ -208,6 +235,11 @@ def run(
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
+        "etcd_ca": etcd_ca,
+        "etcd_cert": etcd_cert,
+        "etcd_key": etcd_key,
+        "etcd_user": etcd_user,
+        "etcd_password_file": etcd_password_file,
         "public_address": public_address,
         "private_address": private_address,
         "spu_tokens": spu_tokens,
@@ -239,6 +271,11 @@ def run(
                 read(path)
         except SecretFileError as unusable:
             raise click.BadParameter(str(unusable), param_hint=f"'{flag}'") from None
+    if settings.backend == Backend.ETCD:
+        try:
+            settings.etcd_access().load()
+        except EtcdAccessError as unusable:
+            raise click.BadParameter(str(unusable)) from None
     if print_settings:
         click.echo(render_toml(settings.tuning), nl=False)
         return

@@ -19,8 +19,9 @@ from typing import Any
 import grpc
 from aetcd import rpc as etcdrpc
 
+from election.etcd_access import PLAIN, EtcdCredentials
 from election.etcd_keys import DEFAULT_ROOT, leader_key
-from election.etcd_member import EtcdMember, describe_rpc_error, status_of
+from election.etcd_member import EtcdMember, Services, status_of
 from election.guard import Guard
 from ha_sc.kv.api import (
     KeyExists,
@@ -95,13 +96,16 @@ class EtcdKv:
         *,
         root: str = DEFAULT_ROOT,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        credentials: EtcdCredentials = PLAIN,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdKv needs at least one endpoint")
         if not root.endswith("/"):
             raise ValueError(f"the KV root must end with '/', got {root!r}")
         self._endpoints = list(endpoints)
-        self._members = [EtcdMember(endpoint, _CHANNEL_OPTIONS) for endpoint in endpoints]
+        self._members = [
+            EtcdMember(endpoint, _CHANNEL_OPTIONS, credentials) for endpoint in endpoints
+        ]
         self._current = 0
         self._root = root
         self._timeout = request_timeout
@@ -209,8 +213,8 @@ class EtcdKv:
     def streams(self) -> set[WatchStream]:
         return self._streams
 
-    async def watch_stub(self) -> Any:
-        return await self._members[self._current].watch_stub()
+    async def watch_services(self) -> Services:
+        return await self._members[self._current].services()
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
         create = etcdrpc.WatchCreateRequest(
@@ -348,11 +352,12 @@ class EtcdKv:
             raise KvUnavailable("the etcd KV client is closed")
         index = self._current
         try:
-            services = await self._members[index].services()
+            services = await self._members[index].services(max(deadline - time.monotonic(), 0.01))
             rpc = getattr(services.kvstub, method)
             timeout = max(deadline - time.monotonic(), 0.01)
             return await rpc(request, timeout=timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
+            self._members[index].call_failed(error)
             raise self._failure(index, method, error, write=write) from error
         except grpc.aio.UsageError as error:  # the channel was closed before the call
             raise KvUnavailable(f"etcd {method} failed: {error}") from error
@@ -367,7 +372,7 @@ class EtcdKv:
         self, index: int, method: str, error: grpc.aio.AioRpcError, *, write: bool
     ) -> KvError:
         code = status_of(error)
-        reason = describe_rpc_error(error)
+        reason = self._members[index].explain(error)
         if self._closed:
             return KvUnavailable(f"the etcd KV client was closed during {method}")
         if code == grpc.StatusCode.OUT_OF_RANGE:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from election.etcd_member import describe_rpc_error
+from election.etcd_member import Services, describe_rpc_error
 from ha_sc.kv.api import EventType, RevisionCompacted, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class WatchHost(Protocol):
         """Live streams, cancelled all at once when the client closes."""
         ...
 
-    async def watch_stub(self) -> Any:
-        """The etcd Watch service of the endpoint in use."""
+    async def watch_services(self) -> Services:
+        """The services of the endpoint in use, whose ``watch`` opens a Watch stream."""
         ...
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
@@ -69,10 +69,10 @@ class WatchStream:
         self._call: Any = None
         self._cancelled = False
 
-    async def start(self, stub: Any) -> None:
+    async def start(self, services: Services) -> None:
         """Open the stream and send the create request."""
         with self._lost_as_stream_lost():
-            self._call = stub.Watch()
+            self._call = services.watch()
             if self._cancelled:
                 self._call.cancel()
             await self._call.write(self._create)
@@ -134,7 +134,7 @@ async def watch_prefix(
         stream = WatchStream(host.watch_request(prefix, next_revision))
         host.streams.add(stream)
         try:
-            await stream.start(await host.watch_stub())
+            await stream.start(await host.watch_services())
             while True:
                 response = await stream.next_response()
                 _check_response(response, next_revision)

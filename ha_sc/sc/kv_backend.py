@@ -29,7 +29,15 @@ def open_kv(settings: ScSettings) -> KvStore:
         )
     from ha_sc.kv.etcd import EtcdKv  # loads the etcd client only when it is used
 
-    return EtcdKv(list(settings.etcd_endpoints), root=settings.etcd_root)
+    access = settings.etcd_access()
+    report = log.info if access.tls else log.warning
+    report(
+        "sc %s: etcd at %s, %s",
+        settings.replica_id,
+        " ".join(access.endpoints),
+        access.describe(),
+    )
+    return EtcdKv(list(access.endpoints), root=settings.etcd_root, credentials=access.load())
 
 
 async def store_ready(kv: KvStore, replica: str) -> None:

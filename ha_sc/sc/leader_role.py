@@ -66,13 +66,15 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
     if settings.backend is Backend.ETCD:
         from election.etcd import EtcdCandidate
 
+        access = settings.etcd_access()
         etcd = EtcdCandidate(
-            list(settings.etcd_endpoints),
+            list(access.endpoints),
             election=ELECTION,
             name=settings.replica_id,
             address=address,
             root=settings.etcd_root,
             timing=timing,
+            credentials=access.load(),
         )
         return ThreadedCandidate(etcd)
     from election.memory import MemoryCandidate

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from election.etcd_access import EtcdAccess
 from election.raft_node import is_loopback_address
 from election.timing import ElectionTiming
 from ha_sc.controllers.topics.validation import (
@@ -49,6 +50,16 @@ class ScSettings(BaseModel):
     """etcd client endpoints (etcd backend)."""
     etcd_root: str = "/ha-sc/"
     """Key prefix under which this cluster's objects live in etcd."""
+    etcd_ca: Path | None = None
+    """CA of the etcd members' server certificates: set, etcd is reached over TLS."""
+    etcd_cert: Path | None = None
+    """Client certificate for etcd's ``--client-cert-auth`` (with ``etcd_key``)."""
+    etcd_key: Path | None = None
+    """Private key of ``etcd_cert``."""
+    etcd_user: str | None = None
+    """etcd user (etcd auth enabled), with ``etcd_password_file``."""
+    etcd_password_file: Path | None = None
+    """File (mode 0600) holding the etcd user's password."""
     public_address: str = "127.0.0.1:9003"
     """host:port of this replica's public API (clients, CLI)."""
     private_address: str = "127.0.0.1:9004"
@@ -87,6 +98,17 @@ class ScSettings(BaseModel):
         """The partition caps topic creates and the topic reducer check."""
         return TopicLimits(self.max_partitions_per_topic, self.max_partitions_in_cluster)
 
+    def etcd_access(self) -> EtcdAccess:
+        """How the etcd backend reaches etcd: the one model its KV and election share."""
+        return EtcdAccess(
+            endpoints=self.etcd_endpoints,
+            ca_file=self.etcd_ca,
+            cert_file=self.etcd_cert,
+            key_file=self.etcd_key,
+            user=self.etcd_user,
+            password_file=self.etcd_password_file,
+        )
+
     def election_timing(self) -> ElectionTiming:
         """The backend's default lease timings with what these settings set instead."""
         default = default_timing(self.backend)
@@ -122,6 +144,14 @@ class ScSettings(BaseModel):
                 " --allow-unauthenticated-raft on a"
                 " network only trusted hosts can reach"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _etcd_access_consistent(self) -> ScSettings:
+        try:
+            self.etcd_access()
+        except ValidationError as invalid:
+            raise ValueError(invalid.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from ha_sc.cli.main import cli
 from ha_sc.client import AdminClient
 from ha_sc.model import CustomSpuSpec, Endpoint, SpuResolution
 from ha_sc.secret_file import write_secret
+from tests.etcd_certs import TestCa
 from tests.net import free_port
 from tests.sc_processes import Member
 from tests.waiting import eventually, eventually_sync
@@ -242,11 +243,16 @@ def test_every_args_line_of_the_examples_uses_secrets() -> None:
 
 def test_every_args_line_of_the_sc_example_gives_valid_settings(tmp_path: Path) -> None:
     """The raft line and the commented etcd alternative both pass ``--print-settings``
-    (their secret files made as the example says)."""
+    (their secret files made as the example says, the etcd line's CA and client
+    certificate made by a test CA in their place)."""
     secrets = str(make_secrets(tmp_path))
+    ca = TestCa(tmp_path / "etcd")
+    client = ca.issue("client")
+    files = {"ca.crt": ca.cert, "client.crt": client.cert, "client.key": client.key}
     lines = args_lines("sc.env.example", "HA_SC_SC_ARGS")
     assert len(lines) == 2
     for line in lines:
         args = [arg.replace(SECRETS, secrets) for arg in line]
+        args = [str(files[a.rpartition("/")[2]]) if "/etc/ha-sc/etcd/" in a else a for a in args]
         result = CliRunner().invoke(cli, ["sc", "run", "--id", SC_ID, *args, "--print-settings"])
         assert result.exit_code == 0, (line, result.output)

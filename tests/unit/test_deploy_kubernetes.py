@@ -21,6 +21,7 @@ from ha_sc.api.app import ROUTES
 from ha_sc.cli.main import cli
 from ha_sc.secret_file import write_secret
 from ha_sc.telemetry.metrics_http import METRICS_PATH
+from tests.etcd_certs import TestCa
 
 KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 VERSION = "1.33.0"
@@ -163,6 +164,16 @@ def test_the_parser_check_can_fail() -> None:
         parse(["spu", "run", "--id=$(SPU_ID)"])
 
 
+def etcd_client_secret(directory: Path) -> Path:
+    """What the etcd overlay's Secret ha-sc-etcd-client holds, made by a test CA."""
+    ca = TestCa(directory / "ca")
+    client = ca.issue("sc")
+    directory.mkdir(exist_ok=True)
+    for name, source in (("ca.crt", ca.cert), ("tls.crt", client.cert), ("tls.key", client.key)):
+        (directory / name).write_bytes(source.read_bytes())
+    return directory
+
+
 @pytest.mark.parametrize("rendering", RENDERINGS)
 def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
     rendering: str, tmp_path: Path
@@ -175,6 +186,7 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
     write_secret(secrets / "raft.secret", "raft-secret-of-the-manifest-test")
     write_secret(secrets / "spu-tokens", "0 spu-0-token-of-the-manifest-test")
     write_secret(secrets / "api-tokens", "admin admin-token-of-the-manifest-test")
+    etcd_client = etcd_client_secret(tmp_path / "etcd")
     container = containers(find(objects, "StatefulSet", "ha-sc-sc"))[0]
     for ordinal in range(find(objects, "StatefulSet", "ha-sc-sc")["spec"]["replicas"]):
         SAMPLES["POD_NAME"] = f"ha-sc-sc-{ordinal}"
@@ -183,9 +195,9 @@ def test_the_sc_command_line_with_its_configmap_gives_valid_settings(
         finally:
             SAMPLES["POD_NAME"] = "ha-sc-sc-0"
         args = [
-            a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml")).replace(
-                SECRETS, str(secrets)
-            )
+            a.replace("/etc/ha-sc/sc.toml", str(tmp_path / "sc.toml"))
+            .replace(SECRETS, str(secrets))
+            .replace("/etc/ha-sc-etcd", str(etcd_client))
             for a in args
         ]
         result = CliRunner().invoke(cli, [*args, "--print-settings"])
