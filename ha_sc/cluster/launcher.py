@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ha_sc.cluster import ports
+from ha_sc.cluster.cert_authority import KeyPair
 from ha_sc.cluster.credentials import (
     api_tokens_file,
     member_certificate,
@@ -210,9 +211,23 @@ def replica_args(layout: ClusterLayout, replica: ReplicaEntry, directory: Path) 
             if other.id != replica.id:
                 args += ["--raft-peer", other.raft]
     elif layout.etcd is not None:
-        for endpoint in layout.etcd.endpoints:
-            args += ["--etcd-endpoint", endpoint]
+        args += etcd_client_flags(layout, directory, replica)
     return python_module("ha_sc.cli", *args)
+
+
+def etcd_client_flags(layout: ClusterLayout, directory: Path, replica: ReplicaEntry) -> list[str]:
+    """How replica ``replica`` reaches the cluster's etcd: over TLS with its own
+    certificate when the launcher runs etcd for a TLS cluster, else as given."""
+    assert layout.etcd is not None
+    if layout.tls_ca is None or not layout.etcd.managed:
+        return [arg for endpoint in layout.etcd.endpoints for arg in ("--etcd-endpoint", endpoint)]
+    pair = member_certificate(directory, replica.id, [replica.public, replica.private])
+    return [
+        *(arg for e in layout.etcd.endpoints for arg in ("--etcd-endpoint", f"https://{e}")),
+        "--etcd-ca", layout.tls_ca,
+        "--etcd-cert", str(pair.cert),
+        "--etcd-key", str(pair.key),
+    ]  # fmt: skip
 
 
 def spu_args(layout: ClusterLayout, spu: SpuEntry, directory: Path) -> list[str]:
@@ -240,17 +255,31 @@ def start_replica(layout: ClusterLayout, replica: ReplicaEntry, directory: Path)
     layout.save(directory)
 
 
-def etcd_args(endpoint: str, peer: str, directory: Path) -> list[str]:
-    return [
+def etcd_args(
+    endpoint: str, peer: str, directory: Path, tls: tuple[str, KeyPair] | None = None
+) -> list[str]:
+    """The launcher's one-member etcd; with ``tls`` (the CA file and etcd's certificate)
+    its client port serves TLS and takes only clients with a certificate of that CA."""
+    scheme = "http" if tls is None else "https"
+    args = [
         str(ETCD_BINARY),
         "--name", "ha-sc",
         "--data-dir", str(directory / "etcd"),
-        "--listen-client-urls", f"http://{endpoint}",
-        "--advertise-client-urls", f"http://{endpoint}",
+        "--listen-client-urls", f"{scheme}://{endpoint}",
+        "--advertise-client-urls", f"{scheme}://{endpoint}",
         "--listen-peer-urls", f"http://{peer}",
         "--initial-advertise-peer-urls", f"http://{peer}",
         "--initial-cluster", f"ha-sc=http://{peer}",
     ]  # fmt: skip
+    if tls is not None:
+        ca, pair = tls
+        args += [
+            "--cert-file", str(pair.cert),
+            "--key-file", str(pair.key),
+            "--client-cert-auth",
+            "--trusted-ca-file", ca,
+        ]  # fmt: skip
+    return args
 
 
 def start_missing(
@@ -273,7 +302,12 @@ def start_missing(
                 f"{ETCD_BINARY} not found: install etcd-server, or pass --etcd-endpoint"
             )
         peer = etcd.peer or free_address()  # a file from before etcd's peer was recorded
-        etcd.pid = spawn(etcd_args(etcd.endpoints[0], peer, directory), logs / "etcd.log")
+        tls = (
+            None
+            if layout.tls_ca is None
+            else (layout.tls_ca, member_certificate(directory, "etcd", [etcd.endpoints[0]]))
+        )
+        etcd.pid = spawn(etcd_args(etcd.endpoints[0], peer, directory, tls), logs / "etcd.log")
         started.etcd = True
     for replica in layout.replicas:
         if replica.id not in skip and not is_running(replica.pid):

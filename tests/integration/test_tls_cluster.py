@@ -112,3 +112,23 @@ def test_tls_is_not_turned_on_under_running_plain_members(cluster_dir: Path) -> 
     assert refused.returncode == 1 and "cluster down` first" in refused.stderr
     assert json.loads((cluster_dir / "cluster.json").read_text())["tls_ca"] is None
     assert status(cluster_dir)["leader"] is not None
+
+
+@pytest.mark.etcd
+def test_the_launchers_etcd_serves_tls_to_replicas_with_certificates(cluster_dir: Path) -> None:
+    """On etcd, ``cluster up --tls`` runs its etcd with TLS and client certificates
+    required: the replicas reach it with theirs, a client without one is refused."""
+    ha_sc(cluster_dir, "cluster", "up", "--backend", "etcd", "--replicas", "2", "--spus", "1",
+          "--tls")  # fmt: skip
+    ha_sc(cluster_dir, "topic", "create", "over-tls", "-p", "1", "-r", "1")
+    doc = json.loads((cluster_dir / "cluster.json").read_text())
+    endpoint = doc["etcd"]["endpoints"][0]
+    logs = "".join(p.read_text() for p in (cluster_dir / "logs").glob("sc-*.log"))
+    assert f"etcd at https://{endpoint}, TLS, client certificate" in logs
+    tls = cluster_dir / "secrets" / "tls"
+    context = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+    with pytest.raises(OSError):  # a handshake without a client certificate is refused
+        urllib.request.urlopen(f"https://{endpoint}/version", timeout=5, context=context).read()
+    context.load_cert_chain(str(tls / "sc-1.crt"), str(tls / "sc-1.key"))
+    with urllib.request.urlopen(f"https://{endpoint}/version", timeout=5, context=context) as ok:
+        assert b"etcdserver" in ok.read()
