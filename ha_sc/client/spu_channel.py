@@ -10,7 +10,6 @@ lost, an answer late or out of order, broken framing) closes the channel and rai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import ssl
 from collections import deque
@@ -27,6 +26,7 @@ from ha_sc.protocol.data import (
     encode_frame,
     response_decoder,
 )
+from ha_sc.stream_close import close_stream
 
 READ_CHUNK = 256 * 1024
 """Bytes asked of the socket per read."""
@@ -152,9 +152,7 @@ class SpuChannel:
     async def aclose(self, reason: str = "closed") -> None:
         """Close and wait (briefly) for the socket to be released."""
         self.close(reason)
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(1.0):
-                await self._writer.wait_closed()
+        await close_stream(self._writer, grace=1.0)
 
     def _check_open(self) -> None:
         if self._closed is not None:

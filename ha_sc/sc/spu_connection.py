@@ -41,6 +41,7 @@ from ha_sc.protocol import (
 )
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, SpecSync
 from ha_sc.store import GlobalStore
+from ha_sc.stream_close import close_stream
 from ha_sc.tasks import first_of
 from ha_sc.telemetry.tracing_context import carrier
 from ha_sc.telemetry.tracing_spans import ended_with, spu_push
@@ -114,9 +115,7 @@ class SpuConnection:
         try:
             return await self._serve()
         finally:
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
+            await close_stream(self._writer)
 
     async def _serve(self) -> str:
         self._keys_sent = self._fetch_keys()

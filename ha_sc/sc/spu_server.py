@@ -55,6 +55,7 @@ from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
+from ha_sc.stream_close import close_stream
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.tracing_spans import status_received
 from ha_sc.tls_upgrade import hold, upgrade
@@ -245,9 +246,7 @@ class SpuServer:
         finally:
             if not handed_over:
                 release()
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                await close_stream(writer)
 
     async def _first_messages(
         self, reader: asyncio.StreamReader, decoder: MessageDecoder[SpuMessage], peer: str

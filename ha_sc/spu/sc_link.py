@@ -60,6 +60,7 @@ from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
 from ha_sc.spu.replica_status import OffsetSource, StatusReporter
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.tls import spu_tls
+from ha_sc.stream_close import close_stream
 from ha_sc.tasks import Supervisor, first_of
 from ha_sc.telemetry.tracing_context import carrier
 from ha_sc.telemetry.tracing_spans import refused, spu_apply, spu_status_report
@@ -250,9 +251,7 @@ class ScLink:
             except (ConnectionError, ProtocolError, TimeoutError):
                 pass
             finally:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                await close_stream(writer)
             await asyncio.sleep(settings.backoff_max)
 
     def _watch_refused(self, address: str, reason: str) -> None:
@@ -320,9 +319,7 @@ class ScLink:
             return await self._follow(address, _Channel(reader, writer, self._settings.sc_timeout))
         finally:
             self._state.disconnected()
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await close_stream(writer)
 
     async def _follow(self, address: str, channel: _Channel) -> SessionEnd:
         try:

@@ -5,6 +5,8 @@ gets nothing."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import ssl
 import stat
 import subprocess
@@ -96,6 +98,33 @@ def test_a_client_without_the_cluster_ca_is_refused(tls_cluster: Path, tmp_path:
     context = ssl.create_default_context(cafile=str(ca))
     with urllib.request.urlopen(f"https://{public}/healthz", timeout=5, context=context) as ok:
         assert ok.status == 200
+
+
+def test_spus_leave_a_frozen_leader_over_tls_at_once(tls_cluster: Path) -> None:
+    """A frozen leader never answers the TLS close of the SPUs leaving it; they move to
+    the new leader at its win all the same, so a create right after is provisioned."""
+    frozen = status(tls_cluster)["leader"]
+    os.kill(frozen["pid"], signal.SIGSTOP)
+    try:
+        eventually_sync(
+            lambda: status(tls_cluster)["leader"],
+            until=lambda leader: leader is not None and leader["id"] != frozen["id"],
+            timeout=30,
+            interval=0.3,
+        )
+        created = ha_sc(tls_cluster, "topic", "create", "after-freeze", "-p", "1", "-r", "2",
+                        check=False)  # fmt: skip
+        assert created.returncode == 0, created.stderr
+    finally:
+        os.kill(frozen["pid"], signal.SIGCONT)
+    eventually_sync(
+        lambda: status(tls_cluster),
+        until=lambda doc: (
+            doc["leader"] is not None and [s["status"] for s in doc["spus"]] == ["Online"] * 2
+        ),
+        timeout=30,
+        interval=0.5,
+    )
 
 
 def test_a_replica_is_removed_over_tls(tls_cluster: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 
 from ha_sc.protocol.data import DataFrameError, ErrorCode, encode_frame, request_decoder
 from ha_sc.spu.dataplane.serving import Frame
+from ha_sc.stream_close import close_stream
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
@@ -222,9 +222,7 @@ class RequestStream:
         self._in_flight.clear()
         self._body_bytes = 0
         self._queue.clear()
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self._writer.wait_closed()
+        await close_stream(self._writer)
 
 
 def _loop_time(deadline: float) -> float:
