@@ -84,6 +84,13 @@ def sc() -> None:
     help="Key prefix of this cluster's objects in etcd.",
 )
 @click.option(
+    "--etcd-max-txn-ops",
+    type=click.IntRange(min=2),
+    default=128,
+    show_default=True,
+    help="The etcd servers' --max-txn-ops: the largest transaction batch writes send.",
+)
+@click.option(
     "--public-address",
     default="127.0.0.1:9003",
     show_default=True,
@@ -171,6 +178,7 @@ def run(
     allow_unauthenticated_raft: bool,
     etcd_endpoints: tuple[str, ...],
     etcd_root: str,
+    etcd_max_txn_ops: int,
     public_address: str,
     private_address: str,
     spu_tokens: Path | None,
@@ -202,6 +210,7 @@ def run(
         "allow_unauthenticated_raft": allow_unauthenticated_raft,
         "status_interval": status_interval,
         "etcd_root": etcd_root,
+        "etcd_max_txn_ops": etcd_max_txn_ops,
         "public_address": public_address,
         "private_address": private_address,
         "spu_tokens": spu_tokens,

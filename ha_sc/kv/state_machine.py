@@ -13,11 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from election.guard import Guard
 from election.lease_table import LeaseTable
 from ha_sc.kv.api import (
+    BatchOp,
+    BatchOutcome,
+    BatchOutcomes,
+    CreateOp,
     Events,
     EventType,
     KeyExists,
@@ -27,6 +32,7 @@ from ha_sc.kv.api import (
     RevisionCompacted,
     RevisionConflict,
     StaleGuard,
+    UpdateOp,
     WatchEvent,
 )
 
@@ -141,6 +147,26 @@ class KvState:
             raise RevisionConflict(kind, key, expected_revision, record.revision)
         self._delete_tree((kind, key))
         return self.revision
+
+    def apply_batch(self, ops: Sequence[BatchOp]) -> BatchOutcomes:
+        """Apply ``ops`` in order, each as its single write would be; an op refused for
+        its own condition gets that KvError as its outcome and changes nothing, and the
+        others still apply. Each changed key takes its own revision, as in a row of
+        single writes, so a batch of n creates takes n consecutive revisions."""
+        outcomes: list[BatchOutcome] = []
+        for op in ops:
+            try:
+                outcomes.append(self._apply_op(op))
+            except (KeyExists, KeyNotFound, RevisionConflict) as refused:
+                outcomes.append(refused)
+        return outcomes
+
+    def _apply_op(self, op: BatchOp) -> int:
+        if isinstance(op, CreateOp):
+            return self.create(op.kind, op.key, op.value)
+        if isinstance(op, UpdateOp):
+            return self.update(op.kind, op.key, op.value, op.expected_revision)
+        return self.delete(op.kind, op.key, op.expected_revision)
 
     # internals
 

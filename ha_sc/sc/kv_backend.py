@@ -29,7 +29,11 @@ def open_kv(settings: ScSettings) -> KvStore:
         )
     from ha_sc.kv.etcd import EtcdKv  # loads the etcd client only when it is used
 
-    return EtcdKv(list(settings.etcd_endpoints), root=settings.etcd_root)
+    return EtcdKv(
+        list(settings.etcd_endpoints),
+        root=settings.etcd_root,
+        max_txn_ops=settings.etcd_max_txn_ops,
+    )
 
 
 async def store_ready(kv: KvStore, replica: str) -> None:

@@ -48,6 +48,9 @@ class ScSettings(BaseModel):
     """etcd client endpoints (etcd backend)."""
     etcd_root: str = "/ha-sc/"
     """Key prefix under which this cluster's objects live in etcd."""
+    etcd_max_txn_ops: int = Field(default=128, ge=2)
+    """The etcd servers' ``--max-txn-ops``: batch writes go in transactions of at most
+    this many operations (etcd backend)."""
     public_address: str = "127.0.0.1:9003"
     """host:port of this replica's public API (clients, CLI)."""
     private_address: str = "127.0.0.1:9004"
