@@ -47,7 +47,13 @@ from ha_sc.kv.api import (
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.session_table import CommandTag, SessionTable
 from ha_sc.kv.session_writer import SessionWriter
-from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
+from ha_sc.kv.state_machine import (
+    DEFAULT_HISTORY_SIZE,
+    KvState,
+    OpRow,
+    check_guard,
+    op_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +128,10 @@ class KvConsumer(SyncObjConsumer):  # type: ignore[misc]
         return answer
 
     @command
-    def batch(self, ops: tuple[BatchOp, ...], guard: GuardArg, tag: TagArg = None) -> object:
-        """Every op of a batch in one log entry; the guard checked once, before any op."""
-        return self._apply(tag, guard, lambda: self.state.apply_batch(ops))
+    def batch(self, rows: tuple[OpRow, ...], guard: GuardArg, tag: TagArg = None) -> object:
+        """Every op of a batch in one log entry (``op_rows``); the guard checked once,
+        before any op."""
+        return self._apply(tag, guard, lambda: self.state.apply_rows(rows))
 
     @command
     def create(
@@ -365,7 +372,7 @@ class RaftKv:
         """One Raft command for the whole batch, exactly once like the single writes."""
         if not ops:
             return []
-        return await self._writer.write_batch(self._consumer.batch, tuple(ops), _guard_arg(guard))
+        return await self._writer.write_batch(self._consumer.batch, op_rows(ops), _guard_arg(guard))
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_history(self._read_since, self._signal, kind, start_revision)

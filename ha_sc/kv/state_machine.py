@@ -20,7 +20,6 @@ from election.guard import Guard
 from election.lease_table import LeaseTable
 from ha_sc.kv.api import (
     BatchOp,
-    BatchOutcome,
     BatchOutcomes,
     CreateOp,
     Events,
@@ -46,6 +45,24 @@ def check_guard(leases: LeaseTable, guard: Guard | None) -> None:
 
 
 DEFAULT_HISTORY_SIZE = 200_000
+
+CREATE, UPDATE, DELETE = "c", "u", "d"
+OpRow = tuple[str, str, str, bytes, int | None]
+"""A batch op as the Raft log carries it: (verb, kind, key, value, expected revision).
+Plain tuples, so the log does not depend on class names and unpickles fast."""
+
+
+def op_rows(ops: Sequence[BatchOp]) -> tuple[OpRow, ...]:
+    """``ops`` in their log form."""
+    rows: list[OpRow] = []
+    for op in ops:
+        if isinstance(op, CreateOp):
+            rows.append((CREATE, op.kind, op.key, op.value, None))
+        elif isinstance(op, UpdateOp):
+            rows.append((UPDATE, op.kind, op.key, op.value, op.expected_revision))
+        else:
+            rows.append((DELETE, op.kind, op.key, b"", op.expected_revision))
+    return tuple(rows)
 
 
 def owner_of(value: bytes) -> ObjectId | None:
@@ -153,20 +170,23 @@ class KvState:
         its own condition gets that KvError as its outcome and changes nothing, and the
         others still apply. Each changed key takes its own revision, as in a row of
         single writes, so a batch of n creates takes n consecutive revisions."""
-        outcomes: list[BatchOutcome] = []
-        for op in ops:
+        return self.apply_rows(op_rows(ops))
+
+    def apply_rows(self, rows: Sequence[OpRow]) -> BatchOutcomes:
+        """``apply_batch`` of ops in their log form (``op_rows``)."""
+        outcomes: BatchOutcomes = []
+        for verb, kind, key, value, expected in rows:
             try:
-                outcomes.append(self._apply_op(op))
+                if verb == CREATE:
+                    outcomes.append(self.create(kind, key, value))
+                elif verb == UPDATE:
+                    assert expected is not None
+                    outcomes.append(self.update(kind, key, value, expected))
+                else:
+                    outcomes.append(self.delete(kind, key, expected))
             except (KeyExists, KeyNotFound, RevisionConflict) as refused:
                 outcomes.append(refused)
         return outcomes
-
-    def _apply_op(self, op: BatchOp) -> int:
-        if isinstance(op, CreateOp):
-            return self.create(op.kind, op.key, op.value)
-        if isinstance(op, UpdateOp):
-            return self.update(op.kind, op.key, op.value, op.expected_revision)
-        return self.delete(op.kind, op.key, op.expected_revision)
 
     # internals
 

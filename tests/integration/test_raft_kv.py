@@ -14,6 +14,7 @@ import pytest
 from election.guard import Guard
 from ha_sc.kv.api import CreateOp, KeyExists, KvError
 from ha_sc.kv.raft import RaftKv, RaftSettings
+from ha_sc.kv.state_machine import op_rows
 from tests.net import free_addresses
 from tests.raft_peer_process import PeerProcess, depose_leader
 from tests.waiting import eventually
@@ -272,10 +273,12 @@ async def test_a_batch_is_one_command_applied_once_however_often_sent(
     try:
         await node.wait_ready()
         await node.create("topics", "taken", b"{}")
-        ops = (
-            CreateOp("topics", "a", b"{}"),
-            CreateOp("topics", "taken", b'{"again": 1}'),
-            CreateOp("topics", "b", b"{}"),
+        ops = op_rows(
+            [
+                CreateOp("topics", "a", b"{}"),
+                CreateOp("topics", "taken", b'{"again": 1}'),
+                CreateOp("topics", "b", b"{}"),
+            ]
         )
         tag = ("client-batch", 1, 1, time.time())
         before = node.revision
