@@ -313,7 +313,7 @@ class RaftKv:
 
     @property
     def commands(self) -> KvConsumer:
-        """The replicated KV commands (``create``, ``update``, ``delete``), to send one
+        """The replicated KV commands (``create``, ``update``, ``delete``, ``batch``), to send one
         with an explicit tag through ``submit``: what a copy of a write carries."""
         return self._consumer
 
