@@ -128,6 +128,11 @@ class EtcdKv:
     def root(self) -> str:
         return self._root
 
+    @property
+    def max_txn_ops(self) -> int:
+        """The most compares, or ops in one branch, this client puts in a transaction."""
+        return self._max_txn_ops
+
     # KvStore
 
     async def list(self, kind: str) -> Listing:
