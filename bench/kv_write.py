@@ -1,7 +1,9 @@
 """KV write throughput and watch-to-cache latency, 10k partition objects, etcd and Raft.
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
-        [--etcd-client aetcd|etcd3|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
+        [--batch 0 [N ...]] [--batch-in-flight 4] [--etcd-client aetcd|etcd3|both]
+        [--rounds 1]
+        [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
 in this process, the third node in its own. etcd: one real etcd on loopback,
@@ -10,6 +12,13 @@ from the call to the object appearing in the standby's cache (a dispatcher on
 its own KV view), in two phases: a window of 64 writes in flight (throughput),
 then one write at a time (latency at low load). CPU per write is this process's
 CPU time (writer and standby together) over the writes of a phase.
+
+``--batch N`` (N > 0) makes each write of the first phase a batch write of N
+creates (``KvStore.write_batch``), ``--batch-in-flight`` of them in flight (4: past
+that, on two loaded cores, Raft commits no more objects per second and the wait grows
+past the resend time), and skips the one-at-a-time phase; 0 is one create per write.
+Several sizes (``--batch 0 100``) run side by side, each on a
+fresh store, ``--rounds`` times in turn, and the medians are compared at the end.
 
 On etcd, ``--etcd-client both`` runs the etcd3 and the aetcd client
 against one etcd, each in its own process (see bench/etcd_clients.py).
@@ -24,6 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from itertools import islice
 from pathlib import Path
 
 from bench.common import machine, percentile, raft_group, summary
@@ -38,7 +48,7 @@ from bench.etcd_clients import (
     report,
     run_child,
 )
-from ha_sc.kv.api import KvStore
+from ha_sc.kv.api import CreateOp, KvError, KvStore
 from ha_sc.model import Kind, OwnerRef, PartitionSpec, PartitionStatus, encode_value
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
@@ -77,12 +87,17 @@ class CacheClock:
         return self.seen[key]
 
 
+IN_FLIGHT = 64
+"""Single writes outstanding in the first phase."""
+BATCH_IN_FLIGHT = 4
+"""Batch writes outstanding in the first phase (``--batch-in-flight``)."""
+
 FIGURES = (
-    Metric("throughput", "64 in flight: writes acknowledged", "objects/s"),
-    Metric("cached_rate", "64 in flight: all in the standby's cache", "objects/s"),
-    Metric("window_cache_p50", "64 in flight: call -> standby cache, median", "ms"),
-    Metric("window_cache_p99", "64 in flight: call -> standby cache, p99", "ms"),
-    Metric("window_cpu", "64 in flight: CPU per write", "ms"),
+    Metric("throughput", "window: writes acknowledged", "objects/s"),
+    Metric("cached_rate", "window: all in the standby's cache", "objects/s"),
+    Metric("window_cache_p50", "window: call -> standby cache, median", "ms"),
+    Metric("window_cache_p99", "window: call -> standby cache, p99", "ms"),
+    Metric("window_cpu", "window: CPU per object", "ms"),
     Metric("single_ack_p50", "one at a time: acknowledged, median", "ms"),
     Metric("single_ack_p99", "one at a time: acknowledged, p99", "ms"),
     Metric("single_cache_p50", "one at a time: call -> standby cache, median", "ms"),
@@ -95,7 +110,14 @@ def _ms(values: list[float], q: float) -> float:
     return (statistics.median(values) if q == 50 else percentile(values, q)) * 1000
 
 
-async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -> dict[str, float]:
+async def measure(
+    writer: KvStore,
+    standby: KvStore,
+    objects: int,
+    label: str,
+    batch: int = 0,
+    batch_in_flight: int = BATCH_IN_FLIGHT,
+) -> dict[str, float]:
     cache = GlobalStore()
     supervisor = Supervisor()
     start_dispatchers(cache, standby, supervisor)
@@ -103,69 +125,91 @@ async def measure(writer: KvStore, standby: KvStore, objects: int, label: str) -
     supervisor.start("cache-clock", clock.run())
     await cache.wait_for_revision(0)
     try:
-        # phase 1: throughput with 64 writes in flight
-        submitted: dict[str, float] = {}
-        acked: dict[str, float] = {}
-        keys = [f"bench-{n}" for n in range(objects)]
-        queue = iter(keys)
-
-        async def write() -> None:
-            for key in queue:
-                submitted[key] = time.perf_counter()
-                await writer.create(Kind.PARTITION.value, key, partition_value("bench", 0))
-                acked[key] = time.perf_counter()
-
-        start = time.perf_counter()
-        cpu_start = time.process_time()
-        await asyncio.gather(*(write() for _ in range(64)))
-        acked_all = time.perf_counter()
-        await clock.wait_for(keys[-1])
-        for key in keys:
-            await clock.wait_for(key)
-        cached_all = time.perf_counter()
-        window_cpu = time.process_time() - cpu_start
-        print(f"[{label}] {objects} partition writes, 64 in flight:")
-        print(
-            f"  write throughput: {objects / (acked_all - start):,.0f} objects/s "
-            f"(all acknowledged in {acked_all - start:.2f} s)"
-        )
-        print(
-            f"  all in the standby's cache after {cached_all - start:.2f} s "
-            f"({objects / (cached_all - start):,.0f} objects/s)"
-        )
-        window_latency = [clock.seen[k] - submitted[k] for k in keys]
-        print("  write call -> standby cache: " + summary(window_latency))
-        print(f"  CPU per write (writer and standby): {window_cpu / objects * 1000:.2f} ms")
-        # phase 2: one at a time
-        ack_latency: list[float] = []
-        cache_latency: list[float] = []
-        single_cpu_start = time.process_time()
-        for n in range(1000):
-            key = f"single-{n}"
-            sent = time.perf_counter()
-            await writer.create(Kind.PARTITION.value, key, partition_value("bench", n))
-            ack_latency.append(time.perf_counter() - sent)
-            cache_latency.append(await clock.wait_for(key) - sent)
-        print(f"[{label}] one write at a time (1000 writes):")
-        print("  write acknowledged:          " + summary(ack_latency))
-        single_cpu = (time.process_time() - single_cpu_start) / 1000
-        print("  write call -> standby cache: " + summary(cache_latency))
-        print(f"  CPU per write (writer and standby): {single_cpu * 1000:.2f} ms")
+        in_flight = batch_in_flight if batch else IN_FLIGHT
+        figures = await window_phase(writer, clock, objects, label, batch, in_flight)
+        if not batch:
+            figures.update(await single_phase(writer, clock, label))
         await same_contents(writer, standby, label)
-        return {
-            "throughput": objects / (acked_all - start),
-            "cached_rate": objects / (cached_all - start),
-            "window_cache_p50": _ms(window_latency, 50),
-            "window_cache_p99": _ms(window_latency, 99),
-            "window_cpu": window_cpu / objects * 1000,
-            "single_ack_p50": _ms(ack_latency, 50),
-            "single_ack_p99": _ms(ack_latency, 99),
-            "single_cache_p50": _ms(cache_latency, 50),
-            "single_cache_p99": _ms(cache_latency, 99),
-            "single_cpu": single_cpu * 1000,
-        }
+        return figures
     finally:
         await supervisor.stop()
+
+
+async def window_phase(
+    writer: KvStore, clock: CacheClock, objects: int, label: str, batch: int, in_flight: int
+) -> dict[str, float]:
+    """Throughput with ``in_flight`` writes (of one create, or of a batch of ``batch``)
+    outstanding."""
+    submitted: dict[str, float] = {}
+    keys = [f"bench-{n}" for n in range(objects)]
+    queue = iter(keys)
+    value = partition_value("bench", 0)
+
+    async def write() -> None:
+        while chunk := list(islice(queue, max(batch, 1))):
+            sent = time.perf_counter()
+            submitted.update((key, sent) for key in chunk)
+            if not batch:
+                await writer.create(Kind.PARTITION.value, chunk[0], value)
+                continue
+            ops = [CreateOp(Kind.PARTITION.value, key, value) for key in chunk]
+            refused = [o for o in await writer.write_batch(ops) if isinstance(o, KvError)]
+            if refused:
+                raise SystemExit(f"[{label}] a batch write was refused: {refused[0]}")
+
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    await asyncio.gather(*(write() for _ in range(in_flight)))
+    acked_all = time.perf_counter()
+    for key in keys:
+        await clock.wait_for(key)
+    cached_all = time.perf_counter()
+    window_cpu = time.process_time() - cpu_start
+    what = f"batches of {batch}" if batch else "single writes"
+    print(f"[{label}] {objects} partition creates, {what}, {in_flight} in flight:")
+    print(
+        f"  write throughput: {objects / (acked_all - start):,.0f} objects/s "
+        f"(all acknowledged in {acked_all - start:.2f} s)"
+    )
+    print(
+        f"  all in the standby's cache after {cached_all - start:.2f} s "
+        f"({objects / (cached_all - start):,.0f} objects/s)"
+    )
+    window_latency = [clock.seen[k] - submitted[k] for k in keys]
+    print("  write call -> standby cache: " + summary(window_latency))
+    print(f"  CPU per object (writer and standby): {window_cpu / objects * 1000:.2f} ms")
+    return {
+        "throughput": objects / (acked_all - start),
+        "cached_rate": objects / (cached_all - start),
+        "window_cache_p50": _ms(window_latency, 50),
+        "window_cache_p99": _ms(window_latency, 99),
+        "window_cpu": window_cpu / objects * 1000,
+    }
+
+
+async def single_phase(writer: KvStore, clock: CacheClock, label: str) -> dict[str, float]:
+    """Latency of 1000 creates, one at a time."""
+    ack_latency: list[float] = []
+    cache_latency: list[float] = []
+    single_cpu_start = time.process_time()
+    for n in range(1000):
+        key = f"single-{n}"
+        sent = time.perf_counter()
+        await writer.create(Kind.PARTITION.value, key, partition_value("bench", n))
+        ack_latency.append(time.perf_counter() - sent)
+        cache_latency.append(await clock.wait_for(key) - sent)
+    print(f"[{label}] one write at a time (1000 writes):")
+    print("  write acknowledged:          " + summary(ack_latency))
+    single_cpu = (time.process_time() - single_cpu_start) / 1000
+    print("  write call -> standby cache: " + summary(cache_latency))
+    print(f"  CPU per write (writer and standby): {single_cpu * 1000:.2f} ms")
+    return {
+        "single_ack_p50": _ms(ack_latency, 50),
+        "single_ack_p99": _ms(ack_latency, 99),
+        "single_cache_p50": _ms(cache_latency, 50),
+        "single_cache_p99": _ms(cache_latency, 99),
+        "single_cpu": single_cpu * 1000,
+    }
 
 
 async def same_contents(writer: KvStore, standby: KvStore, label: str) -> None:
@@ -192,68 +236,147 @@ async def raft_backend(data_dir: Path) -> AsyncIterator[tuple[KvStore, KvStore]]
         yield leader, standby
 
 
-async def etcd_child(client: str, endpoint: str, root: str, objects: int) -> None:
+async def etcd_child(
+    client: str, endpoint: str, root: str, objects: int, batch: int, in_flight: int
+) -> None:
     """One client's run against a running etcd (a child of ``etcd_side_by_side``)."""
     print(f"{client}: protobuf implementation {protobuf_implementation()}")
     writer, standby = open_etcd_kv(client, endpoint, root), open_etcd_kv(client, endpoint, root)
     try:
-        report(await measure(writer, standby, objects, client))
+        report(await measure(writer, standby, objects, client, batch, in_flight))
     finally:
         await writer.close()
         await standby.close()
 
 
-def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> None:
-    """Each client in its own process against one etcd, alternating, ``rounds`` times."""
+Results = dict[str, list[dict[str, float]]]
+
+
+def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> Results:
+    """Each client (and batch size) in its own process against one etcd, alternating,
+    ``rounds`` times; the figures by client (and batch size)."""
     from tests.etcd_server import EtcdServer
 
     clients, rounds, objects = chosen_clients(args), args.rounds, args.objects
     server = EtcdServer(data_dir / "etcd")
     server.start()
-    results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
+    results: Results = {}
     try:
         with client_trees(clients, args.etcd3_from) as trees:
-            _alternate(trees, clients, rounds, server.endpoint, objects, results)
+            for n in range(rounds):
+                for client in clients:
+                    for batch in args.batch:
+                        if batch and client != "aetcd":
+                            continue  # the etcd3 client's tree has no batch writes
+                        print(f"[etcd, {client} client, {_what(batch)}, round {n + 1}]", flush=True)
+                        child = ["--etcd-endpoint", server.endpoint, "--objects", str(objects)]
+                        child += ["--root", f"/bench-{client}-{batch}-{n}/"]
+                        if batch:
+                            child += ["--batch", str(batch)]
+                            child += ["--batch-in-flight", str(args.batch_in_flight)]
+                        figures = run_child(trees[client], client, "bench.kv_write", child)
+                        label = client if args.batch == [0] else f"etcd {client}, {_what(batch)}"
+                        results.setdefault(label, []).append(figures)
     finally:
         server.stop()
-    compare(results, FIGURES)
+    if args.batch == [0]:
+        compare(results, FIGURES)
+    return results
 
 
-def _alternate(
-    trees: dict[str, Path],
-    clients: list[str],
-    rounds: int,
-    endpoint: str,
-    objects: int,
-    results: dict[str, list[dict[str, float]]],
-) -> None:
-    for n in range(rounds):
-        for client in clients:
-            print(f"[etcd, {client} client, round {n + 1} of {rounds}]", flush=True)
-            args = ["--etcd-endpoint", endpoint, "--root", f"/bench-{client}-{n}/"]
-            args += ["--objects", str(objects)]
-            results[client].append(run_child(trees[client], client, "bench.kv_write", args))
+async def raft_rounds(args: argparse.Namespace) -> Results:
+    """Each batch size on a fresh three-node group, in turn, ``rounds`` times."""
+    results: Results = {}
+    for n in range(args.rounds):
+        for batch in args.batch:
+            label = f"raft, {_what(batch)}"
+            print(f"[{label}, round {n + 1}]", flush=True)
+            with tempfile.TemporaryDirectory(prefix="bench-raft-") as tmp:
+                async with raft_backend(Path(tmp)) as (writer, standby):
+                    figures = await measure(
+                        writer, standby, args.objects, "raft", batch, args.batch_in_flight
+                    )
+            results.setdefault(label, []).append(figures)
+    return results
+
+
+def side_by_side(results: Results) -> None:
+    """Each figure's median over the rounds, per backend and batch size; the write
+    rate also as a ratio to the first column of its backend."""
+    labels = list(results)
+    print(f"\nmedians over {min(len(r) for r in results.values())} round(s):")
+    print(f"  {'figure':<50}" + "".join(f" {label:>24}" for label in labels))
+    for metric in FIGURES:
+        cells = []
+        for label in labels:
+            values = [r[metric.key] for r in results[label] if metric.key in r]
+            cells.append(_figure(statistics.median(values)) if values else "-")
+        name = f"{metric.label} ({metric.unit})"
+        print(f"  {name:<50}" + "".join(f" {cell:>24}" for cell in cells))
+    base: dict[str, float] = {}
+    ratios = []
+    for label in labels:
+        rate = statistics.median(r["throughput"] for r in results[label])
+        backend = label.split(",")[0]
+        base.setdefault(backend, rate)
+        ratios.append(f"{rate / base[backend]:.1f}x")
+    name = "write rate / the backend's first column"
+    print(f"  {name:<50}" + "".join(f" {ratio:>24}" for ratio in ratios))
+
+
+def _what(batch: int) -> str:
+    return f"batch {batch}" if batch else "single writes"
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["raft", "etcd", "both"], default="both")
     parser.add_argument("--objects", type=int, default=10_000)
-    add_client_arguments(parser, rounds="runs per etcd client")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[0],
+        metavar="N",
+        help="creates per batch write (0: one create per write); several run side by side",
+    )
+    parser.add_argument(
+        "--batch-in-flight",
+        type=int,
+        default=BATCH_IN_FLIGHT,
+        metavar="N",
+        help="batch writes outstanding at once (default %(default)s)",
+    )
+    add_client_arguments(parser, rounds="runs per etcd client (and per batch size)")
     parser.add_argument("--root", default="/bench/", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if any(batch < 0 for batch in args.batch):
+        parser.error("--batch takes 0 (single writes) or a positive batch size")
     if args.child_client:
-        await etcd_child(args.child_client, args.etcd_endpoint, args.root, args.objects)
+        await etcd_child(
+            args.child_client,
+            args.etcd_endpoint,
+            args.root,
+            args.objects,
+            args.batch[0],
+            args.batch_in_flight,
+        )
         return
     print(f"machine: {machine()}")
     backends = ["raft", "etcd"] if args.backend == "both" else [args.backend]
+    results: Results = {}
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as tmp:
-            if backend == "etcd":
-                etcd_side_by_side(Path(tmp), args)
-                continue
-            async with raft_backend(Path(tmp)) as (writer, standby):
-                await measure(writer, standby, args.objects, backend)
+        if backend == "etcd":
+            with tempfile.TemporaryDirectory(prefix="bench-etcd-") as tmp:
+                results.update(etcd_side_by_side(Path(tmp), args))
+            continue
+        results.update(await raft_rounds(args))
+    if args.batch != [0] or (args.rounds > 1 and "raft" in backends):
+        side_by_side(results)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 from the new leader, with a store of a given size.
 
     .venv/bin/python -m bench.sc_failover [--backend raft|etcd|both] [--trials 20]
-        [--partitions 3 10000 100000] [--lease-ttl S --renew-deadline S]
+        [--partitions 3 10000 100000] [--lease-ttl S --renew-deadline S] [--write-batch N]
 
 For each size, runs `ha-sc cluster up --replicas 3 --spus 3` in a temporary directory,
 fills the store with topics of up to 1000 partitions x 2 replicas until it holds that
@@ -207,12 +207,17 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, nargs="+", default=[3])
     parser.add_argument("--lease-ttl", type=float, help="cluster up --lease-ttl")
     parser.add_argument("--renew-deadline", type=float, help="cluster up --renew-deadline")
+    parser.add_argument(
+        "--write-batch", type=int, help="cluster up --write-window-batch (1: single writes)"
+    )
     args = parser.parse_args()
     up_flags = []
     if args.lease_ttl is not None:
         up_flags += ["--lease-ttl", f"{args.lease_ttl:g}"]
     if args.renew_deadline is not None:
         up_flags += ["--renew-deadline", f"{args.renew_deadline:g}"]
+    if args.write_batch is not None:
+        up_flags += ["--write-window-batch", str(args.write_batch)]
     print(f"machine: {machine()}")
     for backend in ["raft", "etcd"] if args.backend == "both" else [args.backend]:
         for size in args.partitions:

@@ -107,6 +107,13 @@ def sc() -> None:
     help="File (mode 0600) holding --etcd-user's password.",
 )
 @click.option(
+    "--etcd-max-txn-ops",
+    type=click.IntRange(min=2),
+    default=128,
+    show_default=True,
+    help="The etcd servers' --max-txn-ops: the largest transaction batch writes send.",
+)
+@click.option(
     "--public-address",
     default="127.0.0.1:9003",
     show_default=True,
@@ -200,6 +207,7 @@ def run(
     etcd_key: Path | None,
     etcd_user: str | None,
     etcd_password_file: Path | None,
+    etcd_max_txn_ops: int,
     public_address: str,
     private_address: str,
     spu_tokens: Path | None,
@@ -240,6 +248,7 @@ def run(
         "etcd_key": etcd_key,
         "etcd_user": etcd_user,
         "etcd_password_file": etcd_password_file,
+        "etcd_max_txn_ops": etcd_max_txn_ops,
         "public_address": public_address,
         "private_address": private_address,
         "spu_tokens": spu_tokens,

@@ -85,6 +85,7 @@ class ControllerLoop:
         self._unavailable_pause = unavailable_pause
         self._pacing = pacing
         self._window = WriteWindow(start=window.start, limit=window.limit, slow=window.slow)
+        self._batch = window.batch
         self.passes = 0
         self.plan_seconds = 0.0
         """How long the last pass took to plan."""
@@ -122,6 +123,7 @@ class ControllerLoop:
                     actions,
                     term,
                     window=self._window,
+                    batch=self._batch,
                     parents=_reconciles(spans, actions),
                 )
             except StaleGuard as stale:

@@ -81,6 +81,10 @@ class WriteWindowSettings(BaseModel):
     slow: float = Field(default=0.1, gt=0, json_schema_extra=SECONDS)
     """A write committing slower than this halves the window (seconds; at most once per
     this long): 100 ms is well inside the Raft lease's 0.55 s renew deadline."""
+    batch: int = Field(default=100, ge=1)
+    """Actions per batch write (a count): a wave's writes go to the store in batches of
+    up to this many, each one Raft command (on etcd, transactions of up to
+    ``etcd_max_txn_ops``) and one slot of the window; 1 writes each action on its own."""
 
     @model_validator(mode="after")
     def _start_within_limit(self) -> WriteWindowSettings:

@@ -4,7 +4,9 @@ Writes on different objects do not depend on each other, and one at a time a
 Raft or etcd round trip each (milliseconds) makes a 1000-partition topic take
 seconds to create. So a pass's actions run in waves: a wave holds actions on
 distinct keys and runs with as many writes outstanding as the write window allows
-(``write_window``: it narrows when the store's commits slow down). A topic's
+(``write_window``: it narrows when the store's commits slow down). A wave's actions go
+in batch writes (``KvStore.write_batch``: a topic's partitions in one Raft command, or
+in a few etcd transactions), each batch one write of the window. A topic's
 action (its status, say Provisioned) is a wave of its own after everything
 before it, so a topic never reads as provisioned before its partitions exist.
 """
@@ -28,6 +30,8 @@ from ha_sc.model.kinds import Kind
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 16
+BATCH = 100
+"""Actions per batch write, unless the caller says."""
 LOG_EACH_UP_TO = 20
 """Waves larger than this log one summary line instead of a line per write."""
 
@@ -62,12 +66,14 @@ async def apply_actions(
     *,
     window: WriteWindow | None = None,
     in_flight: int = IN_FLIGHT,
+    batch: int = BATCH,
     parents: Mapping[int, Context] | None = None,
 ) -> None:
     """Apply ``actions`` under ``term``; stops starting writes once the term ends.
 
     ``window`` (kept across passes by the caller) sets how many writes are outstanding;
-    without one, a fixed ``in_flight``.
+    without one, a fixed ``in_flight``. A wave goes in batch writes of up to ``batch``
+    actions, each batch one write of the window (``batch`` 1: each action on its own).
     Raises StaleGuard when the KV refused a write for a newer epoch, KvUnavailable when
     a write could not be committed (the writes of its wave still waiting are cancelled).
     ``parents``: the trace context of each action's write, by the action's ``id``.
@@ -82,7 +88,7 @@ async def apply_actions(
             async with window.slot():
                 await writer.apply(wave[0], term.guard, parent=parents.get(id(wave[0])))
             continue
-        await _apply_wave(writer, wave, term, window, parents)
+        await _apply_wave(writer, wave, term, window, batch, parents)
 
 
 async def _apply_wave(
@@ -90,30 +96,39 @@ async def _apply_wave(
     wave: list[Action],
     term: Term,
     window: WriteWindow,
+    batch: int,
     parents: Mapping[int, Context],
 ) -> None:
     quiet = len(wave) > LOG_EACH_UP_TO
     level = logging.DEBUG if quiet else logging.INFO
     outcomes: Counter[str] = Counter()
 
-    async def one(action: Action) -> None:
+    async def one(chunk: list[Action]) -> None:
         async with window.slot():
             if not term.is_valid():  # re-checked before every write
                 return
-            outcome = await writer.apply(
-                action, term.guard, log_level=level, parent=parents.get(id(action))
-            )
-            if outcome is Outcome.APPLIED:
-                outcomes[f"{type(action).__name__} {action.kind.value}"] += 1
+            if len(chunk) == 1:
+                action = chunk[0]
+                done = [
+                    await writer.apply(
+                        action, term.guard, log_level=level, parent=parents.get(id(action))
+                    )
+                ]
+            else:
+                done = await writer.apply_batch(chunk, term.guard, log_level=level, parents=parents)
+            for action, outcome in zip(chunk, done, strict=True):
+                if outcome is Outcome.APPLIED:
+                    outcomes[f"{type(action).__name__} {action.kind.value}"] += 1
 
     async def worker() -> None:
-        for action in pending:
-            await one(action)
+        for chunk in pending:
+            await one(chunk)
 
-    pending = iter(wave)  # shared: each worker takes the next action not yet taken
+    chunks = [wave[start : start + batch] for start in range(0, len(wave), batch)]
+    pending = iter(chunks)  # shared: each worker takes the next chunk not yet taken
     try:
         async with asyncio.TaskGroup() as group:
-            for n in range(min(len(wave), window.limit)):
+            for n in range(min(len(chunks), window.limit)):
                 group.create_task(worker(), name=f"writer-{n}")
     except* StaleGuard as refused:
         raise refused.exceptions[0] from None

@@ -14,7 +14,7 @@ revision order, each exactly once.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -133,6 +133,42 @@ class Listing:
     revision: int
 
 
+@dataclass(frozen=True, slots=True)
+class CreateOp:
+    """In a batch: create the key if absent (as ``KvStore.create``)."""
+
+    kind: str
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOp:
+    """In a batch: replace the value if the key is at ``expected_revision`` (as ``update``)."""
+
+    kind: str
+    key: str
+    value: bytes
+    expected_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    """In a batch: delete the key and what it owns (as ``KvStore.delete``)."""
+
+    kind: str
+    key: str
+    expected_revision: int | None = None
+
+
+BatchOp = CreateOp | UpdateOp | DeleteOp
+BatchOutcome = int | KvError
+"""One op's outcome in a batch: the revision it landed at, or why it was refused
+(KeyExists, KeyNotFound, RevisionConflict)."""
+BatchOutcomes = list[BatchOutcome]
+"""A batch's outcomes, one per op, in order."""
+
+
 @runtime_checkable
 class KvStore(Protocol):
     """The operations every backend provides; all of them are atomic."""
@@ -171,6 +207,20 @@ class KvStore(Protocol):
         guard: Guard | None = None,
     ) -> int:
         """Delete the key and, recursively, every object it owns; returns the revision."""
+        ...
+
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        """Apply ``ops`` in order, each under exactly the condition of its single write;
+        one outcome per op, in order.
+
+        An op refused for its own condition (KeyExists, KeyNotFound, RevisionConflict)
+        has that error as its outcome and does not stop the others. The guard is checked
+        once for the batch: StaleGuard is raised and nothing is written. KvUnavailable
+        is raised when the batch's outcome is unknown (some ops may have been applied).
+        See docs/kv.md, "Batch writes", for what each backend makes atomic.
+        """
         ...
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:

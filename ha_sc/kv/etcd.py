@@ -24,6 +24,11 @@ from election.etcd_keys import DEFAULT_ROOT, leader_key
 from election.etcd_member import EtcdMember, Services, status_of
 from election.guard import Guard
 from ha_sc.kv.api import (
+    BatchOp,
+    BatchOutcome,
+    BatchOutcomes,
+    CreateOp,
+    DeleteOp,
     KeyExists,
     KeyNotFound,
     KvEntry,
@@ -32,6 +37,7 @@ from ha_sc.kv.api import (
     Listing,
     RevisionConflict,
     StaleGuard,
+    UpdateOp,
     WatchEvent,
 )
 from ha_sc.kv.etcd_watch import WatchStream, watch_prefix
@@ -44,6 +50,9 @@ LIST_PAGE_SIZE = 500
 LIST_ATTEMPTS = 3
 READ_RETRY_PAUSE = 0.1
 CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
+DEFAULT_MAX_TXN_OPS = 128
+"""etcd's own default for ``--max-txn-ops``: the most compares, or ops in one branch,
+a transaction may carry."""
 CASCADE_ATTEMPTS = 5
 
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -97,9 +106,15 @@ class EtcdKv:
         root: str = DEFAULT_ROOT,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         credentials: EtcdCredentials = PLAIN,
+        max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdKv needs at least one endpoint")
+        if max_txn_ops < 2:
+            raise ValueError(
+                f"max_txn_ops must be at least 2 (the server's limit), got {max_txn_ops}"
+            )
+        self._max_txn_ops = max_txn_ops
         if not root.endswith("/"):
             raise ValueError(f"the KV root must end with '/', got {root!r}")
         self._endpoints = list(endpoints)
@@ -116,6 +131,11 @@ class EtcdKv:
     @property
     def root(self) -> str:
         return self._root
+
+    @property
+    def max_txn_ops(self) -> int:
+        """The most compares, or ops in one branch, this client puts in a transaction."""
+        return self._max_txn_ops
 
     # KvStore
 
@@ -189,6 +209,23 @@ class EtcdKv:
             "deleted so far stay deleted, repeat the delete to finish"
         )
 
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        """Creates and updates in transactions of at most the server's operation limit
+        (one compare per op, one more for the guard), cut where a key comes again;
+        each delete on its own, since it cascades. When a transaction's compare fails
+        and the guard holds, its ops are written one by one, so each gets its own
+        outcome. A transaction's ops share its revision. A StaleGuard stops the batch:
+        the chunks before it were written while the guard was current."""
+        outcomes: list[BatchOutcome] = []
+        for step in txn_chunks(ops, self._max_txn_ops - (guard is not None)):
+            if isinstance(step, DeleteOp):
+                outcomes.append(await self._batch_delete(step, guard))
+            else:
+                outcomes.extend(await self._batch_chunk(step, guard))
+        return outcomes
+
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_prefix(self, kind, self._prefix(kind), start_revision)
 
@@ -224,6 +261,44 @@ class EtcdKv:
 
     def endpoint_lost(self) -> None:
         self._move_on(self._current)
+
+    # batches
+
+    async def _batch_chunk(
+        self, chunk: Sequence[CreateOp | UpdateOp], guard: Guard | None
+    ) -> BatchOutcomes:
+        compares = [self._condition(op) for op in chunk]
+        puts = [_put(self._etcd_key(op.kind, op.key), op.value) for op in chunk]
+        outcome = await self._txn(guard, compares, puts, [])
+        if outcome.succeeded:
+            return [outcome.revision] * len(chunk)
+        log.debug("a batch of %d writes met a changed object; writing them one by one", len(chunk))
+        return [await self._batch_single(op, guard) for op in chunk]
+
+    def _condition(self, op: CreateOp | UpdateOp) -> Any:
+        target = self._etcd_key(op.kind, op.key)
+        if isinstance(op, CreateOp):
+            return _version(target, "==", 0)
+        # an absent key has mod revision 0, and no expected revision is 0
+        return _mod(target, op.expected_revision)
+
+    async def _batch_single(self, op: CreateOp | UpdateOp, guard: Guard | None) -> BatchOutcome:
+        try:
+            if isinstance(op, CreateOp):
+                return await self.create(op.kind, op.key, op.value, guard=guard)
+            return await self.update(
+                op.kind, op.key, op.value, expected_revision=op.expected_revision, guard=guard
+            )
+        except (KeyExists, KeyNotFound, RevisionConflict) as refused:
+            return refused
+
+    async def _batch_delete(self, op: DeleteOp, guard: Guard | None) -> BatchOutcome:
+        try:
+            return await self.delete(
+                op.kind, op.key, expected_revision=op.expected_revision, guard=guard
+            )
+        except (KeyNotFound, RevisionConflict) as refused:
+            return refused
 
     # cascade
 
@@ -399,6 +474,27 @@ class EtcdKv:
 
     def _etcd_key(self, kind: str, key: str) -> bytes:
         return f"{self._root}{kind}/{key}".encode()
+
+
+def txn_chunks(ops: Sequence[BatchOp], size: int) -> Iterator[list[CreateOp | UpdateOp] | DeleteOp]:
+    """``ops`` in order as transactions of at most ``size`` creates and updates on
+    distinct keys (etcd refuses a key twice in one transaction), and lone deletes."""
+    chunk: list[CreateOp | UpdateOp] = []
+    keys: set[tuple[str, str]] = set()
+    for op in ops:
+        if isinstance(op, DeleteOp):
+            if chunk:
+                yield chunk
+            chunk, keys = [], set()
+            yield op
+            continue
+        if len(chunk) >= size or (op.kind, op.key) in keys:
+            yield chunk
+            chunk, keys = [], set()
+        chunk.append(op)
+        keys.add((op.kind, op.key))
+    if chunk:
+        yield chunk
 
 
 def _entry(kind: str, key: str, kv: Any) -> KvEntry:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from election.guard import Guard
 from election.lease_table import LeaseTable
-from ha_sc.kv.api import Events, KvEntry, Listing, WatchEvent
+from ha_sc.kv.api import BatchOp, BatchOutcomes, Events, KvEntry, Listing, WatchEvent
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
 
@@ -62,6 +62,14 @@ class MemoryKv:
         revision = self._state.delete(kind, key, expected_revision)
         self._signal.notify()
         return revision
+
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        check_guard(self.leases, guard)
+        outcomes = self._state.apply_batch(ops)
+        self._signal.notify()
+        return outcomes
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_history(self._read_since, self._signal, kind, start_revision)

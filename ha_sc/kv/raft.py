@@ -34,11 +34,26 @@ from election.raft_node import (
     submit,
 )
 from ha_sc.kv import raft_membership
-from ha_sc.kv.api import Events, KvEntry, KvError, KvUnavailable, Listing, WatchEvent
+from ha_sc.kv.api import (
+    BatchOp,
+    BatchOutcomes,
+    Events,
+    KvEntry,
+    KvError,
+    KvUnavailable,
+    Listing,
+    WatchEvent,
+)
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
 from ha_sc.kv.session_table import CommandTag, SessionTable
 from ha_sc.kv.session_writer import SessionWriter
-from ha_sc.kv.state_machine import DEFAULT_HISTORY_SIZE, KvState, check_guard
+from ha_sc.kv.state_machine import (
+    DEFAULT_HISTORY_SIZE,
+    KvState,
+    OpRow,
+    check_guard,
+    op_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +113,8 @@ class KvConsumer(SyncObjConsumer):  # type: ignore[misc]
             super()._deserialize(data)
         self._signal.notify()
 
-    def _apply(self, tag: TagArg, guard: GuardArg, change: Callable[[], int]) -> object:
-        def checked() -> int | KvError:
+    def _apply(self, tag: TagArg, guard: GuardArg, change: Callable[[], object]) -> object:
+        def checked() -> object:
             try:
                 check_guard(self._leases.table, None if guard is None else Guard(*guard))
                 return change()
@@ -108,9 +123,15 @@ class KvConsumer(SyncObjConsumer):  # type: ignore[misc]
 
         with self.lock:
             answer = checked() if tag is None else self.sessions.run(CommandTag(*tag), checked)
-        if isinstance(answer, int):
+        if not isinstance(answer, KvError):
             self._signal.notify()
         return answer
+
+    @command
+    def batch(self, rows: tuple[OpRow, ...], guard: GuardArg, tag: TagArg = None) -> object:
+        """Every op of a batch in one log entry (``op_rows``); the guard checked once,
+        before any op."""
+        return self._apply(tag, guard, lambda: self.state.apply_rows(rows))
 
     @command
     def create(
@@ -292,7 +313,7 @@ class RaftKv:
 
     @property
     def commands(self) -> KvConsumer:
-        """The replicated KV commands (``create``, ``update``, ``delete``), to send one
+        """The replicated KV commands (``create``, ``update``, ``delete``, ``batch``), to send one
         with an explicit tag through ``submit``: what a copy of a write carries."""
         return self._consumer
 
@@ -344,6 +365,14 @@ class RaftKv:
         return await self.write(
             self._consumer.delete, kind, key, expected_revision, _guard_arg(guard)
         )
+
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        """One Raft command for the whole batch, exactly once like the single writes."""
+        if not ops:
+            return []
+        return await self._writer.write_batch(self._consumer.batch, op_rows(ops), _guard_arg(guard))
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_history(self._read_since, self._signal, kind, start_revision)

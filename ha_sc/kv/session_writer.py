@@ -42,6 +42,20 @@ class SessionWriter:
     async def write(self, method: Callable[..., Any], *args: Any) -> int:
         """Run ``method(*args, tag)`` as a Raft command until answered or ``commit_timeout``;
         return the revision it answered, raise the KvError it answered, or KvUnavailable."""
+        answer = await self.send(method, *args)
+        assert isinstance(answer, int), f"a write answered {answer!r}"
+        return answer
+
+    async def write_batch(self, method: Callable[..., Any], *args: Any) -> list[int | KvError]:
+        """As ``write``, for a command that answers one revision or KvError per op."""
+        answer = await self.send(method, *args)
+        assert isinstance(answer, list), f"a batch answered {answer!r}"
+        # copies, as in ``send``: the state machine keeps the answers themselves
+        return [copy.copy(a) if isinstance(a, KvError) else int(a) for a in answer]
+
+    async def send(self, method: Callable[..., Any], *args: Any) -> object:
+        """Run ``method(*args, tag)`` until answered or ``commit_timeout``; return what it
+        answered, raise the KvError it answered, or KvUnavailable."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.commit_timeout
         session = self.session
@@ -82,8 +96,7 @@ class SessionWriter:
             # a copy: the state machine keeps the answer itself (in snapshots, for copies
             # of this write) and this thread's traceback must not hang on it
             raise copy.copy(answer)
-        result: int = answer
-        return result
+        return answer
 
     def _renewed(self, expired: ClientSession) -> ClientSession:
         if self.session is expired:

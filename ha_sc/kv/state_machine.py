@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from election.guard import Guard
 from election.lease_table import LeaseTable
 from ha_sc.kv.api import (
+    BatchOp,
+    BatchOutcomes,
+    CreateOp,
     Events,
     EventType,
     KeyExists,
@@ -27,6 +31,7 @@ from ha_sc.kv.api import (
     RevisionCompacted,
     RevisionConflict,
     StaleGuard,
+    UpdateOp,
     WatchEvent,
 )
 
@@ -40,6 +45,24 @@ def check_guard(leases: LeaseTable, guard: Guard | None) -> None:
 
 
 DEFAULT_HISTORY_SIZE = 200_000
+
+CREATE, UPDATE, DELETE = "c", "u", "d"
+OpRow = tuple[str, str, str, bytes, int | None]
+"""A batch op as the Raft log carries it: (verb, kind, key, value, expected revision).
+Plain tuples, so the log does not depend on class names and unpickles fast."""
+
+
+def op_rows(ops: Sequence[BatchOp]) -> tuple[OpRow, ...]:
+    """``ops`` in their log form."""
+    rows: list[OpRow] = []
+    for op in ops:
+        if isinstance(op, CreateOp):
+            rows.append((CREATE, op.kind, op.key, op.value, None))
+        elif isinstance(op, UpdateOp):
+            rows.append((UPDATE, op.kind, op.key, op.value, op.expected_revision))
+        else:
+            rows.append((DELETE, op.kind, op.key, b"", op.expected_revision))
+    return tuple(rows)
 
 
 def owner_of(value: bytes) -> ObjectId | None:
@@ -141,6 +164,29 @@ class KvState:
             raise RevisionConflict(kind, key, expected_revision, record.revision)
         self._delete_tree((kind, key))
         return self.revision
+
+    def apply_batch(self, ops: Sequence[BatchOp]) -> BatchOutcomes:
+        """Apply ``ops`` in order, each as its single write would be; an op refused for
+        its own condition gets that KvError as its outcome and changes nothing, and the
+        others still apply. Each changed key takes its own revision, as in a row of
+        single writes, so a batch of n creates takes n consecutive revisions."""
+        return self.apply_rows(op_rows(ops))
+
+    def apply_rows(self, rows: Sequence[OpRow]) -> BatchOutcomes:
+        """``apply_batch`` of ops in their log form (``op_rows``)."""
+        outcomes: BatchOutcomes = []
+        for verb, kind, key, value, expected in rows:
+            try:
+                if verb == CREATE:
+                    outcomes.append(self.create(kind, key, value))
+                elif verb == UPDATE:
+                    assert expected is not None
+                    outcomes.append(self.update(kind, key, value, expected))
+                else:
+                    outcomes.append(self.delete(kind, key, expected))
+            except (KeyExists, KeyNotFound, RevisionConflict) as refused:
+                outcomes.append(refused)
+        return outcomes
 
     # internals
 

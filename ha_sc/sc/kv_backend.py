@@ -37,7 +37,12 @@ def open_kv(settings: ScSettings) -> KvStore:
         " ".join(access.endpoints),
         access.describe(),
     )
-    return EtcdKv(list(access.endpoints), root=settings.etcd_root, credentials=access.load())
+    return EtcdKv(
+        list(access.endpoints),
+        root=settings.etcd_root,
+        credentials=access.load(),
+        max_txn_ops=settings.etcd_max_txn_ops,
+    )
 
 
 async def store_ready(kv: KvStore, replica: str) -> None:

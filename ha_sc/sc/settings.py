@@ -60,6 +60,9 @@ class ScSettings(BaseModel):
     """etcd user (etcd auth enabled), with ``etcd_password_file``."""
     etcd_password_file: Path | None = None
     """File (mode 0600) holding the etcd user's password."""
+    etcd_max_txn_ops: int = Field(default=128, ge=2)
+    """The etcd servers' ``--max-txn-ops``: batch writes go in transactions of at most
+    this many operations (etcd backend)."""
     public_address: str = "127.0.0.1:9003"
     """host:port of this replica's public API (clients, CLI)."""
     private_address: str = "127.0.0.1:9004"

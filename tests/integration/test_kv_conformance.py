@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ha_sc.kv.api import (
+    CreateOp,
+    DeleteOp,
     EventType,
     KeyExists,
     KeyNotFound,
@@ -16,6 +18,7 @@ from ha_sc.kv.api import (
     RevisionCompacted,
     RevisionConflict,
     StaleGuard,
+    UpdateOp,
     WatchEvent,
 )
 from tests.kv_harness import KvHarness
@@ -258,3 +261,105 @@ async def test_write_with_stale_guard_is_refused(kv_harness: KvHarness) -> None:
     await kv.update("topics", "a", b'{"spec": "new"}', expected_revision=created, guard=new)
     await kv.delete("topics", "a", guard=new)
     assert await kv.get("topics", "a") is None
+
+
+# batch writes
+
+
+async def test_batch_applies_every_op_in_order_with_its_events(kv_harness: KvHarness) -> None:
+    kv = kv_harness.kv
+    a = await kv.create("topics", "a", TOPIC)
+    await kv.create("topics", "b", TOPIC)
+    start = (await kv.list("topics")).revision + 1
+    events = kv.watch("topics", start)
+    outcomes = await kv.write_batch(
+        [
+            CreateOp("topics", "c", TOPIC),
+            UpdateOp("topics", "a", b'{"spec": "new"}', expected_revision=a),
+            DeleteOp("topics", "b"),
+        ]
+    )
+    assert all(isinstance(o, int) and o >= start for o in outcomes), outcomes
+    changes = await take(events, 3)
+    assert [(e.type, e.key) for e in changes] == [
+        (EventType.PUT, "c"),
+        (EventType.PUT, "a"),
+        (EventType.DELETE, "b"),
+    ]
+    assert [e.revision for e in changes] == sorted(e.revision for e in changes)
+    c, updated = await kv.get("topics", "c"), await kv.get("topics", "a")
+    assert c is not None and c.revision == outcomes[0]
+    assert updated is not None and updated.value == b'{"spec": "new"}'
+    assert updated.revision == outcomes[1]
+    assert await kv.get("topics", "b") is None
+    assert await kv.write_batch([]) == []
+    await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_batch_op_refused_alone_the_others_applied(kv_harness: KvHarness) -> None:
+    kv = kv_harness.kv
+    a = await kv.create("topics", "a", TOPIC)
+    await kv.update("topics", "a", TOPIC, expected_revision=a)  # a is no longer at `a`
+    await kv.create("topics", "taken", TOPIC)
+    outcomes = await kv.write_batch(
+        [
+            CreateOp("topics", "x", TOPIC),
+            UpdateOp("topics", "a", b'{"spec": "stale"}', expected_revision=a),
+            CreateOp("topics", "taken", b'{"spec": "again"}'),
+            UpdateOp("topics", "missing", TOPIC, expected_revision=a),
+            DeleteOp("topics", "gone"),
+            CreateOp("topics", "y", TOPIC),
+        ]
+    )
+    assert isinstance(outcomes[0], int) and isinstance(outcomes[5], int), outcomes
+    assert isinstance(outcomes[1], RevisionConflict) and outcomes[1].expected == a
+    assert isinstance(outcomes[2], KeyExists)
+    assert isinstance(outcomes[3], KeyNotFound)
+    assert isinstance(outcomes[4], KeyNotFound)
+    entry = await kv.get("topics", "a")
+    assert entry is not None and entry.value == TOPIC
+    taken = await kv.get("topics", "taken")
+    assert taken is not None and taken.value == TOPIC
+    assert {e.key for e in (await kv.list("topics")).entries} == {"a", "taken", "x", "y"}
+
+
+async def test_batch_with_stale_guard_writes_nothing(kv_harness: KvHarness) -> None:
+    kv = kv_harness.kv
+    old = await kv_harness.current_guard("sc")
+    created = await kv.create("topics", "a", TOPIC, guard=old)
+    new = await kv_harness.supersede(old)
+    with pytest.raises(StaleGuard):
+        await kv.write_batch(
+            [
+                CreateOp("topics", "b", TOPIC),
+                UpdateOp("topics", "a", b'{"spec": "stale"}', expected_revision=created),
+                DeleteOp("topics", "a"),
+            ],
+            guard=old,
+        )
+    entry = await kv.get("topics", "a")
+    assert entry is not None and entry.revision == created
+    assert await kv.get("topics", "b") is None
+    (outcome,) = await kv.write_batch([CreateOp("topics", "b", TOPIC)], guard=new)
+    assert isinstance(outcome, int)
+
+
+async def test_batch_larger_than_a_transaction_with_a_conflict_late(
+    kv_harness: KvHarness,
+) -> None:
+    """300 ops: more than etcd's default 128 per transaction; the conflict in the third
+    transaction's range costs only its own op."""
+    kv = kv_harness.kv
+    await kv.create("partitions", "p-250", b"{}")
+    other = await kv_harness.open_another()
+    ops = [CreateOp("partitions", f"p-{n}", child_of("t", n)) for n in range(300)]
+    outcomes = await kv.write_batch(ops)
+    assert len(outcomes) == 300
+    assert isinstance(outcomes[250], KeyExists)
+    assert all(isinstance(o, int) for n, o in enumerate(outcomes) if n != 250), outcomes
+    revisions = [o for o in outcomes if isinstance(o, int)]
+    assert revisions == sorted(revisions)
+    await caught_up(other, revisions[-1])
+    listing = await other.list("partitions")
+    assert len(listing.entries) == 300
+    assert {e.key: e.value for e in listing.entries}["p-7"] == child_of("t", 7)

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from election.guard import Guard
-from ha_sc.kv.api import KeyExists, KvError
+from ha_sc.kv.api import CreateOp, KeyExists, KvError
 from ha_sc.kv.raft import RaftKv, RaftSettings
+from ha_sc.kv.state_machine import op_rows
 from tests.net import free_addresses
 from tests.raft_peer_process import PeerProcess, depose_leader
 from tests.waiting import eventually
@@ -258,5 +259,38 @@ async def test_the_session_table_survives_snapshots_and_a_full_restart(
         # every replica agrees
         for peer in peers:
             assert await peer.fingerprint_at(before[0]) == list(node.fingerprint())
+    finally:
+        await node.close()
+
+
+async def test_a_batch_is_one_command_applied_once_however_often_sent(
+    group: tuple[list[str], list[PeerProcess]], tmp_path: Path
+) -> None:
+    """A copy of a batch (same client-session tag) gets the first copy's answers, the
+    refused op's included, and changes nothing; every replica holds the same."""
+    addresses, peers = group
+    node = local_node(addresses, tmp_path / "node0")
+    try:
+        await node.wait_ready()
+        await node.create("topics", "taken", b"{}")
+        ops = op_rows(
+            [
+                CreateOp("topics", "a", b"{}"),
+                CreateOp("topics", "taken", b'{"again": 1}'),
+                CreateOp("topics", "b", b"{}"),
+            ]
+        )
+        tag = ("client-batch", 1, 1, time.time())
+        before = node.revision
+        first = await node.submit(node.commands.batch, ops, None, tag)
+        assert node.revision == before + 2  # one revision per changed key
+        assert first[0] == before + 1 and first[2] == before + 2
+        assert isinstance(first[1], KeyExists)
+        again = await node.submit(node.commands.batch, ops, None, tag)
+        assert (again[0], again[2]) == (first[0], first[2])
+        assert isinstance(again[1], KeyExists)
+        assert node.revision == before + 2
+        for peer in peers:
+            assert await peer.fingerprint_at(node.revision) == list(node.fingerprint())
     finally:
         await node.close()

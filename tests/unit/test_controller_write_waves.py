@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -11,8 +12,8 @@ from election.guard import Guard
 from election.term import Term
 from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
 from ha_sc.controllers.write_waves import apply_actions, waves
-from ha_sc.controllers.writer import ActionWriter
-from ha_sc.kv.api import StaleGuard
+from ha_sc.controllers.writer import ActionWriter, Outcome
+from ha_sc.kv.api import BatchOp, BatchOutcomes, StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     Kind,
@@ -75,6 +76,24 @@ class SlowKv(MemoryKv):
         return await super().create(kind, key, value, guard=guard)
 
 
+class SlowBatchKv(SlowKv):
+    """Each batch takes a while; records each batch's keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        self.batches.append([op.key for op in ops])
+        return await super().write_batch(ops, guard=guard)
+
+
 def term_of(kv: MemoryKv) -> Term:
     holder = kv.leases.acquire("sc", "sc-a")
     assert holder is not None
@@ -89,7 +108,7 @@ async def test_a_wave_runs_writes_concurrently_within_the_limit() -> None:
         CreateObject(Kind.TOPIC, "orders", TopicSpec(replicas=TopicReplicas.new_computed(40, 1)))
     )
 
-    await apply_actions(writer, actions, term_of(kv), in_flight=8)
+    await apply_actions(writer, actions, term_of(kv), in_flight=8, batch=1)
 
     assert kv.most_in_flight == 8
     assert kv.order[-1] == "orders"  # the topic after all its partitions
@@ -114,4 +133,53 @@ async def test_nothing_starts_once_the_term_has_ended() -> None:
     term = term_of(kv)
     term.end("lost")
     await apply_actions(writer, [partition(n) for n in range(5)], term)
+    assert (await kv.list(Kind.PARTITION.value)).entries == ()
+
+
+async def test_a_wave_goes_in_batches_several_in_flight_topic_after() -> None:
+    kv = SlowBatchKv()
+    writer = ActionWriter(kv, GlobalStore())
+    actions: list[Action] = [partition(n) for n in range(40)]
+    actions.append(
+        CreateObject(Kind.TOPIC, "orders", TopicSpec(replicas=TopicReplicas.new_computed(40, 1)))
+    )
+
+    await apply_actions(writer, actions, term_of(kv), in_flight=3, batch=7)
+
+    assert [len(batch) for batch in kv.batches] == [7, 7, 7, 7, 7, 5]
+    assert sorted(key for batch in kv.batches for key in batch) == sorted(
+        f"orders-{n}" for n in range(40)
+    )
+    assert kv.most_in_flight == 3
+    assert kv.order == ["orders"]  # the topic alone, by a single write, after every batch
+    assert len((await kv.list(Kind.PARTITION.value)).entries) == 40
+
+
+async def test_a_stale_action_in_a_batch_leaves_the_others_applied() -> None:
+    kv = MemoryKv()
+    cache = GlobalStore()
+    writer = ActionWriter(kv, cache)
+    await kv.create(Kind.PARTITION.value, "orders-1", b"{}")
+    term = term_of(kv)
+    # orders-1 exists already; the status update names a revision the cache does not hold
+    actions: list[Action] = [partition(0), partition(1), provisioned(revision=99), partition(2)]
+
+    outcomes = await writer.apply_batch(actions, term.guard)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.STALE, Outcome.STALE, Outcome.APPLIED]
+    keys = {e.key for e in (await kv.list(Kind.PARTITION.value)).entries}
+    assert keys == {"orders-0", "orders-1", "orders-2"}
+    assert (await kv.get(Kind.PARTITION.value, "orders-1")) is not None
+    assert (await kv.list(Kind.TOPIC.value)).entries == ()
+
+
+async def test_a_refused_epoch_fails_the_whole_batch() -> None:
+    kv = MemoryKv()
+    writer = ActionWriter(kv, GlobalStore())
+    old = term_of(kv)
+    holder = kv.leases.holder("sc")
+    assert holder is not None
+    kv.leases.transfer("sc", holder.epoch, "sc-b", "")
+    with pytest.raises(StaleGuard):
+        await writer.apply_batch([partition(n) for n in range(5)], old.guard)
     assert (await kv.list(Kind.PARTITION.value)).entries == ()
