@@ -48,8 +48,10 @@ class Ports:
             port = self._draw()
             if port in self._given:
                 continue
+            # no SO_REUSEADDR: on Linux two sockets that both set it may bind one port
+            # while neither listens, so a hold with it would not keep out another chaos
+            # cluster's allocator (a port still in TIME_WAIT is skipped instead)
             sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((self._host, port))
             except OSError:

@@ -4,6 +4,10 @@ ephemeral range and are never handed out twice."""
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+
 from chaos.cluster.ports import LOWEST_CHAOS_PORT, Ports, usable_ranges
 from chaos.runner import plan, skip_reason
 from chaos.scenarios.operator_cli import TOPIC, VERB_TIMEOUT, verb_steps
@@ -64,3 +68,19 @@ def test_ports_are_distinct_and_outside_the_ephemeral_range() -> None:
     ports.release()
     assert len(set(picked)) == len(picked)
     assert not [p for p in picked if p in ephemeral or p < LOWEST_CHAOS_PORT]
+
+
+def test_a_held_port_keeps_out_another_allocator() -> None:
+    """Two chaos clusters on one machine (a campaign beside a test run): a port one holds
+    cannot be taken by the other, even by a bind with SO_REUSEADDR."""
+    ports = Ports()
+    address = ports.address()
+    port = int(address.rsplit(":", 1)[1])
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        with pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+    finally:
+        other.close()
+        ports.release()
