@@ -42,7 +42,9 @@ def plan_cluster(
     Orphans (partitions whose owner is gone, see ``orphans``) are deleted first, so
     a topic created again under their topic's name gets its partitions created
     fresh, later in the same pass; they count for no topic, no SPU load and get
-    no status of their own.
+    no status of their own. A topic whose name a partition gives with a newer
+    create revision is left alone: the cache holds an older topic of that name
+    than the store, and placing it would write for a topic that is gone.
     """
     owned = sort_by_owner(partitions, topics, topics_revision=topics_revision)
     actions: list[Action] = list(collect_orphans(partitions, owned.orphans))
@@ -56,7 +58,10 @@ def plan_cluster(
     live = {k: p for k, p in partitions.items() if k not in skipped} if skipped else partitions
     load = spu_load(live.values())
     ahead, _ = partitions_ahead(topics.values(), limits)
+    behind = _topics_behind(partitions, owned.undecided)
     for topic in topics.values():
+        if topic.key in behind:
+            continue  # the store holds a newer topic of this name: decided once cached
         mine = owned.by_topic.get(topic.key, {})
         actions += reduce_topic(
             topic,
@@ -72,3 +77,8 @@ def plan_cluster(
         offsets = reported.get(partition.key) if reported else None
         actions += reduce_partition(partition, spus=by_id, reported=offsets)
     return actions
+
+
+def _topics_behind(partitions: Mapping[str, Partition], undecided: Collection[str]) -> set[str]:
+    """Topics some partition names at a create revision the cache has not reached."""
+    return {owner.key for key in undecided if (owner := partitions[key].meta.owner) is not None}

@@ -7,8 +7,9 @@ distinct keys and runs with as many writes outstanding as the write window allow
 (``write_window``: it narrows when the store's commits slow down). A wave's actions go
 in batch writes (``KvStore.write_batch``: a topic's partitions in one Raft command, or
 in a few etcd transactions), each batch one write of the window. A topic's
-action (its status, say Provisioned) is a wave of its own after everything
-before it, so a topic never reads as provisioned before its partitions exist.
+action (its status, say Provisioned) starts a wave after everything before it,
+and the partitions it creates right after it join that wave: the status and its
+partitions go in one batch write, so a topic is provisioned in one round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.context import Context
 
 from election.term import Term
-from ha_sc.controllers.actions import Action
+from ha_sc.controllers.actions import Action, CreateObject
 from ha_sc.controllers.write_window import WriteWindow
 from ha_sc.controllers.writer import ActionWriter, Outcome
 from ha_sc.kv.api import KvUnavailable, StaleGuard
@@ -41,14 +42,17 @@ def waves(actions: Sequence[Action]) -> list[list[Action]]:
     result: list[list[Action]] = []
     current: list[Action] = []
     keys: set[tuple[str, str]] = set()
+    topic: str | None = None  # the topic whose wave is open: its creates join it
     for action in actions:
         key = (action.kind.value, action.key)  # plain strings: an enum hashes in Python
         if action.kind is Kind.TOPIC:
             if current:
                 result.append(current)
-            result.append([action])
-            current, keys = [], set()
+            current, keys, topic = [action], {key}, action.key
             continue
+        if topic is not None and not _created_by(action, topic):
+            result.append(current)
+            current, keys, topic = [], set(), None
         if key in keys:
             result.append(current)
             current, keys = [], set()
@@ -57,6 +61,11 @@ def waves(actions: Sequence[Action]) -> list[list[Action]]:
     if current:
         result.append(current)
     return result
+
+
+def _created_by(action: Action, topic: str) -> bool:
+    owner = action.owner if isinstance(action, CreateObject) else None
+    return owner is not None and owner.kind == Kind.TOPIC.value and owner.key == topic
 
 
 async def apply_actions(

@@ -14,7 +14,7 @@ from election.term import Term
 from ha_sc.controllers import loop as controller_loop
 from ha_sc.controllers.loop import ControllerLoop
 from ha_sc.controllers.writer import ActionWriter
-from ha_sc.kv.api import KvUnavailable, StaleGuard
+from ha_sc.kv.api import BatchOutcomes, KvUnavailable, StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     Endpoint,
@@ -249,6 +249,10 @@ class FlakyKv(MemoryKv):
     async def update(self, *args: Any, **kwargs: Any) -> int:
         self._maybe_fail()
         return await super().update(*args, **kwargs)
+
+    async def write_batch(self, *args: Any, **kwargs: Any) -> BatchOutcomes:
+        self._maybe_fail()
+        return await super().write_batch(*args, **kwargs)
 
 
 @pytest.mark.looptime

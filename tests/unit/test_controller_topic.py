@@ -11,10 +11,12 @@ from ha_sc.controllers import (
     DeleteObject,
     SimulatedCluster,
     UpdateStatus,
+    reduce_partition,
     reduce_topic,
     simulate_actions,
     spu_infos,
     spu_load,
+    spus_by_id,
 )
 from ha_sc.model import (
     ComputedReplicas,
@@ -25,6 +27,7 @@ from ha_sc.model import (
     PartitionResolution,
     PartitionSpec,
     PartitionStatus,
+    ReplicaStatus,
     Spu,
     SpuResolution,
     SpuSpec,
@@ -103,36 +106,56 @@ def resolution(state: SimulatedCluster, name: str = "orders") -> TopicResolution
 COMPUTED_3X2 = TopicReplicas.new_computed(3, 2)
 
 
-def test_init_goes_to_pending() -> None:
-    state = cluster(spu(5001), spu(5002), topic(COMPUTED_3X2))
-    expected = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
-    assert reduce_all(state) == [UpdateStatus(Kind.TOPIC, "orders", 1, expected)]
-
-
-def test_pending_becomes_provisioned_and_creates_partitions() -> None:
-    pending = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
-    state = cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2, pending))
-    replica_map = {0: [5001, 5002], 1: [5003, 5001], 2: [5002, 5003]}
+def created(replica_map: dict[int, list[int]], online: set[int]) -> list[CreateObject]:
+    """The creates of a topic's partitions: first replica leading, Online when it is."""
     owner = OwnerRef(kind="topics", key="orders")
-    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map=replica_map)
-    assert reduce_all(state) == [
-        UpdateStatus(Kind.TOPIC, "orders", 1, provisioned),
-        *(
-            CreateObject(
-                Kind.PARTITION,
-                f"orders-{pid}",
-                PartitionSpec(leader=replicas[0], replicas=replicas),
-                PartitionStatus(),
-                owner,
+    return [
+        CreateObject(
+            Kind.PARTITION,
+            f"orders-{pid}",
+            PartitionSpec(leader=replicas[0], replicas=replicas),
+            PartitionStatus(
+                resolution=PartitionResolution.ONLINE, leader=ReplicaStatus(spu=replicas[0])
             )
-            for pid, replicas in replica_map.items()
-        ),
+            if replicas[0] in online
+            else PartitionStatus(),
+            owner,
+        )
+        for pid, replicas in replica_map.items()
     ]
 
 
-def test_lifecycle_init_pending_provisioned() -> None:
+@pytest.mark.parametrize(
+    "status",
+    [
+        TopicStatus(),
+        TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON),
+        TopicStatus(resolution=TopicResolution.INVALID_CONFIG, reason="was invalid"),
+        TopicStatus(resolution=TopicResolution.INSUFFICIENT_RESOURCES, reason="was short"),
+    ],
+)
+def test_a_valid_topic_is_provisioned_with_its_partitions_in_one_pass(
+    status: TopicStatus,
+) -> None:
+    state = cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2, status))
+    replica_map = {0: [5001, 5002], 1: [5003, 5001], 2: [5002, 5003]}
+    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map=replica_map)
+    assert reduce_all(state) == [
+        UpdateStatus(Kind.TOPIC, "orders", 1, provisioned),
+        *created(replica_map, online={5001, 5002, 5003}),
+    ]
+
+
+def test_partitions_are_created_online_only_where_their_leader_is() -> None:
+    assigned = TopicReplicas.new_assigned({0: [5001, 5002], 1: [5002, 5001]})
+    state = cluster(spu(5001), spu(5002, OFFLINE), topic(assigned))
+    actions = reduce_all(state)
+    assert actions[1:] == created({0: [5001, 5002], 1: [5002, 5001]}, online={5001})
+
+
+def test_lifecycle_init_provisioned_partitions_online() -> None:
     state, passes = settle(cluster(spu(5001), spu(5002), spu(5003), topic(COMPUTED_3X2)))
-    assert passes == 2
+    assert passes == 1
     assert resolution(state) is TopicResolution.PROVISIONED
     assert state.topics["orders"].status.reason == ""
     assert sorted(state.partitions) == ["orders-0", "orders-1", "orders-2"]
@@ -140,8 +163,24 @@ def test_lifecycle_init_pending_provisioned() -> None:
         partition = state.partitions[f"orders-{pid}"]
         assert partition.spec.replicas == replicas
         assert partition.spec.leader == replicas[0]
-        assert partition.status.resolution is PartitionResolution.OFFLINE
+        assert partition.status.resolution is PartitionResolution.ONLINE
+        assert partition.status.leader.spu == replicas[0]
         assert partition.meta.owner == OwnerRef(kind="topics", key="orders")
+        spus = spus_by_id(spu_infos(state.spus.values()))
+        assert reduce_partition(partition, spus=spus) == []  # its status needs no second write
+
+
+def test_settling_shows_an_unplaced_topic_pending_and_leaves_a_refused_one() -> None:
+    short = cluster(spu(5001), spu(5002, OFFLINE), topic(COMPUTED_3X2))
+    spus = spu_infos(short.spus.values())
+    [action] = reduce_topic(short.topics["orders"], spus=spus, partitions={}, settling=True)
+    pending = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
+    assert action == UpdateStatus(Kind.TOPIC, "orders", 1, pending)
+    waiting = simulate_actions(short, [action]).topics["orders"]
+    assert reduce_topic(waiting, spus=spus, partitions={}, settling=True) == []
+    refused = TopicStatus(resolution=TopicResolution.INSUFFICIENT_RESOURCES, reason="short")
+    stays = topic(COMPUTED_3X2, refused)
+    assert reduce_topic(stays, spus=spus, partitions={}, settling=True) == []
 
 
 def test_provisioned_state_yields_no_action() -> None:
@@ -195,7 +234,7 @@ def test_invalid_config_clears_once_the_spu_registers() -> None:
     state, _ = settle(cluster(spu(5001), topic(assigned)))
     assert resolution(state) is TopicResolution.INVALID_CONFIG
     state, passes = settle(with_spus(state, [spu(5001), spu(5009, OFFLINE)]))
-    assert passes == 2
+    assert passes == 1
     assert resolution(state) is TopicResolution.PROVISIONED
 
 
@@ -206,7 +245,7 @@ def test_invalid_config_clears_once_the_spec_is_fixed() -> None:
         update={"spec": TopicSpec(replicas=TopicReplicas.new_assigned({0: [5001]}))}
     )
     state, passes = settle(SimulatedCluster.of([(Kind.SPU, spu(5001)), (Kind.TOPIC, fixed)]))
-    assert passes == 2
+    assert passes == 1
     assert state.topics["orders"].status.replica_map == {0: [5001]}
 
 
@@ -229,7 +268,7 @@ def test_computed_spec_that_bypassed_validation_is_invalid() -> None:
 def test_assigned_topic_uses_its_map_even_with_spus_offline() -> None:
     assigned = TopicReplicas.new_assigned({0: [5002, 5001], 1: [5001, 5002]})
     state, passes = settle(cluster(spu(5001, OFFLINE), spu(5002, OFFLINE), topic(assigned)))
-    assert passes == 2
+    assert passes == 1
     assert state.topics["orders"].status.replica_map == {0: [5002, 5001], 1: [5001, 5002]}
     assert state.partitions["orders-0"].spec == PartitionSpec(leader=5002, replicas=[5002, 5001])
 
@@ -246,15 +285,8 @@ def test_missing_partition_is_recreated_from_the_replica_map() -> None:
         ]
     )
     actions = reduce_all(state)
-    assert actions == [
-        CreateObject(
-            Kind.PARTITION,
-            "orders-1",
-            PartitionSpec(leader=lost.spec.replicas[0], replicas=lost.spec.replicas),
-            PartitionStatus(),
-            OwnerRef(kind="topics", key="orders"),
-        )
-    ]
+    [recreated] = created({1: lost.spec.replicas}, online={5001, 5002, 5003})
+    assert actions == [recreated]
     assert reduce_all(simulate_actions(state, actions)) == []
 
 

@@ -17,13 +17,17 @@ from ha_sc.kv.api import BatchOp, BatchOutcomes, StaleGuard
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     Kind,
+    ObjectMeta,
     OwnerRef,
     PartitionSpec,
+    PartitionStatus,
+    Topic,
     TopicReplicas,
     TopicResolution,
     TopicSpec,
     TopicStatus,
 )
+from ha_sc.model.codec import encode_value
 from ha_sc.store import GlobalStore
 
 OWNER = OwnerRef(kind="topics", key="orders")
@@ -41,13 +45,51 @@ def provisioned(revision: int = 1) -> UpdateStatus:
     )
 
 
-def test_distinct_keys_share_a_wave_and_a_topic_action_stands_alone() -> None:
-    actions: list[Action] = [partition(0), partition(1), provisioned(), partition(2)]
+def test_a_topic_action_starts_a_wave_that_its_partition_creates_join() -> None:
+    other = CreateObject(
+        Kind.PARTITION,
+        "refunds-0",
+        PartitionSpec(leader=1, replicas=[1]),
+        owner=OwnerRef(kind="topics", key="refunds"),
+    )
+    online = UpdateStatus(Kind.PARTITION, "orders-0", 3, PartitionStatus())
+    actions: list[Action] = [
+        partition(0),
+        partition(1),
+        provisioned(),
+        partition(2),
+        partition(3),
+        other,
+        online,
+    ]
     assert [[a.key for a in wave] for wave in waves(actions)] == [
         ["orders-0", "orders-1"],
-        ["orders"],
-        ["orders-2"],
+        ["orders", "orders-2", "orders-3"],
+        ["refunds-0", "orders-0"],
     ]
+    assert [[a.key for a in w] for w in waves([provisioned(), other])] == [
+        ["orders"],
+        ["refunds-0"],
+    ]
+
+
+async def test_a_topic_status_and_its_partitions_go_in_one_batch_write() -> None:
+    kv = SlowBatchKv()
+    spec = TopicSpec(replicas=TopicReplicas.new_computed(3, 1))
+    revision = await kv.create(Kind.TOPIC.value, "orders", encode_value(spec))
+    cache = GlobalStore()
+    meta = ObjectMeta(key="orders", revision=revision, create_revision=revision)
+    cache.topics.apply_put(Topic(meta=meta, spec=spec, status=TopicStatus()))
+    writer = ActionWriter(kv, cache)
+    actions: list[Action] = [provisioned(revision), *(partition(n) for n in range(3))]
+
+    await apply_actions(writer, actions, term_of(kv), batch=100)
+
+    assert kv.batches == [["orders", "orders-0", "orders-1", "orders-2"]]
+    entry = await kv.get(Kind.TOPIC.value, "orders")
+    assert entry is not None
+    assert b"Provisioned" in entry.value
+    assert len((await kv.list(Kind.PARTITION.value)).entries) == 3
 
 
 def test_a_second_action_on_one_key_starts_a_new_wave() -> None:

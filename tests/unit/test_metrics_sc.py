@@ -87,7 +87,7 @@ async def test_a_replica_shows_its_leadership_cache_and_controller_passes() -> N
     assert value(samples, "ha_sc_store_revision") == value(samples, "ha_sc_kv_revision")
     assert value(samples, "ha_sc_store_lag_revisions") == 0
     passes = value(samples, "ha_sc_controller_passes_total", controller="cluster")
-    assert passes >= 2  # Init -> Pending, then provisioned
+    assert passes >= 1  # Init -> Provisioned with its partitions in one pass
     assert value(samples, "ha_sc_controller_pass_seconds_count", controller="cluster") == passes
     assert types["ha_sc_controller_passes"] == "counter"
     assert types["ha_sc_controller_pass_seconds"] == "histogram"

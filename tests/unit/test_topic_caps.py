@@ -58,7 +58,8 @@ def _statuses(topics: list[Topic]) -> dict[str, TopicStatus]:
 def test_two_hand_written_topics_over_the_cluster_cap_refuse_the_later_one() -> None:
     # listed later-first: the order of the cache does not decide, the create revision does
     statuses = _statuses([_topic("later", 6, create_revision=9), _topic("earlier", 8, 4)])
-    assert statuses["earlier"].resolution is TopicResolution.PENDING
+    # valid: refused only for want of online SPUs (this plan has none)
+    assert statuses["earlier"].resolution is TopicResolution.INSUFFICIENT_RESOURCES
     assert statuses["later"].resolution is TopicResolution.INVALID_CONFIG
     assert "to 14, over the limit of 12 partitions in the cluster" in statuses["later"].reason
 
@@ -67,7 +68,7 @@ def test_a_topic_over_the_per_topic_cap_takes_no_room_from_the_others() -> None:
     statuses = _statuses([_topic("huge", 2**31 - 1, create_revision=2), _topic("small", 10, 3)])
     assert statuses["huge"].resolution is TopicResolution.INVALID_CONFIG
     assert "limit of 10 partitions per topic" in statuses["huge"].reason
-    assert statuses["small"].resolution is TopicResolution.PENDING
+    assert statuses["small"].resolution is TopicResolution.INSUFFICIENT_RESOURCES
 
 
 def test_provisioned_topics_hold_their_room_whatever_their_revision() -> None:

@@ -24,7 +24,7 @@ partitions that are not online, and has no preferred-leader rebalancing; a move
 back would cost a second leader change for no gain in safety.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action, UpdateSpec, UpdateStatus
 from ha_sc.controllers.partitions.leader_election import choose_leader
@@ -71,6 +71,16 @@ def reduce_partition(
         offline = status.model_copy(update={"resolution": PartitionResolution.LEADER_OFFLINE})
         return _set_status(partition, offline)
     return []
+
+
+def first_status(spec: PartitionSpec, online: Collection[int]) -> PartitionStatus:
+    """The status a partition is created with: the one ``reduce_partition`` would write
+    for it on the pass after its create (no offsets reported yet), so a new partition
+    needs no second write. ``Online`` led by the spec's leader when that SPU is in
+    ``online``; otherwise ``Offline``, and the next pass elects as for any partition."""
+    if spec.leader in online:
+        return led_by(PartitionStatus(), spec.leader)
+    return PartitionStatus()
 
 
 def led_by(status: PartitionStatus, leader: int) -> PartitionStatus:

@@ -1,25 +1,31 @@
 """The topic state machine: from a topic and the cluster around it, the writes it needs.
 
-One pass moves a topic at most one step, as Fluvio's topic controller does:
+A valid topic goes from ``Init`` to ``Provisioned`` with its partitions in one pass:
+the API stored it already validated, and each step in between (Fluvio's ``Init`` ->
+``Pending`` -> ``Provisioned``, a pass each) cost a fenced write and a watch back
+while deciding nothing the first pass could not. What a pass decides is still a
+function of the current state alone, so any status converges from any other:
 
-- ``Init`` / ``InvalidConfig``: validate the spec (replica settings; an assigned
-  map may name only registered SPUs). Invalid -> ``InvalidConfig`` with the
-  reason; valid -> ``Pending``. An invalid topic is validated again on every
-  pass, so it leaves ``InvalidConfig`` as soon as it becomes valid: by a spec
-  change, or, for an assigned map naming an unknown SPU, when that SPU registers.
-  The status is written only when it changes, so an invalid topic costs no writes.
-- ``Pending`` / ``InsufficientResources``: validate again (an SPU may have been
-  unregistered), then place the replicas: computed topics with
-  ``assign_replicas`` over the online SPUs, assigned topics with their own map
-  (all named SPUs registered is enough, as in Fluvio; a partition whose leader is
-  offline is then the partition controller's business). Placed -> ``Provisioned``
-  with the replica map, plus a create for every partition ``topic-N`` not stored
-  yet; too few online SPUs -> ``InsufficientResources`` with a reason naming
-  them, unless the SPUs are settling (a new leader's grace, ``spu_grace``): SPUs
-  online under the previous leader may still be coming over, so the topic stays
-  where it is and waits. Level-based: the loop runs this again when SPUs change, so the topic is
-  provisioned once enough SPUs are online (and the reason is rewritten while
-  the set of online SPUs changes without becoming enough).
+- ``Init`` / ``InvalidConfig`` / ``Pending`` / ``InsufficientResources``: validate
+  the spec (replica settings, partition caps; an assigned map may name only
+  registered SPUs). Invalid -> ``InvalidConfig`` with the reason. An invalid topic
+  is validated again on every pass, so it leaves ``InvalidConfig`` as soon as it
+  becomes valid: by a spec change, or, for an assigned map naming an unknown SPU,
+  when that SPU registers. The status is written only when it changes, so an
+  invalid topic costs no writes.
+- Valid: place the replicas, computed topics with ``assign_replicas`` over the
+  online SPUs, assigned topics with their own map (all named SPUs registered is
+  enough, as in Fluvio; a partition whose leader is offline is then the partition
+  controller's business). Placed -> ``Provisioned`` with the replica map, plus a
+  create for every partition ``topic-N`` not stored yet, each created with the
+  status the partition reducer would give it next (``first_status``: ``Online``
+  when its leader SPU is online). Too few online SPUs -> ``InsufficientResources``
+  with a reason naming them, unless the SPUs are settling (a new leader's grace,
+  ``spu_grace``): SPUs online under the previous leader may still be coming over,
+  so the topic waits, as ``Pending`` ("waiting for live spus") if it was not placed
+  or refused yet, else where it is. Level-based: the loop runs this again when SPUs
+  change, so the topic is provisioned once enough SPUs are online (and the reason
+  is rewritten while the set of online SPUs changes without becoming enough).
 - ``Provisioned``: recreate any partition that is missing, from the replica map.
   Spec changes after provisioning are not applied (Fluvio does not either).
 - ``Deleting``: nothing. Deleting a topic in the KV deletes its partitions with
@@ -29,29 +35,33 @@ One pass moves a topic at most one step, as Fluvio's topic controller does:
   the partitions given here are the topic's own, never those of an earlier topic
   of the same name. Each names its topic by key and create revision.
 
-The status update comes before the partition creates: the replica map is written
-first, so a crash between them leaves a ``Provisioned`` topic whose missing
-partitions the next pass creates. Partitions already stored are never rewritten
-and keep their replicas when a map is computed, so a pass repeated after a lost
-status write places the same partitions the same way.
+The status update comes before the partition creates, and the writer sends them in
+one batch write (``write_waves``: one Raft command, or etcd transactions in that
+order). Should they still land apart (a crash between etcd transactions, a refused
+status write), the state is one the next pass finishes from: a ``Provisioned`` topic
+has its missing partitions created, and a topic not yet ``Provisioned`` keeps the
+replicas of partitions already stored when its map is computed, so a pass repeated
+after a lost status write places the same partitions the same way.
 """
 
 from collections.abc import Mapping, Sequence
 
 from ha_sc.controllers.actions import Action, CreateObject, UpdateStatus
+from ha_sc.controllers.partitions.reducer import first_status
 from ha_sc.controllers.spus.info import SpuInfo
 from ha_sc.controllers.spus.load import SpuLoad
 from ha_sc.controllers.topics.replica_assignment import InsufficientSpus, assign_replicas
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits, validate_topic_spec
 from ha_sc.model.kinds import Kind, Partition, Topic
 from ha_sc.model.meta import OwnerRef
-from ha_sc.model.partition import PartitionSpec, PartitionStatus, partition_key
+from ha_sc.model.partition import PartitionSpec, partition_key
 from ha_sc.model.topic import TopicResolution, TopicStatus
 
 PENDING_REASON = "waiting for live spus"
 """The reason a valid, not yet placed topic shows (Fluvio's wording)."""
 
-_VALIDATING = (TopicResolution.INIT, TopicResolution.INVALID_CONFIG)
+_UNPLACED = (TopicResolution.INIT, TopicResolution.INVALID_CONFIG)
+"""Resolutions of a topic never placed nor refused placement: settling shows it Pending."""
 
 
 def reduce_topic(
@@ -64,7 +74,7 @@ def reduce_topic(
     partitions_elsewhere: int = 0,
     settling: bool = False,
 ) -> list[Action]:
-    """The writes that move ``topic`` one step through its life cycle.
+    """The writes that bring ``topic`` to where the cluster lets it be.
 
     ``partitions`` maps partition keys to cached partitions (all of them, or at
     least this topic's); ``load`` is ``spu_load`` of the cached partitions;
@@ -77,7 +87,7 @@ def reduce_topic(
     if resolution is TopicResolution.DELETING:
         return []
     if resolution is TopicResolution.PROVISIONED:
-        return _create_missing(topic, topic.status.replica_map, partitions)
+        return _create_missing(topic, topic.status.replica_map, partitions, spus)
     problem = validate_topic_spec(
         topic.spec, spus, limits=limits, partitions_elsewhere=partitions_elsewhere
     )
@@ -85,20 +95,22 @@ def reduce_topic(
         return _set_status(
             topic, TopicStatus(resolution=TopicResolution.INVALID_CONFIG, reason=problem)
         )
-    if resolution in _VALIDATING:
-        return _set_status(
-            topic, TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
-        )
     placement = _place(topic, spus, partitions, load)
     if isinstance(placement, InsufficientSpus):
         if settling:
+            if resolution in _UNPLACED:
+                pending = TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON)
+                return _set_status(topic, pending)
             return []
         return _set_status(
             topic,
             TopicStatus(resolution=TopicResolution.INSUFFICIENT_RESOURCES, reason=placement.reason),
         )
     provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map=placement)
-    return [*_set_status(topic, provisioned), *_create_missing(topic, placement, partitions)]
+    return [
+        *_set_status(topic, provisioned),
+        *_create_missing(topic, placement, partitions, spus),
+    ]
 
 
 def _place(
@@ -135,9 +147,14 @@ def _stored_replicas(
 
 
 def _create_missing(
-    topic: Topic, replica_map: Mapping[int, list[int]], partitions: Mapping[str, Partition]
+    topic: Topic,
+    replica_map: Mapping[int, list[int]],
+    partitions: Mapping[str, Partition],
+    spus: Sequence[SpuInfo],
 ) -> list[Action]:
-    """Creates for the partitions of ``replica_map`` not stored, first replica leading."""
+    """Creates for the partitions of ``replica_map`` not stored, first replica leading,
+    each with its ``first_status`` (``Online`` when that SPU is online)."""
+    online = {spu.id for spu in spus if spu.online}
     owner = OwnerRef(
         kind=Kind.TOPIC.value, key=topic.key, create_revision=topic.meta.create_revision or None
     )
@@ -147,7 +164,7 @@ def _create_missing(
         if key in partitions or not replicas:
             continue
         spec = PartitionSpec(leader=replicas[0], replicas=list(replicas))
-        actions.append(CreateObject(Kind.PARTITION, key, spec, PartitionStatus(), owner))
+        actions.append(CreateObject(Kind.PARTITION, key, spec, first_status(spec, online), owner))
     return actions
 
 
