@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from ha_sc.controllers import (
     Action,
+    ActionRefused,
     CreateObject,
     DeleteObject,
     SimulatedCluster,
@@ -249,3 +250,29 @@ def test_an_owner_newer_than_topics_seen_is_an_orphan_once_the_cache_is_past_it(
     judgement = judge_owner(partition, topics, topics_revision=12)
     assert judgement.ownership is Ownership.ORPHAN
     assert "created 12 gone" in judgement.reason
+
+
+def accepted(state: SimulatedCluster, actions: Iterable[Action]) -> SimulatedCluster:
+    """``state`` after the actions the KV accepts, each on its own; the refused are
+    skipped, as the writer skips a stale action."""
+    for action in actions:
+        try:
+            state = simulate_actions(state, [action])
+        except ActionRefused:
+            continue
+    return state
+
+
+def test_a_topic_deleted_while_its_pass_writes_leaves_nothing_behind() -> None:
+    """The pass that provisions a topic planned from a cache that still held it; the
+    delete lands first: the status write is refused, the partition creates are not,
+    and the next passes collect them."""
+    state = create_topic(SimulatedCluster.of((Kind.SPU, spu(i)) for i in SPUS))
+    actions = plan(state)
+    assert {a.key for a in actions if isinstance(a, CreateObject)} == {"orders-0", "orders-1"}
+    revision = state.topics["orders"].meta.revision
+    state = simulate_actions(state, [DeleteObject(Kind.TOPIC, "orders", revision)])
+    state = accepted(state, actions)
+    assert set(state.partitions) == {"orders-0", "orders-1"}
+    assert settle(state).objects[Kind.PARTITION] == {}
+    assert settle(state).topics == {}

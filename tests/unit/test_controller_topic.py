@@ -3,6 +3,8 @@
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ha_sc.controllers import (
     PENDING_REASON,
@@ -18,6 +20,7 @@ from ha_sc.controllers import (
     spu_load,
     spus_by_id,
 )
+from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.model import (
     ComputedReplicas,
     Endpoint,
@@ -349,3 +352,79 @@ def test_reduce_is_idempotent_at_every_step(spu_count: int) -> None:
         TopicResolution.PROVISIONED if spu_count >= 2 else TopicResolution.INSUFFICIENT_RESOURCES
     )
     assert resolution(state) is expected
+
+
+STARTING_STATUSES = [
+    TopicStatus(),
+    TopicStatus(resolution=TopicResolution.PENDING, reason=PENDING_REASON),
+    TopicStatus(resolution=TopicResolution.INVALID_CONFIG, reason="was invalid"),
+    TopicStatus(resolution=TopicResolution.INSUFFICIENT_RESOURCES, reason="was short"),
+]
+
+
+@settings(max_examples=100, deadline=None)  # no timing: the machine is shared
+@given(
+    status=st.sampled_from(STARTING_STATUSES),
+    online=st.sets(st.sampled_from([5001, 5002, 5003, 5004]), max_size=4),
+    stored=st.sets(st.integers(min_value=0, max_value=3), max_size=4),
+    settling=st.booleans(),
+)
+def test_every_starting_state_settles_in_one_pass_to_the_same_kind_of_end(
+    status: TopicStatus, online: set[int], stored: set[int], settling: bool
+) -> None:
+    """Whatever status a topic holds and whichever of its partitions are stored already
+    (a pass cut short), the whole-cluster plan reaches a fixed point after one writing
+    pass: Provisioned with every partition stored once, on its stored replicas, each
+    partition's status settled; or, with too few SPUs online to place what is missing,
+    refused or waiting."""
+    spus = [spu(i, ONLINE if i in online else OFFLINE) for i in (5001, 5002, 5003, 5004)]
+    state = cluster(*spus, topic(TopicReplicas.new_computed(4, 2), status))
+    early = {pid: [5001 + pid % 4, 5001 + (pid + 1) % 4] for pid in sorted(stored)}
+    owner = OwnerRef(kind="topics", key="orders", create_revision=None)
+    state = simulate_actions(
+        state,
+        [
+            CreateObject(
+                Kind.PARTITION,
+                f"orders-{pid}",
+                PartitionSpec(leader=replicas[0], replicas=replicas),
+                PartitionStatus(),
+                owner,
+            )
+            for pid, replicas in early.items()
+        ],
+    )
+
+    def plan(state: SimulatedCluster) -> list[Action]:
+        return plan_cluster(
+            spus=state.spus,
+            topics=state.topics,
+            partitions=state.partitions,
+            connected=online,
+            settling=settling,
+        )
+
+    writing = 0
+    for _ in range(4):  # bounded: the claim is one writing pass (plus leader moves)
+        actions = plan(state)
+        if not actions:
+            break
+        writing += 1
+        state = simulate_actions(state, actions)  # refuses a second create of a key
+    assert plan(state) == []
+    topic_status = state.topics["orders"].status
+    if len(online) >= 2 or len(early) == 4:  # enough SPUs, or nothing left to place
+        assert topic_status.resolution is TopicResolution.PROVISIONED
+        assert sorted(state.partitions) == [f"orders-{pid}" for pid in range(4)]
+        for pid, replicas in early.items():
+            assert topic_status.replica_map[pid] == replicas
+        placed_online = all(
+            topic_status.replica_map[pid][0] in online for pid in range(4) if pid not in early
+        )
+        if not early and placed_online:
+            assert writing == 1
+    elif settling:
+        assert topic_status.resolution in (status.resolution, TopicResolution.PENDING)
+        assert state.partitions.keys() == {f"orders-{pid}" for pid in early}
+    else:
+        assert topic_status.resolution is TopicResolution.INSUFFICIENT_RESOURCES
