@@ -5,8 +5,9 @@ continues where the last one stopped, and a write refused because the object
 changed meanwhile is decided again on the next pass. A store that cannot commit
 (no Raft majority, etcd unreachable) costs a pass, not the replica: the loop
 pauses and plans again. A pass runs when any
-cached kind changes (at most every ``min_interval`` seconds, so a burst of
-changes costs one pass), when ``wake`` is set (an SPU connected or went away:
+cached kind changes (at most every ``min_interval`` seconds after a pass that
+wrote, so a burst of changes, its own echoes included, costs one pass; after a
+pass that wrote nothing, at once), when ``wake`` is set (an SPU connected or went away:
 not a cache change, but the SPU health and partition leaders depend on it), and at
 least every ``resync`` seconds.
 
@@ -153,7 +154,10 @@ class ControllerLoop:
             if self._metrics is not None:
                 self._metrics.passes.labels(CONTROLLER).inc()
                 self._metrics.pass_seconds.labels(CONTROLLER).observe(time.monotonic() - started)
-            spacing = max(self._min_interval, self._pacing.pace * self.plan_seconds)
+            # a pass that wrote nothing leaves no echoes to gather: the next change
+            # (a topic create, say) is planned at once, not min_interval after it
+            burst = self._min_interval if actions else 0.0
+            spacing = max(burst, self._pacing.pace * self.plan_seconds)
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
             resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)

@@ -23,8 +23,9 @@ class ControllerSettings(BaseModel):
     partition leaders depend on time passing, not only on cache changes. One second
     keeps a failed SPU's partitions moving within about a second of its timeout."""
     min_interval: float = Field(default=0.05, gt=0, json_schema_extra=SECONDS)
-    """Shortest time between two passes (seconds), so a burst of cache changes costs one
-    pass: 50 ms keeps a topic create quick without planning once per write."""
+    """Shortest time after a pass that wrote before the next (seconds), so a burst of cache
+    changes, the pass's own echoed writes among them, costs one pass; after a pass that
+    wrote nothing the next change is planned at once."""
     unavailable_pause: float = Field(default=0.5, gt=0, json_schema_extra=SECONDS)
     """Wait after a pass whose writes the store could not commit (seconds; no Raft
     majority, etcd unreachable): half a second retries soon without flooding a store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,9 @@ from ha_sc.model import (
     Endpoint,
     Kind,
     PartitionResolution,
+    SpuResolution,
     SpuSpec,
+    SpuStatus,
     TopicReplicas,
     TopicResolution,
     TopicSpec,
@@ -43,19 +46,30 @@ class Cluster:
         assert holder is not None
         return Term(Guard("sc", holder.epoch), valid_until=time.monotonic() + 3600)
 
-    def loop(self, *, resync: float = 0.05, wake: asyncio.Event | None = None) -> ControllerLoop:
+    def loop(
+        self,
+        *,
+        resync: float = 0.05,
+        wake: asyncio.Event | None = None,
+        min_interval: float = 0.05,
+    ) -> ControllerLoop:
         writer = ActionWriter(self.kv, self.cache)
         return ControllerLoop(
-            self.cache, writer, connected=lambda: self.connected, resync=resync, wake=wake
+            self.cache,
+            writer,
+            connected=lambda: self.connected,
+            resync=resync,
+            wake=wake,
+            min_interval=min_interval,
         )
 
-    async def add_spu(self, spu_id: int) -> None:
+    async def add_spu(self, spu_id: int, status: SpuStatus | None = None) -> None:
         spec = SpuSpec(
             id=spu_id,
             public_endpoint=Endpoint(host="127.0.0.1", port=spu_id),
             private_endpoint=Endpoint(host="127.0.0.1", port=spu_id + 1000),
         )
-        await self.kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+        await self.kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec, status))
 
     async def add_topic(self, name: str, partitions: int, replication: int) -> None:
         spec = TopicSpec(replicas=TopicReplicas.new_computed(partitions, replication))
@@ -168,6 +182,34 @@ async def test_an_spu_going_away_wakes_the_loop_before_its_resync(cluster: Clust
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)
+
+
+async def test_a_change_after_a_pass_that_wrote_nothing_is_planned_at_once(
+    cluster: Cluster,
+) -> None:
+    """``min_interval`` gathers the echoes of a pass's own writes; a pass that wrote
+    nothing has none, so a topic created just after it is provisioned without waiting
+    out the interval (here a minute)."""
+    online = SpuStatus(resolution=SpuResolution.ONLINE)
+    for spu_id in (5001, 5002):
+        await cluster.add_spu(spu_id, online)
+    cluster.connected = {5001, 5002}
+    await eventually(lambda: len(cluster.cache.spus) == 2)
+    term = cluster.term()
+    loop = cluster.loop(resync=3600.0, min_interval=60.0)
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await eventually(lambda: loop.passes == 1, what="a first pass, with nothing to do")
+        await cluster.add_topic("orders", 2, 2)
+        await cluster.until_online("orders-1")
+        topic = cluster.cache.topics.get("orders")
+        assert topic is not None and topic.status.resolution is TopicResolution.PROVISIONED
+        assert loop.passes == 2  # one pass: provisioned, partitions created Online
+    finally:
+        term.end("test over")
+        task.cancel()  # it waits out min_interval after the pass that wrote
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @pytest.mark.looptime
