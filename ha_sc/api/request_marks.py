@@ -2,12 +2,13 @@
 
 The in-memory ledger (``idempotency``) answers a repeated key on the replica that
 saw it first; a repeat that reaches a new leader after a failover finds nothing
-there. So a keyed create first stores a mark, ``requests/<digest of the key>`` =
-``{kind, name, at}``, fenced by the leader's term, then the object. A repeat of
-that create on any leader finds the mark and the object created after it (its
-create revision is above the mark's), and answers as the first create did
-instead of "already exists". Marks older than MARK_AGE are deleted by the next
-keyed create.
+there. So a keyed create stores a mark, ``requests/<digest of the key>`` =
+``{kind, name, at}``, fenced by the leader's term, and the object after it, both in
+one batch write (``create_marked``: one round trip). A repeat of that create on any
+leader finds the mark and the object created with or after it (its create revision
+is at least the mark's: an etcd transaction gives its writes one revision), and
+answers as the first create did instead of "already exists". Marks older than
+MARK_AGE are deleted by the next keyed create.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import time
 
-from election.term import Term
-from ha_sc.api.context import ApiContext
-from ha_sc.kv.api import KeyExists, KeyNotFound, KvEntry, RevisionConflict
+from election.guard import Guard
+from ha_sc.kv.api import (
+    CreateOp,
+    KeyExists,
+    KeyNotFound,
+    KvEntry,
+    KvError,
+    KvStore,
+    RevisionConflict,
+)
+
+log = logging.getLogger(__name__)
 
 KIND = "requests"
 MARK_AGE = 600.0
@@ -30,9 +41,8 @@ def mark_key(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
-async def created_by(ctx: ApiContext, idempotency_key: str, kind: str, name: str) -> KvEntry | None:
+async def created_by(kv: KvStore, idempotency_key: str, kind: str, name: str) -> KvEntry | None:
     """The object this key's earlier create stored, if it is still there."""
-    kv = ctx.view.kv
     mark = await kv.get(KIND, mark_key(idempotency_key))
     if mark is None:
         return None
@@ -43,29 +53,62 @@ async def created_by(ctx: ApiContext, idempotency_key: str, kind: str, name: str
     if not isinstance(doc, dict) or (doc.get("kind"), doc.get("name")) != (kind, name):
         return None
     entry = await kv.get(kind, name)
-    if entry is None or entry.create_revision <= mark.create_revision:
+    if entry is None or entry.create_revision < mark.create_revision:
         return None
     return entry
 
 
-async def mark(ctx: ApiContext, term: Term, idempotency_key: str, kind: str, name: str) -> None:
-    """Store the mark of a keyed create (before the object); prune old marks."""
-    kv = ctx.view.kv
+async def create_marked(
+    kv: KvStore, guard: Guard, idempotency_key: str, kind: str, name: str, value: bytes
+) -> int:
+    """Store a keyed create: its mark, then the object, fenced by ``guard``; the object's
+    create revision. One batch write when no mark of this key is stored (the usual
+    case); else the mark is replaced first, then the object created. Raises KeyExists
+    when the object exists (the mark stays: it names an object this key did not create,
+    which ``created_by`` tells apart by revision)."""
+    key = mark_key(idempotency_key)
+    if await kv.get(KIND, key) is not None:
+        await mark(kv, guard, idempotency_key, kind, name)
+        return await kv.create(kind, name, value, guard=guard)
     now = time.time()
-    value = json.dumps({"kind": kind, "name": name, "at": now}, sort_keys=True).encode()
+    marked, created = await kv.write_batch(
+        [CreateOp(KIND, key, _mark_value(kind, name, now)), CreateOp(kind, name, value)],
+        guard=guard,
+    )
+    if isinstance(marked, KvError):  # a mark stored meanwhile: the object is as written
+        log.info("request mark %s was stored meanwhile (%s)", key[:12], marked)
+    if isinstance(created, KvError):
+        raise created
+    await _prune(kv, guard, now)
+    return created
+
+
+async def mark(kv: KvStore, guard: Guard, idempotency_key: str, kind: str, name: str) -> None:
+    """Store the mark of a keyed create (before the object); prune old marks."""
+    now = time.time()
+    value = _mark_value(kind, name, now)
     key = mark_key(idempotency_key)
     try:
-        await kv.create(KIND, key, value, guard=term.guard)
+        await kv.create(KIND, key, value, guard=guard)
     except KeyExists:
         earlier = await kv.get(KIND, key)
         if earlier is not None:
             with contextlib.suppress(KeyNotFound, RevisionConflict):
-                await kv.delete(KIND, key, expected_revision=earlier.revision, guard=term.guard)
-        await kv.create(KIND, key, value, guard=term.guard)
+                await kv.delete(KIND, key, expected_revision=earlier.revision, guard=guard)
+        await kv.create(KIND, key, value, guard=guard)
+    await _prune(kv, guard, now)
+
+
+def _mark_value(kind: str, name: str, now: float) -> bytes:
+    return json.dumps({"kind": kind, "name": name, "at": now}, sort_keys=True).encode()
+
+
+async def _prune(kv: KvStore, guard: Guard, now: float) -> None:
+    """Delete the marks older than MARK_AGE."""
     for entry in (await kv.list(KIND)).entries:
         if _age(entry, now) > MARK_AGE:
             with contextlib.suppress(KeyNotFound, RevisionConflict):
-                await kv.delete(KIND, entry.key, expected_revision=entry.revision, guard=term.guard)
+                await kv.delete(KIND, entry.key, expected_revision=entry.revision, guard=guard)
 
 
 def _age(entry: KvEntry, now: float) -> float:

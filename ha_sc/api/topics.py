@@ -49,7 +49,7 @@ async def create_topic(request: web.Request) -> web.Response:
     cache = ctx.view.cache
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key:
-        earlier = await request_marks.created_by(ctx, key, Kind.TOPIC.value, wanted.name)
+        earlier = await request_marks.created_by(ctx.view.kv, key, Kind.TOPIC.value, wanted.name)
         if earlier is not None:  # a repeat of a create a former leader stored
             topic = await await_provisioned(
                 ctx, term, wanted.name, earlier.create_revision, timeout
@@ -66,13 +66,17 @@ async def create_topic(request: web.Request) -> web.Response:
     )
     if problem is not None:
         raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
-    if key:
-        await request_marks.mark(ctx, term, key, Kind.TOPIC.value, wanted.name)
+    value = encode_value(wanted.spec)
     try:
         with fenced_write("create", Kind.TOPIC.value, wanted.name, term.epoch) as span:
-            revision = await ctx.view.kv.create(
-                Kind.TOPIC.value, wanted.name, encode_value(wanted.spec), guard=term.guard
-            )
+            if key:  # the request's mark and the topic in one batch write
+                revision = await request_marks.create_marked(
+                    ctx.view.kv, term.guard, key, Kind.TOPIC.value, wanted.name, value
+                )
+            else:
+                revision = await ctx.view.kv.create(
+                    Kind.TOPIC.value, wanted.name, value, guard=term.guard
+                )
             span.set_attribute("revision", revision)
     except KeyExists:
         raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
