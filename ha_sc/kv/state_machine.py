@@ -15,6 +15,9 @@ import json
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import from_json
 
 from election.guard import Guard
 from election.lease_table import LeaseTable
@@ -66,9 +69,13 @@ def op_rows(ops: Sequence[BatchOp]) -> tuple[OpRow, ...]:
 
 
 def owner_of(value: bytes) -> ObjectId | None:
-    """The (kind, key) a stored value names as its owner, if it names one."""
+    """The (kind, key) a stored value names as its owner, if it names one.
+
+    Every replica runs this on every put it applies, so it must answer alike
+    everywhere and cheaply. ``parsed_json`` is json.loads's answer, in a third of
+    the time."""
     try:
-        document = json.loads(value)
+        document = parsed_json(value)
     except ValueError:
         return None
     owner = document.get("owner") if isinstance(document, dict) else None
@@ -77,6 +84,19 @@ def owner_of(value: bytes) -> ObjectId | None:
         if isinstance(kind, str) and isinstance(key, str):
             return (kind, key)
     return None
+
+
+def parsed_json(value: bytes) -> Any:
+    """``json.loads(value)``, parsed by pydantic-core's parser (jiter, some 3x faster)
+    when it can: jiter is a strict RFC 8259 parser that, like json.loads, also takes
+    NaN and Infinity and keeps the last of repeated keys. What it refuses (lone
+    surrogate escapes, UTF-16/32 or a byte-order mark, deeper nesting than its limit)
+    is parsed again by json.loads, so the answer, or the ValueError, is json.loads's
+    (tests/unit/test_kv_state_machine.py compares the two on such values)."""
+    try:
+        return from_json(value)
+    except ValueError:
+        return json.loads(value)
 
 
 @dataclass(slots=True)

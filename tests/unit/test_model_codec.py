@@ -261,3 +261,24 @@ def test_kind_segments() -> None:
     assert [k.value for k in Kind] == ["spus", "spugroups", "topics", "partitions"]
     assert kind_info(Kind.TOPIC).spec_type is TopicSpec
     assert kind_info(Kind.PARTITION).validate_key("orders-0") == "orders-0"
+
+
+@pytest.mark.parametrize(("kind", "obj"), OBJECTS)
+def test_decoded_object_is_what_model_construct_builds(
+    kind: Kind, obj: StoredObject[BaseModel, BaseModel]
+) -> None:
+    """decode_object assembles the object without model_construct; pydantic must see
+    the same model: fields, fields set, extras, private state, copies, hashing."""
+    decoded = _decode(kind, obj.key, encode_object(obj))
+    meta = decoded.meta
+    built_meta = ObjectMeta.model_construct(**dict(meta))
+    built = type(decoded).model_construct(meta=built_meta, spec=decoded.spec, status=decoded.status)
+    for mine, theirs in ((meta, built_meta), (decoded, built)):
+        assert mine == theirs
+        assert mine.__pydantic_fields_set__ == theirs.__pydantic_fields_set__
+        assert mine.__pydantic_extra__ == theirs.__pydantic_extra__
+        assert mine.__pydantic_private__ == theirs.__pydantic_private__
+        assert mine.model_dump() == theirs.model_dump()
+        assert mine.model_copy(update={}) == theirs
+    assert hash(meta) == hash(built_meta)
+    assert decoded.model_copy(update={"status": obj.status}).status == obj.status
