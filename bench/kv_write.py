@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
         [--batch 0 [N ...]] [--batch-in-flight 4] [--etcd-client aetcd|etcd3|both]
-        [--rounds 1] [--distinct-values]
+        [--rounds 1] [--distinct-values] [--no-heap-freezer]
         [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
@@ -16,6 +16,9 @@ CPU time (writer and standby together) over the writes of a phase.
 The values are partitions of one topic as its controller writes them: 3 replica
 layouts, so a cache that keeps the values it decoded (ha_sc.model.codec.DecodedValues)
 meets each again; ``--distinct-values`` gives every object a value of its own.
+The process keeps its garbage collections short as an SC replica does
+(ha_sc/heap.py; ``--no-heap-freezer`` to leave the collector alone): the two nodes
+and the cache hold several copies of the store.
 
 ``--batch N`` (N > 0) makes each write of the first phase a batch write of N
 creates (``KvStore.write_batch``), ``--batch-in-flight`` of them in flight (4: past
@@ -52,6 +55,7 @@ from bench.etcd_clients import (
     report,
     run_child,
 )
+from ha_sc.heap import keep_collections_short
 from ha_sc.kv.api import CreateOp, KvError, KvStore
 from ha_sc.model import Kind, OwnerRef, PartitionSpec, PartitionStatus, encode_value
 from ha_sc.store import GlobalStore, start_dispatchers
@@ -126,9 +130,12 @@ async def measure(
     batch_in_flight: int = BATCH_IN_FLIGHT,
     *,
     distinct: bool = False,
+    heap_freezer: bool = True,
 ) -> dict[str, float]:
     cache = GlobalStore()
     supervisor = Supervisor()
+    if heap_freezer:  # as an SC replica runs it (ha_sc/sc/replica.py)
+        supervisor.start("heap-freezer", keep_collections_short())
     start_dispatchers(cache, standby, supervisor)
     clock = CacheClock(cache)
     supervisor.start("cache-clock", clock.run())
@@ -263,6 +270,7 @@ async def etcd_child(
     in_flight: int,
     *,
     distinct: bool = False,
+    heap_freezer: bool = True,
 ) -> None:
     """One client's run against a running etcd (a child of ``etcd_side_by_side``)."""
     print(f"{client}: protobuf implementation {protobuf_implementation()}")
@@ -301,6 +309,8 @@ def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> Results:
                             child += ["--batch-in-flight", str(args.batch_in_flight)]
                         if args.distinct_values:
                             child += ["--distinct-values"]
+                        if args.no_heap_freezer:
+                            child += ["--no-heap-freezer"]
                         figures = run_child(trees[client], client, "bench.kv_write", child)
                         label = client if args.batch == [0] else f"etcd {client}, {_what(batch)}"
                         results.setdefault(label, []).append(figures)
@@ -328,6 +338,7 @@ async def raft_rounds(args: argparse.Namespace) -> Results:
                         batch,
                         args.batch_in_flight,
                         distinct=args.distinct_values,
+                        heap_freezer=not args.no_heap_freezer,
                     )
             results.setdefault(label, []).append(figures)
     return results
@@ -390,6 +401,11 @@ async def main() -> None:
         help="every object a value of its own (default: a topic's 3 replica layouts, as"
         " its controller writes them)",
     )
+    parser.add_argument(
+        "--no-heap-freezer",
+        action="store_true",
+        help="leave CPython's collector as it is (an SC replica freezes its heap: ha_sc/heap.py)",
+    )
     add_client_arguments(parser, rounds="runs per etcd client (and per batch size)")
     parser.add_argument("--root", default="/bench/", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -404,6 +420,7 @@ async def main() -> None:
             args.batch[0],
             args.batch_in_flight,
             distinct=args.distinct_values,
+            heap_freezer=not args.no_heap_freezer,
         )
         return
     print(f"machine: {machine()}")
