@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,8 @@ def parsed_json(value: bytes) -> Any:
 
 @dataclass(slots=True)
 class _Record:
+    """One key's current value; replaced on every change, never changed in place."""
+
     value: bytes
     revision: int
     create_revision: int
@@ -121,11 +123,25 @@ class KvState:
     # reads
 
     def list(self, kind: str) -> Listing:
-        entries = tuple(
-            KvEntry(kind, key, r.value, r.revision, r.create_revision)
-            for key, r in self._objects.get(kind, {}).items()
-        )
-        return Listing(entries, self.revision)
+        return self.listing(kind)()
+
+    def listing(self, kind: str) -> Callable[[], Listing]:
+        """``list(kind)`` as of now, built when called.
+
+        Only the copy of the kind's records made here needs the state to stand still
+        (records are replaced on every change, never changed), so a replica that holds
+        the state under a lock builds the 100k entries of a listing after releasing
+        it, not while its Raft thread waits to apply and send heartbeats."""
+        records = list(self._objects.get(kind, {}).items())
+        revision = self.revision
+
+        def build() -> Listing:
+            entries = tuple(
+                KvEntry(kind, key, r.value, r.revision, r.create_revision) for key, r in records
+            )
+            return Listing(entries, revision)
+
+        return build
 
     def get(self, kind: str, key: str) -> KvEntry | None:
         record = self._objects.get(kind, {}).get(key)
@@ -219,7 +235,10 @@ class KvState:
             self._children.get(previous.owner, set()).discard((kind, key))
         owner = owner_of(value)
         if owner is not None:
-            self._children.setdefault(owner, set()).add((kind, key))
+            children = self._children.get(owner)
+            if children is None:
+                children = self._children[owner] = set()
+            children.add((kind, key))
         created = revision if create_revision is None else create_revision
         objects[key] = _Record(value, revision, created, owner)
         self._record(WatchEvent(EventType.PUT, kind, key, value, revision, created))

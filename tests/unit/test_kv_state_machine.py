@@ -9,7 +9,7 @@ import json
 import pytest
 from pydantic_core import from_json
 
-from ha_sc.kv.api import CreateOp, DeleteOp
+from ha_sc.kv.api import CreateOp, DeleteOp, UpdateOp
 from ha_sc.kv.state_machine import KvState, owner_of, parsed_json
 
 OWNED = b'{"owner":{"key":"t","kind":"topics"},"spec":{"leader":1,"replicas":[1]}}'
@@ -78,3 +78,20 @@ def test_deleting_an_owner_deletes_what_it_owns() -> None:
     state.apply_batch([DeleteOp("topics", "t", None)])
     assert state.get("partitions", "t-0") is None
     assert state.get("topics", "t") is None
+
+
+def test_a_listing_is_the_state_when_taken_though_built_later() -> None:
+    state = KvState()
+    state.apply_batch([CreateOp("topics", "a", b"1"), CreateOp("topics", "b", b"2")])
+    later = state.listing("topics")
+    state.apply_batch(
+        [UpdateOp("topics", "a", b"3", expected_revision=1), DeleteOp("topics", "b", None)]
+    )
+    state.apply_batch([CreateOp("topics", "c", b"4")])
+    listing = later()
+    assert listing.revision == 2
+    assert [(e.key, e.value, e.revision) for e in listing.entries] == [
+        ("a", b"1", 1),
+        ("b", b"2", 2),
+    ]
+    assert [(e.key, e.value) for e in state.list("topics").entries] == [("a", b"3"), ("c", b"4")]
