@@ -101,14 +101,14 @@ def decode_object(
 
 
 class DecodedValues:
-    """The last ``size`` valid values of one kind, by their bytes, decoded.
+    """Up to ``size`` valid values of one kind met lately, by their bytes, decoded.
 
     Decoding is a pure function of the bytes, so a value seen again need not be
     validated again: its spec, status and owner (frozen models) are shared by every
     object that holds it. Values repeat where a controller writes many alike: the
     partitions of a new topic differ only in their replica lists, which take a few
     forms, and carry the same owner and initial status. Invalid values are not kept.
-    Oldest first out; one dispatcher's, not shared between threads.
+    Emptied when full; one dispatcher's, not shared between threads.
     """
 
     def __init__(self, kind: Kind, *, size: int = 4096) -> None:
@@ -131,7 +131,9 @@ class DecodedValues:
         if self.size <= 0:
             return
         if len(self._envelopes) >= self.size:
-            del self._envelopes[next(iter(self._envelopes))]
+            # start afresh: dropping the oldest one by one made every drop walk past
+            # the slots the earlier drops left empty
+            self._envelopes.clear()
         self._envelopes[value] = envelope
 
 

@@ -304,7 +304,7 @@ def test_values_seen_are_still_checked_for_their_key() -> None:
         decode_object(Kind.PARTITION, "no index", value, revision=4, create_revision=4, seen=seen)
 
 
-def test_invalid_values_are_not_kept_and_the_oldest_go_first() -> None:
+def test_invalid_values_are_not_kept_and_a_full_memory_starts_afresh() -> None:
     seen = DecodedValues(Kind.TOPIC, size=2)
     for _ in range(2):
         with pytest.raises(InvalidObject):
@@ -313,7 +313,7 @@ def test_invalid_values_are_not_kept_and_the_oldest_go_first() -> None:
     values = [TOPIC_SPEC, encode_object(_topic()), encode_object(_assigned_topic())]
     for revision, value in enumerate(values, 1):
         decode_object(Kind.TOPIC, "t", value, revision=revision, create_revision=1, seen=seen)
-    assert len(seen) == 2
+    assert len(seen) == 1
     assert seen.get(TOPIC_SPEC) is None
     assert seen.get(values[2]) is not None
 
