@@ -1,6 +1,7 @@
 """Cache build time and memory for 100k partition objects.
 
     .venv/bin/python -m bench.cache_build [--objects 100000] [--backend memory|raft|etcd]
+        [--distinct-values]
         [--etcd-client aetcd|etcd3|both] [--rounds 1] [--etcd3-from COMMIT|DIR]
 
 Loads the objects into the KV first, then times a fresh replica's partitions
@@ -75,9 +76,11 @@ async def build(kv: KvStore, objects: int) -> dict[str, float]:
     return {"rate": objects / elapsed, "seconds": elapsed, "memory": after - before}
 
 
-def partition_items(objects: int) -> list[tuple[str, bytes]]:
+def partition_items(objects: int, *, distinct: bool = False) -> list[tuple[str, bytes]]:
+    """Topics of 1000 partitions, as their controllers write them (3 replica layouts a
+    topic); ``distinct``: every value of its own."""
     return [
-        (f"topic{n // 1000}-{n % 1000}", partition_value(f"topic{n // 1000}", n))
+        (f"topic{n // 1000}-{n % 1000}", partition_value(f"topic{n // 1000}", n, distinct=distinct))
         for n in range(objects)
     ]
 
@@ -125,6 +128,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--backend", choices=["memory", "raft", "etcd"], default="memory")
+    parser.add_argument(
+        "--distinct-values",
+        action="store_true",
+        help="every partition a value of its own (memory and raft; default: 3 layouts a topic)",
+    )
     add_client_arguments(parser, rounds="builds per etcd client")
     args = parser.parse_args()
     if args.child_client:
@@ -135,7 +143,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
             await etcd_side_by_side(Path(tmp), args)
         return
-    items = partition_items(args.objects)
+    items = partition_items(args.objects, distinct=args.distinct_values)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         kv: KvStore
         if args.backend == "memory":

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.kv_write [--backend raft|etcd|both] [--objects 10000]
         [--batch 0 [N ...]] [--batch-in-flight 4] [--etcd-client aetcd|etcd3|both]
-        [--rounds 1]
+        [--rounds 1] [--distinct-values] [--no-heap-freezer]
         [--etcd3-from COMMIT|DIR]
 
 Raft: three real nodes; the writer and a standby (whose cache is measured) run
@@ -12,6 +12,13 @@ from the call to the object appearing in the standby's cache (a dispatcher on
 its own KV view), in two phases: a window of 64 writes in flight (throughput),
 then one write at a time (latency at low load). CPU per write is this process's
 CPU time (writer and standby together) over the writes of a phase.
+
+The values are partitions of one topic as its controller writes them: 3 replica
+layouts, so a cache that keeps the values it decoded (ha_sc.model.codec.DecodedValues)
+meets each again; ``--distinct-values`` gives every object a value of its own.
+The process keeps its garbage collections short as an SC replica does
+(ha_sc/heap.py; ``--no-heap-freezer`` to leave the collector alone): the two nodes
+and the cache hold several copies of the store.
 
 ``--batch N`` (N > 0) makes each write of the first phase a batch write of N
 creates (``KvStore.write_batch``), ``--batch-in-flight`` of them in flight (4: past
@@ -48,17 +55,21 @@ from bench.etcd_clients import (
     report,
     run_child,
 )
+from ha_sc.heap import keep_collections_short
 from ha_sc.kv.api import CreateOp, KvError, KvStore
 from ha_sc.model import Kind, OwnerRef, PartitionSpec, PartitionStatus, encode_value
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 
 
-def partition_value(topic: str, index: int) -> bytes:
+def partition_value(topic: str, index: int, *, distinct: bool = False) -> bytes:
+    """A partition of ``topic`` as its topic's controller creates it: replicas on 3
+    SPUs in turn, so a topic's partitions take 3 values. ``distinct``: a value of its
+    own (its status gives its index as its size), which no cache can have seen."""
     spus = [5001 + index % 3, 5001 + (index + 1) % 3]
     return encode_value(
         PartitionSpec(leader=spus[0], replicas=spus),
-        PartitionStatus(),
+        PartitionStatus(size=index) if distinct else PartitionStatus(),
         OwnerRef(kind=Kind.TOPIC.value, key=topic),
     )
 
@@ -117,16 +128,23 @@ async def measure(
     label: str,
     batch: int = 0,
     batch_in_flight: int = BATCH_IN_FLIGHT,
+    *,
+    distinct: bool = False,
+    heap_freezer: bool = True,
 ) -> dict[str, float]:
     cache = GlobalStore()
     supervisor = Supervisor()
+    if heap_freezer:  # as an SC replica runs it (ha_sc/sc/replica.py)
+        supervisor.start("heap-freezer", keep_collections_short())
     start_dispatchers(cache, standby, supervisor)
     clock = CacheClock(cache)
     supervisor.start("cache-clock", clock.run())
     await cache.wait_for_revision(0)
     try:
         in_flight = batch_in_flight if batch else IN_FLIGHT
-        figures = await window_phase(writer, clock, objects, label, batch, in_flight)
+        figures = await window_phase(
+            writer, clock, objects, label, batch, in_flight, distinct=distinct
+        )
         if not batch:
             figures.update(await single_phase(writer, clock, label))
         await same_contents(writer, standby, label)
@@ -136,23 +154,30 @@ async def measure(
 
 
 async def window_phase(
-    writer: KvStore, clock: CacheClock, objects: int, label: str, batch: int, in_flight: int
+    writer: KvStore,
+    clock: CacheClock,
+    objects: int,
+    label: str,
+    batch: int,
+    in_flight: int,
+    *,
+    distinct: bool = False,
 ) -> dict[str, float]:
     """Throughput with ``in_flight`` writes (of one create, or of a batch of ``batch``)
     outstanding."""
     submitted: dict[str, float] = {}
     keys = [f"bench-{n}" for n in range(objects)]
+    values = {key: partition_value("bench", n, distinct=distinct) for n, key in enumerate(keys)}
     queue = iter(keys)
-    value = partition_value("bench", 0)
 
     async def write() -> None:
         while chunk := list(islice(queue, max(batch, 1))):
             sent = time.perf_counter()
             submitted.update((key, sent) for key in chunk)
             if not batch:
-                await writer.create(Kind.PARTITION.value, chunk[0], value)
+                await writer.create(Kind.PARTITION.value, chunk[0], values[chunk[0]])
                 continue
-            ops = [CreateOp(Kind.PARTITION.value, key, value) for key in chunk]
+            ops = [CreateOp(Kind.PARTITION.value, key, values[key]) for key in chunk]
             refused = [o for o in await writer.write_batch(ops) if isinstance(o, KvError)]
             if refused:
                 raise SystemExit(f"[{label}] a batch write was refused: {refused[0]}")
@@ -237,13 +262,21 @@ async def raft_backend(data_dir: Path) -> AsyncIterator[tuple[KvStore, KvStore]]
 
 
 async def etcd_child(
-    client: str, endpoint: str, root: str, objects: int, batch: int, in_flight: int
+    client: str,
+    endpoint: str,
+    root: str,
+    objects: int,
+    batch: int,
+    in_flight: int,
+    *,
+    distinct: bool = False,
+    heap_freezer: bool = True,
 ) -> None:
     """One client's run against a running etcd (a child of ``etcd_side_by_side``)."""
     print(f"{client}: protobuf implementation {protobuf_implementation()}")
     writer, standby = open_etcd_kv(client, endpoint, root), open_etcd_kv(client, endpoint, root)
     try:
-        report(await measure(writer, standby, objects, client, batch, in_flight))
+        report(await measure(writer, standby, objects, client, batch, in_flight, distinct=distinct))
     finally:
         await writer.close()
         await standby.close()
@@ -274,6 +307,10 @@ def etcd_side_by_side(data_dir: Path, args: argparse.Namespace) -> Results:
                         if batch:
                             child += ["--batch", str(batch)]
                             child += ["--batch-in-flight", str(args.batch_in_flight)]
+                        if args.distinct_values:
+                            child += ["--distinct-values"]
+                        if args.no_heap_freezer:
+                            child += ["--no-heap-freezer"]
                         figures = run_child(trees[client], client, "bench.kv_write", child)
                         label = client if args.batch == [0] else f"etcd {client}, {_what(batch)}"
                         results.setdefault(label, []).append(figures)
@@ -294,7 +331,14 @@ async def raft_rounds(args: argparse.Namespace) -> Results:
             with tempfile.TemporaryDirectory(prefix="bench-raft-") as tmp:
                 async with raft_backend(Path(tmp)) as (writer, standby):
                     figures = await measure(
-                        writer, standby, args.objects, "raft", batch, args.batch_in_flight
+                        writer,
+                        standby,
+                        args.objects,
+                        "raft",
+                        batch,
+                        args.batch_in_flight,
+                        distinct=args.distinct_values,
+                        heap_freezer=not args.no_heap_freezer,
                     )
             results.setdefault(label, []).append(figures)
     return results
@@ -351,6 +395,17 @@ async def main() -> None:
         metavar="N",
         help="batch writes outstanding at once (default %(default)s)",
     )
+    parser.add_argument(
+        "--distinct-values",
+        action="store_true",
+        help="every object a value of its own (default: a topic's 3 replica layouts, as"
+        " its controller writes them)",
+    )
+    parser.add_argument(
+        "--no-heap-freezer",
+        action="store_true",
+        help="leave CPython's collector as it is (an SC replica freezes its heap: ha_sc/heap.py)",
+    )
     add_client_arguments(parser, rounds="runs per etcd client (and per batch size)")
     parser.add_argument("--root", default="/bench/", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -364,6 +419,8 @@ async def main() -> None:
             args.objects,
             args.batch[0],
             args.batch_in_flight,
+            distinct=args.distinct_values,
+            heap_freezer=not args.no_heap_freezer,
         )
         return
     print(f"machine: {machine()}")

@@ -332,7 +332,8 @@ class RaftKv:
 
     async def list(self, kind: str) -> Listing:
         with self._consumer.lock:
-            return self._consumer.state.list(kind)
+            listing = self._consumer.state.listing(kind)
+        return listing()  # built with the lock released: the Raft thread goes on
 
     async def get(self, kind: str, key: str) -> KvEntry | None:
         with self._consumer.lock:

@@ -41,7 +41,7 @@ from ha_sc.kv.api import (
     RevisionCompacted,
     WatchEvent,
 )
-from ha_sc.model.codec import InvalidObject, decode_object
+from ha_sc.model.codec import DecodedValues, InvalidObject, decode_object
 from ha_sc.model.kinds import Kind
 from ha_sc.model.meta import SpecT, StatusT, StoredObject
 from ha_sc.store.epoch_map import LocalStore
@@ -81,6 +81,7 @@ class Dispatcher(Generic[SpecT, StatusT]):
         self._store = store
         self._settings = settings or DispatcherSettings()
         self._rejected: dict[str, RejectedValue] = {}
+        self._seen = DecodedValues(store.kind)
         self._resync_timer: asyncio.Timeout | None = None
         self._catch_up_wanted = False
         self.ready = asyncio.Event()
@@ -98,6 +99,11 @@ class Dispatcher(Generic[SpecT, StatusT]):
     def revision(self) -> int:
         """The KV revision the store reflects."""
         return self._store.revision
+
+    @property
+    def decoded_values(self) -> DecodedValues:
+        """Values decoded lately, kept so that the same bytes are not validated again."""
+        return self._seen
 
     @property
     def rejected(self) -> Mapping[str, RejectedValue]:
@@ -290,7 +296,12 @@ class Dispatcher(Generic[SpecT, StatusT]):
     ) -> StoredObject[SpecT, StatusT] | None:
         try:
             obj = decode_object(
-                self.kind, key, value, revision=revision, create_revision=create_revision
+                self.kind,
+                key,
+                value,
+                revision=revision,
+                create_revision=create_revision,
+                seen=self._seen,
             )
         except InvalidObject as exc:
             known = self._rejected.get(key)

@@ -36,6 +36,7 @@ from ha_sc.model import (
     format_validation_error,
     kind_info,
 )
+from ha_sc.model.codec import DecodedValues
 
 TOPIC_SPEC = b'{"spec":{"replicas":{"computed":{"partitions":2,"replication_factor":1}}}}'
 
@@ -261,3 +262,64 @@ def test_kind_segments() -> None:
     assert [k.value for k in Kind] == ["spus", "spugroups", "topics", "partitions"]
     assert kind_info(Kind.TOPIC).spec_type is TopicSpec
     assert kind_info(Kind.PARTITION).validate_key("orders-0") == "orders-0"
+
+
+@pytest.mark.parametrize(("kind", "obj"), OBJECTS)
+def test_decoded_object_is_what_model_construct_builds(
+    kind: Kind, obj: StoredObject[BaseModel, BaseModel]
+) -> None:
+    """decode_object assembles the object without model_construct; pydantic must see
+    the same model: fields, fields set, extras, private state, copies, hashing."""
+    decoded = _decode(kind, obj.key, encode_object(obj))
+    meta = decoded.meta
+    built_meta = ObjectMeta.model_construct(**dict(meta))
+    built = type(decoded).model_construct(meta=built_meta, spec=decoded.spec, status=decoded.status)
+    for mine, theirs in ((meta, built_meta), (decoded, built)):
+        assert mine == theirs
+        assert mine.__pydantic_fields_set__ == theirs.__pydantic_fields_set__
+        assert mine.__pydantic_extra__ == theirs.__pydantic_extra__
+        assert mine.__pydantic_private__ == theirs.__pydantic_private__
+        assert mine.model_dump() == theirs.model_dump()
+        assert mine.model_copy(update={}) == theirs
+    assert hash(meta) == hash(built_meta)
+    assert decoded.model_copy(update={"status": obj.status}).status == obj.status
+
+
+def test_a_value_seen_before_is_not_validated_again() -> None:
+    seen = DecodedValues(Kind.PARTITION)
+    value = encode_object(_partition())
+    first = decode_object(Kind.PARTITION, "t-0", value, revision=3, create_revision=3, seen=seen)
+    second = decode_object(Kind.PARTITION, "t-1", value, revision=4, create_revision=4, seen=seen)
+    assert seen.hits == 1
+    assert (second.key, second.meta.revision) == ("t-1", 4)
+    assert second.spec is first.spec and second.status is first.status
+    assert second == _decode(Kind.PARTITION, "t-1", value).model_copy(update={"meta": second.meta})
+
+
+def test_values_seen_are_still_checked_for_their_key() -> None:
+    seen = DecodedValues(Kind.PARTITION)
+    value = encode_object(_partition())
+    decode_object(Kind.PARTITION, "t-0", value, revision=3, create_revision=3, seen=seen)
+    with pytest.raises(InvalidObject, match="key: "):
+        decode_object(Kind.PARTITION, "no index", value, revision=4, create_revision=4, seen=seen)
+
+
+def test_invalid_values_are_not_kept_and_a_full_memory_starts_afresh() -> None:
+    seen = DecodedValues(Kind.TOPIC, size=2)
+    for _ in range(2):
+        with pytest.raises(InvalidObject):
+            decode_object(Kind.TOPIC, "t", b'{"spec":{}}', revision=1, create_revision=1, seen=seen)
+    assert len(seen) == 0
+    values = [TOPIC_SPEC, encode_object(_topic()), encode_object(_assigned_topic())]
+    for revision, value in enumerate(values, 1):
+        decode_object(Kind.TOPIC, "t", value, revision=revision, create_revision=1, seen=seen)
+    assert len(seen) == 1
+    assert seen.get(TOPIC_SPEC) is None
+    assert seen.get(values[2]) is not None
+
+
+def test_values_of_one_kind_do_not_decode_another() -> None:
+    with pytest.raises(ValueError, match="cannot decode"):
+        decode_object(
+            Kind.TOPIC, "t", TOPIC_SPEC, revision=1, create_revision=1, seen=DecodedValues(Kind.SPU)
+        )
