@@ -1,18 +1,26 @@
 """Election failover: SIGKILL and SIGTERM of the leader, and churn while quiet.
 
     .venv/bin/python -m bench.election_failover [--backend raft|etcd|both]
-        [--trials 25] [--quiet-seconds 300]
+        [--trials 25] [--quiet-seconds 300] [--lessor-trials 20]
 
 Three candidates, each its own OS process (tests/candidate_proc.py), on real
 Raft nodes or a real etcd. A trial signals the current leader and times, on
 this machine's clock, from the signal to the new leader's won event; then the
 signalled candidate is started again so every trial begins with three.
+
+On etcd it also measures the floor etcd's lessor sets under a crash failover
+(``--lessor-trials``): a lease of the election's TTL, a key bound to it, one
+keepalive, then silence; the time from the keepalive's answer to the key's deletion
+seen through a watch, less the TTL, is how late etcd revoked the lease. etcd's
+lessor looks for expired leases every 500 ms, so it is expected anywhere in
+0-500 ms (plus the revoke's commit and the watch).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import signal
 import tempfile
 import time
@@ -44,7 +52,40 @@ async def trial(group: ElectionGroup, sig: signal.Signals) -> float:
     return elapsed
 
 
-async def run_backend(backend: str, trials: int, quiet: float, tmp: Path) -> None:
+async def lessor_lag(endpoint: str, ttl: int, key: str) -> float:
+    """Seconds from a lease's last keepalive answer + ``ttl`` to its key's deletion."""
+    from election.etcd_client import ElectionClient
+
+    client = ElectionClient([endpoint], request_timeout=2.0)
+    try:
+        lease, granted = await client.grant(ttl)
+        claim = await client.claim(key, b"lessor-floor", lease)
+        assert claim.won and claim.state.key is not None
+        # a random phase against the lessor's 500 ms check, as a crash has
+        await asyncio.sleep(random.uniform(0, 0.5))
+        await client.refresh(lease)
+        kept = time.monotonic()
+        revision = claim.state.revision
+        while True:
+            change = await client.next_change(key, revision + 1, granted + 3.0)
+            if change is not None and change.key is None:
+                return time.monotonic() - kept - granted
+            if change is not None:
+                revision = change.revision
+    finally:
+        await client.close()
+
+
+async def lessor_floor(endpoint: str, trials: int) -> None:
+    ttl = int(ETCD_TTL)
+    lags = [await lessor_lag(endpoint, ttl, f"/bench/lessor/{n}") for n in range(trials)]
+    print(f"  etcd lessor: lease of {ttl} s, last keepalive -> key deleted, less the TTL:")
+    print(f"    {summary(lags)}, min {min(lags) * 1000:.0f} ms")
+
+
+async def run_backend(
+    backend: str, trials: int, quiet: float, tmp: Path, lessor_trials: int = 0
+) -> None:
     server = None
     if backend == "etcd":
         from tests.etcd_server import EtcdServer
@@ -72,6 +113,8 @@ async def run_backend(backend: str, trials: int, quiet: float, tmp: Path) -> Non
             await asyncio.sleep(quiet)
             after = len([e for e in group.events() if e["event"] == "won"])
             print(f"  leadership changes in {quiet:.0f} s of quiet: {after - before}")
+        if server is not None and lessor_trials > 0:
+            await lessor_floor(server.endpoint, lessor_trials)
     finally:
         await group.stop()
         if server is not None:
@@ -83,11 +126,19 @@ async def main() -> None:
     parser.add_argument("--backend", choices=["raft", "etcd", "both"], default="both")
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--quiet-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--lessor-trials",
+        type=int,
+        default=20,
+        help="etcd: leases left to expire, to time how late etcd's lessor revokes them",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     for backend in ["raft", "etcd"] if args.backend == "both" else [args.backend]:
         with tempfile.TemporaryDirectory(prefix=f"bench-election-{backend}-") as tmp:
-            await run_backend(backend, args.trials, args.quiet_seconds, Path(tmp))
+            await run_backend(
+                backend, args.trials, args.quiet_seconds, Path(tmp), args.lessor_trials
+            )
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class LeaseTable:
         self._epochs: dict[str, int] = {}
         self._holders: dict[str, LeaseHolder] = {}
         self._enlisted: dict[str, dict[str, Enlisted]] = {}
+        self._renewals: dict[str, int] = {}
 
     def enlist(self, election: str, candidate: Enlisted) -> None:
         """Record a candidate, so a resigning holder can name it as successor.
@@ -59,6 +60,18 @@ class LeaseTable:
 
     def last_epoch(self, election: str) -> int:
         return self._epochs.get(election, 0)
+
+    def renewals(self, election: str) -> int:
+        """Renewals applied under the current holder's epoch."""
+        return self._renewal_counts().get(election, 0)
+
+    def renew(self, election: str, epoch: int) -> bool:
+        """The holder at ``epoch`` renews; False if that epoch no longer holds."""
+        if not self.is_current(Guard(election, epoch)):
+            return False
+        counts = self._renewal_counts()
+        counts[election] = counts.get(election, 0) + 1
+        return True
 
     def acquire(
         self, election: str, candidate: str, address: str = "", incarnation: str = ""
@@ -83,9 +96,29 @@ class LeaseTable:
         del self._holders[election]
         return True
 
-    def expire(self, election: str, epoch: int) -> bool:
-        """The lease at ``epoch`` ran out (decided by the caller's clock)."""
+    def expire(self, election: str, epoch: int, renewals: int | None = None) -> bool:
+        """The lease at ``epoch`` ran out (decided by the caller's clock, after the
+        ``renewals``-th renewal). Refused if a renewal was applied since the one the
+        caller counted from: the holder extends its term on every renewal that
+        commits, also on one ordered just before this expiry."""
+        if renewals is not None and renewals != self.renewals(election):
+            return False
         return self.release(election, epoch)
+
+    def take_over(
+        self,
+        election: str,
+        epoch: int,
+        renewals: int,
+        candidate: str,
+        address: str,
+        incarnation: str = "",
+    ) -> LeaseHolder | None:
+        """Expire the lease at ``epoch`` (as ``expire``) and grant it to ``candidate``
+        under a new epoch, in one step; None if the expiry is refused."""
+        if not self.expire(election, epoch, renewals):
+            return None
+        return self._grant(election, candidate, address, incarnation)
 
     def is_current(self, guard: Guard) -> bool:
         holder = self._holders.get(guard.election)
@@ -94,6 +127,12 @@ class LeaseTable:
     def _grant(self, election: str, candidate: str, address: str, incarnation: str) -> LeaseHolder:
         epoch = self._epochs.get(election, 0) + 1
         self._epochs[election] = epoch
+        self._renewal_counts()[election] = 0
         holder = LeaseHolder(election, candidate, address, epoch, incarnation)
         self._holders[election] = holder
         return holder
+
+    def _renewal_counts(self) -> dict[str, int]:
+        """A table from a snapshot taken before renewals were counted has none."""
+        counts: dict[str, int] = self.__dict__.setdefault("_renewals", {})
+        return counts

@@ -3,9 +3,13 @@
 Each SC replica hosts a Raft node carrying the lease table. The holder renews by
 committing a ``renew`` command, and counts its lease valid for ``renew_deadline``
 from when that command was sent. The Raft leader expires a lease that went
-``lease_ttl`` without a renewal it applied, on its own monotonic clock. Since
-``lease_ttl > renew_deadline``, the holder has stopped acting by then, also when
-it is cut off from the majority (pysyncobj would keep it Raft leader for 30 s;
+``lease_ttl`` without a renewal, counted on its own monotonic clock from when the
+last renewal's entry arrived on its node (election/raft_lease.py): after a crash
+of a holder that also led Raft, the new Raft leader counts from before its own
+election. It expires the lease and grants it to its own candidate in one command
+(``take_over``), refused if a renewal was applied since the one it counted from.
+Since ``lease_ttl > renew_deadline``, the holder has stopped acting by then, also
+when it is cut off from the majority (pysyncobj would keep it Raft leader for 30 s;
 its renewals cannot commit, so its deadline ends its term).
 
 Graceful resignation hands the lease to a connected standby in one command
@@ -36,6 +40,11 @@ DEFAULT_TIMING = ElectionTiming(
 FOLLOWER_GRACE = 0.03
 """A candidate whose node is not the Raft leader waits this long before claiming a free
 lease, so the Raft leader's own candidate (whose commands commit fastest) usually wins."""
+
+
+EXPIRY_SLACK = 0.001
+"""A Raft leader wakes this long after a silent lease's expiry to take it over (a timer
+may fire a hair early)."""
 
 
 HANDOVER_LINGER = 0.05
@@ -167,7 +176,7 @@ class RaftCandidate:
         elif holder.candidate == self.name:
             await self._reclaim(holder)
         elif self.host.is_raft_leader():
-            await self._expire_if_silent(holder)
+            await self._take_over_if_silent(holder)
 
     async def _lead(self, term: Term, holder: LeaseHolder | None) -> None:
         if holder is None or holder.epoch != term.epoch:
@@ -243,19 +252,49 @@ class RaftCandidate:
             self._last_renew_sent = sent
             self.leadership.win(holder.epoch, sent)
 
-    async def _expire_if_silent(self, holder: LeaseHolder) -> None:
-        silent = self.host.leases.silent_for(self.election, holder.epoch)
+    async def _take_over_if_silent(self, holder: LeaseHolder) -> None:
+        """On the Raft leader: once the holder went ``lease_ttl`` without a renewal
+        reaching this node, expire its lease and take it, in one command (only expire
+        it while closing)."""
+        silence = self.host.leases.silence(self.election)
+        if silence is None or silence.epoch != holder.epoch:
+            return
+        silent = silence.seconds(time.monotonic())
         if silent <= self.timing.lease_ttl:
             return
-        with contextlib.suppress(CommandNotCommitted):
-            if await self._command(self.host.leases.expire, self.election, holder.epoch):
-                log.info(
-                    "lease of %s epoch=%d held by %s expired after %.2fs without renewal",
+        sent = time.monotonic()
+        try:
+            if self._closing.is_set():
+                taken = None
+                expired = await self._command(
+                    self.host.leases.expire, self.election, holder.epoch, silence.renewals
+                )
+            else:
+                taken = await self._command(
+                    self.host.leases.take_over,
                     self.election,
                     holder.epoch,
-                    holder.candidate,
-                    silent,
+                    silence.renewals,
+                    self.name,
+                    self.address,
+                    self.incarnation,
                 )
+                expired = taken is not None
+        except CommandNotCommitted as failed:
+            log.debug("%s expiry not committed: %s", self.name, failed)
+            return
+        if not expired:
+            return  # renewed meanwhile, or taken by another
+        log.info(
+            "lease of %s epoch=%d held by %s expired after %.2fs without renewal",
+            self.election,
+            holder.epoch,
+            holder.candidate,
+            silent,
+        )
+        if taken is not None and taken.candidate == self.name:
+            self._last_renew_sent = sent
+            self.leadership.win(taken.epoch, sent)
 
     # helpers
 
@@ -301,6 +340,18 @@ class RaftCandidate:
         wait = self.timing.retry_period
         if self.leadership.held is not None:
             wait = max(0.0, self._last_renew_sent + self.timing.renew_interval - time.monotonic())
+        else:
+            wait = min(wait, self._until_expiry())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await changed.wait()
+
+    def _until_expiry(self) -> float:
+        """On the Raft leader, seconds until the holder's lease may be expired (the
+        check runs then, not up to a retry period later); infinite elsewhere."""
+        if not self.host.is_raft_leader():
+            return float("inf")
+        silence = self.host.leases.silence(self.election)
+        if silence is None:
+            return float("inf")
+        return max(0.0, silence.since + self.timing.lease_ttl - time.monotonic()) + EXPIRY_SLACK

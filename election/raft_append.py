@@ -25,11 +25,13 @@ follower is known to share with the leader.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj
 
+from election.entry_arrivals import EntryArrivals
 from election.raft_journal import DurableSyncObj
 
 log = logging.getLogger(__name__)
@@ -137,11 +139,21 @@ class RaftSyncObj(DurableSyncObj):
     """pysyncobj's SyncObj with append-entries trimmed by ``trim_held`` on a follower,
     and its journal flushed before each message it sends (election/raft_journal.py).
 
+    It also notes when each entry it appends arrived (``arrivals``, see
+    election/entry_arrivals.py): from a leader's append-entries on a follower, from
+    the command queue on a leader. ``applying_arrival`` tells a consumer, while it
+    applies an entry, when that entry arrived.
+
     It reads the follower's log through pysyncobj 0.3.17's private names; on a
-    pysyncobj without them it warns once and leaves messages as they are.
+    pysyncobj without them it warns once, leaves messages as they are and notes no
+    arrivals (consumers then count from when they apply).
     """
 
-    _PRIVATE = ("_SyncObj__getEntries", "_SyncObj__getCurrentLogIndex")
+    _PRIVATE = (
+        "_SyncObj__getEntries",
+        "_SyncObj__getCurrentLogIndex",
+        "_SyncObj__onMessageReceived",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._trims = all(hasattr(SyncObj, name) for name in self._PRIVATE)
@@ -155,23 +167,55 @@ class RaftSyncObj(DurableSyncObj):
         """Append-entries this node restarted past entries it already held."""
         self.append_entries_ignored = 0
         """Append-entries this node dropped (all held, more held past them)."""
+        self.arrivals = EntryArrivals()
+        """When the entries this node holds and has not applied yet arrived."""
         super().__init__(*args, **kwargs)
 
+    def applying_arrival(self) -> float | None:
+        """While a consumer applies an entry (on the Raft thread): when that entry
+        arrived on this node's monotonic clock; None when not noted."""
+        if not self._trims:
+            return None
+        return self.arrivals.arrived(self._last_applied() + 1)
+
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
-        if self._trims and isinstance(message, dict) and message.get("type") == "append_entries":
-            trimmed = trim_held(
-                message,
-                term_at=self._term_at,
-                last_index=self._SyncObj__getCurrentLogIndex(),
-                commit_index=getattr(self, "_SyncObj__raftCommitIndex", 0),
-            )
-            if trimmed is IGNORED:
-                self.append_entries_ignored += 1
-                return
-            if trimmed is not None:
-                self.append_entries_trimmed += 1
-                message = trimmed
+        if not (
+            self._trims and isinstance(message, dict) and message.get("type") == "append_entries"
+        ):
+            super()._SyncObj__onMessageReceived(node, message)
+            return
+        arrived = time.monotonic()
+        trimmed = trim_held(
+            message,
+            term_at=self._term_at,
+            last_index=self._SyncObj__getCurrentLogIndex(),
+            commit_index=getattr(self, "_SyncObj__raftCommitIndex", 0),
+        )
+        if trimmed is IGNORED:
+            self.append_entries_ignored += 1
+            return
+        if trimmed is not None:
+            self.append_entries_trimmed += 1
+            message = trimmed
         super()._SyncObj__onMessageReceived(node, message)
+        entries: list[Entry] = message.get("entries") or []
+        if entries and self._term_at(entries[-1][1]) == entries[-1][2]:
+            self.arrivals.received(entries[0][1], entries[-1][1], arrived)
+        self.arrivals.forget_through(self._last_applied())
+
+    def _checkCommandsToApply(self) -> None:
+        """The leader appends queued commands here: each arrived by the end of it."""
+        if not self._trims:
+            super()._checkCommandsToApply()
+            return
+        before = self._SyncObj__getCurrentLogIndex()
+        super()._checkCommandsToApply()
+        after = self._SyncObj__getCurrentLogIndex()
+        if after > before:
+            self.arrivals.received(before + 1, after, time.monotonic())
+
+    def _last_applied(self) -> int:
+        return int(getattr(self, "_SyncObj__raftLastApplied", 0))
 
     def _term_at(self, index: int) -> int | None:
         entries = self._SyncObj__getEntries(index, 1)

@@ -14,7 +14,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
 from pysyncobj.dns_resolver import globalDnsResolver
 from pysyncobj.node import TCPNode
 
-from election.raft_journal import DurableSyncObj
+from election.raft_append import RaftSyncObj
 from election.raft_lease import RaftLeases
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class LeaseNode:
         self.address = address
         self.leases = RaftLeases()
         conf = raft_conf(address, journalFile=journal)
-        self.node = DurableSyncObj(
+        self.node = RaftSyncObj(
             address, [peer_node(p) for p in partners], conf=conf, consumers=[self.leases]
         )
 

@@ -1,4 +1,5 @@
-"""A new leader's catch-up: write a progress mark per kind, wait for the cache to apply them.
+"""A new leader's catch-up: write a progress mark per kind (in one batch), wait for the
+cache to apply them.
 
 Once every kind's cache has applied the mark this leader wrote under its own
 epoch, the cache reflects every change committed before the leader won (the
@@ -10,12 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import ExitStack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from election.term import Term
 from ha_sc.controllers.settings import SECONDS
-from ha_sc.kv.api import KeyExists, KvStore, KvUnavailable, RevisionConflict
+from ha_sc.kv.api import (
+    BatchOp,
+    CreateOp,
+    KeyExists,
+    KvStore,
+    KvUnavailable,
+    RevisionConflict,
+    UpdateOp,
+)
 from ha_sc.model.kinds import Kind
 from ha_sc.store import GlobalStore
 from ha_sc.store.progress import PROGRESS_KEY, progress_value
@@ -54,34 +64,45 @@ class CatchUpSettings(BaseModel):
 _DEFAULT = CatchUpSettings()
 
 
-async def write_mark(
-    kv: KvStore, kind: Kind, term: Term, replica: str, settings: CatchUpSettings = _DEFAULT
-) -> int:
-    """Write this term's progress mark for ``kind``; returns the mark's revision.
+async def write_marks(
+    kv: KvStore, term: Term, replica: str, settings: CatchUpSettings = _DEFAULT
+) -> dict[Kind, int]:
+    """Write this term's progress mark of every kind in one fenced batch (one Raft
+    command, one etcd transaction); returns each mark's revision.
 
+    A mark another write moved between read and batch is read and written again.
     Raises StaleGuard once a newer epoch leads; retries while the KV is unreachable.
     """
     value = progress_value(term.epoch, replica)
+    marks: dict[Kind, int] = {}
     delay = settings.retry_initial
-    while True:
+    while len(marks) < len(Kind):
+        pending = [kind for kind in Kind if kind not in marks]
         try:
-            with fenced_write("progress mark", kind.value, PROGRESS_KEY, term.epoch):
-                entry = await kv.get(kind.value, PROGRESS_KEY)
-                if entry is None:
-                    return await kv.create(kind.value, PROGRESS_KEY, value, guard=term.guard)
-                return await kv.update(
-                    kind.value,
-                    PROGRESS_KEY,
-                    value,
-                    expected_revision=entry.revision,
-                    guard=term.guard,
-                )
-        except (KeyExists, RevisionConflict):
-            continue  # another mark landed between read and write: read again
+            with ExitStack() as spans:
+                ops: list[BatchOp] = []
+                for kind in pending:
+                    spans.enter_context(
+                        fenced_write("progress mark", kind.value, PROGRESS_KEY, term.epoch)
+                    )
+                    entry = await kv.get(kind.value, PROGRESS_KEY)
+                    ops.append(
+                        CreateOp(kind.value, PROGRESS_KEY, value)
+                        if entry is None
+                        else UpdateOp(kind.value, PROGRESS_KEY, value, entry.revision)
+                    )
+                outcomes = await kv.write_batch(ops, guard=term.guard)
         except KvUnavailable as exc:
-            log.warning("epoch=%d: KV unavailable writing the %s mark: %s", term.epoch, kind, exc)
+            log.warning("epoch=%d: KV unavailable writing the marks: %s", term.epoch, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.retry_max)
+            continue
+        for kind, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, int):
+                marks[kind] = outcome
+            elif not isinstance(outcome, KeyExists | RevisionConflict):
+                raise outcome
+    return marks
 
 
 async def catch_up(
@@ -93,7 +114,7 @@ async def catch_up(
 ) -> int:
     """Return once the cache reflects the store as of this term's win; returns the
     highest mark revision."""
-    marks = {kind: await write_mark(kv, kind, term, replica, settings) for kind in Kind}
+    marks = await write_marks(kv, term, replica, settings)
     highest = max(marks.values())
     try:
         async with asyncio.timeout(settings.mark_wait):
