@@ -63,6 +63,10 @@ class Register(_Message):
     token: str | None = Field(default=None, repr=False, exclude_if=lambda token: token is None)
     """The SPU's registration token, proving ``spu_id`` to an SC started with SPU tokens
     (``sc run --spu-tokens``); never logged."""
+    cursor: int | None = Field(default=None, ge=0, exclude_if=lambda cursor: cursor is None)
+    """The store revision the SPU's specs reflect (the last ``revision`` it applied), if
+    it holds any: a leader that can tell what changed since answers with a ``delta``
+    whose ``since`` is this cursor instead of a ``full_sync``."""
 
 
 class Watch(_Message):
@@ -199,6 +203,9 @@ class FullSync(_ScMessage):
     """Every SPU's replica-fetch key (protocol/fetch_proof.py) by id, when the SC checks SPU
     tokens: a leader SPU accepts replica fetches only from followers proven with these.
     None: the SC runs without SPU tokens, and replica fetches are not checked."""
+    revision: int | None = Field(default=None, ge=0, exclude_if=lambda r: r is None)
+    """The store revision these specs reflect: the SPU's cursor once applied (None: an SC
+    that keeps no cursors)."""
 
 
 class Delta(_ScMessage):
@@ -214,11 +221,29 @@ class Delta(_ScMessage):
     )
     """The whole table of replica-fetch keys again, when it changed (the SC's token file
     did); None: unchanged."""
+    revision: int | None = Field(default=None, ge=0, exclude_if=lambda r: r is None)
+    """The store revision the SPU's specs reflect once this is applied: its cursor (None:
+    an SC that keeps no cursors, and the SPU then has none)."""
+    since: int | None = Field(default=None, ge=0, exclude_if=lambda r: r is None)
+    """Set only on the first message of a session resumed by cursor (instead of a full
+    sync): the SPU's cursor this delta starts from. It then carries every change since,
+    a removal for anything that may have left the SPU, and ``replicas_total``."""
+    replicas_total: int | None = Field(default=None, ge=0, exclude_if=lambda r: r is None)
+    """With ``since``: how many replica specs the SPU holds once it applied this; one
+    that holds another number asks for a full sync."""
+    sc_members: list[str] = Field(default_factory=list, exclude_if=lambda members: not members)
+    """With ``since``: as in ``full_sync``."""
+
+    @property
+    def is_resync(self) -> bool:
+        """The first message of a session resumed from the SPU's cursor."""
+        return self.since is not None
 
     @property
     def is_empty(self) -> bool:
         return not (
-            self.spus_changed
+            self.since is not None
+            or self.spus_changed
             or self.spus_removed
             or self.replicas_changed
             or self.replicas_removed

@@ -26,6 +26,7 @@ from ha_sc.model.meta import SpecT, StatusT, StoredObject
 from ha_sc.store.changes import ChangeFocus, Changes
 from ha_sc.store.errors import CacheCorrupted
 from ha_sc.store.listener import ChangeListener
+from ha_sc.store.revision_journal import RevisionJournal
 from ha_sc.store.view import EpochEntry
 
 DEFAULT_MAX_TOMBSTONES = 10_000
@@ -84,6 +85,7 @@ class LocalStore(Generic[SpecT, StatusT]):
         self._snapshot: Mapping[str, StoredObject[SpecT, StatusT]] | None = None
         self._changed = asyncio.Event()
         self._revision_wanted: RevisionWanted | None = None
+        self._journal = RevisionJournal()
 
     # reads
 
@@ -124,6 +126,13 @@ class LocalStore(Generic[SpecT, StatusT]):
 
     def objects(self) -> tuple[StoredObject[SpecT, StatusT], ...]:
         return tuple(self.snapshot().values())
+
+    def spec_epoch_at(self, revision: int) -> int | None:
+        """The epoch to ask ``spec_changes_since`` for the spec changes after KV revision
+        ``revision``; None when this store cannot tell (``RevisionJournal``)."""
+        if revision > self._revision:
+            return None
+        return self._journal.spec_epoch_at(revision)
 
     def tombstones(self) -> Mapping[str, int]:
         """Deleted keys still remembered, with the epoch of their delete."""
@@ -230,7 +239,7 @@ class LocalStore(Generic[SpecT, StatusT]):
         vanished = [key for key in self._entries if key not in listed]
         for key in vanished:
             self._remove(key, batch)
-        self._commit(batch, revision)
+        self._commit(batch, revision, listing=True)
         return SyncSummary(added, updated, len(vanished), len(self._entries) - added - updated)
 
     def apply_put(self, obj: StoredObject[SpecT, StatusT]) -> bool:
@@ -300,7 +309,7 @@ class LocalStore(Generic[SpecT, StatusT]):
             oldest = next(iter(self._tombstones))
             self._fence = max(self._fence, self._tombstones.pop(oldest))
 
-    def _commit(self, batch: _Batch, revision: int) -> None:
+    def _commit(self, batch: _Batch, revision: int, *, listing: bool = False) -> None:
         moved = revision > self._revision
         self._revision = max(self._revision, revision)
         if batch.changed:
@@ -310,6 +319,10 @@ class LocalStore(Generic[SpecT, StatusT]):
             if batch.status_changed:
                 self._last_status_change = batch.epoch
             self._snapshot = None
+        if listing:
+            self._journal.listed(revision, self._epoch, moved=batch.changed)
+        elif batch.spec_changed:
+            self._journal.spec_changed(revision, self._epoch)
         if moved or batch.changed:
             self._changed.set()
             self._changed = asyncio.Event()
