@@ -1,21 +1,27 @@
 """What an SPU that comes back with a cursor needs: the spec changes since that revision.
 
-No I/O. An SPU's cursor is a store revision its specs reflect (``spec_cursor``: every
-change at or below it is in them). The store's revision is the same on every replica,
-so any leader can answer it from its own cache: each kind's store turns the revision
-into one of its epochs (``spec_epoch_at``) and lists the spec changes and deletes since
-(``cursor_changes``). When a store cannot tell (the cursor is above what it reflects,
-below its journal's floor, or older than the deletes it still remembers), the SPU gets
-a full sync instead.
+No I/O. An SPU's cursor is the store revisions its specs reflect, one for topics and
+one for partitions (``spec_cursor``: every change of that kind at or below it is in
+them). The store's revisions are the same on every replica, so any leader can answer
+a cursor from its own cache, kind by kind:
 
-``replica_resync`` then says, from the set the SPU is to hold now, which replica specs
-to send and which partitions to remove: every partition whose spec changed or which
-was deleted since the cursor (sent if the SPU hosts it now, removed otherwise: it may
-have hosted it then), and every hosted partition of a topic whose spec changed (its
-storage settings). Some of these the SPU may already have as sent, or never have held;
-applying them again changes nothing, so the result is exactly the set a full sync
-would give (``tests/unit/test_spec_resync.py``). SPU specs are few: a resync sends
-them all and the SPU replaces its directory with them, as a full sync does.
+- **What changed**: each kind's store turns the revision into one of its epochs
+  (``spec_epoch_at``, its revision journal) and lists the spec changes since. Where the
+  journal cannot tell (the cursor is below its floor: this replica started, or
+  re-listed something that moved, after the cursor), every cached object written after
+  the cursor counts as changed (``meta.revision``): status-only writes then go too,
+  which costs bytes, not correctness.
+- **What is gone**: not from history. A resync carries the key of every partition the
+  SPU is to hold (``replicas_held``); the SPU drops any other. Deletes, partitions that
+  moved off the SPU and whatever a replica never saw need no tombstones.
+
+``replica_resync`` gives the replica specs to send: every hosted partition whose spec
+changed since the cursor, or whose topic's spec did (its storage settings). The SPU
+may already hold some of them as sent; setting them again changes nothing, so the
+result is exactly the set a full sync would give (``tests/unit/test_spec_resync.py``).
+SPU specs are few: a resync sends them all and the SPU replaces its directory with
+them, as a full sync does. The only cursor no leader answers is one above what its
+cache reflects (say, a store restored from an older copy): a full sync then.
 """
 
 from __future__ import annotations
@@ -24,65 +30,70 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ha_sc.model.partition import PartitionSpec
-from ha_sc.model.topic import TopicSpec
-from ha_sc.protocol import ReplicaSpec
-from ha_sc.store import Changes, GlobalStore, StoreView
+from ha_sc.protocol import ReplicaSpec, SpecCursor
+from ha_sc.store import GlobalStore, StoreView
 
 
-def spec_cursor(cache: GlobalStore) -> int:
-    """The revision the specs cached now reflect for every kind an SPU is sent.
+def spec_cursor(cache: GlobalStore) -> SpecCursor:
+    """What the topic and partition specs cached now reflect.
 
-    One below the lowest kind's: several changes may share a revision (a transaction),
-    and a store at revision R may not have applied them all yet.
+    One below each kind's store revision: several changes may share a revision (a
+    transaction), and a store at revision R may not have applied them all yet.
     """
-    return max(0, min(cache.spus.revision, cache.topics.revision, cache.partitions.revision) - 1)
+    return SpecCursor.model_construct(
+        topics=max(0, cache.topics.revision - 1),
+        partitions=max(0, cache.partitions.revision - 1),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CursorChanges:
-    """The spec changes of the replica specs' kinds after a cursor."""
+    """Keys of the topics and partitions whose spec may have changed after a cursor."""
 
-    topics: Changes[TopicSpec, Any]
-    partitions: Changes[PartitionSpec, Any]
+    topics: frozenset[str]
+    partitions: frozenset[str]
+    from_journal: bool
+    """Both told by the revision journals (spec changes only); False: by scanning for
+    objects written after the cursor."""
+
+    topics_cached: frozenset[str] | None = None
+    """When scanned: every cached topic (a topic deleted since cannot be found by
+    scanning; its partitions' storage settings are the defaults now)."""
 
 
-def _since(view: StoreView[Any, Any], cursor: int) -> Changes[Any, Any] | None:
+def _changed_since(view: StoreView[Any, Any], cursor: int) -> tuple[frozenset[str], bool]:
+    """Keys written (or deleted, where the journal tells) after ``cursor``; whether the
+    journal told them."""
     epoch = view.spec_epoch_at(cursor)
-    if epoch is None:
+    if epoch is not None:
+        changes = view.spec_changes_since(epoch)
+        if not changes.is_full_sync:
+            return frozenset((*(o.key for o in changes.updates), *changes.deletes)), True
+    return frozenset(o.key for o in view.objects() if o.meta.revision > cursor), False
+
+
+def cursor_changes(cache: GlobalStore, cursor: SpecCursor) -> CursorChanges | None:
+    """The topics and partitions changed after ``cursor``; None when the cache does
+    not yet reflect ``cursor`` (the SPU then gets a full sync)."""
+    now = spec_cursor(cache)
+    if cursor.topics > now.topics or cursor.partitions > now.partitions:
         return None
-    changes = view.spec_changes_since(epoch)
-    return None if changes.is_full_sync else changes
+    topics, told = _changed_since(cache.topics, cursor.topics)
+    partitions, told_too = _changed_since(cache.partitions, cursor.partitions)
+    cached = None if told else frozenset(cache.topics.snapshot())
+    return CursorChanges(topics, partitions, told and told_too, cached)
 
 
-def cursor_changes(cache: GlobalStore, cursor: int) -> CursorChanges | None:
-    """The spec changes after ``cursor``; None when the cache cannot tell them all.
-
-    The SPU kind needs no history: a resync sends every SPU spec.
-    """
-    topics = _since(cache.topics, cursor)
-    partitions = _since(cache.partitions, cursor)
-    if topics is None or partitions is None or cursor > spec_cursor(cache):
-        return None
-    return CursorChanges(topics, partitions)
-
-
-def replica_resync(
-    hosted: Mapping[str, ReplicaSpec], changes: CursorChanges
-) -> tuple[list[ReplicaSpec], list[str]]:
-    """The replica specs to send and the partitions to remove, so that an SPU holding
-    what it was sent up to the cursor ends up holding exactly ``hosted``."""
-    changed: dict[str, ReplicaSpec] = {}
-    removed: dict[str, None] = {}
-    for key in [*(p.key for p in changes.partitions.updates), *changes.partitions.deletes]:
-        spec = hosted.get(key)
-        if spec is not None:
-            changed[key] = spec
-        else:
-            removed[key] = None
-    topics = {t.key for t in changes.topics.updates} | set(changes.topics.deletes)
-    if topics:
+def replica_resync(hosted: Mapping[str, ReplicaSpec], changes: CursorChanges) -> list[ReplicaSpec]:
+    """The replica specs to send so that an SPU holding what it was sent up to the
+    cursor, once it drops every partition not in ``hosted``, holds exactly ``hosted``."""
+    changed = {key: hosted[key] for key in changes.partitions if key in hosted}
+    topics, cached = changes.topics, changes.topics_cached
+    if topics or cached is not None:
         for key, spec in hosted.items():  # a partition key is "<topic>-<index>"
-            if key not in changed and key.rpartition("-")[0] in topics:
+            topic = key.rpartition("-")[0]
+            if key not in changed and (
+                topic in topics or (cached is not None and topic not in cached)
+            ):
                 changed[key] = spec
-    return list(changed.values()), list(removed)
+    return list(changed.values())

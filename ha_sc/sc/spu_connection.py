@@ -34,6 +34,7 @@ from ha_sc.protocol import (
     MessageDecoder,
     ProtocolError,
     Register,
+    SpecCursor,
     SpuMessage,
     StatusReport,
     Watch,
@@ -82,11 +83,11 @@ class SpuConnection:
         replica_specs: ReplicaSpecs | None = None,
         pushes: Counter[str] | None = None,
         fetch_keys: Callable[[], dict[int, str] | None] = lambda: None,
-        cursor: int | None = None,
+        cursor: SpecCursor | None = None,
     ) -> None:
         self.spu_id = spu_id
         self._cursor = cursor
-        """The store revision the SPU said its specs reflect (None: it holds none)."""
+        """What the SPU said its specs reflect (None: it holds none)."""
         self._fetch_keys = fetch_keys
         self._keys_sent: dict[int, str] | None = None
         self._pushes: Counter[str] = pushes if pushes is not None else Counter()
@@ -131,28 +132,27 @@ class SpuConnection:
         if isinstance(first, FullSync):
             log.info(
                 "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d "
-                "(revision %s; its cursor: %s)",
+                "(cursor %s; the spu's: %s)",
                 self.spu_id,
                 self.peer,
                 len(first.spus),
                 len(first.replicas),
                 first.epoch,
-                first.revision,
+                first.cursor,
                 self._cursor,
             )
             sent = len(first.replicas)
         else:
             log.info(
-                "spu %d registered from %s: resync since revision %s at epoch %d: "
-                "%d replicas changed, %d removed, %d held (revision %s)",
+                "spu %d registered from %s: resync since %s at epoch %d: "
+                "%d replicas changed of %d held (cursor %s)",
                 self.spu_id,
                 self.peer,
                 first.since,
                 first.epoch,
                 len(first.replicas_changed),
-                len(first.replicas_removed),
-                first.replicas_total,
-                first.revision,
+                len(first.replicas_held or ()),
+                first.cursor,
             )
             sent = len(first.replicas_changed)
         name = f"spu-conn-{self.spu_id}"

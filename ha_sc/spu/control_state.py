@@ -5,8 +5,8 @@ is lower than the highest seen comes from a deposed leader: it is refused and
 counted, and nothing in it is applied. A full sync replaces the SPU and replica
 specs; a delta changes them. What the SPU holds stays while no SC is reachable.
 
-The cursor is the store revision the specs held reflect, as the last applied message
-said (``revision``); the SPU names it when it registers, and a leader that can tell
+The cursor is the store revisions the specs held reflect, as the last applied message
+said (``cursor``); the SPU names it when it registers, and a leader that can tell
 the changes since answers with a resync (a ``delta`` with ``since``) instead of a full
 sync. It lives in memory only: a restarted SPU gets a full sync.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from election.epoch_fence import EpochFence
 from ha_sc.model.spu import SpuSpec
-from ha_sc.protocol import Delta, FullSync
+from ha_sc.protocol import Delta, FullSync, SpecCursor
 from ha_sc.spu.fetch_keys import FetchKeys
 from ha_sc.spu.replica_table import ReplicaTable
 
@@ -52,8 +52,8 @@ class ControlState:
         """Full syncs applied."""
         self.resyncs = 0
         """Sessions resumed from the cursor (resyncs applied)."""
-        self.cursor: int | None = None
-        """The store revision the specs held reflect; None: none known (a full sync next)."""
+        self.cursor: SpecCursor | None = None
+        """What the specs held reflect; None: not known (a full sync next)."""
         self.resync_mismatch: str | None = None
         """Why the last resync left this SPU holding something else than the leader
         said (the cursor is then dropped); None when it did not."""
@@ -99,7 +99,7 @@ class ControlState:
 
     def _full_sync(self, sync: FullSync) -> None:
         self.syncs += 1
-        self.cursor = sync.revision
+        self.cursor = sync.cursor
         self.spus = {spec.id: spec for spec in sync.spus}
         self.fetch_keys.update(sync.fetch_keys)
         changes = self.replicas.replace(sync.replicas)
@@ -119,7 +119,7 @@ class ControlState:
         if delta.is_resync:
             self._resync(delta)
             return
-        self.cursor = delta.revision
+        self.cursor = delta.cursor
         if delta.is_empty:
             return
         for spu_id in delta.spus_removed:
@@ -135,30 +135,25 @@ class ControlState:
             self._check_own_spec()
 
     def _resync(self, delta: Delta) -> None:
-        """The first message of a session resumed from the cursor: every SPU spec, and
-        the replica changes since the cursor (``since``)."""
+        """The first message of a session resumed from the cursor: every SPU spec, the
+        replica specs changed since the cursor (``since``), and every partition to hold."""
         self.resyncs += 1
-        self.resync_mismatch = None
         self.spus = {spec.id: spec for spec in delta.spus_changed}
         if delta.fetch_keys is not None:
             self.fetch_keys.update(delta.fetch_keys)
-        changes = self.replicas.update(delta.replicas_changed, delta.replicas_removed)
-        if delta.since != self.cursor:
-            self.resync_mismatch = f"it starts at revision {delta.since}, not at {self.cursor}"
-        elif delta.replicas_total is not None and delta.replicas_total != len(self.replicas):
-            self.resync_mismatch = (
-                f"it leaves {len(self.replicas)} local replicas, the leader has "
-                f"{delta.replicas_total}"
-            )
-        self.cursor = None if self.resync_mismatch else delta.revision
+        held = set(delta.replicas_held or ())
+        gone = [r.partition for r in self.replicas.replicas() if r.partition not in held]
+        changes = self.replicas.update(delta.replicas_changed, gone)
+        self.resync_mismatch = resync_mismatch(delta, self.cursor, len(self.replicas), held)
+        self.cursor = None if self.resync_mismatch else delta.cursor
         log.info(
-            "spu %d: synced at epoch %d since revision %s: %d replicas changed, %d removed, "
+            "spu %d: synced at epoch %d since %s: %d replicas changed, %d removed, "
             "%d local replicas, %d changed",
             self.spu_id,
             delta.epoch,
             delta.since,
             len(delta.replicas_changed),
-            len(delta.replicas_removed),
+            len(gone),
             len(self.replicas),
             len(changes),
         )
@@ -203,3 +198,17 @@ class ControlState:
                 for r in self.replicas.replicas()
             ],
         }
+
+
+def resync_mismatch(
+    delta: Delta, cursor: SpecCursor | None, holding: int, held: set[str]
+) -> str | None:
+    """Why applying the resync ``delta`` at ``cursor`` left the SPU with another set than
+    the leader's (``holding`` replicas now), if it did."""
+    if delta.since != cursor:
+        return f"it starts at {delta.since}, not at {cursor}"
+    if delta.replicas_held is None:
+        return "it names no partitions to hold"
+    if holding != len(held):
+        return f"it leaves {holding} local replicas, the leader has {len(held)}"
+    return None

@@ -62,11 +62,11 @@ class RevisionJournal:
         self._revisions.append(revision)
         self._epochs.append(epoch)
         if len(self._revisions) > self._max_points:
-            drop = len(self._revisions) // 2
-            self._floor = self._revisions[drop]
-            self._floor_epoch = self._epochs[drop]
-            del self._revisions[: drop + 1]
-            del self._epochs[: drop + 1]
+            drop = len(self._revisions) // 2  # the last point dropped becomes the floor
+            self._floor = self._revisions[drop - 1]
+            self._floor_epoch = self._epochs[drop - 1]
+            del self._revisions[:drop]
+            del self._epochs[:drop]
 
     def spec_epoch_at(self, revision: int) -> int | None:
         """A store epoch E such that every spec change at a revision above ``revision``

@@ -200,7 +200,7 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     assert server.statuses().keys() == {ME}
 
     keepalive = await client.receive()
-    assert keepalive == Delta(epoch=term.epoch, revision=full.revision)  # nothing changed
+    assert keepalive == Delta(epoch=term.epoch, cursor=full.cursor)  # nothing changed
 
     # later reports amend the picture: changed replicas and removed partitions only
     await client.send(
@@ -446,7 +446,7 @@ async def test_an_unregistered_spu_hears_it_and_is_let_go(
     client, _ = await registered(connect)
     await view.kv.delete(Kind.SPU.value, "custom-spu")
     messages = await client.until_closed()
-    unstamped = [m.model_copy(update={"revision": None}) for m in messages]
+    unstamped = [m.model_copy(update={"cursor": None}) for m in messages]
     assert Delta(epoch=term.epoch, spus_removed=[ME]) in unstamped
     assert f"spu {ME} offline: spu {ME} is no longer registered with the cluster" in logs.text
 
