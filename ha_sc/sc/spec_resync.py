@@ -35,14 +35,11 @@ from ha_sc.store import GlobalStore, StoreView
 
 
 def spec_cursor(cache: GlobalStore) -> SpecCursor:
-    """What the topic and partition specs cached now reflect.
-
-    One below each kind's store revision: several changes may share a revision (a
-    transaction), and a store at revision R may not have applied them all yet.
-    """
+    """What the topic and partition specs cached now reflect: each kind's settled
+    revision (one below the last event's: the events of a transaction share a revision
+    and arrive one by one)."""
     return SpecCursor.model_construct(
-        topics=max(0, cache.topics.revision - 1),
-        partitions=max(0, cache.partitions.revision - 1),
+        topics=cache.topics.settled_revision, partitions=cache.partitions.settled_revision
     )
 
 

@@ -86,6 +86,7 @@ class LocalStore(Generic[SpecT, StatusT]):
         self._changed = asyncio.Event()
         self._revision_wanted: RevisionWanted | None = None
         self._journal = RevisionJournal()
+        self._settled = 0
 
     # reads
 
@@ -100,6 +101,13 @@ class LocalStore(Generic[SpecT, StatusT]):
     @property
     def revision(self) -> int:
         return self._revision
+
+    @property
+    def settled_revision(self) -> int:
+        """The highest KV revision every change of which is in the store: the revision of
+        the last listing, or one below the last event's (the events of one transaction
+        share a revision and arrive one by one)."""
+        return self._settled
 
     @property
     def fence(self) -> int:
@@ -312,6 +320,7 @@ class LocalStore(Generic[SpecT, StatusT]):
     def _commit(self, batch: _Batch, revision: int, *, listing: bool = False) -> None:
         moved = revision > self._revision
         self._revision = max(self._revision, revision)
+        self._settled = max(self._settled, revision if listing else revision - 1)
         if batch.changed:
             self._epoch = batch.epoch
             if batch.spec_changed:
