@@ -280,7 +280,7 @@ class SpuConnection:
         changed = message.replicas if isinstance(message, FullSync) else message.replicas_changed
         whole = isinstance(message, FullSync) or message.is_resync
         partitions = [] if whole else [r.partition for r in changed]
-        with spu_push(self.spu_id, message.epoch, message.type, partitions) as span:
+        with spu_push(self.spu_id, message.epoch, push_kind(message), partitions) as span:
             span.set_attribute("replicas", len(changed))
             headers = carrier(span)
             if headers:

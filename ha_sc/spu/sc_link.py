@@ -377,9 +377,8 @@ class ScLink:
         if not message.trace:
             accepted = self._state.apply(message)
         else:
-            with spu_apply(
-                self._settings.spu_id, message.type, message.epoch, message.trace
-            ) as span:
+            kind = "resync" if isinstance(message, Delta) and message.is_resync else message.type
+            with spu_apply(self._settings.spu_id, kind, message.epoch, message.trace) as span:
                 accepted = self._state.apply(message)
                 if accepted:
                     self._applied_trace = span.get_span_context()
