@@ -8,9 +8,10 @@ a cursor from its own cache, kind by kind:
 - **What changed**: each kind's store turns the revision into one of its epochs
   (``spec_epoch_at``, its revision journal) and lists the spec changes since. Where the
   journal cannot tell (the cursor is below its floor: this replica started, or
-  re-listed something that moved, after the cursor), every cached object written after
-  the cursor counts as changed (``meta.revision``): status-only writes then go too,
-  which costs bytes, not correctness.
+  re-listed something that moved, after the cursor), every cached object whose spec
+  may have been written after the cursor counts as changed (``spec_written_after``:
+  for an object a listing brought, its revision then; status-only writes seen as
+  events do not count).
 - **What is gone**: not from history. A resync carries the key of every partition the
   SPU is to hold (``replicas_held``); the SPU drops any other. Deletes, partitions that
   moved off the SPU and whatever a replica never saw need no tombstones.
@@ -50,8 +51,8 @@ class CursorChanges:
     topics: frozenset[str]
     partitions: frozenset[str]
     from_journal: bool
-    """Both told by the revision journals (spec changes only); False: by scanning for
-    objects written after the cursor."""
+    """Both told by the revision journals; False: by looking at every object's
+    ``spec_revision``."""
 
     topics_cached: frozenset[str] | None = None
     """When scanned: every cached topic (a topic deleted since cannot be found by
@@ -66,7 +67,7 @@ def _changed_since(view: StoreView[Any, Any], cursor: int) -> tuple[frozenset[st
         changes = view.spec_changes_since(epoch)
         if not changes.is_full_sync:
             return frozenset((*(o.key for o in changes.updates), *changes.deletes)), True
-    return frozenset(o.key for o in view.objects() if o.meta.revision > cursor), False
+    return frozenset(view.spec_written_after(cursor)), False
 
 
 def cursor_changes(cache: GlobalStore, cursor: SpecCursor) -> CursorChanges | None:

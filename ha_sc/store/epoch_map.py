@@ -142,6 +142,11 @@ class LocalStore(Generic[SpecT, StatusT]):
             return None
         return self._journal.spec_epoch_at(revision)
 
+    def spec_written_after(self, revision: int) -> list[str]:
+        """Keys whose spec may have been written after KV revision ``revision``
+        (``EpochEntry.spec_revision``); looks at every object."""
+        return [key for key, e in self._entries.items() if e.spec_revision > revision]
+
     def tombstones(self) -> Mapping[str, int]:
         """Deleted keys still remembered, with the epoch of their delete."""
         return MappingProxyType(dict(self._tombstones))
@@ -241,7 +246,7 @@ class LocalStore(Generic[SpecT, StatusT]):
         added = updated = 0
         for obj in changed:
             existed = obj.key in self._entries
-            if self._put(obj, batch):
+            if self._put(obj, batch, listing=True):
                 updated += existed
                 added += not existed
         vanished = [key for key in self._entries if key not in listed]
@@ -281,11 +286,13 @@ class LocalStore(Generic[SpecT, StatusT]):
                 f"which reflects revision {self._revision}"
             )
 
-    def _put(self, obj: StoredObject[SpecT, StatusT], batch: _Batch) -> bool:
+    def _put(
+        self, obj: StoredObject[SpecT, StatusT], batch: _Batch, *, listing: bool = False
+    ) -> bool:
         epoch = batch.epoch
         old = self._entries.get(obj.key)
         if old is None:
-            self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch)
+            self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch, obj.meta.revision)
             self._by_epoch[obj.key] = None
             self._tombstones.pop(obj.key, None)
             batch.spec_changed = batch.status_changed = True
@@ -301,6 +308,8 @@ class LocalStore(Generic[SpecT, StatusT]):
             spec_epoch=epoch if spec_changed else old.spec_epoch,
             status_epoch=epoch if status_changed else old.status_epoch,
             epoch=epoch,
+            # a listing shows where the object is, not what it went through since
+            spec_revision=obj.meta.revision if spec_changed or listing else old.spec_revision,
         )
         batch.spec_changed |= spec_changed
         batch.status_changed |= status_changed

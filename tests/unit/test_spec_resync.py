@@ -169,6 +169,17 @@ LATER = ("changes", [("topic", "t0", None), ("partition", "t0-1", (2, [2]))])
 """Moves both kinds past ``HOSTED_T1``'s revision, so a cursor taken next reflects it."""
 
 
+@example(  # t1-0 moves and moves back while b's watch is down: b's listing sees no change
+    [
+        HOSTED_T1,
+        ("deaf-b", Kind.PARTITION),
+        ("changes", [("partition", "t1-0", (2, [ME, 2]))]),
+        LATER,
+        ("cursor", None),
+        ("changes", [("partition", "t1-0", (ME, [ME, 2]))]),
+        ("relist-b", Kind.PARTITION),
+    ]
+)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, max_size=40))
 @example([HOSTED_T1, LATER, ("cursor", None), ("changes", [("topic", "t1", 2000)])])
