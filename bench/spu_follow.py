@@ -1,12 +1,12 @@
-"""SPUs following a new SC leader: SIGSTOP of the SC leader until every SPU has a full
-sync from the new leader, measured from the new leader's win.
+"""SPUs following a new SC leader: SIGSTOP of the SC leader until every SPU is synced by
+the new leader (full or by cursor), measured from the new leader's win.
 
     .venv/bin/python -m bench.spu_follow [--backend raft|etcd] [--trials 10]
 
 Runs `ha-sc cluster up --replicas 3 --spus 3` in a temporary directory; per trial:
 SIGSTOP the leader (by the PID in the cluster file), read the new leader's log for
 `became leader` (won, cache caught up: it serves SPUs from then) and each SPU's log
-for its first full sync at a higher epoch (log timestamps, millisecond resolution),
+for its first sync at a higher epoch (log timestamps, millisecond resolution),
 then SIGCONT the old leader and wait until the cluster is warm again. Without leader
 notices an SPU leaves a frozen leader only after its 2 s SC timeout.
 """

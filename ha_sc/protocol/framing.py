@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
-from ha_sc.protocol.messages import FullSync, Message, ReplicaSpec, ScMessage, SpuMessage
+from ha_sc.protocol.messages import Delta, FullSync, Message, ReplicaSpec, ScMessage, SpuMessage
 
 MAX_FRAME_SIZE = 16 * 1024 * 1024
 """The largest payload a frame may carry, in bytes (16 MiB)."""
@@ -28,16 +28,22 @@ class ProtocolError(Exception):
 
 
 LARGE_PAYLOAD = 256 * 1024
-"""Frames above this many bytes are checked for a full sync to decode in chunks."""
+"""Frames above this many bytes are checked for a full sync (or a delta) to decode in
+chunks."""
 SPEC_CHUNK = 256
-"""Replica specs serialised per call when a full sync is encoded."""
+"""Replica specs serialised per call when a full sync (or a delta) is encoded."""
+SPEC_LISTS = {"full_sync": "replicas", "delta": "replicas_changed"}
+"""The field of each message type that may carry many replica specs (a resync after a
+topic's storage settings changed carries every replica of it)."""
 _REPLICA_SPECS: TypeAdapter[list[ReplicaSpec]] = TypeAdapter(list[ReplicaSpec])
 
 
 def encode_message(message: Message, *, max_frame: int = MAX_FRAME_SIZE) -> bytes:
     """The frame that carries ``message``."""
     if isinstance(message, FullSync) and len(message.replicas) > SPEC_CHUNK:
-        payload = _full_sync_payload(message)
+        payload = _chunked_payload(message, message.replicas)
+    elif isinstance(message, Delta) and len(message.replicas_changed) > SPEC_CHUNK:
+        payload = _chunked_payload(message, message.replicas_changed)
     else:
         payload = message.model_dump_json().encode()
     if len(payload) > max_frame:
@@ -48,8 +54,8 @@ def encode_message(message: Message, *, max_frame: int = MAX_FRAME_SIZE) -> byte
     return _HEADER.pack(len(payload)) + payload
 
 
-def _full_sync_payload(message: FullSync) -> bytes:
-    """A large full sync's JSON, serialised a chunk of specs per call.
+def _chunked_payload(message: FullSync | Delta, specs: list[ReplicaSpec]) -> bytes:
+    """A large full sync's (or delta's) JSON, serialised a chunk of ``specs`` per call.
 
     Serialisation holds the GIL for the whole of one call: one call over 40k replica
     specs holds it for about half a second, during which the replica's election
@@ -57,13 +63,14 @@ def _full_sync_payload(message: FullSync) -> bytes:
     settings left unset are left out (they read back as unset), which makes the
     message smaller and quicker to decode.
     """
-    head = message.model_dump_json(exclude={"replicas"}).encode()
-    specs = message.replicas
+    field = SPEC_LISTS[message.type]
+    head = message.model_dump_json(exclude={field}).encode()
     chunks = [
         _REPLICA_SPECS.dump_json(specs[i : i + SPEC_CHUNK], exclude_none=True)[1:-1]
         for i in range(0, len(specs), SPEC_CHUNK)
     ]
-    return b"".join((head[:-1], b',"replicas":[', b",".join(chunks), b"]}"))
+    opening = f',"{field}":['.encode()
+    return b"".join((head[:-1], opening, b",".join(chunks), b"]}"))
 
 
 class MessageDecoder(Generic[M]):
@@ -124,16 +131,16 @@ class MessageDecoder(Generic[M]):
             raise ProtocolError(f"frame is not valid UTF-8: {exc}") from None
         try:
             if len(payload) > LARGE_PAYLOAD:
-                large = self._decode_large_full_sync(text)
+                large = self._decode_large(text)
                 if large is not None:
                     return large
             return self._adapter.validate_json(text)
         except ValidationError as exc:
             raise ProtocolError(self._describe(exc)) from None
 
-    def _decode_large_full_sync(self, text: str) -> M | None:
-        """A large full sync, its replica specs validated a chunk per call (see
-        ``_full_sync_payload``: one call would hold the GIL for the whole list, and the
+    def _decode_large(self, text: str) -> M | None:
+        """A large full sync or delta, its replica specs validated a chunk per call (see
+        ``_chunked_payload``: one call would hold the GIL for the whole list, and the
         SPU's data plane with it). None for anything else: decoded the plain way."""
         try:
             doc = json.loads(text)
@@ -141,11 +148,13 @@ class MessageDecoder(Generic[M]):
             return None
         if not isinstance(doc, dict):
             return None
-        replicas = doc.get("replicas")
-        if doc.get("type") != "full_sync" or not isinstance(replicas, list):
+        kind = doc.get("type")
+        field = SPEC_LISTS.get(kind) if isinstance(kind, str) else None
+        replicas = doc.get(field) if field is not None else None
+        if field is None or not isinstance(replicas, list):
             return None
-        message = self._adapter.validate_python({**doc, "replicas": []})
-        if not isinstance(message, FullSync):
+        message = self._adapter.validate_python({**doc, field: []})
+        if not isinstance(message, FullSync | Delta):
             return message
         specs: list[ReplicaSpec] = []
         for i in range(0, len(replicas), SPEC_CHUNK):
@@ -154,9 +163,9 @@ class MessageDecoder(Generic[M]):
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 index, *path = first["loc"]
-                where = ".".join(str(p) for p in ["replicas", i + int(index), *path])
-                raise ProtocolError(f"invalid full_sync message: {where}: {first['msg']}") from None
-        return cast(M, message.model_copy(update={"replicas": specs}))
+                where = ".".join(str(p) for p in [field, i + int(index), *path])
+                raise ProtocolError(f"invalid {kind} message: {where}: {first['msg']}") from None
+        return cast(M, message.model_copy(update={field: specs}))
 
     def _describe(self, exc: ValidationError) -> str:
         parts = []

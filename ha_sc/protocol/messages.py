@@ -48,6 +48,19 @@ class _ScMessage(_Message):
     """Trace context propagated to the SPU."""
 
 
+class SpecCursor(_Message):
+    """The store revisions an SPU's replica specs reflect: every topic change up to
+    ``topics`` and every partition change up to ``partitions`` is in them. One per kind:
+    a kind nobody writes keeps an old revision in the caches, and would hold a single
+    cursor back. SPU specs need none: a resync sends them all."""
+
+    topics: int = Field(ge=0)
+    partitions: int = Field(ge=0)
+
+    def __str__(self) -> str:
+        return f"topics@{self.topics},partitions@{self.partitions}"
+
+
 # SPU -> SC
 
 
@@ -63,6 +76,10 @@ class Register(_Message):
     token: str | None = Field(default=None, repr=False, exclude_if=lambda token: token is None)
     """The SPU's registration token, proving ``spu_id`` to an SC started with SPU tokens
     (``sc run --spu-tokens``); never logged."""
+    cursor: SpecCursor | None = Field(default=None, exclude_if=lambda cursor: cursor is None)
+    """What the SPU's specs reflect (the last ``cursor`` it applied), if it holds any: a
+    leader answers with a ``delta`` whose ``since`` is this cursor instead of a
+    ``full_sync``, unless its cache does not reflect the cursor yet."""
 
 
 class Watch(_Message):
@@ -199,6 +216,9 @@ class FullSync(_ScMessage):
     """Every SPU's replica-fetch key (protocol/fetch_proof.py) by id, when the SC checks SPU
     tokens: a leader SPU accepts replica fetches only from followers proven with these.
     None: the SC runs without SPU tokens, and replica fetches are not checked."""
+    cursor: SpecCursor | None = Field(default=None, exclude_if=lambda c: c is None)
+    """What these specs reflect: the SPU's cursor once applied (None: an SC that keeps
+    no cursors)."""
 
 
 class Delta(_ScMessage):
@@ -214,11 +234,32 @@ class Delta(_ScMessage):
     )
     """The whole table of replica-fetch keys again, when it changed (the SC's token file
     did); None: unchanged."""
+    cursor: SpecCursor | None = Field(default=None, exclude_if=lambda c: c is None)
+    """What the SPU's specs reflect once this is applied: its cursor (None: an SC that
+    keeps no cursors, and the SPU then has none)."""
+    since: SpecCursor | None = Field(default=None, exclude_if=lambda c: c is None)
+    """Set only on the first message of a session resumed by cursor (instead of a full
+    sync): the SPU's cursor this delta starts from. It then carries every SPU spec (the
+    SPU replaces its directory with them), the replica specs changed since the cursor,
+    and ``replicas_held``."""
+    replicas_held: list[PartitionKey] | None = Field(
+        default=None, repr=False, exclude_if=lambda held: held is None
+    )
+    """With ``since``: every partition the SPU is to hold; it drops any other. One that
+    lacks one of them asks for a full sync."""
+    sc_members: list[str] = Field(default_factory=list, exclude_if=lambda members: not members)
+    """With ``since``: as in ``full_sync``."""
+
+    @property
+    def is_resync(self) -> bool:
+        """The first message of a session resumed from the SPU's cursor."""
+        return self.since is not None
 
     @property
     def is_empty(self) -> bool:
         return not (
-            self.spus_changed
+            self.since is not None
+            or self.spus_changed
             or self.spus_removed
             or self.replicas_changed
             or self.replicas_removed

@@ -34,6 +34,7 @@ from ha_sc.protocol import (
     MessageDecoder,
     ProtocolError,
     Register,
+    SpecCursor,
     SpuMessage,
     StatusReport,
     Watch,
@@ -82,8 +83,11 @@ class SpuConnection:
         replica_specs: ReplicaSpecs | None = None,
         pushes: Counter[str] | None = None,
         fetch_keys: Callable[[], dict[int, str] | None] = lambda: None,
+        cursor: SpecCursor | None = None,
     ) -> None:
         self.spu_id = spu_id
+        self._cursor = cursor
+        """What the SPU said its specs reflect (None: it holds none)."""
         self._fetch_keys = fetch_keys
         self._keys_sent: dict[int, str] | None = None
         self._pushes: Counter[str] = pushes if pushes is not None else Counter()
@@ -119,31 +123,57 @@ class SpuConnection:
 
     async def _serve(self) -> str:
         self._keys_sent = self._fetch_keys()
-        full = (await self._sync.full_sync(self._term.epoch)).model_copy(
-            update={"sc_members": self._sc_members(), "fetch_keys": self._keys_sent}
-        )
+        first = await self._first_message()
         if not self._term.is_valid():
             return self._term_reason()
-        failure = await self._traced_send(full)
+        failure = await self._traced_send(first)
         if failure:
             return failure
-        log.info(
-            "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d",
-            self.spu_id,
-            self.peer,
-            len(full.spus),
-            len(full.replicas),
-            full.epoch,
-        )
+        if isinstance(first, FullSync):
+            log.info(
+                "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d "
+                "(cursor %s; the spu's: %s)",
+                self.spu_id,
+                self.peer,
+                len(first.spus),
+                len(first.replicas),
+                first.epoch,
+                first.cursor,
+                self._cursor,
+            )
+            sent = len(first.replicas)
+        else:
+            log.info(
+                "spu %d registered from %s: resync since %s at epoch %d: "
+                "%d replicas changed of %d held (cursor %s)",
+                self.spu_id,
+                self.peer,
+                first.since,
+                first.epoch,
+                len(first.replicas_changed),
+                len(first.replicas_held or ()),
+                first.cursor,
+            )
+            sent = len(first.replicas_changed)
         name = f"spu-conn-{self.spu_id}"
         return await first_of(
             {
                 f"{name}-push": self._push(),
-                f"{name}-status": self._read_status(first_wait=self._patience(len(full.replicas))),
+                f"{name}-status": self._read_status(first_wait=self._patience(sent)),
                 f"{name}-term": self._until_term_ends(),
                 f"{name}-close": self._until_closed(),
             }
         )
+
+    async def _first_message(self) -> FullSync | Delta:
+        """The changes since the SPU's cursor if it has one and the cache can tell them,
+        else a full sync."""
+        update = {"sc_members": self._sc_members(), "fetch_keys": self._keys_sent}
+        if self._cursor is not None:
+            resync = await self._sync.resync(self._term.epoch, self._cursor)
+            if resync is not None:
+                return resync.model_copy(update=update)
+        return (await self._sync.full_sync(self._term.epoch)).model_copy(update=update)
 
     async def _push(self) -> str:
         loop = asyncio.get_running_loop()
@@ -248,8 +278,9 @@ class SpuConnection:
     async def _traced_send(self, message: FullSync | Delta) -> str | None:
         """``_send`` in a push span whose context travels in the message's ``trace``."""
         changed = message.replicas if isinstance(message, FullSync) else message.replicas_changed
-        partitions = [] if isinstance(message, FullSync) else [r.partition for r in changed]
-        with spu_push(self.spu_id, message.epoch, message.type, partitions) as span:
+        whole = isinstance(message, FullSync) or message.is_resync
+        partitions = [] if whole else [r.partition for r in changed]
+        with spu_push(self.spu_id, message.epoch, push_kind(message), partitions) as span:
             span.set_attribute("replicas", len(changed))
             headers = carrier(span)
             if headers:
@@ -274,6 +305,8 @@ class SpuConnection:
 def push_kind(message: FullSync | Delta) -> str:
     if isinstance(message, FullSync):
         return "full_sync"
+    if message.is_resync:
+        return "resync"
     return "keepalive" if message.is_empty else "delta"
 
 

@@ -345,6 +345,7 @@ class SpuServer:
             keepalive_interval=self._keepalive,
             pushes=self.pushes,
             fetch_keys=self._fetch_keys,
+            cursor=register.cursor,
         )
         # a name of its own: the task of the connection it replaces has ended, but the
         # supervisor may not have let go of that task's name yet

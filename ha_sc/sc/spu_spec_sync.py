@@ -25,8 +25,9 @@ from ha_sc.model.meta import StoredObject
 from ha_sc.model.partition import PartitionSpec, parse_partition_key
 from ha_sc.model.spu import SpuSpec
 from ha_sc.model.topic import TopicSpec
-from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage
+from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, SpecCursor
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
+from ha_sc.sc.spec_resync import cursor_changes, replica_resync, spec_cursor
 from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView
 from ha_sc.tasks import until_first
 
@@ -267,6 +268,7 @@ class SpecSync:
         self._spus.take_changes()  # the cursors move to now; nothing awaits until we read
         self._partitions.take_changes()
         self._topics.take_changes()
+        cursor = spec_cursor(self._cache)
         self._sent_spus = {spu.key: spu_spec(spu) for spu in self._cache.spus.objects()}
         partitions = self._cache.partitions.objects()
         version = spec_version(self._cache)
@@ -279,6 +281,39 @@ class SpecSync:
             trace=trace or {},
             spus=list(self._sent_spus.values()),
             replicas=list(self._sent_replicas.values()),
+            cursor=cursor,
+        )
+
+    async def resync(
+        self, epoch: int, cursor: SpecCursor, trace: dict[str, str] | None = None
+    ) -> Delta | None:
+        """The changes since the SPU's ``cursor`` (``spec_resync``), as the first message
+        of a session instead of a full sync; None when the cache cannot tell them (the
+        SPU then gets a full sync). Afterwards the SPU holds what a full sync would have
+        given it, and this cursor remembers that as sent."""
+        changes = cursor_changes(self._cache, cursor)  # no await until the cursors move
+        if changes is None:
+            return None
+        self._spus.take_changes()
+        self._partitions.take_changes()
+        self._topics.take_changes()
+        now = spec_cursor(self._cache)
+        self._sent_spus = {spu.key: spu_spec(spu) for spu in self._cache.spus.objects()}
+        version = spec_version(self._cache)
+        hosted = await self._specs.hosted(self._spu_id, self._cache.partitions, version)
+        self._sent_replicas = dict(hosted)
+        return Delta.model_construct(  # built from the cache's valid specs: no second check
+            epoch=epoch,
+            trace=trace or {},
+            spus_changed=list(self._sent_spus.values()),
+            spus_removed=[],
+            replicas_changed=replica_resync(hosted, changes),
+            replicas_removed=[],
+            fetch_keys=None,
+            cursor=now,
+            since=cursor,
+            replicas_held=list(hosted),
+            sc_members=[],
         )
 
     def has_change(self) -> bool:
@@ -294,6 +329,7 @@ class SpecSync:
             self._sent_replicas, self._partition_changes(), self._replica_spec
         )
         return Delta(
+            cursor=spec_cursor(self._cache),
             epoch=epoch,
             trace=trace or {},
             spus_changed=spus_changed,

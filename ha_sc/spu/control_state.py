@@ -4,6 +4,11 @@ Sans-IO: the link hands each spec message to ``apply``. A message whose epoch
 is lower than the highest seen comes from a deposed leader: it is refused and
 counted, and nothing in it is applied. A full sync replaces the SPU and replica
 specs; a delta changes them. What the SPU holds stays while no SC is reachable.
+
+The cursor is the store revisions the specs held reflect, as the last applied message
+said (``cursor``); the SPU names it when it registers, and a leader that can tell
+the changes since answers with a resync (a ``delta`` with ``since``) instead of a full
+sync. It lives in memory only: a restarted SPU gets a full sync.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from election.epoch_fence import EpochFence
 from ha_sc.model.spu import SpuSpec
-from ha_sc.protocol import Delta, FullSync
+from ha_sc.protocol import Delta, FullSync, SpecCursor
 from ha_sc.spu.fetch_keys import FetchKeys
 from ha_sc.spu.replica_table import ReplicaTable
 
@@ -45,6 +50,13 @@ class ControlState:
         """The SC replica whose full sync this SPU follows now; None while disconnected."""
         self.syncs = 0
         """Full syncs applied."""
+        self.resyncs = 0
+        """Sessions resumed from the cursor (resyncs applied)."""
+        self.cursor: SpecCursor | None = None
+        """What the specs held reflect; None: not known (a full sync next)."""
+        self.resync_mismatch: str | None = None
+        """Why the last resync left this SPU holding something else than the leader
+        said (the cursor is then dropped); None when it did not."""
         self.applied = 0
         """SC messages (full syncs, deltas, keepalives) that passed the fence."""
         self._public = public_address
@@ -87,6 +99,7 @@ class ControlState:
 
     def _full_sync(self, sync: FullSync) -> None:
         self.syncs += 1
+        self.cursor = sync.cursor
         self.spus = {spec.id: spec for spec in sync.spus}
         self.fetch_keys.update(sync.fetch_keys)
         changes = self.replicas.replace(sync.replicas)
@@ -103,6 +116,10 @@ class ControlState:
         self._check_own_spec()
 
     def _delta(self, delta: Delta) -> None:
+        if delta.is_resync:
+            self._resync(delta)
+            return
+        self.cursor = delta.cursor
         if delta.is_empty:
             return
         for spu_id in delta.spus_removed:
@@ -116,6 +133,33 @@ class ControlState:
             log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)
         if any(spec.id == self.spu_id for spec in delta.spus_changed):
             self._check_own_spec()
+
+    def _resync(self, delta: Delta) -> None:
+        """The first message of a session resumed from the cursor: every SPU spec, the
+        replica specs changed since the cursor (``since``), and every partition to hold."""
+        self.resyncs += 1
+        self.spus = {spec.id: spec for spec in delta.spus_changed}
+        if delta.fetch_keys is not None:
+            self.fetch_keys.update(delta.fetch_keys)
+        held = set(delta.replicas_held or ())
+        gone = [r.partition for r in self.replicas.replicas() if r.partition not in held]
+        changes = self.replicas.update(delta.replicas_changed, gone)
+        self.resync_mismatch = resync_mismatch(delta, self.cursor, len(self.replicas), held)
+        self.cursor = None if self.resync_mismatch else delta.cursor
+        log.info(
+            "spu %d: synced at epoch %d since %s: %d replicas changed, %d removed, "
+            "%d local replicas, %d changed",
+            self.spu_id,
+            delta.epoch,
+            delta.since,
+            len(delta.replicas_changed),
+            len(gone),
+            len(self.replicas),
+            len(changes),
+        )
+        for change in changes:
+            log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)
+        self._check_own_spec()
 
     def _check_own_spec(self) -> None:
         own = self.spus.get(self.spu_id)
@@ -154,3 +198,17 @@ class ControlState:
                 for r in self.replicas.replicas()
             ],
         }
+
+
+def resync_mismatch(
+    delta: Delta, cursor: SpecCursor | None, holding: int, held: set[str]
+) -> str | None:
+    """Why applying the resync ``delta`` at ``cursor`` left the SPU with another set than
+    the leader's (``holding`` replicas now), if it did."""
+    if delta.since != cursor:
+        return f"it starts at {delta.since}, not at {cursor}"
+    if delta.replicas_held is None:
+        return "it names no partitions to hold"
+    if holding != len(held):
+        return f"it leaves {holding} local replicas, the leader has {len(held)}"
+    return None

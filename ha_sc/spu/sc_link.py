@@ -322,10 +322,14 @@ class ScLink:
             await close_stream(writer)
 
     async def _follow(self, address: str, channel: _Channel) -> SessionEnd:
+        cursor = self._state.cursor
         try:
             await channel.send(
                 Register(
-                    spu_id=self._settings.spu_id, left_epoch=self._left_epoch, token=self._token
+                    spu_id=self._settings.spu_id,
+                    left_epoch=self._left_epoch,
+                    token=self._token,
+                    cursor=cursor,
                 )
             )
             first = await channel.receive()
@@ -344,10 +348,22 @@ class ScLink:
                 first.reason,
             )
             return SessionEnd(f"refused: {first.reason}")
-        if isinstance(first, Delta | LeaderNotice):
+        if isinstance(first, LeaderNotice) or (isinstance(first, Delta) and not first.is_resync):
             return SessionEnd(f"protocol violation: a {first.type} before the full sync")
+        if isinstance(first, Delta) and cursor is None:
+            return SessionEnd("protocol violation: a resync though this spu named no cursor")
         if not self._apply(first):
             return self._stale(first)
+        if self._state.resync_mismatch is not None:
+            log.warning(
+                "spu %d: the resync from sc %s at epoch %d does not add up (%s): "
+                "registering again for a full sync",
+                self._settings.spu_id,
+                address,
+                first.epoch,
+                self._state.resync_mismatch,
+            )
+            return SessionEnd("a resync that did not add up", redirect=address)
         self._learn(first.sc_members)
         self._state.connected(address)
         log.info("spu %d: following sc %s at epoch %d", self._settings.spu_id, address, first.epoch)
@@ -361,9 +377,8 @@ class ScLink:
         if not message.trace:
             accepted = self._state.apply(message)
         else:
-            with spu_apply(
-                self._settings.spu_id, message.type, message.epoch, message.trace
-            ) as span:
+            kind = "resync" if isinstance(message, Delta) and message.is_resync else message.type
+            with spu_apply(self._settings.spu_id, kind, message.epoch, message.trace) as span:
                 accepted = self._state.apply(message)
                 if accepted:
                     self._applied_trace = span.get_span_context()

@@ -26,6 +26,7 @@ from ha_sc.model.meta import SpecT, StatusT, StoredObject
 from ha_sc.store.changes import ChangeFocus, Changes
 from ha_sc.store.errors import CacheCorrupted
 from ha_sc.store.listener import ChangeListener
+from ha_sc.store.revision_journal import RevisionJournal
 from ha_sc.store.view import EpochEntry
 
 DEFAULT_MAX_TOMBSTONES = 10_000
@@ -84,6 +85,8 @@ class LocalStore(Generic[SpecT, StatusT]):
         self._snapshot: Mapping[str, StoredObject[SpecT, StatusT]] | None = None
         self._changed = asyncio.Event()
         self._revision_wanted: RevisionWanted | None = None
+        self._journal = RevisionJournal()
+        self._settled = 0
 
     # reads
 
@@ -98,6 +101,13 @@ class LocalStore(Generic[SpecT, StatusT]):
     @property
     def revision(self) -> int:
         return self._revision
+
+    @property
+    def settled_revision(self) -> int:
+        """The highest KV revision every change of which is in the store: the revision of
+        the last listing, or one below the last event's (the events of one transaction
+        share a revision and arrive one by one)."""
+        return self._settled
 
     @property
     def fence(self) -> int:
@@ -124,6 +134,18 @@ class LocalStore(Generic[SpecT, StatusT]):
 
     def objects(self) -> tuple[StoredObject[SpecT, StatusT], ...]:
         return tuple(self.snapshot().values())
+
+    def spec_epoch_at(self, revision: int) -> int | None:
+        """The epoch to ask ``spec_changes_since`` for the spec changes after KV revision
+        ``revision``; None when this store cannot tell (``RevisionJournal``)."""
+        if revision > self._revision:
+            return None
+        return self._journal.spec_epoch_at(revision)
+
+    def spec_written_after(self, revision: int) -> list[str]:
+        """Keys whose spec may have been written after KV revision ``revision``
+        (``EpochEntry.spec_revision``); looks at every object."""
+        return [key for key, e in self._entries.items() if e.spec_revision > revision]
 
     def tombstones(self) -> Mapping[str, int]:
         """Deleted keys still remembered, with the epoch of their delete."""
@@ -224,13 +246,13 @@ class LocalStore(Generic[SpecT, StatusT]):
         added = updated = 0
         for obj in changed:
             existed = obj.key in self._entries
-            if self._put(obj, batch):
+            if self._put(obj, batch, listing=True):
                 updated += existed
                 added += not existed
         vanished = [key for key in self._entries if key not in listed]
         for key in vanished:
             self._remove(key, batch)
-        self._commit(batch, revision)
+        self._commit(batch, revision, listing=True)
         return SyncSummary(added, updated, len(vanished), len(self._entries) - added - updated)
 
     def apply_put(self, obj: StoredObject[SpecT, StatusT]) -> bool:
@@ -264,11 +286,13 @@ class LocalStore(Generic[SpecT, StatusT]):
                 f"which reflects revision {self._revision}"
             )
 
-    def _put(self, obj: StoredObject[SpecT, StatusT], batch: _Batch) -> bool:
+    def _put(
+        self, obj: StoredObject[SpecT, StatusT], batch: _Batch, *, listing: bool = False
+    ) -> bool:
         epoch = batch.epoch
         old = self._entries.get(obj.key)
         if old is None:
-            self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch)
+            self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch, obj.meta.revision)
             self._by_epoch[obj.key] = None
             self._tombstones.pop(obj.key, None)
             batch.spec_changed = batch.status_changed = True
@@ -284,6 +308,8 @@ class LocalStore(Generic[SpecT, StatusT]):
             spec_epoch=epoch if spec_changed else old.spec_epoch,
             status_epoch=epoch if status_changed else old.status_epoch,
             epoch=epoch,
+            # a listing shows where the object is, not what it went through since
+            spec_revision=obj.meta.revision if spec_changed or listing else old.spec_revision,
         )
         batch.spec_changed |= spec_changed
         batch.status_changed |= status_changed
@@ -300,9 +326,10 @@ class LocalStore(Generic[SpecT, StatusT]):
             oldest = next(iter(self._tombstones))
             self._fence = max(self._fence, self._tombstones.pop(oldest))
 
-    def _commit(self, batch: _Batch, revision: int) -> None:
+    def _commit(self, batch: _Batch, revision: int, *, listing: bool = False) -> None:
         moved = revision > self._revision
         self._revision = max(self._revision, revision)
+        self._settled = max(self._settled, revision if listing else revision - 1)
         if batch.changed:
             self._epoch = batch.epoch
             if batch.spec_changed:
@@ -310,6 +337,10 @@ class LocalStore(Generic[SpecT, StatusT]):
             if batch.status_changed:
                 self._last_status_change = batch.epoch
             self._snapshot = None
+        if listing:
+            self._journal.listed(revision, self._epoch, moved=batch.changed)
+        elif batch.spec_changed:
+            self._journal.spec_changed(revision, self._epoch)
         if moved or batch.changed:
             self._changed.set()
             self._changed = asyncio.Event()

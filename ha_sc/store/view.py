@@ -21,6 +21,10 @@ class EpochEntry(Generic[SpecT, StatusT]):
     status_epoch: int
     epoch: int
     """Last change of anything: spec, status or metadata (a new KV revision)."""
+    spec_revision: int = 0
+    """The KV revision of the spec's last change, or a revision after it: an object's
+    revision when a listing brought it (a listing shows where it is, not what it went
+    through), or when a watch event changed its spec."""
 
     def changed_after(self, epoch: int, focus: ChangeFocus) -> bool:
         """Whether the part ``focus`` names changed after store epoch ``epoch``."""
@@ -51,6 +55,11 @@ class StoreView(Protocol[SpecT, StatusT]):
         """The KV revision the store reflects (0 before the first sync)."""
         ...
 
+    @property
+    def settled_revision(self) -> int:
+        """The highest KV revision every change of which is in the store."""
+        ...
+
     def __len__(self) -> int: ...
 
     def __contains__(self, key: object) -> bool: ...
@@ -76,6 +85,16 @@ class StoreView(Protocol[SpecT, StatusT]):
         ...
 
     def spec_changes_since(self, epoch: int) -> Changes[SpecT, StatusT]: ...
+
+    def spec_written_after(self, revision: int) -> list[str]:
+        """Keys whose spec may have been written after KV revision ``revision``
+        (``EpochEntry.spec_revision``); looks at every object."""
+        ...
+
+    def spec_epoch_at(self, revision: int) -> int | None:
+        """The epoch whose ``spec_changes_since`` holds every spec change after KV
+        revision ``revision``; None when the store cannot tell (``RevisionJournal``)."""
+        ...
 
     def status_changes_since(self, epoch: int) -> Changes[SpecT, StatusT]: ...
 

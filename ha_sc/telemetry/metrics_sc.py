@@ -47,7 +47,7 @@ class ScSample:
     """Cached objects per kind."""
     connected_spus: int = 0
     pushes: Mapping[str, int] = field(default_factory=dict)
-    """Control messages sent to SPUs, by kind (full_sync, delta, keepalive)."""
+    """Control messages sent to SPUs, by kind (full_sync, resync, delta, keepalive)."""
 
 
 class ControllerMetrics:

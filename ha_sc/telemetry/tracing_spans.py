@@ -139,7 +139,7 @@ def spu_push(spu_id: int, epoch: int, message: str, partitions: list[str]) -> It
     ``partitions`` this process traced, linked to the changes of the others. The caller
     puts ``carrier(span)`` into the message, so the SPU's apply is its child."""
     causes = [c for c in (ORIGINS.last("partitions", key) for key in partitions) if c is not None]
-    if message == "full_sync":
+    if message in ("full_sync", "resync"):  # a session's first message: of the leadership
         causes = [c for c in [ORIGINS.last(*LEADERSHIP)] if c is not None]
     with _TRACER.start_as_current_span(
         f"push {message} to spu {spu_id}",

@@ -75,13 +75,16 @@ def test_prometheus_sees_one_leader_before_and_after_a_leader_sigkill(
         assert epochs[after] > epoch_before
         changes = prometheus.values('ha_sc_leadership_changes_total{change="won"}')
         assert changes[after] >= 1
-        # the new leader's full syncs to both SPUs, as both SPUs count them applied
-        full_syncs = eventually_sync(
-            lambda: prometheus.values('ha_sc_pushes_total{kind="full_sync"}'),
+        # the new leader's syncs of both SPUs (by their cursors, or full), as both SPUs
+        # count them applied
+        syncs = eventually_sync(
+            lambda: prometheus.values(
+                'sum by (instance) (ha_sc_pushes_total{kind=~"full_sync|resync"})'
+            ),
             until=lambda found: found.get(after, 0) >= 2,
             timeout=WAIT,
             interval=0.5,
-            what="the new leader's full syncs scraped",
+            what="the new leader's syncs scraped",
         )
-        assert full_syncs[after] >= 2
+        assert syncs[after] >= 2
         assert all(v >= 2 for v in prometheus.values("ha_sc_spu_pushes_total").values())

@@ -202,12 +202,12 @@ def _span_names(receiver: OtlpReceiver) -> set[str]:
 
 def failover_of(spans: list[dict[str, Any]], epoch: int) -> list[dict[str, Any]] | None:
     """The spans of the trace of ``leadership won epoch <epoch>`` once it holds an SPU's
-    apply of the new leader's full sync."""
+    apply of the new leader's full sync (or resync by cursor)."""
     won = [s for s in spans if s["name"] == f"leadership won epoch {epoch}"]
     if not won:
         return None
     trace = [s for s in spans if s["trace_id"] == won[0]["trace_id"]]
-    applied = [s for s in trace if s["name"].endswith("apply full_sync")]
+    applied = [s for s in trace if s["name"].endswith(("apply full_sync", "apply resync"))]
     return trace if applied else None
 
 
@@ -230,7 +230,7 @@ async def test_a_failover_is_one_trace_from_the_win_to_the_spus_full_sync(
     assert won["attributes"]["epoch"] == after
     marks = [s for s in trace if s["name"].startswith("kv progress mark")]
     assert marks and all(s["parent_span_id"] == won["span_id"] for s in marks)
-    (applied,) = [s for s in trace if s["name"] == "spu 5001 apply full_sync"]
+    (applied,) = [s for s in trace if s["name"] == "spu 5001 apply resync"]  # by its cursor
     assert applied["attributes"]["epoch"] == after
     shown = await ha_sc(cluster_dir, "trace", "show", str(traces), "--trace-id", won["trace_id"])
     assert f"leadership won epoch {after}" in shown.splitlines()[1]

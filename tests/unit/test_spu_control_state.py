@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from ha_sc.model import Endpoint, SpuSpec
-from ha_sc.protocol import Delta, FullSync, ReplicaSpec
+from ha_sc.protocol import Delta, FullSync, ReplicaSpec, SpecCursor
 from ha_sc.spu import ControlState, ReplicaRole
 
 ME = 5001
@@ -123,3 +123,64 @@ def test_a_mismatched_own_endpoint_is_reported(caplog: pytest.LogCaptureFixture)
     expected = "private endpoint 127.0.0.1:9006 for this spu, but it was started with 10.0.0.1:9006"
     assert expected in caplog.text
     assert "public endpoint" not in caplog.text
+
+
+def at(topics: int, partitions: int) -> SpecCursor:
+    return SpecCursor(topics=topics, partitions=partitions)
+
+
+def test_the_cursor_follows_what_was_applied_and_a_resync_leaves_what_the_leader_holds() -> None:
+    state = ControlState(ME)
+    assert state.cursor is None  # nothing held: the first register asks for a full sync
+    state.apply(
+        FullSync(
+            epoch=2,
+            spus=[spu(ME), spu(5002)],
+            replicas=[spec("a-0", ME, ME), spec("b-0", ME, ME, 5002)],
+            cursor=at(3, 7),
+        )
+    )
+    assert state.cursor == at(3, 7)
+    state.apply(Delta(epoch=2, cursor=at(3, 9)))  # a keepalive moves it too
+    assert state.cursor == at(3, 9)
+    assert not state.apply(Delta(epoch=1, cursor=at(3, 12)))  # refused: nothing moves
+    assert state.cursor == at(3, 9)
+
+    resync = Delta(
+        epoch=3,
+        since=at(3, 9),
+        cursor=at(4, 15),
+        spus_changed=[spu(ME)],  # 5002 was unregistered meanwhile
+        replicas_changed=[spec("b-0", 5002, ME, 5002), spec("c-0", ME, ME)],
+        replicas_held=["b-0", "c-0"],  # a-0 was deleted meanwhile
+    )
+    assert state.apply(resync)
+    assert state.resync_mismatch is None
+    assert state.cursor == at(4, 15)
+    assert set(state.spus) == {ME}
+    assert roles(state) == {"b-0": ReplicaRole.FOLLOWER, "c-0": ReplicaRole.LEADER}
+    assert (state.syncs, state.resyncs) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("since", "held", "why"),
+    [
+        (at(3, 8), ["a-0", "c-0"], "it starts at topics@3,partitions@8, not at"),
+        (at(3, 7), ["a-0", "c-0", "d-0"], "it leaves 2 local replicas, the leader has 3"),
+    ],
+)
+def test_a_resync_that_does_not_add_up_drops_the_cursor(
+    since: SpecCursor, held: list[str], why: str
+) -> None:
+    state = ControlState(ME)
+    state.apply(FullSync(epoch=2, replicas=[spec("a-0", ME, ME)], cursor=at(3, 7)))
+    resync = Delta(
+        epoch=3,
+        since=since,
+        cursor=at(3, 20),
+        replicas_changed=[spec("c-0", ME, ME)],
+        replicas_held=held,
+    )
+    assert state.apply(resync)
+    assert state.resync_mismatch is not None and why in state.resync_mismatch
+    assert state.cursor is None  # so the next register asks for a full sync

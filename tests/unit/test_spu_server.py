@@ -18,7 +18,15 @@ from ha_sc import awake
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.replica_view import KnownLeader
 from ha_sc.kv.memory import MemoryKv
-from ha_sc.model import Endpoint, Kind, PartitionSpec, SpuSpec, encode_value
+from ha_sc.model import (
+    Endpoint,
+    Kind,
+    PartitionSpec,
+    SpuSpec,
+    TopicReplicas,
+    TopicSpec,
+    encode_value,
+)
 from ha_sc.protocol import (
     Delta,
     FullSync,
@@ -29,6 +37,7 @@ from ha_sc.protocol import (
     Register,
     ReplicaReport,
     ScMessage,
+    SpecCursor,
     StatusReport,
     Watch,
     encode_message,
@@ -45,6 +54,7 @@ from ha_sc.tasks import Supervisor
 from tests.waiting import eventually
 
 ME = 5001
+ONE = TopicReplicas.new_computed(1, 1)
 
 
 def stall(seconds: float) -> None:
@@ -200,7 +210,7 @@ async def test_a_registered_spu_gets_a_full_sync_keepalives_and_is_heard(
     assert server.statuses().keys() == {ME}
 
     keepalive = await client.receive()
-    assert keepalive == Delta(epoch=term.epoch)
+    assert keepalive == Delta(epoch=term.epoch, cursor=full.cursor)  # nothing changed
 
     # later reports amend the picture: changed replicas and removed partitions only
     await client.send(
@@ -446,7 +456,8 @@ async def test_an_unregistered_spu_hears_it_and_is_let_go(
     client, _ = await registered(connect)
     await view.kv.delete(Kind.SPU.value, "custom-spu")
     messages = await client.until_closed()
-    assert Delta(epoch=term.epoch, spus_removed=[ME]) in messages
+    unstamped = [m.model_copy(update={"cursor": None}) for m in messages]
+    assert Delta(epoch=term.epoch, spus_removed=[ME]) in unstamped
     assert f"spu {ME} offline: spu {ME} is no longer registered with the cluster" in logs.text
 
 
@@ -716,3 +727,51 @@ async def test_a_changed_token_file_sends_the_new_fetch_keys_in_a_delta(
     finally:
         await client.close()
         await s.stop()
+
+
+async def put_partition(view: View, key: str, *replicas: int) -> None:
+    spec = PartitionSpec(leader=replicas[0], replicas=list(replicas))
+    revision = await view.kv.create(Kind.PARTITION.value, key, encode_value(spec))
+    await eventually(lambda: view.cache.partitions.revision >= revision, what=f"{key} cached")
+
+
+async def test_an_spu_with_a_cursor_gets_only_the_changes_since(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    term = view.win()
+    for topic in ("a", "b"):  # b: the last topic event, sent again
+        await view.kv.create(Kind.TOPIC.value, topic, encode_value(TopicSpec(replicas=ONE)))
+    await put_partition(view, "a-0", ME)
+    await put_partition(view, "a-1", ME, 5002)
+    await put_partition(view, "a-2", ME)
+    client, full = await registered(connect)
+    assert full.cursor is not None
+    assert {r.partition for r in full.replicas} == {"a-0", "a-1", "a-2"}
+    await client.close()
+    await put_partition(view, "a-3", 5002, ME)  # while the spu is away
+    await view.kv.delete(Kind.PARTITION.value, "a-0")
+    await put_partition(view, "a-4", 5002)  # not this spu's
+
+    again = await connect()
+    await again.send(Register(spu_id=ME, cursor=full.cursor))
+    resync = await again.receive()
+    assert isinstance(resync, Delta) and resync.is_resync
+    assert resync.epoch == term.epoch and resync.since == full.cursor
+    # the last revision the cursor's store had reached is sent again (a transaction
+    # may not have been applied whole): a-2; a-1 is not
+    assert sorted(r.partition for r in resync.replicas_changed) == ["a-2", "a-3"]
+    assert sorted(resync.replicas_held or ()) == ["a-1", "a-2", "a-3"]
+    assert [s.id for s in resync.spus_changed] == [ME]
+    assert resync.sc_members == view.privates
+    assert resync.cursor is not None and resync.cursor.partitions > full.cursor.partitions
+    assert server.pushes["resync"] == 1 and server.pushes["full_sync"] == 1
+
+
+async def test_a_cursor_ahead_of_the_cache_gets_a_full_sync(
+    view: View, server: SpuServer, connect: Connect
+) -> None:
+    view.win()
+    client = await connect()
+    ahead = SpecCursor(topics=10**6, partitions=10**6)  # say, from a store restored from a copy
+    await client.send(Register(spu_id=ME, cursor=ahead))
+    assert isinstance(await client.receive(), FullSync)
