@@ -7,8 +7,9 @@ distinct keys and runs with as many writes outstanding as the write window allow
 (``write_window``: it narrows when the store's commits slow down). A wave's actions go
 in batch writes (``KvStore.write_batch``: a topic's partitions in one Raft command, or
 in a few etcd transactions), each batch one write of the window. A topic's
-action (its status, say Provisioned) is a wave of its own after everything
-before it, so a topic never reads as provisioned before its partitions exist.
+action (its status, say Provisioned) runs after everything before it and before
+everything after it (topic actions next to each other share a wave), so a topic never
+reads as provisioned before its partitions exist.
 """
 
 from __future__ import annotations
@@ -37,23 +38,23 @@ LOG_EACH_UP_TO = 20
 
 
 def waves(actions: Sequence[Action]) -> list[list[Action]]:
-    """``actions`` cut into waves that may each run concurrently, in order."""
+    """``actions`` cut into waves that may each run concurrently, in order: a topic's
+    action waits for everything before it and everything after it waits for it, but
+    topic actions next to each other (the statuses of several topics created at once)
+    share a wave."""
     result: list[list[Action]] = []
     current: list[Action] = []
     keys: set[tuple[str, str]] = set()
+    of_topics = False
     for action in actions:
         key = (action.kind.value, action.key)  # plain strings: an enum hashes in Python
-        if action.kind is Kind.TOPIC:
-            if current:
-                result.append(current)
-            result.append([action])
-            current, keys = [], set()
-            continue
-        if key in keys:
+        topical = action.kind is Kind.TOPIC
+        if current and (topical != of_topics or key in keys):
             result.append(current)
             current, keys = [], set()
         current.append(action)
         keys.add(key)
+        of_topics = topical
     if current:
         result.append(current)
     return result
