@@ -8,8 +8,8 @@ took, how often leadership changed, and the CPU each process used while idle.
 temporary directory; topics of 1000 partitions x 2 replicas created through the API,
 ``--concurrency`` at a time, until every partition is Online (`bench.store_fill`); then
 ``--idle-minutes`` with nothing asked of the cluster. Leadership changes are terms won
-after the first (the replicas' logs); CPU is each SC replica's and SPU's utime + stime
-from /proc/<pid>/stat over the idle span, as a share of one core.
+after the first (the replicas' logs); CPU is each SC replica's and SPU's (and a managed
+etcd's) utime + stime from /proc/<pid>/stat over the idle span, as a share of one core.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import machine
-from bench.local_cluster import local_cluster, status
+from bench.local_cluster import layout, local_cluster, status
 from bench.store_fill import CONCURRENCY, fill, leadership_changes, terms_won
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -48,10 +48,14 @@ class IdleReport:
 
 
 def processes(directory: Path) -> dict[str, int]:
-    """SC replica and SPU PIDs of the running cluster, by name (sc-1, spu-5001, ...)."""
+    """SC replica and SPU PIDs of the running cluster, by name (sc-1, spu-5001, ...), and
+    the etcd server's when the cluster runs its own."""
     now = status(directory)
     pids = {str(r["id"]): int(r["pid"]) for r in now["replicas"]}
     pids.update({f"spu-{s['id']}": int(s["pid"]) for s in now["spus"]})
+    etcd = layout(directory).get("etcd") or {}
+    if etcd.get("managed") and etcd.get("pid"):
+        pids["etcd"] = int(etcd["pid"])
     return pids
 
 
