@@ -63,7 +63,8 @@ async def _create(client: AdminClient, name: str, count: int) -> None:
             return
         except ApiError as failed:  # stored and provisioned later, or refused
             # 409: an attempt answered ambiguously (leadership changed) had landed
-            if failed.status not in (409, 503) or (
+            # 429: too many requests open from this host (the client's relaunches)
+            if failed.status not in (409, 429, 503) or (
                 failed.status == 409 and "already exists" not in str(failed)
             ):
                 raise
