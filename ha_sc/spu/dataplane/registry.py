@@ -1,7 +1,8 @@
 """The partition replicas this SPU hosts, kept in line with the SC's replica specs.
 
 Level-triggered: whenever the control state changes, ``reconcile`` compares what it
-hosts with the replica table and brings each replica to the role the SC gave it:
+hosts with the replica table (on its first call every replica, later the partitions the
+table changed since) and brings each replica to the role the SC gave it:
 
 - **added**: its log is opened if it has one on disk (a restart); then it leads or
   follows as below.
