@@ -6,12 +6,12 @@ new leader (a full sync, or a resync since its cursor), with a store of a given 
 
 For each size, runs `ha-sc cluster up --replicas 3 --spus 3` in a temporary directory,
 fills the store with topics of up to 1000 partitions x 2 replicas until it holds that
-many partitions, all Online; then per trial: kill the leader (SIGKILL, by the PID in the
-cluster file), read the new leader's log for `became leader` (its cache caught up, its
-controllers start) and each SPU's log for its first sync at a higher epoch, full or by
-cursor (log timestamps, millisecond resolution; how many were by cursor is printed),
-and bring the killed replica back with `cluster up`, waiting until its cache has caught
-up before the next trial.
+many partitions, all Online (`bench.store_fill`, several creates at once); then per
+trial: kill the leader (SIGKILL, by the PID in the cluster file), read the new leader's
+log for `became leader` (its cache caught up, its controllers start) and each SPU's log
+for its first sync at a higher epoch, full or by cursor (log timestamps, millisecond
+resolution; how many were by cursor is printed), and bring the killed replica back with
+`cluster up`, waiting until its cache has caught up before the next trial.
 """
 
 from __future__ import annotations
@@ -27,17 +27,13 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.common import machine, summary
-from bench.local_cluster import ha_sc, local_cluster, public_endpoints, status
-from ha_sc.client import AdminClient, ApiError
-from ha_sc.model import PartitionResolution, TopicReplicas, TopicResolution, TopicSpec
+from bench.local_cluster import ha_sc, local_cluster, status
+from bench.store_fill import BECAME_LEADER, fill, leadership_changes
 
 STAMP = r"^(\S+ \S+) "
 SYNCED = re.compile(STAMP + r".*(?:full sync|synced) at epoch (\d+)")
 """An SPU's ``full sync at epoch N`` or ``synced at epoch N since <cursor>`` line."""
 RESYNCED = re.compile(STAMP + r".*synced at epoch (\d+) since")
-BECAME_LEADER = re.compile(STAMP + r".*became leader epoch=(\d+)", re.MULTILINE)
-PER_TOPIC = 1000
-CREATE_ATTEMPTS = 10
 
 
 def first_after(log: Path, pattern: re.Pattern[str], epoch: int) -> float | None:
@@ -46,70 +42,6 @@ def first_after(log: Path, pattern: re.Pattern[str], epoch: int) -> float | None
         if match and int(match.group(2)) > epoch:
             return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
     return None
-
-
-async def fill(directory: Path, partitions: int) -> None:
-    """Topics until the store holds ``partitions`` partitions, every one Online.
-
-    One topic at a time: the next is created once the last is provisioned, so the
-    store fills as fast as the leader provisions, not faster.
-    """
-    async with AdminClient(public_endpoints(directory), timeout=120) as client:
-        made = 0
-        while made < partitions:
-            count = min(PER_TOPIC, partitions - made)
-            name = f"load-{made // PER_TOPIC}"
-            spec = TopicSpec(replicas=TopicReplicas.new_computed(count, 2))
-            for _ in range(CREATE_ATTEMPTS):
-                try:
-                    await client.create_topic(name, spec, wait=300)
-                    break
-                except ApiError as failed:  # stored and provisioned later, or refused
-                    # 409: an attempt answered ambiguously (leadership changed) had landed
-                    if failed.status not in (409, 503) or (
-                        failed.status == 409 and "already exists" not in str(failed)
-                    ):
-                        raise
-                    print(f"  (while filling: {failed})")
-                    if await provisioned(client, name):
-                        break
-                    await asyncio.sleep(2)  # refused (SPUs offline) and removed: again
-            else:
-                raise RuntimeError(f"topic {name} not created in {CREATE_ATTEMPTS} attempts")
-            made += count
-        deadline = time.monotonic() + 1800
-        while True:
-            listed = await client.list_partitions()
-            online = sum(p.status.resolution is PartitionResolution.ONLINE for p in listed)
-            if online == partitions:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{online} of {partitions} partitions Online")
-            await asyncio.sleep(2)
-
-
-async def provisioned(client: AdminClient, name: str, timeout: float = 600) -> bool:
-    """True once ``name`` is provisioned; False if it is gone (refused and removed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            topic = await client.describe_topic(name)
-        except ApiError as failed:
-            if failed.status == 404:
-                return False
-        else:
-            if topic.status.resolution is TopicResolution.PROVISIONED:
-                return True
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"topic {name} not provisioned within {timeout:.0f} s")
-
-
-def leadership_changes(directory: Path) -> int:
-    """Terms won after the first, as the replicas' logs tell."""
-    won = sum(
-        len(BECAME_LEADER.findall(log.read_text())) for log in (directory / "logs").glob("sc-*.log")
-    )
-    return max(0, won - 1)
 
 
 def warm(directory: Path, timeout: float = 600) -> dict[str, object]:

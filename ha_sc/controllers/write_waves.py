@@ -9,7 +9,8 @@ in batch writes (``KvStore.write_batch``: a topic's partitions in one Raft comma
 in a few etcd transactions), each batch one write of the window. A topic's
 action (its status, say Provisioned) starts a wave after everything before it,
 and the partitions it creates right after it join that wave: the status and its
-partitions go in one batch write, so a topic is provisioned in one round trip.
+partitions go in one batch write, so a topic is provisioned in one round trip. Topics
+next to each other (several created at once, each with its creates) share a wave.
 """
 
 from __future__ import annotations
@@ -38,17 +39,23 @@ LOG_EACH_UP_TO = 20
 
 
 def waves(actions: Sequence[Action]) -> list[list[Action]]:
-    """``actions`` cut into waves that may each run concurrently, in order."""
+    """``actions`` cut into waves that may each run concurrently, in order: a topic's
+    action waits for everything before it and starts a wave that the partitions it
+    creates join; topics next to each other (several created at once, each followed by
+    its creates) share that wave, and any other action after them starts a new one."""
     result: list[list[Action]] = []
     current: list[Action] = []
     keys: set[tuple[str, str]] = set()
-    topic: str | None = None  # the topic whose wave is open: its creates join it
+    topic: str | None = None  # the topic whose group is open: its creates join it
     for action in actions:
         key = (action.kind.value, action.key)  # plain strings: an enum hashes in Python
         if action.kind is Kind.TOPIC:
-            if current:
+            if current and (topic is None or key in keys):
                 result.append(current)
-            current, keys, topic = [action], {key}, action.key
+                current, keys = [], set()
+            current.append(action)
+            keys.add(key)
+            topic = action.key
             continue
         if topic is not None and not _created_by(action, topic):
             result.append(current)

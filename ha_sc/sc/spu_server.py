@@ -53,6 +53,7 @@ from ha_sc.sc.leader_watch import LeaderChanges, serve_watch
 from ha_sc.sc.spu_connection import READ_CHUNK, ReceivedStatus, SpuConnection
 from ha_sc.sc.spu_grace import FollowTiming, check_follow_timing
 from ha_sc.sc.spu_link_settings import AssumedSpuSettings, SpuLinkSettings
+from ha_sc.sc.spu_picture import SpuPicture
 from ha_sc.sc.spu_spec_sync import ReplicaSpecs, keep_warm
 from ha_sc.sc.spu_tokens import SpuTokenFile, SpuTokens
 from ha_sc.stream_close import close_stream
@@ -120,7 +121,7 @@ class SpuServer:
         self._address: str | None = None
         self._connections: dict[int, SpuConnection] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._statuses: dict[int, ReceivedStatus] = {}
+        self._statuses: dict[int, SpuPicture] = {}
         self._replica_specs = ReplicaSpecs(view.cache.topics)
         self._leader_changes = LeaderChanges(view.leader)
         self._accepted = itertools.count(1)
@@ -147,15 +148,20 @@ class SpuServer:
 
     def last_status(self, spu_id: int) -> ReceivedStatus | None:
         """The last status report of ``spu_id`` and its monotonic arrival time, if any."""
-        return self._statuses.get(spu_id)
+        picture = self._statuses.get(spu_id)
+        return None if picture is None else picture.received()
 
     def connected_reports(self) -> list[StatusReport]:
         """The last report of every SPU connected now (each an SPU's whole picture)."""
-        return [s.report for spu_id, s in self._statuses.items() if spu_id in self._connections]
+        return [
+            p.received().report
+            for spu_id, p in self._statuses.items()
+            if spu_id in self._connections
+        ]
 
     def statuses(self) -> Mapping[int, ReceivedStatus]:
         """The last status report of every SPU heard from."""
-        return MappingProxyType(dict(self._statuses))
+        return MappingProxyType({spu_id: p.received() for spu_id, p in self._statuses.items()})
 
     async def start(self) -> None:
         if self._server is not None:
@@ -413,16 +419,10 @@ class SpuServer:
         if report.trace:
             status_received(report.spu_id, report.trace, [r.partition for r in report.replicas])
         earlier = self._statuses.get(report.spu_id)
-        if not report.full and earlier is not None:
-            merged = {r.partition: r for r in earlier.report.replicas}
-            for partition in report.removed:
-                merged.pop(partition, None)
-            merged.update((r.partition, r) for r in report.replicas)
-            report = report.model_copy(
-                update={"replicas": list(merged.values()), "full": True, "removed": []}
-            )
-            status = ReceivedStatus(report, status.at)
-        self._statuses[report.spu_id] = status
+        if earlier is None:
+            self._statuses[report.spu_id] = SpuPicture(status)
+        else:
+            earlier.amend(status)
 
     async def _send(self, writer: asyncio.StreamWriter, message: NotLeader | Refused) -> None:
         """Send a last message before closing; the peer may already be gone."""

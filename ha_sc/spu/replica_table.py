@@ -119,11 +119,20 @@ class ReplicaTable:
         self.spu_id = spu_id
         self._replicas: dict[str, LocalReplica] = {}
         self._touched: set[str] = set()
+        self._feeds: list[set[str]] = []
 
     def take_touched(self) -> set[str]:
         """Partitions added, changed or removed since the last call (then forgotten)."""
         touched, self._touched = self._touched, set()
         return touched
+
+    def touched_feed(self) -> set[str]:
+        """A set this table adds every partition added, changed or removed to from now
+        on; its holder takes out the keys it has handled (another reader of the changes
+        besides ``take_touched``, which keeps its own)."""
+        feed: set[str] = set()
+        self._feeds.append(feed)
+        return feed
 
     def __len__(self) -> int:
         return len(self._replicas)
@@ -158,7 +167,10 @@ class ReplicaTable:
             change = self._apply(spec)
             if change is not None:
                 changes.append(change)
-        self._touched.update(change.partition for change in changes)
+        keys = [change.partition for change in changes]
+        self._touched.update(keys)
+        for feed in self._feeds:
+            feed.update(keys)
         return changes
 
     def _apply(self, spec: ReplicaSpec) -> ReplicaChange | None:

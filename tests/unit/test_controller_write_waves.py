@@ -225,3 +225,25 @@ async def test_a_refused_epoch_fails_the_whole_batch() -> None:
     with pytest.raises(StaleGuard):
         await writer.apply_batch([partition(n) for n in range(5)], old.guard)
     assert (await kv.list(Kind.PARTITION.value)).entries == ()
+
+
+def status_of(topic: str) -> UpdateStatus:
+    return UpdateStatus(Kind.TOPIC, topic, 1, TopicStatus(resolution=TopicResolution.PENDING))
+
+
+def test_topic_actions_next_to_each_other_share_a_wave() -> None:
+    actions: list[Action] = [
+        partition(0),
+        status_of("a"),
+        status_of("b"),
+        partition(1),
+        status_of("c"),
+        status_of("c"),
+    ]
+    assert [[a.key for a in wave] for wave in waves(actions)] == [
+        ["orders-0"],
+        ["a", "b"],
+        ["orders-1"],
+        ["c"],
+        ["c"],
+    ]

@@ -14,7 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from ha_sc.heap import _PauseRecorder, keep_collections_short
+from ha_sc.heap import (
+    MIN_INTERVAL,
+    TARGET_PAUSE,
+    _PauseRecorder,
+    keep_collections_short,
+    next_freeze_in,
+)
 from tests.waiting import eventually
 
 
@@ -68,3 +74,14 @@ async def test_a_long_collection_is_logged(caplog: pytest.LogCaptureFixture) -> 
         r"garbage collection \(generation 2\) paused the process for (\d+) ms", caplog.text
     )
     assert paused is not None and int(paused.group(1)) >= 550
+
+
+def test_the_freezer_comes_sooner_while_the_heap_grows_fast() -> None:
+    # 0.6 s to collect what 5 s made: the next after about 0.4 s (a 50 ms pause)
+    assert next_freeze_in(5.0, 0.6, longest=5.0) == pytest.approx(5.0 * TARGET_PAUSE / 0.6)
+    assert next_freeze_in(5.0, 0.6, longest=5.0) < 1.0
+    # never more often than the floor, never less often than the interval
+    assert next_freeze_in(0.3, 3.0, longest=5.0) == MIN_INTERVAL
+    assert next_freeze_in(0.4, 0.001, longest=5.0) == 5.0
+    assert next_freeze_in(5.0, 0.0, longest=5.0) == 5.0
+    assert next_freeze_in(0.05, 1.0, longest=0.05) == 0.05  # a short interval stays as asked

@@ -211,3 +211,17 @@ def test_a_generation_first_sent_by_a_newer_sc_is_the_same_replica() -> None:
     assert table.update([with_generation]) == []  # nothing to say: the same replica
     replica = table.get("a-0")
     assert replica is not None and replica.generation == 4
+
+
+def test_a_touched_feed_names_what_changed_since_its_holder_last_took_it() -> None:
+    table = ReplicaTable(ME)
+    table.update([spec("a-0", ME, ME, 5002)])
+    feed = table.touched_feed()
+    assert feed == set()  # what came before is not in it
+    table.update([spec("a-0", 5002, 5002, ME), spec("b-0", ME, ME, 5002)])
+    table.update([spec("a-0", 5002, 5002, ME)])  # the same spec again: no change
+    assert feed == {"a-0", "b-0"}
+    feed.clear()
+    table.replace([spec("b-0", ME, ME, 5002)])  # a full sync without a-0
+    assert feed == {"a-0"}
+    assert table.take_touched() == {"a-0", "b-0"}  # the other reader keeps its own

@@ -33,15 +33,18 @@ def with_reported_offsets(
     leader = status.leader
     lsr = status.lsr
     mine = reported.get(spec.leader)
-    if mine is not None and status.leader.spu == spec.leader:
-        leader = ReplicaStatus(spu=spec.leader, hw=mine.hw, leo=mine.leo)
+    if mine is not None and leader.spu == spec.leader:
+        if mine.hw != leader.hw or mine.leo != leader.leo:  # a model only when it differs
+            leader = ReplicaStatus(spu=spec.leader, hw=mine.hw, leo=mine.leo)
         if mine.lsr is not None:
             lsr = mine.lsr
     followers = {replica.spu: replica for replica in status.replicas}
     for spu in spec.replicas:
         offsets = reported.get(spu)
         if spu != spec.leader and offsets is not None:
-            followers[spu] = ReplicaStatus(spu=spu, hw=offsets.hw, leo=offsets.leo)
+            had = followers.get(spu)
+            if had is None or had.hw != offsets.hw or had.leo != offsets.leo:
+                followers[spu] = ReplicaStatus(spu=spu, hw=offsets.hw, leo=offsets.leo)
     replicas = [followers[spu] for spu in spec.replicas if spu in followers]
     replicas += [r for spu, r in followers.items() if spu not in spec.replicas]
     if leader == status.leader and lsr == status.lsr and replicas == status.replicas:

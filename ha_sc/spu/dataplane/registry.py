@@ -1,7 +1,8 @@
 """The partition replicas this SPU hosts, kept in line with the SC's replica specs.
 
 Level-triggered: whenever the control state changes, ``reconcile`` compares what it
-hosts with the replica table and brings each replica to the role the SC gave it:
+hosts with the replica table (on its first call every replica, later the partitions the
+table changed since) and brings each replica to the role the SC gave it:
 
 - **added**: its log is opened if it has one on disk (a restart); then it leads or
   follows as below.
@@ -105,6 +106,9 @@ class ReplicaRegistry:
         """Replicas whose HW moved since their log last heard of it."""
         self.offsets_moved: set[str] = set()
         """Partitions whose reported offsets may have changed since the last status report."""
+        self._touched: set[str] | None = None
+        """Partitions the replica table changed since ``reconcile`` last looked (None:
+        it has not looked yet)."""
 
     def get(self, key: str) -> Hosted | None:
         return self._hosted.get(key)
@@ -138,25 +142,47 @@ class ReplicaRegistry:
         )
 
     async def reconcile(self) -> None:
-        """Bring the hosted replicas in line with the replica table, as it is now."""
-        desired = {spec.partition: spec for spec in self._state.replicas.replicas()}
-        for key in [key for key in self._hosted if key not in desired]:
-            await self._remove(key)
-        for key, spec in desired.items():
-            hosted = self._hosted.get(key)
-            if hosted is None:
-                await self._add(spec)
-            elif hosted.spec.is_another_partition(spec):
+        """Bring the hosted replicas in line with the replica table, as it is now.
+
+        The first call compares every replica; later ones only the partitions the table
+        says were added, changed or removed since (an SPU holding tens of thousands of
+        replicas gets deltas of a few while a store fills)."""
+        table = self._state.replicas
+        if self._touched is None:
+            self._touched = table.touched_feed()
+            keys = set(self._hosted) | {spec.partition for spec in table.replicas()}
+        else:
+            keys = set(self._touched)
+        self._touched.difference_update(keys)
+        # removals first, then the rest in key order
+        pending = sorted(keys, key=lambda key: (key in table, key))
+        done = 0
+        try:
+            for key in pending:
+                await self._reconcile_one(key, table.get(key))
+                done += 1
+        except BaseException:
+            self._touched.update(pending[done:])  # not handled: the next call takes them
+            raise
+
+    async def _reconcile_one(self, key: str, spec: LocalReplica | None) -> None:
+        hosted = self._hosted.get(key)
+        if spec is None:
+            if hosted is not None:
                 await self._remove(key)
-                await self._add(spec)
-            elif hosted.spec != spec:
-                same_role = dataclasses.replace(
-                    hosted.spec, storage=spec.storage, generation=spec.generation
-                )
-                if same_role == spec:
-                    self._set_storage(hosted, spec)  # only the storage settings changed
-                else:
-                    await self._take_role(hosted, spec)
+        elif hosted is None:
+            await self._add(spec)
+        elif hosted.spec.is_another_partition(spec):
+            await self._remove(key)
+            await self._add(spec)
+        elif hosted.spec != spec:
+            same_role = dataclasses.replace(
+                hosted.spec, storage=spec.storage, generation=spec.generation
+            )
+            if same_role == spec:
+                self._set_storage(hosted, spec)  # only the storage settings changed
+            else:
+                await self._take_role(hosted, spec)
 
     def log_settings(self, storage: ReplicaStorage) -> LogSettings:
         """The log settings of a replica with ``storage`` settings (the SPU's fsync policy;
