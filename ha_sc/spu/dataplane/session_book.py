@@ -66,6 +66,7 @@ class SessionBook:
 
     def add(self, key: str, generation: int | None) -> None:
         self.members[key] = Member(key, generation)
+        self._forget.discard(key)  # told in full instead: the leader replaces what it held
         self._held.pop(key, None)
         self._moved.discard(key)
         self._unsent.add(key)
