@@ -125,7 +125,7 @@ class FollowerSession:
         try:
             while True:
                 if not in_flight:
-                    if not self._book:
+                    if self._book.idle:
                         self._news.clear()
                         await self._news.wait()
                         continue

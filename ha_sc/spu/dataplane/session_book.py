@@ -59,6 +59,11 @@ class SessionBook:
         return len(self.members)
 
     @property
+    def idle(self) -> bool:
+        """Nothing followed and nothing left to forget: no fetch is worth sending."""
+        return not self.members and not self._forget
+
+    @property
     def urgent(self) -> bool:
         """Partitions wait to be told in full: worth a fetch now, not after the one
         parked at the leader."""
