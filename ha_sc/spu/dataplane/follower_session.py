@@ -167,17 +167,20 @@ class FollowerSession:
         book = self._book
         replicas = self._replicas
         number, changes = book.next_fetch(lambda key: replicas[key].leo)
+        # a new session's first fetch does not wait: until it is answered no other fetch
+        # can name the session (and so end a wait), e.g. to tell a held partition again
+        wait_ms = self.wait_ms if book.session else 0
         request = ReplicaSessionFetch(
             id=0,
             follower=self._spu_id,
             session=book.session,
             max_bytes=self._settings.max_fetch_bytes,
             partition_max_bytes=self._settings.replica_fetch_bytes,
-            wait_ms=self.wait_ms,
+            wait_ms=wait_ms,
         )
         task = asyncio.create_task(
             self._link.session_fetch(
-                request, encode_changes(changes), timeout=self.wait_ms / 1000 + ANSWER_SLACK
+                request, encode_changes(changes), timeout=wait_ms / 1000 + ANSWER_SLACK
             ),
             name=f"session fetch {number} from spu {self.leader}",
         )
@@ -206,8 +209,8 @@ class FollowerSession:
             if member is None:
                 continue
             replica = self._replicas[answer.key]
+            news = True  # the leader answers only partitions with something new
             if answer.error is not None:
-                news = True
                 if answer.error.code is ErrorCode.OFFSET_OUT_OF_RANGE:
                     cutting = self._out_of_range(replica, member, answer)
                     appends.append(self._start(replica, cutting))
@@ -221,13 +224,10 @@ class FollowerSession:
             self._book.answered(member)
             self._recovered(replica)
             if answer.data:
-                news = True
                 if answer.offset == replica.leo:
                     appends.append(self._start(replica, self._append(replica, member, answer)))
             else:
-                hw = min(answer.hw, replica.leo)
-                news = news or hw != replica.hw
-                replica.set_hw(hw)
+                replica.set_hw(min(answer.hw, replica.leo))
         if appends:
             await asyncio.wait(appends)
         if news:
