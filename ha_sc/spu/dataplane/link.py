@@ -158,6 +158,7 @@ class LeaderLink:
                 await connection.writer.drain()
                 return await future
         except (ConnectionError, OSError) as exc:
+            future.cancel()  # this call raises instead: no one is left to read its future
             connection.fail(f"write failed: {exc}")
             raise LinkDown(str(exc)) from exc
         except TimeoutError:
