@@ -86,7 +86,7 @@ class PlaneUnderTest:
         if hosted is None or not hosted.loaded:
             return False
         leading = hosted.leadership is not None
-        return leading if role == "leader" else (not leading and hosted.follower is not None)
+        return leading if role == "leader" else (not leading and hosted.following is not None)
 
 
 class Cluster:

@@ -2,7 +2,8 @@
 
 Used on the SPU's public port (clients: ``produce``, ``fetch``) and on its private
 port (follower SPUs: ``replica_hello`` and ``replica_proof`` to prove their id, see
-protocol/fetch_proof.py, then ``replica_fetch``). Every frame is::
+protocol/fetch_proof.py, then ``replica_session_fetch``, or ``replica_fetch`` of one
+partition). Every frame is::
 
     u32 total length (big-endian) of what follows
     u32 header length
@@ -64,6 +65,9 @@ class ErrorCode(enum.StrEnum):
     UNAUTHORIZED = "unauthorized"
     """Private port: the connection has not proven the follower id the request names (or
     a proof failed). The leader closes the connection after this answer."""
+    UNKNOWN_SESSION = "unknown_session"
+    """Private port: the fetch session named is not this connection's (the leader lost
+    it); the follower opens a new one with its full set of partitions."""
     OUT_OF_SEQUENCE = "out_of_sequence"
     """An idempotent batch does not start right after its producer's last sequence on
     this replica: earlier records of that producer are missing here (with acks=leader, a
@@ -143,6 +147,24 @@ class ReplicaFetchRequest(_Header):
     wait_ms: int = Field(default=0, ge=0)
 
 
+class ReplicaSessionFetch(_Header):
+    """A follower's fetch of every partition it follows from this leader, in one fetch
+    session (protocol/fetch_session.py). Body: the session's changes (partitions to
+    fetch, with their offsets, and partitions to forget) as ``encode_changes`` writes
+    them; the first fetch of a session (``session`` 0) lists every partition."""
+
+    type: Literal["replica_session_fetch"] = "replica_session_fetch"
+    follower: SpuId
+    session: int = Field(default=0, ge=0)
+    """The session this fetch continues (the id the leader gave); 0 opens a new one."""
+    max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Bytes of records in the answer at most, over all its partitions."""
+    partition_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """Bytes of records of one partition in the answer at most."""
+    wait_ms: int = Field(default=0, ge=0)
+    """How long the leader may wait when no partition has anything new."""
+
+
 class ReplicaHello(_Header):
     """A follower's first request on a new private-port connection: it will prove that it
     is ``follower`` (protocol/fetch_proof.py). Answered by a ``replica_challenge``."""
@@ -193,6 +215,17 @@ class ReplicaFetchResponse(_Header):
     error: DataError | None = None
 
 
+class ReplicaSessionResult(_Header):
+    """Body: what ``encode_answers`` writes (protocol/fetch_session.py): the partitions
+    with records, a newer HW or an error, and their records. An ``error`` here is the
+    whole fetch's (the session unknown, an unproven follower)."""
+
+    type: Literal["replica_session_result"] = "replica_session_result"
+    session: int = 0
+    """The session's id, to name in the follower's next fetch."""
+    error: DataError | None = None
+
+
 class ReplicaChallenge(_Header):
     """The leader's answer to a ``replica_hello``: the nonce to prove the follower id with."""
 
@@ -211,22 +244,34 @@ class ReplicaProven(_Header):
 
 
 DataRequest: TypeAlias = Annotated[
-    ProduceRequest | FetchRequest | ReplicaFetchRequest | ReplicaHello | ReplicaProof,
+    ProduceRequest
+    | FetchRequest
+    | ReplicaFetchRequest
+    | ReplicaSessionFetch
+    | ReplicaHello
+    | ReplicaProof,
     Field(discriminator="type"),
 ]
 DataResponse: TypeAlias = Annotated[
-    ProduceResponse | FetchResponse | ReplicaFetchResponse | ReplicaChallenge | ReplicaProven,
+    ProduceResponse
+    | FetchResponse
+    | ReplicaFetchResponse
+    | ReplicaSessionResult
+    | ReplicaChallenge
+    | ReplicaProven,
     Field(discriminator="type"),
 ]
 DataHeader: TypeAlias = (
     ProduceRequest
     | FetchRequest
     | ReplicaFetchRequest
+    | ReplicaSessionFetch
     | ReplicaHello
     | ReplicaProof
     | ProduceResponse
     | FetchResponse
     | ReplicaFetchResponse
+    | ReplicaSessionResult
     | ReplicaChallenge
     | ReplicaProven
 )

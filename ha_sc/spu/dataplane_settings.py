@@ -23,14 +23,14 @@ class DataPlaneSettings(BaseModel):
     so for acks=all to be answered. 1: a leader whose followers all fell out commits alone
     (Kafka's default); 2 with three replicas: a lone leader stops committing."""
     replica_wait_ms: int = Field(default=20_000, gt=0)
-    """How long a follower's fetch waits at the leader for new records. Records and HW
-    moves answer it at once, so this is only how often an idle partition is asked
-    about again: every follower replica costs one request per this many ms."""
+    """How long a follower's session fetch waits at the leader for new records. Records
+    and HW moves answer it at once, so this is only how often an idle session asks
+    again: one request per leader SPU followed per this many ms, whatever the number of
+    partitions."""
     replica_idle_wait_ms: int = Field(default=320_000, gt=0)
-    """The longest a follower's fetch of an idle partition waits: each fetch that comes
-    back with nothing new waits twice as long as the last (from ``replica_wait_ms``),
-    and anything new brings it back. 60k idle follower replicas on one SPU then cost
-    it about 200 requests a second instead of 3000."""
+    """The longest a follower's session fetch waits when every partition in it is idle:
+    each fetch that comes back with nothing new waits twice as long as the last (from
+    ``replica_wait_ms``), and anything new brings it back."""
     replica_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     """The most a follower asks for in one fetch."""
     producer_tail_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
@@ -43,8 +43,9 @@ class DataPlaneSettings(BaseModel):
     max_in_flight: int = Field(default=256, ge=1)
     """Requests one client connection may have unanswered; reading waits beyond it."""
     private_max_in_flight: int = Field(default=65_536, ge=1)
-    """Requests one follower connection may have unanswered on the private port: one
-    follower sends one waiting fetch per partition it follows here, on one connection."""
+    """Requests one follower connection may have unanswered on the private port (a fetch
+    session has at most two in flight; a follower of an older version sends one waiting
+    ``replica_fetch`` per partition it follows here, on one connection)."""
     max_connections: int = Field(default=4096, ge=1)
     """Open connections on each data port; the next one is closed at once."""
     max_connections_per_peer: int = Field(default=256, ge=1)

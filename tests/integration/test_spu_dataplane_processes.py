@@ -246,3 +246,81 @@ async def test_a_topics_retention_reaches_the_spus_and_deletes_old_segments(
         for member in cluster.spus.values():  # both SPUs say so in domain words
             text = member.log_path.read_text()
             assert re.search(r"aged-0: retention removed \d segments?, log now starts at 3", text)
+
+
+SESSION_PARTITIONS = 12
+
+
+async def produce_to_each(
+    cluster: LocalCluster, topic: str, value: bytes, acked: dict[int, list[bytes]]
+) -> None:
+    """One acks=all record to each partition of ``topic`` (idempotent: a producer per
+    partition), re-routed to the leader the SC names after any error, until acknowledged."""
+    for index in range(SESSION_PARTITIONS):
+        sent = acked.setdefault(index, [])
+        batch = records_batch([value], producer_id=PRODUCER + 1 + index, base_sequence=len(sent))
+        deadline = time.monotonic() + RETRY_FOR
+        while True:
+            async with cluster.admin(timeout=2.0) as admin:
+                partitions = {p.key: p for p in await admin.list_partitions(topic)}
+            leader = partitions[f"{topic}-{index}"].spec.leader
+            address = next(s.public for s in cluster.layout.spus if s.id == leader)
+            try:
+                async with RawDataClient(address) as client:
+                    response = await client.produce(topic, index, batch)
+                if response.error is None:
+                    break
+                problem = f"{response.error.code}: {response.error.message}"
+            except (OSError, TimeoutError) as exc:
+                problem = repr(exc)
+            assert time.monotonic() < deadline, f"{topic}-{index}: no ack: {problem}"
+            await asyncio.sleep(0.05)
+        sent.append(value)
+
+
+async def test_a_fetch_session_of_many_partitions_through_a_sigkill_of_a_leader_spu(
+    tmp_path: Path,
+) -> None:
+    """Each SPU leads half the partitions and follows the other half from the other SPU,
+    in one fetch session; the killed one comes back and follows every partition from the
+    survivor in one session, ending up with every acknowledged record of each."""
+    with LocalCluster(tmp_path, backend="raft", replicas=1, spus=2) as cluster:
+        sc, _ = await cluster.start_all()
+        async with cluster.admin() as admin:
+            await admin.create_topic("many", computed(SESSION_PARTITIONS, 2), wait=20)
+        await eventually(
+            lambda: cluster.partitions_online("many", SESSION_PARTITIONS, via=sc), what="Online"
+        )
+        acked: dict[int, list[bytes]] = {}
+        for n in range(3):
+            await produce_to_each(cluster, "many", f"before-{n}".encode(), acked)
+        victim = cluster.layout.spus[0].id
+        (survivor,) = [s.id for s in cluster.layout.spus if s.id != victim]
+        cluster.spus[victim].kill()
+        for n in range(3):
+            await produce_to_each(cluster, "many", f"after-{n}".encode(), acked)
+        survivor_public = next(s.public for s in cluster.layout.spus if s.id == survivor)
+        for index in range(SESSION_PARTITIONS):
+            assert await records_on_partition(survivor_public, "many", index) == acked[index]
+
+        cluster.spus[victim].start()
+        victim_public = next(s.public for s in cluster.layout.spus if s.id == victim)
+
+        async def caught_up() -> bool:
+            for index in range(SESSION_PARTITIONS):
+                try:
+                    held = await records_on_partition(victim_public, "many", index)
+                except (OSError, AssertionError):
+                    return False
+                if held != acked[index]:
+                    return False
+            return True
+
+        await eventually(caught_up, what="the restarted spu holds every partition's records")
+        cluster.assert_no_crash()
+
+
+async def records_on_partition(address: str, topic: str, index: int) -> list[bytes]:
+    async with RawDataClient(address) as client:
+        found = await client.read_all(topic, index, isolation=Isolation.UNCOMMITTED)
+    return [value for _, value in found]

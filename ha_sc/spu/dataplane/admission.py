@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ha_sc.protocol.data import FetchRequest, ReplicaFetchRequest
+from ha_sc.protocol.data import FetchRequest, ReplicaFetchRequest, ReplicaSessionFetch
 
-FetchOrReplicaFetch = TypeVar("FetchOrReplicaFetch", FetchRequest, ReplicaFetchRequest)
+FetchOrReplicaFetch = TypeVar(
+    "FetchOrReplicaFetch", FetchRequest, ReplicaFetchRequest, ReplicaSessionFetch
+)
 
 
 @dataclass(frozen=True)

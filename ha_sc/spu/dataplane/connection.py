@@ -24,7 +24,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ha_sc.protocol.data import DataFrameError, ErrorCode, encode_frame, request_decoder
 from ha_sc.spu.dataplane.serving import Frame
@@ -46,6 +46,16 @@ private port many waiting fetches may be answered at once while their follower
 reads nothing, and reading new requests pausing does not stop those."""
 
 Dispatch = Callable[[Any, bytes], "asyncio.Future[Frame]"]
+
+
+@runtime_checkable
+class ClosingDispatch(Protocol):
+    """A connection's dispatch that holds state of its own (the private port's fetch
+    session): closed when the connection ends."""
+
+    def __call__(self, header: Any, body: bytes) -> asyncio.Future[Frame]: ...
+
+    def close(self) -> None: ...
 
 
 class RequestStream:

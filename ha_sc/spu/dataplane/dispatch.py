@@ -4,7 +4,8 @@ The public port takes ``produce`` (the partition's leader only; others answer
 ``not_leader`` naming the leader and its public address) and ``fetch`` (any replica
 of the partition, up to its own HW or LEO; one whose log is still being opened answers
 ``unknown_partition``, so no offset is judged against an LEO not known yet). The private
-port takes ``replica_fetch`` (the leader only). A partition the SPU does not hold is
+port takes ``replica_fetch`` (the leader only; ``replica_session_fetch`` is served by
+the connection's fetch session, ``leader_session.py``). A partition the SPU does not hold is
 ``unknown_partition``; a request on the wrong port, or whose header is not valid, is
 ``malformed``; the connection goes on.
 """
@@ -26,6 +27,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchRequest,
     ReplicaFetchResponse,
     ReplicaProven,
+    ReplicaSessionResult,
 )
 from ha_sc.spu.dataplane import serving
 from ha_sc.spu.dataplane.admission import RequestCaps, capped
@@ -38,6 +40,7 @@ _RESULT_TYPES = {
     "produce": ProduceResponse,
     "fetch": FetchResponse,
     "replica_fetch": ReplicaFetchResponse,
+    "replica_session_fetch": ReplicaSessionResult,
     "replica_hello": ReplicaChallenge,
     "replica_proof": ReplicaProven,
 }
@@ -68,7 +71,9 @@ class Dispatcher:
         if isinstance(header, ReplicaFetchRequest):
             request = header if self._caps is None else capped(header, self._caps)
             return self._replica_fetch(request)
-        return self._refuse(header, "the private port takes replica_fetch")
+        return self._refuse(
+            header, "the private port takes replica_session_fetch and replica_fetch"
+        )
 
     def _produce(self, request: ProduceRequest, body: bytes) -> asyncio.Future[Frame]:
         self.traffic.produce_requests += 1
@@ -136,6 +141,7 @@ def answered(
     response: ProduceResponse
     | FetchResponse
     | ReplicaFetchResponse
+    | ReplicaSessionResult
     | ReplicaChallenge
     | ReplicaProven,
 ) -> asyncio.Future[Frame]:

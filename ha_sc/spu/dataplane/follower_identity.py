@@ -8,7 +8,14 @@ import asyncio
 import logging
 from typing import Any
 
-from ha_sc.protocol.data import DataError, ErrorCode, ReplicaFetchRequest, ReplicaFetchResponse
+from ha_sc.protocol.data import (
+    DataError,
+    ErrorCode,
+    ReplicaFetchRequest,
+    ReplicaFetchResponse,
+    ReplicaSessionFetch,
+    ReplicaSessionResult,
+)
 from ha_sc.protocol.tls import spu_claim_refusal
 from ha_sc.spu.dataplane.connection import Dispatch
 from ha_sc.spu.dataplane.serving import Frame
@@ -19,10 +26,10 @@ log = logging.getLogger("ha_sc.spu.dataplane")
 def follower_refusal(header: Any, proven: int | None) -> str | None:
     """Why ``header`` is refused from a peer whose certificate proves SPU ``proven``
     (None: it names no SPU), or None if it may be served."""
-    if not isinstance(header, ReplicaFetchRequest):
+    if not isinstance(header, ReplicaFetchRequest | ReplicaSessionFetch):
         return None
     refusal = spu_claim_refusal(header.follower, proven)
-    return None if refusal is None else f"replica_fetch for spu {header.follower}: {refusal}"
+    return None if refusal is None else f"{header.type} for spu {header.follower}: {refusal}"
 
 
 def identity_checked(dispatch: Dispatch, proven: int | None, peer: str) -> Dispatch:
@@ -40,7 +47,12 @@ def identity_checked(dispatch: Dispatch, proven: int | None, peer: str) -> Dispa
             log.warning("private port: refused from %s: %s", peer, refusal)
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         error = DataError(code=ErrorCode.MALFORMED, message=refusal)
-        future.set_result((ReplicaFetchResponse(id=header.id, error=error), b""))
+        answer = (
+            ReplicaSessionResult(id=header.id, error=error)
+            if isinstance(header, ReplicaSessionFetch)
+            else ReplicaFetchResponse(id=header.id, error=error)
+        )
+        future.set_result((answer, b""))
         return future
 
     return checked

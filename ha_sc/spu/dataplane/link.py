@@ -1,10 +1,9 @@
-"""A follower SPU's connection to a leader SPU's private port, shared by every replica
-it follows from that leader.
+"""A follower SPU's connection to a leader SPU's private port, carrying the fetch
+session of every replica it follows from that leader (``follower_session.py``).
 
-Each replica's fetch goes out on the one connection with an id of the link's own and
-waits for the answer with that id; on the private port the leader answers each fetch
-when it is ready, in any order, so a fetch waiting for records never holds up another
-partition's. A link given this SPU's fetch key first proves its follower id on each
+Each fetch goes out on the one connection with an id of the link's own and waits for
+the answer with that id; on the private port the leader answers each fetch when it is
+ready, in any order. A link given this SPU's fetch key first proves its follower id on each
 new connection (``replica_hello``, ``replica_proof``: protocol/fetch_proof.py); a
 refused proof counts as a failed connect. The connection is made on the first fetch
 and again after it drops; a drop fails every fetch in flight (their replicas retry). A
@@ -33,6 +32,8 @@ from ha_sc.protocol.data import (
     ReplicaHello,
     ReplicaProof,
     ReplicaProven,
+    ReplicaSessionFetch,
+    ReplicaSessionResult,
     encode_frame,
     response_decoder,
 )
@@ -55,6 +56,7 @@ class NotProven(Exception):
 
 
 AnswerT = TypeVar("AnswerT", ReplicaChallenge, ReplicaProven)
+FetchAnswer = tuple[ReplicaFetchResponse | ReplicaSessionResult, bytes]
 
 
 async def _answer(
@@ -76,7 +78,7 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.pending: dict[int, asyncio.Future[tuple[ReplicaFetchResponse, bytes]]] = {}
+        self.pending: dict[int, asyncio.Future[FetchAnswer]] = {}
         self.reading: asyncio.Task[None] | None = None
         self.broken: str | None = None
 
@@ -127,20 +129,36 @@ class LeaderLink:
     ) -> tuple[ReplicaFetchResponse, bytes]:
         """Send ``request`` (its id replaced) and wait up to ``timeout`` s for the answer.
         Raises LinkDown or TimeoutError."""
+        response, body = await self._call(request, b"", timeout)
+        if not isinstance(response, ReplicaFetchResponse):
+            raise LinkDown(f"spu {self.leader} answered a replica_fetch with {response.type}")
+        return response, body
+
+    async def session_fetch(
+        self, request: ReplicaSessionFetch, body: bytes, timeout: float
+    ) -> tuple[ReplicaSessionResult, bytes]:
+        """Send the session fetch ``request`` with ``body`` (its id replaced) and wait up
+        to ``timeout`` s for the answer. Raises LinkDown or TimeoutError."""
+        response, answer = await self._call(request, body, timeout)
+        if not isinstance(response, ReplicaSessionResult):
+            raise LinkDown(f"spu {self.leader} answered a session fetch with {response.type}")
+        return response, answer
+
+    async def _call(
+        self, request: ReplicaFetchRequest | ReplicaSessionFetch, body: bytes, timeout: float
+    ) -> FetchAnswer:
         connection = await self._connected()
         request_id = next(self._ids)
-        future: asyncio.Future[tuple[ReplicaFetchResponse, bytes]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[FetchAnswer] = asyncio.get_running_loop().create_future()
         connection.pending[request_id] = future
         try:
-            connection.writer.writelines(
-                encode_frame(request.model_copy(update={"id": request_id}))
-            )
+            numbered = request.model_copy(update={"id": request_id})
+            connection.writer.writelines(encode_frame(numbered, body))
             async with asyncio.timeout(timeout):
                 await connection.writer.drain()
                 return await future
         except (ConnectionError, OSError) as exc:
+            future.cancel()  # this call raises instead: no one is left to read its future
             connection.fail(f"write failed: {exc}")
             raise LinkDown(str(exc)) from exc
         except TimeoutError:
@@ -230,7 +248,7 @@ class LeaderLink:
                 if not data:
                     break
                 for header, body in decoder.feed(data):
-                    if not isinstance(header, ReplicaFetchResponse):
+                    if not isinstance(header, ReplicaFetchResponse | ReplicaSessionResult):
                         reason = f"unexpected answer from the leader: {header!r}"
                         return
                     future = connection.pending.get(header.id)

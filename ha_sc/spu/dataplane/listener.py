@@ -18,7 +18,7 @@ from ha_sc.protocol import parse_address
 from ha_sc.protocol.admission import Admission, RefusalLog
 from ha_sc.protocol.tls import peer_spu_id
 from ha_sc.spu.dataplane.admission import PortLimits
-from ha_sc.spu.dataplane.connection import Dispatch, RequestStream
+from ha_sc.spu.dataplane.connection import ClosingDispatch, Dispatch, RequestStream
 from ha_sc.spu.dataplane.follower_identity import identity_checked
 from ha_sc.tls_upgrade import hold, upgrade
 
@@ -44,7 +44,8 @@ class DataPort:
         tls: ssl.SSLContext | None = None,
         check_followers: bool = False,
     ) -> None:
-        """``dispatch`` gives each connection, by its peer host, what handles its requests.
+        """``dispatch`` gives each connection, by its peer host, what handles its requests
+        (closed when the connection ends if it is a ``ClosingDispatch``).
         ``tls``: the port's TLS context (None: plain TCP); a connection is counted
         against the caps before its handshake, which must be done within the
         first-frame timeout. ``check_followers`` (with a context that
@@ -136,7 +137,7 @@ class DataPort:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
     ) -> None:
-        dispatch = self._dispatch(host)
+        handler = dispatch = self._dispatch(host)
         if self._check_followers:
             peer = writer.get_extra_info("peername")
             proven = peer_spu_id(writer.get_extra_info("peercert"))
@@ -161,3 +162,5 @@ class DataPort:
             pass  # the loop is closing; asyncio's server owns this task and must see it end
         finally:
             self._connections.pop(task, None)
+            if isinstance(handler, ClosingDispatch):
+                handler.close()

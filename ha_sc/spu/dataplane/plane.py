@@ -5,7 +5,8 @@ state changes, starts its tasks under the node's supervisor and closes it last:
 
 - ``dataplane-public``: produce and fetch (``SpuSettings.public_address``);
 - ``dataplane-private``: replica fetch from follower SPUs (``private_address``), each
-  connection held to the follower it proved (``replica_session.py``);
+  connection held to the follower it proved (``replica_session.py``) and carrying that
+  follower's one fetch session (``leader_session.py``);
 - ``dataplane-replicas``: keeps the hosted replicas in line with the replica specs;
 - ``dataplane-upkeep``: every 0.5 s, lets leaders drop followers past their lag time
   (even while nothing is produced) and hands high watermarks to the logs' checkpoints;
@@ -33,6 +34,7 @@ from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.dataplane.admission import PortLimits, RequestCaps
 from ha_sc.spu.dataplane.connection import MAX_SEND_BUFFER
 from ha_sc.spu.dataplane.dispatch import Dispatcher
+from ha_sc.spu.dataplane.leader_session import LeaderSession
 from ha_sc.spu.dataplane.listener import DataPort
 from ha_sc.spu.dataplane.offsets import HostedOffsets
 from ha_sc.spu.dataplane.registry import ReplicaRegistry
@@ -83,10 +85,13 @@ class DataPlane:
         self.private = DataPort(
             "private",
             settings.private_address,
-            lambda host: (
-                ReplicaSession(
-                    settings.spu_id, state.fetch_keys, dispatcher.private, host, refusals
-                ).dispatch
+            lambda host: ReplicaSession(
+                settings.spu_id,
+                state.fetch_keys,
+                dispatcher.private,
+                host,
+                refusals,
+                open_session=lambda follower: LeaderSession(self.registry, follower, caps),
             ),
             in_order=False,
             limits=_port_limits(data, data.private_max_in_flight),

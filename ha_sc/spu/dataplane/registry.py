@@ -12,9 +12,10 @@ table changed since) and brings each replica to the role the SC gave it:
   serves from its own LEO: nothing is cut.
 - **follows** (added as follower, demoted, or told of another leader): a leader steps
   down first (queued and waiting produces are answered ``not_leader``, the group being
-  written completes); a follow loop of an earlier leader is cancelled (it never fetches
-  from that leader again); the log is cut at the replica's own HW (``truncation.py``);
-  then a new follow loop pulls from the leader.
+  written completes); it leaves the fetch session of an earlier leader (nothing from
+  that leader touches it again); the log is cut at the replica's own HW
+  (``truncation.py``); then it joins the fetch session with its leader
+  (``follower_session.py``: one per leader SPU, for every partition followed from it).
 - **removed**: it stops serving and its log is deleted.
 - **replaced** (same key, another partition: its topic was deleted and created again):
   removed, then added; the new replica starts empty (also after a restart: the log
@@ -42,7 +43,7 @@ from pathlib import Path
 from ha_sc.protocol import ReplicaStorage
 from ha_sc.protocol.data import DataError, ErrorCode
 from ha_sc.spu.control_state import ControlState
-from ha_sc.spu.dataplane.follower import Follower
+from ha_sc.spu.dataplane.follower_session import FollowerSession
 from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.link import LeaderLink
 from ha_sc.spu.dataplane.replica import Replica
@@ -62,7 +63,8 @@ class Hosted:
     replica: Replica
     spec: LocalReplica
     leadership: PartitionLeadership | None = None
-    follower: asyncio.Task[None] | None = None
+    following: int | None = None
+    """The leader SPU whose fetch session replicates it, while it follows."""
     opened: bool = False
     """Adding it opened its log (or found none on disk)."""
 
@@ -100,6 +102,8 @@ class ReplicaRegistry:
         self._log_settings = LogSettings(fsync=settings.fsync)
         self._hosted: dict[str, Hosted] = {}
         self._links: dict[int, LeaderLink] = {}
+        self._sessions: dict[int, tuple[FollowerSession, asyncio.Task[None]]] = {}
+        """The fetch session with each leader SPU followed, and the task running it."""
         self.watched: set[PartitionLeadership] = set()
         """Leaderships that time alone may change (see ``PartitionLeadership``)."""
         self.hw_moved: set[Replica] = set()
@@ -230,6 +234,10 @@ class ReplicaRegistry:
             except (OSError, StorageError) as exc:
                 log.warning("replica %s: closing its log failed: %s", key, exc)
         self._hosted.clear()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for _, task in sessions:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in sessions), return_exceptions=True)
         links, self._links = list(self._links.values()), {}
         for link in links:
             await link.close()
@@ -274,7 +282,7 @@ class ReplicaRegistry:
             before is not None
             and before.role is ReplicaRole.FOLLOWER
             and before.leader == spec.leader
-            and hosted.follower is not None
+            and hosted.following is not None
         ):
             pass  # only the replica list changed
         else:
@@ -322,6 +330,15 @@ class ReplicaRegistry:
                 await replica.cut(cut)
             except (OSError, StorageError) as exc:
                 log.warning("replica %s: cannot cut its log: %s", replica.key, exc)
+        self._session_with(leader).add(replica)
+        hosted.following = leader
+        log.info("replica %s follows spu %d from offset %d", replica.key, leader, replica.leo)
+
+    def _session_with(self, leader: int) -> FollowerSession:
+        """The fetch session with leader SPU ``leader`` (started on first use)."""
+        running = self._sessions.get(leader)
+        if running is not None:
+            return running[0]
         link = self._links.get(leader)
         if link is None:
             link = self._links[leader] = LeaderLink(
@@ -332,12 +349,11 @@ class ReplicaRegistry:
                 fetch_key=self._fetch_key,
                 tls=self._tls,
             )
-        follower = Follower(self._spu_id, replica, leader, link, self._settings)
-        hosted.follower = asyncio.create_task(
-            follower.run(), name=f"follow {replica.key} from spu {leader}"
-        )
-        hosted.follower.add_done_callback(_log_end)
-        log.info("replica %s follows spu %d from offset %d", replica.key, leader, replica.leo)
+        session = FollowerSession(self._spu_id, leader, link, self._settings)
+        task = asyncio.create_task(session.run(), name=f"fetch session with spu {leader}")
+        task.add_done_callback(_log_end)
+        self._sessions[leader] = (session, task)
+        return session
 
     async def _release(self, hosted: Hosted, error: DataError) -> None:
         """Stop leading (answering what waits with ``error``) and following."""
@@ -349,10 +365,10 @@ class ReplicaRegistry:
         await self._stop_following(hosted)
 
     async def _stop_following(self, hosted: Hosted) -> None:
-        task, hosted.follower = hosted.follower, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        leader, hosted.following = hosted.following, None
+        running = self._sessions.get(leader) if leader is not None else None
+        if running is not None:
+            await running[0].remove(hosted.replica.key)
 
     async def _remove(self, key: str) -> None:
         hosted = self._hosted.pop(key)

@@ -29,6 +29,7 @@ from ha_sc.protocol.data import (
     ReplicaFetchRequest,
     ReplicaFetchResponse,
     ReplicaProven,
+    ReplicaSessionResult,
 )
 from ha_sc.spu.dataplane.appender import WriteOutcome
 from ha_sc.spu.dataplane.leader import PartitionLeadership
@@ -36,7 +37,13 @@ from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
 Frame = tuple[
-    ProduceResponse | FetchResponse | ReplicaFetchResponse | ReplicaChallenge | ReplicaProven, bytes
+    ProduceResponse
+    | FetchResponse
+    | ReplicaFetchResponse
+    | ReplicaSessionResult
+    | ReplicaChallenge
+    | ReplicaProven,
+    bytes,
 ]
 
 MAX_READ = MAX_DATA_FRAME - MAX_HEADER

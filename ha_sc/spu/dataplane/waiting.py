@@ -12,15 +12,27 @@ from ha_sc.protocol.data import DataError
 
 class ChangeSignal:
     """Wakes everyone waiting when a replica's LEO, HW, role or in-sync set changes
-    (and calls ``on_fire``, if given, each time)."""
+    (and calls ``on_fire``, if given, and each listener, each time). A listener is how
+    a fetch session learns which of its many partitions changed without waiting on each
+    (``leader_session.py``)."""
 
     def __init__(self, on_fire: Callable[[], None] | None = None) -> None:
         self._future: asyncio.Future[None] | None = None
         self._on_fire = on_fire
+        self._listeners: set[Callable[[], None]] = set()
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Callable[[], None]) -> None:
+        self._listeners.discard(listener)
 
     def fire(self) -> None:
         if self._on_fire is not None:
             self._on_fire()
+        if self._listeners:
+            for listener in tuple(self._listeners):
+                listener()
         future, self._future = self._future, None
         if future is not None and not future.done():
             future.set_result(None)
