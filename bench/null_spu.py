@@ -13,7 +13,7 @@ import asyncio
 import sys
 
 from ha_sc.protocol.data import ProduceRequest, ProduceResponse, encode_frame, request_decoder
-from ha_sc.protocol.record_batch import HEADER
+from ha_sc.protocol.record_batch import iter_batches
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -25,7 +25,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 continue
             key = (header.topic, header.partition)
             base = leo.get(key, 0)
-            count = HEADER.unpack_from(body)[5]  # record_count of the (single) batch
+            count = sum(raw.header.record_count for raw in iter_batches(body, verify=False))
             leo[key] = base + count
             writer.writelines(encode_frame(ProduceResponse(id=header.id, base_offset=base)))
     writer.close()

@@ -61,10 +61,11 @@ class FakeLog:
     """Producer id -> the sequence after its last record here."""
     grew: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def gap(self, batch: bytes) -> int | None:
-        """The sequence expected when ``batch`` leaves a gap after its producer's last
-        record here; None when it does not (or its producer is unknown here)."""
-        header = check_batch(batch)
+    def gap(self, body: bytes) -> int | None:
+        """The sequence expected when the first batch of ``body`` (a produce request's
+        batches) leaves a gap after its producer's last record here; None when it does
+        not (or its producer is unknown here)."""
+        header = next(iter_batches(body)).header
         expected = self.next_sequences.get(header.producer_id)
         if not header.producer_id or expected is None or header.base_sequence <= expected:
             return None
@@ -94,6 +95,12 @@ class FakeLog:
         self.grew.set()
         self.grew = asyncio.Event()
         return base, False
+
+    def append_request(self, body: bytes) -> tuple[int, bool]:
+        """Append a produce request's batches: the first one's offset, and whether every
+        one was a duplicate."""
+        written = [self.append(bytes(raw.data)) for raw in iter_batches(body)]
+        return written[0][0], all(duplicate for _, duplicate in written)
 
     def read(self, offset: int, max_bytes: int, limit: int) -> bytes:
         out = b""
@@ -200,7 +207,7 @@ class FakeSpu:
         if self.errors:
             code = self.errors.pop(0)
             if code is ErrorCode.TIMEOUT:  # written, not committed in time
-                self.log(request.topic, request.partition).append(body)
+                self.log(request.topic, request.partition).append_request(body)
             error = DataError(code=code, message=f"told to answer {code.value}")
             writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
             return True
@@ -213,7 +220,7 @@ class FakeSpu:
             )
             writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
             return True
-        base, duplicate = log.append(body)
+        base, duplicate = log.append_request(body)
         if self.drop_after_write:
             self.drop_after_write -= 1
             return False

@@ -132,6 +132,17 @@ class PartitionBuffer:
             return self._sealed.popleft()
         return None
 
+    def take_more(self, max_bytes: int, max_batches: int) -> list[ProducerBatch]:
+        """Sealed batches queued after the one taken, oldest first, at most
+        ``max_batches`` and ``max_bytes`` of payload in all (to travel in the same
+        request)."""
+        batches: list[ProducerBatch] = []
+        sealed = self._sealed
+        while sealed and sealed[0].size <= max_bytes and len(batches) < max_batches:
+            max_bytes -= sealed[0].size
+            batches.append(sealed.popleft())
+        return batches
+
     def due_at(self, linger: float) -> float | None:
         """When the open batch will be due (None: no open batch)."""
         return None if self._open is None else self._open.opened_at + linger

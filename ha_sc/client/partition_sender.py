@@ -1,15 +1,19 @@
-"""``PartitionSender``: the task that delivers one partition's batches, one at a time.
+"""``PartitionSender``: the task that delivers one partition's batches, one request at
+a time.
 
-One batch is in flight per partition: the next is sent only once the previous one
-is acknowledged or has failed for good, so records land in the order they were
-given even across retries and leader changes (while one batch is in flight the
-next ones fill up, so batches grow with the round trip). A batch is retried, the
-same bytes each time, on "not leader" (to the leader the SPU names, or after asking
-the SC), on a lost connection or a late answer, and on a timeout or storage error,
-with a doubling pause, until the delivery timeout; then its acks raise. A batch the
-leader refuses as out of sequence (it lacks earlier records of the producer: a leader
-change lost them) is moved to a fresh producer id from sequence 0 and sent again at
-once; the batches after it follow under that id.
+One produce request is in flight per partition: the next is sent only once the
+previous one is acknowledged or has failed for good, so records land in the order
+they were given even across retries and leader changes. While a request is in flight
+the next batches fill up and queue; the next request carries every queued batch that
+fits ``request_bytes`` (at least one), so what a round trip carries grows with the
+round trip. The leader writes a request all or nothing, so its batches share one
+fate. A request is retried, the same bytes each time, on "not leader" (to the leader
+the SPU names, or after asking the SC), on a lost connection or a late answer, and on
+a timeout or storage error, with a doubling pause, until the delivery timeout (from
+its oldest record); then its acks raise. A request the leader refuses as out of
+sequence (it lacks earlier records of the producer: a leader change lost them) has
+its batches moved to a fresh producer id from sequence 0 and is sent again at once;
+the batches after it follow under that id.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ from ha_sc.protocol.data import ErrorCode, ProduceRequest, ProduceResponse
 
 log = logging.getLogger(__name__)
 
+MAX_BATCHES_PER_REQUEST = 16
+"""Batches one request carries at most: a leader remembers each producer's last 32
+batches, so a request sent again after its answer was lost is still recognised batch by
+batch (with the offsets it was written at)."""
+
 
 class PartitionSender:
     def __init__(
@@ -56,7 +65,8 @@ class PartitionSender:
         self.idle = False
         """Waiting for records (or for the open batch to be due): ``wake`` it."""
         self._channel: SpuChannel | None = None
-        self.in_flight: ProducerBatch | None = None
+        self.in_flight: list[ProducerBatch] = []
+        """The batches of the request being delivered."""
 
     @property
     def name(self) -> str:
@@ -74,11 +84,15 @@ class PartitionSender:
                 if batch is None:
                     await self._sleep_until(self.buffer.due_at(self._settings.linger))
                     continue
-                self.in_flight = batch
+                more = self.buffer.take_more(
+                    self._settings.request_bytes - batch.size, MAX_BATCHES_PER_REQUEST - 1
+                )
+                batches = [batch, *more]
+                self.in_flight = batches
                 try:
-                    await self._deliver(batch)
+                    await self._deliver(batches)
                 finally:
-                    self.in_flight = None
+                    self.in_flight = []
         finally:
             await self.close_channel()
 
@@ -98,24 +112,28 @@ class PartitionSender:
         finally:
             self.idle = False
 
-    async def _deliver(self, batch: ProducerBatch) -> None:
+    async def _deliver(self, batches: list[ProducerBatch]) -> None:
         settings = self._settings
-        if batch.wire is None:
-            batch.encode(*self.sequence.take(batch.record_count))
-        deadline = batch.opened_at + settings.delivery_timeout
+        for batch in batches:
+            if batch.wire is None:
+                batch.encode(*self.sequence.take(batch.record_count))
+        body = _body(batches)
+        first = batches[0]
+        deadline = first.opened_at + settings.delivery_timeout
+        attempts = 0
         while True:
-            batch.attempts += 1
+            attempts += 1
             code: ErrorCode | None = None
             try:
-                response = await self._attempt(batch)
+                response = await self._attempt(body)
             except ChannelClosed as exc:
                 decision, reason = CONNECTION_LOST, str(exc)
             else:
                 error = response.error
                 if error is None and (response.base_offset is not None or response.duplicate):
-                    # a duplicate older than the leader remembers has no offset: -1
-                    offset = -1 if response.base_offset is None else response.base_offset
-                    self._delivered(batch, offset, duplicate=response.duplicate)
+                    self._delivered(
+                        batches, response.base_offset, attempts, duplicate=response.duplicate
+                    )
                     return
                 if error is None:
                     decision, reason = _NO_OFFSET, "the spu acknowledged without an offset"
@@ -133,17 +151,20 @@ class PartitionSender:
                 self._metadata.request_refresh()
             if decision.next is Next.FAIL:
                 self._fail(
-                    batch,
+                    batches,
                     ProduceFailed(
-                        self._failure(batch, reason), partition=self.partition, code=code
+                        self._failure(batches, attempts, reason),
+                        partition=self.partition,
+                        code=code,
                     ),
                 )
                 return
             if decision.next is Next.NEW_PRODUCER:
-                self._new_producer(batch)
+                self._new_producer(batches)
+                body = _body(batches)
             pause = (
                 backoff(
-                    batch.attempts,
+                    attempts,
                     initial=settings.retry_backoff,
                     maximum=settings.retry_backoff_max,
                 )
@@ -153,35 +174,50 @@ class PartitionSender:
             if time.monotonic() + pause >= deadline:
                 reason = f"not acknowledged within {settings.delivery_timeout:g} s; last: {reason}"
                 self._fail(
-                    batch,
+                    batches,
                     DeliveryTimeout(
-                        self._failure(batch, reason), partition=self.partition, code=code
+                        self._failure(batches, attempts, reason),
+                        partition=self.partition,
+                        code=code,
                     ),
                 )
                 return
             log.debug(
                 "partition %s: attempt %d failed (%s); retrying in %.3f s",
                 self.name,
-                batch.attempts,
+                attempts,
                 reason,
                 pause,
             )
             await asyncio.sleep(pause)
 
-    def _delivered(self, batch: ProducerBatch, base_offset: int, *, duplicate: bool) -> None:
-        if batch.attempts > 1:
+    def _delivered(
+        self,
+        batches: list[ProducerBatch],
+        base_offset: int | None,
+        attempts: int,
+        *,
+        duplicate: bool,
+    ) -> None:
+        """The leader wrote the request's batches back to back from ``base_offset`` (or
+        had them already: a duplicate older than it remembers has no offset, -1)."""
+        if attempts > 1:
             log.info(
-                "partition %s: batch of %d records delivered at offset %d after %d attempts%s",
+                "partition %s: %s delivered at offset %s after %d attempts%s",
                 self.name,
-                batch.record_count,
-                base_offset,
-                batch.attempts,
+                _records(batches),
+                -1 if base_offset is None else base_offset,
+                attempts,
                 " (the leader already had it)" if duplicate else "",
             )
-        if not batch.done.done():
-            batch.done.set_result(base_offset)
+        offset = base_offset
+        for batch in batches:
+            if not batch.done.done():
+                batch.done.set_result(-1 if offset is None else offset)
+            if offset is not None:
+                offset += batch.record_count
 
-    async def _attempt(self, batch: ProducerBatch) -> ProduceResponse:
+    async def _attempt(self, body: bytes) -> ProduceResponse:
         settings = self._settings
         route = self._metadata.route(self.topic, self.partition)
         if route is None or route.address is None:
@@ -202,43 +238,61 @@ class PartitionSender:
             acks=settings.acks,
             timeout_ms=int(settings.ack_timeout * 1000),
         )
-        assert batch.wire is not None
         response, _ = await channel.exchange(
-            request, batch.wire, timeout=settings.ack_timeout + settings.request_timeout
+            request, body, timeout=settings.ack_timeout + settings.request_timeout
         )
         if not isinstance(response, ProduceResponse):
             channel.close(f"spu {channel.address} answered a produce with {response.type}")
             raise ChannelClosed(f"spu {channel.address} answered a produce with {response.type}")
         return response
 
-    def _new_producer(self, batch: ProducerBatch) -> None:
-        """The leader refused ``batch`` as out of sequence: the records this producer sent
-        before it are not all in the leader's log (acknowledged by a leader that was then
-        replaced, with acks=leader). Nothing of the batch was written; it goes again, and
-        the batches after it follow, under a fresh producer id from sequence 0."""
-        lost_before, old_id = batch.base_sequence, batch.producer_id
+    def _new_producer(self, batches: list[ProducerBatch]) -> None:
+        """The leader refused the request as out of sequence: the records this producer
+        sent before it are not all in the leader's log (acknowledged by a leader that was
+        then replaced, with acks=leader). Nothing of the request was written; its batches
+        go again, and the batches after them follow, under a fresh producer id from
+        sequence 0."""
+        lost_before, old_id = batches[0].base_sequence, batches[0].producer_id
         self.sequence.restart()
-        batch.resequence(*self.sequence.take(batch.record_count))
+        for batch in batches:
+            batch.resequence(*self.sequence.take(batch.record_count))
         log.warning(
             "partition %s: leader lost records before sequence %d of producer %d; "
             "continuing as producer %d",
             self.name,
             lost_before,
             old_id,
-            batch.producer_id,
+            batches[0].producer_id,
         )
 
-    def _failure(self, batch: ProducerBatch, reason: str) -> str:
+    def _failure(self, batches: list[ProducerBatch], attempts: int, reason: str) -> str:
         return (
-            f"batch of {batch.record_count} records to partition {self.name} "
-            f"failed after {batch.attempts} attempts: {reason}"
+            f"{_records(batches)} to partition {self.name} "
+            f"failed after {attempts} attempts: {reason}"
         )
 
-    def _fail(self, batch: ProducerBatch, error: ProduceFailed) -> None:
-        # its fate is unknown: later batches go under a fresh producer id
+    def _fail(self, batches: list[ProducerBatch], error: ProduceFailed) -> None:
+        # their fate is unknown: later batches go under a fresh producer id
         self.sequence.restart()
-        if not batch.done.done():
-            batch.done.set_exception(error)
+        for batch in batches:
+            if not batch.done.done():
+                batch.done.set_exception(error)
+
+
+def _body(batches: list[ProducerBatch]) -> bytes:
+    """The request's body: the batches as encoded, back to back."""
+    wires = [batch.wire for batch in batches if batch.wire is not None]
+    assert len(wires) == len(batches), "encode the batches before sending"
+    return wires[0] if len(wires) == 1 else b"".join(wires)
+
+
+def _records(batches: list[ProducerBatch]) -> str:
+    count = sum(batch.record_count for batch in batches)
+    return (
+        f"batch of {count} records"
+        if len(batches) == 1
+        else (f"{len(batches)} batches of {count} records")
+    )
 
 
 _NO_OFFSET = Decision(Next.RETRY, pause=True, refresh=False)

@@ -222,7 +222,8 @@ class TopicProducer(ClosedOnExit):
             for batch in sender.buffer.drain():
                 if not batch.done.done():
                     batch.done.set_exception(error)
-            if sender.in_flight is not None and not sender.in_flight.done.done():
-                sender.in_flight.done.set_exception(error)
+            for batch in sender.in_flight:
+                if not batch.done.done():
+                    batch.done.set_exception(error)
         self._full = False
         self._space.set()

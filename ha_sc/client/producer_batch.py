@@ -46,7 +46,6 @@ class ProducerBatch:
     """The producer id ``wire`` carries."""
     base_sequence: int = NO_SEQUENCE
     """The base sequence ``wire`` carries."""
-    attempts: int = 0
 
     @property
     def record_count(self) -> int:

@@ -42,7 +42,7 @@ def encode_values(values: Sequence[bytes]) -> bytes:
     lengths = set(map(len, values))
     if len(lengths) == 1:
         prefix = _PREFIXES[lengths.pop()]
-        return prefix + prefix.join(values)
+        return prefix.join([b"", *values])  # prefix, value, prefix, ...: one copy
     prefixes = map(_PREFIXES.__getitem__, map(len, values))
     return b"".join(itertools.chain.from_iterable(zip(prefixes, values, strict=True)))
 

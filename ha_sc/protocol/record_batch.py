@@ -128,10 +128,9 @@ def make_batch(
     if len(payload) > _U32_MAX:
         raise ValueError(f"payload of {len(payload)} bytes does not fit a batch")
     max_ts = first_timestamp_ms if max_timestamp_ms is None else max_timestamp_ms
-    buf = bytearray(HEADER_SIZE + len(payload))
-    buf[HEADER_SIZE:] = payload
+    head = bytearray(HEADER_SIZE)
     HEADER.pack_into(
-        buf,
+        head,
         0,
         MAGIC,
         VERSION,
@@ -145,9 +144,11 @@ def make_batch(
         producer_id,
         base_sequence,
     )
-    crc = zlib.crc32(memoryview(buf)[CRC_FROM:])
-    struct.pack_into(">I", buf, 4, crc)
-    return bytes(buf)
+    # the crc runs on over the header's tail and then the payload, so the payload is
+    # copied once, into the batch
+    crc = zlib.crc32(payload, zlib.crc32(memoryview(head)[CRC_FROM:]))
+    struct.pack_into(">I", head, 4, crc)
+    return b"".join((head, payload))
 
 
 def base_offset_prefix(batch: Buffer, base_offset: int) -> bytes:

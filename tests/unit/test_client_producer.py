@@ -72,6 +72,25 @@ async def test_records_are_batched_and_acknowledged_with_their_offsets_in_order(
         expected += count
 
 
+async def test_queued_batches_travel_together_and_each_gets_its_offset(world: StandIns) -> None:
+    one, _two, sc, metadata = world
+    sc.set_partition("orders", 0, 5001)
+    one.drop_after_write = 1  # the first request is written, its answer lost: sent again
+    settings = FAST.model_copy(update={"batch_records": 100, "request_bytes": 2200})
+    async with await TopicProducer.create("orders", metadata, settings) as producer:
+        bulk = await producer.send_many([b"%03d" % i for i in range(1000)])
+        await producer.flush()
+        delivered = await bulk
+    assert [d.base_offset for d in delivered] == list(range(0, 1000, 100))
+    assert [value for _, _, value in stored(one, "orders", 0)] == [b"%03d" % i for i in range(1000)]
+    assert [count for _, _, count in headers(one, "orders", 0)] == [100] * 10
+    produced = [r for r in one.requests if isinstance(r, ProduceRequest)]
+    # a batch of 100 records of 3 bytes has 1100 payload bytes, so a request carries 2 of
+    # the 9 batches sealed at once (the 9th alone), the 10th goes once due, and the first
+    # request went twice: 7 requests for 10 batches
+    assert len(produced) == 7
+
+
 async def test_keys_choose_partitions_and_keyless_records_go_round(world: StandIns) -> None:
     one, two, sc, metadata = world
     sc.set_partition("t", 0, 5001)

@@ -1,16 +1,25 @@
 """The leader's group write: each request all or nothing, in order; duplicates and gaps;
-and the waits on a replica's offsets."""
+followers may read a group before the leader's fsync ends, the HW waits for it; and the
+waits on a replica's offsets."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from ha_sc.protocol.data import DataError, ErrorCode
 from ha_sc.spu.dataplane.appender import Written, write_group
+from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.producer_state import ProducerTable
+from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.dataplane.waiting import ChangeSignal, CommitWaiters
-from ha_sc.spu.storage import ReplicaLog, iter_batches
+from ha_sc.spu.dataplane_settings import DataPlaneSettings
+from ha_sc.spu.storage import LogSettings, ReplicaLog, iter_batches
+from ha_sc.spu.storage.segment import Segment
 from tests.data_client import records_batch
 
 
@@ -70,3 +79,44 @@ async def test_a_change_wakes_every_waiter_and_a_timeout_ends_a_wait() -> None:
     signal.fire()
     await asyncio.wait_for(asyncio.gather(*waiting), 5)
     await asyncio.wait_for(signal.wait(0.01), 5)
+
+
+async def test_followers_read_a_group_while_the_leader_fsyncs_it_and_the_hw_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_done = threading.Event()
+    syncing = threading.Event()
+    real_sync = Segment.sync
+
+    def slow_disk(self: Segment, *, index: bool = False) -> None:
+        syncing.set()
+        assert disk_done.wait(10), "the test never let the fsync finish"
+        real_sync(self, index=index)
+
+    monkeypatch.setattr(Segment, "sync", slow_disk)
+    with ThreadPoolExecutor(2) as io:
+        replica = Replica(
+            "t-0", tmp_path / "t-0", log_settings=LogSettings(), io=io, tail_bytes=1024
+        )
+        leadership = PartitionLeadership(
+            replica,
+            [2],
+            assumed_in_sync_followers=[2],
+            settings=DataPlaneSettings(),
+            may_shrink=lambda: True,
+        )
+        answer = leadership.produce.submit(records_batch([b"a", b"b", b"c"]))
+        assert await asyncio.to_thread(syncing.wait, 10)
+        for _ in range(200):  # the write's news crosses from the I/O thread
+            if replica.leo == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert (replica.leo, replica.synced_leo) == (3, 0)
+        fetched = await asyncio.wait_for(replica.read(0, 1 << 20, replica.leo), 5)
+        assert [b.header.record_count for b in iter_batches(fetched)] == [3]
+        leadership.fetched(2, 3)  # the follower holds the group before the leader's fsync
+        assert replica.hw == 0 and not answer.done()
+        disk_done.set()
+        assert await asyncio.wait_for(answer, 5) == Written(0, duplicate=False, commit_at=3)
+        assert (replica.synced_leo, replica.hw) == (3, 3)
+        await replica.close()

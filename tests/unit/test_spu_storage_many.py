@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ha_sc.spu.storage import (
+    FsyncPolicy,
     LogSettings,
     OffsetMismatch,
     RawBatch,
@@ -50,6 +51,31 @@ def test_append_many_gives_consecutive_offsets_and_syncs_once(
         ]
         assert stored == [(0, 3), (3, 1), (4, 2)]
         assert log.append_many([]) == []
+
+
+def test_an_append_may_leave_its_fsync_to_sync_which_follows_the_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    original = Segment.sync
+
+    def counting(self: Segment, *, index: bool = False) -> None:
+        syncs.append(1)
+        original(self, index=index)
+
+    monkeypatch.setattr(Segment, "sync", counting)
+    with ReplicaLog.open(tmp_path / "always") as log:
+        assert log.append_many(raws(batch(2)), sync=False) == [0]
+        assert log.leo == 2 and syncs == []
+        assert [b.header.record_count for b in iter_batches(log.read(0, 1 << 20))] == [2]
+        log.sync()
+        assert len(syncs) == 1
+    syncs.clear()
+    never = LogSettings(fsync=FsyncPolicy.NEVER)
+    with ReplicaLog.open(tmp_path / "never", never) as log:
+        log.append_many(raws(batch(2)), sync=False)
+        log.sync()
+        assert syncs == []
 
 
 def test_replicated_batches_keep_their_offsets_and_must_follow_on(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 While one group is being written (and fsynced) on an I/O thread, the requests that
 arrive queue behind it; the next group takes them all, so one fsync covers many
-requests and the event loop never waits on the disk. Within a group, requests keep
+requests and the event loop never waits on the disk. Followers may fetch a group as
+soon as it is written, while the leader fsyncs it (``Replica.note_written``): the two
+replicas' fsyncs overlap instead of following each other, and the HW still counts only
+what the leader has fsynced (``Replica.synced_leo``). Within a group, requests keep
 their arrival order and each is all or nothing: its batches are checked (whole, crc)
 and matched against the producers' sequences before anything of the group is
 written, and a request with a bad batch (``malformed``) or a sequence gap
@@ -47,9 +50,14 @@ WriteOutcome = Written | DataError
 
 
 def write_group(
-    log: ReplicaLog, producers: ProducerTable, bodies: Sequence[bytes]
+    log: ReplicaLog,
+    producers: ProducerTable,
+    bodies: Sequence[bytes],
+    written: Callable[[int], None] | None = None,
 ) -> list[WriteOutcome]:
-    """Append every request body's batches in order, fsyncing once (runs on an I/O thread)."""
+    """Append every request body's batches in order, fsyncing once (runs on an I/O
+    thread). Between the write and the fsync, ``written`` (if given) is called with the
+    new LEO, so followers can fetch the group while the leader's disk works."""
     outcomes: list[WriteOutcome] = []
     to_write: list[RawBatch] = []
     leo = log.leo
@@ -57,7 +65,11 @@ def write_group(
         outcome, batches, leo = _plan_request(producers, body, leo)
         outcomes.append(outcome)
         to_write.extend(batches)
-    log.append_many(to_write)
+    if to_write:
+        log.append_many(to_write, sync=False)
+        if written is not None:
+            written(log.leo)
+        log.sync()
     return outcomes
 
 
@@ -169,9 +181,14 @@ class ProduceQueue:
 
     async def _write(self, bodies: list[bytes]) -> list[WriteOutcome]:
         replica = self._replica
+        loop = asyncio.get_running_loop()
+
+        def written(leo: int) -> None:  # on the I/O thread
+            loop.call_soon_threadsafe(replica.note_written, leo)
+
         try:
             return await replica.mutate(
-                lambda current: write_group(current, replica.producers, bodies)
+                lambda current: write_group(current, replica.producers, bodies, written)
             )
         except (OSError, StorageError) as exc:
             message = f"{replica.key}: {exc}"

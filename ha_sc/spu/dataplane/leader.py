@@ -117,8 +117,8 @@ class PartitionLeadership:
                 )
             self.isr = isr
             replica.changes.fire()  # the in-sync count is reported to the SC
-        hw = high_watermark(
-            replica.hw, replica.leo, isr, self.progress, min_insync=self._settings.min_insync
+        hw = high_watermark(  # the leader counts what it has fsynced, not what it wrote
+            replica.hw, replica.synced_leo, isr, self.progress, min_insync=self._settings.min_insync
         )
         if hw != replica.hw:
             replica.set_hw(hw)

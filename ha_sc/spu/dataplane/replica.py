@@ -10,9 +10,12 @@ same key (another ``generation``, see ``generation.py``) is deleted before openi
 After a storage error the log is closed; the next call opens it again, which recovers
 it from its files.
 
-The event loop reads only the cached offsets (``leo``, ``hw``, ``log_start``); the
-high watermark is decided here (by the leader's ISR, or the follower's fetches) and
-handed to the log on its next call.
+The event loop reads only the cached offsets (``leo``, ``synced_leo``, ``hw``,
+``log_start``); the high watermark is decided here (by the leader's ISR, or the
+follower's fetches) and handed to the log on its next call. A leader's group write
+moves ``leo`` as soon as its batches are written to the OS, before its fsync, so
+followers fetch them while the leader's disk works (``note_written``); ``synced_leo``
+follows once the write is settled by the fsync policy, and only it counts for the HW.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class Replica:
         self.producers = ProducerTable()
         """Idempotent producers' last batches; touched only by calls that hold the log."""
         self.leo = 0
+        """The log's end as written to the OS: what followers may read."""
+        self.synced_leo = 0
+        """The log's end as its fsync policy has settled it (fsynced under ``always``);
+        the leader's own LEO when it computes the HW. Behind ``leo`` only while a
+        leader's group is being fsynced (``note_written``)."""
         self.hw = 0
         self.log_start = 0
         self.changes = ChangeSignal(on_fire=None if moved is None else lambda: moved.add(key))
@@ -149,6 +157,14 @@ class Replica:
         what is left (on an I/O thread, inside ``mutate``)."""
         current.truncate_to(offset)
         self.producers = ProducerTable.from_headers(current.tail_headers(self._tail_bytes))
+
+    def note_written(self, leo: int) -> None:
+        """The change running on the I/O threads has written the log up to ``leo`` and
+        is fsyncing it: followers may read up to there now (on the event loop; the
+        change's end brings ``synced_leo`` along)."""
+        if leo > self.leo and not self._closed:
+            self.leo = leo
+            self.changes.fire()
 
     def set_hw(self, hw: int) -> None:
         """The HW moved (leader's ISR or follower's fetch): waiters wake."""
@@ -253,12 +269,14 @@ class Replica:
     def _refresh(self) -> None:
         current = self._log
         leo, start = (current.leo, current.log_start_offset) if current is not None else (0, 0)
+        synced = leo
         if current is None and not self.directory.exists():
-            leo = start = 0
+            leo = start = synced = 0
         elif current is None:
             leo, start = self.leo, self.log_start  # closed after an error: keep the last known
+            synced = min(self.synced_leo, leo)  # what was written, not fsynced, stays so
         changed = (leo, start) != (self.leo, self.log_start) or self.hw > leo
-        self.leo, self.log_start = leo, start
+        self.leo, self.log_start, self.synced_leo = leo, start, synced
         self.hw = min(self.hw, leo)
         if changed:
             self.changes.fire()

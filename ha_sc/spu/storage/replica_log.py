@@ -150,10 +150,13 @@ class ReplicaLog:
             self._write([batch], header)
             return self.leo
 
-    def append_many(self, batches: Sequence[RawBatch]) -> list[int]:
+    def append_many(self, batches: Sequence[RawBatch], *, sync: bool = True) -> list[int]:
         """Append batches as leader, each at the LEO it finds, with one fsync for them all
         (under ``FsyncPolicy.ALWAYS``). The batches must be checked already (``RawBatch``
-        from ``iter_batches`` with its crc verified). Returns their base offsets."""
+        from ``iter_batches`` with its crc verified). Returns their base offsets.
+
+        ``sync=False`` leaves the fsync to a later ``sync()`` (the leader lets its
+        followers read the batches while its own disk works)."""
         with self._mutex:
             self._check_open()
             bases: list[int] = []
@@ -170,8 +173,29 @@ class ReplicaLog:
                 base = header.next_offset
             if items:
                 self._put_many(items)
-                self._sync_by_policy()
+                if sync:
+                    self._sync_by_policy()
             return bases
+
+    def sync(self) -> None:
+        """Force what was appended to the disk as the fsync policy says, like an append
+        does. The disk is waited on outside the lock, so reads go on meanwhile; the caller
+        makes no other change to the log until this returns (``Replica`` runs changes one
+        at a time). A failed fsync closes the log, as in an append."""
+        with self._mutex:
+            self._check_open()
+            active = self._segments[-1]
+            now = self._clock()
+            if not self._sync_due(now):
+                return
+        try:
+            active.sync()
+        except OSError:
+            with self._mutex:
+                if not self._closed:
+                    self._release()
+            raise
+        self._synced_at = now
 
     def append_replicated_many(self, batches: Sequence[RawBatch]) -> int:
         """Append batches fetched from the leader, as they are, with one fsync for them
@@ -361,14 +385,18 @@ class ReplicaLog:
         fits = size + header.size <= self.settings.segment_bytes
         return fits and header.next_offset - segment_base <= _MAX_RELATIVE_OFFSET
 
-    def _sync_by_policy(self) -> None:
-        active = self._segments[-1]
+    def _sync_due(self, now: float) -> bool:
+        """Whether the fsync policy wants an fsync after an append at ``now``."""
         policy = self.settings.fsync
         if policy is FsyncPolicy.NEVER:
-            return
-        now = self._clock()
+            return False
         interval_ms = self.settings.fsync_interval_ms
-        if policy is FsyncPolicy.INTERVAL and (now - self._synced_at) * 1000 < interval_ms:
+        return policy is FsyncPolicy.ALWAYS or (now - self._synced_at) * 1000 >= interval_ms
+
+    def _sync_by_policy(self) -> None:
+        active = self._segments[-1]
+        now = self._clock()
+        if not self._sync_due(now):
             return
         try:
             active.sync()
