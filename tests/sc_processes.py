@@ -44,9 +44,11 @@ POLL = 0.05
 STOP_TIMEOUT = 10.0
 BECAME_LEADER = re.compile(r"became leader epoch=(\d+)")
 SPU_APPLIED = re.compile(
-    r"ha_sc\.spu: spu \d+: (?:full sync at epoch (\d+)|.*\(epoch (\d+)\)$)", re.MULTILINE
+    r"ha_sc\.spu: spu \d+: (?:(?:full sync|synced) at epoch (\d+)|.*\(epoch (\d+)\)$)",
+    re.MULTILINE,
 )
-"""A spec message an SPU applied, with its epoch (a full sync, or one replica change)."""
+"""A spec message an SPU applied, with its epoch (a full sync, a resync by cursor, or one
+replica change)."""
 
 
 class Member:
