@@ -110,15 +110,25 @@ class ClusterMetadata:
     async def wait_partition_count(self, topic: str, *, timeout: float) -> int:
         """The topic's partition count; asks the SC only if none is cached.
 
+        Asks again until ``timeout``: the replica that answers may be a standby whose
+        cache is a moment behind the leader that just created the topic.
         Raises UnknownTopic if the SC does not know the topic, or no replica answered."""
         count = self.partition_count(topic)
         if count is not None:
             return count
+        pause = 0.05
+        answered = False
         try:
             async with asyncio.timeout(timeout):
                 await self.refresh()
+                answered = True
+                while self.partition_count(topic) is None:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.4)
+                    await self.refresh()
         except TimeoutError:
-            self.last_error = f"no SC replica answered within {timeout:g} s"
+            if not answered:
+                self.last_error = f"no SC replica answered within {timeout:g} s"
         count = self.partition_count(topic)
         if count is None:
             reason = self.last_error or "the SC lists no partitions of it"
