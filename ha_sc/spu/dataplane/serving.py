@@ -19,32 +19,22 @@ from ha_sc.protocol.data import (
     MAX_HEADER,
     Acks,
     DataError,
+    DataResponse,
     ErrorCode,
     FetchRequest,
     FetchResponse,
     Isolation,
     ProduceRequest,
     ProduceResponse,
-    ReplicaChallenge,
     ReplicaFetchRequest,
     ReplicaFetchResponse,
-    ReplicaProven,
-    ReplicaSessionResult,
 )
 from ha_sc.spu.dataplane.appender import WriteOutcome
 from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
-Frame = tuple[
-    ProduceResponse
-    | FetchResponse
-    | ReplicaFetchResponse
-    | ReplicaSessionResult
-    | ReplicaChallenge
-    | ReplicaProven,
-    bytes,
-]
+Frame = tuple[DataResponse, bytes]
 
 MAX_READ = MAX_DATA_FRAME - MAX_HEADER
 """The most a fetch reads, whatever it asks for: its answer must fit one frame."""
