@@ -418,7 +418,7 @@ class ScLink:
         interval = self._settings.status_interval
         reporter = StatusReporter()
         while True:
-            report = reporter.next_report(self._state.replicas, self._offsets)
+            report = await reporter.next_report_sliced(self._state.replicas, self._offsets)
             if self._applied_trace is not None:
                 with spu_status_report(self._settings.spu_id, self._applied_trace) as span:
                     report = report.model_copy(update={"trace": carrier(span)})
