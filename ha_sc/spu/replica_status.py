@@ -104,8 +104,10 @@ class StatusReporter:
         self._reports += 1
         if sent is None:
             offsets: dict[str, ReplicaOffsets] = {}
-            for n, held in enumerate(table.replicas(), 1):
-                offsets[held.partition] = source.offsets(held)
+            for n, key in enumerate(sorted(table.partitions()), 1):
+                held = table.get(key)
+                if held is not None:  # not removed while the loop ran
+                    offsets[key] = source.offsets(held)
                 if n % SLICE == 0:
                     yield
             self._sent = offsets
