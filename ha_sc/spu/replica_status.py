@@ -18,7 +18,10 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ha_sc.protocol import ReplicaReport, StatusReport
+from pydantic import TypeAdapter
+
+from ha_sc.protocol import ReplicaReport, StatusReport, encode_message
+from ha_sc.protocol.framing import frame
 from ha_sc.spu.replica_table import LocalReplica, ReplicaRole, ReplicaTable
 
 
@@ -130,6 +133,25 @@ class StatusReporter:
             if sent.get(key) != offsets_now:
                 sent[key] = changed[key] = offsets_now
         return (yield from _report(table.spu_id, changed, full=False, removed=removed))
+
+
+_REPLICA_REPORTS: TypeAdapter[list[ReplicaReport]] = TypeAdapter(list[ReplicaReport])
+
+
+async def report_frame(report: StatusReport) -> bytes:
+    """The frame carrying ``report``; a large one is encoded ``SLICE`` replicas per call,
+    the event loop served in between (one call over 66k replicas held it 0.25 s, right
+    after every resync)."""
+    replicas = report.replicas
+    if len(replicas) <= SLICE:
+        return encode_message(report)
+    head = report.model_dump_json(exclude={"replicas"}).encode()
+    chunks = []
+    for start in range(0, len(replicas), SLICE):
+        chunks.append(_REPLICA_REPORTS.dump_json(replicas[start : start + SLICE])[1:-1])
+        await asyncio.sleep(0)
+    payload = b"".join((head[:-1], b',"replicas":[', b",".join(chunks), b"]}"))
+    return frame(report.type, payload)
 
 
 def _report(

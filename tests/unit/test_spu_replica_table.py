@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage, encode_message
+from ha_sc.protocol.framing import spu_message_decoder
 from ha_sc.spu import (
     ChangeKind,
     LocalReplica,
@@ -254,5 +255,8 @@ async def test_a_sliced_report_lets_the_loop_run_and_says_the_same(
     assert ticks >= 9  # the loop ran between the slices of 95 replicas
     whole = StatusReporter().next_report(table, NoLogs())
     assert sliced.model_dump() == whole.model_dump()
-    assert encode_message(sliced) == encode_message(whole)
     assert sliced.full and len(sliced.replicas) == 95
+    framed = await replica_status.report_frame(sliced)  # encoded 10 replicas at a time
+    (decoded,) = spu_message_decoder().feed(framed)
+    assert decoded == whole
+    assert framed != encode_message(whole)  # not the one-call encoding: the slices did it
