@@ -46,10 +46,16 @@ def encode_message(message: Message, *, max_frame: int = MAX_FRAME_SIZE) -> byte
         payload = _chunked_payload(message, message.replicas_changed)
     else:
         payload = message.model_dump_json().encode()
+    return frame(message.type, payload, max_frame=max_frame)
+
+
+def frame(kind: str, payload: bytes, *, max_frame: int = MAX_FRAME_SIZE) -> bytes:
+    """The frame that carries ``payload``, the JSON of a ``kind`` message encoded by its
+    sender (``encode_message`` does it for any message; an SPU encodes a large status
+    report in slices, ``ha_sc/spu/replica_status.py``)."""
     if len(payload) > max_frame:
         raise ProtocolError(
-            f"{message.type} message of {len(payload)} bytes exceeds the "
-            f"{max_frame}-byte frame limit"
+            f"{kind} message of {len(payload)} bytes exceeds the {max_frame}-byte frame limit"
         )
     return _HEADER.pack(len(payload)) + payload
 

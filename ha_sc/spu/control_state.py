@@ -14,6 +14,7 @@ sync. It lives in memory only: a restarted SPU gets a full sync.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -21,9 +22,12 @@ from election.epoch_fence import EpochFence
 from ha_sc.model.spu import SpuSpec
 from ha_sc.protocol import Delta, FullSync, SpecCursor
 from ha_sc.spu.fetch_keys import FetchKeys
-from ha_sc.spu.replica_table import ReplicaTable
+from ha_sc.spu.replica_table import ReplicaChange, ReplicaTable
 
 log = logging.getLogger("ha_sc.spu")
+
+LOG_EACH = 100
+"""Replica changes of one SC message logged one by one; the rest are counted."""
 
 
 class ControlState:
@@ -111,8 +115,7 @@ class ControlState:
             len(self.replicas),
             len(changes),
         )
-        for change in changes:
-            log.info("spu %d: %s (epoch %d)", self.spu_id, change, sync.epoch)
+        self._log_changes(changes, sync.epoch)
         self._check_own_spec()
 
     def _delta(self, delta: Delta) -> None:
@@ -129,8 +132,7 @@ class ControlState:
         if delta.fetch_keys is not None:
             self.fetch_keys.update(delta.fetch_keys)
         changes = self.replicas.update(delta.replicas_changed, delta.replicas_removed)
-        for change in changes:
-            log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)
+        self._log_changes(changes, delta.epoch)
         if any(spec.id == self.spu_id for spec in delta.spus_changed):
             self._check_own_spec()
 
@@ -142,7 +144,7 @@ class ControlState:
         if delta.fetch_keys is not None:
             self.fetch_keys.update(delta.fetch_keys)
         held = set(delta.replicas_held or ())
-        gone = [r.partition for r in self.replicas.replicas() if r.partition not in held]
+        gone = [key for key in self.replicas.partitions() if key not in held]
         changes = self.replicas.update(delta.replicas_changed, gone)
         self.resync_mismatch = resync_mismatch(delta, self.cursor, len(self.replicas), held)
         self.cursor = None if self.resync_mismatch else delta.cursor
@@ -157,9 +159,25 @@ class ControlState:
             len(self.replicas),
             len(changes),
         )
-        for change in changes:
-            log.info("spu %d: %s (epoch %d)", self.spu_id, change, delta.epoch)
+        self._log_changes(changes, delta.epoch)
         self._check_own_spec()
+
+    def _log_changes(self, changes: list[ReplicaChange], epoch: int) -> None:
+        """One line per change, up to ``LOG_EACH``; the rest counted by kind (a store
+        filling adds hundreds of replicas per topic, 66k in all, and a line each held the
+        loop for seconds)."""
+        for change in changes[:LOG_EACH]:
+            log.info("spu %d: %s (epoch %d)", self.spu_id, change, epoch)
+        rest = changes[LOG_EACH:]
+        if rest:
+            kinds = Counter(change.kind.value for change in rest)
+            log.info(
+                "spu %d: and %d more replicas changed: %s (epoch %d)",
+                self.spu_id,
+                len(rest),
+                ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())),
+                epoch,
+            )
 
     def _check_own_spec(self) -> None:
         own = self.spus.get(self.spu_id)
@@ -179,8 +197,9 @@ class ControlState:
                     given,
                 )
 
-    def snapshot(self) -> dict[str, Any]:
-        """The state file's document."""
+    def summary(self) -> dict[str, Any]:
+        """The state file's document but its replicas (kept encoded apart:
+        ``state_replicas.py``)."""
         return {
             "id": self.spu_id,
             "sc": self.sc_address,
@@ -188,6 +207,12 @@ class ControlState:
             "refused": self.refused,
             "syncs": self.syncs,
             "spus": sorted(self.spus),
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state file's document."""
+        return {
+            **self.summary(),
             "replicas": [
                 {
                     "partition": r.partition,

@@ -21,6 +21,7 @@ from ha_sc.spu.replica_status import OffsetSource
 from ha_sc.spu.sc_link import ScLink
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.state_file import StateFile, read_state
+from ha_sc.spu.state_replicas import ReplicaLines
 from ha_sc.tasks import Supervisor
 from ha_sc.telemetry.metrics_http import MetricsServer
 
@@ -41,9 +42,6 @@ class SpuNode:
 
     def __init__(self, settings: SpuSettings, *, offsets: OffsetSource | None = None) -> None:
         self.settings = settings
-        self.state_file = StateFile(
-            settings.state_file, self._document, interval=settings.state_interval
-        )
         self.state = ControlState(
             settings.spu_id,
             highest_epoch=restored_epoch(settings),
@@ -51,6 +49,12 @@ class SpuNode:
             private_address=settings.private_address,
             on_change=self._state_changed,
             check_fetches=settings.token_file is not None,
+        )
+        self.state_file = StateFile(
+            settings.state_file,
+            self._document,
+            interval=settings.state_interval,
+            replicas=ReplicaLines(self.state.replicas),
         )
         self.dataplane = DataPlane(settings, self.state)
         self.link = ScLink(settings, self.state, offsets or self.dataplane.offsets)
@@ -68,7 +72,7 @@ class SpuNode:
 
     def _document(self) -> dict[str, object]:
         return {
-            **self.state.snapshot(),
+            **self.state.summary(),
             "public": self.settings.public_address,
             "private": self.settings.private_address,
         }

@@ -9,7 +9,7 @@ replica it held is removed, one it did not hold is ignored.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, replace
 
 from ha_sc.protocol import ReplicaSpec, ReplicaStorage
@@ -142,6 +142,10 @@ class ReplicaTable:
 
     def get(self, partition: str) -> LocalReplica | None:
         return self._replicas.get(partition)
+
+    def partitions(self) -> KeysView[str]:
+        """The partition keys held, in no order (a view: no copy, no sort)."""
+        return self._replicas.keys()
 
     def replicas(self) -> tuple[LocalReplica, ...]:
         """Every local replica, by partition key."""

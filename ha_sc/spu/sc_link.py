@@ -57,7 +57,7 @@ from ha_sc.secret_file import read_secret
 from ha_sc.spu.control_events import CONTROL_EVENTS_FILE, ControlEventLog
 from ha_sc.spu.control_state import ControlState
 from ha_sc.spu.follow import MoveTo, RefuseStale, on_leader_notice
-from ha_sc.spu.replica_status import OffsetSource, StatusReporter
+from ha_sc.spu.replica_status import OffsetSource, StatusReporter, report_frame
 from ha_sc.spu.settings import SpuSettings
 from ha_sc.spu.tls import spu_tls
 from ha_sc.stream_close import close_stream
@@ -95,7 +95,11 @@ class _Channel:
 
     async def send(self, message: Register | Watch | StatusReport) -> None:
         """Send; TimeoutError if the SC does not take it within the timeout."""
-        self._writer.write(encode_message(message))
+        await self.send_frame(encode_message(message))
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Send a message already framed (``send`` does the framing)."""
+        self._writer.write(frame)
         await awake.within(self._timeout, self._writer.drain)
 
     async def receive(self) -> ScMessage:
@@ -418,13 +422,13 @@ class ScLink:
         interval = self._settings.status_interval
         reporter = StatusReporter()
         while True:
-            report = reporter.next_report(self._state.replicas, self._offsets)
+            report = await reporter.next_report_sliced(self._state.replicas, self._offsets)
             if self._applied_trace is not None:
                 with spu_status_report(self._settings.spu_id, self._applied_trace) as span:
                     report = report.model_copy(update={"trace": carrier(span)})
                 self._applied_trace = None
             try:
-                await channel.send(report)
+                await channel.send_frame(await report_frame(report))
             except TimeoutError:
                 return "the sc does not read status reports"
             except ConnectionError as exc:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ha_sc.protocol import ReplicaSpec, ReplicaStorage
+import asyncio
+
+import pytest
+
+from ha_sc.protocol import ReplicaSpec, ReplicaStorage, encode_message
+from ha_sc.protocol.framing import spu_message_decoder
 from ha_sc.spu import (
     ChangeKind,
     LocalReplica,
@@ -11,6 +16,7 @@ from ha_sc.spu import (
     ReplicaRole,
     ReplicaTable,
     StatusReporter,
+    replica_status,
     status_report,
 )
 
@@ -225,3 +231,32 @@ def test_a_touched_feed_names_what_changed_since_its_holder_last_took_it() -> No
     table.replace([spec("b-0", ME, ME, 5002)])  # a full sync without a-0
     assert feed == {"a-0"}
     assert table.take_touched() == {"a-0", "b-0"}  # the other reader keeps its own
+
+
+async def test_a_sliced_report_lets_the_loop_run_and_says_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(replica_status, "SLICE", 10)
+    table = ReplicaTable(ME)
+    table.update([spec(f"t-{n}", ME, ME, 5002) for n in range(95)])
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        for _ in range(1000):  # bounded: far more turns than the report takes
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick(), name="ticker")
+    try:
+        sliced = await StatusReporter().next_report_sliced(table, NoLogs())
+    finally:
+        ticker.cancel()
+    assert ticks >= 9  # the loop ran between the slices of 95 replicas
+    whole = StatusReporter().next_report(table, NoLogs())
+    assert sliced.model_dump() == whole.model_dump()
+    assert sliced.full and len(sliced.replicas) == 95
+    framed = await replica_status.report_frame(sliced)  # encoded 10 replicas at a time
+    (decoded,) = spu_message_decoder().feed(framed)
+    assert decoded == whole
+    assert framed != encode_message(whole)  # not the one-call encoding: the slices did it

@@ -55,6 +55,10 @@ from ha_sc.spu.storage.settings import MAX_SEGMENT_BYTES
 
 log = logging.getLogger("ha_sc.spu.dataplane")
 
+RECONCILE_SLICE = 200
+"""Replicas brought in line between two turns of the event loop: adding one that has no
+log on disk awaits nothing, so 66k of them held the loop for seconds."""
+
 
 @dataclass(eq=False)
 class Hosted:
@@ -165,6 +169,8 @@ class ReplicaRegistry:
             for key in pending:
                 await self._reconcile_one(key, table.get(key))
                 done += 1
+                if done % RECONCILE_SLICE == 0:
+                    await asyncio.sleep(0)  # a full sync adds 66k: let the loop run
         except BaseException:
             self._touched.update(pending[done:])  # not handled: the next call takes them
             raise
