@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 
 from election.guard import Guard
 from ha_sc.kv.api import (
@@ -59,27 +60,38 @@ async def created_by(kv: KvStore, idempotency_key: str, kind: str, name: str) ->
 
 
 async def create_marked(
-    kv: KvStore, guard: Guard, idempotency_key: str, kind: str, name: str, value: bytes
+    kv: KvStore,
+    guard: Guard,
+    idempotency_key: str,
+    kind: str,
+    name: str,
+    value: bytes,
+    *,
+    beside: Sequence[CreateOp] = (),
 ) -> int:
-    """Store a keyed create: its mark, then the object, fenced by ``guard``; the object's
-    create revision. One batch write when no mark of this key is stored (the usual
-    case); else the mark is replaced first, then the object created. Raises KeyExists
+    """Store a keyed create: its mark, then the object and the creates ``beside`` it (a
+    topic's partitions), fenced by ``guard``; the object's create revision (a create
+    ``beside`` that is refused is left to the controllers). One batch write when no
+    mark of this key is stored (the usual case); else the mark is replaced first, then
+    the rest written in one batch. Raises KeyExists
     when the object exists (the mark stays: it names an object this key did not create,
     which ``created_by`` tells apart by revision)."""
     key = mark_key(idempotency_key)
+    ops = [CreateOp(kind, name, value), *beside]
+    now = time.time()
     if await kv.get(KIND, key) is not None:
         await mark(kv, guard, idempotency_key, kind, name)
-        return await kv.create(kind, name, value, guard=guard)
-    now = time.time()
-    marked, created = await kv.write_batch(
-        [CreateOp(KIND, key, _mark_value(kind, name, now)), CreateOp(kind, name, value)],
-        guard=guard,
-    )
-    if isinstance(marked, KvError):  # a mark stored meanwhile: the object is as written
-        log.info("request mark %s was stored meanwhile (%s)", key[:12], marked)
+        outcomes = await kv.write_batch(ops, guard=guard)
+    else:
+        marked, *outcomes = await kv.write_batch(
+            [CreateOp(KIND, key, _mark_value(kind, name, now)), *ops], guard=guard
+        )
+        if isinstance(marked, KvError):  # a mark stored meanwhile: the object is as written
+            log.info("request mark %s was stored meanwhile (%s)", key[:12], marked)
+        await _prune(kv, guard, now)
+    created = outcomes[0]
     if isinstance(created, KvError):
         raise created
-    await _prune(kv, guard, now)
     return created
 
 
