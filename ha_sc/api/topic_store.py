@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from election.term import Term
 from ha_sc.api import request_marks
@@ -57,7 +58,14 @@ async def store_topic(
         topic, *partitions = [_op(create) for create in creates]
         if key:  # the request's mark, the topic and its partitions in one batch write
             revision = await request_marks.create_marked(
-                kv, term.guard, key, Kind.TOPIC.value, name, topic.value, beside=partitions
+                kv,
+                term.guard,
+                key,
+                Kind.TOPIC.value,
+                name,
+                topic.value,
+                beside=partitions,
+                prune=_prune_due(ctx),
             )
         else:
             created, *_ = await kv.write_batch([topic, *partitions], guard=term.guard)
@@ -91,6 +99,14 @@ async def _provisioned(
     if len(partitions) <= PLAN_INLINE_UP_TO:
         return decide()
     return await asyncio.to_thread(decide)
+
+
+def _prune_due(ctx: ApiContext) -> bool:
+    now = time.monotonic()
+    if now - ctx.marks_pruned_at < request_marks.PRUNE_EVERY:
+        return False
+    ctx.marks_pruned_at = now
+    return True
 
 
 def _partition_count(spec: TopicSpec) -> int:

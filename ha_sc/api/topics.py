@@ -42,34 +42,40 @@ async def get_topic(request: web.Request) -> web.Response:
 
 
 async def create_topic(request: web.Request) -> web.Response:
-    """Store the topic, then answer once it is provisioned (201) or undone (4xx/5xx)."""
+    """Store the topic, then answer once it is provisioned (201) or undone (4xx/5xx).
+
+    A repeat of a keyed create (a retry after a failover, say) finds the topic stored:
+    only then is its request mark looked up, and the repeat answered as the first."""
     ctx = context(request)
     wanted = parse_body(CreateTopicRequest, await read_json(request))
     timeout = _wait_seconds(request, ctx)
     term = ctx.leading_term(request)
-    cache = ctx.view.cache
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key:
-        earlier = await request_marks.created_by(ctx.view.kv, key, Kind.TOPIC.value, wanted.name)
-        if earlier is not None:  # a repeat of a create a former leader stored
-            topic = await await_provisioned(
-                ctx, term, wanted.name, earlier.create_revision, timeout
-            )
-            return _created(topic, wanted.name)
+    key = request.headers.get(IDEMPOTENCY_HEADER) or None
     async with ctx.topic_lock:  # the checks hold until the topic is cached
         revision = await _store_new(ctx, term, wanted, key)
-        await until_reflected(cache.topics, revision, timeout)
+        if revision is not None:
+            await until_reflected(ctx.view.cache.topics, revision, timeout)
+    if revision is None:
+        earlier = (
+            await request_marks.created_by(ctx.view.kv, key, Kind.TOPIC.value, wanted.name)
+            if key
+            else None
+        )
+        if earlier is None:
+            raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
+        revision = earlier.create_revision  # a repeat of a create this key made
     topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
     return _created(topic, wanted.name)
 
 
 async def _store_new(
     ctx: ApiContext, term: Term, wanted: CreateTopicRequest, key: str | None
-) -> int:
-    """Check the request against the cache, store the topic; its create revision."""
+) -> int | None:
+    """Check the request against the cache, store the topic; its create revision, or
+    None when a topic of that name is stored already."""
     cache = ctx.view.cache
     if wanted.name in cache.topics:
-        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
+        return None
     _, in_cluster = partitions_ahead(cache.topics.objects(), ctx.limits)
     problem = validate_topic_spec(
         wanted.spec,
@@ -81,10 +87,10 @@ async def _store_new(
         raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
     try:
         return await store_topic(
-            ctx, term, wanted.name, wanted.spec, in_cluster=in_cluster, key=key or None
+            ctx, term, wanted.name, wanted.spec, in_cluster=in_cluster, key=key
         )
     except KeyExists:
-        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
+        return None
 
 
 def _created(topic: Topic, name: str) -> web.Response:

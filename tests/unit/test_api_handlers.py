@@ -17,6 +17,7 @@ from ha_sc.api import ApiServer
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.api.replica_view import KnownLeader
+from ha_sc.api.request_marks import create_marked
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.kv.api import BatchOp, BatchOutcomes, KvUnavailable
@@ -555,6 +556,27 @@ async def test_a_repeated_write_with_one_key_gets_the_first_answer(
     deleted = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
     deleted_again = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
     assert deleted[0] == deleted_again[0] == 200  # not 404
+
+
+async def test_a_keyed_create_a_former_leader_stored_is_answered_as_the_first(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    """The replica's ledger never saw the key: the mark in the KV tells a repeat from a
+    create by another request."""
+    await add_online_spus(replica, 5001)
+    term = replica.lead()
+    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map={})
+    spec = TopicSpec(replicas=TopicReplicas.new_computed(1, 1))
+    await create_marked(
+        replica.kv, term.guard, "k-1", "topics", "orders", encode_value(spec, provisioned)
+    )
+    url = f"{replica.base}/api/v1/topics"
+    body = topic_body()
+    status, doc, _ = await call(http, "POST", url, json=body, headers={"Idempotency-Key": "k-1"})
+    assert status == 201, doc
+    assert doc["status"]["resolution"] == "Provisioned"
+    status, _, _ = await call(http, "POST", url, json=body, headers={"Idempotency-Key": "k-2"})
+    assert status == 409
 
 
 async def test_concurrent_repeats_of_one_key_run_once(
