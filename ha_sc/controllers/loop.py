@@ -106,6 +106,7 @@ class ControllerLoop:
                 topics=self._cache.topics.snapshot(),
                 topics_revision=self._cache.topics.revision,
                 partitions=self._cache.partitions.snapshot(),
+                partitions_revision=self._cache.partitions.revision,
                 connected=self._connected(),
                 reports=self._reports(),
                 limits=self._limits,
@@ -217,6 +218,7 @@ def _plan(
     topics: Mapping[str, Topic],
     topics_revision: int,
     partitions: Mapping[str, Partition],
+    partitions_revision: int,
     connected: Collection[int] | None,
     reports: list[StatusReport],
     limits: TopicLimits,
@@ -230,6 +232,7 @@ def _plan(
         connected=connected,
         reported=offsets_by_partition(reports) if connected is not None else None,
         topics_revision=topics_revision,
+        partitions_revision=partitions_revision,
         limits=limits,
         settling=settling,
     )

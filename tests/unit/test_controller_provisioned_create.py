@@ -185,3 +185,20 @@ def test_the_create_is_what_one_pass_writes_and_the_loop_then_finds_it_settled(
         )
         == []
     )
+
+
+def test_a_provisioned_topic_creates_no_partition_the_cache_has_not_caught_up_with() -> None:
+    """The topic's watch may bring it before the partitions' watch brings the partitions
+    stored with it: creating them again would be a write the KV refuses."""
+    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map={0: [5001]})
+    topic = Topic(
+        meta=ObjectMeta(key="orders", revision=10, create_revision=10),
+        spec=TopicSpec(replicas=TopicReplicas.new_computed(1, 1)),
+        status=provisioned,
+    )
+    spus = spu_infos([spu(5001)])
+    behind = reduce_topic(topic, spus=spus, partitions={}, partitions_revision=9)
+    assert behind == []
+    caught_up = reduce_topic(topic, spus=spus, partitions={}, partitions_revision=12)
+    assert [(type(a), a.key) for a in caught_up] == [(CreateObject, "orders-0")]
+    assert reduce_topic(topic, spus=spus, partitions={}) == caught_up  # 0: not known
