@@ -13,7 +13,7 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
-from ha_sc.api import ApiServer
+from ha_sc.api import ApiServer, topic_store
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.api.replica_view import KnownLeader
@@ -428,6 +428,19 @@ async def test_a_topic_is_stored_provisioned_with_its_partitions_in_one_write(
     assert all(b'"resolution":"Online"' in e.value for e in stored)
     topic = await replica.kv.get(Kind.TOPIC.value, "orders")
     assert topic is not None and min(e.create_revision for e in stored) > topic.create_revision
+
+
+async def test_in_a_large_store_a_create_leaves_the_placement_to_the_controllers(
+    replica: Replica, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_online_spus(replica, 5001, 5002)
+    monkeypatch.setattr(topic_store, "STORE_UP_TO", -1)  # every store counts as large
+    replica.lead()  # no controllers run: the topic stays Init
+    url = f"{replica.base}/api/v1/topics?timeout=0.2"
+    status, doc, _ = await call(http, "POST", url, json=topic_body())
+    assert status == 504
+    assert "status Init" in doc["error"]
+    assert (await replica.kv.list(Kind.PARTITION.value)).entries == ()
 
 
 async def test_creates_of_one_name_at_once_store_one_topic_and_only_its_partitions(
