@@ -30,6 +30,11 @@ class ApiContext:
     """Set when the server shuts down: open watch streams end."""
     spu_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises SPU registrations, so two cannot both claim one SPU id."""
+    topic_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Serialises topic creates from their checks until the topic is cached, so the
+    name and the partition caps are checked against every create before it."""
+    marks_pruned_at: float = float("-inf")
+    """When (``time.monotonic()``) a keyed create last pruned the old request marks."""
 
     def require_ready(self) -> None:
         """Refuse to serve reads from a cache that has not synced yet."""

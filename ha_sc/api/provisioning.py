@@ -1,10 +1,11 @@
 """A topic create answers only once the topic is provisioned, or undoes itself.
 
-The leader's controllers move a new topic Init -> Pending -> Provisioned and then
-store its partitions; the API handler watches its own cache for that. A topic
-that ends InvalidConfig or InsufficientResources, or is not provisioned in time,
-is deleted again (fenced by the same term), so a failed create leaves nothing
-behind and can simply be retried.
+The create stores a topic Provisioned with its partitions when the topic reducer's
+first pass would (``topic_store``); otherwise the leader's controllers provision it.
+Either way the API handler watches its own cache for the topic Provisioned with every
+partition stored. A topic that ends InvalidConfig or InsufficientResources, or is
+not provisioned in time, is deleted again (fenced by the same term), so a failed
+create leaves nothing behind and can simply be retried.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ one batch write (``create_marked``: one round trip). A repeat of that create on 
 leader finds the mark and the object created with or after it (its create revision
 is at least the mark's: an etcd transaction gives its writes one revision), and
 answers as the first create did instead of "already exists". Marks older than
-MARK_AGE are deleted by the next keyed create.
+MARK_AGE are deleted by a keyed create, at most every PRUNE_EVERY seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 
 from election.guard import Guard
 from ha_sc.kv.api import (
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 KIND = "requests"
 MARK_AGE = 600.0
 """Seconds a mark is kept (wall clock: it must mean the same on every replica)."""
+PRUNE_EVERY = 60.0
+"""Seconds between prunings of a replica's keyed creates: a mark lives at most
+MARK_AGE + PRUNE_EVERY, and a create does not list every mark."""
+_RENAME_ATTEMPTS = 3
 
 
 def mark_key(idempotency_key: str) -> str:
@@ -59,28 +64,56 @@ async def created_by(kv: KvStore, idempotency_key: str, kind: str, name: str) ->
 
 
 async def create_marked(
-    kv: KvStore, guard: Guard, idempotency_key: str, kind: str, name: str, value: bytes
+    kv: KvStore,
+    guard: Guard,
+    idempotency_key: str,
+    kind: str,
+    name: str,
+    value: bytes,
+    *,
+    beside: Sequence[CreateOp] = (),
+    prune: bool = True,
 ) -> int:
-    """Store a keyed create: its mark, then the object, fenced by ``guard``; the object's
-    create revision. One batch write when no mark of this key is stored (the usual
-    case); else the mark is replaced first, then the object created. Raises KeyExists
-    when the object exists (the mark stays: it names an object this key did not create,
-    which ``created_by`` tells apart by revision)."""
+    """Store a keyed create: its mark, then the object and the creates ``beside`` it (a
+    topic's partitions), in one batch write fenced by ``guard``; the object's create
+    revision (a create ``beside`` that is refused is left to the controllers). Raises
+    KeyExists when the object exists (the mark then names an object this key did not
+    create, which ``created_by`` tells apart by revision).
+
+    A mark of this key already stored (the key used for another create within
+    MARK_AGE) is renamed to this object after the batch: an update keeps its create
+    revision, which stays below the object's. ``prune``: delete the marks older than
+    MARK_AGE too (a listing of every mark; the caller spaces it out)."""
     key = mark_key(idempotency_key)
-    if await kv.get(KIND, key) is not None:
-        await mark(kv, guard, idempotency_key, kind, name)
-        return await kv.create(kind, name, value, guard=guard)
     now = time.time()
-    marked, created = await kv.write_batch(
-        [CreateOp(KIND, key, _mark_value(kind, name, now)), CreateOp(kind, name, value)],
+    marked, created, *_ = await kv.write_batch(
+        [CreateOp(KIND, key, _mark_value(kind, name, now)), CreateOp(kind, name, value), *beside],
         guard=guard,
     )
-    if isinstance(marked, KvError):  # a mark stored meanwhile: the object is as written
-        log.info("request mark %s was stored meanwhile (%s)", key[:12], marked)
     if isinstance(created, KvError):
         raise created
-    await _prune(kv, guard, now)
+    if isinstance(marked, KeyExists):
+        await _rename(kv, guard, key, _mark_value(kind, name, now))
+    elif isinstance(marked, KvError):
+        log.info("request mark %s was not stored (%s)", key[:12], marked)
+    if prune:
+        await _prune(kv, guard, now)
     return created
+
+
+async def _rename(kv: KvStore, guard: Guard, key: str, value: bytes) -> None:
+    """Point the stored mark ``key`` at the object just created."""
+    for _ in range(_RENAME_ATTEMPTS):
+        earlier = await kv.get(KIND, key)
+        try:
+            if earlier is None:
+                await kv.create(KIND, key, value, guard=guard)
+            else:
+                await kv.update(KIND, key, value, expected_revision=earlier.revision, guard=guard)
+        except (KeyExists, RevisionConflict):
+            continue
+        return
+    log.info("request mark %s kept changing: left naming an earlier create", key[:12])
 
 
 async def mark(kv: KvStore, guard: Guard, idempotency_key: str, kind: str, name: str) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from election.term import Term
 from ha_sc.api import request_marks
 from ha_sc.api.context import ApiContext, context
 from ha_sc.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from ha_sc.api.problems import ApiProblem, not_found, parse_body, read_json
 from ha_sc.api.provisioning import await_provisioned
 from ha_sc.api.settle import until_reflected
+from ha_sc.api.topic_store import store_topic
 from ha_sc.controllers.spus.info import spu_infos
 from ha_sc.controllers.topics.validation import partitions_ahead, validate_topic_spec
 from ha_sc.kv.api import KeyExists, KeyNotFound
-from ha_sc.model.codec import encode_value
 from ha_sc.model.kinds import Kind, Topic
 from ha_sc.protocol.api_wire import API_PREFIX, CreateTopicRequest, list_body, object_json
 from ha_sc.telemetry.tracing_spans import fenced_write
@@ -41,22 +42,40 @@ async def get_topic(request: web.Request) -> web.Response:
 
 
 async def create_topic(request: web.Request) -> web.Response:
-    """Store the topic, then answer once it is provisioned (201) or undone (4xx/5xx)."""
+    """Store the topic, then answer once it is provisioned (201) or undone (4xx/5xx).
+
+    A repeat of a keyed create (a retry after a failover, say) finds the topic stored:
+    only then is its request mark looked up, and the repeat answered as the first."""
     ctx = context(request)
     wanted = parse_body(CreateTopicRequest, await read_json(request))
     timeout = _wait_seconds(request, ctx)
     term = ctx.leading_term(request)
+    key = request.headers.get(IDEMPOTENCY_HEADER) or None
+    async with ctx.topic_lock:  # the checks hold until the topic is cached
+        revision = await _store_new(ctx, term, wanted, key)
+        if revision is not None:
+            await until_reflected(ctx.view.cache.topics, revision, timeout)
+    if revision is None:
+        earlier = (
+            await request_marks.created_by(ctx.view.kv, key, Kind.TOPIC.value, wanted.name)
+            if key
+            else None
+        )
+        if earlier is None:
+            raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
+        revision = earlier.create_revision  # a repeat of a create this key made
+    topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
+    return _created(topic, wanted.name)
+
+
+async def _store_new(
+    ctx: ApiContext, term: Term, wanted: CreateTopicRequest, key: str | None
+) -> int | None:
+    """Check the request against the cache, store the topic; its create revision, or
+    None when a topic of that name is stored already."""
     cache = ctx.view.cache
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key:
-        earlier = await request_marks.created_by(ctx.view.kv, key, Kind.TOPIC.value, wanted.name)
-        if earlier is not None:  # a repeat of a create a former leader stored
-            topic = await await_provisioned(
-                ctx, term, wanted.name, earlier.create_revision, timeout
-            )
-            return _created(topic, wanted.name)
     if wanted.name in cache.topics:
-        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name")
+        return None
     _, in_cluster = partitions_ahead(cache.topics.objects(), ctx.limits)
     problem = validate_topic_spec(
         wanted.spec,
@@ -66,22 +85,12 @@ async def create_topic(request: web.Request) -> web.Response:
     )
     if problem is not None:
         raise ApiProblem(409, f"invalid topic config: {problem}", field="spec.replicas")
-    value = encode_value(wanted.spec)
     try:
-        with fenced_write("create", Kind.TOPIC.value, wanted.name, term.epoch) as span:
-            if key:  # the request's mark and the topic in one batch write
-                revision = await request_marks.create_marked(
-                    ctx.view.kv, term.guard, key, Kind.TOPIC.value, wanted.name, value
-                )
-            else:
-                revision = await ctx.view.kv.create(
-                    Kind.TOPIC.value, wanted.name, value, guard=term.guard
-                )
-            span.set_attribute("revision", revision)
+        return await store_topic(
+            ctx, term, wanted.name, wanted.spec, in_cluster=in_cluster, key=key
+        )
     except KeyExists:
-        raise ApiProblem(409, f"topic {wanted.name!r} already exists", field="name") from None
-    topic = await await_provisioned(ctx, term, wanted.name, revision, timeout)
-    return _created(topic, wanted.name)
+        return None
 
 
 def _created(topic: Topic, name: str) -> web.Response:

@@ -26,6 +26,7 @@ def plan_cluster(
     topics_revision: int = 0,
     limits: TopicLimits = DEFAULT_LIMITS,
     settling: bool = False,
+    partitions_revision: int = 0,
 ) -> list[Action]:
     """The writes that bring every object one step closer to what it should be.
 
@@ -33,7 +34,8 @@ def plan_cluster(
     None while the leader has not yet given SPUs time to connect: SPU health is
     then left as stored, so a new leader does not fail every partition over.
     ``reported``: partition key -> SPU id -> the offsets that SPU last reported.
-    ``topics_revision``: the KV revision ``topics`` reflects (0: not known).
+    ``topics_revision``: the KV revision ``topics`` reflects (0: not known); likewise
+    ``partitions_revision``.
     ``limits``: the partition caps; of topics that cross the cluster cap together,
     the ones created later become InvalidConfig (``partitions_ahead``).
     ``settling``: within a new leader's grace, SPUs may still be coming over; a
@@ -71,6 +73,7 @@ def plan_cluster(
             limits=limits,
             partitions_elsewhere=ahead[topic.key],
             settling=settling,
+            partitions_revision=partitions_revision,
         )
     by_id = spus_by_id(infos)
     for partition in live.values():

@@ -4,12 +4,15 @@ Level-based: every pass looks only at the current cache, so a new leader simply
 continues where the last one stopped, and a write refused because the object
 changed meanwhile is decided again on the next pass. A store that cannot commit
 (no Raft majority, etcd unreachable) costs a pass, not the replica: the loop
-pauses and plans again. A pass runs when any
-cached kind changes (at most every ``min_interval`` seconds after a pass that
-wrote, so a burst of changes, its own echoes included, costs one pass; after a
-pass that wrote nothing, at once), when ``wake`` is set (an SPU connected or went away:
-not a cache change, but the SPU health and partition leaders depend on it), and at
-least every ``resync`` seconds.
+pauses and plans again. A pass runs when any cached kind changes, when ``wake`` is
+set (an SPU connected or went away: not a cache change, but the SPU health and
+partition leaders depend on it), and at least every ``resync`` seconds. After a pass
+that wrote, the next waits until the cache shows those writes (``echoes``), at most
+``min_interval`` seconds after the pass started, so it does not decide again from the
+objects they replaced; it then follows at once (a partition's new leader written, its
+``Online`` next). Under a burst, a pass that wrote after one that wrote, the next waits
+the whole ``min_interval``, so changes that keep coming cost a pass per interval;
+after a pass that wrote nothing, there is nothing to wait for.
 
 The plan is computed on a worker thread from immutable snapshots of the cache:
 at 100k partitions a pass takes about half a second of CPU, and on the event
@@ -34,6 +37,7 @@ from opentelemetry.context import Context
 from election.term import Term
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.echoes import not_echoed
 from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
@@ -51,6 +55,9 @@ from ha_sc.telemetry.tracing_spans import PassSpans
 log = logging.getLogger(__name__)
 
 ConnectedSpus = Callable[[], Collection[int] | None]
+ECHOES_TRACKED = 1000
+"""Writes of a pass up to which the loop waits for their echoes rather than for
+``min_interval`` (each change looks at every write not echoed yet)."""
 _PACING = PacingSettings()
 _WINDOW = WriteWindowSettings()
 
@@ -88,6 +95,7 @@ class ControllerLoop:
         self._window = WriteWindow(start=window.start, limit=window.limit, slow=window.slow)
         self._batch = window.batch
         self.passes = 0
+        self._wrote_last = False
         self.plan_seconds = 0.0
         """How long the last pass took to plan."""
 
@@ -106,6 +114,7 @@ class ControllerLoop:
                 topics=self._cache.topics.snapshot(),
                 topics_revision=self._cache.topics.revision,
                 partitions=self._cache.partitions.snapshot(),
+                partitions_revision=self._cache.partitions.revision,
                 connected=self._connected(),
                 reports=self._reports(),
                 limits=self._limits,
@@ -154,13 +163,32 @@ class ControllerLoop:
             if self._metrics is not None:
                 self._metrics.passes.labels(CONTROLLER).inc()
                 self._metrics.pass_seconds.labels(CONTROLLER).observe(time.monotonic() - started)
-            # a pass that wrote nothing leaves no echoes to gather: the next change
-            # (a topic create, say) is planned at once, not min_interval after it
-            burst = self._min_interval if actions else 0.0
-            spacing = max(burst, self._pacing.pace * self.plan_seconds)
+            await self._gather_echoes(actions, started, term)
+            self._wrote_last = bool(actions)
+            spacing = self._pacing.pace * self.plan_seconds
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
             resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)
+
+    async def _gather_echoes(self, actions: list[Action], started: float, term: Term) -> None:
+        """After a pass that wrote, wait for its echoes: until the cache shows every
+        write, at most ``min_interval`` after the pass started. A pass that wrote nothing
+        leaves none, so the next change (a topic create, say) is planned at once. Under
+        a burst (this pass wrote, and so did the one before) or for a large pass
+        (more than ``ECHOES_TRACKED`` writes), the whole ``min_interval``."""
+        if not actions:
+            return
+        until = started + self._min_interval
+        if self._wrote_last or len(actions) > ECHOES_TRACKED:
+            await asyncio.sleep(max(0.0, until - time.monotonic()))
+            return
+        pending: list[Action] = actions
+        while (left := until - time.monotonic()) > 0 and term.is_valid():
+            epochs = self._epochs()  # before looking: a change after it ends the wait
+            pending = not_echoed(pending, self._cache)
+            if not pending:
+                return
+            await self._until_changed(epochs, term, left, wake=False)
 
     def _count_error(self, reason: str) -> None:
         if self._metrics is None:
@@ -173,7 +201,9 @@ class ControllerLoop:
         cache = self._cache
         return (cache.spus.epoch, cache.topics.epoch, cache.partitions.epoch)
 
-    async def _until_changed(self, epochs: tuple[int, int, int], term: Term, resync: float) -> None:
+    async def _until_changed(
+        self, epochs: tuple[int, int, int], term: Term, resync: float, *, wake: bool = True
+    ) -> None:
         cache = self._cache
         views: tuple[StoreView[Any, Any], ...] = (cache.spus, cache.topics, cache.partitions)
         waits: dict[str, Coroutine[Any, Any, object]] = {
@@ -181,7 +211,7 @@ class ControllerLoop:
             for view, epoch in zip(views, epochs, strict=True)
         }
         waits["await-term-lost"] = term.lost.wait()
-        if self._wake is not None:
+        if wake and self._wake is not None:
             waits["await-spu-connections"] = self._wake.wait()
         await until_first(waits, timeout=resync)
 
@@ -217,6 +247,7 @@ def _plan(
     topics: Mapping[str, Topic],
     topics_revision: int,
     partitions: Mapping[str, Partition],
+    partitions_revision: int,
     connected: Collection[int] | None,
     reports: list[StatusReport],
     limits: TopicLimits,
@@ -230,6 +261,7 @@ def _plan(
         connected=connected,
         reported=offsets_by_partition(reports) if connected is not None else None,
         topics_revision=topics_revision,
+        partitions_revision=partitions_revision,
         limits=limits,
         settling=settling,
     )

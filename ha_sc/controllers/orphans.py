@@ -11,7 +11,10 @@ cache alone, on any pass, also by a new leader after a failover.
 
 Who owns a partition, judged from its owner reference and the cached topics:
 
-- owner gone: orphan.
+- owner gone: orphan; but a reference without identity on a partition created after
+  the revision the cached topics reflect is undecided: a topic create stores its
+  partitions in the topic's own write (``topics.provisioned_create``), and the watch of
+  partitions may bring them before the watch of topics brings the topic.
 - owner present, reference carrying its identity (the owner's create revision):
   equal, owned; older than the owner's, the owner was deleted and created again
   under the same name, so an orphan (never adopted by the new topic, whose
@@ -19,10 +22,10 @@ Who owns a partition, judged from its owner reference and the cached topics:
   the store at or past that revision (the owner it names is gone by then),
   otherwise this replica's view of the owner may be behind the partition's:
   undecided, left alone for a later pass.
-- owner present, reference without identity (written by an older version): owned
-  if the partition was created after its owner, an orphan if before, since a
-  topic's partitions are only ever created after it. Objects decoded without
-  create revisions (0) cannot be told apart and are owned.
+- owner present, reference without identity (written by an older version, or in the
+  topic's own create write): owned if the partition was created with or after its
+  owner, an orphan if before, since a topic's partitions are never created before it.
+  Objects decoded without create revisions (0) cannot be told apart and are owned.
 - no owner, or an owner kind other than topics: not this collector's business.
 """
 
@@ -65,6 +68,9 @@ def judge_owner(
         return _UNOWNED
     topic = topics.get(ref.key)
     if topic is None:
+        created = partition.meta.create_revision
+        if ref.create_revision is None and topics_revision and created > topics_revision:
+            return Judgement(Ownership.UNDECIDED)  # created with its topic, not cached yet
         return Judgement(Ownership.ORPHAN, f"owner topic {ref.key} gone")
     current = topic.meta.create_revision
     if ref.create_revision is not None:

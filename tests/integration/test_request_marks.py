@@ -4,9 +4,12 @@ gives both writes of the batch one revision; Raft and memory one each)."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from ha_sc.api.request_marks import KIND, create_marked, created_by, mark_key
+from ha_sc.api.request_marks import KIND, MARK_AGE, create_marked, created_by, mark_key
 from ha_sc.kv.api import KeyExists, StaleGuard
 from tests.kv_harness import KvHarness
 
@@ -40,7 +43,9 @@ async def test_a_create_refused_leaves_the_object_not_claimed_by_the_key(
     assert await created_by(kv, "late", "topics", "orders") is None
 
 
-async def test_a_key_used_before_replaces_its_mark_then_creates(kv_harness: KvHarness) -> None:
+async def test_a_key_used_before_creates_then_names_the_new_object_in_its_mark(
+    kv_harness: KvHarness,
+) -> None:
     kv = kv_harness.kv
     guard = await kv_harness.current_guard("sc")
     await create_marked(kv, guard, "reused", "topics", "first", TOPIC)
@@ -58,3 +63,15 @@ async def test_a_stale_guard_stores_neither_mark_nor_object(kv_harness: KvHarnes
         await create_marked(kv, old, "stale", "topics", "orders", TOPIC)
     assert await kv.get("topics", "orders") is None
     assert await kv.get(KIND, mark_key("stale")) is None
+
+
+async def test_old_marks_are_pruned_only_by_a_create_asked_to(kv_harness: KvHarness) -> None:
+    kv = kv_harness.kv
+    guard = await kv_harness.current_guard("sc")
+    aged = json.dumps({"kind": "topics", "name": "old", "at": time.time() - MARK_AGE - 1})
+    await kv.create(KIND, mark_key("aged"), aged.encode(), guard=guard)
+    await create_marked(kv, guard, "k1", "topics", "first", TOPIC, prune=False)
+    assert await kv.get(KIND, mark_key("aged")) is not None
+    await create_marked(kv, guard, "k2", "topics", "second", TOPIC)
+    assert await kv.get(KIND, mark_key("aged")) is None
+    assert await kv.get(KIND, mark_key("k1")) is not None

@@ -75,9 +75,10 @@ def chain_of(spans: list[dict[str, Any]], span: dict[str, Any]) -> list[dict[str
     return found
 
 
-def applied_under_reconcile(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The chain of an SPU's apply of a partition of ``orders`` pushed by a reconcile of
-    the topic, if the files hold one yet."""
+def applied_after_create(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The chain of an SPU's apply of a partition of ``orders`` pushed after the create
+    stored it (the create's own write stores a topic with its partitions), if the files
+    hold one yet."""
     for span in spans:
         if span["service"] != "ha-sc-spu" or not span["name"].endswith("apply delta"):
             continue
@@ -86,13 +87,13 @@ def applied_under_reconcile(spans: list[dict[str, Any]]) -> list[dict[str, Any]]
         if (
             names
             and names[0].startswith("push delta to spu")
-            and "reconcile topics/orders" in names
+            and "kv create partitions/orders-0" in names
         ):
             return [span, *chain]
     return None
 
 
-async def test_the_spus_apply_in_its_process_descends_from_the_scs_push_and_reconcile(
+async def test_the_spus_apply_in_its_process_descends_from_the_scs_push_and_the_create(
     cluster_dir: Path,
 ) -> None:
     traces = cluster_dir / "traces"
@@ -101,7 +102,7 @@ async def test_the_spus_apply_in_its_process_descends_from_the_scs_push_and_reco
     )
     assert json.loads((cluster_dir / "cluster.json").read_text())["trace_dir"] == str(traces)
     await ha_sc(cluster_dir, "topic", "create", "orders", "-p", "1", "-r", "1")
-    chain = await eventually(lambda: applied_under_reconcile(spans_in(traces)), timeout=30)
+    chain = await eventually(lambda: applied_after_create(spans_in(traces)), timeout=30)
     apply, push = chain[0], chain[1]
     assert apply["resource"]["ha_sc.spu_id"] == 5001
     assert push["service"] == "ha-sc-sc" and push["attributes"]["spu_id"] == 5001

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -13,19 +13,22 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
-from ha_sc.api import ApiServer
+from ha_sc.api import ApiServer, topic_store
 from ha_sc.api.addresses import ReplicaAddresses
 from ha_sc.api.idempotency import Answer, RequestLedger
 from ha_sc.api.replica_view import KnownLeader
+from ha_sc.api.request_marks import create_marked
 from ha_sc.client import AdminClient, ApiError
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
-from ha_sc.kv.api import KvUnavailable
+from ha_sc.kv.api import BatchOp, BatchOutcomes, KvUnavailable
 from ha_sc.kv.memory import MemoryKv
 from ha_sc.model import (
     CustomSpuSpec,
     Endpoint,
     Kind,
+    SpuResolution,
     SpuSpec,
+    SpuStatus,
     SpuType,
     TopicReplicas,
     TopicResolution,
@@ -49,6 +52,13 @@ class FlakyKv(MemoryKv):
         if self.down:
             raise KvUnavailable("no quorum")
         return await super().create(kind, key, value, guard=guard)
+
+    async def write_batch(
+        self, ops: Sequence[BatchOp], *, guard: Guard | None = None
+    ) -> BatchOutcomes:
+        if self.down:
+            raise KvUnavailable("no quorum")
+        return await super().write_batch(ops, guard=guard)
 
 
 class Replica:
@@ -133,14 +143,16 @@ def topic_body(name: str = "orders", **spec: Any) -> dict[str, Any]:
     }
 
 
-async def add_spu(kv: MemoryKv, spu_id: int, *, managed: bool = False) -> None:
+async def add_spu(
+    kv: MemoryKv, spu_id: int, *, managed: bool = False, status: SpuStatus | None = None
+) -> None:
     spec = SpuSpec(
         id=spu_id,
         spu_type=SpuType.MANAGED if managed else SpuType.CUSTOM,
         public_endpoint=Endpoint(host="127.0.0.1", port=9005),
         private_endpoint=Endpoint(host="127.0.0.1", port=9006),
     )
-    await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec))
+    await kv.create(Kind.SPU.value, f"spu-{spu_id}", encode_value(spec, status))
 
 
 # reads and readiness
@@ -395,6 +407,67 @@ async def test_a_topic_not_provisioned_in_time_is_removed(
     assert "orders" not in replica.cache.topics
 
 
+async def add_online_spus(replica: Replica, *ids: int) -> None:
+    for spu_id in ids:
+        await add_spu(replica.kv, spu_id, status=SpuStatus(resolution=SpuResolution.ONLINE))
+    await eventually(lambda: len(replica.cache.spus) == len(ids))
+
+
+async def test_a_topic_is_stored_provisioned_with_its_partitions_in_one_write(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    """No controllers run: the create itself stores what their first pass would."""
+    await add_online_spus(replica, 5001, 5002)
+    replica.lead()
+    body = topic_body(replicas={"computed": {"partitions": 2, "replication_factor": 2}})
+    status, doc, _ = await call(http, "POST", f"{replica.base}/api/v1/topics", json=body)
+    assert status == 201, doc
+    assert doc["status"]["resolution"] == "Provisioned"
+    stored = sorted((await replica.kv.list(Kind.PARTITION.value)).entries, key=lambda e: e.key)
+    assert [e.key for e in stored] == ["orders-0", "orders-1"]
+    assert all(b'"resolution":"Online"' in e.value for e in stored)
+    topic = await replica.kv.get(Kind.TOPIC.value, "orders")
+    assert topic is not None and min(e.create_revision for e in stored) > topic.create_revision
+
+
+async def test_in_a_large_store_a_create_leaves_the_placement_to_the_controllers(
+    replica: Replica, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_online_spus(replica, 5001, 5002)
+    monkeypatch.setattr(topic_store, "STORE_UP_TO", -1)  # every store counts as large
+    replica.lead()  # no controllers run: the topic stays Init
+    url = f"{replica.base}/api/v1/topics?timeout=0.2"
+    status, doc, _ = await call(http, "POST", url, json=topic_body())
+    assert status == 504
+    assert "status Init" in doc["error"]
+    assert (await replica.kv.list(Kind.PARTITION.value)).entries == ()
+
+
+async def test_creates_of_one_name_at_once_store_one_topic_and_only_its_partitions(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    await add_online_spus(replica, 5001, 5002)
+    replica.lead()
+    url = f"{replica.base}/api/v1/topics"
+    answers = await asyncio.gather(
+        *(
+            call(
+                http,
+                "POST",
+                url,
+                json=topic_body(replicas={"computed": {"partitions": n, "replication_factor": 1}}),
+            )
+            for n in (1, 3, 2)
+        )
+    )
+    statuses = sorted(a[0] for a in answers)
+    assert statuses == [201, 409, 409]
+    (created,) = [a[1] for a in answers if a[0] == 201]
+    count = created["spec"]["replicas"]["computed"]["partitions"]
+    stored = (await replica.kv.list(Kind.PARTITION.value)).entries
+    assert sorted(e.key for e in stored) == [f"orders-{n}" for n in range(count)]
+
+
 async def test_an_invalid_config_found_by_the_controllers_is_409_and_undone(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
@@ -496,6 +569,27 @@ async def test_a_repeated_write_with_one_key_gets_the_first_answer(
     deleted = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
     deleted_again = await call(http, "DELETE", f"{url}/edge", headers={"Idempotency-Key": "d-1"})
     assert deleted[0] == deleted_again[0] == 200  # not 404
+
+
+async def test_a_keyed_create_a_former_leader_stored_is_answered_as_the_first(
+    replica: Replica, http: aiohttp.ClientSession
+) -> None:
+    """The replica's ledger never saw the key: the mark in the KV tells a repeat from a
+    create by another request."""
+    await add_online_spus(replica, 5001)
+    term = replica.lead()
+    provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED, replica_map={})
+    spec = TopicSpec(replicas=TopicReplicas.new_computed(1, 1))
+    await create_marked(
+        replica.kv, term.guard, "k-1", "topics", "orders", encode_value(spec, provisioned)
+    )
+    url = f"{replica.base}/api/v1/topics"
+    body = topic_body()
+    status, doc, _ = await call(http, "POST", url, json=body, headers={"Idempotency-Key": "k-1"})
+    assert status == 201, doc
+    assert doc["status"]["resolution"] == "Provisioned"
+    status, _, _ = await call(http, "POST", url, json=body, headers={"Idempotency-Key": "k-2"})
+    assert status == 409
 
 
 async def test_concurrent_repeats_of_one_key_run_once(

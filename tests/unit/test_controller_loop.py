@@ -12,6 +12,7 @@ import pytest
 
 from election.guard import Guard
 from election.term import Term
+from ha_sc.controllers import UpdateStatus
 from ha_sc.controllers import loop as controller_loop
 from ha_sc.controllers.loop import ControllerLoop
 from ha_sc.controllers.writer import ActionWriter
@@ -204,12 +205,83 @@ async def test_a_change_after_a_pass_that_wrote_nothing_is_planned_at_once(
         await cluster.until_online("orders-1")
         topic = cluster.cache.topics.get("orders")
         assert topic is not None and topic.status.resolution is TopicResolution.PROVISIONED
-        assert loop.passes == 2  # one pass: provisioned, partitions created Online
+        # one pass provisioned it; its echoes in the cache, the next pass follows at
+        # once (it finds nothing to do), not a minute later
+        await eventually(lambda: loop.passes == 3, what="a pass after the echoes")
     finally:
         term.end("test over")
-        task.cancel()  # it waits out min_interval after the pass that wrote
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_new_partition_leader_is_online_on_the_pass_right_after_its_echo(
+    cluster: Cluster,
+) -> None:
+    """A lost leader SPU costs two passes (the spec gets a new leader, then the status
+    goes Online): the second waits for the first's echoes, not ``min_interval`` (here a
+    minute)."""
+    online = SpuStatus(resolution=SpuResolution.ONLINE)
+    for spu_id in (5001, 5002, 5003):
+        await cluster.add_spu(spu_id, online)
+    cluster.connected = {5001, 5002, 5003}
+    await cluster.add_topic("orders", 1, 2)
+    wake = asyncio.Event()
+    term = cluster.term()
+    loop = cluster.loop(resync=3600.0, min_interval=60.0, wake=wake)
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until_online("orders-0")
+        await eventually(lambda: loop.passes == 2, what="a pass after the echoes")
+        first = cluster.cache.partitions.get("orders-0")
+        assert first is not None
+        old_leader = first.spec.leader
+        cluster.connected = {5001, 5002, 5003} - {old_leader}
+        wake.set()
+        await eventually(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-0")) is not None
+                and p.spec.leader != old_leader
+                and p.status.resolution is PartitionResolution.ONLINE
+                and p.status.leader.spu == p.spec.leader
+            ),
+            what="orders-0 Online with its new leader",
+        )
+    finally:
+        term.end("test over")
+        task.cancel()  # it waits out min_interval after two passes that wrote
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.looptime
+async def test_passes_that_keep_writing_come_once_per_min_interval(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan that writes on every pass (here the SPU's status, rewritten each time)
+    would loop at the speed of its echoes; after two writing passes in a row, each
+    waits ``min_interval`` (0.05 s). The sleeps are loop time."""
+    await cluster.add_spu(5001)
+    cluster.connected = {5001}
+    await eventually(lambda: len(cluster.cache.spus) == 1)
+    flip = iter([SpuResolution.ONLINE, SpuResolution.OFFLINE] * 1000)
+
+    def restless(**kwargs: Any) -> Any:
+        spu = cluster.cache.spus.get("spu-5001")
+        assert spu is not None
+        status = SpuStatus(resolution=next(flip))
+        return [UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)]
+
+    monkeypatch.setattr(controller_loop, "_plan", restless)
+    term = cluster.term()
+    loop = cluster.loop(resync=3600.0, min_interval=0.05)
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await asyncio.sleep(1.0)
+        assert 10 <= loop.passes <= 25  # unpaced: one per echo, hundreds
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
 
 
 @pytest.mark.looptime

@@ -26,8 +26,11 @@ function of the current state alone, so any status converges from any other:
   or refused yet, else where it is. Level-based: the loop runs this again when SPUs
   change, so the topic is provisioned once enough SPUs are online (and the reason
   is rewritten while the set of online SPUs changes without becoming enough).
-- ``Provisioned``: recreate any partition that is missing, from the replica map.
-  Spec changes after provisioning are not applied (Fluvio does not either).
+- ``Provisioned``: recreate any partition that is missing, from the replica map, once
+  the cached partitions reflect the store at the topic's create (the API's create stores
+  a topic with its partitions, which the watch of partitions may bring later than the
+  watch of topics brings the topic). Spec changes after provisioning are not applied
+  (Fluvio does not either).
 - ``Deleting``: nothing. Deleting a topic in the KV deletes its partitions with
   it (they name the topic as owner), so no reducer step and no ``Deleting``
   status are needed; a topic in that status, written by someone else, is left alone.
@@ -73,6 +76,7 @@ def reduce_topic(
     limits: TopicLimits = DEFAULT_LIMITS,
     partitions_elsewhere: int = 0,
     settling: bool = False,
+    partitions_revision: int = 0,
 ) -> list[Action]:
     """The writes that bring ``topic`` to where the cluster lets it be.
 
@@ -82,11 +86,16 @@ def reduce_topic(
     counted before this one hold (``partitions_ahead``).
     ``settling``: SPUs may still be reconnecting to a new leader, so too few online
     SPUs means wait, not ``InsufficientResources``.
+    ``partitions_revision``: the KV revision ``partitions`` reflects (0: not known). A
+    ``Provisioned`` topic created after it may have its partitions stored with it (the
+    API's create) but not cached yet: none is missing until the cache tells.
     """
     resolution = topic.status.resolution
     if resolution is TopicResolution.DELETING:
         return []
     if resolution is TopicResolution.PROVISIONED:
+        if 0 < partitions_revision < topic.meta.create_revision:
+            return []
         return _create_missing(topic, topic.status.replica_map, partitions, spus)
     problem = validate_topic_spec(
         topic.spec, spus, limits=limits, partitions_elsewhere=partitions_elsewhere
