@@ -45,6 +45,7 @@ from ha_sc.kv.api import (
     WatchEvent,
 )
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
+from ha_sc.kv.raft_snapshot import lower_snapshot_priority
 from ha_sc.kv.session_table import CommandTag, SessionTable
 from ha_sc.kv.session_writer import SessionWriter
 from ha_sc.kv.state_machine import (
@@ -85,6 +86,9 @@ class RaftSettings:
     """A write sent but not answered within this many seconds is sent again (same tag)."""
     compaction_min_entries: int = 50_000
     """Log entries between snapshots."""
+    compaction_in_turns: bool = True
+    """Nodes write their snapshots in turns, each in its own slice of pysyncobj's
+    compaction interval, never all at once (``ha_sc.kv.raft_snapshot``)."""
     durable_journal: bool = True
     """Flush the journal, term and vote to disk before each Raft message is sent
     (election/raft_journal.py); off only to measure what the flush costs."""
@@ -189,6 +193,7 @@ class RaftKv:
             commit_timeout=self.settings.commit_timeout,
             resend_after=self.settings.resend_after,
         )
+        lower_snapshot_priority()
         s = self.settings
         conf = raft_conf(
             self_address,
@@ -199,6 +204,7 @@ class RaftKv:
             connectionTimeout=s.connection_timeout,
             connectionRetryTime=s.connection_retry,
             logCompactionMinEntries=s.compaction_min_entries,
+            logCompactionSplit=s.compaction_in_turns,
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
             password=secret,

@@ -1,0 +1,38 @@
+"""Raft snapshots (pysyncobj's log compaction) kept out of the replicas' way.
+
+Every ``logCompactionMinTime`` (300 s) or ``compaction_min_entries`` entries, each Raft
+node forks a child that pickles and gzips the whole KV state into its dump file. At
+100k partitions that is seconds of CPU, and the three replicas of a cluster started
+together reached the 300 s mark together: on 2 cores, three children compressing at
+once take the CPU the replicas need for their heartbeats and lease renewals, and a
+renewal missed its deadline. So:
+
+- the nodes take turns (pysyncobj's ``logCompactionSplit``: each compacts only in its
+  own slice of the interval), and
+- the child runs at the lowest CPU priority (``lower_snapshot_priority``): it waits for
+  idle CPU, the replicas and SPUs do not wait for it. A snapshot that takes longer
+  only means the log is trimmed later; what is committed is in the journal already.
+
+An SC replica forks for nothing else (its subprocesses, if any, are spawned without
+Python's fork hooks), so the hook sees only snapshot writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+SNAPSHOT_NICENESS = 19
+"""Added to the snapshot child's niceness (the kernel caps it at 19: the lowest)."""
+
+@functools.cache  # once per process: a hook cannot be taken back
+def lower_snapshot_priority() -> None:
+    """From now on, a child forked by this process (a snapshot writer) lowers its own
+    CPU priority to the lowest first; idempotent."""
+    os.register_at_fork(after_in_child=_lowest_priority)
+
+
+def _lowest_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(SNAPSHOT_NICENESS)
