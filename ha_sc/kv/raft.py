@@ -86,9 +86,6 @@ class RaftSettings:
     """A write sent but not answered within this many seconds is sent again (same tag)."""
     compaction_min_entries: int = 50_000
     """Log entries between snapshots."""
-    compaction_in_turns: bool = True
-    """Nodes write their snapshots in turns, each in its own slice of pysyncobj's
-    compaction interval, never all at once (``ha_sc.kv.raft_snapshot``)."""
     durable_journal: bool = True
     """Flush the journal, term and vote to disk before each Raft message is sent
     (election/raft_journal.py); off only to measure what the flush costs."""
@@ -204,7 +201,6 @@ class RaftKv:
             connectionTimeout=s.connection_timeout,
             connectionRetryTime=s.connection_retry,
             logCompactionMinEntries=s.compaction_min_entries,
-            logCompactionSplit=s.compaction_in_turns,
             journalFile=str(data_dir / "raft.journal"),
             fullDumpFile=str(data_dir / "raft.dump"),
             password=secret,

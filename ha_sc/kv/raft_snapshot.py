@@ -5,13 +5,13 @@ node forks a child that pickles and gzips the whole KV state into its dump file.
 100k partitions that is seconds of CPU, and the three replicas of a cluster started
 together reached the 300 s mark together: on 2 cores, three children compressing at
 once take the CPU the replicas need for their heartbeats and lease renewals, and a
-renewal missed its deadline. So:
-
-- the nodes take turns (pysyncobj's ``logCompactionSplit``: each compacts only in its
-  own slice of the interval), and
-- the child runs at the lowest CPU priority (``lower_snapshot_priority``): it waits for
-  idle CPU, the replicas and SPUs do not wait for it. A snapshot that takes longer
-  only means the log is trimmed later; what is committed is in the journal already.
+renewal missed its deadline (seen at 30k: three children for over 30 s, and the
+leader's lease lost as they ended). So the child runs at the lowest CPU priority
+(``lower_snapshot_priority``): it waits for idle CPU, the replicas and SPUs do not
+wait for it. A snapshot that takes longer only means the log is trimmed later; what
+is committed is in the journal already. (pysyncobj's ``logCompactionSplit``, nodes
+taking turns, was not taken: it holds a node's snapshot back until its own slice of
+the 300 s interval even when the entry count calls for one now.)
 
 An SC replica forks for nothing else (its subprocesses, if any, are spawned without
 Python's fork hooks), so the hook sees only snapshot writers.
