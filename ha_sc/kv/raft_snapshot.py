@@ -13,6 +13,12 @@ is committed is in the journal already. (pysyncobj's ``logCompactionSplit``, nod
 taking turns, was not taken: it holds a node's snapshot back until its own slice of
 the 300 s interval even when the entry count calls for one now.)
 
+The child also fsyncs the snapshot file before renaming it into place
+(``_durable_replace``): the journal fsyncs it before it drops the entries it replaces
+(``election/raft_journal.py``), on the Raft thread, and a 100 MB file still dirty in the
+page cache kept that thread, its heartbeats included, waiting on the disk. Written
+durably by the slow child, the file leaves the journal's fsync nothing to do.
+
 An SC replica forks for nothing else (its subprocesses, if any, are spawned without
 Python's fork hooks), so the hook sees only snapshot writers.
 """
@@ -22,6 +28,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable
+
+from pysyncobj import serializer
 
 SNAPSHOT_NICENESS = 19
 """Added to the snapshot child's niceness (the kernel caps it at 19: the lowest)."""
@@ -36,3 +45,22 @@ def lower_snapshot_priority() -> None:
 def _lowest_priority() -> None:
     with contextlib.suppress(OSError):
         os.nice(SNAPSHOT_NICENESS)
+    replace = serializer.atomicReplace
+    if getattr(replace, "durable", False):
+        return
+    serializer.atomicReplace = _durable_replace(replace)
+
+
+def _durable_replace(replace: Callable[[str, str], object]) -> Callable[[str, str], object]:
+    """pysyncobj's rename of the written snapshot into place, after an fsync of it."""
+
+    def durable(written: str, target: str) -> object:
+        fd = os.open(written, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return replace(written, target)
+
+    durable.durable = True  # type: ignore[attr-defined]
+    return durable
