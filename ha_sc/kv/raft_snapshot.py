@@ -35,6 +35,7 @@ from pysyncobj import serializer
 SNAPSHOT_NICENESS = 19
 """Added to the snapshot child's niceness (the kernel caps it at 19: the lowest)."""
 
+
 @functools.cache  # once per process: a hook cannot be taken back
 def lower_snapshot_priority() -> None:
     """From now on, a child forked by this process (a snapshot writer) lowers its own
