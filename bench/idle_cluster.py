@@ -2,7 +2,8 @@
 took, how often leadership changed, and the CPU each process used while idle.
 
     .venv/bin/python -m bench.idle_cluster [--backend raft|etcd|both]
-        [--partitions 100000] [--idle-minutes 10] [--concurrency 8] [cluster up flags...]
+        [--partitions 100000] [--idle-minutes 10] [--concurrency 8] [--keep-logs DIR]
+        [cluster up flags...]
 
 `ha-sc cluster up --replicas 3 --spus 3` (default timings unless flags are given) in a
 temporary directory; topics of 1000 partitions x 2 replicas created through the API,
@@ -10,6 +11,7 @@ temporary directory; topics of 1000 partitions x 2 replicas created through the 
 ``--idle-minutes`` with nothing asked of the cluster. Leadership changes are terms won
 after the first (the replicas' logs); CPU is each SC replica's and SPU's (and a managed
 etcd's) utime + stime from /proc/<pid>/stat over the idle span, as a share of one core.
+Why each term ended is counted from the same logs (``--keep-logs`` keeps them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,17 @@ from bench.local_cluster import layout, local_cluster, status
 from bench.store_fill import CONCURRENCY, fill, leadership_changes, terms_won
 
 TICKS = os.sysconf("SC_CLK_TCK")
+LOST = re.compile(r"lost leadership of \S+ epoch=\d+: (.*)$", re.MULTILINE)
+
+
+def why_terms_ended(directory: Path) -> Counter[str]:
+    """How many terms ended for each reason the replicas' logs give (a renew deadline
+    missed, resigned, taken over...)."""
+    return Counter(
+        reason
+        for log in (directory / "logs").glob("sc-*.log")
+        for reason in LOST.findall(log.read_text())
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -45,6 +61,8 @@ class IdleReport:
     """Process name -> share of one core used while idle."""
     load: tuple[float, float]
     """Load average (1 min) when the idle span began and ended."""
+    ended: Counter[str]
+    """Why terms ended, fill and idle span together (``why_terms_ended``)."""
 
 
 def processes(directory: Path) -> dict[str, int]:
@@ -60,7 +78,12 @@ def processes(directory: Path) -> dict[str, int]:
 
 
 def measure(
-    backend: str, partitions: int, idle_minutes: float, concurrency: int, flags: list[str]
+    backend: str,
+    partitions: int,
+    idle_minutes: float,
+    concurrency: int,
+    flags: list[str],
+    keep_logs: Path | None = None,
 ) -> IdleReport:
     with local_cluster(backend, up_flags=flags) as directory:
         started = time.monotonic()
@@ -77,6 +100,8 @@ def measure(
             time.sleep(min(10.0, left))
         idle = time.monotonic() - idle_started
         cpu = {name: (cpu_seconds(pid) - before[name]) / idle for name, pid in pids.items()}
+        if keep_logs is not None:
+            shutil.copytree(directory / "logs", keep_logs / backend, dirs_exist_ok=True)
         return IdleReport(
             filled,
             changes_filling,
@@ -84,6 +109,7 @@ def measure(
             idle,
             cpu,
             (load_start, os.getloadavg()[0]),
+            why_terms_ended(directory),
         )
 
 
@@ -93,10 +119,15 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=100_000)
     parser.add_argument("--idle-minutes", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument(
+        "--keep-logs", type=Path, help="copy the replicas' and SPUs' logs here (per backend)"
+    )
     args, flags = parser.parse_known_args()
     print(f"machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
     for backend in ["raft", "etcd"] if args.backend == "both" else [args.backend]:
-        report = measure(backend, args.partitions, args.idle_minutes, args.concurrency, flags)
+        report = measure(
+            backend, args.partitions, args.idle_minutes, args.concurrency, flags, args.keep_logs
+        )
         print(
             f"[{backend}, {' '.join(flags) or 'default timings'}] 3 SC replicas, 3 SPUs, "
             f"{args.partitions} partitions x 2 replicas, {args.concurrency} creates at once"
@@ -109,6 +140,8 @@ def main() -> None:
             f"  idle {report.idle / 60:.1f} min: {report.changes_idle} leadership changes; "
             f"load average {report.load[0]:.1f} -> {report.load[1]:.1f}"
         )
+        for reason, count in report.ended.most_common():
+            print(f"    {count:3d} terms ended: {reason}")
         for name, share in sorted(report.cpu.items()):
             print(f"    {name:10s} {share * 100:5.1f}% of one core while idle")
 

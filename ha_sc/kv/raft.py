@@ -45,6 +45,7 @@ from ha_sc.kv.api import (
     WatchEvent,
 )
 from ha_sc.kv.change_signal import ChangeSignal, watch_history
+from ha_sc.kv.raft_snapshot import lower_snapshot_priority
 from ha_sc.kv.session_table import CommandTag, SessionTable
 from ha_sc.kv.session_writer import SessionWriter
 from ha_sc.kv.state_machine import (
@@ -189,6 +190,7 @@ class RaftKv:
             commit_timeout=self.settings.commit_timeout,
             resend_after=self.settings.resend_after,
         )
+        lower_snapshot_priority()
         s = self.settings
         conf = raft_conf(
             self_address,

@@ -11,9 +11,17 @@ import json
 import struct
 from typing import Any, Generic, TypeVar, cast
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ha_sc.protocol.messages import Delta, FullSync, Message, ReplicaSpec, ScMessage, SpuMessage
+from ha_sc.protocol.messages import (
+    Delta,
+    FullSync,
+    Message,
+    ReplicaReport,
+    ReplicaSpec,
+    ScMessage,
+    SpuMessage,
+)
 
 MAX_FRAME_SIZE = 16 * 1024 * 1024
 """The largest payload a frame may carry, in bytes (16 MiB)."""
@@ -36,6 +44,16 @@ SPEC_LISTS = {"full_sync": "replicas", "delta": "replicas_changed"}
 """The field of each message type that may carry many replica specs (a resync after a
 topic's storage settings changed carries every replica of it)."""
 _REPLICA_SPECS: TypeAdapter[list[ReplicaSpec]] = TypeAdapter(list[ReplicaSpec])
+_REPLICA_REPORTS: TypeAdapter[list[ReplicaReport]] = TypeAdapter(list[ReplicaReport])
+LARGE_LISTS: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    "full_sync": ("replicas", _REPLICA_SPECS),
+    "delta": ("replicas_changed", _REPLICA_SPECS),
+    "status_report": ("replicas", _REPLICA_REPORTS),
+}
+"""The field of each message type that may carry a long list, decoded a chunk per call:
+replica specs to an SPU, and an SPU's full status report to the leader (66k replica
+reports at 100k partitions: one call validating them held the leader's GIL, its lease
+renewals' included, for as long)."""
 
 
 def encode_message(message: Message, *, max_frame: int = MAX_FRAME_SIZE) -> bytes:
@@ -145,9 +163,10 @@ class MessageDecoder(Generic[M]):
             raise ProtocolError(self._describe(exc)) from None
 
     def _decode_large(self, text: str) -> M | None:
-        """A large full sync or delta, its replica specs validated a chunk per call (see
-        ``_chunked_payload``: one call would hold the GIL for the whole list, and the
-        SPU's data plane with it). None for anything else: decoded the plain way."""
+        """A large full sync, delta or status report, its list (``LARGE_LISTS``)
+        validated a chunk per call (see ``_chunked_payload``: one call would hold the
+        GIL for the whole list, and the SPU's data plane or the leader's renewals with
+        it). None for anything else: decoded the plain way."""
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError):
@@ -155,23 +174,26 @@ class MessageDecoder(Generic[M]):
         if not isinstance(doc, dict):
             return None
         kind = doc.get("type")
-        field = SPEC_LISTS.get(kind) if isinstance(kind, str) else None
-        replicas = doc.get(field) if field is not None else None
-        if field is None or not isinstance(replicas, list):
+        listed = LARGE_LISTS.get(kind) if isinstance(kind, str) else None
+        if listed is None:
+            return None
+        field, items = listed
+        replicas = doc.get(field)
+        if not isinstance(replicas, list):
             return None
         message = self._adapter.validate_python({**doc, field: []})
-        if not isinstance(message, FullSync | Delta):
+        if getattr(message, "type", None) != kind:
             return message
-        specs: list[ReplicaSpec] = []
+        specs: list[Any] = []
         for i in range(0, len(replicas), SPEC_CHUNK):
             try:
-                specs += _REPLICA_SPECS.validate_python(replicas[i : i + SPEC_CHUNK])
+                specs += items.validate_python(replicas[i : i + SPEC_CHUNK])
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 index, *path = first["loc"]
                 where = ".".join(str(p) for p in [field, i + int(index), *path])
                 raise ProtocolError(f"invalid {kind} message: {where}: {first['msg']}") from None
-        return cast(M, message.model_copy(update={field: specs}))
+        return cast(M, cast(BaseModel, message).model_copy(update={field: specs}))
 
     def _describe(self, exc: ValidationError) -> str:
         parts = []

@@ -16,19 +16,19 @@ partitions) rebuilds its partitions' replica specs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from ha_sc.model.kinds import Partition, Spu, Topic
 from ha_sc.model.meta import StoredObject
-from ha_sc.model.partition import PartitionSpec, parse_partition_key
+from ha_sc.model.partition import PartitionSpec
 from ha_sc.model.spu import SpuSpec
 from ha_sc.model.topic import TopicSpec
 from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, SpecCursor
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
 from ha_sc.sc.spec_resync import cursor_changes, replica_resync, spec_cursor
-from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView
+from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView, partition_topic
 from ha_sc.tasks import until_first
 
 T = TypeVar("T")
@@ -62,7 +62,8 @@ def replica_spec(partition: Partition, topic: Topic | None = None) -> ReplicaSpe
 
 
 def topic_of(partition_key: str) -> str:
-    return parse_partition_key(partition_key)[0]
+    """The topic of a cached partition's key (valid: the cache holds no other)."""
+    return partition_topic(partition_key)
 
 
 SpecVersion = tuple[int, int]
@@ -172,12 +173,7 @@ class ReplicaSpecs:
             if topic_changes.is_full_sync:
                 return None
             names = {t.key for t in topic_changes.updates} | set(topic_changes.deletes)
-            listed = {p.key for p in updated}
-            for key in hosted:  # the storage settings of a topic's partitions are its own
-                if key not in listed and key.rpartition("-")[0] in names:
-                    partition = partitions.get(key)
-                    if partition is not None:
-                        updated.append(partition)
+            updated += _other_partitions_of(partitions, names, {p.key for p in updated}, hosted)
         return changes.deletes, updated
 
     def is_hosted_current(self, spu_id: int | None, version: SpecVersion) -> bool:
@@ -345,16 +341,14 @@ class SpecSync:
         topics = self._topics.take_changes()
         if changes.is_full_sync or not topics.updates:
             return changes
-        changed_topics = {topic.key for topic in topics.updates}
-        listed = {p.key for p in changes.updates}
-        extra = tuple(
-            p
-            for p in self._cache.partitions.objects()
-            if p.key not in listed and topic_of(p.key) in changed_topics
+        extra = _other_partitions_of(
+            self._cache.partitions,
+            {topic.key for topic in topics.updates},
+            {p.key for p in changes.updates},
         )
         if not extra:
             return changes
-        return replace(changes, updates=changes.updates + extra)
+        return replace(changes, updates=changes.updates + tuple(extra))
 
     async def wait_for_change(self, timeout: float) -> None:
         """Return once a spec changed, or after ``timeout`` seconds."""
@@ -368,6 +362,26 @@ class SpecSync:
             },
             timeout=timeout,
         )
+
+
+def _other_partitions_of(
+    partitions: StoreView[PartitionSpec, Any],
+    topics: set[str],
+    listed: set[str],
+    among: Container[str] | None = None,
+) -> list[Partition]:
+    """The cached partitions of ``topics`` not in ``listed`` (and in ``among``, if
+    given): a topic's partitions carry its storage settings, so a topic spec change
+    changes their replica specs. Looks only at those topics' partitions (the store's
+    index by topic), not at every cached one."""
+    found = []
+    for topic in topics:
+        for key in partitions.keys_in(topic):
+            if key in listed or (among is not None and key not in among):
+                continue
+            if (partition := partitions.get(key)) is not None:
+                found.append(partition)
+    return found
 
 
 def _diff(

@@ -4,7 +4,7 @@ from ha_sc.store.changes import ChangeFocus, Changes
 from ha_sc.store.dispatcher import Dispatcher, RejectedValue, start_dispatchers
 from ha_sc.store.epoch_map import DEFAULT_MAX_TOMBSTONES, LocalStore, SyncSummary
 from ha_sc.store.errors import CacheCorrupted
-from ha_sc.store.global_store import GlobalStore
+from ha_sc.store.global_store import GlobalStore, partition_topic
 from ha_sc.store.listener import ChangeListener
 from ha_sc.store.settings import DispatcherSettings
 from ha_sc.store.view import EpochEntry, StoreView
@@ -23,5 +23,6 @@ __all__ = [
     "RejectedValue",
     "StoreView",
     "SyncSummary",
+    "partition_topic",
     "start_dispatchers",
 ]

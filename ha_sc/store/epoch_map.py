@@ -33,6 +33,8 @@ DEFAULT_MAX_TOMBSTONES = 10_000
 
 RevisionWanted = Callable[[int], None]
 """Called with a KV revision a reader is waiting for; the dispatcher catches up."""
+GroupOf = Callable[[str], str]
+"""The group a key belongs to (a partition's topic): the store indexes keys by it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,13 @@ class _Batch:
 class LocalStore(Generic[SpecT, StatusT]):
     """Cached objects of one kind, their epochs, tombstones and the KV revision."""
 
-    def __init__(self, kind: Kind, *, max_tombstones: int = DEFAULT_MAX_TOMBSTONES) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        *,
+        max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
+        group_of: GroupOf | None = None,
+    ) -> None:
         if max_tombstones < 0:
             raise ValueError(f"max_tombstones must be >= 0, not {max_tombstones}")
         self._kind = kind
@@ -77,6 +85,10 @@ class LocalStore(Generic[SpecT, StatusT]):
         """The keys of ``_entries``, the most recently changed last: ``changes_since``
         walks back from the end, so its cost is the number of changes, not of objects."""
         self._tombstones: dict[str, int] = {}  # key -> epoch of its delete, oldest first
+        self._group_of = group_of
+        self._groups: dict[str, dict[str, None]] = {}
+        """Group -> its cached keys, in the order cached (with ``group_of`` only): a
+        reader asking for one topic's partitions looks at those, not at every object."""
         self._epoch = 0
         self._fence = 0  # deletes at epochs <= fence may have been forgotten
         self._last_spec_change = 0
@@ -134,6 +146,11 @@ class LocalStore(Generic[SpecT, StatusT]):
 
     def objects(self) -> tuple[StoredObject[SpecT, StatusT], ...]:
         return tuple(self.snapshot().values())
+
+    def keys_in(self, group: str) -> tuple[str, ...]:
+        """The cached keys of ``group`` (``group_of``; none if the store has no groups)."""
+        keys = self._groups.get(group)
+        return tuple(keys) if keys is not None else ()
 
     def spec_epoch_at(self, revision: int) -> int | None:
         """The epoch to ask ``spec_changes_since`` for the spec changes after KV revision
@@ -294,6 +311,8 @@ class LocalStore(Generic[SpecT, StatusT]):
         if old is None:
             self._entries[obj.key] = EpochEntry(obj, epoch, epoch, epoch, obj.meta.revision)
             self._by_epoch[obj.key] = None
+            if self._group_of is not None:
+                self._groups.setdefault(self._group_of(obj.key), {})[obj.key] = None
             self._tombstones.pop(obj.key, None)
             batch.spec_changed = batch.status_changed = True
             return True
@@ -319,6 +338,12 @@ class LocalStore(Generic[SpecT, StatusT]):
     def _remove(self, key: str, batch: _Batch) -> None:
         del self._entries[key]
         del self._by_epoch[key]
+        if self._group_of is not None:
+            group = self._group_of(key)
+            keys = self._groups[group]
+            del keys[key]
+            if not keys:
+                del self._groups[group]
         self._tombstones.pop(key, None)  # re-insert so the dict stays ordered by epoch
         self._tombstones[key] = batch.epoch
         batch.spec_changed = batch.status_changed = True

@@ -14,6 +14,11 @@ from ha_sc.store.epoch_map import DEFAULT_MAX_TOMBSTONES, LocalStore
 from ha_sc.store.view import StoreView
 
 
+def partition_topic(key: str) -> str:
+    """The topic of a partition key ("topic-N"), unchecked: the cache holds valid keys."""
+    return key.rpartition("-")[0]
+
+
 class GlobalStore:
     """Every cached kind of the cluster.
 
@@ -29,7 +34,7 @@ class GlobalStore:
         )
         self._topics = LocalStore[TopicSpec, TopicStatus](Kind.TOPIC, max_tombstones=max_tombstones)
         self._partitions = LocalStore[PartitionSpec, PartitionStatus](
-            Kind.PARTITION, max_tombstones=max_tombstones
+            Kind.PARTITION, max_tombstones=max_tombstones, group_of=partition_topic
         )
         self._by_kind: dict[Kind, LocalStore[Any, Any]] = {
             Kind.SPU: self._spus,

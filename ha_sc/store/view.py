@@ -86,6 +86,11 @@ class StoreView(Protocol[SpecT, StatusT]):
 
     def spec_changes_since(self, epoch: int) -> Changes[SpecT, StatusT]: ...
 
+    def keys_in(self, group: str) -> tuple[str, ...]:
+        """The cached keys of ``group`` (partitions: a topic's), without looking at
+        other objects; none for a kind not grouped."""
+        ...
+
     def spec_written_after(self, revision: int) -> list[str]:
         """Keys whose spec may have been written after KV revision ``revision``
         (``EpochEntry.spec_revision``); looks at every object."""

@@ -24,6 +24,7 @@ from ha_sc.store import (
     ChangeFocus,
     GlobalStore,
     LocalStore,
+    partition_topic,
 )
 
 pytestmark = pytest.mark.timeout(10)
@@ -420,3 +421,31 @@ async def test_the_global_store_waits_until_every_kind_reached_a_revision() -> N
 
     assert wanted == dict.fromkeys(Kind, 4)  # every kind was asked before any was awaited
     assert cache.revision == 4
+
+
+# keys by group (a partition store's index by topic)
+
+
+def test_a_grouped_store_lists_a_groups_keys_through_puts_deletes_and_syncs() -> None:
+    store = LocalStore[TopicSpec, TopicStatus](Kind.TOPIC, group_of=partition_topic)
+    store.apply_put(topic("orders-0", revision=1))
+    store.apply_put(topic("orders-1", revision=2))
+    store.apply_put(topic("order-0", revision=3))
+    store.apply_put(topic("orders-1", revision=4, partitions=2))  # changed, not added again
+    assert store.keys_in("orders") == ("orders-0", "orders-1")
+    assert store.keys_in("order") == ("order-0",)
+
+    store.apply_delete("orders-0", revision=5)
+    assert store.keys_in("orders") == ("orders-1",)
+
+    store.sync_all([topic("orders-1", revision=4), topic("logs-0", revision=6)], revision=6)
+    assert store.keys_in("orders") == ("orders-1",)
+    assert store.keys_in("order") == ()
+    assert store.keys_in("logs") == ("logs-0",)
+
+
+def test_the_cache_indexes_partitions_by_topic_and_other_kinds_not_at_all() -> None:
+    cache = GlobalStore()
+    assert cache.partitions.keys_in("orders") == ()
+    cache.local_store(Kind.TOPIC).apply_put(topic("orders-0"))
+    assert cache.topics.keys_in("orders") == ()

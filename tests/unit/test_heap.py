@@ -16,8 +16,10 @@ import pytest
 
 from ha_sc.heap import (
     MIN_INTERVAL,
+    PROMOTIONS,
     TARGET_PAUSE,
     _PauseRecorder,
+    grown_enough,
     keep_collections_short,
     next_freeze_in,
 )
@@ -85,3 +87,23 @@ def test_the_freezer_comes_sooner_while_the_heap_grows_fast() -> None:
     assert next_freeze_in(0.4, 0.001, longest=5.0) == 5.0
     assert next_freeze_in(5.0, 0.0, longest=5.0) == 5.0
     assert next_freeze_in(0.05, 1.0, longest=0.05) == 0.05  # a short interval stays as asked
+
+
+async def test_a_burst_of_new_objects_is_frozen_without_waiting_for_the_interval() -> None:
+    task = asyncio.create_task(keep_collections_short(interval=60.0), name="heap-freezer")
+    try:
+        await eventually(gc.get_freeze_count, what="the first freeze")
+        frozen = gc.get_freeze_count()
+        burst = [Node() for _ in range(300_000)]  # survivors of many young collections
+        await eventually(
+            lambda: gc.get_freeze_count() >= frozen + len(burst), what="the burst frozen"
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_the_freezer_comes_once_enough_survivors_reached_the_old_generation() -> None:
+    assert not grown_enough(PROMOTIONS - 1)
+    assert grown_enough(PROMOTIONS)

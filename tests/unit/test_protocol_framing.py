@@ -298,3 +298,29 @@ def test_the_wire_partition_key_pattern_refuses_what_the_model_refuses(key: str)
     with pytest.raises(ValueError):
         validate_partition_key(key)
     assert not re.fullmatch(PARTITION_KEY_PATTERN, key)
+
+
+def _large_status_report(count: int) -> StatusReport:
+    return StatusReport(
+        spu_id=5001,
+        replicas=[
+            ReplicaReport(partition=f"topic-with-a-long-name-{i}", leo=i, hw=i, lsr=1)
+            for i in range(count)
+        ],
+    )
+
+
+def test_a_large_full_status_report_is_decoded_in_chunks_to_the_same_message() -> None:
+    message = _large_status_report(6000)
+    wire = encode_message(message)
+    assert len(wire) > LARGE_PAYLOAD
+    decoder = spu_message_decoder()
+    assert decoder.feed(wire[:1000]) == []
+    assert decoder.feed(wire[1000:]) == [message]
+
+
+def test_a_bad_replica_deep_in_a_large_status_report_is_named() -> None:
+    doc = json.loads(_large_status_report(6000).model_dump_json())
+    doc["replicas"][5000]["leo"] = "far"
+    with pytest.raises(ProtocolError, match=r"replicas\.5000\.leo"):
+        spu_message_decoder().feed(frame(json.dumps(doc).encode()))
