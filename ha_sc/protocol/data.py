@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -280,23 +281,37 @@ _REQUESTS: TypeAdapter[Any] = TypeAdapter(DataRequest)
 _RESPONSES: TypeAdapter[Any] = TypeAdapter(DataResponse)
 
 
-def encode_frame(
-    header: DataHeader, body: bytes | bytearray | memoryview = b""
-) -> list[bytes | bytearray | memoryview]:
-    """The pieces of one frame, to write in order (``writer.writelines``): no body copy."""
+FrameBody = bytes | bytearray | memoryview | list[bytes]
+"""A frame's body: one buffer, or pieces sent back to back (never joined)."""
+
+
+def encode_frame(header: DataHeader, body: FrameBody = b"") -> list[bytes | bytearray | memoryview]:
+    """The pieces of one frame, to write in order, each with its own ``write`` (a
+    ``writelines`` joins them: a copy of the body): no body copy."""
     head = header.model_dump_json(exclude_none=True).encode()
     if len(head) > MAX_HEADER:
         raise DataFrameError(f"{header.type} header of {len(head)} bytes exceeds {MAX_HEADER}")
-    total = _U32.size + len(head) + len(body)
+    pieces: list[bytes | bytearray | memoryview] = (
+        [piece for piece in body if piece] if isinstance(body, list) else [body] if body else []
+    )
+    total = _U32.size + len(head) + sum(len(piece) for piece in pieces)
     if total > MAX_DATA_FRAME:
         raise DataFrameError(
             f"{header.type} frame of {total} bytes exceeds the {MAX_DATA_FRAME}-byte limit"
         )
-    return (
-        [_PREFIX.pack(total, len(head)) + head, body]
-        if body
-        else [_PREFIX.pack(total, len(head)) + head]
-    )
+    return [_PREFIX.pack(total, len(head)) + head, *pieces]
+
+
+def write_frame(
+    write: Callable[[bytes | bytearray | memoryview], object],
+    pieces: list[bytes | bytearray | memoryview],
+) -> None:
+    """Hand a frame's pieces (``encode_frame``) to a transport's ``write`` one by one:
+    ``writelines`` would join them (a copy of the body), and a ``bytes`` piece goes as a
+    memoryview, so what the socket does not take at once is copied once (into the
+    transport's buffer), not sliced first."""
+    for piece in pieces:
+        write(memoryview(piece) if isinstance(piece, bytes) else piece)
 
 
 class DataFrameDecoder:
