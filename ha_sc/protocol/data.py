@@ -314,19 +314,40 @@ def write_frame(
         write(memoryview(piece) if isinstance(piece, bytes) else piece)
 
 
+LARGE_BODY = 1 << 20
+"""A frame whose body still has this many bytes to come is gathered as the pieces
+received and joined once, rather than grown in the buffer and copied out of it."""
+
+
+@dataclass(slots=True)
+class _LargeFrame:
+    """A frame being received whose header is read and whose body is large."""
+
+    header: bytes
+    body_at: int
+    """Bytes before the body (length prefix and header)."""
+    need: int
+    """The body's length."""
+    parts: list[bytes | memoryview]
+    have: int
+    """Bytes of the body received."""
+
+
 class DataFrameDecoder:
     """Turns a byte stream into (header, body) pairs of one direction.
 
     ``feed`` takes bytes as they arrive and returns the frames they complete. A frame
     whose header is not a valid message comes back as a MalformedHeader (the stream goes
     on); broken framing (impossible lengths) raises DataFrameError, and the decoder
-    then refuses more.
+    then refuses more. A large body (``LARGE_BODY``) is kept as the pieces received and
+    joined once it is whole: one copy of the records instead of two.
     """
 
     def __init__(self, adapter: TypeAdapter[Any], *, sender: str) -> None:
         self._adapter = adapter
         self._sender = sender
         self._buffer = bytearray()
+        self._large: _LargeFrame | None = None
         self._failed: DataFrameError | None = None
 
     def feed(self, data: bytes) -> list[tuple[Any, bytes]]:
@@ -340,7 +361,12 @@ class DataFrameDecoder:
         """Buffer ``data`` without decoding it (``pop`` decodes one frame at a time)."""
         if self._failed is not None:
             raise DataFrameError(f"stream already broken: {self._failed}")
-        self._buffer += data
+        large = self._large
+        if large is None:
+            self._buffer += data
+        else:
+            large.parts.append(data if isinstance(data, bytes) else bytes(data))
+            large.have += len(data)
 
     def pop(self) -> tuple[Any, bytes] | None:
         """The next whole frame buffered, or None until more bytes come."""
@@ -355,9 +381,12 @@ class DataFrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet decoded (a partial frame, or frames not popped)."""
-        return len(self._buffer)
+        large = self._large
+        return len(self._buffer) + (0 if large is None else large.body_at + large.have)
 
     def _next(self) -> tuple[Any, bytes] | None:
+        if self._large is not None:
+            return self._large_done(self._large)
         if len(self._buffer) < _PREFIX.size:
             return None
         total, head_len = _PREFIX.unpack_from(self._buffer)
@@ -366,7 +395,11 @@ class DataFrameDecoder:
         if head_len > MAX_HEADER or head_len + _U32.size > total:
             raise DataFrameError(f"frame header length {head_len} is not valid")
         end = _U32.size + total
-        if len(self._buffer) < end:
+        buffered = len(self._buffer)
+        if buffered < end:
+            body_at = _PREFIX.size + head_len
+            if buffered >= body_at and end - buffered >= LARGE_BODY:
+                self._gather(body_at, end - body_at)
             return None
         view = memoryview(self._buffer)
         head = bytes(view[_PREFIX.size : _PREFIX.size + head_len])
@@ -374,6 +407,28 @@ class DataFrameDecoder:
         view.release()
         del self._buffer[:end]
         return decode_header(head, self._adapter, self._sender), body
+
+    def _gather(self, body_at: int, need: int) -> None:
+        """The rest of the frame is large: keep its pieces as they come."""
+        view = memoryview(self._buffer)
+        head = bytes(view[_PREFIX.size : body_at])
+        first = bytes(view[body_at:])
+        view.release()
+        self._buffer.clear()
+        self._large = _LargeFrame(head, body_at, need, [first], len(first))
+
+    def _large_done(self, large: _LargeFrame) -> tuple[Any, bytes] | None:
+        if large.have < large.need:
+            return None
+        self._large = None
+        parts = large.parts
+        extra = large.have - large.need
+        if extra:  # the last piece also starts the next frame
+            last = memoryview(parts[-1])
+            parts[-1] = last[: len(last) - extra]
+            self._buffer += last[len(last) - extra :]
+        body = b"".join(parts)
+        return decode_header(large.header, self._adapter, self._sender), body
 
 
 @dataclass(frozen=True)
