@@ -30,8 +30,8 @@ class ProducerSettings(BaseModel):
     again one at a time): the client encodes, the leader writes and the followers
     replicate at the same time. 1: one request at a time."""
     linger: float = Field(default=0.005, ge=0)
-    """Seconds a partly filled batch waits for more records before it is sent, when
-    nothing else is in flight to that partition."""
+    """Seconds a partly filled batch waits for more records before it is sent (when the
+    pipeline has room for another request; else until it has)."""
     buffer_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Bytes of records waiting to be acknowledged beyond which ``send`` waits."""
     delivery_timeout: float = Field(default=60.0, gt=0)
