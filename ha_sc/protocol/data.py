@@ -302,16 +302,30 @@ def encode_frame(header: DataHeader, body: FrameBody = b"") -> list[bytes | byte
     return [_PREFIX.pack(total, len(head)) + head, *pieces]
 
 
+SMALL_PIECE = 64 * 1024
+"""Frame pieces smaller than this are joined before they are written (one send for a
+header and the small pieces after it); larger ones are written as they are."""
+
+
 def write_frame(
     write: Callable[[bytes | bytearray | memoryview], object],
     pieces: list[bytes | bytearray | memoryview],
 ) -> None:
-    """Hand a frame's pieces (``encode_frame``) to a transport's ``write`` one by one:
-    ``writelines`` would join them (a copy of the body), and a ``bytes`` piece goes as a
-    memoryview, so what the socket does not take at once is copied once (into the
-    transport's buffer), not sliced first."""
+    """Hand a frame's pieces (``encode_frame``) to a transport's ``write``: small
+    neighbours joined, a large piece alone (``writelines`` would join them all: a copy
+    of the records) and as a memoryview when it is ``bytes``, so what the socket does
+    not take at once is copied once (into the transport's buffer), not sliced first."""
+    small: list[bytes | bytearray | memoryview] = []
     for piece in pieces:
+        if len(piece) < SMALL_PIECE:
+            small.append(piece)
+            continue
+        if small:
+            write(b"".join(small))
+            small = []
         write(memoryview(piece) if isinstance(piece, bytes) else piece)
+    if small:
+        write(small[0] if len(small) == 1 else b"".join(small))
 
 
 LARGE_BODY = 1 << 20

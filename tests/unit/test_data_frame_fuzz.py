@@ -23,11 +23,13 @@ from ha_sc.protocol.data import (
     LARGE_BODY,
     MAX_DATA_FRAME,
     MAX_HEADER,
+    SMALL_PIECE,
     DataFrameDecoder,
     DataFrameError,
     MalformedHeader,
     request_decoder,
     response_decoder,
+    write_frame,
 )
 
 DECODERS: list[Callable[[], DataFrameDecoder]] = [request_decoder, response_decoder]
@@ -160,3 +162,10 @@ def test_large_and_small_bodies_come_out_whole_whatever_the_chunks(
         assert decoder.buffered == taken - done
     assert out == bodies
     assert decoder.buffered == 0
+
+
+def test_a_frame_is_written_as_small_pieces_joined_and_large_ones_alone() -> None:
+    large = b"r" * SMALL_PIECE
+    writes: list[bytes] = []
+    write_frame(lambda piece: writes.append(bytes(piece)), [b"head", b"list", large, b"tail"])
+    assert writes == [b"headlist", large, b"tail"]
