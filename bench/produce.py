@@ -1,7 +1,7 @@
 """Produce and consume throughput with the streaming client, and where the time goes.
 
     .venv/bin/python -m bench.produce [--records 1000000] [--record-bytes 100]
-        [--sc-replicas 1] [--skip-cluster] [--profile] [--tls]
+        [--sc-replicas 1] [--skip-cluster] [--profile] [--tls] [--partitions 1 3]
 
 Three parts, each printed with the machine:
 
@@ -12,11 +12,12 @@ Three parts, each printed with the machine:
    every batch at once and keeps nothing): what the client reaches over a real socket
    when the SPU costs nothing.
 3. **cluster**: ``ha-sc cluster up --replicas R --spus 3`` in a temporary directory;
-   per acks (leader, all) and partitions (1, 3) a fresh topic with 2 replicas; records
-   sent with ``send_many`` in calls of 10 000 (spread over the partitions), at most 8
-   calls unacknowledged: records/s and MB/s (of record values), ack latency per call
-   (median, p99); then 300 records one at a time, each awaited (latency when idle);
-   then everything read back from the beginning with ``stop_at_end`` (consume).
+   per acks (leader, all) and partitions (1, 3; ``--partitions``) a fresh topic with 2
+   replicas; records sent with ``send_many`` in calls of 10 000 (spread over the
+   partitions), at most 8 calls unacknowledged: records/s and MB/s (of record values),
+   ack latency per call (median, p99); then 300 records one at a time, each awaited
+   (latency when idle); then everything read back from the beginning (consume; with
+   acks=leader the last records are read once the follower has them: committed).
    With ``--tls`` the cluster is made with ``cluster up --tls`` (TLS on every port,
    client certificates between members) and the client checks it with its CA.
 """
@@ -55,6 +56,8 @@ CALL = 10_000
 WINDOW = 8
 """Calls sent and not yet acknowledged, at most."""
 IDLE_SAMPLES = 300
+CONSUME_TIMEOUT = 120.0
+"""Seconds to read every record back, at most."""
 
 
 def values_of(count: int, size: int) -> list[bytes]:
@@ -216,13 +219,18 @@ async def _against_null_spu(address: str, values: Sequence[bytes], size: int) ->
 
 
 async def cluster_part(
-    directory: Path, values: Sequence[bytes], size: int, *, profile: bool
+    directory: Path,
+    values: Sequence[bytes],
+    size: int,
+    *,
+    profile: bool,
+    partition_counts: Sequence[int] = (1, 3),
 ) -> None:
     ca = layout(directory).get("tls_ca")
     tls = None if ca is None else client_context(TlsFiles(ca=Path(ca)))
     async with StreamClient(public_endpoints(directory), tls=tls) as client:
         for acks in (Acks.LEADER, Acks.ALL):
-            for partitions in (1, 3):
+            for partitions in partition_counts:
                 topic = f"bench-{acks.value}-p{partitions}"
                 ha_sc(directory, "topic", "create", topic, "-p", str(partitions), "-r", "2")
                 settings = ProducerSettings(acks=acks)
@@ -243,10 +251,12 @@ async def cluster_part(
                 total = len(values) + IDLE_SAMPLES
                 started = time.perf_counter()
                 seen = 0
-                stream = client.consumer(topic).stream(Offset.beginning(), stop_at_end=True)
-                async with stream:
+                stream = client.consumer(topic).stream(Offset.beginning())
+                async with stream, asyncio.timeout(CONSUME_TIMEOUT):
                     async for records in stream.batches():
                         seen += len(records)
+                        if seen >= total:
+                            break
                 seconds = time.perf_counter() - started
                 assert seen == total, f"read {seen} of {total} records back from {topic}"
                 print(f"    consume from the beginning: {rate(seen, size, seconds)}")
@@ -283,6 +293,9 @@ def main() -> None:
     parser.add_argument("--skip-cluster", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile acks=leader, 1 partition")
     parser.add_argument("--tls", action="store_true", help="the cluster serves TLS on every port")
+    parser.add_argument(
+        "--partitions", type=int, nargs="+", default=[1, 3], help="partition counts to run"
+    )
     args = parser.parse_args()
     values = values_of(args.records, args.record_bytes)
     print(f"machine: {machine()}")
@@ -297,7 +310,15 @@ def main() -> None:
     print(f"3. cluster{tls}: {args.sc_replicas} SC replica(s), 3 SPUs, topics with 2 replicas:")
     up_flags = ["--tls"] if args.tls else []
     with local_cluster("raft", replicas=args.sc_replicas, spus=3, up_flags=up_flags) as directory:
-        asyncio.run(cluster_part(directory, values, args.record_bytes, profile=args.profile))
+        asyncio.run(
+            cluster_part(
+                directory,
+                values,
+                args.record_bytes,
+                profile=args.profile,
+                partition_counts=args.partitions,
+            )
+        )
 
 
 if __name__ == "__main__":

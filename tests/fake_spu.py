@@ -127,6 +127,12 @@ class FakeSpu:
         """Codes to answer the next produce requests with, one each, before serving."""
         self.drop_after_write = 0
         """Produce requests to write and then answer by closing the connection."""
+        self.answer_delay = 0.0
+        """Seconds each produce answer waits before it is sent (in order): requests sent
+        meanwhile are in flight together."""
+        self.unanswered = 0
+        self.most_unanswered = 0
+        """Produce requests read and not yet answered, now and at most."""
         self.requests: list[Any] = []
         self.address = ""
         self._server: asyncio.Server | None = None
@@ -188,12 +194,10 @@ class FakeSpu:
                 leader=leader,
                 leader_address=address,
             )
-            response: Any = (
-                ProduceResponse(id=header.id, error=error)
-                if isinstance(header, ProduceRequest)
-                else FetchResponse(id=header.id, error=error)
-            )
-            writer.writelines(encode_frame(response))
+            if isinstance(header, ProduceRequest):
+                self._answer_produce(writer, ProduceResponse(id=header.id, error=error))
+            else:
+                writer.writelines(encode_frame(FetchResponse(id=header.id, error=error)))
             return True
         if isinstance(header, ProduceRequest):
             return await self._produce(header, body, writer)
@@ -209,7 +213,7 @@ class FakeSpu:
             if code is ErrorCode.TIMEOUT:  # written, not committed in time
                 self.log(request.topic, request.partition).append_request(body)
             error = DataError(code=code, message=f"told to answer {code.value}")
-            writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
+            self._answer_produce(writer, ProduceResponse(id=request.id, error=error))
             return True
         log = self.log(request.topic, request.partition)
         expected = log.gap(body)
@@ -218,7 +222,7 @@ class FakeSpu:
                 code=ErrorCode.OUT_OF_SEQUENCE,
                 message=f"expected base sequence {expected}; nothing was written",
             )
-            writer.writelines(encode_frame(ProduceResponse(id=request.id, error=error)))
+            self._answer_produce(writer, ProduceResponse(id=request.id, error=error))
             return True
         base, duplicate = log.append_request(body)
         if self.drop_after_write:
@@ -226,8 +230,22 @@ class FakeSpu:
             return False
         assert request.acks in (Acks.LEADER, Acks.ALL)
         answer = ProduceResponse(id=request.id, base_offset=base, duplicate=duplicate)
-        writer.writelines(encode_frame(answer))
+        self._answer_produce(writer, answer)
         return True
+
+    def _answer_produce(self, writer: asyncio.StreamWriter, answer: ProduceResponse) -> None:
+        if self.answer_delay <= 0:
+            writer.writelines(encode_frame(answer))
+            return
+        self.unanswered += 1
+        self.most_unanswered = max(self.most_unanswered, self.unanswered)
+
+        def send() -> None:
+            self.unanswered -= 1
+            if not writer.is_closing():
+                writer.writelines(encode_frame(answer))
+
+        asyncio.get_running_loop().call_later(self.answer_delay, send)
 
     async def _fetch(self, request: FetchRequest, writer: asyncio.StreamWriter) -> None:
         log = self.log(request.topic, request.partition)

@@ -25,6 +25,7 @@ from ha_sc.protocol.data import (
     ProduceResponse,
     encode_frame,
     response_decoder,
+    write_frame,
 )
 from ha_sc.stream_close import close_stream
 
@@ -92,7 +93,7 @@ class SpuChannel:
             raise ChannelClosed(f"request to spu {self.address} not sent: {exc}") from None
         self._expected.append(request.id)
         try:
-            self._writer.writelines(pieces)
+            write_frame(self._writer.write, pieces)
         except OSError as exc:
             self.close(f"connection to spu {self.address} lost while sending: {exc}")
             raise ChannelClosed(self._closed or "") from None

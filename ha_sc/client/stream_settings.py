@@ -20,13 +20,18 @@ class ProducerSettings(BaseModel):
     larger record still gets a batch of its own)."""
     batch_records: int = Field(default=65536, gt=0)
     """A batch is closed once it holds this many records."""
-    request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
-    """Bytes of batches one produce request carries at most (at least one batch): while
-    a request is in flight the next batches fill up and queue, and the next request
-    takes as many of them as fit, so a round trip carries more than one batch."""
+    request_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    """Bytes of batches one produce request carries at most (at least one batch): the
+    next request takes as many of the queued batches as fit, so a request carries more
+    than one batch when records come faster than the round trip."""
+    max_in_flight: int = Field(default=4, ge=1)
+    """Produce requests sent to a partition's leader before the first is answered
+    (pipelining; order is kept, and after a failure the requests in flight are sent
+    again one at a time): the client encodes, the leader writes and the followers
+    replicate at the same time. 1: one request at a time."""
     linger: float = Field(default=0.005, ge=0)
-    """Seconds a partly filled batch waits for more records before it is sent, when
-    nothing else is in flight to that partition."""
+    """Seconds a partly filled batch waits for more records before it is sent (when the
+    pipeline has room for another request; else until it has)."""
     buffer_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Bytes of records waiting to be acknowledged beyond which ``send`` waits."""
     delivery_timeout: float = Field(default=60.0, gt=0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -280,23 +281,70 @@ _REQUESTS: TypeAdapter[Any] = TypeAdapter(DataRequest)
 _RESPONSES: TypeAdapter[Any] = TypeAdapter(DataResponse)
 
 
-def encode_frame(
-    header: DataHeader, body: bytes | bytearray | memoryview = b""
-) -> list[bytes | bytearray | memoryview]:
-    """The pieces of one frame, to write in order (``writer.writelines``): no body copy."""
+FrameBody = bytes | bytearray | memoryview | list[bytes]
+"""A frame's body: one buffer, or pieces sent back to back (never joined)."""
+
+
+def encode_frame(header: DataHeader, body: FrameBody = b"") -> list[bytes | bytearray | memoryview]:
+    """The pieces of one frame, to write in order, each with its own ``write`` (a
+    ``writelines`` joins them: a copy of the body): no body copy."""
     head = header.model_dump_json(exclude_none=True).encode()
     if len(head) > MAX_HEADER:
         raise DataFrameError(f"{header.type} header of {len(head)} bytes exceeds {MAX_HEADER}")
-    total = _U32.size + len(head) + len(body)
+    pieces: list[bytes | bytearray | memoryview] = (
+        [piece for piece in body if piece] if isinstance(body, list) else [body] if body else []
+    )
+    total = _U32.size + len(head) + sum(len(piece) for piece in pieces)
     if total > MAX_DATA_FRAME:
         raise DataFrameError(
             f"{header.type} frame of {total} bytes exceeds the {MAX_DATA_FRAME}-byte limit"
         )
-    return (
-        [_PREFIX.pack(total, len(head)) + head, body]
-        if body
-        else [_PREFIX.pack(total, len(head)) + head]
-    )
+    return [_PREFIX.pack(total, len(head)) + head, *pieces]
+
+
+SMALL_PIECE = 64 * 1024
+"""Frame pieces smaller than this are joined before they are written (one send for a
+header and the small pieces after it); larger ones are written as they are."""
+
+
+def write_frame(
+    write: Callable[[bytes | bytearray | memoryview], object],
+    pieces: list[bytes | bytearray | memoryview],
+) -> None:
+    """Hand a frame's pieces (``encode_frame``) to a transport's ``write``: small
+    neighbours joined, a large piece alone (``writelines`` would join them all: a copy
+    of the records) and as a memoryview when it is ``bytes``, so what the socket does
+    not take at once is copied once (into the transport's buffer), not sliced first."""
+    small: list[bytes | bytearray | memoryview] = []
+    for piece in pieces:
+        if len(piece) < SMALL_PIECE:
+            small.append(piece)
+            continue
+        if small:
+            write(b"".join(small))
+            small = []
+        write(memoryview(piece) if isinstance(piece, bytes) else piece)
+    if small:
+        write(small[0] if len(small) == 1 else b"".join(small))
+
+
+LARGE_BODY = 1 << 20
+"""A frame whose body still has this many bytes to come is gathered as the pieces
+received and joined once, rather than grown in the buffer and copied out of it."""
+
+
+@dataclass(slots=True)
+class _LargeFrame:
+    """A frame being received whose header is read and whose body is large."""
+
+    header: bytes
+    body_at: int
+    """Bytes before the body (length prefix and header)."""
+    need: int
+    """The body's length."""
+    parts: list[bytes | memoryview]
+    have: int
+    """Bytes of the body received."""
 
 
 class DataFrameDecoder:
@@ -305,13 +353,15 @@ class DataFrameDecoder:
     ``feed`` takes bytes as they arrive and returns the frames they complete. A frame
     whose header is not a valid message comes back as a MalformedHeader (the stream goes
     on); broken framing (impossible lengths) raises DataFrameError, and the decoder
-    then refuses more.
+    then refuses more. A large body (``LARGE_BODY``) is kept as the pieces received and
+    joined once it is whole: one copy of the records instead of two.
     """
 
     def __init__(self, adapter: TypeAdapter[Any], *, sender: str) -> None:
         self._adapter = adapter
         self._sender = sender
         self._buffer = bytearray()
+        self._large: _LargeFrame | None = None
         self._failed: DataFrameError | None = None
 
     def feed(self, data: bytes) -> list[tuple[Any, bytes]]:
@@ -325,7 +375,12 @@ class DataFrameDecoder:
         """Buffer ``data`` without decoding it (``pop`` decodes one frame at a time)."""
         if self._failed is not None:
             raise DataFrameError(f"stream already broken: {self._failed}")
-        self._buffer += data
+        large = self._large
+        if large is None:
+            self._buffer += data
+        else:
+            large.parts.append(data if isinstance(data, bytes) else bytes(data))
+            large.have += len(data)
 
     def pop(self) -> tuple[Any, bytes] | None:
         """The next whole frame buffered, or None until more bytes come."""
@@ -340,9 +395,12 @@ class DataFrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet decoded (a partial frame, or frames not popped)."""
-        return len(self._buffer)
+        large = self._large
+        return len(self._buffer) + (0 if large is None else large.body_at + large.have)
 
     def _next(self) -> tuple[Any, bytes] | None:
+        if self._large is not None:
+            return self._large_done(self._large)
         if len(self._buffer) < _PREFIX.size:
             return None
         total, head_len = _PREFIX.unpack_from(self._buffer)
@@ -351,7 +409,11 @@ class DataFrameDecoder:
         if head_len > MAX_HEADER or head_len + _U32.size > total:
             raise DataFrameError(f"frame header length {head_len} is not valid")
         end = _U32.size + total
-        if len(self._buffer) < end:
+        buffered = len(self._buffer)
+        if buffered < end:
+            body_at = _PREFIX.size + head_len
+            if buffered >= body_at and end - buffered >= LARGE_BODY:
+                self._gather(body_at, end - body_at)
             return None
         view = memoryview(self._buffer)
         head = bytes(view[_PREFIX.size : _PREFIX.size + head_len])
@@ -359,6 +421,28 @@ class DataFrameDecoder:
         view.release()
         del self._buffer[:end]
         return decode_header(head, self._adapter, self._sender), body
+
+    def _gather(self, body_at: int, need: int) -> None:
+        """The rest of the frame is large: keep its pieces as they come."""
+        view = memoryview(self._buffer)
+        head = bytes(view[_PREFIX.size : body_at])
+        first = bytes(view[body_at:])
+        view.release()
+        self._buffer.clear()
+        self._large = _LargeFrame(head, body_at, need, [first], len(first))
+
+    def _large_done(self, large: _LargeFrame) -> tuple[Any, bytes] | None:
+        if large.have < large.need:
+            return None
+        self._large = None
+        parts = large.parts
+        extra = large.have - large.need
+        if extra:  # the last piece also starts the next frame
+            last = memoryview(parts[-1])
+            parts[-1] = last[: len(last) - extra]
+            self._buffer += last[len(last) - extra :]
+        body = b"".join(parts)
+        return decode_header(large.header, self._adapter, self._sender), body
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ha_sc.protocol.data import (
+    LARGE_BODY,
     MAX_DATA_FRAME,
     MAX_HEADER,
+    SMALL_PIECE,
     DataFrameDecoder,
     DataFrameError,
     MalformedHeader,
     request_decoder,
     response_decoder,
+    write_frame,
 )
 
 DECODERS: list[Callable[[], DataFrameDecoder]] = [request_decoder, response_decoder]
@@ -129,3 +132,40 @@ def test_a_frame_announced_large_costs_only_the_bytes_actually_sent(
         tracemalloc.stop()
     assert decoder.buffered == 8 + 4096
     assert peak < 1 << 20
+
+
+_FETCH = b'{"type":"fetch","id":1,"topic":"t","partition":0,"offset":0}'
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    extras=st.lists(st.integers(min_value=0, max_value=3 * LARGE_BODY), min_size=1, max_size=4),
+    chunk=st.integers(min_value=1000, max_value=3 * LARGE_BODY),
+)
+def test_large_and_small_bodies_come_out_whole_whatever_the_chunks(
+    extras: list[int], chunk: int
+) -> None:
+    """Bodies past ``LARGE_BODY`` are gathered from the pieces received (and the next
+    frame's start cut off the last piece): every frame comes out whole, in order, and
+    ``buffered`` counts every byte held."""
+    bodies = [bytes([n % 251]) * size + b"end%d" % n for n, size in enumerate(extras)]
+    stream = b"".join(_frame(_FETCH, body) for body in bodies)
+    decoder = request_decoder()
+    out: list[bytes] = []
+    taken = 0
+    for start in range(0, len(stream), chunk):
+        piece = stream[start : start + chunk]
+        frames = decoder.feed(piece)
+        out.extend(body for _, body in frames)
+        taken += len(piece)
+        done = sum(len(_frame(_FETCH, body)) for body in out)
+        assert decoder.buffered == taken - done
+    assert out == bodies
+    assert decoder.buffered == 0
+
+
+def test_a_frame_is_written_as_small_pieces_joined_and_large_ones_alone() -> None:
+    large = b"r" * SMALL_PIECE
+    writes: list[bytes] = []
+    write_frame(lambda piece: writes.append(bytes(piece)), [b"head", b"list", large, b"tail"])
+    assert writes == [b"headlist", large, b"tail"]

@@ -26,7 +26,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ha_sc.protocol.data import DataFrameError, ErrorCode, encode_frame, request_decoder
+from ha_sc.protocol.data import (
+    DataFrameError,
+    ErrorCode,
+    encode_frame,
+    request_decoder,
+    write_frame,
+)
 from ha_sc.spu.dataplane.serving import Frame
 from ha_sc.stream_close import close_stream
 
@@ -195,7 +201,7 @@ class RequestStream:
         except DataFrameError as exc:
             self._cannot_send(str(exc))
             return
-        self._writer.writelines(frame)
+        write_frame(self._writer.write, frame)
         if header.error is not None and header.error.code is ErrorCode.UNAUTHORIZED:
             self._fail("unauthorized")  # the answer is flushed, then the connection closed
             return

@@ -140,7 +140,7 @@ class LeaderSession:
                 if not self._dirty:
                     await self._signal.wait(remaining)
         result = ReplicaSessionResult(id=request.id, session=self.id)
-        return result, b"".join(encode_answers(answers))
+        return result, encode_answers(answers)  # in pieces: the records are not copied
 
     def _tell(self, key: str, offset: int, generation: int | None) -> PartitionAnswer | None:
         """The follower fetches ``key`` from ``offset``: note it (an error answer if this

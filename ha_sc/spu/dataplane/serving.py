@@ -23,6 +23,7 @@ from ha_sc.protocol.data import (
     ErrorCode,
     FetchRequest,
     FetchResponse,
+    FrameBody,
     Isolation,
     ProduceRequest,
     ProduceResponse,
@@ -34,7 +35,7 @@ from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.replica import Replica
 from ha_sc.spu.storage import StorageError
 
-Frame = tuple[DataResponse, bytes]
+Frame = tuple[DataResponse, FrameBody]
 
 MAX_READ = MAX_DATA_FRAME - MAX_HEADER
 """The most a fetch reads, whatever it asks for: its answer must fit one frame."""
