@@ -40,6 +40,13 @@ from ha_sc.kv.api import (
     UpdateOp,
     WatchEvent,
 )
+from ha_sc.kv.etcd_limits import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_TXN_OPS,
+    OP_OVERHEAD,
+    ServerLimits,
+    refusal,
+)
 from ha_sc.kv.etcd_watch import WatchStream, watch_prefix
 from ha_sc.kv.state_machine import ObjectId, owner_of
 
@@ -50,9 +57,6 @@ LIST_PAGE_SIZE = 500
 LIST_ATTEMPTS = 3
 READ_RETRY_PAUSE = 0.1
 CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
-DEFAULT_MAX_TXN_OPS = 128
-"""etcd's own default for ``--max-txn-ops``: the most compares, or ops in one branch,
-a transaction may carry."""
 CASCADE_ATTEMPTS = 5
 
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -107,6 +111,7 @@ class EtcdKv:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         credentials: EtcdCredentials = PLAIN,
         max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdKv needs at least one endpoint")
@@ -114,7 +119,7 @@ class EtcdKv:
             raise ValueError(
                 f"max_txn_ops must be at least 2 (the server's limit), got {max_txn_ops}"
             )
-        self._max_txn_ops = max_txn_ops
+        self._limits = ServerLimits(max_txn_ops, max_request_bytes)
         if not root.endswith("/"):
             raise ValueError(f"the KV root must end with '/', got {root!r}")
         self._endpoints = list(endpoints)
@@ -135,7 +140,7 @@ class EtcdKv:
     @property
     def max_txn_ops(self) -> int:
         """The most compares, or ops in one branch, this client puts in a transaction."""
-        return self._max_txn_ops
+        return self._limits.max_txn_ops
 
     # KvStore
 
@@ -219,7 +224,8 @@ class EtcdKv:
         outcome. A transaction's ops share its revision. A StaleGuard stops the batch:
         the chunks before it were written while the guard was current."""
         outcomes: list[BatchOutcome] = []
-        for step in txn_chunks(ops, self._max_txn_ops - (guard is not None)):
+        size = self._limits.max_txn_ops - (guard is not None)
+        for step in txn_chunks(ops, size, self._limits.txn_bytes, len(self._root)):
             if isinstance(step, DeleteOp):
                 outcomes.append(await self._batch_delete(step, guard))
             else:
@@ -453,6 +459,9 @@ class EtcdKv:
         if code == grpc.StatusCode.OUT_OF_RANGE:
             return _HistoryGone(f"etcd {method}: {reason}")
         if code not in _UNREACHABLE:
+            limit = refusal(reason, self._limits)
+            if limit is not None:
+                return KvError(f"etcd refused {method}: {limit} ({reason})")
             return KvError(f"etcd rejected {method}: {reason}")
         self._move_on(index)
         outcome = "; the write may or may not have been applied" if write else ""
@@ -476,25 +485,38 @@ class EtcdKv:
         return f"{self._root}{kind}/{key}".encode()
 
 
-def txn_chunks(ops: Sequence[BatchOp], size: int) -> Iterator[list[CreateOp | UpdateOp] | DeleteOp]:
+def txn_chunks(
+    ops: Sequence[BatchOp], size: int, max_bytes: int = DEFAULT_MAX_REQUEST_BYTES, root: int = 0
+) -> Iterator[list[CreateOp | UpdateOp] | DeleteOp]:
     """``ops`` in order as transactions of at most ``size`` creates and updates on
-    distinct keys (etcd refuses a key twice in one transaction), and lone deletes."""
+    distinct keys (etcd refuses a key twice in one transaction) whose keys (each
+    ``root`` bytes longer in etcd) and values come to at most ``max_bytes``, and lone
+    deletes. An op too large for any transaction goes alone: etcd then names the limit."""
     chunk: list[CreateOp | UpdateOp] = []
     keys: set[tuple[str, str]] = set()
+    used = 0
     for op in ops:
         if isinstance(op, DeleteOp):
             if chunk:
                 yield chunk
-            chunk, keys = [], set()
+            chunk, keys, used = [], set(), 0
             yield op
             continue
-        if len(chunk) >= size or (op.kind, op.key) in keys:
+        cost = _txn_bytes(op, root)
+        if chunk and (len(chunk) >= size or (op.kind, op.key) in keys or used + cost > max_bytes):
             yield chunk
-            chunk, keys = [], set()
+            chunk, keys, used = [], set(), 0
         chunk.append(op)
         keys.add((op.kind, op.key))
+        used += cost
     if chunk:
         yield chunk
+
+
+def _txn_bytes(op: CreateOp | UpdateOp, root: int) -> int:
+    """What ``op`` adds to a transaction: its key in the compare and in the put, its value."""
+    key = root + len(op.kind) + 1 + len(op.key.encode())
+    return 2 * key + len(op.value) + OP_OVERHEAD
 
 
 def _entry(kind: str, key: str, kv: Any) -> KvEntry:

@@ -1,0 +1,93 @@
+"""EtcdKv against a real etcd run with small limits: batch writes cut to fit the
+server's operation and request limits, and a refusal that names the limit it hit
+(``--max-txn-ops``, ``--max-request-bytes``, ``--quota-backend-bytes``) instead of
+etcd's bare message."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ha_sc.kv.api import BatchOp, CreateOp, KvError
+from ha_sc.kv.etcd import EtcdKv
+from tests.etcd_server import EtcdServer
+
+pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
+
+SERVER_TXN_OPS = 16
+SERVER_REQUEST_BYTES = 16 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    server = EtcdServer(
+        tmp_path_factory.mktemp("etcd-small"),
+        flags=[f"--max-txn-ops={SERVER_TXN_OPS}", f"--max-request-bytes={SERVER_REQUEST_BYTES}"],
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def kv_for(small_etcd: EtcdServer) -> AsyncIterator[list[EtcdKv]]:
+    """Clients opened by a test on the small server, closed after it."""
+    opened: list[EtcdKv] = []
+    yield opened
+    for kv in opened:
+        await kv.close()
+
+
+def creates(count: int, size: int, prefix: str) -> list[BatchOp]:
+    return [CreateOp("partitions", f"{prefix}-{n}", b"x" * size) for n in range(count)]
+
+
+async def test_a_batch_cut_to_the_servers_limits_is_written_whole(
+    small_etcd: EtcdServer, kv_for: list[EtcdKv]
+) -> None:
+    kv = EtcdKv(
+        [small_etcd.endpoint],
+        root="/fits/",
+        max_txn_ops=SERVER_TXN_OPS,
+        max_request_bytes=SERVER_REQUEST_BYTES,
+    )
+    kv_for.append(kv)
+    # 60 objects of 1 KB: more than one transaction by count and by bytes
+    outcomes = await kv.write_batch(creates(60, 1000, "p"))
+    assert all(isinstance(outcome, int) for outcome in outcomes)
+    assert len((await kv.list("partitions")).entries) == 60
+
+
+async def test_more_ops_than_the_server_allows_is_refused_by_name(
+    small_etcd: EtcdServer, kv_for: list[EtcdKv]
+) -> None:
+    kv = EtcdKv([small_etcd.endpoint], root="/too-many/", max_txn_ops=4 * SERVER_TXN_OPS)
+    kv_for.append(kv)
+    with pytest.raises(KvError, match="--max-txn-ops"):
+        await kv.write_batch(creates(2 * SERVER_TXN_OPS, 10, "p"))
+
+
+async def test_an_object_larger_than_a_request_is_refused_by_name(
+    small_etcd: EtcdServer, kv_for: list[EtcdKv]
+) -> None:
+    kv = EtcdKv([small_etcd.endpoint], root="/too-large/")
+    kv_for.append(kv)
+    with pytest.raises(KvError, match="--max-request-bytes"):
+        await kv.create("topics", "huge", b"x" * (2 * SERVER_REQUEST_BYTES))
+
+
+async def test_a_full_database_is_refused_by_name(tmp_path: Path) -> None:
+    server = EtcdServer(tmp_path / "etcd", flags=["--quota-backend-bytes=1048576"])
+    server.start()
+    kv = EtcdKv([server.endpoint], root="/full/", max_request_bytes=SERVER_REQUEST_BYTES)
+    try:
+        with pytest.raises(KvError, match="--quota-backend-bytes"):
+            for n in range(200):  # 200 x 100 KB: twenty times the quota
+                await kv.write_batch(creates(10, 10_000, f"batch{n}"))
+    finally:
+        await kv.close()
+        server.stop()
