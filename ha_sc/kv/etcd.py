@@ -260,8 +260,10 @@ class EtcdKv:
         return await self._members[self._current].services()
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
+        # no prev_kv: etcd would read every updated key's previous revision back from its
+        # database for each watcher and send it along, and nothing here uses it
         create = etcdrpc.WatchCreateRequest(
-            key=prefix, range_end=range_end(prefix), start_revision=start_revision, prev_kv=True
+            key=prefix, range_end=range_end(prefix), start_revision=start_revision
         )
         return etcdrpc.WatchRequest(create_request=create)
 
