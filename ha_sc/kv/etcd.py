@@ -58,6 +58,8 @@ LIST_ATTEMPTS = 3
 READ_RETRY_PAUSE = 0.1
 CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
 CASCADE_ATTEMPTS = 5
+CHUNK_ATTEMPTS = 3
+"""Transactions a batch chunk gets before what keeps racing is written one op at a time."""
 
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _CHANNEL_OPTIONS = [
@@ -275,13 +277,40 @@ class EtcdKv:
     async def _batch_chunk(
         self, chunk: Sequence[CreateOp | UpdateOp], guard: Guard | None
     ) -> BatchOutcomes:
-        compares = [self._condition(op) for op in chunk]
-        puts = [_put(self._etcd_key(op.kind, op.key), op.value) for op in chunk]
-        outcome = await self._txn(guard, compares, puts, [])
-        if outcome.succeeded:
-            return [outcome.revision] * len(chunk)
-        log.debug("a batch of %d writes met a changed object; writing them one by one", len(chunk))
-        return [await self._batch_single(op, guard) for op in chunk]
+        """``chunk`` as one transaction. When a condition fails, the failure branch has read
+        every key's revisions (not values) at that revision: the ops whose condition failed
+        get their refusal, and the rest go again as one transaction. Whatever still races
+        after CHUNK_ATTEMPTS goes one by one."""
+        outcomes: list[BatchOutcome | None] = [None] * len(chunk)
+        pending = list(range(len(chunk)))
+        for _ in range(CHUNK_ATTEMPTS):
+            ops = [chunk[i] for i in pending]
+            targets = [self._etcd_key(op.kind, op.key) for op in ops]
+            compares = [self._condition(op) for op in ops]
+            puts = [_put(target, op.value) for target, op in zip(targets, ops, strict=True)]
+            outcome = await self._txn(guard, compares, puts, targets, keys_only=True)
+            if outcome.succeeded:
+                for i in pending:
+                    outcomes[i] = outcome.revision
+                return [o for o in outcomes if o is not None]
+            unrefused = []
+            for i, found in zip(pending, outcome.found, strict=True):
+                refused = _refusal(chunk[i], found)
+                if refused is None:
+                    unrefused.append(i)
+                else:
+                    outcomes[i] = refused
+            log.debug(
+                "a batch of %d writes met %d changed objects; writing the others again",
+                len(pending),
+                len(pending) - len(unrefused),
+            )
+            pending = unrefused
+            if not pending:
+                return [o for o in outcomes if o is not None]
+        for i in pending:
+            outcomes[i] = await self._batch_single(chunk[i], guard)
+        return [o for o in outcomes if o is not None]
 
     def _condition(self, op: CreateOp | UpdateOp) -> Any:
         target = self._etcd_key(op.kind, op.key)
@@ -363,15 +392,17 @@ class EtcdKv:
         compares: Sequence[Any],
         success: Sequence[Any],
         reads: Sequence[bytes],
+        *,
+        keys_only: bool = False,
     ) -> _TxnOutcome:
-        """One etcd transaction, fenced by ``guard``; the failure branch reads ``reads``."""
+        """One etcd transaction, fenced by ``guard``; the failure branch reads ``reads``
+        (with ``keys_only``, their revisions without their values)."""
+        failure = [_range(key, keys_only=keys_only) for key in reads]
         if guard is not None:
             holder = leader_key(guard.election, self._root).encode()
             compares = [_compare(holder, "==", create_revision=guard.epoch), *compares]
-            reads = [holder, *reads]
-        request = etcdrpc.TxnRequest(
-            compare=compares, success=success, failure=[_range(key) for key in reads]
-        )
+            failure = [_range(holder), *failure]
+        request = etcdrpc.TxnRequest(compare=compares, success=success, failure=failure)
         response = await self._write("Txn", request)
         revision = int(response.header.revision)
         if response.succeeded:
@@ -531,6 +562,16 @@ def _mismatch(kind: str, key: str, expected: int, current: Any | None) -> KvErro
     return RevisionConflict(kind, key, expected, int(current.mod_revision))
 
 
+def _refusal(op: CreateOp | UpdateOp, current: Any | None) -> KvError | None:
+    """Why ``op`` cannot be written over ``current`` (the key's revisions, None if absent);
+    None if its condition holds."""
+    if isinstance(op, CreateOp):
+        return None if current is None else KeyExists(op.kind, op.key)
+    if current is not None and int(current.mod_revision) == op.expected_revision:
+        return None
+    return _mismatch(op.kind, op.key, op.expected_revision, current)
+
+
 def _owner_refusal(
     kind: str, key: str, expected_revision: int | None, current: Any | None
 ) -> KvError | None:
@@ -618,5 +659,5 @@ def _delete(key: bytes) -> Any:
     return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key))
 
 
-def _range(key: bytes) -> Any:
-    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=key))
+def _range(key: bytes, *, keys_only: bool = False) -> Any:
+    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=key, keys_only=keys_only))

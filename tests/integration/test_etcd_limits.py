@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ha_sc.kv.api import BatchOp, CreateOp, KvError
+from ha_sc.kv.api import BatchOp, CreateOp, KeyExists, KvError, RevisionConflict, UpdateOp
 from ha_sc.kv.etcd import EtcdKv
 from tests.etcd_server import EtcdServer
 
@@ -91,3 +91,27 @@ async def test_a_full_database_is_refused_by_name(tmp_path: Path) -> None:
     finally:
         await kv.close()
         server.stop()
+
+
+async def test_changed_objects_in_a_transaction_cost_one_more_transaction_not_one_each(
+    small_etcd: EtcdServer, kv_for: list[EtcdKv]
+) -> None:
+    kv = EtcdKv([small_etcd.endpoint], root="/raced/", max_txn_ops=SERVER_TXN_OPS)
+    kv_for.append(kv)
+    first = await kv.write_batch(creates(10, 10, "p"))
+    assert all(isinstance(r, int) for r in first)
+    await kv.create("partitions", "p-12", b"taken")  # a create that will meet it
+    changed = await kv.update("partitions", "p-3", b"moved", expected_revision=int(first[3]))
+    ops: list[BatchOp] = [
+        *(UpdateOp("partitions", f"p-{n}", b"new", int(first[n])) for n in range(10)),
+        *(CreateOp("partitions", f"p-{n}", b"x") for n in range(10, 15)),
+    ]
+    outcomes = await kv.write_batch(ops)
+    assert isinstance(outcomes[3], RevisionConflict) and outcomes[3].actual == changed
+    assert isinstance(outcomes[12], KeyExists)
+    written = [o for n, o in enumerate(outcomes) if n not in (3, 12)]
+    # the 13 others went again as one transaction: one revision, not one each
+    assert all(isinstance(o, int) for o in written) and len(set(written)) == 1
+    listing = {e.key: e.value for e in (await kv.list("partitions")).entries}
+    assert listing["p-3"] == b"moved" and listing["p-12"] == b"taken"
+    assert listing["p-0"] == b"new" and listing["p-14"] == b"x"
