@@ -220,11 +220,12 @@ class EtcdKv:
         self, ops: Sequence[BatchOp], *, guard: Guard | None = None
     ) -> BatchOutcomes:
         """Creates and updates in transactions of at most the server's operation limit
-        (one compare per op, one more for the guard), cut where a key comes again;
-        each delete on its own, since it cascades. When a transaction's compare fails
-        and the guard holds, its ops are written one by one, so each gets its own
-        outcome. A transaction's ops share its revision. A StaleGuard stops the batch:
-        the chunks before it were written while the guard was current."""
+        (one compare per op, one more for the guard) and request size, cut where a key
+        comes again; each delete on its own, since it cascades. When a transaction's
+        compare fails and the guard holds, the ops whose condition failed get their own
+        refusal and the others go again (``_batch_chunk``). A transaction's ops share its
+        revision. A StaleGuard stops the batch: the chunks before it were written while
+        the guard was current."""
         outcomes: list[BatchOutcome] = []
         size = self._limits.max_txn_ops - (guard is not None)
         for step in txn_chunks(ops, size, self._limits.txn_bytes, len(self._root)):
