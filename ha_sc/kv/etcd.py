@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -44,6 +44,7 @@ from ha_sc.kv.etcd_limits import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_TXN_OPS,
     OP_OVERHEAD,
+    TOO_MANY_OPS,
     ServerLimits,
     refusal,
 )
@@ -78,6 +79,10 @@ _KeyValues = list[Any]  # etcd KeyValue messages
 
 class _HistoryGone(KvError):
     """A paged read's revision was compacted between two pages."""
+
+
+class _TooManyOps(KvError):
+    """etcd refused a transaction for its operation count: nothing of it was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +232,33 @@ class EtcdKv:
         revision. A StaleGuard stops the batch: the chunks before it were written while
         the guard was current."""
         outcomes: list[BatchOutcome] = []
-        size = self._limits.max_txn_ops - (guard is not None)
-        for step in txn_chunks(ops, size, self._limits.txn_bytes, len(self._root)):
-            if isinstance(step, DeleteOp):
-                outcomes.append(await self._batch_delete(step, guard))
-            else:
-                outcomes.extend(await self._batch_chunk(step, guard))
-        return outcomes
+        while True:
+            size = self._limits.max_txn_ops - (guard is not None)
+            try:
+                for step in txn_chunks(ops[len(outcomes) :], size, *self._txn_bytes()):
+                    if isinstance(step, DeleteOp):
+                        outcomes.append(await self._batch_delete(step, guard))
+                    else:
+                        outcomes.extend(await self._batch_chunk(step, guard))
+                return outcomes
+            except _TooManyOps:
+                if self._limits.max_txn_ops <= DEFAULT_MAX_TXN_OPS:
+                    raise
+                self._fall_back_to_default_ops()
+
+    def _txn_bytes(self) -> tuple[int, int]:
+        return self._limits.txn_bytes, len(self._root)
+
+    def _fall_back_to_default_ops(self) -> None:
+        """The server refused a transaction of up to ``max_txn_ops`` ops (nothing of it was
+        written): it keeps etcd's default, so this client does too from now on."""
+        log.warning(
+            "etcd refused a transaction of up to %d operations: its --max-txn-ops is lower "
+            "than --etcd-max-txn-ops says; sending at most %d from now on",
+            self._limits.max_txn_ops,
+            DEFAULT_MAX_TXN_OPS,
+        )
+        self._limits = replace(self._limits, max_txn_ops=DEFAULT_MAX_TXN_OPS)
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_prefix(self, kind, self._prefix(kind), start_revision)
@@ -495,7 +520,8 @@ class EtcdKv:
         if code not in _UNREACHABLE:
             limit = refusal(reason, self._limits)
             if limit is not None:
-                return KvError(f"etcd refused {method}: {limit} ({reason})")
+                refused = _TooManyOps if TOO_MANY_OPS in reason else KvError
+                return refused(f"etcd refused {method}: {limit} ({reason})")
             return KvError(f"etcd rejected {method}: {reason}")
         self._move_on(index)
         outcome = "; the write may or may not have been applied" if write else ""

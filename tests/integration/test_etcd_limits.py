@@ -5,6 +5,7 @@ etcd's bare message."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -115,3 +116,23 @@ async def test_changed_objects_in_a_transaction_cost_one_more_transaction_not_on
     listing = {e.key: e.value for e in (await kv.list("partitions")).entries}
     assert listing["p-3"] == b"moved" and listing["p-12"] == b"taken"
     assert listing["p-0"] == b"new" and listing["p-14"] == b"x"
+
+
+async def test_a_client_told_more_ops_than_the_server_allows_falls_back_to_the_default(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a cluster whose etcd kept etcd's default limit, its replicas told 1024 (say, a
+    # cluster up from before the launcher raised its etcd's limit)
+    server = EtcdServer(tmp_path / "etcd", flags=["--max-txn-ops=128"])
+    server.start()
+    kv = EtcdKv([server.endpoint], root="/fallback/", max_txn_ops=1024)
+    try:
+        with caplog.at_level(logging.WARNING, logger="ha_sc.kv.etcd"):
+            outcomes = await kv.write_batch(creates(300, 10, "p"))
+        assert all(isinstance(o, int) for o in outcomes)
+        assert len(set(outcomes)) == 3  # 128 + 128 + 44: transactions of the default size
+        assert kv.max_txn_ops == 128
+        assert any("--max-txn-ops" in r.getMessage() for r in caplog.records)
+    finally:
+        await kv.close()
+        server.stop()
