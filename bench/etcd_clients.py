@@ -76,8 +76,10 @@ def open_etcd_kv(client: str, endpoint: str, root: str) -> KvStore:
     if client != "aetcd":
         raise SystemExit(f"this tree has no {client} client; see --etcd3-from")
     from ha_sc.kv.etcd import EtcdKv
+    from ha_sc.kv.etcd_limits import MANAGED_SERVER
 
-    return EtcdKv([endpoint], root=root)
+    # the bench's etcd runs with MANAGED_SERVER's limits (tests/etcd_server.py)
+    return EtcdKv([endpoint], root=root, max_txn_ops=MANAGED_SERVER.max_txn_ops)
 
 
 def protobuf_implementation() -> str:

@@ -1,10 +1,12 @@
 """A local cluster for benchmarks: `ha-sc cluster up` in a temporary directory, and the CLI
-and admin client pointed at it."""
+and admin client pointed at it. With ``BENCH_KEEP_LOGS=DIR`` in the environment the
+cluster's logs (SC replicas, SPUs, a managed etcd) are copied into DIR when it stops."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,3 +67,18 @@ def local_cluster(
             yield directory
         finally:
             ha_sc(directory, "cluster", "down")
+            keep_logs(directory)
+
+
+KEEP_LOGS = "BENCH_KEEP_LOGS"
+"""Environment variable: a directory the cluster's logs are copied into (a folder named
+after the cluster's) before the cluster's temporary directory is removed."""
+
+
+def keep_logs(directory: Path) -> None:
+    """Copy ``directory``'s logs where ``BENCH_KEEP_LOGS`` says, if it is set."""
+    target = os.environ.get(KEEP_LOGS)
+    if target:
+        kept = Path(target) / directory.name
+        shutil.copytree(directory / "logs", kept, dirs_exist_ok=True)
+        print(f"cluster logs kept in {kept}", file=sys.stderr)

@@ -15,7 +15,10 @@ from ha_sc.http_guard import ConnectionGuard, GuardedSite
 
 
 class HttpSite:
-    """Runs ``app`` on ``host:port`` (port 0 picks one), over TLS when given ``tls``."""
+    """Runs ``app`` on ``host:port`` (port 0 picks one), over TLS when given ``tls``.
+
+    ``cancel_when_gone``: a handler whose client closed the connection is cancelled (by
+    default aiohttp lets it run to its end, answering nobody)."""
 
     def __init__(
         self,
@@ -26,11 +29,14 @@ class HttpSite:
         shutdown_timeout: float = 5.0,
         guard: ConnectionGuard | None = None,
         tls: ssl.SSLContext | None = None,
+        cancel_when_gone: bool = False,
     ) -> None:
         self._host, self._port = host, port
         handler: dict[str, Any] = (
             {} if guard is None else {"keepalive_timeout": guard.limits.idle_timeout}
         )
+        if cancel_when_gone:
+            handler["handler_cancellation"] = True
         self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, **handler)
         self._guard = guard
         self._tls = tls

@@ -28,7 +28,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,7 @@ from election.etcd_keys import leader_key
 from election.guard import Guard
 from ha_sc.kv.api import KeyExists, KvStore
 from ha_sc.kv.etcd import EtcdKv
+from ha_sc.kv.etcd_limits import MANAGED_SERVER
 from tests.etcd_certs import CertPair, TestCa
 from tests.net import free_port
 from tests.waiting import eventually_sync
@@ -126,6 +127,7 @@ class EtcdServer:
         *,
         tls: EtcdTls | None = None,
         name: str = "default",
+        flags: Sequence[str] = (),
     ) -> None:
         missing = [str(path) for path in (ETCD_BINARY, ETCDCTL_BINARY) if not path.exists()]
         if missing:
@@ -141,6 +143,8 @@ class EtcdServer:
         self.peer_port = free_port()
         self.tls = tls
         self.name = name
+        self.flags = list(flags)
+        """More etcd flags, after (so over) MANAGED_SERVER's limits."""
         self.initial_cluster = ""
         """``name=peer-url,...`` of every member; empty: this member alone."""
         self._process: subprocess.Popen[bytes] | None = None
@@ -265,6 +269,8 @@ class EtcdServer:
             "--initial-cluster-state=new",
             "--heartbeat-interval=50",
             "--election-timeout=500",
+            *MANAGED_SERVER.flags(),
+            *self.flags,
             *([] if self.tls is None else self.tls.flags()),
         ]
 

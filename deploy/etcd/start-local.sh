@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start a 3-member etcd cluster on loopback for ha-sc, for trying things out and
-# tests (see README.md for production). It runs in the foreground: Ctrl-C or a
+# tests (see README.md for production), with the limits README.md gives for large stores
+# (pass --etcd-max-txn-ops 1024 to sc run). It runs in the foreground: Ctrl-C or a
 # SIGTERM to this script stops the three members; each member's PID is also in
 # DATA_DIR/<name>.pid, its log in DATA_DIR/<name>.log.
 #
@@ -112,6 +113,8 @@ for i in 0 1 2; do
         --initial-cluster "$cluster" \
         --initial-cluster-token ha-sc-local \
         --initial-cluster-state new \
+        --max-txn-ops 1024 --quota-backend-bytes 8589934592 \
+        --auto-compaction-mode periodic --auto-compaction-retention 1h \
         "${tls_flags[@]}" \
         >"$data_dir/$name.log" 2>&1 &
     pids+=($!)
@@ -130,7 +133,7 @@ until health >/dev/null 2>&1; do
     fi
     sleep 0.5
 done
-flags="--etcd-endpoint ${endpoints//,/ --etcd-endpoint }"
+flags="--etcd-endpoint ${endpoints//,/ --etcd-endpoint } --etcd-max-txn-ops 1024"
 if ((tls)); then
     flags+=" --etcd-ca $pki/ca.crt --etcd-cert $pki/client.crt --etcd-key $pki/client.key"
 fi

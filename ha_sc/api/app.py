@@ -159,6 +159,9 @@ class ApiServer:
             shutdown_timeout=shutdown_timeout,
             guard=connection_guard("public API", connection_limits),
             tls=tls,
+            # a create waits up to its ?timeout= for provisioning: one whose client gave
+            # up (a hedged attempt dropped) must not hold a request slot until then
+            cancel_when_gone=True,
         )
 
     @property

@@ -129,6 +129,18 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
             return first.response()
         return await idempotency_middleware(request, handler)
     entry = ledger.begin(key, fingerprint)
+    # The first request of a key runs to its end even if its client goes (the public API
+    # cancels a request whose connection closed): a write it sent may land, and the
+    # repeats of the key, waiting on this entry, must get its outcome, not start afresh.
+    work = asyncio.create_task(_first(request, handler, ledger, key, entry), name=f"write-{key}")
+    work.add_done_callback(_retrieved)
+    return await asyncio.shield(work)
+
+
+async def _first(
+    request: web.Request, handler: Handler, ledger: RequestLedger, key: str, entry: Entry
+) -> web.StreamResponse:
+    """Handle the first request of ``key`` and record its answer for the repeats."""
     answer: Answer | None = None
     try:
         response = await handler(request)
@@ -139,3 +151,10 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         return response
     finally:
         ledger.finish(key, entry, answer)
+
+
+def _retrieved(task: asyncio.Task[web.StreamResponse]) -> None:
+    """A first request whose client left ends with nobody awaiting it: its failure is
+    consumed here (the request that awaited it, if any, got it already)."""
+    if not task.cancelled():
+        task.exception()

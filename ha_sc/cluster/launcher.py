@@ -29,6 +29,7 @@ from ha_sc.cluster.layout import (
 from ha_sc.cluster.port_holders import can_listen
 from ha_sc.cluster.ports import Offset
 from ha_sc.cluster.processes import free_address, is_running, python_module, spawn
+from ha_sc.kv.etcd_limits import MANAGED_SERVER
 
 log = logging.getLogger("ha_sc.cluster")
 
@@ -36,6 +37,8 @@ FIRST_SPU_ID = 5001
 DEFAULT_REPLICAS = 3
 DEFAULT_SPUS = 3
 ETCD_BINARY = Path("/usr/bin/etcd")
+MANAGED_COMPACTION_RETENTION = "1h"
+"""How much history the launcher's etcd keeps (``--auto-compaction-retention``)."""
 
 
 @dataclass
@@ -219,10 +222,15 @@ def etcd_client_flags(layout: ClusterLayout, directory: Path, replica: ReplicaEn
     """How replica ``replica`` reaches the cluster's etcd: over TLS with its own
     certificate when the launcher runs etcd for a TLS cluster, else as given."""
     assert layout.etcd is not None
-    if layout.tls_ca is None or not layout.etcd.managed:
+    if not layout.etcd.managed:
         return [arg for endpoint in layout.etcd.endpoints for arg in ("--etcd-endpoint", endpoint)]
+    # the launcher's own etcd allows larger transactions than etcd's default
+    limits = ["--etcd-max-txn-ops", str(MANAGED_SERVER.max_txn_ops)]
+    if layout.tls_ca is None:
+        return [*(arg for e in layout.etcd.endpoints for arg in ("--etcd-endpoint", e)), *limits]
     pair = member_certificate(directory, replica.id, [replica.public, replica.private])
     return [
+        *limits,
         *(arg for e in layout.etcd.endpoints for arg in ("--etcd-endpoint", f"https://{e}")),
         "--etcd-ca", layout.tls_ca,
         "--etcd-cert", str(pair.cert),
@@ -258,8 +266,10 @@ def start_replica(layout: ClusterLayout, replica: ReplicaEntry, directory: Path)
 def etcd_args(
     endpoint: str, peer: str, directory: Path, tls: tuple[str, KeyPair] | None = None
 ) -> list[str]:
-    """The launcher's one-member etcd; with ``tls`` (the CA file and etcd's certificate)
-    its client port serves TLS and takes only clients with a certificate of that CA."""
+    """The launcher's one-member etcd, with the limits of ``MANAGED_SERVER`` (a topic of
+    1000 partitions in one transaction, room for a 100k-partition store); with ``tls``
+    (the CA file and etcd's certificate) its client port serves TLS and takes only
+    clients with a certificate of that CA."""
     scheme = "http" if tls is None else "https"
     args = [
         str(ETCD_BINARY),
@@ -270,6 +280,10 @@ def etcd_args(
         "--listen-peer-urls", f"http://{peer}",
         "--initial-advertise-peer-urls", f"http://{peer}",
         "--initial-cluster", f"ha-sc=http://{peer}",
+        *MANAGED_SERVER.flags(),
+        # history older than an hour goes: the database stays a few copies of the store
+        "--auto-compaction-mode", "periodic",
+        "--auto-compaction-retention", MANAGED_COMPACTION_RETENTION,
     ]  # fmt: skip
     if tls is not None:
         ca, pair = tls

@@ -112,7 +112,8 @@ class KvEntry:
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
-    """A change to one key. ``value`` is the new value (empty for a delete)."""
+    """A change to one key. ``value`` is the new value (empty for a delete);
+    ``create_revision`` the object's (in a delete 0 on etcd, whose watch does not say)."""
 
     type: EventType
     kind: str

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -40,6 +40,14 @@ from ha_sc.kv.api import (
     UpdateOp,
     WatchEvent,
 )
+from ha_sc.kv.etcd_limits import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_TXN_OPS,
+    OP_OVERHEAD,
+    TOO_MANY_OPS,
+    ServerLimits,
+    refusal,
+)
 from ha_sc.kv.etcd_watch import WatchStream, watch_prefix
 from ha_sc.kv.state_machine import ObjectId, owner_of
 
@@ -50,10 +58,9 @@ LIST_PAGE_SIZE = 500
 LIST_ATTEMPTS = 3
 READ_RETRY_PAUSE = 0.1
 CASCADE_CHUNK = 100  # objects per transaction: etcd allows 128 ops by default
-DEFAULT_MAX_TXN_OPS = 128
-"""etcd's own default for ``--max-txn-ops``: the most compares, or ops in one branch,
-a transaction may carry."""
 CASCADE_ATTEMPTS = 5
+CHUNK_ATTEMPTS = 3
+"""Transactions a batch chunk gets before what keeps racing is written one op at a time."""
 
 _UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _CHANNEL_OPTIONS = [
@@ -72,6 +79,10 @@ _KeyValues = list[Any]  # etcd KeyValue messages
 
 class _HistoryGone(KvError):
     """A paged read's revision was compacted between two pages."""
+
+
+class _TooManyOps(KvError):
+    """etcd refused a transaction for its operation count: nothing of it was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +118,7 @@ class EtcdKv:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         credentials: EtcdCredentials = PLAIN,
         max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdKv needs at least one endpoint")
@@ -114,7 +126,7 @@ class EtcdKv:
             raise ValueError(
                 f"max_txn_ops must be at least 2 (the server's limit), got {max_txn_ops}"
             )
-        self._max_txn_ops = max_txn_ops
+        self._limits = ServerLimits(max_txn_ops, max_request_bytes)
         if not root.endswith("/"):
             raise ValueError(f"the KV root must end with '/', got {root!r}")
         self._endpoints = list(endpoints)
@@ -135,7 +147,7 @@ class EtcdKv:
     @property
     def max_txn_ops(self) -> int:
         """The most compares, or ops in one branch, this client puts in a transaction."""
-        return self._max_txn_ops
+        return self._limits.max_txn_ops
 
     # KvStore
 
@@ -213,18 +225,40 @@ class EtcdKv:
         self, ops: Sequence[BatchOp], *, guard: Guard | None = None
     ) -> BatchOutcomes:
         """Creates and updates in transactions of at most the server's operation limit
-        (one compare per op, one more for the guard), cut where a key comes again;
-        each delete on its own, since it cascades. When a transaction's compare fails
-        and the guard holds, its ops are written one by one, so each gets its own
-        outcome. A transaction's ops share its revision. A StaleGuard stops the batch:
-        the chunks before it were written while the guard was current."""
+        (one compare per op, one more for the guard) and request size, cut where a key
+        comes again; each delete on its own, since it cascades. When a transaction's
+        compare fails and the guard holds, the ops whose condition failed get their own
+        refusal and the others go again (``_batch_chunk``). A transaction's ops share its
+        revision. A StaleGuard stops the batch: the chunks before it were written while
+        the guard was current."""
         outcomes: list[BatchOutcome] = []
-        for step in txn_chunks(ops, self._max_txn_ops - (guard is not None)):
-            if isinstance(step, DeleteOp):
-                outcomes.append(await self._batch_delete(step, guard))
-            else:
-                outcomes.extend(await self._batch_chunk(step, guard))
-        return outcomes
+        while True:
+            size = self._limits.max_txn_ops - (guard is not None)
+            try:
+                for step in txn_chunks(ops[len(outcomes) :], size, *self._txn_bytes()):
+                    if isinstance(step, DeleteOp):
+                        outcomes.append(await self._batch_delete(step, guard))
+                    else:
+                        outcomes.extend(await self._batch_chunk(step, guard))
+                return outcomes
+            except _TooManyOps:
+                if self._limits.max_txn_ops <= DEFAULT_MAX_TXN_OPS:
+                    raise
+                self._fall_back_to_default_ops()
+
+    def _txn_bytes(self) -> tuple[int, int]:
+        return self._limits.txn_bytes, len(self._root)
+
+    def _fall_back_to_default_ops(self) -> None:
+        """The server refused a transaction of up to ``max_txn_ops`` ops (nothing of it was
+        written): it keeps etcd's default, so this client does too from now on."""
+        log.warning(
+            "etcd refused a transaction of up to %d operations: its --max-txn-ops is lower "
+            "than --etcd-max-txn-ops says; sending at most %d from now on",
+            self._limits.max_txn_ops,
+            DEFAULT_MAX_TXN_OPS,
+        )
+        self._limits = replace(self._limits, max_txn_ops=DEFAULT_MAX_TXN_OPS)
 
     def watch(self, kind: str, start_revision: int) -> AsyncIterator[WatchEvent]:
         return watch_prefix(self, kind, self._prefix(kind), start_revision)
@@ -254,8 +288,10 @@ class EtcdKv:
         return await self._members[self._current].services()
 
     def watch_request(self, prefix: bytes, start_revision: int) -> Any:
+        # no prev_kv: etcd would read every updated key's previous revision back from its
+        # database for each watcher and send it along, and nothing here uses it
         create = etcdrpc.WatchCreateRequest(
-            key=prefix, range_end=range_end(prefix), start_revision=start_revision, prev_kv=True
+            key=prefix, range_end=range_end(prefix), start_revision=start_revision
         )
         return etcdrpc.WatchRequest(create_request=create)
 
@@ -267,13 +303,40 @@ class EtcdKv:
     async def _batch_chunk(
         self, chunk: Sequence[CreateOp | UpdateOp], guard: Guard | None
     ) -> BatchOutcomes:
-        compares = [self._condition(op) for op in chunk]
-        puts = [_put(self._etcd_key(op.kind, op.key), op.value) for op in chunk]
-        outcome = await self._txn(guard, compares, puts, [])
-        if outcome.succeeded:
-            return [outcome.revision] * len(chunk)
-        log.debug("a batch of %d writes met a changed object; writing them one by one", len(chunk))
-        return [await self._batch_single(op, guard) for op in chunk]
+        """``chunk`` as one transaction. When a condition fails, the failure branch has read
+        every key's revisions (not values) at that revision: the ops whose condition failed
+        get their refusal, and the rest go again as one transaction. Whatever still races
+        after CHUNK_ATTEMPTS goes one by one."""
+        outcomes: list[BatchOutcome | None] = [None] * len(chunk)
+        pending = list(range(len(chunk)))
+        for _ in range(CHUNK_ATTEMPTS):
+            ops = [chunk[i] for i in pending]
+            targets = [self._etcd_key(op.kind, op.key) for op in ops]
+            compares = [self._condition(op) for op in ops]
+            puts = [_put(target, op.value) for target, op in zip(targets, ops, strict=True)]
+            outcome = await self._txn(guard, compares, puts, targets, keys_only=True)
+            if outcome.succeeded:
+                for i in pending:
+                    outcomes[i] = outcome.revision
+                return [o for o in outcomes if o is not None]
+            unrefused = []
+            for i, found in zip(pending, outcome.found, strict=True):
+                refused = _refusal(chunk[i], found)
+                if refused is None:
+                    unrefused.append(i)
+                else:
+                    outcomes[i] = refused
+            log.debug(
+                "a batch of %d writes met %d changed objects; writing the others again",
+                len(pending),
+                len(pending) - len(unrefused),
+            )
+            pending = unrefused
+            if not pending:
+                return [o for o in outcomes if o is not None]
+        for i in pending:
+            outcomes[i] = await self._batch_single(chunk[i], guard)
+        return [o for o in outcomes if o is not None]
 
     def _condition(self, op: CreateOp | UpdateOp) -> Any:
         target = self._etcd_key(op.kind, op.key)
@@ -355,15 +418,17 @@ class EtcdKv:
         compares: Sequence[Any],
         success: Sequence[Any],
         reads: Sequence[bytes],
+        *,
+        keys_only: bool = False,
     ) -> _TxnOutcome:
-        """One etcd transaction, fenced by ``guard``; the failure branch reads ``reads``."""
+        """One etcd transaction, fenced by ``guard``; the failure branch reads ``reads``
+        (with ``keys_only``, their revisions without their values)."""
+        failure = [_range(key, keys_only=keys_only) for key in reads]
         if guard is not None:
             holder = leader_key(guard.election, self._root).encode()
             compares = [_compare(holder, "==", create_revision=guard.epoch), *compares]
-            reads = [holder, *reads]
-        request = etcdrpc.TxnRequest(
-            compare=compares, success=success, failure=[_range(key) for key in reads]
-        )
+            failure = [_range(holder), *failure]
+        request = etcdrpc.TxnRequest(compare=compares, success=success, failure=failure)
         response = await self._write("Txn", request)
         revision = int(response.header.revision)
         if response.succeeded:
@@ -453,6 +518,10 @@ class EtcdKv:
         if code == grpc.StatusCode.OUT_OF_RANGE:
             return _HistoryGone(f"etcd {method}: {reason}")
         if code not in _UNREACHABLE:
+            limit = refusal(reason, self._limits)
+            if limit is not None:
+                refused = _TooManyOps if TOO_MANY_OPS in reason else KvError
+                return refused(f"etcd refused {method}: {limit} ({reason})")
             return KvError(f"etcd rejected {method}: {reason}")
         self._move_on(index)
         outcome = "; the write may or may not have been applied" if write else ""
@@ -476,25 +545,38 @@ class EtcdKv:
         return f"{self._root}{kind}/{key}".encode()
 
 
-def txn_chunks(ops: Sequence[BatchOp], size: int) -> Iterator[list[CreateOp | UpdateOp] | DeleteOp]:
+def txn_chunks(
+    ops: Sequence[BatchOp], size: int, max_bytes: int = DEFAULT_MAX_REQUEST_BYTES, root: int = 0
+) -> Iterator[list[CreateOp | UpdateOp] | DeleteOp]:
     """``ops`` in order as transactions of at most ``size`` creates and updates on
-    distinct keys (etcd refuses a key twice in one transaction), and lone deletes."""
+    distinct keys (etcd refuses a key twice in one transaction) whose keys (each
+    ``root`` bytes longer in etcd) and values come to at most ``max_bytes``, and lone
+    deletes. An op too large for any transaction goes alone: etcd then names the limit."""
     chunk: list[CreateOp | UpdateOp] = []
     keys: set[tuple[str, str]] = set()
+    used = 0
     for op in ops:
         if isinstance(op, DeleteOp):
             if chunk:
                 yield chunk
-            chunk, keys = [], set()
+            chunk, keys, used = [], set(), 0
             yield op
             continue
-        if len(chunk) >= size or (op.kind, op.key) in keys:
+        cost = _txn_bytes(op, root)
+        if chunk and (len(chunk) >= size or (op.kind, op.key) in keys or used + cost > max_bytes):
             yield chunk
-            chunk, keys = [], set()
+            chunk, keys, used = [], set(), 0
         chunk.append(op)
         keys.add((op.kind, op.key))
+        used += cost
     if chunk:
         yield chunk
+
+
+def _txn_bytes(op: CreateOp | UpdateOp, root: int) -> int:
+    """What ``op`` adds to a transaction: its key in the compare and in the put, its value."""
+    key = root + len(op.kind) + 1 + len(op.key.encode())
+    return 2 * key + len(op.value) + OP_OVERHEAD
 
 
 def _entry(kind: str, key: str, kv: Any) -> KvEntry:
@@ -505,6 +587,16 @@ def _mismatch(kind: str, key: str, expected: int, current: Any | None) -> KvErro
     if current is None:
         return KeyNotFound(kind, key)
     return RevisionConflict(kind, key, expected, int(current.mod_revision))
+
+
+def _refusal(op: CreateOp | UpdateOp, current: Any | None) -> KvError | None:
+    """Why ``op`` cannot be written over ``current`` (the key's revisions, None if absent);
+    None if its condition holds."""
+    if isinstance(op, CreateOp):
+        return None if current is None else KeyExists(op.kind, op.key)
+    if current is not None and int(current.mod_revision) == op.expected_revision:
+        return None
+    return _mismatch(op.kind, op.key, op.expected_revision, current)
 
 
 def _owner_refusal(
@@ -594,5 +686,5 @@ def _delete(key: bytes) -> Any:
     return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key))
 
 
-def _range(key: bytes) -> Any:
-    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=key))
+def _range(key: bytes, *, keys_only: bool = False) -> Any:
+    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=key, keys_only=keys_only))

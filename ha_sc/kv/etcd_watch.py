@@ -200,9 +200,9 @@ def _watch_event(event: Any, kind: str, prefix: bytes) -> WatchEvent:
     kv = event.kv
     key = bytes(kv.key)[len(prefix) :].decode()
     if event.type == event.DELETE:
-        # a delete carries only the tombstone; the created revision is in the previous value
-        created = int(event.prev_kv.create_revision) if event.HasField("prev_kv") else 0
-        return WatchEvent(EventType.DELETE, kind, key, b"", int(kv.mod_revision), created)
+        # a delete carries only the tombstone: its created revision is not known here (the
+        # watch asks for no previous values), and 0 says so
+        return WatchEvent(EventType.DELETE, kind, key, b"", int(kv.mod_revision), 0)
     return WatchEvent(
         EventType.PUT, kind, key, bytes(kv.value), int(kv.mod_revision), int(kv.create_revision)
     )

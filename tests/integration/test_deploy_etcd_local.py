@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from election.etcd_access import EtcdAccess
 from ha_sc.cli.main import cli
+from ha_sc.kv.api import CreateOp
 from ha_sc.kv.etcd import EtcdKv
 from tests.net import free_port
 from tests.waiting import eventually_sync
@@ -143,8 +144,9 @@ async def test_start_local_tls_wants_client_certificates_and_prints_flags_that_w
     with started_script(tmp_path, "--tls") as (_, ports, healthy):
         flags = sc_run_flags(healthy)
         assert sorted(flags) == [
-            "--etcd-ca", "--etcd-cert", "--etcd-endpoint", "--etcd-key",
+            "--etcd-ca", "--etcd-cert", "--etcd-endpoint", "--etcd-key", "--etcd-max-txn-ops",
         ]  # fmt: skip
+        assert flags["--etcd-max-txn-ops"] == ["1024"]
         assert [e.rpartition(":")[2] for e in flags["--etcd-endpoint"]] == ports
         plain = etcdctl(flags["--etcd-endpoint"], "--cacert", flags["--etcd-ca"][0], "get", "x")
         assert plain.returncode != 0  # no client certificate: refused
@@ -154,11 +156,19 @@ async def test_start_local_tls_wants_client_certificates_and_prints_flags_that_w
             cert_file=Path(flags["--etcd-cert"][0]),
             key_file=Path(flags["--etcd-key"][0]),
         )
-        kv = EtcdKv(list(access.endpoints), root="/probe/", credentials=access.load())
+        kv = EtcdKv(
+            list(access.endpoints),
+            root="/probe/",
+            credentials=access.load(),
+            max_txn_ops=int(flags["--etcd-max-txn-ops"][0]),
+        )
         try:
             revision = await kv.create("topic", "orders", b"spec")
             entry = await kv.get("topic", "orders")
             assert entry is not None and entry.revision == revision
+            # the members take a topic's 1000 partitions in one transaction
+            batch = [CreateOp("partitions", f"orders-{n}", b"spec") for n in range(1000)]
+            assert len(set(await kv.write_batch(batch))) == 1
         finally:
             await kv.close()
         words = [w for name, values in flags.items() for v in values for w in (name, v)]

@@ -138,6 +138,39 @@ async def test_a_host_past_its_open_api_requests_is_answered_429_until_one_ends(
         await replica.supervisor.stop()
 
 
+async def test_a_create_whose_client_gave_up_frees_its_request_slot() -> None:
+    # A create waits for provisioning up to its ?timeout=; nothing provisions here, so
+    # each would wait the whole 300 s. A client that drops such an attempt (the client
+    # SDK drops the oldest of its hedged attempts) must not keep its host's slot.
+    replica = Replica()
+    replica.server = ApiServer(
+        replica, "127.0.0.1:0", ready=lambda: True, watch_heartbeat=0.1, max_requests_per_peer=2
+    )
+    await replica.server.start()
+    try:
+        replica.lead()
+        async with aiohttp.ClientSession() as http:
+            create = f"{replica.base}/api/v1/topics?timeout=300"
+            for name in ("first", "second"):
+                with contextlib.suppress(TimeoutError):
+                    async with http.post(
+                        create, json=topic_body(name), timeout=aiohttp.ClientTimeout(total=0.5)
+                    ):
+                        pass
+            topics = f"{replica.base}/api/v1/topics"
+
+            async def answered() -> bool:
+                async with http.get(topics) as response:
+                    return response.status == 200
+
+            assert await eventually(
+                answered, what="a request answered once the creates were dropped"
+            )
+    finally:
+        await replica.server.stop()
+        await replica.supervisor.stop()
+
+
 async def test_an_api_body_sent_too_slowly_is_408_and_its_connection_closed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
