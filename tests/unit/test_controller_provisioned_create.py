@@ -18,7 +18,6 @@ from ha_sc.controllers.orphans import Ownership, judge_owner
 from ha_sc.controllers.topics.provisioned_create import provisioned_create
 from ha_sc.controllers.topics.validation import TopicLimits
 from ha_sc.model import (
-    Endpoint,
     Kind,
     ObjectMeta,
     OwnerRef,
@@ -26,28 +25,20 @@ from ha_sc.model import (
     PartitionResolution,
     PartitionSpec,
     PartitionStatus,
-    Spu,
     SpuResolution,
-    SpuSpec,
-    SpuStatus,
     Topic,
     TopicReplicas,
     TopicResolution,
     TopicSpec,
     TopicStatus,
 )
+from tests.stored_spus import stored_spu
 
 ONLINE, OFFLINE = SpuResolution.ONLINE, SpuResolution.OFFLINE
 SPEC = TopicSpec(replicas=TopicReplicas.new_computed(3, 2))
 
 
-def spu(spu_id: int, resolution: SpuResolution = ONLINE) -> Spu:
-    endpoint = Endpoint(host="localhost", port=9005)
-    return Spu(
-        meta=ObjectMeta(key=f"spu-{spu_id}", revision=1),
-        spec=SpuSpec(id=spu_id, public_endpoint=endpoint, private_endpoint=endpoint),
-        status=SpuStatus(resolution=resolution),
-    )
+spu = stored_spu
 
 
 def create(state: SimulatedCluster, spec: TopicSpec = SPEC) -> list[CreateObject] | None:

@@ -23,7 +23,6 @@ from ha_sc.controllers import (
 from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.model import (
     ComputedReplicas,
-    Endpoint,
     Kind,
     ObjectMeta,
     OwnerRef,
@@ -33,25 +32,18 @@ from ha_sc.model import (
     ReplicaStatus,
     Spu,
     SpuResolution,
-    SpuSpec,
-    SpuStatus,
     Topic,
     TopicReplicas,
     TopicResolution,
     TopicSpec,
     TopicStatus,
 )
+from tests.stored_spus import stored_spu
 
 ONLINE, OFFLINE = SpuResolution.ONLINE, SpuResolution.OFFLINE
 
 
-def spu(spu_id: int, resolution: SpuResolution = ONLINE, rack: str | None = None) -> Spu:
-    endpoint = Endpoint(host="localhost", port=9005)
-    return Spu(
-        meta=ObjectMeta(key=f"spu-{spu_id}", revision=1),
-        spec=SpuSpec(id=spu_id, public_endpoint=endpoint, private_endpoint=endpoint, rack=rack),
-        status=SpuStatus(resolution=resolution),
-    )
+spu = stored_spu
 
 
 def topic(

@@ -8,13 +8,9 @@ import pytest
 from ha_sc.controllers import SimulatedCluster, simulate_actions
 from ha_sc.controllers.cluster_plan import plan_cluster
 from ha_sc.model import (
-    Endpoint,
     Kind,
     ObjectMeta,
-    Spu,
     SpuResolution,
-    SpuSpec,
-    SpuStatus,
     Topic,
     TopicReplicas,
     TopicResolution,
@@ -30,6 +26,7 @@ from ha_sc.sc.spu_grace import (
     spu_grace,
 )
 from ha_sc.spu.settings import SpuSettings
+from tests.stored_spus import stored_spu
 
 
 def test_the_grace_outlasts_what_an_spu_needs_to_come_over() -> None:
@@ -81,13 +78,7 @@ def test_an_spu_server_refuses_a_hold_spus_cannot_wait_out() -> None:
 # the topic reducer within the grace
 
 
-def spu(spu_id: int, resolution: SpuResolution) -> Spu:
-    endpoint = Endpoint(host="localhost", port=9005)
-    return Spu(
-        meta=ObjectMeta(key=f"spu-{spu_id}", revision=1),
-        spec=SpuSpec(id=spu_id, public_endpoint=endpoint, private_endpoint=endpoint),
-        status=SpuStatus(resolution=resolution),
-    )
+spu = stored_spu
 
 
 def after_failover() -> SimulatedCluster:
