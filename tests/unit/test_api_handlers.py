@@ -499,12 +499,7 @@ async def test_an_invalid_config_found_by_the_controllers_is_409_and_undone(
 
 async def test_spu_registration_conflicts(replica: Replica, http: aiohttp.ClientSession) -> None:
     replica.lead()
-    body = {
-        "name": "edge",
-        "id": 9,
-        "public_endpoint": {"host": "h", "port": 1},
-        "private_endpoint": {"host": "h", "port": 2},
-    }
+    body = EDGE_SPU
     status, doc, headers = await call(http, "POST", f"{replica.base}/api/v1/spus", json=body)
     assert status == 201
     assert headers["Location"] == "/api/v1/spus/edge"
@@ -544,17 +539,20 @@ async def test_a_taken_address_fails_to_start_and_leaves_nothing_running(
 
 # idempotency keys
 
+EDGE_SPU = {
+    "name": "edge",
+    "id": 9,
+    "public_endpoint": {"host": "h", "port": 1},
+    "private_endpoint": {"host": "h", "port": 2},
+}
+"""An SPU registration the idempotency tests repeat."""
+
 
 async def test_a_repeated_write_with_one_key_gets_the_first_answer(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     replica.lead()
-    body = {
-        "name": "edge",
-        "id": 9,
-        "public_endpoint": {"host": "h", "port": 1},
-        "private_endpoint": {"host": "h", "port": 2},
-    }
+    body = EDGE_SPU
     url = f"{replica.base}/api/v1/spus"
     key = {"Idempotency-Key": "k-1"}
     first = await call(http, "POST", url, json=body, headers=key)
@@ -596,12 +594,7 @@ async def test_concurrent_repeats_of_one_key_run_once(
     replica: Replica, http: aiohttp.ClientSession
 ) -> None:
     replica.lead()
-    body = {
-        "name": "edge",
-        "id": 9,
-        "public_endpoint": {"host": "h", "port": 1},
-        "private_endpoint": {"host": "h", "port": 2},
-    }
+    body = EDGE_SPU
     url = f"{replica.base}/api/v1/spus"
     key = {"Idempotency-Key": "register-edge"}
     registers = [call(http, "POST", url, json=body, headers=key) for _ in range(3)]
