@@ -43,6 +43,7 @@ from ha_sc.client.discovery import ENV_TLS_CA, ENV_TOKEN_FILE
     f"reached over TLS (sets ${ENV_TLS_CA}).  "
     "[default: $HA_SC_TLS_CA, else the cluster file's CA, else plain TCP]",
 )
+@click.version_option(package_name="ha-sc", prog_name="ha-sc")
 def cli(log_level: str, token_file: Path | None, tls_ca: Path | None) -> None:
     """Highly available Streaming Controller for a Fluvio-style streaming platform."""
     if token_file is not None:

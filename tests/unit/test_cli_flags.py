@@ -132,3 +132,11 @@ def test_sc_run_refuses_an_unusable_secret_file_before_starting(
     )
     assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output
     assert says in result.output and "x" * 32 not in result.output
+
+
+def test_version_names_the_installed_package() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"ha-sc, version {version('ha-sc')}"
