@@ -187,8 +187,17 @@ class EtcdServer:
                 self.client_port, self.peer_port = free_port(), free_port()
 
     def pause(self) -> None:
-        """SIGSTOP: the member hangs with its connections open."""
+        """SIGSTOP: the member hangs with its connections open. Returns once every
+        thread of it has stopped: on a loaded machine a signalled process can run on,
+        and answer a request sent after the signal, for a good part of a second."""
         self._signal(signal.SIGSTOP)
+        process = self._process
+        assert process is not None
+        eventually_sync(
+            lambda: _all_threads_stopped(process.pid),
+            timeout=START_TIMEOUT,
+            what=f"every thread of etcd {self.endpoint} stopped",
+        )
 
     def resume(self) -> None:
         """SIGCONT after ``pause``."""
@@ -450,3 +459,14 @@ class EtcdHarness:
         others, self._others = self._others, []
         await asyncio.gather(*(other.close() for other in others))
         await self.kv.close()
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether each thread of process ``pid`` is in the stopped state (``T``)."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            states.append(stat.read_text().rsplit(") ", 1)[1][:1])
+        except (FileNotFoundError, IndexError):
+            continue  # a thread that ended
+    return bool(states) and all(state in "Tt" for state in states)
