@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -36,31 +35,17 @@ FIRST: list[str] = []
 """The replica named first in the endpoint list (the frozen one: the worst case)."""
 
 
-TIMED_CLI = """
-import sys, time
-from ha_sc.cli.main import cli
-started = time.monotonic()
-try:
-    cli.main(sys.argv[1:], prog_name="ha-sc")
-except SystemExit as end:
-    code = end.code
-else:
-    code = 0
-sys.stderr.write(f"\\nverb took {time.monotonic() - started:.3f} s\\n")
-sys.exit(code)
-"""
-"""``ha-sc`` with what its verb took (imports done) written last to stderr."""
-
-
 def cli(cluster: LocalCluster, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """One ``ha-sc`` verb against every replica, as its own process; its result and
     how long the verb took once the CLI was imported."""
     order = sorted(cluster.replicas, key=lambda r: r not in FIRST)
     env = {**os.environ, "HA_SC_ENDPOINTS": ",".join(cluster.public(r) for r in order)}
     env["HA_SC_DIR"] = str(cluster.base / "no-cluster-file")
+    report = cluster.base / "verb-time.json"
+    report.unlink(missing_ok=True)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", TIMED_CLI, "--log-level", "warning", *args],
+        [sys.executable, "-m", "chaos.timed_cli", str(report), "--log-level", "warning", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -68,9 +53,7 @@ def cli(cluster: LocalCluster, *args: str) -> tuple[subprocess.CompletedProcess[
         check=False,
     )
     wall = time.monotonic() - started
-    timed = re.search(r"verb took ([0-9.]+) s\s*$", result.stderr)
-    assert timed is not None, result.stderr
-    elapsed = float(timed.group(1))
+    elapsed = float(json.loads(report.read_text())["answer_s"])
     verb = " ".join(args)
     print(f"ha-sc {verb}: exit {result.returncode}, verb {elapsed:.2f} s, {wall:.2f} s in all")
     return result, elapsed
