@@ -229,6 +229,7 @@ class ScReplica:
             connected_spus=spus.connected_ids,
             reports=spus.connected_reports,
             spus_changed=spus.connections_changed,
+            synced_spus=spus.synced_ids,
             limits=self.settings.topic_limits(),
             tuning=tuning,
             metrics=metrics.controllers,

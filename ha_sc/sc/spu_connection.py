@@ -107,6 +107,14 @@ class SpuConnection:
         self._close_reason = ""
         self._silent_until = 0.0
         """Awake time (``awake.now``) past which the SPU's silence ends the connection."""
+        self.first_sent = False
+        """The session's first message (a full sync or a resync) has reached the SPU's
+        socket: the SPU holds its specs as of this term."""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the term this connection serves under."""
+        return self._term.epoch
 
     def close(self, reason: str) -> None:
         """Ask the connection to end; ``run`` returns soon after."""
@@ -129,6 +137,7 @@ class SpuConnection:
         failure = await self._traced_send(first)
         if failure:
             return failure
+        self.first_sent = True
         if isinstance(first, FullSync):
             log.info(
                 "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d "

@@ -146,6 +146,15 @@ class SpuServer:
         """SPUs with a live, registered connection to this replica."""
         return set(self._connections)
 
+    def synced_ids(self, epoch: int) -> set[int]:
+        """SPUs connected under ``epoch`` whose first message of the session (a full
+        sync or a resync) has been sent."""
+        return {
+            spu_id
+            for spu_id, connection in self._connections.items()
+            if connection.epoch == epoch and connection.first_sent
+        }
+
     def last_status(self, spu_id: int) -> ReceivedStatus | None:
         """The last status report of ``spu_id`` and its monotonic arrival time, if any."""
         picture = self._statuses.get(spu_id)
