@@ -192,7 +192,10 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
     every replica): a standby that wins then sends its first full syncs from specs
     already built (building 67k of them took a new leader about a second per SPU).
     ``interval`` (seconds, ``spu_link.warm_interval``) spaces the passes.
-    After a pass with nothing new, each SPU's whole set is brought up to date too."""
+    Each pass also brings each SPU's whole set up to date, for its next full sync or
+    resync: built once (a replica that just listed its cache has them within a pass,
+    not a second later), then amended by the spec changes since, which cost their
+    own number."""
     partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
     while True:
         changes = partitions.take_changes().updates
@@ -200,11 +203,10 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
             specs.of(partition)
             if n % WARM_SLICE == 0:
                 await asyncio.sleep(0)
-        if not changes:  # quiet for a while: each SPU's whole set, for its next full sync
-            for spu in cache.spus.objects():
-                version = spec_version(cache)
-                if not specs.is_hosted_current(spu.spec.id, version):
-                    await specs.hosted(spu.spec.id, cache.partitions, version)
+        for spu in cache.spus.objects():
+            version = spec_version(cache)
+            if not specs.is_hosted_current(spu.spec.id, version):
+                await specs.hosted(spu.spec.id, cache.partitions, version)
         await asyncio.sleep(interval)
 
 
