@@ -27,7 +27,7 @@ from ha_sc.model.spu import SpuSpec
 from ha_sc.model.topic import TopicSpec
 from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, SpecCursor
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
-from ha_sc.sc.spec_resync import cursor_changes, replica_resync, spec_cursor
+from ha_sc.sc.spec_resync import cursor_changes, keys_to_resend, replica_resync, spec_cursor
 from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView, partition_topic
 from ha_sc.tasks import until_first
 
@@ -84,6 +84,7 @@ class ReplicaSpecs:
         self._topics = topics
         self._built: dict[str, tuple[int, int, ReplicaSpec]] = {}
         self._hosted: dict[int | None, tuple[SpecVersion, dict[str, ReplicaSpec]]] = {}
+        self._resend: tuple[tuple[int, int, SpecVersion], frozenset[str]] | None = None
 
     def __len__(self) -> int:
         return len(self._built)
@@ -175,6 +176,20 @@ class ReplicaSpecs:
             names = {t.key for t in topic_changes.updates} | set(topic_changes.deletes)
             updated += _other_partitions_of(partitions, names, {p.key for p in updated}, hosted)
         return changes.deletes, updated
+
+    def resend_since(self, cache: GlobalStore, cursor: SpecCursor) -> frozenset[str] | None:
+        """``keys_to_resend`` for ``cursor``, kept for the next SPU that names the same
+        cursor while no spec changes (the spec changes after a cursor are settled then);
+        None when the cache cannot tell (``cursor_changes``)."""
+        key = (cursor.topics, cursor.partitions, spec_version(cache))
+        if self._resend is not None and self._resend[0] == key:
+            return self._resend[1]
+        changes = cursor_changes(cache, cursor)
+        if changes is None:
+            return None
+        resend = keys_to_resend(changes, cache.partitions)
+        self._resend = (key, resend)
+        return resend
 
     def is_hosted_current(self, spu_id: int | None, version: SpecVersion) -> bool:
         kept = self._hosted.get(spu_id)
@@ -289,8 +304,8 @@ class SpecSync:
         of a session instead of a full sync; None when the cache cannot tell them (the
         SPU then gets a full sync). Afterwards the SPU holds what a full sync would have
         given it, and this cursor remembers that as sent."""
-        changes = cursor_changes(self._cache, cursor)  # no await until the cursors move
-        if changes is None:
+        resend = self._specs.resend_since(self._cache, cursor)  # no await until they move
+        if resend is None:
             return None
         self._spus.take_changes()
         self._partitions.take_changes()
@@ -305,7 +320,7 @@ class SpecSync:
             trace=trace or {},
             spus_changed=list(self._sent_spus.values()),
             spus_removed=[],
-            replicas_changed=replica_resync(hosted, changes),
+            replicas_changed=replica_resync(hosted, resend),
             replicas_removed=[],
             fetch_keys=None,
             cursor=now,
