@@ -52,9 +52,13 @@ def all_synced(were_online: Collection[int], synced: Collection[int]) -> bool:
     return set(were_online) <= set(synced)
 
 
-def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
+def make_candidate(
+    settings: ScSettings, kv: KvStore, ready: Callable[[], bool] = lambda: True
+) -> Candidate:
     """The replica's candidate; on Raft and etcd it campaigns and renews on a thread of its
-    own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease."""
+    own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease. On Raft,
+    while ``ready()`` is false (the cache not listed yet) it defers to a replica that is
+    ready (election/raft.py)."""
     address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
     timing = settings.election_timing()
     if settings.backend is not Backend.MEMORY:
@@ -75,6 +79,7 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
             name=settings.replica_id,
             address=address,
             timing=timing,
+            ready=ready,
         )
         return ThreadedCandidate(raft)
     if settings.backend is Backend.ETCD:
