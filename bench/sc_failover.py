@@ -10,7 +10,8 @@ many partitions, all Online (`bench.store_fill`, several creates at once); then 
 trial: kill the leader (SIGKILL, by the PID in the cluster file), read the new leader's
 log for `became leader` (its cache caught up, its controllers start) and each SPU's log
 for its first sync at a higher epoch, full or by cursor (log timestamps, millisecond
-resolution; how many were by cursor is printed), and bring the killed replica back with
+resolution; how many were by cursor is printed; and from the new leader's log, when it
+had sent every SPU its first message), and bring the killed replica back with
 `cluster up`, waiting until its cache has caught up before the next trial.
 """
 
@@ -34,6 +35,24 @@ STAMP = r"^(\S+ \S+) "
 SYNCED = re.compile(STAMP + r".*(?:full sync|synced) at epoch (\d+)")
 """An SPU's ``full sync at epoch N`` or ``synced at epoch N since <cursor>`` line."""
 RESYNCED = re.compile(STAMP + r".*synced at epoch (\d+) since")
+ANSWERED = re.compile(
+    STAMP + r".*spu (\d+) registered from \S+ (?:full sync|resync).* at epoch (\d+)"
+)
+"""The leader's ``spu N registered from ...: full sync ... at epoch E`` (or ``resync``) line:
+it sent the SPU its first message."""
+
+
+def answered_after(logs: list[Path], epoch: int) -> dict[int, float]:
+    """SPU id -> when a leader of an epoch above ``epoch`` first sent it its first message."""
+    answered: dict[int, float] = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            match = ANSWERED.match(line)
+            if match and int(match.group(3)) > epoch:
+                at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                spu = int(match.group(2))
+                answered[spu] = min(at, answered.get(spu, at))
+    return answered
 
 
 def first_after(log: Path, pattern: re.Pattern[str], epoch: int) -> float | None:
@@ -70,6 +89,8 @@ class Takeover:
     """The last SPU's first sync at a newer epoch."""
     by_cursor: int = 0
     """SPUs whose first sync at the newer epoch was a resync by cursor."""
+    answered: float | None = None
+    """The new leader had sent the last SPU its first message (its log)."""
 
 
 def signal_leader(
@@ -104,18 +125,31 @@ def signal_leader(
         if afterwards is not None:
             os.kill(leader["pid"], afterwards)
     resynced = [first_after(log, RESYNCED, leader["epoch"]) for log in spu_logs]
+    answered = answered_after(sc_logs, leader["epoch"])
     return Takeover(
         faulted,
         min(t for t in won if t is not None),
         max(t for t in synced if t is not None),
         sum(r is not None and r == t for r, t in zip(resynced, synced, strict=True)),
+        max(answered.values()) if len(answered) == len(spu_logs) else None,
     )
 
 
-def trial(directory: Path, backend: str) -> tuple[float, float, int]:
+def trial(directory: Path, backend: str) -> tuple[float, float, int, float | None]:
+    """Acting and synced (seconds after the fault), syncs by cursor, and the new leader's
+    time from acting to the last SPU sent its first message (None if its log lacks one)."""
     takeover = signal_leader(directory, signal.SIGKILL, 120)
     ha_sc(directory, "cluster", "up", "--replicas", "3", "--spus", "3", "--backend", backend)
-    return takeover.won - takeover.faulted, takeover.synced - takeover.faulted, takeover.by_cursor
+    acting = takeover.won - takeover.faulted
+    answered = None if takeover.answered is None else takeover.answered - takeover.won
+    print(
+        f"  trial: acting {acting * 1000:.0f} ms, every SPU synced "
+        f"{(takeover.synced - takeover.faulted) * 1000:.0f} ms, last SPU answered "
+        + ("?" if answered is None else f"{answered * 1000:.0f} ms")
+        + " after acting",
+        flush=True,
+    )
+    return acting, takeover.synced - takeover.faulted, takeover.by_cursor, answered
 
 
 def run(backend: str, trials: int, partitions: int, up_flags: list[str]) -> None:
@@ -137,6 +171,8 @@ def run(backend: str, trials: int, partitions: int, up_flags: list[str]) -> None
     print(
         f"  SIGKILL SC leader -> every SPU synced by it:         {summary([s[1] for s in samples])}"
     )
+    answered = [s[3] for s in samples if s[3] is not None]
+    print(f"  new leader acting -> last SPU sent its first message: {summary(answered)}")
     print(f"  SPU syncs by cursor: {sum(s[2] for s in samples)} of {3 * len(samples)}")
 
 

@@ -14,6 +14,11 @@ its renewals cannot commit, so its deadline ends its term).
 
 Graceful resignation hands the lease to a connected standby in one command
 (``transfer``); the successor acts once its first renewal commits.
+
+A candidate may be told it is not ready to lead yet (``ready``: the SC replica's cache is
+still being listed after a start). It then defers to one that is: it does not enlist (so
+no handover picks it), on the Raft leader's node it only expires a silent lease instead
+of taking it, and it claims a free lease only after ``COLD_GRACE``, if no other did.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ FOLLOWER_GRACE = 0.03
 lease, so the Raft leader's own candidate (whose commands commit fastest) usually wins."""
 
 
+COLD_GRACE = 0.3
+"""A candidate not ready to lead waits this long after finding the lease free before it
+claims it: a ready standby (which waits at most ``FOLLOWER_GRACE``) claims it first."""
+
+
 EXPIRY_SLACK = 0.001
 """A Raft leader wakes this long after a silent lease's expiry to take it over (a timer
 may fire a hair early)."""
@@ -64,7 +74,10 @@ class RaftCandidate:
         name: str,
         address: str,
         timing: ElectionTiming = DEFAULT_TIMING,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``ready()``: whether this candidate could lead at once (read on the campaign's
+        thread, so a cheap, thread-safe look)."""
         self.host = host
         self.election = election
         self.name = name
@@ -75,6 +88,8 @@ class RaftCandidate:
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._last_renew_sent = 0.0
+        self._ready = ready
+        self._enlisted = False
 
     @property
     def term(self) -> Term | None:
@@ -95,11 +110,12 @@ class RaftCandidate:
                 self.leadership.watchdog(), name=f"election-watchdog-{self.name}"
             )
             try:
-                await self._enlist()
                 with self.host.leases.changed.subscribe() as changed:
                     self._wake = changed
                     while not self._closing.is_set():
                         changed.clear()
+                        if not self._enlisted and self._ready():
+                            await self._enlist()
                         await self._step()
                         await self._pause(changed)
             finally:
@@ -173,7 +189,7 @@ class RaftCandidate:
             await self._claim()
         elif holder.candidate == self.name and holder.incarnation == self.incarnation:
             await self._confirm(holder)
-        elif holder.candidate == self.name:
+        elif holder.candidate == self.name and self._ready():
             await self._reclaim(holder)
         elif self.host.is_raft_leader():
             await self._take_over_if_silent(holder)
@@ -202,7 +218,11 @@ class RaftCandidate:
             self.leadership.lose("lease expired or taken over")
 
     async def _claim(self) -> None:
-        if not self.host.is_raft_leader():
+        if not self._ready():
+            await asyncio.sleep(COLD_GRACE)
+            if self.host.leases.holder(self.election) is not None:
+                return
+        elif not self.host.is_raft_leader():
             await asyncio.sleep(FOLLOWER_GRACE)
             if self.host.leases.holder(self.election) is not None:
                 return
@@ -255,7 +275,7 @@ class RaftCandidate:
     async def _take_over_if_silent(self, holder: LeaseHolder) -> None:
         """On the Raft leader: once the holder went ``lease_ttl`` without a renewal
         reaching this node, expire its lease and take it, in one command (only expire
-        it while closing)."""
+        it while closing or not ready to lead: then a ready standby claims it)."""
         silence = self.host.leases.silence(self.election)
         if silence is None or silence.epoch != holder.epoch:
             return
@@ -264,7 +284,7 @@ class RaftCandidate:
             return
         sent = time.monotonic()
         try:
-            if self._closing.is_set():
+            if self._closing.is_set() or not self._ready():
                 taken = None
                 expired = await self._command(
                     self.host.leases.expire, self.election, holder.epoch, silence.renewals
@@ -309,6 +329,7 @@ class RaftCandidate:
                     self.host.address,
                     self.incarnation,
                 )
+                self._enlisted = True
                 return
             except CommandNotCommitted:
                 await asyncio.sleep(self.timing.retry_period)

@@ -36,11 +36,29 @@ from ha_sc.telemetry.tracing_spans import LeadershipWon, leadership_lost
 log = logging.getLogger("ha_sc.sc")
 
 ELECTION = "sc"
+SYNCED_POLL = 0.005
+"""Seconds between two looks at the SPUs synced while the controllers wait for them."""
 
 
-def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
+def online_spus(cache: GlobalStore) -> list[int]:
+    """The SPUs stored Online (under the previous leader, right after a win)."""
+    return [
+        spu.spec.id for spu in cache.spus.objects() if spu.status.resolution is SpuResolution.ONLINE
+    ]
+
+
+def all_synced(were_online: Collection[int], synced: Collection[int]) -> bool:
+    """Whether every SPU stored Online has been sent its first message."""
+    return set(were_online) <= set(synced)
+
+
+def make_candidate(
+    settings: ScSettings, kv: KvStore, ready: Callable[[], bool] = lambda: True
+) -> Candidate:
     """The replica's candidate; on Raft and etcd it campaigns and renews on a thread of its
-    own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease."""
+    own (``ThreadedCandidate``), so a busy event loop cannot cost it the lease. On Raft,
+    while ``ready()`` is false (the cache not listed yet) it defers to a replica that is
+    ready (election/raft.py)."""
     address = ReplicaAddresses(settings.public_address, settings.private_address).encode()
     timing = settings.election_timing()
     if settings.backend is not Backend.MEMORY:
@@ -61,6 +79,7 @@ def make_candidate(settings: ScSettings, kv: KvStore) -> Candidate:
             name=settings.replica_id,
             address=address,
             timing=timing,
+            ready=ready,
         )
         return ThreadedCandidate(raft)
     if settings.backend is Backend.ETCD:
@@ -98,13 +117,17 @@ class LeaderRole:
         spu_grace: float | None = None,
         reports: Callable[[], list[StatusReport]] = list,
         spus_changed: asyncio.Event | None = None,
+        synced_spus: Callable[[int], Collection[int]] | None = None,
         controller_resync: float | None = None,
         limits: TopicLimits = DEFAULT_LIMITS,
         tuning: ScTuning | None = None,
         metrics: ControllerMetrics | None = None,
     ) -> None:
         """``tuning`` gives the controller loop its settings and the grace for SPUs;
-        ``spu_grace`` and ``controller_resync`` override those two (tests)."""
+        ``spu_grace`` and ``controller_resync`` override those two (tests).
+        ``synced_spus(epoch)``: the SPUs sent their first message under ``epoch``; the
+        controllers start once every SPU stored Online is among them (at most
+        ``spu_link.spus_first`` after the win)."""
         self.candidate = candidate
         self._kv = kv
         self._cache = cache
@@ -114,6 +137,7 @@ class LeaderRole:
         self._replica = replica
         self._reports = reports
         self._spus_changed = spus_changed
+        self._synced_spus = synced_spus
         self._controller_resync = (
             controller_resync if controller_resync is not None else tuning.controller.resync
         )
@@ -172,11 +196,7 @@ class LeaderRole:
                 over = grace_over(
                     elapsed=clock.time() - since,
                     grace=self._spu_grace,
-                    were_online=[
-                        spu.spec.id
-                        for spu in self._cache.spus.objects()
-                        if spu.status.resolution is SpuResolution.ONLINE
-                    ],
+                    were_online=online_spus(self._cache),
                     connected=connected_spus() if connected_spus is not None else (),
                 )
             return not over
@@ -192,8 +212,36 @@ class LeaderRole:
 
         return connected, settling, end
 
+    async def _until_spus_synced(self, term: Term) -> None:
+        """Hold the controllers back until every SPU stored Online has been sent its first
+        message under ``term`` (a resync, or a full sync), at most ``spu_link.spus_first``:
+        the SPUs come over within milliseconds of the win, and the first pass (plan,
+        reports, snapshots: half a second of CPU at 100k partitions) would compete with
+        building and sending their resyncs. Nothing is judged meanwhile that the
+        controllers would judge: SPU health waits for the grace anyway."""
+        synced = self._synced_spus
+        wait = self._tuning.spu_link.spus_first
+        if synced is None or wait <= 0:
+            return
+        clock = asyncio.get_running_loop()
+        deadline = clock.time() + wait
+        while term.is_valid():
+            were_online = online_spus(self._cache)
+            if all_synced(were_online, synced(term.epoch)):
+                return
+            left = deadline - clock.time()
+            if left <= 0:
+                log.info(
+                    "epoch=%d: controllers start with spus %s not yet synced",
+                    term.epoch,
+                    sorted(set(were_online) - set(synced(term.epoch))),
+                )
+                return
+            await asyncio.sleep(min(SYNCED_POLL, left))
+
     async def _lead(self, term: Term) -> None:
         connected, settling, end_grace = self._spu_health()
+        await self._until_spus_synced(term)
         loop = ControllerLoop(
             self._cache,
             ActionWriter(self._kv, self._cache),

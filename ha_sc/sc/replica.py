@@ -194,7 +194,12 @@ class ScReplica:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         kv = self._kv = open_kv(self.settings)
-        candidate = self._candidate = make_candidate(self.settings, kv)
+        dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
+
+        def cache_listed() -> bool:
+            return bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values())
+
+        candidate = self._candidate = make_candidate(self.settings, kv, ready=cache_listed)
         tuning = self.settings.tuning
         for line in tuning.summary():
             log.info("sc %s settings: %s", self.replica_id, line)
@@ -229,15 +234,15 @@ class ScReplica:
             connected_spus=spus.connected_ids,
             reports=spus.connected_reports,
             spus_changed=spus.connections_changed,
+            synced_spus=spus.synced_ids,
             limits=self.settings.topic_limits(),
             tuning=tuning,
             metrics=metrics.controllers,
         )
-        dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
         api = ApiServer(
             self,
             self.settings.public_address,
-            ready=lambda: bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values()),
+            ready=cache_listed,
             limits=self.settings.topic_limits(),
             metrics=metrics,
             max_body=tuning.listeners.api_max_body_bytes,

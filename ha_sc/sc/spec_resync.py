@@ -17,7 +17,8 @@ a cursor from its own cache, kind by kind:
   moved off the SPU and whatever a replica never saw need no tombstones.
 
 ``replica_resync`` gives the replica specs to send: every hosted partition whose spec
-changed since the cursor, or whose topic's spec did (its storage settings). The SPU
+changed since the cursor, or whose topic's spec did (its storage settings), taken from
+``keys_to_resend``, which is the same for every SPU and worked out once per cursor. The SPU
 may already hold some of them as sent; setting them again changes nothing, so the
 result is exactly the set a full sync would give (``tests/unit/test_spec_resync.py``).
 SPU specs are few: a resync sends them all and the SPU replaces its directory with
@@ -82,16 +83,25 @@ def cursor_changes(cache: GlobalStore, cursor: SpecCursor) -> CursorChanges | No
     return CursorChanges(topics, partitions, told and told_too, cached)
 
 
-def replica_resync(hosted: Mapping[str, ReplicaSpec], changes: CursorChanges) -> list[ReplicaSpec]:
+def keys_to_resend(changes: CursorChanges, partitions: StoreView[Any, Any]) -> frozenset[str]:
+    """Every cached partition whose replica spec may differ from what an SPU was sent up
+    to the cursor: its spec changed, or its topic's did (storage settings), or its topic
+    is gone. The same for every SPU: a new leader works it out once per cursor (every
+    SPU of a failover names the same one) and each SPU's resync takes its own hosted
+    ones from it (``replica_resync``), instead of looking at all 66k it hosts. Looks
+    at the changed topics' partitions only (the store's index by topic), or, when the
+    journal could not tell, at every cached partition once."""
+    keys = set(changes.partitions)
+    for topic in changes.topics:
+        keys.update(partitions.keys_in(topic))
+    cached = changes.topics_cached
+    if cached is not None:
+        keys.update(key for key in partitions.snapshot() if key.rpartition("-")[0] not in cached)
+    return frozenset(keys)
+
+
+def replica_resync(hosted: Mapping[str, ReplicaSpec], resend: frozenset[str]) -> list[ReplicaSpec]:
     """The replica specs to send so that an SPU holding what it was sent up to the
-    cursor, once it drops every partition not in ``hosted``, holds exactly ``hosted``."""
-    changed = {key: hosted[key] for key in changes.partitions if key in hosted}
-    topics, cached = changes.topics, changes.topics_cached
-    if topics or cached is not None:
-        for key, spec in hosted.items():  # a partition key is "<topic>-<index>"
-            topic = key.rpartition("-")[0]
-            if key not in changed and (
-                topic in topics or (cached is not None and topic not in cached)
-            ):
-                changed[key] = spec
-    return list(changed.values())
+    cursor, once it drops every partition not in ``hosted``, holds exactly ``hosted``
+    (``resend``: ``keys_to_resend``)."""
+    return [hosted[key] for key in resend if key in hosted]

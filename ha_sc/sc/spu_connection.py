@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from election.term import Term
@@ -84,8 +84,14 @@ class SpuConnection:
         pushes: Counter[str] | None = None,
         fetch_keys: Callable[[], dict[int, str] | None] = lambda: None,
         cursor: SpecCursor | None = None,
+        won_back: Callable[[Term], Awaitable[Term | None]] | None = None,
     ) -> None:
+        """``won_back(ended)``: the term this replica won back under ``ended``'s epoch,
+        if it does so soon (``SpuServer``); the session then goes on under it."""
         self.spu_id = spu_id
+        self._won_back = won_back
+        self._won_back_event = asyncio.Event()
+        """Set (and replaced) when the session goes on under a term won back."""
         self._cursor = cursor
         """What the SPU said its specs reflect (None: it holds none)."""
         self._fetch_keys = fetch_keys
@@ -107,6 +113,14 @@ class SpuConnection:
         self._close_reason = ""
         self._silent_until = 0.0
         """Awake time (``awake.now``) past which the SPU's silence ends the connection."""
+        self.first_sent = False
+        """The session's first message (a full sync or a resync) has reached the SPU's
+        socket: the SPU holds its specs as of this term."""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the term this connection serves under."""
+        return self._term.epoch
 
     def close(self, reason: str) -> None:
         """Ask the connection to end; ``run`` returns soon after."""
@@ -129,6 +143,7 @@ class SpuConnection:
         failure = await self._traced_send(first)
         if failure:
             return failure
+        self.first_sent = True
         if isinstance(first, FullSync):
             log.info(
                 "spu %d registered from %s: full sync of %d spus and %d replicas at epoch %d "
@@ -180,8 +195,10 @@ class SpuConnection:
         last_sent = loop.time()
         while True:
             await self._sync.wait_for_change(max(0.0, last_sent + self._keepalive - loop.time()))
-            if not self._term.is_valid():  # re-checked before every message
-                return self._term_reason()
+            while not self._term.is_valid():  # re-checked before every message
+                # nothing is sent until the term is won back or the session ends
+                # (``_until_term_ends`` decides which)
+                await self._won_back_event.wait()
             delta = self._with_new_keys(self._sync.delta(self._term.epoch))
             if delta.is_empty and loop.time() - last_sent < self._keepalive:
                 continue
@@ -260,12 +277,27 @@ class SpuConnection:
         return None
 
     async def _until_term_ends(self) -> str:
-        term = self._term
-        while term.is_valid():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, term.valid_until - time.monotonic())):
-                    await term.lost.wait()
-        return self._term_reason()
+        """Until the term ends and is not won back under the same epoch (a leader that
+        missed its renew deadline under load and renewed the same lease right after:
+        its SPUs keep their sessions rather than register and resync again)."""
+        while True:
+            term = self._term
+            while term.is_valid():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, term.valid_until - time.monotonic())):
+                        await term.lost.wait()
+            again = None if self._won_back is None else await self._won_back(term)
+            if again is None:
+                return self._term_reason()
+            log.info(
+                "spu %d: epoch %d won back (%s); the session goes on",
+                self.spu_id,
+                again.epoch,
+                term.lost_reason or "its renew deadline passed",
+            )
+            self._term = again
+            self._won_back_event.set()
+            self._won_back_event = asyncio.Event()
 
     async def _until_closed(self) -> str:
         await self._close_requested.wait()

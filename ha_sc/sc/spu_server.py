@@ -68,6 +68,21 @@ HOLD_POLL = 0.005
 _LINK = SpuLinkSettings()
 
 
+def won_back(ended: Term, now: Term | None) -> bool:
+    """Whether ``now`` is a later, valid term of this replica under ``ended``'s epoch."""
+    return now is not None and now is not ended and now.epoch == ended.epoch and now.is_valid()
+
+
+def still_named(ended: Term, view: ReplicaView) -> bool:
+    """Whether the lease, as this replica sees it, still names it at ``ended``'s epoch."""
+    leader = view.leader()
+    return (
+        leader is not None
+        and leader.replica_id == view.replica_id
+        and (leader.epoch == ended.epoch)
+    )
+
+
 class SpuServer:
     """Accepts SPU connections for one replica; ``start`` binds, ``stop`` closes them all."""
 
@@ -145,6 +160,15 @@ class SpuServer:
     def connected_ids(self) -> set[int]:
         """SPUs with a live, registered connection to this replica."""
         return set(self._connections)
+
+    def synced_ids(self, epoch: int) -> set[int]:
+        """SPUs connected under ``epoch`` whose first message of the session (a full
+        sync or a resync) has been sent."""
+        return {
+            spu_id
+            for spu_id, connection in self._connections.items()
+            if connection.epoch == epoch and connection.first_sent
+        }
 
     def last_status(self, spu_id: int) -> ReceivedStatus | None:
         """The last status report of ``spu_id`` and its monotonic arrival time, if any."""
@@ -352,6 +376,7 @@ class SpuServer:
             pushes=self.pushes,
             fetch_keys=self._fetch_keys,
             cursor=register.cursor,
+            won_back=self._won_back,
         )
         # a name of its own: the task of the connection it replaces has ended, but the
         # supervisor may not have let go of that task's name yet
@@ -387,6 +412,19 @@ class SpuServer:
             if (term is not None and term.is_valid()) or not self._worth_holding(register):
                 break
         return term
+
+    async def _won_back(self, ended: Term) -> Term | None:
+        """The term this replica won back under ``ended``'s epoch, waited for up to
+        ``hold`` while the lease still names it at that epoch (no one else can have led
+        meanwhile: epochs only grow); None as soon as that is no longer so."""
+        deadline = time.monotonic() + self._hold
+        while True:
+            term = self._view.term()
+            if won_back(ended, term):
+                return term
+            if time.monotonic() >= deadline or not still_named(ended, self._view):
+                return None
+            await asyncio.sleep(HOLD_POLL)
 
     def _worth_holding(self, register: Register) -> bool:
         leader = self._view.leader()

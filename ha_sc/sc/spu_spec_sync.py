@@ -27,7 +27,7 @@ from ha_sc.model.spu import SpuSpec
 from ha_sc.model.topic import TopicSpec
 from ha_sc.protocol import Delta, FullSync, ReplicaSpec, ReplicaStorage, SpecCursor
 from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
-from ha_sc.sc.spec_resync import cursor_changes, replica_resync, spec_cursor
+from ha_sc.sc.spec_resync import cursor_changes, keys_to_resend, replica_resync, spec_cursor
 from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView, partition_topic
 from ha_sc.tasks import until_first
 
@@ -84,6 +84,7 @@ class ReplicaSpecs:
         self._topics = topics
         self._built: dict[str, tuple[int, int, ReplicaSpec]] = {}
         self._hosted: dict[int | None, tuple[SpecVersion, dict[str, ReplicaSpec]]] = {}
+        self._resend: tuple[tuple[int, int, SpecVersion], frozenset[str]] | None = None
 
     def __len__(self) -> int:
         return len(self._built)
@@ -176,6 +177,20 @@ class ReplicaSpecs:
             updated += _other_partitions_of(partitions, names, {p.key for p in updated}, hosted)
         return changes.deletes, updated
 
+    def resend_since(self, cache: GlobalStore, cursor: SpecCursor) -> frozenset[str] | None:
+        """``keys_to_resend`` for ``cursor``, kept for the next SPU that names the same
+        cursor while no spec changes (the spec changes after a cursor are settled then);
+        None when the cache cannot tell (``cursor_changes``)."""
+        key = (cursor.topics, cursor.partitions, spec_version(cache))
+        if self._resend is not None and self._resend[0] == key:
+            return self._resend[1]
+        changes = cursor_changes(cache, cursor)
+        if changes is None:
+            return None
+        resend = keys_to_resend(changes, cache.partitions)
+        self._resend = (key, resend)
+        return resend
+
     def is_hosted_current(self, spu_id: int | None, version: SpecVersion) -> bool:
         kept = self._hosted.get(spu_id)
         return kept is not None and kept[0] == version
@@ -192,7 +207,10 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
     every replica): a standby that wins then sends its first full syncs from specs
     already built (building 67k of them took a new leader about a second per SPU).
     ``interval`` (seconds, ``spu_link.warm_interval``) spaces the passes.
-    After a pass with nothing new, each SPU's whole set is brought up to date too."""
+    Each pass also brings each SPU's whole set up to date, for its next full sync or
+    resync: built once (a replica that just listed its cache has them within a pass,
+    not a second later), then amended by the spec changes since, which cost their
+    own number."""
     partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
     while True:
         changes = partitions.take_changes().updates
@@ -200,11 +218,10 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
             specs.of(partition)
             if n % WARM_SLICE == 0:
                 await asyncio.sleep(0)
-        if not changes:  # quiet for a while: each SPU's whole set, for its next full sync
-            for spu in cache.spus.objects():
-                version = spec_version(cache)
-                if not specs.is_hosted_current(spu.spec.id, version):
-                    await specs.hosted(spu.spec.id, cache.partitions, version)
+        for spu in cache.spus.objects():
+            version = spec_version(cache)
+            if not specs.is_hosted_current(spu.spec.id, version):
+                await specs.hosted(spu.spec.id, cache.partitions, version)
         await asyncio.sleep(interval)
 
 
@@ -287,8 +304,8 @@ class SpecSync:
         of a session instead of a full sync; None when the cache cannot tell them (the
         SPU then gets a full sync). Afterwards the SPU holds what a full sync would have
         given it, and this cursor remembers that as sent."""
-        changes = cursor_changes(self._cache, cursor)  # no await until the cursors move
-        if changes is None:
+        resend = self._specs.resend_since(self._cache, cursor)  # no await until they move
+        if resend is None:
             return None
         self._spus.take_changes()
         self._partitions.take_changes()
@@ -303,7 +320,7 @@ class SpecSync:
             trace=trace or {},
             spus_changed=list(self._sent_spus.values()),
             spus_removed=[],
-            replicas_changed=replica_resync(hosted, changes),
+            replicas_changed=replica_resync(hosted, resend),
             replicas_removed=[],
             fetch_keys=None,
             cursor=now,

@@ -112,6 +112,32 @@ def test_spec_and_status_epochs_move_separately() -> None:
     assert store.last_change(ChangeFocus.STATUS) == 2
 
 
+def test_spec_changes_since_are_told_in_the_order_of_the_spec_changes() -> None:
+    """Status writes after a spec change (a partition's offsets, say) neither hide it nor
+    show as spec changes: the spec changes since an epoch come in the order they were
+    made, whatever was written since."""
+    store = topic_store()
+    for n, key in enumerate(["a", "b", "c", "d"], 1):
+        store.apply_put(topic(key, revision=n))  # epochs 1-4
+    since = store.epoch
+    store.apply_put(topic("b", partitions=2, revision=5))  # spec
+    store.apply_put(topic("a", partitions=2, revision=6))  # spec
+    for n, key in enumerate(["a", "c", "b", "d"], 7):  # status only, every key
+        old = store.get(key)
+        assert old is not None
+        provisioned = TopicStatus(resolution=TopicResolution.PROVISIONED)
+        store.apply_put(
+            old.model_copy(update={"status": provisioned, "meta": ObjectMeta(key=key, revision=n)})
+        )
+    assert [t.key for t in store.spec_changes_since(since).updates] == ["b", "a"]
+    assert [t.key for t in store.spec_changes_since(since + 1).updates] == ["a"]
+    assert store.spec_changes_since(since + 2).is_empty
+    assert [t.key for t in store.changes_since(since).updates] == ["a", "c", "b", "d"]
+    store.apply_delete("b", 11)
+    assert [t.key for t in store.spec_changes_since(since).updates] == ["a"]
+    assert store.spec_changes_since(since).deletes == ("b",)
+
+
 def test_a_new_revision_alone_is_a_change_of_neither_spec_nor_status() -> None:
     store = topic_store()
     store.apply_put(topic("a", revision=1))

@@ -34,7 +34,7 @@ from ha_sc.model import (
 from ha_sc.model.codec import decode_object
 from ha_sc.model.meta import StoredObject
 from ha_sc.protocol import ReplicaSpec, SpecCursor
-from ha_sc.sc.spec_resync import cursor_changes, replica_resync, spec_cursor
+from ha_sc.sc.spec_resync import cursor_changes, keys_to_resend, replica_resync, spec_cursor
 from ha_sc.sc.spu_spec_sync import replica_spec, topic_of
 from ha_sc.spu.replica_table import ReplicaTable
 from ha_sc.store import GlobalStore
@@ -244,7 +244,8 @@ def test_state_at_a_cursor_plus_the_resync_equals_a_full_sync_now(
         ):
             assert changes.from_journal  # nothing b re-listed or forgot lies after the cursor
         spu = table(held)
-        spu.update(replica_resync(now, changes), [k for k in held if k not in now])
+        resend = keys_to_resend(changes, b.cache.partitions)
+        spu.update(replica_resync(now, resend), [k for k in held if k not in now])
         assert spu.replicas() == table(now).replicas()
 
 

@@ -775,3 +775,28 @@ async def test_a_cursor_ahead_of_the_cache_gets_a_full_sync(
     ahead = SpecCursor(topics=10**6, partitions=10**6)  # say, from a store restored from a copy
     await client.send(Register(spu_id=ME, cursor=ahead))
     assert isinstance(await client.receive(), FullSync)
+
+
+async def test_a_term_won_back_under_the_same_epoch_keeps_the_sessions(
+    view: View, server: SpuServer, connect: Connect, logs: pytest.LogCaptureFixture
+) -> None:
+    """The leader missed its renew deadline (a loaded host) and renewed the same lease
+    right after: its SPUs keep their sessions, hearing nothing in between, instead of
+    registering and resyncing again."""
+    term = view.win()
+    view.known_leader = known(view.replica_id, term.epoch)  # the lease still names it
+    client, full = await registered(connect)
+    heartbeat = StatusReport(spu_id=ME)
+    await client.send(heartbeat)
+    assert isinstance(await client.receive(), Delta)  # a keepalive
+    term.end("no renewal succeeded within the renew deadline")
+    await client.send(heartbeat)
+    with pytest.raises(TimeoutError):  # over two keepalive intervals: nothing is sent
+        await client.receive(timeout=0.25)
+    await client.send(heartbeat)
+    view.current_term = Term(Guard("sc", term.epoch), valid_until=time.monotonic() + 3600)
+    keepalive = await client.receive()
+    assert keepalive == Delta(epoch=term.epoch, cursor=full.cursor)
+    assert server.connected_ids() == {ME}
+    assert f"spu {ME}: epoch {term.epoch} won back" in logs.text
+    assert "offline" not in logs.text

@@ -267,6 +267,25 @@ async def test_specs_are_kept_warm_as_partitions_are_cached_and_change(store: St
         await asyncio.gather(warm, return_exceptions=True)
 
 
+async def test_each_spus_whole_set_is_built_in_the_pass_that_cached_its_partitions(
+    store: Store,
+) -> None:
+    """A replica that just listed its cache (every partition new to ``keep_warm``) has
+    each SPU's set ready in that same pass, not one ``warm_interval`` later (here an
+    hour): it may win the next election at once."""
+    specs = ReplicaSpecs(store.cache.topics)
+    warm = asyncio.create_task(keep_warm(specs, store.cache, interval=3600), name="warm")
+    try:
+        for spu_id in (5001, 5002):
+            await eventually(
+                lambda spu_id=spu_id: specs.is_hosted_current(spu_id, spec_version(store.cache)),
+                what=f"spu {spu_id}'s set warm",
+            )
+    finally:
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
+
+
 async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_spec_changes(
     store: Store,
 ) -> None:
