@@ -36,9 +36,11 @@ from opentelemetry.context import Context
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
-from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.cluster_plan import PassPlan, plan_pass
 from ha_sc.controllers.echoes import not_echoed
-from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
+from ha_sc.controllers.plan_scope import PlanScope
+from ha_sc.controllers.scope_tracker import ScopeTracker
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.controllers.write_waves import apply_actions
@@ -59,6 +61,7 @@ ECHOES_TRACKED = 1000
 """Writes of a pass up to which the loop waits for their echoes rather than for
 ``min_interval`` (each change looks at every write not echoed yet)."""
 _PACING = PacingSettings()
+_NOTHING = PassPlan([], frozenset())
 _WINDOW = WriteWindowSettings()
 
 
@@ -94,13 +97,19 @@ class ControllerLoop:
         self._pacing = pacing
         self._window = WriteWindow(start=window.start, limit=window.limit, slow=window.slow)
         self._batch = window.batch
+        self._scopes = ScopeTracker(cache)
         self.passes = 0
+        self.full_passes = 0
+        """Passes that planned every object (the others planned what changed)."""
         self._wrote_last = False
         self.plan_seconds = 0.0
         """How long the last pass took to plan."""
+        self.full_plan_seconds = 0.0
+        """How long the last pass over every object took to plan."""
 
     async def run(self, term: Term) -> None:
         """Reconcile until ``term`` ends; a StaleGuard from the KV ends it too (raised)."""
+        self._scopes.reset()  # a term's first pass plans everything
         while term.is_valid():
             started = time.monotonic()
             if self._wake is not None:
@@ -108,19 +117,7 @@ class ControllerLoop:
             epochs = self._epochs()
             planning = time.monotonic()
             planning_ns = time.time_ns()
-            actions = await asyncio.to_thread(
-                _plan,
-                spus=self._cache.spus.snapshot(),
-                topics=self._cache.topics.snapshot(),
-                topics_revision=self._cache.topics.revision,
-                partitions=self._cache.partitions.snapshot(),
-                partitions_revision=self._cache.partitions.revision,
-                connected=self._connected(),
-                reports=self._reports(),
-                limits=self._limits,
-                settling=self._settling(),
-            )
-            self.plan_seconds = time.monotonic() - planning
+            actions = await self._plan_pass(term, planning, asyncio.get_running_loop().time())
             self.passes += 1
             spans = (
                 PassSpans(term.epoch, self.passes, planning_ns, self.plan_seconds)
@@ -169,6 +166,49 @@ class ControllerLoop:
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
             resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)
+
+    async def _plan_pass(self, term: Term, planning: float, now: float) -> list[Action]:
+        """Plan what changed since the last pass (``ScopeTracker``), or everything;
+        ``now``: the event loop's time, by which full passes fall due."""
+        connected = self._connected()
+        settling = self._settling()
+        look = self._scopes.look(
+            now=now,
+            connected=connected,
+            settling=settling,
+            reports=self._reports() if connected is not None else (),
+        )
+        if look.scope is None:
+            log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why)
+        if look.scope is not None and look.scope.is_empty:
+            plan = _NOTHING  # nothing changed since the last pass: nothing to plan
+        else:
+            plan = await asyncio.to_thread(
+                _plan,
+                spus=self._cache.spus.snapshot(),
+                topics=self._cache.topics.snapshot(),
+                topics_revision=self._cache.topics.revision,
+                partitions=self._cache.partitions.snapshot(),
+                partitions_revision=self._cache.partitions.revision,
+                connected=connected,
+                reported=look.reported,
+                limits=self._limits,
+                settling=settling,
+                scope=look.scope,
+            )
+        self.plan_seconds = time.monotonic() - planning
+        if look.scope is None:
+            self.full_plan_seconds = self.plan_seconds
+            self.full_passes += 1
+        self._scopes.planned(
+            plan,
+            full=look.scope is None,
+            full_every=max(
+                self._pacing.full_resync, self._pacing.resync_plans * self.full_plan_seconds
+            ),
+            now=now,
+        )
+        return plan.actions
 
     async def _gather_echoes(self, actions: list[Action], started: float, term: Term) -> None:
         """After a pass that wrote, wait for its echoes: until the cache shows every
@@ -249,19 +289,22 @@ def _plan(
     partitions: Mapping[str, Partition],
     partitions_revision: int,
     connected: Collection[int] | None,
-    reports: list[StatusReport],
+    reported: Mapping[str, Mapping[int, ReportedOffsets]] | None,
     limits: TopicLimits,
     settling: bool = False,
-) -> list[Action]:
-    """One pass's plan (run on a worker thread: everything it gets is immutable)."""
-    return plan_cluster(
+    scope: PlanScope | None = None,
+) -> PassPlan:
+    """One pass's plan (run on a worker thread: everything it gets is immutable, or, for
+    ``reported``, left alone by the loop until the plan is done)."""
+    return plan_pass(
         spus=spus,
         topics=topics,
         partitions=partitions,
         connected=connected,
-        reported=offsets_by_partition(reports) if connected is not None else None,
+        reported=reported,
         topics_revision=topics_revision,
         partitions_revision=partitions_revision,
         limits=limits,
         settling=settling,
+        scope=scope,
     )

@@ -54,7 +54,11 @@ class PacingSettings(BaseModel):
     resync_plans: float = Field(default=10.0, ge=1)
     """With nothing changing, a pass every this many plan durations when that is longer
     than ``controller.resync`` (a ratio): 10 keeps an idle large store's leader mostly
-    idle."""
+    idle. A full pass likewise comes no sooner than this many full plans apart."""
+    full_resync: float = Field(default=30.0, gt=0, json_schema_extra=SECONDS)
+    """Longest time between two passes that plan every object (seconds); the passes in
+    between plan only what changed (``controllers/plan_scope.py``). 30 s costs an idle
+    100k-partition leader one half-second plan per half minute."""
 
     @model_validator(mode="after")
     def _resync_no_sooner_than_pace(self) -> PacingSettings:

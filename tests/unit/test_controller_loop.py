@@ -14,7 +14,10 @@ from election.guard import Guard
 from election.term import Term
 from ha_sc.controllers import UpdateStatus
 from ha_sc.controllers import loop as controller_loop
+from ha_sc.controllers.cluster_plan import PassPlan
 from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.plan_scope import PlanScope
+from ha_sc.controllers.settings import PacingSettings
 from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import BatchOutcomes, KvUnavailable, StaleGuard
 from ha_sc.kv.memory import MemoryKv
@@ -53,6 +56,7 @@ class Cluster:
         resync: float = 0.05,
         wake: asyncio.Event | None = None,
         min_interval: float = 0.05,
+        pacing: PacingSettings | None = None,
     ) -> ControllerLoop:
         writer = ActionWriter(self.kv, self.cache)
         return ControllerLoop(
@@ -62,6 +66,7 @@ class Cluster:
             resync=resync,
             wake=wake,
             min_interval=min_interval,
+            pacing=pacing or PacingSettings(),
         )
 
     async def add_spu(self, spu_id: int, status: SpuStatus | None = None) -> None:
@@ -270,7 +275,9 @@ async def test_passes_that_keep_writing_come_once_per_min_interval(
         spu = cluster.cache.spus.get("spu-5001")
         assert spu is not None
         status = SpuStatus(resolution=next(flip))
-        return [UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)]
+        return PassPlan(
+            [UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)], frozenset()
+        )
 
     monkeypatch.setattr(controller_loop, "_plan", restless)
     term = cluster.term()
@@ -285,32 +292,36 @@ async def test_passes_that_keep_writing_come_once_per_min_interval(
 
 
 @pytest.mark.looptime
-async def test_passes_are_paced_by_how_long_planning_takes(
+async def test_full_passes_are_paced_by_how_long_planning_everything_takes(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plan of 0.1 s (a store of ~25k partitions) with resync 0.05 s: the periodic
-    pass comes every ~1 s (10 plans), not every 0.15 s. The sleeps are loop time."""
+    """A plan of every object taking 0.1 s (a store of ~25k partitions), with resync
+    0.05 s and full passes due every 0.2 s: a pass over everything comes every ~1 s (10
+    plans), not every 0.2 s. The sleeps are loop time."""
     await cluster.add_spu(5001)
     cluster.connected = {5001}
     await cluster.add_topic("orders", 1, 1)
     real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
 
     def slow_plan(**kwargs: Any) -> Any:
-        time.sleep(0.1)
+        planned.append(kwargs["scope"])
+        if kwargs["scope"] is None:
+            time.sleep(0.1)
         return real_plan(**kwargs)
 
     term = cluster.term()
-    loop = cluster.loop(resync=0.05)
+    loop = cluster.loop(resync=0.05, pacing=PacingSettings(full_resync=0.2))
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
         await cluster.until_online("orders-0")
         await asyncio.sleep(0.3)  # settled
         monkeypatch.setattr(controller_loop, "_plan", slow_plan)
-        await asyncio.sleep(0.3)  # a slow plan has run
-        passes = loop.passes
+        await asyncio.sleep(1.0)  # a slow plan has run
+        planned.clear()
         await asyncio.sleep(1.5)
-        assert loop.plan_seconds >= 0.1
-        assert 1 <= loop.passes - passes <= 3  # unpaced: about 10
+        assert loop.full_plan_seconds >= 0.1
+        assert 1 <= planned.count(None) <= 3  # unpaced: about 7
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)

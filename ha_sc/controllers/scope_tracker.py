@@ -1,0 +1,168 @@
+"""The loop's memory between passes: what changed since the last, so a pass plans only
+that (``plan_scope`` says what a pass must plan, and why the rest can wait).
+
+It reads the cache on the event loop, before the plan goes to its worker thread: the
+stores' ``changes_since`` walks back over the changes alone, the topics' partitions come
+from the partition cache's index by topic, and the SPUs' reports are amended into a
+``ReportedOffsetsBook``. An idle look costs the number of topics, not of partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from ha_sc.controllers.cluster_plan import PassPlan
+from ha_sc.controllers.partitions.reported_offsets import ReportedOffsetsBook
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
+from ha_sc.controllers.plan_scope import CarriedOver, PlanScope, carried_over
+from ha_sc.model.kinds import Partition, Topic
+from ha_sc.model.topic import TopicResolution
+from ha_sc.protocol import StatusReport
+from ha_sc.store import GlobalStore
+from ha_sc.store.global_store import partition_topic
+
+FULL_SHARE = 0.5
+"""A scope over more than this share of the partitions makes a full pass instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What the next pass plans: ``scope`` None for everything; with the offsets the
+    connected SPUs reported (None while SPU health is not judged)."""
+
+    scope: PlanScope | None
+    reported: Mapping[str, Mapping[int, ReportedOffsets]] | None
+    why: str
+    """Why a full pass (empty for a scoped one), for the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The cache and the SPUs as the last pass planned from them."""
+
+    spus_epoch: int
+    topics_epoch: int
+    partitions_epoch: int
+    partitions: Mapping[str, Partition]
+    health: tuple[frozenset[int] | None, bool]
+
+
+class ScopeTracker:
+    """Says, before each pass, what it must plan (``look``); told what it planned
+    (``planned``). ``reset`` at the start of a term: its first pass plans everything."""
+
+    def __init__(self, cache: GlobalStore) -> None:
+        self._cache = cache
+        self._book = ReportedOffsetsBook()
+        self._seen: _Seen | None = None
+        self._carry = CarriedOver()
+        self._full_due = 0.0
+
+    def reset(self) -> None:
+        self._seen = None
+        self._carry = CarriedOver()
+        self._book = ReportedOffsetsBook()
+
+    def look(
+        self,
+        *,
+        now: float,
+        connected: Collection[int] | None,
+        settling: bool,
+        reports: Iterable[StatusReport],
+    ) -> Look:
+        """What the pass about to plan (at ``now``, monotonic seconds) must look at."""
+        cache = self._cache
+        reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None
+        moved: set[str] = set()
+        if connected is not None:
+            moved = self._book.update(reports)
+            reported = self._book.by_partition
+        health = (None if connected is None else frozenset(connected), settling)
+        seen, self._seen = (
+            self._seen,
+            _Seen(
+                cache.spus.epoch,
+                cache.topics.epoch,
+                cache.partitions.epoch,
+                cache.partitions.snapshot(),
+                health,
+            ),
+        )
+        why = _why_full(seen, self._seen, self._carry, now, self._full_due)
+        if seen is None or why:
+            return Look(None, reported, why)
+        scope = self._scope(seen, moved)
+        if scope is None:
+            return Look(None, reported, "the cache could not say what changed")
+        if len(scope.partitions) > FULL_SHARE * max(1, len(cache.partitions)):
+            return Look(None, reported, f"{len(scope.partitions)} partitions changed")
+        return Look(scope, reported, "")
+
+    def planned(self, plan: PassPlan, *, full: bool, full_every: float, now: float) -> None:
+        """The pass planned ``plan`` (everything if ``full``); the next full pass comes
+        ``full_every`` seconds after a full one."""
+        self._carry = carried_over(plan.actions, plan.undecided)
+        if full:
+            self._full_due = now + full_every
+
+    def _scope(self, seen: _Seen, moved: set[str]) -> PlanScope | None:
+        cache = self._cache
+        topic_changes = cache.topics.changes_since(seen.topics_epoch)
+        partition_changes = cache.partitions.changes_since(seen.partitions_epoch)
+        if topic_changes.is_full_sync or partition_changes.is_full_sync:
+            return None
+        topics = set(self._carry.topics)
+        topics.update(t.key for t in topic_changes.updates)
+        topics.update(topic_changes.deletes)
+        partitions = set(self._carry.partitions)
+        partitions.update(moved)
+        for partition in partition_changes.updates:
+            partitions.add(partition.key)
+            if partition.key not in seen.partitions:  # created: its topic checks for more
+                topics.add(_topic_of(partition))
+        for key in partition_changes.deletes:
+            partitions.add(key)
+            was = seen.partitions.get(key)
+            topics.add(_topic_of(was) if was is not None else partition_topic(key))
+        topics.update(_unsettled(cache.topics.snapshot().values(), cache))
+        for topic in topics:
+            partitions.update(cache.partitions.keys_in(topic))
+        return PlanScope(frozenset(topics), frozenset(partitions))
+
+
+def _why_full(
+    seen: _Seen | None, now_seen: _Seen, carry: CarriedOver, now: float, full_due: float
+) -> str:
+    """Why the next pass must plan everything; empty if it need not."""
+    if seen is None:
+        return "first pass"
+    if now >= full_due:
+        return "periodic"
+    if now_seen.spus_epoch != seen.spus_epoch:
+        return "SPUs changed"
+    if now_seen.health != seen.health:
+        return "SPU health changed"
+    if carry.spus:
+        return "an SPU write of the last pass"
+    return ""
+
+
+def _topic_of(partition: Partition) -> str:
+    owner = partition.meta.owner
+    return owner.key if owner is not None else partition_topic(partition.key)
+
+
+def _unsettled(topics: Iterable[Topic], cache: GlobalStore) -> list[str]:
+    """Topics not placed yet, or placed with partitions the cache does not hold."""
+    unsettled = []
+    for topic in topics:
+        resolution = topic.status.resolution
+        if resolution is TopicResolution.DELETING:
+            continue
+        if resolution is not TopicResolution.PROVISIONED or len(
+            cache.partitions.keys_in(topic.key)
+        ) != len(topic.status.replica_map):
+            unsettled.append(topic.key)
+    return unsettled
