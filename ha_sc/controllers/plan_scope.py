@@ -26,11 +26,13 @@ reconciling still looks at every object now and then.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ha_sc.controllers.actions import Action
-from ha_sc.model.kinds import Kind
+from ha_sc.model.kinds import Kind, Partition, Topic
+from ha_sc.model.topic import TopicResolution
+from ha_sc.store.global_store import partition_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +75,61 @@ def carried_over(actions: Iterable[Action], undecided: Iterable[str] = ()) -> Ca
         if owner is not None and owner.kind == Kind.TOPIC.value:
             topics.add(owner.key)
     return CarriedOver(frozenset(topics), frozenset(partitions), spus)
+
+
+def scope_of_changes(
+    *,
+    carry: CarriedOver,
+    topics_changed: Iterable[str],
+    partitions_changed: Iterable[Partition],
+    partitions_deleted: Iterable[str],
+    before: Mapping[str, Partition],
+    topics: Iterable[Topic],
+    keys_in: Callable[[str], Collection[str]],
+    moved: Iterable[str] = (),
+) -> PlanScope:
+    """What a pass must plan, from what changed since the last pass planned.
+
+    ``topics_changed``: topics updated or deleted since; ``partitions_changed`` and
+    ``partitions_deleted`` likewise; ``before``: the partitions the last pass planned
+    from (a changed partition not among them was created); ``topics``: every cached
+    topic now; ``keys_in``: a topic's cached partition keys (the cache's index);
+    ``moved``: partitions whose reported offsets changed.
+    """
+    scoped_topics = set(carry.topics)
+    scoped_topics.update(topics_changed)
+    partitions = set(carry.partitions)
+    partitions.update(moved)
+    for partition in partitions_changed:
+        partitions.add(partition.key)
+        if partition.key not in before:  # created: its topic checks for the rest
+            scoped_topics.add(_topic_of(partition))
+    for key in partitions_deleted:
+        partitions.add(key)
+        was = before.get(key)
+        scoped_topics.add(_topic_of(was) if was is not None else partition_topic(key))
+    scoped_topics.update(unsettled_topics(topics, keys_in))
+    for topic in scoped_topics:
+        partitions.update(keys_in(topic))
+    return PlanScope(frozenset(scoped_topics), frozenset(partitions))
+
+
+def unsettled_topics(
+    topics: Iterable[Topic], keys_in: Callable[[str], Collection[str]]
+) -> list[str]:
+    """Topics not placed yet, or placed with partitions the cache does not hold."""
+    unsettled = []
+    for topic in topics:
+        resolution = topic.status.resolution
+        if resolution is TopicResolution.DELETING:
+            continue
+        if resolution is not TopicResolution.PROVISIONED or len(keys_in(topic.key)) != len(
+            topic.status.replica_map
+        ):
+            unsettled.append(topic.key)
+    return unsettled
+
+
+def _topic_of(partition: Partition) -> str:
+    owner = partition.meta.owner
+    return owner.key if owner is not None else partition_topic(partition.key)

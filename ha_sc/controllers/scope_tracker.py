@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from ha_sc.controllers.cluster_plan import PassPlan
 from ha_sc.controllers.partitions.reported_offsets import ReportedOffsetsBook
 from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
-from ha_sc.controllers.plan_scope import CarriedOver, PlanScope, carried_over
-from ha_sc.model.kinds import Partition, Topic
-from ha_sc.model.topic import TopicResolution
+from ha_sc.controllers.plan_scope import CarriedOver, PlanScope, carried_over, scope_of_changes
+from ha_sc.model.kinds import Partition
 from ha_sc.protocol import StatusReport
 from ha_sc.store import GlobalStore
-from ha_sc.store.global_store import partition_topic
 
 FULL_SHARE = 0.5
 """A scope over more than this share of the partitions makes a full pass instead."""
@@ -113,23 +111,16 @@ class ScopeTracker:
         partition_changes = cache.partitions.changes_since(seen.partitions_epoch)
         if topic_changes.is_full_sync or partition_changes.is_full_sync:
             return None
-        topics = set(self._carry.topics)
-        topics.update(t.key for t in topic_changes.updates)
-        topics.update(topic_changes.deletes)
-        partitions = set(self._carry.partitions)
-        partitions.update(moved)
-        for partition in partition_changes.updates:
-            partitions.add(partition.key)
-            if partition.key not in seen.partitions:  # created: its topic checks for more
-                topics.add(_topic_of(partition))
-        for key in partition_changes.deletes:
-            partitions.add(key)
-            was = seen.partitions.get(key)
-            topics.add(_topic_of(was) if was is not None else partition_topic(key))
-        topics.update(_unsettled(cache.topics.snapshot().values(), cache))
-        for topic in topics:
-            partitions.update(cache.partitions.keys_in(topic))
-        return PlanScope(frozenset(topics), frozenset(partitions))
+        return scope_of_changes(
+            carry=self._carry,
+            topics_changed=[*(t.key for t in topic_changes.updates), *topic_changes.deletes],
+            partitions_changed=partition_changes.updates,
+            partitions_deleted=partition_changes.deletes,
+            before=seen.partitions,
+            topics=cache.topics.snapshot().values(),
+            keys_in=cache.partitions.keys_in,
+            moved=moved,
+        )
 
 
 def _why_full(
@@ -147,22 +138,3 @@ def _why_full(
     if carry.spus:
         return "an SPU write of the last pass"
     return ""
-
-
-def _topic_of(partition: Partition) -> str:
-    owner = partition.meta.owner
-    return owner.key if owner is not None else partition_topic(partition.key)
-
-
-def _unsettled(topics: Iterable[Topic], cache: GlobalStore) -> list[str]:
-    """Topics not placed yet, or placed with partitions the cache does not hold."""
-    unsettled = []
-    for topic in topics:
-        resolution = topic.status.resolution
-        if resolution is TopicResolution.DELETING:
-            continue
-        if resolution is not TopicResolution.PROVISIONED or len(
-            cache.partitions.keys_in(topic.key)
-        ) != len(topic.status.replica_map):
-            unsettled.append(topic.key)
-    return unsettled
