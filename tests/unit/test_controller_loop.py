@@ -33,6 +33,7 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
+from ha_sc.protocol import ReplicaReport, StatusReport
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from tests.waiting import eventually
@@ -408,3 +409,83 @@ async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
             await asyncio.wait_for(task, 2)
     finally:
         await cluster.supervisor.stop()
+
+
+@pytest.mark.looptime
+async def test_an_idle_loop_plans_nothing_between_full_passes(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settled and left alone, the loop still looks every ``resync`` (0.05 s), but plans
+    only the full pass due every ``full_resync`` (1 s). The sleeps are loop time."""
+    await cluster.add_spu(5001)
+    cluster.connected = {5001}
+    await cluster.add_topic("orders", 2, 1)
+    real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
+
+    def recorded(**kwargs: Any) -> Any:
+        planned.append(kwargs["scope"])
+        return real_plan(**kwargs)
+
+    term = cluster.term()
+    loop = cluster.loop(resync=0.05, pacing=PacingSettings(full_resync=1.0))
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until_online("orders-1")
+        await asyncio.sleep(0.5)  # settled
+        monkeypatch.setattr(controller_loop, "_plan", recorded)
+        passes = loop.passes
+        await asyncio.sleep(3.0)
+        assert loop.passes - passes >= 20  # it looked
+        assert 2 <= len(planned) <= 4
+        assert planned == [None] * len(planned)  # and planned only the full passes
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_offsets_an_spu_reports_reach_the_partition_without_a_full_pass(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report whose offsets moved puts its partition in the next pass's scope."""
+    online = SpuStatus(resolution=SpuResolution.ONLINE)
+    await cluster.add_spu(5001, online)
+    cluster.connected = {5001}
+    await cluster.add_topic("orders", 2, 1)
+    report = StatusReport(spu_id=5001)
+    real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
+
+    def recorded(**kwargs: Any) -> Any:
+        planned.append(kwargs["scope"])
+        return real_plan(**kwargs)
+
+    term = cluster.term()
+    loop = ControllerLoop(
+        cluster.cache,
+        ActionWriter(cluster.kv, cluster.cache),
+        connected=lambda: cluster.connected,
+        resync=0.05,
+        reports=lambda: [report],
+        pacing=PacingSettings(full_resync=3600.0),
+    )
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until_online("orders-1")
+        await asyncio.sleep(0.3)  # settled
+        monkeypatch.setattr(controller_loop, "_plan", recorded)
+        report = StatusReport(
+            spu_id=5001, replicas=[ReplicaReport(partition="orders-1", leo=7, hw=7, lsr=0)]
+        )
+        await eventually(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-1")) is not None
+                and p.status.leader.leo == 7
+            ),
+            what="orders-1 with the offsets reported",
+        )
+        assert planned and None not in planned
+        assert all(scope is not None and "orders-0" not in scope.partitions for scope in planned)
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
