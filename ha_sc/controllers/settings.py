@@ -55,10 +55,11 @@ class PacingSettings(BaseModel):
     """With nothing changing, a pass every this many plan durations when that is longer
     than ``controller.resync`` (a ratio): 10 keeps an idle large store's leader mostly
     idle. A full pass likewise comes no sooner than this many full plans apart."""
-    full_resync: float = Field(default=30.0, gt=0, json_schema_extra=SECONDS)
+    full_resync: float = Field(default=60.0, gt=0, json_schema_extra=SECONDS)
     """Longest time between two passes that plan every object (seconds); the passes in
-    between plan only what changed (``controllers/plan_scope.py``). 30 s costs an idle
-    100k-partition leader one half-second plan per half minute."""
+    between plan only what changed (``controllers/plan_scope.py``), which plans what a
+    full pass would. A safety net, so rare: 60 s costs an idle 100k-partition leader one
+    plan of about a second a minute."""
 
     @model_validator(mode="after")
     def _resync_no_sooner_than_pace(self) -> PacingSettings:
