@@ -40,7 +40,7 @@ from ha_sc.controllers.cluster_plan import PassPlan, plan_pass
 from ha_sc.controllers.echoes import not_echoed
 from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
 from ha_sc.controllers.plan_scope import PlanScope
-from ha_sc.controllers.scope_tracker import ScopeTracker
+from ha_sc.controllers.scope_tracker import Look, ScopeTracker
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.controllers.write_waves import apply_actions
@@ -178,31 +178,30 @@ class ControllerLoop:
             settling=settling,
             reports=self._reports() if connected is not None else (),
         )
-        if look.scope is None:
-            log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why)
-        if look.scope is not None and look.scope.is_empty:
-            plan = _NOTHING  # nothing changed since the last pass: nothing to plan
+        if look.is_idle:
+            plan, scope = _NOTHING, look.scope  # nothing changed since the last pass
         else:
-            plan = await asyncio.to_thread(
-                _plan,
+            plan, scope = await asyncio.to_thread(
+                _plan_looked,
+                look,
                 spus=self._cache.spus.snapshot(),
                 topics=self._cache.topics.snapshot(),
                 topics_revision=self._cache.topics.revision,
                 partitions=self._cache.partitions.snapshot(),
                 partitions_revision=self._cache.partitions.revision,
                 connected=connected,
-                reported=look.reported,
                 limits=self._limits,
                 settling=settling,
-                scope=look.scope,
             )
+        if scope is None:
+            log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why or "offsets moved")
         self.plan_seconds = time.monotonic() - planning
-        if look.scope is None:
+        if scope is None:
             self.full_plan_seconds = self.plan_seconds
             self.full_passes += 1
         self._scopes.planned(
             plan,
-            full=look.scope is None,
+            full=scope is None,
             full_every=max(
                 self._pacing.full_resync, self._pacing.resync_plans * self.full_plan_seconds
             ),
@@ -279,6 +278,13 @@ def _reconciles(spans: PassSpans | None, actions: list[Action]) -> dict[int, Con
             return None
         parents[id(action)] = parent
     return parents
+
+
+def _plan_looked(look: Look, **plan: Any) -> tuple[PassPlan, PlanScope | None]:
+    """``look`` settled (the SPUs' reports taken in), then ``_plan`` over its scope; on
+    the worker thread. Returns the plan and the scope it covered (None: everything)."""
+    scope, reported = look.settle()
+    return _plan(**plan, reported=reported, scope=scope), scope
 
 
 def _plan(

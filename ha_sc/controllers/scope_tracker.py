@@ -26,13 +26,40 @@ FULL_SHARE = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Look:
-    """What the next pass plans: ``scope`` None for everything; with the offsets the
-    connected SPUs reported (None while SPU health is not judged)."""
+    """What the next pass plans: ``scope`` None for everything. The SPUs' reports are
+    taken into ``book`` by ``settle``, on the plan's worker thread (after a registration
+    an SPU's report holds 66k replicas: the event loop must not take them in)."""
 
     scope: PlanScope | None
-    reported: Mapping[str, Mapping[int, ReportedOffsets]] | None
     why: str
     """Why a full pass (empty for a scoped one), for the log."""
+    book: ReportedOffsetsBook | None
+    """None while SPU health is not judged: no offsets are read then."""
+    reports: tuple[StatusReport, ...]
+    partitions: int
+    """Partitions cached when looking."""
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing changed since the last pass: nothing to plan."""
+        return (
+            self.scope is not None
+            and self.scope.is_empty
+            and (self.book is None or self.book.is_current(self.reports))
+        )
+
+    def settle(self) -> tuple[PlanScope | None, Mapping[str, Mapping[int, ReportedOffsets]] | None]:
+        """The scope, with the partitions whose reported offsets moved, and the offsets
+        reported; call it once, off the event loop, before planning."""
+        if self.book is None:
+            return self.scope, None
+        moved = self.book.update(self.reports)
+        scope = self.scope
+        if scope is not None and moved:
+            scope = PlanScope(scope.topics, scope.partitions | moved)
+            if len(scope.partitions) > FULL_SHARE * max(1, self.partitions):
+                scope = None
+        return scope, self.book.by_partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +99,8 @@ class ScopeTracker:
     ) -> Look:
         """What the pass about to plan (at ``now``, monotonic seconds) must look at."""
         cache = self._cache
-        reported: Mapping[str, Mapping[int, ReportedOffsets]] | None = None
-        moved: set[str] = set()
-        if connected is not None:
-            moved = self._book.update(reports)
-            reported = self._book.by_partition
+        book = self._book if connected is not None else None
+        taken = tuple(reports) if book is not None else ()
         health = (None if connected is None else frozenset(connected), settling)
         seen, self._seen = (
             self._seen,
@@ -88,15 +112,16 @@ class ScopeTracker:
                 health,
             ),
         )
+        count = len(cache.partitions)
         why = _why_full(seen, self._seen, self._carry, now, self._full_due)
         if seen is None or why:
-            return Look(None, reported, why)
-        scope = self._scope(seen, moved)
+            return Look(None, why, book, taken, count)
+        scope = self._scope(seen)
         if scope is None:
-            return Look(None, reported, "the cache could not say what changed")
-        if len(scope.partitions) > FULL_SHARE * max(1, len(cache.partitions)):
-            return Look(None, reported, f"{len(scope.partitions)} partitions changed")
-        return Look(scope, reported, "")
+            return Look(None, "the cache could not say what changed", book, taken, count)
+        if len(scope.partitions) > FULL_SHARE * max(1, count):
+            return Look(None, f"{len(scope.partitions)} partitions changed", book, taken, count)
+        return Look(scope, "", book, taken, count)
 
     def planned(self, plan: PassPlan, *, full: bool, full_every: float, now: float) -> None:
         """The pass planned ``plan`` (everything if ``full``); the next full pass comes
@@ -105,7 +130,7 @@ class ScopeTracker:
         if full:
             self._full_due = now + full_every
 
-    def _scope(self, seen: _Seen, moved: set[str]) -> PlanScope | None:
+    def _scope(self, seen: _Seen) -> PlanScope | None:
         cache = self._cache
         topic_changes = cache.topics.changes_since(seen.topics_epoch)
         partition_changes = cache.partitions.changes_since(seen.partitions_epoch)
@@ -119,7 +144,6 @@ class ScopeTracker:
             before=seen.partitions,
             topics=cache.topics.snapshot().values(),
             keys_in=cache.partitions.keys_in,
-            moved=moved,
         )
 
 

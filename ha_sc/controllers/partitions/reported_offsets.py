@@ -43,6 +43,13 @@ class ReportedOffsetsBook:
         """Partition key -> SPU id -> the offsets that SPU reported for its replica."""
         return self._by_partition
 
+    def is_current(self, reports: Iterable[StatusReport]) -> bool:
+        """Whether ``reports`` are the very reports taken last (nothing to update)."""
+        latest = {report.spu_id: report for report in reports}
+        return latest.keys() == self._seen.keys() and all(
+            self._seen[spu_id][0] is report for spu_id, report in latest.items()
+        )
+
     def update(self, reports: Iterable[StatusReport]) -> set[str]:
         """Take the latest report of every SPU that counts (an SPU not among them no
         longer does); the partitions whose reported offsets changed."""
