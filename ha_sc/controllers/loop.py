@@ -14,10 +14,13 @@ objects they replaced; it then follows at once (a partition's new leader written
 the whole ``min_interval``, so changes that keep coming cost a pass per interval;
 after a pass that wrote nothing, there is nothing to wait for.
 
-The plan is computed on a worker thread from immutable snapshots of the cache:
-at 100k partitions a pass takes about half a second of CPU, and on the event
-loop it would hold up the lease renewals that keep this replica the leader.
-Passes are paced by what they cost: after a plan that took ``p`` seconds the next
+A pass plans what changed since the last one (``scope_tracker``), every object only
+now and then. The plan is computed from immutable snapshots of the cache on the event
+loop, ``cluster_plan.SLICE`` partitions at a time with the loop served in between: a
+full pass over 100k partitions is about a second of CPU. On a worker thread it held the
+GIL against the event loop, which then waited for it after each of its system calls
+(SPUs went unheard for over a second, and were dropped). Passes are paced by what they
+cost: after a plan that took ``p`` seconds the next
 starts no sooner than ``pacing.pace * p`` after it, and the periodic one comes every
 ``pacing.resync_plans * p`` seconds if that is longer than ``resync``, so a large store
 costs the leader at most half its time in planning, and little while nothing moves.
@@ -29,18 +32,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Generator, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
-from ha_sc.controllers.cluster_plan import PassPlan, plan_pass
+from ha_sc.controllers.cluster_plan import PassPlan, plan_steps
 from ha_sc.controllers.echoes import not_echoed
 from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
 from ha_sc.controllers.plan_scope import PlanScope
-from ha_sc.controllers.scope_tracker import Look, ScopeTracker
+from ha_sc.controllers.scope_tracker import ScopeTracker
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.controllers.write_waves import apply_actions
@@ -181,17 +184,24 @@ class ControllerLoop:
         if look.is_idle:
             plan, scope = _NOTHING, look.scope  # nothing changed since the last pass
         else:
-            plan, scope = await asyncio.to_thread(
-                _plan_looked,
-                look,
-                spus=self._cache.spus.snapshot(),
-                topics=self._cache.topics.snapshot(),
-                topics_revision=self._cache.topics.revision,
-                partitions=self._cache.partitions.snapshot(),
-                partitions_revision=self._cache.partitions.revision,
-                connected=connected,
-                limits=self._limits,
-                settling=settling,
+            if look.book is not None and not look.book.is_current(look.reports):
+                # after a registration an SPU's report holds 66k replicas: off the loop
+                scope, reported = await asyncio.to_thread(look.settle)
+            else:
+                scope, reported = look.settle()
+            plan = await _sliced(
+                _plan(
+                    spus=self._cache.spus.snapshot(),
+                    topics=self._cache.topics.snapshot(),
+                    topics_revision=self._cache.topics.revision,
+                    partitions=self._cache.partitions.snapshot(),
+                    partitions_revision=self._cache.partitions.revision,
+                    connected=connected,
+                    reported=reported,
+                    limits=self._limits,
+                    settling=settling,
+                    scope=scope,
+                )
             )
         if scope is None:
             log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why or "offsets moved")
@@ -280,11 +290,15 @@ def _reconciles(spans: PassSpans | None, actions: list[Action]) -> dict[int, Con
     return parents
 
 
-def _plan_looked(look: Look, **plan: Any) -> tuple[PassPlan, PlanScope | None]:
-    """``look`` settled (the SPUs' reports taken in), then ``_plan`` over its scope; on
-    the worker thread. Returns the plan and the scope it covered (None: everything)."""
-    scope, reported = look.settle()
-    return _plan(**plan, reported=reported, scope=scope), scope
+async def _sliced(steps: Generator[None, None, PassPlan]) -> PassPlan:
+    """Run a plan on the event loop, serving it between its slices."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            plan: PassPlan = done.value
+            return plan
+        await asyncio.sleep(0)
 
 
 def _plan(
@@ -299,10 +313,10 @@ def _plan(
     limits: TopicLimits,
     settling: bool = False,
     scope: PlanScope | None = None,
-) -> PassPlan:
-    """One pass's plan (run on a worker thread: everything it gets is immutable, or, for
-    ``reported``, left alone by the loop until the plan is done)."""
-    return plan_pass(
+) -> Generator[None, None, PassPlan]:
+    """One pass's plan, in slices (everything it gets is immutable, or, for ``reported``,
+    left alone by the loop until the plan is done)."""
+    return plan_steps(
         spus=spus,
         topics=topics,
         partitions=partitions,

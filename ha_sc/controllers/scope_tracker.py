@@ -1,7 +1,7 @@
 """The loop's memory between passes: what changed since the last, so a pass plans only
 that (``plan_scope`` says what a pass must plan, and why the rest can wait).
 
-It reads the cache on the event loop, before the plan goes to its worker thread: the
+It reads the cache on the event loop, before the plan: the
 stores' ``changes_since`` walks back over the changes alone, the topics' partitions come
 from the partition cache's index by topic, and the SPUs' reports are amended into a
 ``ReportedOffsetsBook``. An idle look costs the number of topics, not of partitions.
@@ -27,8 +27,8 @@ FULL_SHARE = 0.5
 @dataclass(frozen=True, slots=True)
 class Look:
     """What the next pass plans: ``scope`` None for everything. The SPUs' reports are
-    taken into ``book`` by ``settle``, on the plan's worker thread (after a registration
-    an SPU's report holds 66k replicas: the event loop must not take them in)."""
+    taken into ``book`` by ``settle`` (on a worker thread when they changed: after a
+    registration an SPU's report holds 66k replicas)."""
 
     scope: PlanScope | None
     why: str

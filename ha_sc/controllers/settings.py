@@ -42,9 +42,8 @@ class ControllerSettings(BaseModel):
 
 
 class PacingSettings(BaseModel):
-    """How the controller loop spaces passes by what planning costs (a large store plans
-    for about half a second per pass, on a worker thread that shares the GIL with the
-    lease renewals)."""
+    """How the controller loop spaces passes by what planning costs (a full pass over a
+    large store plans for about a second, in slices on the event loop)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
@@ -90,6 +90,12 @@ class Cluster:
             ),
             what=f"partition {key} online",
         )
+
+
+def steps_of(plan: PassPlan) -> Generator[None, None, PassPlan]:
+    """A plan in one step, as the loop's ``_plan`` gives it."""
+    yield
+    return plan
 
 
 @pytest.fixture
@@ -276,8 +282,8 @@ async def test_passes_that_keep_writing_come_once_per_min_interval(
         spu = cluster.cache.spus.get("spu-5001")
         assert spu is not None
         status = SpuStatus(resolution=next(flip))
-        return PassPlan(
-            [UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)], frozenset()
+        return steps_of(
+            PassPlan([UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)], frozenset())
         )
 
     monkeypatch.setattr(controller_loop, "_plan", restless)
