@@ -19,7 +19,7 @@ now and then. The plan is computed from immutable snapshots of the cache on the 
 loop, ``cluster_plan.SLICE`` partitions at a time with the loop served in between: a
 full pass over 100k partitions is about a second of CPU. On a worker thread it held the
 GIL against the event loop, which then waited for it after each of its system calls
-(SPUs went unheard for over a second, and were dropped). Passes are paced by what they
+(the likely cause of SPUs unheard for over a second, and dropped). Passes are paced by what they
 cost: after a plan that took ``p`` seconds the next
 starts no sooner than ``pacing.pace * p`` after it, and the periodic one comes every
 ``pacing.resync_plans * p`` seconds if that is longer than ``resync``, so a large store
