@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,11 +16,13 @@ from ha_sc.controllers import (
     ReportedOffsets,
     SimulatedCluster,
     UpdateStatus,
+    cluster_plan,
     simulate_actions,
+    spu_load,
 )
 from ha_sc.controllers.cluster_plan import PassPlan, plan_pass
 from ha_sc.controllers.plan_scope import PlanScope, carried_over, scope_of_changes
-from ha_sc.controllers.topics.validation import TopicLimits
+from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.model import (
     Kind,
     ObjectMeta,
@@ -61,7 +64,11 @@ def start(online: set[int], topics: dict[str, tuple[int, int]]) -> SimulatedClus
 
 
 def plan(
-    state: SimulatedCluster, online: set[int], reported: Reported, scope: PlanScope | None = None
+    state: SimulatedCluster,
+    online: set[int],
+    reported: Reported,
+    scope: PlanScope | None = None,
+    limits: TopicLimits = LIMITS,
 ) -> PassPlan:
     return plan_pass(
         spus=state.spus,
@@ -71,7 +78,7 @@ def plan(
         reported=reported,
         topics_revision=state.revision,
         partitions_revision=state.revision,
-        limits=LIMITS,
+        limits=limits,
         scope=scope,
     )
 
@@ -215,3 +222,38 @@ def test_an_idle_store_needs_no_plan() -> None:
         keys_in=lambda t: [k for k in state.partitions if partition_topic(k) == t],
     )
     assert scope.is_empty
+
+
+def test_a_plan_in_slices_plans_what_one_in_one_go_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``plan_steps`` pauses every ``SLICE`` partitions (judging owners, counting load,
+    reducing); the writes and the undecided are the same whatever the slice."""
+    online = {5001, 5002, 5003}
+    state = start(online, {"orders": (6, 2), "payments": (5, 1), "refunds": (4, 2)})
+    state = simulate_actions(state, plan(state, online, {}, limits=DEFAULT_LIMITS).actions)
+    changes = [("delete-partition", 7, 0), ("delete-topic", 2, 0), ("create-topic", 2, 2)]
+    for what in changes:  # a partition to create again, a topic to place among the rest
+        state = change(state, what)
+    whole = plan(state, online, {}, limits=DEFAULT_LIMITS)
+    assert whole.actions  # something to decide
+    monkeypatch.setattr(cluster_plan, "SLICE", 2)
+    steps = cluster_plan.plan_steps(
+        spus=state.spus,
+        topics=state.topics,
+        partitions=state.partitions,
+        connected=online,
+        topics_revision=state.revision,
+        partitions_revision=state.revision,
+    )
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            sliced: PassPlan = done.value
+            break
+        pauses += 1
+    assert pauses >= len(state.partitions) // 2
+    assert sliced.actions == whole.actions
+    assert sliced.undecided == whole.undecided
+    counted = cluster_plan.run_steps(cluster_plan._load(state.partitions, frozenset()))
+    assert counted == spu_load(state.partitions.values())  # what placing reads, counted in slices
