@@ -181,31 +181,33 @@ class ControllerLoop:
             settling=settling,
             reports=self._reports() if connected is not None else (),
         )
+        busy = 0.0  # the plan's own time, not the event loop's between its slices
         if look.is_idle:
             plan, scope = _NOTHING, look.scope  # nothing changed since the last pass
+            ready = time.monotonic()
         else:
             if look.book is not None and not look.book.is_current(look.reports):
                 # after a registration an SPU's report holds 66k replicas: off the loop
                 scope, reported = await asyncio.to_thread(look.settle)
             else:
                 scope, reported = look.settle()
-            plan = await _sliced(
-                _plan(
-                    spus=self._cache.spus.snapshot(),
-                    topics=self._cache.topics.snapshot(),
-                    topics_revision=self._cache.topics.revision,
-                    partitions=self._cache.partitions.snapshot(),
-                    partitions_revision=self._cache.partitions.revision,
-                    connected=connected,
-                    reported=reported,
-                    limits=self._limits,
-                    settling=settling,
-                    scope=scope,
-                )
+            steps = _plan(
+                spus=self._cache.spus.snapshot(),
+                topics=self._cache.topics.snapshot(),
+                topics_revision=self._cache.topics.revision,
+                partitions=self._cache.partitions.snapshot(),
+                partitions_revision=self._cache.partitions.revision,
+                connected=connected,
+                reported=reported,
+                limits=self._limits,
+                settling=settling,
+                scope=scope,
             )
+            ready = time.monotonic()
+            plan, busy = await _sliced(steps)
         if scope is None:
             log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why or "offsets moved")
-        self.plan_seconds = time.monotonic() - planning
+        self.plan_seconds = ready - planning + busy
         if scope is None:
             self.full_plan_seconds = self.plan_seconds
             self.full_passes += 1
@@ -290,14 +292,18 @@ def _reconciles(spans: PassSpans | None, actions: list[Action]) -> dict[int, Con
     return parents
 
 
-async def _sliced(steps: Generator[None, None, PassPlan]) -> PassPlan:
-    """Run a plan on the event loop, serving it between its slices."""
+async def _sliced(steps: Generator[None, None, PassPlan]) -> tuple[PassPlan, float]:
+    """Run a plan on the event loop, serving it between its slices; the plan, and the
+    seconds spent in it (not in the loop between)."""
+    busy = 0.0
     while True:
+        started = time.monotonic()
         try:
             next(steps)
         except StopIteration as done:
             plan: PassPlan = done.value
-            return plan
+            return plan, busy + time.monotonic() - started
+        busy += time.monotonic() - started
         await asyncio.sleep(0)
 
 
