@@ -5,7 +5,8 @@ Per concern: ``topics/`` (validation, replica assignment, the topic reducer),
 ``partitions/`` (leader election, reported offsets, the partition reducer), ``spus/``
 (health, what the others read of SPUs), ``orphans`` (objects whose owner is gone).
 Shared: ``actions`` (the typed write intents), ``cluster_plan`` (every reducer over one
-snapshot of the cache), ``loop`` (the loop), ``writer``, ``write_waves`` and
+snapshot of the cache), ``plan_scope`` and ``scope_tracker`` (what a pass must plan: what
+changed since the last), ``loop`` (the loop), ``writer``, ``write_waves`` and
 ``write_window`` (the fenced writes), ``simulation`` (a pure model of the KV's write
 rules, for tests and benchmarks). Only the pure parts are re-exported here: importing
 this package does no I/O and loads no store.

@@ -14,10 +14,13 @@ objects they replaced; it then follows at once (a partition's new leader written
 the whole ``min_interval``, so changes that keep coming cost a pass per interval;
 after a pass that wrote nothing, there is nothing to wait for.
 
-The plan is computed on a worker thread from immutable snapshots of the cache:
-at 100k partitions a pass takes about half a second of CPU, and on the event
-loop it would hold up the lease renewals that keep this replica the leader.
-Passes are paced by what they cost: after a plan that took ``p`` seconds the next
+A pass plans what changed since the last one (``scope_tracker``), every object only
+now and then. The plan is computed from immutable snapshots of the cache on the event
+loop, ``cluster_plan.SLICE`` partitions at a time with the loop served in between: a
+full pass over 100k partitions is about a second of CPU. On a worker thread it held the
+GIL against the event loop, which then waited for it after each of its system calls
+(the likely cause of SPUs unheard for over a second, and dropped). Passes are paced by what they
+cost: after a plan that took ``p`` seconds the next
 starts no sooner than ``pacing.pace * p`` after it, and the periodic one comes every
 ``pacing.resync_plans * p`` seconds if that is longer than ``resync``, so a large store
 costs the leader at most half its time in planning, and little while nothing moves.
@@ -29,16 +32,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Generator, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
 
 from election.term import Term
 from ha_sc.controllers.actions import Action
-from ha_sc.controllers.cluster_plan import plan_cluster
+from ha_sc.controllers.cluster_plan import PassPlan, plan_steps
 from ha_sc.controllers.echoes import not_echoed
-from ha_sc.controllers.partitions.reported_offsets import offsets_by_partition
+from ha_sc.controllers.partitions.status_offsets import ReportedOffsets
+from ha_sc.controllers.plan_scope import PlanScope
+from ha_sc.controllers.scope_tracker import ScopeTracker
 from ha_sc.controllers.settings import PacingSettings, WriteWindowSettings
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.controllers.write_waves import apply_actions
@@ -59,6 +64,7 @@ ECHOES_TRACKED = 1000
 """Writes of a pass up to which the loop waits for their echoes rather than for
 ``min_interval`` (each change looks at every write not echoed yet)."""
 _PACING = PacingSettings()
+_NOTHING = PassPlan([], frozenset())
 _WINDOW = WriteWindowSettings()
 
 
@@ -94,13 +100,19 @@ class ControllerLoop:
         self._pacing = pacing
         self._window = WriteWindow(start=window.start, limit=window.limit, slow=window.slow)
         self._batch = window.batch
+        self._scopes = ScopeTracker(cache)
         self.passes = 0
+        self.full_passes = 0
+        """Passes that planned every object (the others planned what changed)."""
         self._wrote_last = False
         self.plan_seconds = 0.0
         """How long the last pass took to plan."""
+        self.full_plan_seconds = 0.0
+        """How long the last pass over every object took to plan."""
 
     async def run(self, term: Term) -> None:
         """Reconcile until ``term`` ends; a StaleGuard from the KV ends it too (raised)."""
+        self._scopes.reset()  # a term's first pass plans everything
         while term.is_valid():
             started = time.monotonic()
             if self._wake is not None:
@@ -108,19 +120,7 @@ class ControllerLoop:
             epochs = self._epochs()
             planning = time.monotonic()
             planning_ns = time.time_ns()
-            actions = await asyncio.to_thread(
-                _plan,
-                spus=self._cache.spus.snapshot(),
-                topics=self._cache.topics.snapshot(),
-                topics_revision=self._cache.topics.revision,
-                partitions=self._cache.partitions.snapshot(),
-                partitions_revision=self._cache.partitions.revision,
-                connected=self._connected(),
-                reports=self._reports(),
-                limits=self._limits,
-                settling=self._settling(),
-            )
-            self.plan_seconds = time.monotonic() - planning
+            actions = await self._plan_pass(term, planning, asyncio.get_running_loop().time())
             self.passes += 1
             spans = (
                 PassSpans(term.epoch, self.passes, planning_ns, self.plan_seconds)
@@ -169,6 +169,57 @@ class ControllerLoop:
             await asyncio.sleep(max(0.0, started + spacing - time.monotonic()))
             resync = max(self._resync, self._pacing.resync_plans * self.plan_seconds)
             await self._until_changed(epochs, term, resync)
+
+    async def _plan_pass(self, term: Term, planning: float, now: float) -> list[Action]:
+        """Plan what changed since the last pass (``ScopeTracker``), or everything;
+        ``now``: the event loop's time, by which full passes fall due."""
+        connected = self._connected()
+        settling = self._settling()
+        look = self._scopes.look(
+            now=now,
+            connected=connected,
+            settling=settling,
+            reports=self._reports() if connected is not None else (),
+        )
+        busy = 0.0  # the plan's own time, not the event loop's between its slices
+        if look.is_idle:
+            plan, scope = _NOTHING, look.scope  # nothing changed since the last pass
+            ready = time.monotonic()
+        else:
+            if look.book is not None and not look.book.is_current(look.reports):
+                # after a registration an SPU's report holds 66k replicas: off the loop
+                scope, reported = await asyncio.to_thread(look.settle)
+            else:
+                scope, reported = look.settle()
+            steps = _plan(
+                spus=self._cache.spus.snapshot(),
+                topics=self._cache.topics.snapshot(),
+                topics_revision=self._cache.topics.revision,
+                partitions=self._cache.partitions.snapshot(),
+                partitions_revision=self._cache.partitions.revision,
+                connected=connected,
+                reported=reported,
+                limits=self._limits,
+                settling=settling,
+                scope=scope,
+            )
+            ready = time.monotonic()
+            plan, busy = await _sliced(steps)
+        if scope is None:
+            log.debug("epoch=%d: a full pass (%s)", term.epoch, look.why or "offsets moved")
+        self.plan_seconds = ready - planning + busy
+        if scope is None:
+            self.full_plan_seconds = self.plan_seconds
+            self.full_passes += 1
+        self._scopes.planned(
+            plan,
+            full=scope is None,
+            full_every=max(
+                self._pacing.full_resync, self._pacing.resync_plans * self.full_plan_seconds
+            ),
+            now=now,
+        )
+        return plan.actions
 
     async def _gather_echoes(self, actions: list[Action], started: float, term: Term) -> None:
         """After a pass that wrote, wait for its echoes: until the cache shows every
@@ -241,6 +292,21 @@ def _reconciles(spans: PassSpans | None, actions: list[Action]) -> dict[int, Con
     return parents
 
 
+async def _sliced(steps: Generator[None, None, PassPlan]) -> tuple[PassPlan, float]:
+    """Run a plan on the event loop, serving it between its slices; the plan, and the
+    seconds spent in it (not in the loop between)."""
+    busy = 0.0
+    while True:
+        started = time.monotonic()
+        try:
+            next(steps)
+        except StopIteration as done:
+            plan: PassPlan = done.value
+            return plan, busy + time.monotonic() - started
+        busy += time.monotonic() - started
+        await asyncio.sleep(0)
+
+
 def _plan(
     *,
     spus: Mapping[str, Spu],
@@ -249,19 +315,22 @@ def _plan(
     partitions: Mapping[str, Partition],
     partitions_revision: int,
     connected: Collection[int] | None,
-    reports: list[StatusReport],
+    reported: Mapping[str, Mapping[int, ReportedOffsets]] | None,
     limits: TopicLimits,
     settling: bool = False,
-) -> list[Action]:
-    """One pass's plan (run on a worker thread: everything it gets is immutable)."""
-    return plan_cluster(
+    scope: PlanScope | None = None,
+) -> Generator[None, None, PassPlan]:
+    """One pass's plan, in slices (everything it gets is immutable, or, for ``reported``,
+    left alone by the loop until the plan is done)."""
+    return plan_steps(
         spus=spus,
         topics=topics,
         partitions=partitions,
         connected=connected,
-        reported=offsets_by_partition(reports) if connected is not None else None,
+        reported=reported,
         topics_revision=topics_revision,
         partitions_revision=partitions_revision,
         limits=limits,
         settling=settling,
+        scope=scope,
     )

@@ -42,9 +42,8 @@ class ControllerSettings(BaseModel):
 
 
 class PacingSettings(BaseModel):
-    """How the controller loop spaces passes by what planning costs (a large store plans
-    for about half a second per pass, on a worker thread that shares the GIL with the
-    lease renewals)."""
+    """How the controller loop spaces passes by what planning costs (a full pass over a
+    large store plans for about a second, in slices on the event loop)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -54,7 +53,12 @@ class PacingSettings(BaseModel):
     resync_plans: float = Field(default=10.0, ge=1)
     """With nothing changing, a pass every this many plan durations when that is longer
     than ``controller.resync`` (a ratio): 10 keeps an idle large store's leader mostly
-    idle."""
+    idle. A full pass likewise comes no sooner than this many full plans apart."""
+    full_resync: float = Field(default=60.0, gt=0, json_schema_extra=SECONDS)
+    """Longest time between two passes that plan every object (seconds); the passes in
+    between plan only what changed (``controllers/plan_scope.py``), which plans what a
+    full pass would. A safety net, so rare: 60 s costs an idle 100k-partition leader one
+    plan of about a second a minute."""
 
     @model_validator(mode="after")
     def _resync_no_sooner_than_pace(self) -> PacingSettings:

@@ -35,11 +35,22 @@ class ReplicaOffsets:
     """Followers in sync, known to a leader only."""
 
 
-SWEEP_EVERY = 30
-"""Every this many reports (9 s at 0.3 s), every replica is compared."""
+SWEEP_EVERY = 200
+"""Every this many reports (a minute at 0.3 s), every replica is compared: a safety net
+behind ``OffsetSource.moved``, which the data plane keeps, so rare. A sweep looks at
+every replica the SPU holds (66k at 100k partitions); it came every 9 s before."""
 
 SLICE = 2000
 """Replicas looked at between two turns of the event loop (``next_report_sliced``)."""
+
+OPENING = 5000
+"""Replicas a report carries at most of a session's opening picture. The SC gives an
+SPU 1.2 s after its resync to report; a first report of all 66k replicas took an SPU on
+a loaded machine longer to build, encode and send, and the SC dropped it as silent, over
+and over. So the first report is full with the first ``OPENING`` replicas, and the next
+reports (partial, one each ``status_interval``) carry the rest, ``OPENING`` at a time,
+besides what moved: the SC's picture fills in over a few reports (66k: 14, about 4 s),
+while the reports keep coming as heartbeats."""
 
 
 class OffsetSource(Protocol):
@@ -71,9 +82,12 @@ def status_report(table: ReplicaTable, source: OffsetSource) -> StatusReport:
 class StatusReporter:
     """Builds one session's reports: full first, then only what changed."""
 
-    def __init__(self, *, sweep_every: int = SWEEP_EVERY) -> None:
+    def __init__(self, *, sweep_every: int = SWEEP_EVERY, opening: int = OPENING) -> None:
         self._sent: dict[str, ReplicaOffsets] | None = None
         self._sweep_every = sweep_every
+        self._opening = opening
+        self._unsent: list[str] = []
+        """The opening picture's keys not reported yet, last first (popped)."""
         self._reports = 0
 
     def next_report(self, table: ReplicaTable, source: OffsetSource) -> StatusReport:
@@ -106,15 +120,11 @@ class StatusReporter:
         sent = self._sent
         self._reports += 1
         if sent is None:
-            offsets: dict[str, ReplicaOffsets] = {}
-            for n, key in enumerate(sorted(table.partitions()), 1):
-                held = table.get(key)
-                if held is not None:  # not removed while the loop ran
-                    offsets[key] = source.offsets(held)
-                if n % SLICE == 0:
-                    yield
-            self._sent = offsets
-            return (yield from _report(table.spu_id, offsets, full=True))
+            self._unsent = sorted(table.partitions(), reverse=True)
+            opening: dict[str, ReplicaOffsets] = {}
+            self._sent = opening
+            yield from self._opening_part(table, source, opening)
+            return (yield from _report(table.spu_id, opening, full=True))
         if moved is None or self._reports % self._sweep_every == 0:
             keys: set[str] = set(sent).union(table.partitions())
         else:
@@ -132,7 +142,27 @@ class StatusReporter:
             offsets_now = source.offsets(replica)
             if sent.get(key) != offsets_now:
                 sent[key] = changed[key] = offsets_now
+        if self._unsent:
+            yield from self._opening_part(table, source, changed)
         return (yield from _report(table.spu_id, changed, full=False, removed=removed))
+
+    def _opening_part(
+        self, table: ReplicaTable, source: OffsetSource, into: dict[str, ReplicaOffsets]
+    ) -> Generator[None, None, None]:
+        """The next ``opening`` replicas of the opening picture not reported yet, into
+        ``into`` and the sent offsets; a replica removed meanwhile is skipped."""
+        sent = self._sent
+        assert sent is not None
+        taken = 0
+        while self._unsent and taken < self._opening:
+            key = self._unsent.pop()
+            held = table.get(key)
+            if held is None or key in sent:  # removed, or reported since as moved
+                continue
+            sent[key] = into[key] = source.offsets(held)
+            taken += 1
+            if taken % SLICE == 0:
+                yield
 
 
 _REPLICA_REPORTS: TypeAdapter[list[ReplicaReport]] = TypeAdapter(list[ReplicaReport])

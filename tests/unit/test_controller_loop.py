@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
@@ -14,7 +14,10 @@ from election.guard import Guard
 from election.term import Term
 from ha_sc.controllers import UpdateStatus
 from ha_sc.controllers import loop as controller_loop
+from ha_sc.controllers.cluster_plan import PassPlan
 from ha_sc.controllers.loop import ControllerLoop
+from ha_sc.controllers.plan_scope import PlanScope
+from ha_sc.controllers.settings import PacingSettings
 from ha_sc.controllers.writer import ActionWriter
 from ha_sc.kv.api import BatchOutcomes, KvUnavailable, StaleGuard
 from ha_sc.kv.memory import MemoryKv
@@ -30,6 +33,7 @@ from ha_sc.model import (
     TopicSpec,
     encode_value,
 )
+from ha_sc.protocol import ReplicaReport, StatusReport
 from ha_sc.store import GlobalStore, start_dispatchers
 from ha_sc.tasks import Supervisor
 from tests.waiting import eventually
@@ -53,6 +57,7 @@ class Cluster:
         resync: float = 0.05,
         wake: asyncio.Event | None = None,
         min_interval: float = 0.05,
+        pacing: PacingSettings | None = None,
     ) -> ControllerLoop:
         writer = ActionWriter(self.kv, self.cache)
         return ControllerLoop(
@@ -62,6 +67,7 @@ class Cluster:
             resync=resync,
             wake=wake,
             min_interval=min_interval,
+            pacing=pacing or PacingSettings(),
         )
 
     async def add_spu(self, spu_id: int, status: SpuStatus | None = None) -> None:
@@ -84,6 +90,12 @@ class Cluster:
             ),
             what=f"partition {key} online",
         )
+
+
+def steps_of(plan: PassPlan) -> Generator[None, None, PassPlan]:
+    """A plan in one step, as the loop's ``_plan`` gives it."""
+    yield
+    return plan
 
 
 @pytest.fixture
@@ -270,7 +282,9 @@ async def test_passes_that_keep_writing_come_once_per_min_interval(
         spu = cluster.cache.spus.get("spu-5001")
         assert spu is not None
         status = SpuStatus(resolution=next(flip))
-        return [UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)]
+        return steps_of(
+            PassPlan([UpdateStatus(Kind.SPU, "spu-5001", spu.meta.revision, status)], frozenset())
+        )
 
     monkeypatch.setattr(controller_loop, "_plan", restless)
     term = cluster.term()
@@ -285,32 +299,37 @@ async def test_passes_that_keep_writing_come_once_per_min_interval(
 
 
 @pytest.mark.looptime
-async def test_passes_are_paced_by_how_long_planning_takes(
+async def test_full_passes_are_paced_by_how_long_planning_everything_takes(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plan of 0.1 s (a store of ~25k partitions) with resync 0.05 s: the periodic
-    pass comes every ~1 s (10 plans), not every 0.15 s. The sleeps are loop time."""
+    """A plan of every object taking 0.1 s (a store of ~25k partitions), with resync
+    0.05 s and full passes due every 0.2 s: a pass over everything comes no sooner than
+    every ~1 s (10 plans), not every 0.2 s. The sleeps are loop time (the plan's 0.1 s is
+    not, so a loaded machine makes it longer and the passes rarer)."""
     await cluster.add_spu(5001)
     cluster.connected = {5001}
     await cluster.add_topic("orders", 1, 1)
     real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
 
     def slow_plan(**kwargs: Any) -> Any:
-        time.sleep(0.1)
+        planned.append(kwargs["scope"])
+        if kwargs["scope"] is None:
+            time.sleep(0.1)
         return real_plan(**kwargs)
 
     term = cluster.term()
-    loop = cluster.loop(resync=0.05)
+    loop = cluster.loop(resync=0.05, pacing=PacingSettings(full_resync=0.2))
     task = asyncio.create_task(loop.run(term), name="controllers")
     try:
         await cluster.until_online("orders-0")
         await asyncio.sleep(0.3)  # settled
         monkeypatch.setattr(controller_loop, "_plan", slow_plan)
-        await asyncio.sleep(0.3)  # a slow plan has run
-        passes = loop.passes
-        await asyncio.sleep(1.5)
-        assert loop.plan_seconds >= 0.1
-        assert 1 <= loop.passes - passes <= 3  # unpaced: about 10
+        await asyncio.sleep(1.0)  # a slow plan has run
+        planned.clear()
+        await asyncio.sleep(12.0)
+        assert loop.full_plan_seconds >= 0.1
+        assert 1 <= planned.count(None) <= 13  # 10 plans (>= 1 s) apart; unpaced: 60
     finally:
         term.end("test over")
         await asyncio.wait_for(task, 2)
@@ -397,3 +416,83 @@ async def test_an_unavailable_store_costs_a_pass_not_the_leader() -> None:
             await asyncio.wait_for(task, 2)
     finally:
         await cluster.supervisor.stop()
+
+
+@pytest.mark.looptime
+async def test_an_idle_loop_plans_nothing_between_full_passes(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settled and left alone, the loop still looks every ``resync`` (0.05 s), but plans
+    only the full pass due every ``full_resync`` (1 s). The sleeps are loop time."""
+    await cluster.add_spu(5001)
+    cluster.connected = {5001}
+    await cluster.add_topic("orders", 2, 1)
+    real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
+
+    def recorded(**kwargs: Any) -> Any:
+        planned.append(kwargs["scope"])
+        return real_plan(**kwargs)
+
+    term = cluster.term()
+    loop = cluster.loop(resync=0.05, pacing=PacingSettings(full_resync=1.0))
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until_online("orders-1")
+        await asyncio.sleep(0.5)  # settled
+        monkeypatch.setattr(controller_loop, "_plan", recorded)
+        passes = loop.passes
+        await asyncio.sleep(3.0)
+        assert loop.passes - passes >= 20  # it looked
+        assert 2 <= len(planned) <= 4
+        assert planned == [None] * len(planned)  # and planned only the full passes
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)
+
+
+async def test_offsets_an_spu_reports_reach_the_partition_without_a_full_pass(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report whose offsets moved puts its partition in the next pass's scope."""
+    online = SpuStatus(resolution=SpuResolution.ONLINE)
+    await cluster.add_spu(5001, online)
+    cluster.connected = {5001}
+    await cluster.add_topic("orders", 2, 1)
+    report = StatusReport(spu_id=5001)
+    real_plan = controller_loop._plan
+    planned: list[PlanScope | None] = []
+
+    def recorded(**kwargs: Any) -> Any:
+        planned.append(kwargs["scope"])
+        return real_plan(**kwargs)
+
+    term = cluster.term()
+    loop = ControllerLoop(
+        cluster.cache,
+        ActionWriter(cluster.kv, cluster.cache),
+        connected=lambda: cluster.connected,
+        resync=0.05,
+        reports=lambda: [report],
+        pacing=PacingSettings(full_resync=3600.0),
+    )
+    task = asyncio.create_task(loop.run(term), name="controllers")
+    try:
+        await cluster.until_online("orders-1")
+        await asyncio.sleep(0.3)  # settled
+        monkeypatch.setattr(controller_loop, "_plan", recorded)
+        report = StatusReport(
+            spu_id=5001, replicas=[ReplicaReport(partition="orders-1", leo=7, hw=7, lsr=0)]
+        )
+        await eventually(
+            lambda: (
+                (p := cluster.cache.partitions.get("orders-1")) is not None
+                and p.status.leader.leo == 7
+            ),
+            what="orders-1 with the offsets reported",
+        )
+        assert planned and None not in planned
+        assert all(scope is not None and "orders-0" not in scope.partitions for scope in planned)
+    finally:
+        term.end("test over")
+        await asyncio.wait_for(task, 2)

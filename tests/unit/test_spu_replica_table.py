@@ -260,3 +260,31 @@ async def test_a_sliced_report_lets_the_loop_run_and_says_the_same(
     (decoded,) = spu_message_decoder().feed(framed)
     assert decoded == whole
     assert framed != encode_message(whole)  # not the one-call encoding: the slices did it
+
+
+def test_the_opening_picture_goes_out_over_several_reports() -> None:
+    """A session's first report is full with the first ``opening`` replicas; the next
+    ones carry the rest, that many at a time, with what moved and what was removed."""
+    table = ReplicaTable(ME)
+    table.update([spec(f"t-{n}", ME, ME) for n in range(10)])
+    leo = dict.fromkeys((f"t-{n}" for n in range(10)), 0)
+
+    class Logs:
+        def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
+            return ReplicaOffsets(leo=leo[replica.partition], hw=0)
+
+        def moved(self) -> set[str]:
+            return set()
+
+    reporter = StatusReporter(opening=4)
+    first = reporter.next_report(table, Logs())
+    assert first.full
+    assert [r.partition for r in first.replicas] == ["t-0", "t-1", "t-2", "t-3"]
+    table.replace([spec(f"t-{n}", ME, ME) for n in range(10) if n != 5])  # t-5 goes
+    second = reporter.next_report(table, Logs())
+    assert not second.full
+    assert [r.partition for r in second.replicas] == ["t-4", "t-6", "t-7", "t-8"]
+    assert second.removed == []  # never reported: nothing to take back
+    third = reporter.next_report(table, Logs())
+    assert [r.partition for r in third.replicas] == ["t-9"]
+    assert reporter.next_report(table, Logs()).replicas == []  # all said: quiet
