@@ -1,11 +1,13 @@
-"""A Raft leader sends a submitted command in the tick that takes it, and a submitted
-command wakes its Raft thread (election/raft_prompt.py): two real nodes on loopback,
-ticked by hand, with append-entries and ticks far apart."""
+"""A Raft leader sends a submitted command in the tick that takes it, a submitted
+command wakes its Raft thread, and a leader flushes its journal after its
+append-entries leave (election/raft_prompt.py): two real nodes on loopback with
+journals on disk, ticked by hand, with append-entries and ticks far apart."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +24,10 @@ HEARTBEAT = 0.5
 
 
 class Counter(RaftSyncObj):
-    def __init__(self, address: str, partner: str) -> None:
+    def __init__(self, address: str, partner: str, journal: Path) -> None:
         conf = raft_conf(
             address,
+            journalFile=str(journal),
             autoTick=False,
             appendEntriesPeriod=HEARTBEAT,
             raftMinTimeout=3.5 * HEARTBEAT,
@@ -44,10 +47,11 @@ class Counter(RaftSyncObj):
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[Counter, Counter]]:
-    """(leader, follower), the follower holding every entry the leader has."""
+def pair(tmp_path: Path) -> Iterator[tuple[Counter, Counter]]:
+    """(leader, follower), the follower holding every entry the leader has, all of them
+    committed (so nothing is in flight)."""
     a, b = free_addresses(2)
-    nodes = [Counter(a, b), Counter(b, a)]
+    nodes = [Counter(a, b, tmp_path / "a.journal"), Counter(b, a, tmp_path / "b.journal")]
     try:
         for _ in range(2000):  # about 10 s at most: an election, then a heartbeat
             for node in nodes:
@@ -55,6 +59,8 @@ def pair() -> Iterator[tuple[Counter, Counter]]:
             leaders = [n for n in nodes if n._isLeader()]
             if leaders and all(n.log_index() == leaders[0].log_index() for n in nodes):
                 leader = leaders[0]
+                if leader.getStatus()["commit_idx"] != leader.log_index():
+                    continue
                 follower = next(n for n in nodes if n is not leader)
                 if follower._getLeader() is not None:
                     break
@@ -98,3 +104,35 @@ def test_a_submitted_command_wakes_the_raft_thread(pair: tuple[Counter, Counter]
         assert not ticking.is_alive(), "the tick waited out its poll"
     finally:
         ticking.join(timeout=90.0)
+
+
+def test_a_leader_flushes_its_journal_after_its_append_entries_leave(
+    pair: tuple[Counter, Counter],
+) -> None:
+    leader, follower = pair
+    journal, transport = leader.journal, leader._SyncObj__transport
+    assert journal is not None
+    events: list[str] = []
+    flush, send = journal.flush, transport.send
+
+    def flushed() -> None:
+        flush()
+        events.append("flush")
+
+    def sent(node: Any, message: Any) -> bool:
+        done = bool(send(node, message))
+        events.append(str(message.get("type")) if isinstance(message, dict) else "other")
+        return done
+
+    journal.flush = flushed  # type: ignore[method-assign]
+    transport.send = sent
+    answers = _submit(leader)
+    leader.doTick(0.0)
+    assert events == ["append_entries", "flush"]
+    for _ in range(40):  # 2 s at most: the follower answers, the leader commits
+        follower.doTick(0.025)
+        leader.doTick(0.025)
+        if answers:
+            break
+    assert answers == [(1, 0)]  # committed (FAIL_REASON.SUCCESS), with the leader's copy on disk
+    assert not journal.pending
