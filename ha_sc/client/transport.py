@@ -1,9 +1,8 @@
 """HTTP exchanges with a set of SC replicas: hedged, leader-following, idempotent.
 
 No call waits out one unresponsive replica while another answers. A call asks
-one replica first (reads: the one that answered last, so after a write the
-leader that took it, whose cache holds it when it answers; writes: the replica
-that answered last as the leader) and, if no answer comes within a short hedge delay,
+one replica first (reads: the one that answered last; writes: the replica that
+answered last as the leader) and, if no answer comes within a short hedge delay,
 asks the next one too, and so on: the first answer wins and the others are
 dropped. A replica that cannot be reached, or (reads) whose cache has not synced
 (503), is passed over at once.
@@ -139,14 +138,6 @@ class Transport:
     def answered(self, index: int) -> None:
         self._preferred = index
 
-    def answered_at(self, origin: URL) -> None:
-        """Ask the endpoint at ``origin`` first from now on, if it is one of them
-        (a redirect's target may not be)."""
-        for index, base in enumerate(self.bases):
-            if base.origin() == origin:
-                self._preferred = index
-                return
-
     def targets(self, write: bool) -> list[tuple[int | None, URL]]:
         """Whom to ask, in order: for a write the known leader first."""
         order: list[tuple[int | None, URL]] = list(self.rotation())
@@ -252,6 +243,7 @@ class _Call:
         self.headers = {IDEMPOTENCY_HEADER: uuid.uuid4().hex} if write else {}
         self.queue = transport.targets(write)
         self.in_flight: list[asyncio.Task[Reply]] = []
+        self.where: dict[asyncio.Task[Reply], int | None] = {}
         self.failures: list[str] = []
         self.error: ApiError | None = None
         self.maybe_applied = False
@@ -280,13 +272,14 @@ class _Call:
             oldest = self.in_flight.pop(0)
             oldest.cancel()
             self.maybe_applied = self.maybe_applied or self.write
-        _, base = self.queue.pop(0)
+        index, base = self.queue.pop(0)
         self.launched += 1
         exchange = self.transport._exchange(
             self.method, base.join(self.relative), self.body, self.headers, self.write, deadline
         )
         task = asyncio.create_task(exchange, name=f"sc-call-{self.method}-{base.origin()}")
         self.in_flight.append(task)
+        self.where[task] = index
         self.next_launch = now + hedge_delay(self.launched, random.random())
 
     def settle(self, task: asyncio.Task[Reply], now: float) -> Reply | None:
@@ -304,9 +297,9 @@ class _Call:
             self.next_launch = now
             return None
         if 200 <= reply.status < 300:
-            # reads go next where this answer came from: after a write, the leader
-            # that took it (reached by a redirect, or straight as the known leader)
-            transport.answered_at(reply.origin)
+            index = self.where[task]
+            if index is not None and not reply.redirected:
+                transport.answered(index)
             if self.write:
                 transport.follow(reply.origin)
             return reply
