@@ -66,6 +66,8 @@ class PromptCommit(DurableSyncObj):
         self._waker: PipeNotifier | None = None
         """Wakes the Raft thread's poll; made on that thread, by its first tick."""
         self._wake_pending = False
+        self._commit_sent = -1
+        """The commit index the last append-entries carried."""
         self._sending_entries: int | None = None
         """The thread sending this leader's append-entries (its flush comes after them;
         a message another thread sends meanwhile is flushed before, as ever)."""
@@ -80,6 +82,7 @@ class PromptCommit(DurableSyncObj):
         if not self._prompt:
             super()._SyncObj__sendAppendEntries()
             return
+        self._commit_sent = getattr(self, _COMMIT_INDEX, -1)
         self._sending_entries = threading.get_ident()
         try:
             super()._SyncObj__sendAppendEntries()
@@ -98,7 +101,8 @@ class PromptCommit(DurableSyncObj):
 
     def _checkCommandsToApply(self) -> None:
         """Take the queued commands (pysyncobj's step of each tick); a leader with
-        nothing in flight sends what it took at once."""
+        nothing in flight sends what it took at once, and so does one whose commit
+        index moved since its last append-entries (the answers came back)."""
         if not self._prompt:
             super()._checkCommandsToApply()
             return
@@ -108,5 +112,9 @@ class PromptCommit(DurableSyncObj):
         last = self._SyncObj__getCurrentLogIndex()
         idle = getattr(self, _COMMIT_INDEX, -1) >= last
         super()._checkCommandsToApply()
-        if idle and self._isLeader() and self._SyncObj__getCurrentLogIndex() > last:
+        if not self._isLeader():
+            return
+        took = self._SyncObj__getCurrentLogIndex() > last
+        committed = getattr(self, _COMMIT_INDEX, -1) > self._commit_sent
+        if (took and idle) or committed:
             self._SyncObj__sendAppendEntries()
