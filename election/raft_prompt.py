@@ -1,5 +1,5 @@
-"""A command submitted to a Raft leader with nothing in flight leaves for the followers in
-the tick that takes it, and that tick comes as soon as the command is submitted.
+"""A command submitted to a Raft leader leaves for the followers in the tick that takes it
+when nothing else is in flight, and that tick comes as soon as the command is submitted.
 
 pysyncobj 0.3.17 with ``appendEntriesUseBatch`` (its default, and ours) leaves a
 submitted command in its queue until the Raft thread's next tick (its poll waits up to
@@ -9,16 +9,16 @@ waiting in a commit that takes about 10 ms on an idle machine. Without batching 
 wakes the thread per command and sends an append-entries (so a journal flush) per
 command, which a fill of many commands pays for.
 
-``PromptCommit`` keeps the batching and cuts the waits when the leader has nothing in
-flight, as Nagle's rule does for TCP: a submitted command wakes the Raft thread (once per
-tick at most: the wake-up stays pending until a tick takes the queue), and a leader
-whose log was all committed when it took commands from the queue sends them at once,
-every one it took in one append-entries per follower (one journal flush), rather than at
-the next due time. While entries are in flight, commands wait for the next
-append-entries as before, so many writes at once still go out in few messages and
-flushes (sending at once whatever the leader had in flight cost `bench.kv_write` a
-quarter of its throughput with 64 writes in flight). An idle node submits nothing and
-ticks as before.
+``PromptCommit`` keeps the batching and cuts the waits, by Nagle's rule for TCP: a
+submitted command wakes the Raft thread (once per tick at most: the wake-up stays pending
+until a tick takes the queue), and a leader sends what a tick took from the queue at
+once, every one in one append-entries per follower (one journal flush), when its log was
+all committed (nothing in flight) or when its commit index moved since its last
+append-entries (the answers came back, which also tells the followers the commit without
+waiting for a heartbeat). Otherwise the commands go with the next append-entries, as
+before, so many writes at once still go out in few messages and flushes (sending
+whatever a tick took at once, in flight or not, cost `bench.kv_write` a quarter of its
+throughput with 64 writes in flight). An idle node submits nothing and ticks as before.
 
 A leader also flushes its journal after its append-entries leave rather than before
 (``DurableTransport`` flushes before every other message), so its own flush runs while

@@ -136,3 +136,18 @@ def test_a_leader_flushes_its_journal_after_its_append_entries_leave(
             break
     assert answers == [(1, 0)]  # committed (FAIL_REASON.SUCCESS), with the leader's copy on disk
     assert not journal.pending
+
+
+def test_a_follower_learns_a_commit_without_waiting_for_a_heartbeat(
+    pair: tuple[Counter, Counter],
+) -> None:
+    leader, follower = pair
+    answers = _submit(leader)
+    for _ in range(8):  # well within HEARTBEAT: no append-entries falls due meanwhile
+        leader.doTick(0.02)
+        follower.doTick(0.02)
+        committed = leader.getStatus()["commit_idx"]
+        if answers and follower.getStatus()["commit_idx"] == committed:
+            break
+    assert answers == [(1, 0)]
+    assert follower.getStatus()["commit_idx"] == leader.getStatus()["commit_idx"]
