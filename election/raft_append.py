@@ -32,7 +32,7 @@ from typing import Any
 from pysyncobj import SyncObj
 
 from election.entry_arrivals import EntryArrivals
-from election.raft_journal import DurableSyncObj
+from election.raft_prompt import PromptCommit
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,10 @@ def _restarted(
     return {**message, "prevLogIdx": prev, "prevLogTerm": term_at(prev), "entries": entries}
 
 
-class RaftSyncObj(DurableSyncObj):
+class RaftSyncObj(PromptCommit):
     """pysyncobj's SyncObj with append-entries trimmed by ``trim_held`` on a follower,
-    and its journal flushed before each message it sends (election/raft_journal.py).
+    its journal flushed before each message it sends (election/raft_journal.py), and
+    a leader's commands sent as soon as they are submitted (election/raft_prompt.py).
 
     It also notes when each entry it appends arrived (``arrivals``, see
     election/entry_arrivals.py): from a leader's append-entries on a follower, from
