@@ -11,8 +11,14 @@ its entry in ``replicas``; an SPU that reported nothing keeps what is stored.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
-from ha_sc.model.partition import PartitionSpec, PartitionStatus, ReplicaStatus
+from ha_sc.model.partition import (
+    PartitionResolution,
+    PartitionSpec,
+    PartitionStatus,
+    ReplicaStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +28,33 @@ class ReportedOffsets:
     leo: int
     hw: int
     lsr: int | None = None
+
+
+def new_partition_status(spec: PartitionSpec) -> PartitionStatus:
+    """The status of a partition created now with ``spec``, its leader online: ``Online``
+    with the offsets its SPUs will first report, so that their first reports change
+    nothing and the partition is written once, not again when they come in.
+
+    A new partition's log is empty on every replica: LEO and HW 0 (what an SPU reports
+    for a replica it has just added, from its checkpoint, or 0). A leader SPU takes
+    every follower of a partition it starts to lead as in sync, so ``lsr`` is the
+    follower count; a follower that does not fetch in time drops out of it there, and
+    its next report says so. Choosing a leader from this status is as from the empty
+    one: HW 0 marks nothing committed, so every replica still counts as in sync. The
+    models are frozen, so partitions with the same replica list share one.
+    """
+    return _new_partition_status(spec.leader, tuple(spec.replicas))
+
+
+@lru_cache(maxsize=1024)
+def _new_partition_status(leader: int, replicas: tuple[int, ...]) -> PartitionStatus:
+    followers = [ReplicaStatus(spu=spu, hw=0, leo=0) for spu in replicas if spu != leader]
+    return PartitionStatus(
+        resolution=PartitionResolution.ONLINE,
+        leader=ReplicaStatus(spu=leader, hw=0, leo=0),
+        replicas=followers,
+        lsr=len(followers),
+    )
 
 
 def with_reported_offsets(
