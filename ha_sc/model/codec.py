@@ -44,13 +44,58 @@ def format_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
 def encode_value(
     spec: BaseModel, status: BaseModel | None = None, owner: OwnerRef | None = None
 ) -> bytes:
-    """Compact JSON with sorted keys and no null fields."""
-    doc: dict[str, Any] = {"spec": spec.model_dump(mode="json", exclude_none=True)}
-    if status is not None:
-        doc["status"] = status.model_dump(mode="json", exclude_none=True)
+    """Compact JSON with sorted keys and no null fields.
+
+    Built from each part's own sorted JSON (``owner`` < ``spec`` < ``status``, the
+    order ``sort_keys`` gives the envelope), the parts taken from ``_FRAGMENTS``."""
+    parts = []
     if owner is not None:
-        doc["owner"] = owner.model_dump(mode="json", exclude_none=True)
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        parts.append('"owner":' + _FRAGMENTS.of(owner))
+    parts.append('"spec":' + _FRAGMENTS.of(spec))
+    if status is not None:
+        parts.append('"status":' + _FRAGMENTS.of(status))
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+class _Fragments:
+    """Each part's compact, key-sorted JSON, for up to ``size`` parts met lately.
+
+    ``json.dumps(..., sort_keys=True)`` of a part's dump took three quarters of the
+    time to encode a new partition (about 45 us of 60 at 100k partitions a fill);
+    pydantic's own ``model_dump_json`` is several times quicker but keeps the fields'
+    declared order. So that one is the key: equal parts (a topic's partitions share an
+    owner, a first status and a few replica lists) are sorted once. The very same
+    part object met again (the owner of a topic's partitions, a shared first status)
+    is found by its identity, without dumping it at all: the entry holds the object, so
+    its id cannot be reused while the entry lives, and models are frozen. Shared
+    between threads: a dict's get and set are atomic, and a lost entry only costs a
+    miss.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._sorted: dict[tuple[type[BaseModel], str], str] = {}
+        self._by_identity: dict[int, tuple[BaseModel, str]] = {}
+
+    def of(self, part: BaseModel) -> str:
+        known = self._by_identity.get(id(part))
+        if known is not None and known[0] is part:
+            return known[1]
+        key = (type(part), part.model_dump_json(exclude_none=True))
+        text = self._sorted.get(key)
+        if text is None:
+            doc = part.model_dump(mode="json", exclude_none=True)
+            text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            if len(self._sorted) >= self._size:
+                self._sorted.clear()
+            self._sorted[key] = text
+        if len(self._by_identity) >= self._size:
+            self._by_identity.clear()
+        self._by_identity[id(part)] = (part, text)
+        return text
+
+
+_FRAGMENTS = _Fragments()
 
 
 def encode_object(obj: StoredObject[Any, Any]) -> bytes:

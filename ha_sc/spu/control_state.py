@@ -26,7 +26,7 @@ from ha_sc.spu.replica_table import ReplicaChange, ReplicaTable
 
 log = logging.getLogger("ha_sc.spu")
 
-LOG_EACH = 100
+LOG_EACH = 10
 """Replica changes of one SC message logged one by one; the rest are counted."""
 
 

@@ -102,7 +102,8 @@ COMPUTED_3X2 = TopicReplicas.new_computed(3, 2)
 
 
 def created(replica_map: dict[int, list[int]], online: set[int]) -> list[CreateObject]:
-    """The creates of a topic's partitions: first replica leading, Online when it is."""
+    """The creates of a topic's partitions: first replica leading, Online when it is,
+    every replica at offset 0 (a new log is empty) and every follower in sync."""
     owner = OwnerRef(kind="topics", key="orders")
     return [
         CreateObject(
@@ -110,7 +111,10 @@ def created(replica_map: dict[int, list[int]], online: set[int]) -> list[CreateO
             f"orders-{pid}",
             PartitionSpec(leader=replicas[0], replicas=replicas),
             PartitionStatus(
-                resolution=PartitionResolution.ONLINE, leader=ReplicaStatus(spu=replicas[0])
+                resolution=PartitionResolution.ONLINE,
+                leader=ReplicaStatus(spu=replicas[0], hw=0, leo=0),
+                replicas=[ReplicaStatus(spu=spu, hw=0, leo=0) for spu in replicas[1:]],
+                lsr=len(replicas) - 1,
             )
             if replicas[0] in online
             else PartitionStatus(),

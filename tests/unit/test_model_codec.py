@@ -323,3 +323,44 @@ def test_values_of_one_kind_do_not_decode_another() -> None:
         decode_object(
             Kind.TOPIC, "t", TOPIC_SPEC, revision=1, create_revision=1, seen=DecodedValues(Kind.SPU)
         )
+
+
+def _sorted_json(spec: BaseModel, status: BaseModel | None, owner: OwnerRef | None) -> bytes:
+    """The stored format spelled out: the envelope's dump, keys sorted, compact."""
+    doc: dict[str, Any] = {"spec": spec.model_dump(mode="json", exclude_none=True)}
+    if status is not None:
+        doc["status"] = status.model_dump(mode="json", exclude_none=True)
+    if owner is not None:
+        doc["owner"] = owner.model_dump(mode="json", exclude_none=True)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_values_built_from_remembered_parts_are_the_stored_format() -> None:
+    owner = OwnerRef(kind="topics", key="orders", create_revision=9)
+    first = PartitionStatus(
+        resolution=PartitionResolution.ONLINE,
+        leader=ReplicaStatus(spu=5001, hw=0, leo=0),
+        replicas=[ReplicaStatus(spu=5002, hw=0, leo=0)],
+        lsr=1,
+    )
+    topic = _topic()
+    parts: list[tuple[BaseModel, BaseModel | None, OwnerRef | None]] = [
+        (PartitionSpec(leader=5001, replicas=[5001, 5002]), first, owner),
+        (PartitionSpec(leader=5001, replicas=[5001, 5002]), first, owner),  # equal, not same
+        (PartitionSpec(leader=5002, replicas=[5002, 5001]), first, owner),
+        (topic.spec, topic.status, None),
+        (topic.spec, topic.status.model_copy(update={"reason": "é"}), None),
+        (_assigned_topic().spec, None, None),
+        (SpuGroupSpec(replicas=1), None, OwnerRef(kind="topics", key="orders")),
+    ]
+    for spec, status, owner_ref in parts * 2:  # the second time from what was remembered
+        assert encode_value(spec, status, owner_ref) == _sorted_json(spec, status, owner_ref)
+
+
+def test_a_changed_part_is_encoded_anew() -> None:
+    spec = PartitionSpec(leader=5001, replicas=[5001, 5002])
+    online = PartitionStatus(resolution=PartitionResolution.ONLINE)
+    assert b'"resolution":"Online"' in encode_value(spec, online)
+    offline = online.model_copy(update={"resolution": PartitionResolution.LEADER_OFFLINE})
+    assert b'"resolution":"LeaderOffline"' in encode_value(spec, offline)
+    assert encode_value(spec, online) == _sorted_json(spec, online, None)

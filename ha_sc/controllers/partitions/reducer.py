@@ -28,7 +28,11 @@ from collections.abc import Collection, Mapping
 
 from ha_sc.controllers.actions import Action, UpdateSpec, UpdateStatus
 from ha_sc.controllers.partitions.leader_election import choose_leader
-from ha_sc.controllers.partitions.status_offsets import ReportedOffsets, with_reported_offsets
+from ha_sc.controllers.partitions.status_offsets import (
+    ReportedOffsets,
+    new_partition_status,
+    with_reported_offsets,
+)
 from ha_sc.controllers.spus.info import SpuInfo
 from ha_sc.model.kinds import Kind, Partition
 from ha_sc.model.partition import (
@@ -75,11 +79,12 @@ def reduce_partition(
 
 def first_status(spec: PartitionSpec, online: Collection[int]) -> PartitionStatus:
     """The status a partition is created with: the one ``reduce_partition`` would write
-    for it on the pass after its create (no offsets reported yet), so a new partition
-    needs no second write. ``Online`` led by the spec's leader when that SPU is in
-    ``online``; otherwise ``Offline``, and the next pass elects as for any partition."""
+    for it once its SPUs report their new, empty replicas, so a new partition needs no
+    second write. ``Online`` led by the spec's leader, every replica at offset 0, when
+    that SPU is in ``online`` (``new_partition_status``); otherwise ``Offline``, and the
+    next pass elects as for any partition."""
     if spec.leader in online:
-        return led_by(PartitionStatus(), spec.leader)
+        return new_partition_status(spec)
     return PartitionStatus()
 
 

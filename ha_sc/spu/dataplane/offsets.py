@@ -2,7 +2,11 @@
 
 A replica the data plane has not loaded yet (just added, its log being opened)
 reports its checkpointed high watermark as both LEO and HW: a lower bound, so the SC
-never takes it for further along than it is.
+never takes it for further along than it is. As a leader it reports no ``lsr``: its
+in-sync set is not known before it leads (the SC keeps what it stored; a new partition
+is stored with every follower in sync, as the leader takes them once it leads). A 0
+there made the SC write the partition twice more while a store filled: ``lsr`` 0 from
+a report built between the table's and the registry's update, then back.
 """
 
 from __future__ import annotations
@@ -25,15 +29,13 @@ class HostedOffsets:
 
     def offsets(self, replica: LocalReplica) -> ReplicaOffsets:
         hosted = self._registry.get(replica.partition)
-        leads = replica.role is ReplicaRole.LEADER
         if hosted is None or not hosted.loaded:
             hw = self._checkpoint(replica.partition)
-            return ReplicaOffsets(leo=hw, hw=hw, lsr=0 if leads else None)
+            return ReplicaOffsets(leo=hw, hw=hw)
         self._checkpoints.pop(replica.partition, None)
         offsets = hosted.replica
-        lsr = None
-        if leads:
-            lsr = hosted.leadership.lsr if hosted.leadership is not None else 0
+        leadership = hosted.leadership if replica.role is ReplicaRole.LEADER else None
+        lsr = leadership.lsr if leadership is not None else None  # None: not leading yet
         return ReplicaOffsets(leo=offsets.leo, hw=offsets.hw, lsr=lsr)
 
     def moved(self) -> set[str]:

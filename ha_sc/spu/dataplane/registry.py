@@ -47,6 +47,7 @@ from ha_sc.spu.dataplane.follower_session import FollowerSession
 from ha_sc.spu.dataplane.leader import PartitionLeadership
 from ha_sc.spu.dataplane.link import LeaderLink
 from ha_sc.spu.dataplane.replica import Replica
+from ha_sc.spu.dataplane.transition_log import TransitionLog
 from ha_sc.spu.dataplane.truncation import cut_to_follow
 from ha_sc.spu.dataplane_settings import DataPlaneSettings
 from ha_sc.spu.replica_table import LocalReplica, ReplicaRole
@@ -117,6 +118,7 @@ class ReplicaRegistry:
         self._touched: set[str] | None = None
         """Partitions the replica table changed since ``reconcile`` last looked (None:
         it has not looked yet)."""
+        self._transitions = TransitionLog(log)
 
     def get(self, key: str) -> Hosted | None:
         return self._hosted.get(key)
@@ -174,6 +176,8 @@ class ReplicaRegistry:
         except BaseException:
             self._touched.update(pending[done:])  # not handled: the next call takes them
             raise
+        finally:
+            self._transitions.flush()
 
     async def _reconcile_one(self, key: str, spec: LocalReplica | None) -> None:
         hosted = self._hosted.get(key)
@@ -313,7 +317,8 @@ class ReplicaRegistry:
             may_shrink=lambda: self.connected_to_sc,
             watched=self.watched,
         )
-        log.info(
+        self._transitions.note(
+            "led",
             "became leader of %s (leo %d, hw %d; followers %s, taken as in sync %s)",
             replica.key,
             replica.leo,
@@ -338,7 +343,9 @@ class ReplicaRegistry:
                 log.warning("replica %s: cannot cut its log: %s", replica.key, exc)
         self._session_with(leader).add(replica)
         hosted.following = leader
-        log.info("replica %s follows spu %d from offset %d", replica.key, leader, replica.leo)
+        self._transitions.note(
+            "followed", "replica %s follows spu %d from offset %d", replica.key, leader, replica.leo
+        )
 
     def _session_with(self, leader: int) -> FollowerSession:
         """The fetch session with leader SPU ``leader`` (started on first use)."""
