@@ -199,7 +199,6 @@ class ScReplica:
         def cache_listed() -> bool:
             return bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values())
 
-        candidate = self._candidate = make_candidate(self.settings, kv, ready=cache_listed)
         tuning = self.settings.tuning
         for line in tuning.summary():
             log.info("sc %s settings: %s", self.replica_id, line)
@@ -212,10 +211,14 @@ class ScReplica:
             keepalive_interval=tuning.spu_link.keepalive_interval,
             hold=tuning.spu_link.hold,
             warm_interval=tuning.spu_link.warm_interval,
+            listed=cache_listed,
             spu=tuning.spu,
             max_connections=tuning.listeners.spu_max_connections,
             max_connections_per_peer=tuning.listeners.spu_max_connections_per_peer,
             tokens=self._spu_tokens(),
+        )
+        candidate = self._candidate = make_candidate(
+            self.settings, kv, ready=lambda: cache_listed() and spus.specs_warm()
         )
         metrics = replica_metrics(
             self.settings,

@@ -95,6 +95,7 @@ class SpuServer:
         keepalive_interval: float = _LINK.keepalive_interval,
         hold: float = _LINK.hold,
         warm_interval: float = _LINK.warm_interval,
+        listed: Callable[[], bool] = lambda: True,
         spu: AssumedSpuSettings | None = None,
         max_connections: int = 1024,
         max_connections_per_peer: int = 16,
@@ -127,6 +128,7 @@ class SpuServer:
         """Longest a registration is held around a failover (below the SPU's 2 s wait
         for an answer)."""
         self._warm_interval = warm_interval
+        self._listed = listed
         self._admission = Admission(max_connections, max_connections_per_peer)
         self._refusals = RefusalLog()
         self._tokens = tokens
@@ -156,6 +158,11 @@ class SpuServer:
     @property
     def health_timeout(self) -> float:
         return self._health_timeout
+
+    def specs_warm(self) -> bool:
+        """Whether every SPU's set of replica specs has been built since the cache was
+        listed (``keep_warm``): a resync then costs only what changed."""
+        return self._replica_specs.warm
 
     def connected_ids(self) -> set[int]:
         """SPUs with a live, registered connection to this replica."""
@@ -199,7 +206,12 @@ class SpuServer:
         )
         self._supervisor.start(
             "replica-specs-warm",
-            keep_warm(self._replica_specs, self._view.cache, interval=self._warm_interval),
+            keep_warm(
+                self._replica_specs,
+                self._view.cache,
+                interval=self._warm_interval,
+                listed=self._listed,
+            ),
             critical=False,
         )
         self._supervisor.start("leader-changes", self._leader_changes.run())

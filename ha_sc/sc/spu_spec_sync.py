@@ -16,6 +16,7 @@ partitions) rebuilds its partitions' replica specs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Container, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -30,6 +31,8 @@ from ha_sc.protocol.messages import NO_STORAGE_SETTINGS
 from ha_sc.sc.spec_resync import cursor_changes, keys_to_resend, replica_resync, spec_cursor
 from ha_sc.store import ChangeFocus, Changes, GlobalStore, StoreView, partition_topic
 from ha_sc.tasks import until_first
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -85,6 +88,10 @@ class ReplicaSpecs:
         self._built: dict[str, tuple[int, int, ReplicaSpec]] = {}
         self._hosted: dict[int | None, tuple[SpecVersion, dict[str, ReplicaSpec]]] = {}
         self._resend: tuple[tuple[int, int, SpecVersion], frozenset[str]] | None = None
+        self.warm = False
+        """Set by ``keep_warm`` once a pass that began with the cache listed has brought
+        every SPU's set up to date: from then on a resync costs what changed since. Read
+        from the election's thread (a replica not warm defers to one that is)."""
 
     def __len__(self) -> int:
         return len(self._built)
@@ -202,7 +209,13 @@ WARM_SLICE = 1000
 """Specs built between two yields to the event loop."""
 
 
-async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float) -> None:
+async def keep_warm(
+    specs: ReplicaSpecs,
+    cache: GlobalStore,
+    *,
+    interval: float,
+    listed: Callable[[], bool] = lambda: True,
+) -> None:
     """Build the replica specs of partitions as they are cached or change (a task, on
     every replica): a standby that wins then sends its first full syncs from specs
     already built (building 67k of them took a new leader about a second per SPU).
@@ -210,9 +223,11 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
     Each pass also brings each SPU's whole set up to date, for its next full sync or
     resync: built once (a replica that just listed its cache has them within a pass,
     not a second later), then amended by the spec changes since, which cost their
-    own number."""
+    own number. ``listed()``: whether the cache has been listed (``specs.warm`` is set
+    only by a pass that began after it was)."""
     partitions = cache.partitions.listen(focus=ChangeFocus.SPEC)
     while True:
+        was_listed = listed()
         changes = partitions.take_changes().updates
         for n, partition in enumerate(changes, 1):
             specs.of(partition)
@@ -222,6 +237,9 @@ async def keep_warm(specs: ReplicaSpecs, cache: GlobalStore, *, interval: float)
             version = spec_version(cache)
             if not specs.is_hosted_current(spu.spec.id, version):
                 await specs.hosted(spu.spec.id, cache.partitions, version)
+        if was_listed and not specs.warm:
+            specs.warm = True
+            log.info("replica specs warm: every SPU's set built (%d SPUs)", len(cache.spus))
         await asyncio.sleep(interval)
 
 

@@ -286,6 +286,35 @@ async def test_each_spus_whole_set_is_built_in_the_pass_that_cached_its_partitio
         await asyncio.gather(warm, return_exceptions=True)
 
 
+async def test_the_specs_are_warm_only_after_a_pass_that_began_with_the_cache_listed(
+    store: Store,
+) -> None:
+    """``warm`` (what a replica's readiness to lead waits for) is not set by a pass over
+    a cache still being listed, however few SPUs it held then."""
+    specs = ReplicaSpecs(store.cache.topics)
+    listed = asyncio.Event()
+    passes = 0
+
+    def counting_listed() -> bool:
+        nonlocal passes
+        passes += 1
+        return listed.is_set()
+
+    warm = asyncio.create_task(
+        keep_warm(specs, store.cache, interval=0.01, listed=counting_listed), name="warm"
+    )
+    try:
+        await eventually(lambda: passes >= 3, what="three passes over a cache not listed")
+        assert not specs.warm
+        listed.set()
+        await eventually(lambda: specs.warm, what="the specs warm")
+        for spu_id in (5001, 5002):
+            assert specs.is_hosted_current(spu_id, spec_version(store.cache))
+    finally:
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
+
+
 async def test_each_spus_whole_set_is_kept_warm_and_serves_full_syncs_until_a_spec_changes(
     store: Store,
 ) -> None:
