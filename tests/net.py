@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
+from ha_sc.cluster.processes import free_port as _free_port
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing is bound to now, outside the ephemeral range
+    (``ha_sc.cluster.processes.free_port``): a member restarted on its port finds it free."""
+    return _free_port("127.0.0.1")
 
 
 def free_addresses(count: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,12 +12,37 @@ import sys
 import time
 from pathlib import Path
 
+from ha_sc.cluster.ports import read_ephemeral
+
+LOWEST_FREE_PORT = 10_000
+"""``free_port`` looks at or above this port (below it lie many well-known services')."""
+_handed_out: set[int] = set()
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on ``host`` that nothing is bound to now and that this process has not
+    handed out before, outside the kernel's ephemeral range: a port from that range can
+    be taken by any outgoing connection while the member it belongs to is down, and the
+    member's restart on its recorded address then fails ("address already in use")."""
+    ephemeral = read_ephemeral()
+    ranges = [range(LOWEST_FREE_PORT, ephemeral.first), range(ephemeral.last + 1, 65536)]
+    candidates = [r for r in ranges if len(r) >= 1000]
+    for _ in range(200 if candidates else 0):
+        port = random.choice(random.choice(candidates))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    with socket.socket() as sock:  # no room outside the ephemeral range
+        sock.bind((host, 0))
+        chosen: int = sock.getsockname()[1]
+    _handed_out.add(chosen)
+    return chosen
 
 
 def free_address(host: str = "127.0.0.1") -> str:

@@ -234,3 +234,14 @@ def test_a_cluster_made_before_blocks_keeps_its_ports_and_grows_into_a_block() -
     assert grown.base_port == 9503
     assert grown.replicas[0] == old
     assert grown.replicas[1].public == "127.0.0.1:9513"  # sc-2's slot in the new block
+
+
+def test_free_ports_lie_outside_the_ephemeral_range_and_are_never_handed_out_twice() -> None:
+    from ha_sc.cluster.processes import free_port
+
+    ephemeral = read_ephemeral()
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert not any(port in ephemeral for port in ports)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports[-1]))  # free when handed out
