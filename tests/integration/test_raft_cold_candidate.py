@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from election.raft import RaftCandidate
+from election.term import Term
 from ha_sc.kv.raft import RaftKv
 from tests.net import free_addresses
 from tests.waiting import eventually
@@ -70,6 +72,24 @@ class Campaign:
         await asyncio.gather(*self.running.values(), return_exceptions=True)
 
 
+@dataclass(frozen=True)
+class Setting:
+    """The nodes, the Raft leader's first, and a holder on another node that has won."""
+
+    on_raft_leader: RaftKv
+    other: RaftKv
+    third: RaftKv
+    holder: RaftCandidate
+    first: Term
+
+
+async def a_holder_off_the_raft_leader(nodes: list[RaftKv], campaign: Campaign) -> Setting:
+    on_raft_leader, other, third = await raft_leader_first(nodes)
+    holder = campaign.start(other, "holder", lambda: True)
+    first = await asyncio.wait_for(holder.wait_won(), WAIT)
+    return Setting(on_raft_leader, other, third, holder, first)
+
+
 @pytest.fixture
 async def campaign() -> AsyncIterator[Campaign]:
     running = Campaign()
@@ -82,9 +102,8 @@ async def campaign() -> AsyncIterator[Campaign]:
 async def test_a_silent_lease_goes_to_a_ready_replica_not_to_the_raft_leaders_cold_one(
     nodes: list[RaftKv], campaign: Campaign
 ) -> None:
-    on_raft_leader, other, third = await raft_leader_first(nodes)
-    holder = campaign.start(other, "holder", lambda: True)
-    first = await asyncio.wait_for(holder.wait_won(), WAIT)
+    at = await a_holder_off_the_raft_leader(nodes, campaign)
+    on_raft_leader, third, holder, first = at.on_raft_leader, at.third, at.holder, at.first
     cold = campaign.start(on_raft_leader, "cold", lambda: False)
     warm = campaign.start(third, "warm", lambda: True)
     await asyncio.sleep(0.3)  # both watch the lease
@@ -98,9 +117,8 @@ async def test_a_silent_lease_goes_to_a_ready_replica_not_to_the_raft_leaders_co
 async def test_with_no_ready_replica_a_cold_one_takes_the_lease(
     nodes: list[RaftKv], campaign: Campaign
 ) -> None:
-    on_raft_leader, other, _ = await raft_leader_first(nodes)
-    holder = campaign.start(other, "holder", lambda: True)
-    first = await asyncio.wait_for(holder.wait_won(), WAIT)
+    at = await a_holder_off_the_raft_leader(nodes, campaign)
+    on_raft_leader, holder, first = at.on_raft_leader, at.holder, at.first
     cold = campaign.start(on_raft_leader, "cold", lambda: False)
     await asyncio.sleep(0.3)
     await campaign.crash(holder)
@@ -111,9 +129,8 @@ async def test_with_no_ready_replica_a_cold_one_takes_the_lease(
 async def test_a_handover_passes_over_a_replica_not_ready(
     nodes: list[RaftKv], campaign: Campaign
 ) -> None:
-    on_raft_leader, other, third = await raft_leader_first(nodes)
-    holder = campaign.start(other, "holder", lambda: True)
-    first = await asyncio.wait_for(holder.wait_won(), WAIT)
+    at = await a_holder_off_the_raft_leader(nodes, campaign)
+    on_raft_leader, third, holder, first = at.on_raft_leader, at.third, at.holder, at.first
     cold = campaign.start(on_raft_leader, "cold", lambda: False)  # preferred if it were ready
     warm = campaign.start(third, "warm", lambda: True)
     await asyncio.sleep(0.3)  # both enlisted, had they been ready
@@ -126,9 +143,8 @@ async def test_a_handover_passes_over_a_replica_not_ready(
 async def test_a_cold_replica_becomes_eligible_once_ready(
     nodes: list[RaftKv], campaign: Campaign
 ) -> None:
-    on_raft_leader, other, _ = await raft_leader_first(nodes)
-    holder = campaign.start(other, "holder", lambda: True)
-    first = await asyncio.wait_for(holder.wait_won(), WAIT)
+    at = await a_holder_off_the_raft_leader(nodes, campaign)
+    on_raft_leader, holder, first = at.on_raft_leader, at.holder, at.first
     listed = asyncio.Event()
     late = campaign.start(on_raft_leader, "late", listed.is_set)
     await asyncio.sleep(0.3)
