@@ -197,7 +197,10 @@ class ScReplica:
         dispatchers: dict[Kind, Dispatcher[Any, Any]] = {}
 
         def cache_listed() -> bool:
-            return bool(dispatchers) and all(d.ready.is_set() for d in dispatchers.values())
+            """Every dispatcher has listed (also read on the election's thread: the dict is
+            copied in one step, never iterated while the event loop may fill it)."""
+            started = tuple(dispatchers.values())
+            return bool(started) and all(d.ready.is_set() for d in started)
 
         tuning = self.settings.tuning
         for line in tuning.summary():
