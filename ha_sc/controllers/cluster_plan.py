@@ -1,8 +1,9 @@
 """One pass over the cluster: every reducer, on one consistent view of the cache.
 
 A pass plans every object (``plan_cluster``), or only those a ``PlanScope`` names
-(``plan_pass``): the loop names what changed since its last pass, so a pass over an idle
-100k-partition store costs next to nothing (``plan_scope``). Both run the same
+(``plan_steps``, in slices, or at once through ``run_steps``): the loop names what
+changed since its last pass, so a pass over an idle 100k-partition store costs next to
+nothing (``plan_scope``). Both run the same
 reducers on the same snapshots; a scoped pass leaves out only objects whose plan
 could not have changed.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ha_sc.controllers.actions import Action
 from ha_sc.controllers.orphans import (
@@ -80,22 +81,19 @@ def plan_cluster(
     create revision is left alone: the cache holds an older topic of that name
     than the store, and placing it would write for a topic that is gone.
     """
-    return plan_pass(
-        spus=spus,
-        topics=topics,
-        partitions=partitions,
-        connected=connected,
-        reported=reported,
-        topics_revision=topics_revision,
-        limits=limits,
-        settling=settling,
-        partitions_revision=partitions_revision,
+    return run_steps(
+        plan_steps(
+            spus=spus,
+            topics=topics,
+            partitions=partitions,
+            connected=connected,
+            reported=reported,
+            topics_revision=topics_revision,
+            limits=limits,
+            settling=settling,
+            partitions_revision=partitions_revision,
+        )
     ).actions
-
-
-def plan_pass(**plan: Any) -> PassPlan:
-    """``plan_steps`` at once (the arguments are ``plan_steps``')."""
-    return run_steps(plan_steps(**plan))
 
 
 def run_steps(steps: Generator[None, None, T]) -> T:

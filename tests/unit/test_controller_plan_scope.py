@@ -20,7 +20,7 @@ from ha_sc.controllers import (
     simulate_actions,
     spu_load,
 )
-from ha_sc.controllers.cluster_plan import PassPlan, plan_pass
+from ha_sc.controllers.cluster_plan import PassPlan, plan_steps, run_steps
 from ha_sc.controllers.plan_scope import PlanScope, carried_over, scope_of_changes
 from ha_sc.controllers.topics.validation import DEFAULT_LIMITS, TopicLimits
 from ha_sc.model import (
@@ -70,16 +70,18 @@ def plan(
     scope: PlanScope | None = None,
     limits: TopicLimits = LIMITS,
 ) -> PassPlan:
-    return plan_pass(
-        spus=state.spus,
-        topics=state.topics,
-        partitions=state.partitions,
-        connected=online,
-        reported=reported,
-        topics_revision=state.revision,
-        partitions_revision=state.revision,
-        limits=limits,
-        scope=scope,
+    return run_steps(
+        plan_steps(
+            spus=state.spus,
+            topics=state.topics,
+            partitions=state.partitions,
+            connected=online,
+            reported=reported,
+            topics_revision=state.revision,
+            partitions_revision=state.revision,
+            limits=limits,
+            scope=scope,
+        )
     )
 
 
