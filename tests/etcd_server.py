@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -404,14 +405,20 @@ class EtcdCluster:
         self.members[current].etcdctl("move-leader", f"{member_id:x}")
 
 
-def started_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
-    """A running etcd for the duration of the generator; wrap it in a fixture."""
-    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
+@contextmanager
+def running(server: EtcdServer) -> Iterator[EtcdServer]:
+    """``server`` started, and stopped on leaving."""
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def started_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """A running etcd for the duration of the generator; wrap it in a fixture."""
+    with running(EtcdServer(tmp_path_factory.mktemp("etcd"))) as server:
+        yield server
 
 
 class EtcdHarness:

@@ -24,7 +24,7 @@ from ha_sc.kv.api import (
     WatchEvent,
 )
 from ha_sc.kv.etcd import EtcdKv
-from tests.etcd_server import EtcdHarness, EtcdServer, free_port
+from tests.etcd_server import EtcdHarness, EtcdServer, free_port, running
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
@@ -35,12 +35,8 @@ WAIT = 15.0  # seconds any single expectation may take
 @pytest.fixture
 def own_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
     """A server of this test alone: it gets killed or compacted."""
-    server = EtcdServer(tmp_path / "etcd")
-    server.start()
-    try:
+    with running(EtcdServer(tmp_path / "etcd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

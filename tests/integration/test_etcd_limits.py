@@ -13,7 +13,7 @@ import pytest
 
 from ha_sc.kv.api import BatchOp, CreateOp, KeyExists, KvError, RevisionConflict, UpdateOp
 from ha_sc.kv.etcd import EtcdKv
-from tests.etcd_server import EtcdServer
+from tests.etcd_server import EtcdServer, running
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 
@@ -23,15 +23,12 @@ SERVER_REQUEST_BYTES = 16 * 1024
 
 @pytest.fixture(scope="module")
 def small_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
-    server = EtcdServer(
+    small = EtcdServer(
         tmp_path_factory.mktemp("etcd-small"),
         flags=[f"--max-txn-ops={SERVER_TXN_OPS}", f"--max-request-bytes={SERVER_REQUEST_BYTES}"],
     )
-    server.start()
-    try:
+    with running(small) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
